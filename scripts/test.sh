@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what pincore's test suite needs on a Debian machine, then runs the whole suite.
+#
+# The suite drives real clients (redis-cli, redis-benchmark, curl, ssh, ansible) against real servers, and
+# creates network namespaces for sysctl and deploy tests, so it wants root. Without root the tests that need
+# it say why they did not run; with CI=true a missing prerequisite is a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests call. Keep this list in step with README.md ("Testing").
+packages=(
+  iproute2        # ip netns: throwaway network namespaces for kernel tests
+  procps          # sysctl(8): the reference the tuner is checked against
+  curl            # admin endpoint tests
+  redis-tools     # redis-cli, redis-benchmark: real RESP clients
+  redis-server    # the peer in benchmarks and comparison tests
+  hyperfine       # tuner performance measurement
+  socat           # ssh ProxyCommand into test hosts' namespaces
+  openssh-server  # sshd for deploy test hosts
+  openssh-client
+  util-linux      # unshare, nsenter
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install --locked cargo-nextest
+fi
+
+cargo nextest run --workspace --profile ci "$@"

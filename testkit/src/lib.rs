@@ -1,0 +1,218 @@
+//! Test support shared by pincore's integration tests.
+//!
+//! Tests that need root, a network namespace, sshd or a client such as `redis-cli` check for it with
+//! [`require!`]: on a developer's machine without it the test prints why it did not run and passes; in CI
+//! (`CI=true`) a missing prerequisite fails the test, so the suite can never go green by skipping.
+//!
+//! Nothing here touches the host's global kernel settings: sysctl writes happen inside a [`NetNs`] that the
+//! test creates and that is deleted when it is dropped.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// A prerequisite that is not met, with the reason in words a developer can act on.
+#[derive(Debug)]
+pub struct Missing(pub String);
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// True when running under CI, where a missing prerequisite is a failure rather than a skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Skips (locally) or fails (in CI) the calling test when any check returns `Err(Missing)`.
+///
+/// ```ignore
+/// require!(pincore_testkit::root(), pincore_testkit::command("redis-cli"));
+/// ```
+#[macro_export]
+macro_rules! require {
+    ($($check:expr),+ $(,)?) => {
+        $(
+            if let Err(missing) = $check {
+                if $crate::in_ci() {
+                    panic!("prerequisite missing in CI: {missing}");
+                }
+                eprintln!("skipped: {missing} (the test command in README.md installs what the suite needs)");
+                return;
+            }
+        )+
+    };
+}
+
+/// The test runs as root (needed for network namespaces and sysctl writes inside them).
+pub fn root() -> Result<(), Missing> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        Ok(())
+    } else {
+        Err(Missing("this test needs root (network namespaces)".into()))
+    }
+}
+
+/// `name` is an executable on PATH (or an absolute path that exists).
+pub fn command(name: &str) -> Result<(), Missing> {
+    find_command(name)
+        .map(|_| ())
+        .ok_or_else(|| Missing(format!("`{name}` is not installed")))
+}
+
+/// The full path of `name` on PATH, if it is there.
+pub fn find_command(name: &str) -> Option<PathBuf> {
+    if name.contains('/') {
+        let p = PathBuf::from(name);
+        return p.exists().then_some(p);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Root, `ip` and the ability to create a network namespace.
+pub fn netns() -> Result<(), Missing> {
+    root()?;
+    command("ip")?;
+    // Creating one proves the kernel and the sandbox allow it.
+    NetNs::new("probe").map(drop).map_err(|e| Missing(format!("cannot create a network namespace: {e}")))
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A network namespace made for one test, with loopback up; deleted on drop.
+///
+/// Its name is unique per process and call, so tests can run in parallel.
+pub struct NetNs {
+    name: String,
+}
+
+impl NetNs {
+    /// Creates `pincore-t<pid>-<n>-<label>` and brings its loopback up.
+    pub fn new(label: &str) -> io::Result<NetNs> {
+        let name = format!(
+            "pct{}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed),
+            label
+        );
+        run_checked(Command::new("ip").args(["netns", "add", &name]))?;
+        let ns = NetNs { name };
+        run_checked(Command::new("ip").args(["-n", &ns.name, "link", "set", "lo", "up"]))?;
+        Ok(ns)
+    }
+
+    /// The namespace's name, as `ip netns` and `pincore-tuner --netns` take it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A command that runs `program` inside this namespace.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).arg(program);
+        c
+    }
+
+    /// Reads a sysctl inside the namespace with procps' `sysctl -n`, whitespace-normalised.
+    pub fn sysctl(&self, key: &str) -> io::Result<String> {
+        let out = run_checked(self.command("sysctl").args(["-n", key]))?;
+        Ok(String::from_utf8_lossy(&out.stdout).split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+
+    /// Writes a sysctl inside the namespace with procps' `sysctl -w` (to simulate drift behind a tool's back).
+    pub fn set_sysctl(&self, key: &str, value: &str) -> io::Result<()> {
+        run_checked(self.command("sysctl").args(["-q", "-w", &format!("{key}={value}")])).map(drop)
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Runs a command to completion and turns a non-zero exit into an error carrying its stderr.
+pub fn run_checked(cmd: &mut Command) -> io::Result<Output> {
+    let out = cmd.stdin(Stdio::null()).output()?;
+    if out.status.success() {
+        Ok(out)
+    } else {
+        Err(io::Error::other(format!(
+            "{:?} exited with {}: {}",
+            cmd,
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// A loopback port that was free a moment ago (bind to port 0, read it, close).
+pub fn free_port() -> u16 {
+    // Binding 127.0.0.1:0 only fails if the machine has no loopback, which no test here can survive anyway.
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local_addr of a bound socket").port()
+}
+
+/// Waits until `addr` accepts a TCP connection, up to `timeout`.
+pub fn wait_for_tcp(addr: SocketAddr, timeout: Duration) -> io::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() >= deadline => {
+                return Err(io::Error::new(e.kind(), format!("{addr} not accepting after {timeout:?}: {e}")))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(25)),
+        }
+    }
+}
+
+/// A child process that is killed and reaped when dropped, so a failing test leaves nothing behind.
+pub struct KillOnDrop(pub Child);
+
+impl KillOnDrop {
+    pub fn spawn(cmd: &mut Command) -> io::Result<KillOnDrop> {
+        cmd.spawn().map(KillOnDrop)
+    }
+
+    /// Sends `signal` (e.g. `libc::SIGTERM`) to the child.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) with a pid we spawned and still own (not yet reaped).
+        unsafe { libc::kill(self.0.id() as i32, signal) };
+    }
+
+    /// Waits for the child to exit, up to `timeout`; `None` if it is still running.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

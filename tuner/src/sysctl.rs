@@ -1,0 +1,157 @@
+//! Reading and writing sysctls under a root directory.
+//!
+//! Production uses `/`, tests a fixture tree; both go through the same code. The `sysctl` crate is not used
+//! because it hard-codes `/proc/sys` and maps every open error to NotFound, losing the errno that tells an
+//! operator whether to run as root (EACCES) or pick another value (EINVAL).
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// A sysctl name in dotted form, such as `net.ipv4.tcp_rmem`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key(String);
+
+impl Key {
+    /// Accepts dotted (`net.core.somaxconn`) or slashed (`net/core/somaxconn`) names.
+    pub fn parse(name: &str) -> Result<Key, SysctlError> {
+        let name = name.trim();
+        let valid = !name.is_empty()
+            && !name.starts_with(['.', '/'])
+            && !name.ends_with(['.', '/'])
+            && !name.contains("..")
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':' | '@'));
+        if !valid {
+            return Err(SysctlError::BadKey(name.to_string()));
+        }
+        if name.contains('/') && !name.contains('.') {
+            return Ok(Key(name.replace('/', ".")));
+        }
+        Ok(Key(name.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The file under `/proc/sys`. A `/` in the dotted form stands for a `.` inside a component
+    /// (an interface name such as `eth0.100`), as in sysctl(8).
+    pub fn relative_path(&self) -> PathBuf {
+        self.0.split('.').map(|part| part.replace('/', ".")).collect()
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Collapses runs of whitespace (the kernel prints multi-field values tab-separated) to single spaces.
+pub fn normalise(value: &str) -> String {
+    value.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Why a sysctl could not be read or written, keeping the errno's meaning.
+#[derive(Debug, thiserror::Error)]
+pub enum SysctlError {
+    #[error("`{0}` is not a valid sysctl name (expected dotted form such as net.core.somaxconn)")]
+    BadKey(String),
+    #[error("{key}: permission denied writing {path}: run as root")]
+    PermissionDenied { key: Key, path: PathBuf },
+    #[error("{key}: the kernel rejected the value {value:?} (EINVAL): check the range in the kernel's sysctl documentation")]
+    Rejected { key: Key, value: String },
+    #[error("{key}: {op} {path} failed: {source}")]
+    Io { key: Key, op: &'static str, path: PathBuf, source: io::Error },
+}
+
+/// The sysctls under one root: `/` on a live host, a fixture tree in tests.
+#[derive(Debug, Clone)]
+pub struct SysctlTree {
+    proc_sys: PathBuf,
+}
+
+impl SysctlTree {
+    /// Sysctls under `root/proc/sys`.
+    pub fn new(root: impl AsRef<Path>) -> SysctlTree {
+        SysctlTree { proc_sys: root.as_ref().join("proc/sys") }
+    }
+
+    pub fn path(&self, key: &Key) -> PathBuf {
+        self.proc_sys.join(key.relative_path())
+    }
+
+    /// The current value, whitespace-normalised; `Ok(None)` when this kernel (or namespace) has no such key.
+    pub fn read(&self, key: &Key) -> Result<Option<String>, SysctlError> {
+        let path = self.path(key);
+        match std::fs::read_to_string(&path) {
+            Ok(s) => Ok(Some(normalise(&s))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(SysctlError::Io { key: key.clone(), op: "reading", path, source: e }),
+        }
+    }
+
+    /// Writes `value` as the kernel expects it (one write of the whole value).
+    pub fn write(&self, key: &Key, value: &str) -> Result<(), SysctlError> {
+        let path = self.path(key);
+        // Opening without O_CREAT: a key the kernel does not have must not be created in a fixture tree either.
+        let result = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .and_then(|mut f| io::Write::write_all(&mut f, format!("{value}\n").as_bytes()));
+        result.map_err(|e| match e.raw_os_error() {
+            Some(libc::EACCES) | Some(libc::EPERM) => SysctlError::PermissionDenied { key: key.clone(), path },
+            Some(libc::EINVAL) => SysctlError::Rejected { key: key.clone(), value: value.to_string() },
+            _ => SysctlError::Io { key: key.clone(), op: "writing", path, source: e },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotted_and_slashed_names_map_to_the_same_file() {
+        let a = Key::parse("net.ipv4.tcp_rmem").unwrap();
+        let b = Key::parse("net/ipv4/tcp_rmem").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.relative_path(), PathBuf::from("net/ipv4/tcp_rmem"));
+    }
+
+    #[test]
+    fn a_slash_in_dotted_form_is_a_dot_in_the_path() {
+        let k = Key::parse("net.ipv4.conf.eth0/100.rp_filter").unwrap();
+        assert_eq!(k.relative_path(), PathBuf::from("net/ipv4/conf/eth0.100/rp_filter"));
+    }
+
+    #[test]
+    fn bad_names_are_rejected() {
+        for bad in ["", ".net.core", "net..core", "net.core.", "net core", "../etc/passwd"] {
+            assert!(Key::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn read_normalises_tabs_and_missing_keys_are_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = SysctlTree::new(dir.path());
+        let key = Key::parse("net.ipv4.tcp_rmem").unwrap();
+        std::fs::create_dir_all(tree.path(&key).parent().unwrap()).unwrap();
+        std::fs::write(tree.path(&key), "4096\t131072\t6291456\n").unwrap();
+        assert_eq!(tree.read(&key).unwrap().as_deref(), Some("4096 131072 6291456"));
+        assert_eq!(tree.read(&Key::parse("net.core.nope").unwrap()).unwrap(), None);
+    }
+
+    #[test]
+    fn write_does_not_create_keys_the_kernel_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = SysctlTree::new(dir.path());
+        let key = Key::parse("net.core.somaxconn").unwrap();
+        assert!(tree.write(&key, "1024").is_err());
+        assert!(!tree.path(&key).exists());
+    }
+}
