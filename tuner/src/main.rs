@@ -1,1 +1,174 @@
-fn main() {}
+//! pincore-tuner: parse arguments, enter the network namespace if asked, run one command, map the outcome
+//! to an exit code.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use pincore_tuner::netns::Namespace;
+use pincore_tuner::report::{self, Human, ProfileList};
+use pincore_tuner::{Error, Options, Tuner};
+
+const EXIT_CODES: &str = "Exit codes:
+  0  success (verify: the live kernel matches the profile)
+  1  verify found drift
+  2  error: bad profile or arguments, unreadable file, or an apply that failed and was fully restored
+  3  an apply or rollback failed and could not restore everything: the state file is kept, run rollback";
+
+/// Plan, apply, verify, roll back and persist kernel TCP tuning (sysctls) from YAML profiles.
+#[derive(Parser)]
+#[command(name = "pincore-tuner", version, after_help = EXIT_CODES)]
+struct Cli {
+    /// Prefix for /proc, /sys, /etc and /var/lib (a fixture tree instead of the live host).
+    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
+    /// Act inside the network namespace /run/netns/NAME (as `ip netns` names it).
+    #[arg(long, global = true, value_name = "NAME")]
+    netns: Option<String>,
+    /// Directory of user profiles (NAME.yaml) [default: ROOT/etc/pincore/profiles].
+    #[arg(long, global = true, value_name = "DIR")]
+    profile_dir: Option<PathBuf>,
+    /// Where apply records previous values for rollback [default: ROOT/var/lib/pincore].
+    #[arg(long, global = true, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Where --persist writes its drop-in [default: ROOT/etc/sysctl.d].
+    #[arg(long, global = true, value_name = "DIR")]
+    sysctl_dir: Option<PathBuf>,
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List built-in and user profiles.
+    Profiles,
+    /// Show a profile flattened after inheritance, each key with the profile it came from.
+    Show { profile: String },
+    /// What applying a profile would change on this host. Reads only.
+    Plan { profile: String },
+    /// Record the previous values, then write what differs and read it back; restore on any failure.
+    Apply {
+        profile: String,
+        /// Also write ROOT/etc/sysctl.d/60-pincore-PROFILE.conf so the values survive a reboot.
+        #[arg(long)]
+        persist: bool,
+    },
+    /// Exit 0 if the live kernel matches the profile, 1 on drift (listing each key), 2 on error.
+    Verify { profile: String },
+    /// Restore the values recorded by apply and remove the persisted drop-in. Harmless to repeat.
+    Rollback,
+    /// Convert a tuned profile (tuned.conf) to a pincore YAML profile, listing what it could not convert.
+    ImportTuned {
+        file: PathBuf,
+        /// Profile name [default: the tuned profile's directory name].
+        #[arg(long)]
+        name: Option<String>,
+        /// Write the YAML here instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // setns moves only the calling thread, so it happens before anything could start a thread.
+    let touches_kernel = matches!(
+        cli.command,
+        Command::Plan { .. } | Command::Apply { .. } | Command::Verify { .. } | Command::Rollback
+    );
+    let namespace = match (&cli.netns, touches_kernel) {
+        (Some(name), true) => match Namespace::enter(name) {
+            Ok(ns) => Some(ns),
+            Err(e) => return fail(&e),
+        },
+        _ => None,
+    };
+    init_logging(cli.verbose);
+    let options = Options {
+        root: cli.root.clone(),
+        profile_dir: cli.profile_dir.clone(),
+        state_dir: cli.state_dir.clone(),
+        sysctl_dir: cli.sysctl_dir.clone(),
+    };
+    let tuner = Tuner::new(options, namespace);
+    match run(&cli, &tuner) {
+        Ok(code) => code,
+        Err(e) => fail(&e),
+    }
+}
+
+/// One library call per command; returns the exit code for outcomes that are not errors.
+fn run(cli: &Cli, tuner: &Tuner) -> Result<ExitCode, Error> {
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let print = |out: &dyn Fn() -> String| print!("{}", out());
+    match &cli.command {
+        Command::Profiles => {
+            let list = ProfileList(tuner.profiles()?);
+            print(&|| report::render(&list, cli.json, colour));
+        }
+        Command::Show { profile } => {
+            let flat = tuner.show(profile)?;
+            print(&|| report::render(&flat, cli.json, colour));
+        }
+        Command::Plan { profile } => {
+            let plan = tuner.plan(profile)?;
+            print(&|| report::render(&plan, cli.json, colour));
+        }
+        Command::Apply { profile, persist } => {
+            let applied = tuner.apply(profile, *persist)?;
+            print(&|| report::render(&applied, cli.json, colour));
+        }
+        Command::Verify { profile } => {
+            let v = tuner.verify(profile)?;
+            print(&|| report::render(&v, cli.json, colour));
+            if !v.in_sync {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Rollback => {
+            let r = tuner.rollback()?;
+            print(&|| report::render(&r, cli.json, colour));
+        }
+        Command::ImportTuned { file, name, output } => {
+            let import = tuner.import_tuned(file, name.as_deref())?;
+            match output {
+                Some(path) => std::fs::write(path, &import.yaml).map_err(|e| Error::Io {
+                    what: "writing",
+                    path: path.clone(),
+                    source: e,
+                })?,
+                None if cli.json => print(&|| report::render(&import, true, colour)),
+                None => print(&|| import.human(colour)),
+            }
+            eprint!("{}", report::not_converted(&import));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn fail(e: &Error) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(if e.needs_rollback() { 3 } else { 2 })
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
