@@ -8,6 +8,9 @@
 
 pub mod error;
 pub mod manifest;
+pub mod release;
+pub mod service;
 pub mod transport;
+pub mod unit;
 
 pub use error::{Error, Result};
