@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::atomic::{remove_if_present, write_atomically};
+use crate::atomic::{remove_if_present, write_atomically, Durability};
 use crate::error::{Error, Result};
 use crate::host::{Setting, SettingStore};
 use crate::state::{RecordedFile, RecordedSetting, StateRecord, StateStore, STATE_VERSION};
@@ -122,7 +122,7 @@ pub fn apply(
     }
     let mut written: Vec<&RecordedFile> = Vec::new();
     for (f, r) in request.files.iter().zip(&files) {
-        if let Err(e) = write_atomically(&f.path, f.contents.as_bytes()) {
+        if let Err(e) = write_atomically(&f.path, f.contents.as_bytes(), Durability::Reboot) {
             let what = f.path.display().to_string();
             return Err(undo.fail(&done, &written, &what, "(file contents)", e));
         }
@@ -244,7 +244,7 @@ fn restore_files<'a>(files: impl DoubleEndedIterator<Item = &'a RecordedFile>) -
         .rev()
         .filter_map(|f| {
             let result = match &f.previous {
-                Some(text) => write_atomically(&f.path, text.as_bytes()),
+                Some(text) => write_atomically(&f.path, text.as_bytes(), Durability::Reboot),
                 None => remove_if_present(&f.path),
             };
             result.err().map(|e| e.to_string())
