@@ -104,3 +104,29 @@ fn sigterm_answers_what_was_received_then_exits_zero() {
         "still accepting after exit"
     );
 }
+
+#[test]
+fn systemd_is_told_ready_reloading_and_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let s = Server::start_with_env(
+        DEFAULT_LIMITS,
+        DEFAULT_TIMEOUTS,
+        &[("NOTIFY_SOCKET", socket_path.as_os_str())],
+    );
+    let mut next = || {
+        let mut buf = [0u8; 256];
+        let n = socket.recv(&mut buf).expect("a notification within 5 s");
+        String::from_utf8_lossy(&buf[..n]).trim().to_string()
+    };
+    assert_eq!(next(), "READY=1");
+    s.process.signal(libc::SIGHUP);
+    assert_eq!(next(), "RELOADING=1");
+    assert_eq!(next(), "READY=1");
+    s.process.signal(libc::SIGTERM);
+    assert_eq!(next(), "STOPPING=1");
+}

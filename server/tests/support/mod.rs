@@ -37,6 +37,15 @@ impl Server {
 
     /// Starts the server with these `limits:` and `timeouts:` bodies and waits until `/readyz` says ready.
     pub fn start_with(limits: &str, timeouts: &str) -> Server {
+        Server::start_with_env(limits, timeouts, &[])
+    }
+
+    /// As [`Server::start_with`], with extra environment variables for the server process.
+    pub fn start_with_env(
+        limits: &str,
+        timeouts: &str,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let (resp, echo, admin) = (free_port(), free_port(), free_port());
         let config_path = dir.path().join("server.yaml");
@@ -53,6 +62,7 @@ impl Server {
                 .arg(&config_path)
                 .env_remove("RUST_LOG")
                 .env_remove("NOTIFY_SOCKET")
+                .envs(env.iter().copied())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(log),
