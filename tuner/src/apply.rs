@@ -37,7 +37,8 @@ pub struct ApplyRequest {
     pub files: Vec<PlannedFile>,
 }
 
-/// A setting this run changed.
+/// A setting this run changed (for rollback: `previous` is what apply had written, `value` what was
+/// restored). Values are whitespace-normalised for display; the state file keeps them exactly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Applied {
     #[serde(flatten)]
@@ -132,8 +133,8 @@ pub fn apply(
         .into_iter()
         .map(|r| Applied {
             setting: r.setting,
-            previous: r.previous,
-            value: r.applied,
+            previous: normalise(&r.previous),
+            value: normalise(&r.applied),
         })
         .collect())
 }
@@ -284,8 +285,8 @@ pub fn rollback(store: &dyn SettingStore, state: &StateStore) -> Result<Rollback
             .into_iter()
             .map(|r| Applied {
                 setting: r.setting,
-                previous: r.applied,
-                value: r.previous,
+                previous: normalise(&r.applied),
+                value: normalise(&r.previous),
             })
             .collect(),
         files: record.files.into_iter().map(|f| f.path).collect(),

@@ -320,7 +320,7 @@ impl Human for RollbackReport {
         if !r.restored.is_empty() {
             out.push_str(&applied_table(
                 &r.restored,
-                ["key", "was", "restored"],
+                ["key", "applied", "restored"],
                 colour,
             ));
             out.push('\n');
