@@ -37,7 +37,13 @@ fn network_latency_converts_and_loads() {
         run.stderr
     );
     assert!(
-        run.stderr.contains("4 sysctl entries converted"),
+        run.stderr.contains("line 23: cmdline_network_latency")
+            && run.stderr.contains("[bootloader]"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("8 sysctl entries converted"),
         "{}",
         run.stderr
     );
