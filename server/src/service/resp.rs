@@ -82,6 +82,7 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
         let mut pos = 0;
         let mut close = false;
         let mut queue: VecDeque<Queued> = VecDeque::new();
+        let mut argv: Vec<&[u8]> = Vec::new();
         while pos < filled && !close {
             match parse_command(&buf[pos..filled], &limits, &mut args) {
                 Ok(None) => break,
@@ -91,7 +92,8 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
                     if args.is_empty() {
                         continue; // an empty inline line
                     }
-                    let argv: Vec<&[u8]> = args.iter().map(|r| &input[r.clone()]).collect();
+                    argv.clear();
+                    argv.extend(args.iter().map(|r| &input[r.clone()]));
                     let started = Instant::now();
                     let command = crate::command::Command::lookup(argv[0]);
                     if queue.is_empty() {
