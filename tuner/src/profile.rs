@@ -366,8 +366,7 @@ impl Profile {
             while let Some(pos) = code[from..].find(name) {
                 let start = from + pos;
                 let end = start + name.len();
-                let bounded =
-                    |c: Option<char>| c.is_none_or(|c| !(c.is_alphanumeric() || "-_.".contains(c)));
+                let bounded = |c: Option<char>| !matches!(c, Some(c) if c.is_alphanumeric() || "-_.".contains(c));
                 if bounded(code[..start].chars().next_back()) && bounded(code[end..].chars().next())
                 {
                     return Location {
