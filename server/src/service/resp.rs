@@ -97,7 +97,11 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
                     let started = Instant::now();
                     let command = crate::command::Command::lookup(argv[0]);
                     if queue.is_empty() {
-                        match dispatch::dispatch(shard, &mut conn, command, &argv, &mut out).await {
+                        match dispatch::dispatch(
+                            shard, &mut conn, command, &argv, started, &mut out,
+                        )
+                        .await
+                        {
                             Dispatched::Written => {
                                 shard.metrics.command(command, started.elapsed())
                             }
@@ -111,7 +115,10 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
                         }
                     } else {
                         let mut local = Vec::new();
-                        match dispatch::dispatch(shard, &mut conn, command, &argv, &mut local).await
+                        match dispatch::dispatch(
+                            shard, &mut conn, command, &argv, started, &mut local,
+                        )
+                        .await
                         {
                             Dispatched::Written => {
                                 queue.push_back(Queued::ready(command, started, local))
