@@ -90,6 +90,8 @@ fn main() -> ExitCode {
             Ok(ns) => Some(ns),
             Err(e) => return fail(&e),
         },
+        // A fixture tree under --root is not the kernel of the namespace the process happens to run in.
+        (None, true) if cli.root == std::path::Path::new("/") => Namespace::inherited(),
         _ => None,
     };
     init_logging(cli.verbose);
