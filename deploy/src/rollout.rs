@@ -260,6 +260,19 @@ pub fn apply(
     progress: Progress,
 ) -> Result<Summary> {
     let plans = fleet.plan(release)?;
+    let problems: String = fleet
+        .targets
+        .iter()
+        .zip(&plans)
+        .flat_map(|(t, (_, f))| {
+            facts::preflight(&t.host, f)
+                .into_iter()
+                .map(move |p| format!("\n  host {}: {p}", t.host.name))
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(Error::Preflight { problems });
+    }
     let needs: Vec<bool> = plans.iter().map(|(p, _)| !p.in_sync()).collect();
     for (p, _) in plans.iter().filter(|(p, _)| p.in_sync()) {
         progress(&p.host, "unchanged");
@@ -687,14 +700,20 @@ pub fn status(fleet: &Fleet, release: &Release) -> Result<Vec<HostStatus>> {
     Ok(fleet
         .plan(release)?
         .into_iter()
-        .map(|(p, f)| HostStatus {
+        .zip(&fleet.targets)
+        .map(|((p, f), t)| HostStatus {
+            drift: p
+                .reasons
+                .iter()
+                .cloned()
+                .chain(facts::preflight(&t.host, &f))
+                .collect(),
             host: p.host.clone(),
             release: f.current.clone(),
             current: f.current.as_deref() == Some(release.id.as_str()),
             running: f.running,
             healthy: f.healthy,
             tuning: f.tuning,
-            drift: p.reasons,
         })
         .collect())
 }

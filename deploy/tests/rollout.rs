@@ -84,6 +84,7 @@ rollout:
   min_healthy_time: 300ms
   auto_revert: true
 defaults:
+  nic: lo
 {defaults}groups:
   edge:
     hosts:
@@ -173,6 +174,25 @@ fn three_host_rollout_rerun_rollback_failure_and_status() {
         lab.hosts.iter().all(untouched),
         "an unreachable host must stop the rollout before any change"
     );
+
+    // Preflight: h2 pinned to CPUs it does not have. Every host is read first, so nothing is touched anywhere.
+    let offline_cpus = lab.dir.path().join("offline-cpus.yaml");
+    let text = std::fs::read_to_string(&v1)
+        .unwrap()
+        .replace("      h2:\n", "      h2:\n        cpus: 60-63\n");
+    std::fs::write(&offline_cpus, text).unwrap();
+    let out = deploy(&["apply"], &offline_cpus);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("preflight failed, nothing was changed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("host h2: cpus 60-63 includes CPU(s) 60,61,62,63 that are not online"),
+        "{err}"
+    );
+    assert!(lab.hosts.iter().all(untouched));
 
     // Full rollout: every host serves /healthz and the profile verifies inside its namespace.
     assert!(deploy(&["validate"], &v1).status.success());
