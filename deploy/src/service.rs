@@ -115,7 +115,7 @@ impl Service for Systemd {
 
     fn log_script(&self) -> String {
         format!(
-            "journalctl --no-pager -q -n 5 -u {} 2>/dev/null || true",
+            "journalctl --no-pager -q -n 3 -u {} 2>/dev/null || true",
             unit::UNIT_NAME
         )
     }
@@ -216,7 +216,7 @@ echo $! > {pidfile}",
 
     fn log_script(&self) -> String {
         format!(
-            "tail -n 5 {} 2>/dev/null || true",
+            "tail -n 3 {} 2>/dev/null || true",
             quote(&format!("{}/server.log", self.host.paths.state))
         )
     }

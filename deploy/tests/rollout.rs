@@ -253,6 +253,17 @@ fn three_host_rollout_rerun_rollback_failure_and_status() {
 
     // A second release (config change) everywhere, then rollback puts every host back on the first.
     let v2 = manifest(&lab, &server, &tuner, "debug", 6380, "");
+    let out = deploy(&["plan"], &v2);
+    assert!(out.status.success());
+    // Same binaries, new config: nothing big to send, and every host says why it changes.
+    assert_eq!(
+        stdout(&out)
+            .matches("upload, switch, tune, restart  release ")
+            .count(),
+        3,
+        "{}",
+        stdout(&out)
+    );
     assert!(deploy(&["apply"], &v2).status.success());
     let second = deployed_release(&lab.hosts[0]).expect("deployed.json");
     assert_ne!(second, first);
