@@ -90,8 +90,7 @@ pub fn run(spec: &CompareSpec, stop: &AtomicBool) -> Result<CompareReport> {
     if spec.rounds == 0 {
         return Err(BenchError::invalid("--rounds", "must be at least 1"));
     }
-    std::fs::create_dir_all(&spec.out_dir)
-        .map_err(|e| BenchError::io(format!("creating {}", spec.out_dir.display()), e))?;
+    let spec = &launch::with_absolute_out_dir(spec.clone(), |s| &mut s.out_dir)?;
     let server_bin =
         launch::sibling_binary("pincore-server", spec.server_bin.as_deref(), "--server-bin")?;
     let echo_bin = launch::sibling_binary(

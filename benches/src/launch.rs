@@ -277,3 +277,15 @@ pub fn run_to_end(
         })
     }
 }
+
+/// Creates the output directory `field` of `spec` and makes it absolute: servers run with it as their working
+/// directory, so a relative path would no longer point at it.
+pub fn with_absolute_out_dir<T>(mut spec: T, field: impl Fn(&mut T) -> &mut PathBuf) -> Result<T> {
+    let dir = field(&mut spec);
+    std::fs::create_dir_all(&*dir)
+        .map_err(|e| BenchError::io(format!("creating {}", dir.display()), e))?;
+    *dir = dir
+        .canonicalize()
+        .map_err(|e| BenchError::io(format!("resolving {}", dir.display()), e))?;
+    Ok(spec)
+}

@@ -96,8 +96,7 @@ pub struct TunedReport {
 
 /// Runs the whole benchmark and writes `tuned.json` and `tuned.svg` into `out_dir`.
 pub fn run(spec: &TunedSpec, stop: &AtomicBool) -> Result<TunedReport> {
-    std::fs::create_dir_all(&spec.out_dir)
-        .map_err(|e| BenchError::io(format!("creating {}", spec.out_dir.display()), e))?;
+    let spec = &launch::with_absolute_out_dir(spec.clone(), |s| &mut s.out_dir)?;
     let server_bin =
         launch::sibling_binary("pincore-server", spec.server_bin.as_deref(), "--server-bin")?;
     let tuner_bin =
