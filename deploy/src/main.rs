@@ -10,7 +10,7 @@ use pincore_deploy::{render, report, rollout, Error};
 const EXIT_CODES: &str = "\
 Exit codes:
   0  done (status: every host in sync and healthy)
-  1  a host failed, the rollout stopped, or (status) a host drifted or is unhealthy
+  1  a host failed, preflight failed, the rollout stopped, or (status) a host drifted or is unhealthy
   2  the manifest, a file it names or the command line is invalid: nothing was touched
   3  a host could not be reached: nothing was touched";
 
