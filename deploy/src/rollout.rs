@@ -88,10 +88,36 @@ impl Fleet {
             0 => Ok(out),
             // One error is returned as it is (its type tells unreachable from failed); several are joined.
             1 => Err(errors.remove(0)),
-            _ => Err(Error::Unreachable {
-                host: errors.len().to_string() + " hosts",
-                detail: errors.iter().map(|e| format!("\n  {e}")).collect(),
-            }),
+            n => {
+                let detail: String = errors.iter().map(|e| format!("\n  {e}")).collect();
+                let names: Vec<&str> = errors
+                    .iter()
+                    .filter_map(|e| match e {
+                        Error::Unreachable { host, .. } | Error::Step { host, .. } => {
+                            Some(host.as_str())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                let hosts = format!("{} ({n} hosts)", names.join(", "));
+                Err(
+                    if errors
+                        .iter()
+                        .any(|e| matches!(e, Error::Unreachable { .. }))
+                    {
+                        Error::Unreachable {
+                            host: hosts,
+                            detail,
+                        }
+                    } else {
+                        Error::Step {
+                            host: hosts,
+                            step: "read facts".into(),
+                            detail,
+                        }
+                    },
+                )
+            }
         }
     }
 

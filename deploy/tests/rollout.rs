@@ -162,6 +162,7 @@ fn three_host_rollout_rerun_rollback_failure_and_status() {
 
     // An unreachable host: a clear error naming it, exit 3, and no host touched (facts come before any change).
     let ghost = "      ghost:\n        ssh:\n          proxy_command: ip netns exec pincore-no-such-ns socat - TCP:127.0.0.1:22\n";
+    let ghosts = format!("{ghost}{}", ghost.replace("ghost:", "ghost2:"));
     let with_ghost = manifest(&lab, &server, &tuner, "info", 6381, ghost);
     let out = deploy(&["apply"], &with_ghost);
     assert_eq!(out.status.code(), Some(3));
@@ -173,6 +174,17 @@ fn three_host_rollout_rerun_rollback_failure_and_status() {
     assert!(
         lab.hosts.iter().all(untouched),
         "an unreachable host must stop the rollout before any change"
+    );
+    // Several unreachable hosts are all named at once.
+    let out = deploy(
+        &["plan"],
+        &manifest(&lab, &server, &tuner, "info", 6382, &ghosts),
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("host ghost, ghost2 (2 hosts): unreachable"),
+        "{}",
+        stderr(&out)
     );
 
     // Preflight: h2 pinned to CPUs it does not have. Every host is read first, so nothing is touched anywhere.
