@@ -373,7 +373,8 @@ fn apply_host(
                 Step::Restart => {
                     target.service.restart(t)?;
                     progress(&host.name, "health gate");
-                    health_gate(t, health_url, rollout).map_err(|e| with_server_log(e, target))?;
+                    health_gate(t, &*target.service, health_url, rollout)
+                        .map_err(|e| with_server_log(e, target))?;
                 }
             }
         }
@@ -439,7 +440,7 @@ fn revert(
             switch(t, host, prev)?;
             retune(t, host, &release_dir(host, prev))?;
             target.service.restart(t)?;
-            health_gate(t, url, rollout)
+            health_gate(t, &*target.service, url, rollout)
         }
         None => {
             target.service.stop(t)?;
@@ -566,11 +567,22 @@ fn retune(t: &dyn Transport, host: &Host, dir: &str) -> Result<()> {
 }
 
 /// Waits until `/healthz` has answered for `min_healthy_time` without a failure, within `healthy_deadline`.
-pub fn health_gate(t: &dyn Transport, url: &str, rollout: &Rollout) -> Result<()> {
+/// A server that has exited for good (`Service::dead_script`) fails the gate at once instead of at the deadline.
+pub fn health_gate(
+    t: &dyn Transport,
+    service: &dyn Service,
+    url: &str,
+    rollout: &Rollout,
+) -> Result<()> {
     let started = Instant::now();
     let mut healthy_since: Option<Instant> = None;
     let mut last = String::from("no answer yet");
-    let probe = facts::health_probe(url);
+    // One round trip per probe: the health check, and on failure whether the server is gone.
+    let probe = format!(
+        "{} && exit 0; ({}) >/dev/null 2>&1 && echo exited; exit 1",
+        facts::health_probe(url),
+        service.dead_script()
+    );
     while started.elapsed() < rollout.healthy_deadline {
         let out = t.run(&probe, b"")?;
         if out.success() {
@@ -578,6 +590,12 @@ pub fn health_gate(t: &dyn Transport, url: &str, rollout: &Rollout) -> Result<()
             if since.elapsed() >= rollout.min_healthy_time {
                 return Ok(());
             }
+        } else if out.stdout.trim() == "exited" {
+            return Err(Error::step(
+                t.host(),
+                "health gate",
+                format!("the server exited before {url} was healthy"),
+            ));
         } else {
             healthy_since = None;
             last = out.stderr.trim().to_string();
@@ -662,7 +680,7 @@ pub fn rollback(fleet: &Fleet, rollout: &Rollout, progress: Progress) -> Result<
             progress(&target.host.name, "restart");
             target.service.restart(t)?;
             progress(&target.host.name, "health gate");
-            health_gate(t, &fleet.health_url, rollout)?;
+            health_gate(t, &*target.service, &fleet.health_url, rollout)?;
             let profile = t.check("read the profile", &format!("cat {dir}/profile.arg"), b"")?;
             write_record(
                 t,

@@ -43,6 +43,10 @@ pub trait Service: Send + Sync {
     /// A script that prints the server's pid (empty when not running).
     fn pid_script(&self) -> String;
 
+    /// A script that exits 0 only when the server has stopped for good (not while it is starting or being
+    /// restarted by the manager).
+    fn dead_script(&self) -> String;
+
     /// A script that prints the last lines the server logged (shown when a host fails its health gate).
     fn log_script(&self) -> String;
 }
@@ -111,6 +115,11 @@ impl Service for Systemd {
             "systemctl show --value -p MainPID {} | grep -v '^0$' || true",
             unit::UNIT_NAME
         )
+    }
+
+    fn dead_script(&self) -> String {
+        // `failed`: systemd gave up (Restart= attempts exhausted); `activating` and `active` are not dead.
+        format!("systemctl is-failed --quiet {}", unit::UNIT_NAME)
     }
 
     fn log_script(&self) -> String {
@@ -212,6 +221,11 @@ echo $! > {pidfile}",
 
     fn pid_script(&self) -> String {
         format!("{} && echo \"$pid\" || true", self.running_script())
+    }
+
+    fn dead_script(&self) -> String {
+        // Nothing restarts a supervised server: once its process is gone it stays gone.
+        format!("! ({})", self.running_script())
     }
 
     fn log_script(&self) -> String {

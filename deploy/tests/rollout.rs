@@ -80,7 +80,7 @@ rollout:
   canary: 1
   max_parallel: 2
   max_fail: 0
-  healthy_deadline: 6s
+  healthy_deadline: 20s
   min_healthy_time: 300ms
   auto_revert: true
 defaults:
@@ -330,6 +330,10 @@ fn three_host_rollout_rerun_rollback_failure_and_status() {
     assert!(
         table.contains("server log:"),
         "the failure shows why, from the server's own log: {table}"
+    );
+    assert!(
+        table.contains("the server exited before"),
+        "a server that exits fails the gate at once, not at the deadline: {table}"
     );
     assert!(
         table.contains("skipped") && table.contains("rollout stopped"),
