@@ -118,6 +118,57 @@ fn pipelined_commands_are_answered_in_order_across_shards() {
     );
 }
 
+/// One pipeline mixing keys of every shard with same-key sequences, local commands and multi-key fan-outs:
+/// each reply must match a model that executes the commands one by one.
+#[test]
+fn mixed_local_remote_and_fan_out_pipeline_keeps_order() {
+    let s = Server::start();
+    let mut model: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    let mut request = Vec::new();
+    let mut expected = Vec::new();
+    let bulk = |v: Option<&i64>| match v {
+        Some(n) => format!("${}\r\n{n}\r\n", n.to_string().len()),
+        None => "$-1\r\n".to_string(),
+    };
+    for i in 0..300i64 {
+        let key = format!("c{i}");
+        let half = format!("c{}", i / 2);
+        request.extend_from_slice(
+            format!("SET {key} {i}\r\nINCR {key}\r\nPING\r\nGET {key}\r\n").as_bytes(),
+        );
+        model.insert(key.clone(), i + 1);
+        expected.extend_from_slice(
+            format!("+OK\r\n:{}\r\n+PONG\r\n{}", i + 1, bulk(Some(&(i + 1)))).as_bytes(),
+        );
+        request.extend_from_slice(format!("MGET {key} {half}\r\nINCR {half}\r\n").as_bytes());
+        expected.extend_from_slice(
+            format!("*2\r\n{}{}", bulk(model.get(&key)), bulk(model.get(&half))).as_bytes(),
+        );
+        let next = model.get(&half).copied().unwrap_or(0) + 1;
+        model.insert(half.clone(), next);
+        expected.extend_from_slice(format!(":{next}\r\n").as_bytes());
+        if i % 50 == 7 {
+            request.extend_from_slice(
+                format!("DEL {key} nokey\r\nEXISTS {key}\r\nGET {half}\r\n").as_bytes(),
+            );
+            model.remove(&key);
+            expected
+                .extend_from_slice(format!(":1\r\n:0\r\n{}", bulk(model.get(&half))).as_bytes());
+        }
+    }
+    request.extend_from_slice(b"DBSIZE\r\n");
+    expected.extend_from_slice(format!(":{}\r\n", model.len()).as_bytes());
+    let reply = s.round_trip(&request, expected.len());
+    let first_difference = reply.iter().zip(&expected).position(|(a, b)| a != b);
+    assert!(
+        reply == expected,
+        "{} of {} bytes, first difference at {first_difference:?}: {:?}",
+        reply.len(),
+        expected.len(),
+        String::from_utf8_lossy(&reply[first_difference.unwrap_or(0).saturating_sub(20)..])
+    );
+}
+
 #[test]
 fn redis_cli_pipe_mode_loads_keys_onto_every_shard() {
     require!(command("redis-cli"));

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod dispatch;
 pub mod echo;
 pub mod info;
+pub mod outbox;
 pub mod resp;
 
 use std::net::{IpAddr, Ipv4Addr};
