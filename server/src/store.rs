@@ -6,6 +6,10 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
+/// Keys are hashed with aHash, keyed per map from OS randomness: several times cheaper than std's SipHash on
+/// short keys, and a client cannot precompute colliding keys.
+type KeyMap = HashMap<Vec<u8>, Entry, ahash::RandomState>;
+
 struct Entry {
     value: Vec<u8>,
     expires_at: Option<Instant>,
@@ -14,7 +18,7 @@ struct Entry {
 /// The keys owned by one shard. Only that shard's thread touches it.
 #[derive(Default)]
 pub struct Store {
-    map: HashMap<Vec<u8>, Entry>,
+    map: KeyMap,
     /// (deadline, key) for every key with a TTL; kept in step with `map`.
     expiries: BTreeSet<(Instant, Vec<u8>)>,
 }
@@ -224,7 +228,7 @@ impl Store {
     }
 
     pub fn flush(&mut self) {
-        self.map = HashMap::new();
+        self.map = KeyMap::default();
         self.expiries = BTreeSet::new();
     }
 
