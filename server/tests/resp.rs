@@ -169,6 +169,46 @@ fn mixed_local_remote_and_fan_out_pipeline_keeps_order() {
     );
 }
 
+/// Commands that arrive in many pieces (a value larger than the initial read buffer in odd-sized chunks, a
+/// command one byte at a time) are parsed whole and answered once, in order.
+#[test]
+fn commands_arriving_in_pieces_are_answered_once() {
+    let s = Server::start();
+    let value: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut request = format!("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n${}\r\n", value.len()).into_bytes();
+    request.extend_from_slice(&value);
+    request.extend_from_slice(
+        b"\r\nSTRLEN big\r\nSET small 7\r\n*2\r\n$3\r\nGET\r\n$5\r\nsmall\r\nGET big\r\n",
+    );
+    let mut expected = b"+OK\r\n-ERR unknown command 'STRLEN', with args beginning with: 'big' \r\n+OK\r\n$1\r\n7\r\n".to_vec();
+    expected.extend_from_slice(format!("${}\r\n", value.len()).as_bytes());
+    expected.extend_from_slice(&value);
+    expected.extend_from_slice(b"\r\n");
+    let mut stream = s.connect();
+    stream.set_nodelay(true).unwrap();
+    let (big, tail) = request.split_at(value.len() + 30);
+    for piece in big.chunks(7919) {
+        stream.write_all(piece).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    for byte in tail {
+        stream.write_all(&[*byte]).unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(300));
+    }
+    let reply = read_at_least(&mut stream, expected.len());
+    assert_eq!(
+        reply.len(),
+        expected.len(),
+        "{}",
+        String::from_utf8_lossy(&reply[..reply.len().min(300)])
+    );
+    assert!(
+        reply == expected,
+        "{}",
+        String::from_utf8_lossy(&reply[..300])
+    );
+}
+
 #[test]
 fn redis_cli_pipe_mode_loads_keys_onto_every_shard() {
     require!(command("redis-cli"));

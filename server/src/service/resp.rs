@@ -2,12 +2,11 @@
 //! written in one write, timeouts for idle clients and for requests that never complete (slowloris).
 
 use std::collections::VecDeque;
-use std::ops::Range;
 use std::rc::Rc;
 use std::time::Instant;
 
 use glommio::net::TcpStream;
-use pincore_resp::{parse_command, reply, Limits};
+use pincore_resp::{reply, CommandParser, Limits};
 
 use super::dispatch::{self, Connection, Dispatched, Queued};
 use super::{read_within, write_within, ReadError};
@@ -25,7 +24,9 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
     let mut buf = vec![0u8; INITIAL_BUFFER.min(shard.config().limits.max_request_bytes)];
     let mut filled = 0;
     let mut out = Vec::with_capacity(INITIAL_BUFFER);
-    let mut args: Vec<Range<usize>> = Vec::new();
+    // Resumes a command that arrives over several reads instead of rescanning it: the incomplete tail is
+    // always moved to the front of `buf`, so each call sees the same command start with more bytes.
+    let mut parser = CommandParser::new();
     let mut conn = Connection::default();
     // When the oldest incomplete request's first bytes arrived.
     let mut request_started: Option<Instant> = None;
@@ -84,16 +85,16 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
         let mut queue: VecDeque<Queued> = VecDeque::new();
         let mut argv: Vec<&[u8]> = Vec::new();
         while pos < filled && !close {
-            match parse_command(&buf[pos..filled], &limits, &mut args) {
+            match parser.parse(&buf[pos..filled], &limits) {
                 Ok(None) => break,
                 Ok(Some(consumed)) => {
                     let input = &buf[pos..pos + consumed];
                     pos += consumed;
-                    if args.is_empty() {
+                    if parser.args().is_empty() {
                         continue; // an empty inline line
                     }
                     argv.clear();
-                    argv.extend(args.iter().map(|r| &input[r.clone()]));
+                    argv.extend(parser.args().iter().map(|r| &input[r.clone()]));
                     let started = Instant::now();
                     let command = crate::command::Command::lookup(argv[0]);
                     if queue.is_empty() {
