@@ -1,15 +1,19 @@
 //! The RESP connection: a bounded read buffer, every complete command parsed per read (pipelining), replies
-//! written in one write, timeouts for idle clients and for requests that never complete (slowloris).
+//! written in one write, timeouts for idle clients and for requests that never complete (slowloris), kept by
+//! one watchdog per connection ([`ReadDeadline`]) rather than a timer per read.
 
 use std::collections::VecDeque;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::Instant;
 
+use futures_lite::AsyncReadExt;
 use glommio::net::TcpStream;
 use pincore_resp::{reply, CommandParser, Limits};
 
+use super::deadline::ReadDeadline;
 use super::dispatch::{self, Connection, Dispatched, Queued};
-use super::{read_within, write_within, ReadError};
+use super::write_within;
 use crate::listener::Service;
 use crate::shard::Shard;
 
@@ -28,6 +32,10 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
     // always moved to the front of `buf`, so each call sees the same command start with more bytes.
     let mut parser = CommandParser::new();
     let mut conn = Connection::default();
+    let deadline = ReadDeadline::new(
+        stream.as_raw_fd(),
+        Instant::now() + shard.config().timeouts.idle(),
+    );
     // When the oldest incomplete request's first bytes arrived.
     let mut request_started: Option<Instant> = None;
     loop {
@@ -50,14 +58,14 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
             }
             buf.resize((buf.len() * 2).min(config.limits.max_request_bytes), 0);
         }
-        let limit = match request_started {
-            Some(started) => config.timeouts.request().saturating_sub(started.elapsed()),
-            None => config.timeouts.idle(),
-        };
-        let n = match read_within(&mut stream, &mut buf[filled..], limit).await {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(ReadError::TimedOut) if request_started.is_some() => {
+        let now = Instant::now();
+        deadline.set(match request_started {
+            Some(started) => started + config.timeouts.request(),
+            None => now + config.timeouts.idle(),
+        });
+        let read = stream.read(&mut buf[filled..]).await;
+        if deadline.expired() {
+            if request_started.is_some() {
                 shard.metrics.error("request_timeout");
                 out.clear();
                 reply::error(
@@ -65,18 +73,21 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
                     b"ERR request not completed within timeouts.request_ms; closing",
                 );
                 let _ = write_within(&mut stream, &out, config.timeouts.idle()).await;
-                break;
-            }
-            Err(ReadError::TimedOut) => {
+            } else {
                 shard.metrics.error("idle_timeout");
-                break;
             }
-            Err(ReadError::Io(e)) => {
+            break;
+        }
+        let n = match read {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => {
                 tracing::debug!(shard = shard.id, error = %e, "read failed; closing the connection");
                 break;
             }
         };
         let read_at = Instant::now();
+        deadline.park(read_at);
         filled += n;
         shard.metrics.bytes_in(Service::Resp, n);
 
