@@ -194,8 +194,12 @@ impl Service for Supervisor {
             .as_deref()
             .map(|c| format!("taskset -c {} ", quote(c)))
             .unwrap_or_default();
+        // `trap '' HUP`: run over a pty (Ansible's ssh uses `-tt`), closing the session sends SIGHUP to this
+        // shell's process group, which the server is still in until `setsid` has run; an ignored SIGHUP survives
+        // exec, and the server installs its own (reload) handler once it is up.
         format!(
             "set -e
+trap '' HUP
 {stop}
 mkdir -p {state}
 {current}/pincore-server check-config {current}/server.yaml >/dev/null
