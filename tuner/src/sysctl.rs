@@ -20,9 +20,9 @@ impl Key {
             && !name.starts_with(['.', '/'])
             && !name.ends_with(['.', '/'])
             && !name.contains("..")
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':' | '@'));
+            && name.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':' | '@')
+            });
         if !valid {
             return Err(SysctlError::BadKey(name.to_string()));
         }
@@ -39,7 +39,24 @@ impl Key {
     /// The file under `/proc/sys`. A `/` in the dotted form stands for a `.` inside a component
     /// (an interface name such as `eth0.100`), as in sysctl(8).
     pub fn relative_path(&self) -> PathBuf {
-        self.0.split('.').map(|part| part.replace('/', ".")).collect()
+        self.0
+            .split('.')
+            .map(|part| part.replace('/', "."))
+            .collect()
+    }
+}
+
+impl serde::Serialize for Key {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+/// Deserialising validates the name, so a bad key in a profile or state file is an error at its location.
+impl<'de> serde::Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Key::parse(&name).map_err(serde::de::Error::custom)
     }
 }
 
@@ -64,7 +81,12 @@ pub enum SysctlError {
     #[error("{key}: the kernel rejected the value {value:?} (EINVAL): check the range in the kernel's sysctl documentation")]
     Rejected { key: Key, value: String },
     #[error("{key}: {op} {path} failed: {source}")]
-    Io { key: Key, op: &'static str, path: PathBuf, source: io::Error },
+    Io {
+        key: Key,
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
 }
 
 /// The sysctls under one root: `/` on a live host, a fixture tree in tests.
@@ -76,7 +98,9 @@ pub struct SysctlTree {
 impl SysctlTree {
     /// Sysctls under `root/proc/sys`.
     pub fn new(root: impl AsRef<Path>) -> SysctlTree {
-        SysctlTree { proc_sys: root.as_ref().join("proc/sys") }
+        SysctlTree {
+            proc_sys: root.as_ref().join("proc/sys"),
+        }
     }
 
     pub fn path(&self, key: &Key) -> PathBuf {
@@ -89,8 +113,33 @@ impl SysctlTree {
         match std::fs::read_to_string(&path) {
             Ok(s) => Ok(Some(normalise(&s))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(SysctlError::Io { key: key.clone(), op: "reading", path, source: e }),
+            Err(e) => Err(SysctlError::Io {
+                key: key.clone(),
+                op: "reading",
+                path,
+                source: e,
+            }),
         }
+    }
+
+    /// The value exactly as the file holds it, without the trailing newline: what a restore writes back.
+    pub fn read_raw(&self, key: &Key) -> Result<Option<String>, SysctlError> {
+        let path = self.path(key);
+        match std::fs::read_to_string(&path) {
+            Ok(s) => Ok(Some(s.strip_suffix('\n').unwrap_or(&s).to_string())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(SysctlError::Io {
+                key: key.clone(),
+                op: "reading",
+                path,
+                source: e,
+            }),
+        }
+    }
+
+    /// Whether this kernel (or namespace) has the key at all.
+    pub fn exists(&self, key: &Key) -> bool {
+        self.path(key).exists()
     }
 
     /// Writes `value` as the kernel expects it (one write of the whole value).
@@ -103,9 +152,20 @@ impl SysctlTree {
             .open(&path)
             .and_then(|mut f| io::Write::write_all(&mut f, format!("{value}\n").as_bytes()));
         result.map_err(|e| match e.raw_os_error() {
-            Some(libc::EACCES) | Some(libc::EPERM) => SysctlError::PermissionDenied { key: key.clone(), path },
-            Some(libc::EINVAL) => SysctlError::Rejected { key: key.clone(), value: value.to_string() },
-            _ => SysctlError::Io { key: key.clone(), op: "writing", path, source: e },
+            Some(libc::EACCES) | Some(libc::EPERM) => SysctlError::PermissionDenied {
+                key: key.clone(),
+                path,
+            },
+            Some(libc::EINVAL) => SysctlError::Rejected {
+                key: key.clone(),
+                value: value.to_string(),
+            },
+            _ => SysctlError::Io {
+                key: key.clone(),
+                op: "writing",
+                path,
+                source: e,
+            },
         })
     }
 }
@@ -125,12 +185,22 @@ mod tests {
     #[test]
     fn a_slash_in_dotted_form_is_a_dot_in_the_path() {
         let k = Key::parse("net.ipv4.conf.eth0/100.rp_filter").unwrap();
-        assert_eq!(k.relative_path(), PathBuf::from("net/ipv4/conf/eth0.100/rp_filter"));
+        assert_eq!(
+            k.relative_path(),
+            PathBuf::from("net/ipv4/conf/eth0.100/rp_filter")
+        );
     }
 
     #[test]
     fn bad_names_are_rejected() {
-        for bad in ["", ".net.core", "net..core", "net.core.", "net core", "../etc/passwd"] {
+        for bad in [
+            "",
+            ".net.core",
+            "net..core",
+            "net.core.",
+            "net core",
+            "../etc/passwd",
+        ] {
             assert!(Key::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -142,8 +212,14 @@ mod tests {
         let key = Key::parse("net.ipv4.tcp_rmem").unwrap();
         std::fs::create_dir_all(tree.path(&key).parent().unwrap()).unwrap();
         std::fs::write(tree.path(&key), "4096\t131072\t6291456\n").unwrap();
-        assert_eq!(tree.read(&key).unwrap().as_deref(), Some("4096 131072 6291456"));
-        assert_eq!(tree.read(&Key::parse("net.core.nope").unwrap()).unwrap(), None);
+        assert_eq!(
+            tree.read(&key).unwrap().as_deref(),
+            Some("4096 131072 6291456")
+        );
+        assert_eq!(
+            tree.read(&Key::parse("net.core.nope").unwrap()).unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -167,6 +167,8 @@ fn listen_overflows_advise_somaxconn() {
     let f = &report["findings"][0];
     assert_eq!(f["evidence"][0], "TcpExt.ListenOverflows +37 in 5.0s");
     assert_eq!(f["current"], "4096");
+    // The value comes from the built-in profile with the largest somaxconn.
+    assert_eq!(f["profile"], "connections");
     assert!(f["note"].as_str().unwrap().contains("listen()"), "{f}");
 }
 
@@ -406,6 +408,7 @@ fn listen_overflow_inside_a_namespace_is_diagnosed() {
         .find(|f| f["symptom"] == "ListenOverflows")
         .unwrap_or_else(|| panic!("no ListenOverflows finding: {report}"));
     assert_eq!(f["knob"], "net.core.somaxconn");
+    assert_eq!(f["profile"], "connections");
     let evidence: Vec<&str> = f["evidence"]
         .as_array()
         .unwrap()

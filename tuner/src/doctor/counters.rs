@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::DoctorError;
+use crate::Error;
 
 /// Named counters grouped by section (`TcpExt`, `Tcp`, `Udp`, `TCP`, ...), as in netstat, snmp and sockstat.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -39,14 +39,14 @@ impl Counters {
 
     /// Parses the two-line format of `/proc/net/netstat` and `/proc/net/snmp`: a header line
     /// `Section: Name1 Name2 ...` followed by a value line `Section: 1 2 ...`.
-    pub fn parse_paired(text: &str, path: &Path) -> Result<Counters, DoctorError> {
+    pub fn parse_paired(text: &str, path: &Path) -> Result<Counters, Error> {
         let mut counters = Counters::default();
         let mut lines = text
             .lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty());
         while let Some((header_no, header)) = lines.next() {
-            let bad = |line: usize, why: String| DoctorError::Parse {
+            let bad = |line: usize, why: String| Error::Parse {
                 path: path.to_path_buf(),
                 line: line + 1,
                 why,
@@ -95,14 +95,14 @@ impl Counters {
     }
 
     /// Parses `/proc/net/sockstat`: one line per section, `Section: name value name value ...`.
-    pub fn parse_sockstat(text: &str, path: &Path) -> Result<Counters, DoctorError> {
+    pub fn parse_sockstat(text: &str, path: &Path) -> Result<Counters, Error> {
         let mut counters = Counters::default();
         for (no, line) in text
             .lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
         {
-            let bad = |why: String| DoctorError::Parse {
+            let bad = |why: String| Error::Parse {
                 path: path.to_path_buf(),
                 line: no + 1,
                 why,
@@ -144,14 +144,14 @@ pub struct SoftnetRow {
 
 /// Parses `/proc/net/softnet_stat`. Kernels since 5.10 print the CPU number in column 13; older ones list
 /// online CPUs in order, so the row index stands in for it there.
-pub fn parse_softnet(text: &str, path: &Path) -> Result<Vec<SoftnetRow>, DoctorError> {
+pub fn parse_softnet(text: &str, path: &Path) -> Result<Vec<SoftnetRow>, Error> {
     let mut rows = Vec::new();
     for (no, line) in text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
     {
-        let bad = |why: String| DoctorError::Parse {
+        let bad = |why: String| Error::Parse {
             path: path.to_path_buf(),
             line: no + 1,
             why,

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::DoctorError;
+use crate::Error;
 
 /// A soft/hard pair; `None` means unlimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -25,7 +25,7 @@ pub struct Limits {
 
 /// Parses `/proc/PID/limits`: a header, then `Name  Soft  Hard  [Units]` with columns separated by runs of
 /// two or more spaces (names contain single spaces).
-pub fn parse_limits(text: &str, path: &Path) -> Result<Limits, DoctorError> {
+pub fn parse_limits(text: &str, path: &Path) -> Result<Limits, Error> {
     let mut limits = Limits {
         nofile: None,
         memlock: None,
@@ -36,7 +36,7 @@ pub fn parse_limits(text: &str, path: &Path) -> Result<Limits, DoctorError> {
         .skip(1)
         .filter(|(_, l)| !l.trim().is_empty())
     {
-        let bad = |why: String| DoctorError::Parse {
+        let bad = |why: String| Error::Parse {
             path: path.to_path_buf(),
             line: no + 1,
             why,
@@ -49,7 +49,7 @@ pub fn parse_limits(text: &str, path: &Path) -> Result<Limits, DoctorError> {
         if columns.len() < 3 {
             return Err(bad("expected `Name  Soft  Hard  Units`".into()));
         }
-        let value = |c: &str| -> Result<Option<u64>, DoctorError> {
+        let value = |c: &str| -> Result<Option<u64>, Error> {
             match c {
                 "unlimited" => Ok(None),
                 n => n

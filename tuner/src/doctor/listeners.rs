@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::DoctorError;
+use crate::Error;
 
 /// A listening socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -43,7 +43,7 @@ pub enum ListenerSource {
 const TCP_LISTEN: u8 = 0x0A;
 
 /// Parses `/proc/net/tcp` or `/proc/net/tcp6`, keeping listeners (state `0A`).
-pub fn parse_proc_net_tcp(text: &str, path: &Path) -> Result<Vec<Listener>, DoctorError> {
+pub fn parse_proc_net_tcp(text: &str, path: &Path) -> Result<Vec<Listener>, Error> {
     let mut listeners = Vec::new();
     // The first line is the column header.
     for (no, line) in text
@@ -52,7 +52,7 @@ pub fn parse_proc_net_tcp(text: &str, path: &Path) -> Result<Vec<Listener>, Doct
         .skip(1)
         .filter(|(_, l)| !l.trim().is_empty())
     {
-        let bad = |why: String| DoctorError::Parse {
+        let bad = |why: String| Error::Parse {
             path: path.to_path_buf(),
             line: no + 1,
             why,

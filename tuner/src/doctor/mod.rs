@@ -20,24 +20,6 @@ pub use listeners::{Listener, ListenerSource};
 pub use rules::{diagnose, Advice, Finding, Recommendation, Symptom};
 pub use sample::Sample;
 
-/// Why the doctor could not examine the host.
-#[derive(Debug, thiserror::Error)]
-pub enum DoctorError {
-    #[error("{path}, line {line}: {why}")]
-    Parse {
-        path: PathBuf,
-        line: usize,
-        why: String,
-    },
-    #[error("reading {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Sysctl(#[from] crate::sysctl::SysctlError),
-}
-
 /// Where the two samples come from.
 #[derive(Debug, Clone)]
 pub enum Sampling {
@@ -69,7 +51,7 @@ pub struct Report {
 }
 
 /// Entry point of `doctor`: samples, diagnoses and reports.
-pub fn examine(sampling: &Sampling, advice: &Advice) -> Result<Report, DoctorError> {
+pub fn examine(sampling: &Sampling, advice: &Advice) -> crate::Result<Report> {
     let (before, after, interval) = match sampling {
         Sampling::Interval {
             root,

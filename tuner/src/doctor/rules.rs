@@ -67,6 +67,36 @@ pub struct Recommendation {
 pub struct Advice(pub BTreeMap<String, Recommendation>);
 
 impl Advice {
+    /// For each key, the highest value any built-in profile asks for, and that profile (the first in
+    /// `pincore-tuner profiles` order on a tie, so a key every profile inherits is credited to `base`).
+    pub fn from_builtin_profiles() -> crate::Result<Advice> {
+        let library = crate::ProfileLibrary::builtin_only();
+        let mut advice = Advice::default();
+        for name in crate::ProfileLibrary::builtin_names() {
+            for entry in library.flatten(name)?.entries {
+                let higher = match advice.0.get(entry.key.as_str()) {
+                    None => true,
+                    Some(held) => {
+                        match (last_field(&entry.target.value), last_field(&held.value)) {
+                            (Some(new), Some(old)) => new > old,
+                            _ => false,
+                        }
+                    }
+                };
+                if higher {
+                    let recommendation = Recommendation {
+                        value: entry.target.value.clone(),
+                        profile: name.to_string(),
+                    };
+                    advice
+                        .0
+                        .insert(entry.key.as_str().to_string(), recommendation);
+                }
+            }
+        }
+        Ok(advice)
+    }
+
     /// The value to suggest for `knob` given its current value: the profile's value when it is higher than
     /// the current one; otherwise (the host is already there, or no profile sets it) double the current one.
     fn target(&self, knob: &str, current: Option<&str>) -> (String, Option<String>) {
@@ -366,7 +396,10 @@ pub fn diagnose(
             knob: "kernel.io_uring_disabled".into(),
             current: Some(v.to_string()),
             value: "0".into(),
-            profile: None,
+            profile: advice
+                .0
+                .get("kernel.io_uring_disabled")
+                .map(|r| r.profile.clone()),
             note: Some("or keep 1 and put the service's group in kernel.io_uring_group".into()),
         });
     }
@@ -526,6 +559,26 @@ mod tests {
             );
             assert_eq!(f[0].evidence, vec![format!("TcpExt.{counter} +2 in 1.0s")]);
         }
+    }
+
+    #[test]
+    fn advice_credits_the_profile_with_the_highest_value() {
+        let advice = Advice::from_builtin_profiles().unwrap();
+        let somaxconn = &advice.0["net.core.somaxconn"];
+        let others: Vec<String> = crate::ProfileLibrary::builtin_names()
+            .map(|n| crate::ProfileLibrary::builtin_only().flatten(n).unwrap())
+            .flat_map(|p| p.entries)
+            .filter(|e| e.key.as_str() == "net.core.somaxconn")
+            .map(|e| e.target.value)
+            .collect();
+        assert!(others
+            .iter()
+            .all(|v| v.parse::<u64>().unwrap() <= somaxconn.value.parse::<u64>().unwrap()));
+        assert_ne!(
+            somaxconn.profile, "base",
+            "a profile raises somaxconn above base's"
+        );
+        assert_eq!(advice.0["kernel.io_uring_disabled"].profile, "base");
     }
 
     #[test]

@@ -8,8 +8,8 @@ use serde::Serialize;
 use super::counters::{parse_softnet, Counters, SoftnetRow};
 use super::limits::{parse_limits, Limits};
 use super::listeners::{dump_netlink, parse_proc_net_tcp, Listener, ListenerSource};
-use super::DoctorError;
 use crate::sysctl::{Key, SysctlTree};
+use crate::Error;
 
 /// The sysctls the rules compare against or recommend changing.
 pub const SYSCTLS: &[&str] = &[
@@ -45,7 +45,7 @@ pub struct Sample {
 impl Sample {
     /// Reads a sample under `root`. With `live` (root is `/` of the running kernel), listeners come from
     /// sock_diag netlink, which also shows each backlog; otherwise from `/proc/net/tcp{,6}`.
-    pub fn read(root: &Path, live: bool) -> Result<Sample, DoctorError> {
+    pub fn read(root: &Path, live: bool) -> Result<Sample, Error> {
         let mut sample = Sample::default();
         let proc_net = root.join("proc/net");
         sample.netstat = sample.file(&proc_net.join("netstat"), Counters::parse_paired)?;
@@ -77,7 +77,7 @@ impl Sample {
         for name in SYSCTLS {
             // The names above are constants that Key::parse accepts (checked by a unit test).
             let Ok(key) = Key::parse(name) else { continue };
-            let value = tree.read(&key).map_err(DoctorError::Sysctl)?;
+            let value = tree.read(&key).map_err(Error::Sysctl)?;
             if value.is_none() {
                 sample.not_visible.push(tree.path(&key));
             }
@@ -89,18 +89,15 @@ impl Sample {
     fn file<T>(
         &mut self,
         path: &Path,
-        parse: impl FnOnce(&str, &Path) -> Result<T, DoctorError>,
-    ) -> Result<Option<T>, DoctorError> {
+        parse: impl FnOnce(&str, &Path) -> Result<T, Error>,
+    ) -> Result<Option<T>, Error> {
         match std::fs::read_to_string(path) {
             Ok(text) => parse(&text, path).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.not_visible.push(path.to_path_buf());
                 Ok(None)
             }
-            Err(e) => Err(DoctorError::Read {
-                path: path.to_path_buf(),
-                source: e,
-            }),
+            Err(e) => Err(Error::io("reading", path, e)),
         }
     }
 

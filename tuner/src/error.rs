@@ -1,0 +1,122 @@
+//! The crate's one error type: every message says what failed, on what, and what to do next.
+
+use std::path::PathBuf;
+
+use crate::sysctl::SysctlError;
+
+/// Everything the tuner can fail on. Profile errors carry file, line and column when the YAML parser knows them.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Sysctl(#[from] SysctlError),
+
+    /// A profile that does not parse or does not make sense (unknown field, wrong type, unknown op, bad key).
+    #[error("{location}: {message}")]
+    Profile { location: Location, message: String },
+
+    #[error("{location}: include `{name}` not found: no built-in profile, no {name}.yaml in {searched}; check the name or add the file")]
+    MissingInclude {
+        location: Location,
+        name: String,
+        searched: String,
+    },
+
+    #[error("{location}: include cycle {cycle}: remove one of these includes")]
+    IncludeCycle { location: Location, cycle: String },
+
+    #[error("profile `{name}` not found: it is not built in and there is no {name}.yaml in {searched}; `pincore-tuner profiles` lists what exists")]
+    ProfileNotFound { name: String, searched: String },
+
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("state file {path} is unreadable ({message}); inspect it, then remove it if the values it records no longer matter")]
+    State { path: PathBuf, message: String },
+
+    #[error("{setting}: cannot apply: {reason}")]
+    Unwritable { setting: String, reason: String },
+
+    /// A write failed or read back wrong; everything this run changed was restored.
+    #[error("apply failed at {setting} = {value:?}: {reason}. Every value this run changed was restored; nothing is left half-applied")]
+    ApplyFailed {
+        setting: String,
+        value: String,
+        reason: String,
+    },
+
+    /// A write failed and restoring the earlier values failed too: the state file is kept for `rollback`.
+    #[error("apply failed at {setting} = {value:?}: {reason}. Restoring also failed ({restore_errors}); the previous values are kept in {state}: fix the cause, then run `pincore-tuner rollback`")]
+    ApplyFailedUnrestored {
+        setting: String,
+        value: String,
+        reason: String,
+        restore_errors: String,
+        state: PathBuf,
+    },
+
+    #[error("rollback incomplete: {failures}. The state file {state} is kept: fix the cause and run `pincore-tuner rollback` again")]
+    RollbackIncomplete { failures: String, state: PathBuf },
+
+    #[error("network namespace `{name}`: {message}")]
+    Netns { name: String, message: String },
+
+    #[error("{0}")]
+    Usage(String),
+
+    /// A kernel file (counters, limits, sockets) that does not read as the kernel writes it.
+    #[error("{path}, line {line}: {why}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        why: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(
+        what: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Error {
+        Error::Io {
+            what,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// True when the failure left the host in a state that needs `rollback` (exit code 3 in the binary).
+    pub fn needs_rollback(&self) -> bool {
+        matches!(
+            self,
+            Error::ApplyFailedUnrestored { .. } | Error::RollbackIncomplete { .. }
+        )
+    }
+}
+
+/// Where in a profile something went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// A file path, or `built-in:NAME` for an embedded profile.
+    pub file: String,
+    /// 1-based; 0 when unknown.
+    pub line: usize,
+    /// 1-based; 0 when unknown.
+    pub column: usize,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.line, self.column) {
+            (0, _) => write!(f, "{}", self.file),
+            (l, 0) => write!(f, "{}:{l}", self.file),
+            (l, c) => write!(f, "{}:{l}:{c}", self.file),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
