@@ -89,8 +89,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     interval: args.interval,
                 },
             };
-            let report =
-                doctor::examine(&sampling, &Advice::default()).map_err(|e| e.to_string())?;
+            let report = {
+                let advice = Advice::from_builtin_profiles().map_err(|e| e.to_string())?;
+                doctor::examine(&sampling, &advice).map_err(|e| e.to_string())?
+            };
             if args.json {
                 println!(
                     "{}",
