@@ -1,28 +1,46 @@
-//! pincore-tuner's command line: parse, dispatch to the library, map outcomes to exit codes.
-//!
-//! Exit codes: 0 success / healthy, 1 findings or drift, 2 error.
+//! pincore-tuner: parse arguments, enter the network namespace if asked, run one command, map the outcome
+//! to an exit code.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use pincore_tuner::doctor::{self, Advice, Sampling};
+use pincore_tuner::netns::Namespace;
+use pincore_tuner::report::{self, Human, ProfileList};
+use pincore_tuner::{Error, Options, Tuner};
 
+const EXIT_CODES: &str = "Exit codes:
+  0  success (verify: the live kernel matches the profile; doctor: healthy)
+  1  verify found drift; doctor has findings
+  2  error: bad profile or arguments, unreadable file, or an apply that failed and was fully restored
+  3  an apply or rollback failed and could not restore everything: the state file is kept, run rollback";
+
+/// Plan, apply, verify, roll back and persist kernel TCP tuning (sysctls) from YAML profiles.
 #[derive(Parser)]
-#[command(
-    name = "pincore-tuner",
-    version,
-    about = "Kernel TCP tuning you can plan, apply, verify and roll back."
-)]
-#[command(after_help = "Exit codes: 0 success or healthy, 1 findings or drift, 2 error.")]
+#[command(name = "pincore-tuner", version, after_help = EXIT_CODES)]
 struct Cli {
-    /// Prefix for /proc, /sys, /etc and /var/lib (a fixture tree in tests).
-    #[arg(long, global = true, default_value = "/")]
+    /// Prefix for /proc, /sys, /etc and /var/lib (a fixture tree instead of the live host).
+    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
     root: PathBuf,
-    /// Act inside the network namespace /run/netns/NAME.
+    /// Act inside the network namespace /run/netns/NAME (as `ip netns` names it).
     #[arg(long, global = true, value_name = "NAME")]
     netns: Option<String>,
-    /// More logging (also RUST_LOG).
+    /// Directory of user profiles (NAME.yaml) [default: ROOT/etc/pincore/profiles].
+    #[arg(long, global = true, value_name = "DIR")]
+    profile_dir: Option<PathBuf>,
+    /// Where apply records previous values for rollback [default: ROOT/var/lib/pincore].
+    #[arg(long, global = true, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Where --persist writes its drop-in [default: ROOT/etc/sysctl.d].
+    #[arg(long, global = true, value_name = "DIR")]
+    sysctl_dir: Option<PathBuf>,
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
     #[command(subcommand)]
@@ -31,100 +49,161 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Sample kernel counters twice and turn what grew into advice (exit 0 healthy, 1 findings, 2 error).
-    Doctor(DoctorArgs),
-}
-
-#[derive(Args)]
-struct DoctorArgs {
-    /// Time between the two samples (5s, 500ms, 1m).
-    #[arg(long, default_value = "5s", value_parser = doctor::parse_interval)]
-    interval: std::time::Duration,
-    /// Read the second sample from this recorded tree instead of re-reading --root after the interval
-    /// (the interval then only labels the deltas).
-    #[arg(long, value_name = "DIR")]
-    after: Option<PathBuf>,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
+    /// List built-in and user profiles.
+    Profiles,
+    /// Show a profile flattened after inheritance, each key with the profile it came from.
+    Show { profile: String },
+    /// What applying a profile would change on this host. Reads only.
+    Plan { profile: String },
+    /// Record the previous values, then write what differs and read it back; restore on any failure.
+    Apply {
+        profile: String,
+        /// Also write ROOT/etc/sysctl.d/60-pincore-PROFILE.conf so the values survive a reboot.
+        #[arg(long)]
+        persist: bool,
+    },
+    /// Exit 0 if the live kernel matches the profile, 1 on drift (listing each key), 2 on error.
+    Verify { profile: String },
+    /// Sample kernel counters twice and turn what grew into advice: exit 0 healthy, 1 findings, 2 error.
+    Doctor {
+        /// Time between the two samples (5s, 500ms, 1m).
+        #[arg(long, default_value = "5s", value_parser = doctor::parse_interval)]
+        interval: Duration,
+        /// Read the second sample from this recorded tree instead of re-reading --root after the interval
+        /// (the interval then only labels the deltas).
+        #[arg(long, value_name = "DIR")]
+        after: Option<PathBuf>,
+    },
+    /// Restore the values recorded by apply and remove the persisted drop-in. Harmless to repeat.
+    Rollback,
+    /// Convert a tuned profile (tuned.conf) to a pincore YAML profile, listing what it could not convert.
+    ImportTuned {
+        file: PathBuf,
+        /// Profile name [default: the tuned profile's directory name].
+        #[arg(long)]
+        name: Option<String>,
+        /// Write the YAML here instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = match cli.verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
+    // setns moves only the calling thread, so it happens before anything could start a thread.
+    let touches_kernel = matches!(
+        cli.command,
+        Command::Plan { .. }
+            | Command::Apply { .. }
+            | Command::Verify { .. }
+            | Command::Rollback
+            | Command::Doctor { .. }
+    );
+    let namespace = match (&cli.netns, touches_kernel) {
+        (Some(name), true) => match Namespace::enter(name) {
+            Ok(ns) => Some(ns),
+            Err(e) => return fail(&e),
+        },
+        _ => None,
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match run(cli) {
+    init_logging(cli.verbose);
+    let options = Options {
+        root: cli.root.clone(),
+        profile_dir: cli.profile_dir.clone(),
+        state_dir: cli.state_dir.clone(),
+        sysctl_dir: cli.sysctl_dir.clone(),
+    };
+    let tuner = Tuner::new(options, namespace);
+    match run(&cli, &tuner) {
         Ok(code) => code,
-        Err(message) => {
-            eprintln!("pincore-tuner: {message}");
-            ExitCode::from(2)
-        }
+        Err(e) => fail(&e),
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode, String> {
-    if let Some(name) = &cli.netns {
-        enter_netns(name)?;
-    }
-    match cli.command {
-        Command::Doctor(args) => {
-            let sampling = match args.after {
+/// One library call per command; returns the exit code for outcomes that are not errors.
+fn run(cli: &Cli, tuner: &Tuner) -> Result<ExitCode, Error> {
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let print = |out: &dyn Fn() -> String| print!("{}", out());
+    match &cli.command {
+        Command::Profiles => {
+            let list = ProfileList(tuner.profiles()?);
+            print(&|| report::render(&list, cli.json, colour));
+        }
+        Command::Show { profile } => {
+            let flat = tuner.show(profile)?;
+            print(&|| report::render(&flat, cli.json, colour));
+        }
+        Command::Plan { profile } => {
+            let plan = tuner.plan(profile)?;
+            print(&|| report::render(&plan, cli.json, colour));
+        }
+        Command::Apply { profile, persist } => {
+            let applied = tuner.apply(profile, *persist)?;
+            print(&|| report::render(&applied, cli.json, colour));
+        }
+        Command::Verify { profile } => {
+            let v = tuner.verify(profile)?;
+            print(&|| report::render(&v, cli.json, colour));
+            if !v.in_sync {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Doctor { interval, after } => {
+            let sampling = match after {
                 Some(after) => Sampling::Recorded {
                     before: cli.root.clone(),
-                    after,
-                    interval: args.interval,
+                    after: after.clone(),
+                    interval: *interval,
                 },
                 None => Sampling::Interval {
                     live: doctor::is_live_root(&cli.root),
                     root: cli.root.clone(),
-                    interval: args.interval,
+                    interval: *interval,
                 },
             };
-            let report = {
-                let advice = Advice::from_builtin_profiles().map_err(|e| e.to_string())?;
-                doctor::examine(&sampling, &advice).map_err(|e| e.to_string())?
-            };
-            if args.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-                );
-            } else {
-                print!("{}", report.render());
+            let report = doctor::examine(&sampling, &Advice::from_builtin_profiles()?)?;
+            print(&|| report::render(&report, cli.json, colour));
+            if !report.healthy {
+                return Ok(ExitCode::from(1));
             }
-            Ok(if report.healthy {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+        }
+        Command::Rollback => {
+            let r = tuner.rollback()?;
+            print(&|| report::render(&r, cli.json, colour));
+        }
+        Command::ImportTuned { file, name, output } => {
+            let import = tuner.import_tuned(file, name.as_deref())?;
+            match output {
+                Some(path) => std::fs::write(path, &import.yaml).map_err(|e| Error::Io {
+                    what: "writing",
+                    path: path.clone(),
+                    source: e,
+                })?,
+                None if cli.json => print(&|| report::render(&import, true, colour)),
+                None => print(&|| import.human(colour)),
+            }
+            eprint!("{}", report::not_converted(&import));
         }
     }
+    Ok(ExitCode::SUCCESS)
 }
 
-fn enter_netns(name: &str) -> Result<(), String> {
-    use std::os::fd::AsRawFd;
-    let path = PathBuf::from("/run/netns").join(name);
-    let file = std::fs::File::open(&path).map_err(|e| {
-        format!(
-            "network namespace `{name}`: opening {}: {e} (does `ip netns list` show it?)",
-            path.display()
-        )
-    })?;
-    // SAFETY: setns(2) on a descriptor we hold open; the process is still single-threaded here.
-    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(format!(
-            "network namespace `{name}`: setns: {} (run as root)",
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
+fn fail(e: &Error) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(if e.needs_rollback() { 3 } else { 2 })
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }

@@ -83,9 +83,9 @@ pub fn examine(sampling: &Sampling, advice: &Advice) -> crate::Result<Report> {
     })
 }
 
-impl Report {
+impl crate::report::Human for Report {
     /// The report as people read it: one block per finding, then what could not be seen.
-    pub fn render(&self) -> String {
+    fn human(&self, _colour: bool) -> String {
         let mut out = String::new();
         let source = match self.listener_source {
             Some(ListenerSource::Netlink) => "listeners from sock_diag netlink",

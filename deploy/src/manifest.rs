@@ -1,0 +1,833 @@
+//! The deployment manifest: hosts and groups, the release (paths of the built binaries), the server config, the
+//! tuning profile and the rollout block.
+//!
+//! Loading checks everything that can be checked without touching a host, and every error names the manifest's
+//! file, line and column: syntax and type errors come from the YAML parser, and the checks made after parsing
+//! (names, CPU lists, rollout numbers, the profile and the server config) point at the key they are about.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::error::{Error, Result};
+
+/// A validated manifest, with every host's settings merged (host over group `vars` over `defaults`).
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The file it was read from (used in messages and to resolve relative paths).
+    pub path: PathBuf,
+    pub release: Release,
+    pub server: ServerConfig,
+    pub tuning: Tuning,
+    pub rollout: Rollout,
+    /// Groups in manifest order, each with its hosts' names.
+    pub groups: Vec<Group>,
+    /// Hosts in manifest order (group by group).
+    pub hosts: Vec<Host>,
+}
+
+/// The built binaries that make up a release (local paths, resolved against the manifest's directory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub server: PathBuf,
+    pub tuner: PathBuf,
+}
+
+/// The server's configuration file, as the server reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// The YAML text installed on every host.
+    pub text: String,
+    /// Where it came from, for messages: the config file, or `MANIFEST (server.config)`.
+    pub origin: String,
+}
+
+/// The tuning profile: a built-in name of pincore-tuner or a profile file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tuning {
+    Builtin(String),
+    File { path: PathBuf, text: String },
+}
+
+impl Tuning {
+    /// The argument `pincore-tuner apply` takes on the host: the built-in name, or the installed file's name.
+    pub fn argument(&self) -> &str {
+        match self {
+            Tuning::Builtin(name) => name,
+            Tuning::File { .. } => "profile.yaml",
+        }
+    }
+}
+
+/// How a rollout proceeds (names after Nomad's `update` block).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rollout {
+    /// Hosts deployed first, alone, before any batch.
+    pub canary: usize,
+    /// Hosts deployed at once in each batch after the canary.
+    pub max_parallel: usize,
+    /// Failed hosts tolerated; the rollout stops when failures exceed it.
+    pub max_fail: usize,
+    /// How long a restarted server has to become healthy.
+    #[serde(with = "duration_text")]
+    pub healthy_deadline: Duration,
+    /// How long it must stay healthy to count as healthy.
+    #[serde(with = "duration_text")]
+    pub min_healthy_time: Duration,
+    /// Revert a failing host to its previous release and tuning.
+    pub auto_revert: bool,
+}
+
+impl Default for Rollout {
+    fn default() -> Rollout {
+        Rollout {
+            canary: 1,
+            max_parallel: 1,
+            max_fail: 0,
+            healthy_deadline: Duration::from_secs(30),
+            min_healthy_time: Duration::from_secs(2),
+            auto_revert: true,
+        }
+    }
+}
+
+/// A group of hosts and the settings they share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub name: String,
+    pub vars: HostSettings,
+    pub hosts: Vec<String>,
+}
+
+/// How commands reach a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    /// The system OpenSSH client.
+    Ssh,
+    /// The machine the deploy runs on.
+    Local,
+}
+
+/// What keeps the server running on a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceKind {
+    /// A systemd unit (`pincore-server.service`).
+    Systemd,
+    /// A plain supervisor with a pidfile, for hosts without systemd.
+    Supervisor,
+}
+
+/// One host with its merged settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    pub name: String,
+    pub group: String,
+    /// Name or address that ssh connects to (defaults to the host's name).
+    pub address: String,
+    pub transport: TransportKind,
+    pub ssh: SshSettings,
+    pub service: ServiceKind,
+    pub paths: Paths,
+    /// CPUs the server is pinned to (`CPUAffinity=`), e.g. `2-7` or `0,2,4`.
+    pub cpus: Option<String>,
+    /// The NIC the server serves on.
+    pub nic: Option<String>,
+}
+
+/// Where a deploy writes on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Paths {
+    /// Releases and the `current` symlink.
+    pub install: String,
+    /// `deployed.json`, the tuner's state, the supervisor's pidfile and log.
+    pub state: String,
+    /// Where the profile's persisted drop-in goes.
+    pub sysctl: String,
+}
+
+impl Default for Paths {
+    fn default() -> Paths {
+        Paths {
+            install: "/opt/pincore".into(),
+            state: "/var/lib/pincore".into(),
+            sysctl: "/etc/sysctl.d".into(),
+        }
+    }
+}
+
+/// ssh options of a host; anything unset comes from the user's ssh config.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshSettings {
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    pub identity: Option<PathBuf>,
+    /// `ProxyCommand` (bastion hosts, network namespaces).
+    pub proxy_command: Option<String>,
+    /// Further `-o` options, e.g. `UserKnownHostsFile=/path`.
+    #[serde(default)]
+    pub options: Vec<String>,
+}
+
+/// Settings as written in `defaults`, a group's `vars` or a host: all optional, merged field by field.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSettings {
+    pub address: Option<String>,
+    pub transport: Option<TransportKind>,
+    #[serde(default)]
+    pub ssh: SshSettings,
+    pub service: Option<ServiceKind>,
+    #[serde(default)]
+    pub paths: PathSettings,
+    pub cpus: Option<String>,
+    pub nic: Option<String>,
+}
+
+/// Optional path settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathSettings {
+    pub install: Option<String>,
+    pub state: Option<String>,
+    pub sysctl: Option<String>,
+}
+
+impl HostSettings {
+    /// `self` with every unset field taken from `base`.
+    fn over(&self, base: &HostSettings) -> HostSettings {
+        let ssh = SshSettings {
+            user: self.ssh.user.clone().or_else(|| base.ssh.user.clone()),
+            port: self.ssh.port.or(base.ssh.port),
+            identity: self
+                .ssh
+                .identity
+                .clone()
+                .or_else(|| base.ssh.identity.clone()),
+            proxy_command: self
+                .ssh
+                .proxy_command
+                .clone()
+                .or_else(|| base.ssh.proxy_command.clone()),
+            options: base
+                .ssh
+                .options
+                .iter()
+                .chain(&self.ssh.options)
+                .cloned()
+                .collect(),
+        };
+        HostSettings {
+            address: self.address.clone().or_else(|| base.address.clone()),
+            transport: self.transport.or(base.transport),
+            ssh,
+            service: self.service.or(base.service),
+            paths: PathSettings {
+                install: self
+                    .paths
+                    .install
+                    .clone()
+                    .or_else(|| base.paths.install.clone()),
+                state: self
+                    .paths
+                    .state
+                    .clone()
+                    .or_else(|| base.paths.state.clone()),
+                sysctl: self
+                    .paths
+                    .sysctl
+                    .clone()
+                    .or_else(|| base.paths.sysctl.clone()),
+            },
+            cpus: self.cpus.clone().or_else(|| base.cpus.clone()),
+            nic: self.nic.clone().or_else(|| base.nic.clone()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    release: RawRelease,
+    server: RawServer,
+    tuning: RawTuning,
+    #[serde(default)]
+    rollout: RawRollout,
+    #[serde(default)]
+    defaults: HostSettings,
+    groups: Ordered<RawGroup>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRelease {
+    server: PathBuf,
+    tuner: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    config: Option<serde_yaml::Value>,
+    config_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTuning {
+    profile: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRollout {
+    canary: Option<usize>,
+    max_parallel: Option<usize>,
+    max_fail: Option<usize>,
+    healthy_deadline: Option<String>,
+    min_healthy_time: Option<String>,
+    auto_revert: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroup {
+    #[serde(default)]
+    vars: HostSettings,
+    hosts: Ordered<HostSettings>,
+}
+
+/// A YAML mapping read in document order (serde maps would sort or lose it); duplicate keys are an error.
+struct Ordered<T>(Vec<(String, T)>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct OrderedVisitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for OrderedVisitor<T> {
+            type Value = Ordered<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping of names")
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Self::Value, E> {
+                Ok(Ordered(Vec::new()))
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut entries: Vec<(String, T)> = Vec::new();
+                while let Some((key, value)) = map.next_entry::<String, T>()? {
+                    if entries.iter().any(|(k, _)| *k == key) {
+                        return Err(serde::de::Error::custom(format!("`{key}` appears twice")));
+                    }
+                    entries.push((key, value));
+                }
+                Ok(Ordered(entries))
+            }
+        }
+        deserializer.deserialize_any(OrderedVisitor(PhantomData))
+    }
+}
+
+impl Manifest {
+    /// Reads and validates the manifest at `path` (and the profile or server config files it names).
+    pub fn load(path: &Path) -> Result<Manifest> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Manifest::from_yaml(&text, path)
+    }
+
+    /// Parses and validates manifest `text`; `path` names it in errors and anchors relative paths.
+    pub fn from_yaml(text: &str, path: &Path) -> Result<Manifest> {
+        let file = path.display().to_string();
+        let raw: RawManifest = serde_yaml::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+            Error::Manifest {
+                file: file.clone(),
+                line,
+                column,
+                message: format!("{e}")
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+            }
+        })?;
+        let locator = Locator::new(text, file);
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+
+        let release = Release {
+            server: resolve(&raw.release.server),
+            tuner: resolve(&raw.release.tuner),
+        };
+
+        let server = match (raw.server.config, raw.server.config_file) {
+            (Some(value), None) => ServerConfig {
+                // Serialising a Value parsed from YAML cannot fail (no non-string map keys survive parsing).
+                text: serde_yaml::to_string(&value).unwrap_or_default(),
+                origin: format!("{} (server.config)", path.display()),
+            },
+            (None, Some(file)) => {
+                let p = resolve(&file);
+                let text = std::fs::read_to_string(&p).map_err(|e| {
+                    locator.error(
+                        &["server", "config_file"],
+                        format!("cannot read {}: {e}", p.display()),
+                    )
+                })?;
+                ServerConfig {
+                    text,
+                    origin: p.display().to_string(),
+                }
+            }
+            _ => {
+                return Err(locator.error(
+                    &["server"],
+                    "give exactly one of `config` (inline YAML) or `config_file` (a path)",
+                ))
+            }
+        };
+
+        let tuning = if raw.tuning.profile.contains('/') || raw.tuning.profile.ends_with(".yaml") {
+            let p = resolve(Path::new(&raw.tuning.profile));
+            let text = std::fs::read_to_string(&p).map_err(|e| {
+                locator.error(
+                    &["tuning", "profile"],
+                    format!("cannot read profile {}: {e}", p.display()),
+                )
+            })?;
+            Tuning::File { path: p, text }
+        } else if raw.tuning.profile.trim().is_empty() {
+            return Err(locator.error(
+                &["tuning", "profile"],
+                "the profile is empty: give a built-in name or a file",
+            ));
+        } else {
+            Tuning::Builtin(raw.tuning.profile)
+        };
+
+        let rollout = rollout(raw.rollout, &locator)?;
+
+        let mut groups = Vec::new();
+        let mut hosts = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (group_name, group) in raw.groups.0 {
+            let mut names = Vec::new();
+            for (name, settings) in group.hosts.0 {
+                let at = ["groups", group_name.as_str(), "hosts", name.as_str()];
+                if !seen.insert(name.clone()) {
+                    return Err(locator.error(
+                        &at,
+                        format!("host `{name}` is listed twice: host names must be unique"),
+                    ));
+                }
+                let merged = settings.over(&group.vars.over(&raw.defaults));
+                hosts.push(host(
+                    name.clone(),
+                    group_name.clone(),
+                    merged,
+                    &locator,
+                    &at,
+                )?);
+                names.push(name);
+            }
+            groups.push(Group {
+                name: group_name,
+                vars: group.vars,
+                hosts: names,
+            });
+        }
+        if hosts.is_empty() {
+            return Err(locator.error(
+                &["groups"],
+                "no hosts: add at least one host under groups.NAME.hosts",
+            ));
+        }
+        if rollout.canary > hosts.len() {
+            return Err(locator.error(
+                &["rollout", "canary"],
+                format!(
+                    "canary is {} but the manifest has {} host(s)",
+                    rollout.canary,
+                    hosts.len()
+                ),
+            ));
+        }
+
+        let manifest = Manifest {
+            path: path.to_path_buf(),
+            release,
+            server,
+            tuning,
+            rollout,
+            groups,
+            hosts,
+        };
+        Ok(manifest)
+    }
+
+    /// The hosts whose names are in `only` (all when empty); unknown names are an error.
+    pub fn select(&self, only: &[String]) -> Result<Vec<Host>> {
+        for name in only {
+            if !self.hosts.iter().any(|h| h.name == *name) {
+                return Err(Error::Manifest {
+                    file: self.path.display().to_string(),
+                    line: 1,
+                    column: 1,
+                    message: format!("no host named `{name}` in the manifest"),
+                });
+            }
+        }
+        Ok(self
+            .hosts
+            .iter()
+            .filter(|h| only.is_empty() || only.contains(&h.name))
+            .cloned()
+            .collect())
+    }
+}
+
+fn rollout(raw: RawRollout, locator: &Locator) -> Result<Rollout> {
+    let d = Rollout::default();
+    let duration = |text: Option<String>, key: &str, default: Duration| -> Result<Duration> {
+        match text {
+            None => Ok(default),
+            Some(t) => parse_duration(&t).ok_or_else(|| {
+                locator.error(
+                    &["rollout", key],
+                    format!("`{t}` is not a duration: write e.g. `30s`, `500ms` or `2m`"),
+                )
+            }),
+        }
+    };
+    let rollout = Rollout {
+        canary: raw.canary.unwrap_or(d.canary),
+        max_parallel: raw.max_parallel.unwrap_or(d.max_parallel),
+        max_fail: raw.max_fail.unwrap_or(d.max_fail),
+        healthy_deadline: duration(raw.healthy_deadline, "healthy_deadline", d.healthy_deadline)?,
+        min_healthy_time: duration(raw.min_healthy_time, "min_healthy_time", d.min_healthy_time)?,
+        auto_revert: raw.auto_revert.unwrap_or(d.auto_revert),
+    };
+    if rollout.max_parallel == 0 {
+        return Err(locator.error(
+            &["rollout", "max_parallel"],
+            "max_parallel must be at least 1",
+        ));
+    }
+    if rollout.min_healthy_time >= rollout.healthy_deadline {
+        return Err(locator.error(
+            &["rollout", "min_healthy_time"],
+            "min_healthy_time must be shorter than healthy_deadline (a host must be able to pass the gate)",
+        ));
+    }
+    Ok(rollout)
+}
+
+fn host(
+    name: String,
+    group: String,
+    s: HostSettings,
+    locator: &Locator,
+    at: &[&str],
+) -> Result<Host> {
+    let valid_name = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !valid_name {
+        return Err(locator.error(
+            at,
+            format!("host name `{name}`: use letters, digits, `-`, `_` and `.` only"),
+        ));
+    }
+    let paths = Paths {
+        install: s.paths.install.unwrap_or_else(|| Paths::default().install),
+        state: s.paths.state.unwrap_or_else(|| Paths::default().state),
+        sysctl: s.paths.sysctl.unwrap_or_else(|| Paths::default().sysctl),
+    };
+    for (key, p) in [
+        ("install", &paths.install),
+        ("state", &paths.state),
+        ("sysctl", &paths.sysctl),
+    ] {
+        if !p.starts_with('/') || p.contains(['\'', '\n']) {
+            let mut here = at.to_vec();
+            here.extend(["paths", key]);
+            return Err(locator.error(
+                &here,
+                format!("paths.{key} `{p}` must be an absolute path without quotes"),
+            ));
+        }
+    }
+    if let Some(cpus) = &s.cpus {
+        if parse_cpu_list(cpus).is_none() {
+            let mut here = at.to_vec();
+            here.push("cpus");
+            return Err(locator.error(
+                &here,
+                format!("cpus `{cpus}` is not a CPU list: write e.g. `2-7` or `0,2,4`"),
+            ));
+        }
+    }
+    Ok(Host {
+        address: s.address.unwrap_or_else(|| name.clone()),
+        name,
+        group,
+        transport: s.transport.unwrap_or(TransportKind::Ssh),
+        ssh: s.ssh,
+        service: s.service.unwrap_or(ServiceKind::Systemd),
+        paths,
+        cpus: s.cpus,
+        nic: s.nic,
+    })
+}
+
+/// Parses a kernel CPU list (`0-3,8,10-11`) into sorted CPU numbers.
+pub fn parse_cpu_list(text: &str) -> Option<Vec<u32>> {
+    let mut cpus = BTreeSet::new();
+    for part in text.split(',').map(str::trim) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+                if a > b || b - a > 4096 {
+                    return None;
+                }
+                cpus.extend(a..=b);
+            }
+            None => {
+                cpus.insert(part.parse().ok()?);
+            }
+        }
+    }
+    Some(cpus.into_iter().collect())
+}
+
+/// Parses `500ms`, `30s`, `2m` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let t = text.trim();
+    let (number, unit) = t
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((t, ""), |i| t.split_at(i));
+    let n: u64 = number.parse().ok()?;
+    match unit.trim() {
+        "ms" => Some(Duration::from_millis(n)),
+        "" | "s" => Some(Duration::from_secs(n)),
+        "m" => Some(Duration::from_secs(n.checked_mul(60)?)),
+        _ => None,
+    }
+}
+
+/// Formats a duration the way the manifest writes it.
+pub fn format_duration(d: Duration) -> String {
+    if d.subsec_millis() != 0 {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}s", d.as_secs())
+    }
+}
+
+mod duration_text {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_duration(*d))
+    }
+}
+
+/// Finds where a key path sits in the manifest text, so checks made after parsing can name a line and column.
+pub struct Locator {
+    file: String,
+    root: Option<marked_yaml::Node>,
+}
+
+impl Locator {
+    fn new(text: &str, file: String) -> Locator {
+        Locator {
+            file,
+            root: marked_yaml::parse_yaml(0, text).ok(),
+        }
+    }
+
+    /// An error about the value at `path` (or the deepest part of it that exists).
+    pub fn error(&self, path: &[&str], message: impl Into<String>) -> Error {
+        let (line, column) = self.position(path);
+        Error::Manifest {
+            file: self.file.clone(),
+            line,
+            column,
+            message: format!("{}: {}", path.join("."), message.into()),
+        }
+    }
+
+    fn position(&self, path: &[&str]) -> (usize, usize) {
+        let Some(mut node) = self.root.as_ref() else {
+            return (1, 1);
+        };
+        let mut mark = node.span().start().map(|m| (m.line(), m.column()));
+        for key in path {
+            let Some(map) = node.as_mapping() else { break };
+            // Point at the key itself: that is where a reader looks for it.
+            let Some((k, v)) = map.iter().find(|(k, _)| k.as_str() == *key) else {
+                break;
+            };
+            mark = k.span().start().map(|m| (m.line(), m.column())).or(mark);
+            node = v;
+        }
+        mark.unwrap_or((1, 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "\
+release:
+  server: bin/pincore-server
+  tuner: bin/pincore-tuner
+server:
+  config:
+    listen: 127.0.0.1:6379
+tuning:
+  profile: connections
+rollout:
+  canary: 1
+  max_parallel: 2
+  healthy_deadline: 10s
+  min_healthy_time: 500ms
+defaults:
+  ssh:
+    user: deploy
+groups:
+  web:
+    vars:
+      service: supervisor
+      ssh:
+        port: 2222
+    hosts:
+      web1:
+        address: 10.0.0.1
+        cpus: 2-3
+      web2:
+        ssh:
+          user: root
+  edge:
+    hosts:
+      edge1: {}
+";
+
+    fn parse(text: &str) -> Result<Manifest> {
+        Manifest::from_yaml(text, Path::new("/srv/m.yaml"))
+    }
+
+    #[test]
+    fn merges_defaults_group_vars_and_host_settings_in_order() {
+        let m = parse(GOOD).unwrap();
+        let names: Vec<_> = m.hosts.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["web1", "web2", "edge1"]);
+        let web1 = &m.hosts[0];
+        assert_eq!(web1.address, "10.0.0.1");
+        assert_eq!(web1.ssh.user.as_deref(), Some("deploy"));
+        assert_eq!(web1.ssh.port, Some(2222));
+        assert_eq!(web1.service, ServiceKind::Supervisor);
+        assert_eq!(m.hosts[1].ssh.user.as_deref(), Some("root"));
+        assert_eq!(m.hosts[2].service, ServiceKind::Systemd);
+        assert_eq!(m.hosts[2].address, "edge1");
+        assert_eq!(m.hosts[2].paths, Paths::default());
+        assert_eq!(m.release.server, Path::new("/srv/bin/pincore-server"));
+        assert_eq!(m.rollout.min_healthy_time, Duration::from_millis(500));
+        assert_eq!(m.tuning, Tuning::Builtin("connections".into()));
+        assert!(m.server.text.contains("listen"));
+    }
+
+    fn error_of(text: &str) -> (usize, usize, String) {
+        match parse(text) {
+            Err(Error::Manifest {
+                line,
+                column,
+                message,
+                ..
+            }) => (line, column, message),
+            other => panic!("expected a manifest error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_key_names_its_line() {
+        let bad = GOOD.replace("        cpus: 2-3", "        cpu: 2-3");
+        let (line, _, message) = error_of(&bad);
+        assert_eq!(line, 26, "{message}");
+        assert!(message.contains("unknown field `cpu`"), "{message}");
+    }
+
+    #[test]
+    fn bad_cpu_list_points_at_the_key() {
+        let bad = GOOD.replace("cpus: 2-3", "cpus: 3-2");
+        let (line, column, message) = error_of(&bad);
+        assert_eq!((line, column), (26, 9), "{message}");
+        assert!(message.contains("groups.web.hosts.web1.cpus"), "{message}");
+    }
+
+    #[test]
+    fn duplicate_host_across_groups_is_rejected() {
+        let bad = GOOD.replace("edge1: {}", "web1: {}");
+        let (line, _, message) = error_of(&bad);
+        assert_eq!(line, 32, "{message}");
+        assert!(message.contains("listed twice"), "{message}");
+    }
+
+    #[test]
+    fn rollout_numbers_are_checked() {
+        let (line, _, message) = error_of(&GOOD.replace("canary: 1", "canary: 4"));
+        assert_eq!(line, 10);
+        assert!(message.contains("3 host(s)"), "{message}");
+        let (line, _, message) = error_of(&GOOD.replace("500ms", "5 parsecs"));
+        assert_eq!(line, 13);
+        assert!(message.contains("not a duration"), "{message}");
+        let (_, _, message) = error_of(&GOOD.replace("500ms", "10s"));
+        assert!(
+            message.contains("shorter than healthy_deadline"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn server_config_needs_exactly_one_source() {
+        let bad = GOOD.replace(
+            "server:\n  config:",
+            "server:\n  config_file: x.yaml\n  config:",
+        );
+        let (line, _, message) = error_of(&bad);
+        assert_eq!(line, 4);
+        assert!(message.contains("exactly one"), "{message}");
+    }
+
+    #[test]
+    fn syntax_error_names_line_and_column() {
+        let (line, _, _) = error_of("release:\n  server: [a\n");
+        assert!(line >= 2);
+    }
+
+    #[test]
+    fn cpu_lists_and_durations_parse() {
+        assert_eq!(parse_cpu_list("0-2,5"), Some(vec![0, 1, 2, 5]));
+        assert_eq!(parse_cpu_list("x"), None);
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("12"), Some(Duration::from_secs(12)));
+        assert_eq!(parse_duration("1h"), None);
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+    }
+}
