@@ -18,6 +18,7 @@ pub mod doctor;
 pub mod error;
 pub mod host;
 pub mod netns;
+pub mod nic;
 pub mod persist;
 pub mod plan;
 pub mod profile;

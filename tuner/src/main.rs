@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use pincore_tuner::doctor::{self, Advice, Sampling};
 use pincore_tuner::netns::Namespace;
+use pincore_tuner::nic::{self, CpuSet, NicRequest};
 use pincore_tuner::report::{self, Human, ProfileList};
 use pincore_tuner::{Error, Options, Tuner};
 
@@ -76,6 +77,11 @@ enum Command {
     },
     /// Restore the values recorded by apply and remove the persisted drop-in. Harmless to repeat.
     Rollback,
+    /// Place one network device's interrupts and RPS/RFS/XPS on chosen CPUs (plan, apply, verify, rollback).
+    Nic {
+        #[command(subcommand)]
+        action: NicAction,
+    },
     /// Convert a tuned profile (tuned.conf) to a pincore YAML profile, listing what it could not convert.
     ImportTuned {
         file: PathBuf,
@@ -88,6 +94,55 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum NicAction {
+    /// What apply would write for the device. Reads only.
+    Plan(NicArgs),
+    /// Record the previous values, write what differs and read it back; restore on any failure.
+    Apply {
+        #[command(flatten)]
+        nic: NicArgs,
+        /// Move interrupts even though irqbalance is running (after banning them in irqbalance).
+        #[arg(long)]
+        allow_irqbalance: bool,
+    },
+    /// Exit 0 if the device matches the placement, 1 on drift, 2 on error.
+    Verify(NicArgs),
+    /// Restore the values recorded by `nic apply`. Harmless to repeat.
+    Rollback,
+}
+
+#[derive(clap::Args)]
+struct NicArgs {
+    /// The network device, as `ip link` names it.
+    #[arg(long, value_name = "DEV")]
+    dev: String,
+    /// CPUs that serve the queues, such as 8-15 or 0,2,4 [default: the device's NUMA-local CPUs].
+    #[arg(long, value_name = "LIST")]
+    cpus: Option<CpuSet>,
+    /// Leave RPS (software receive steering) alone.
+    #[arg(long)]
+    no_rps: bool,
+    /// Also set RFS (net.core.rps_sock_flow_entries and each queue's rps_flow_cnt).
+    #[arg(long)]
+    rfs: bool,
+    /// Leave XPS (transmit queue selection) alone.
+    #[arg(long)]
+    no_xps: bool,
+}
+
+impl NicArgs {
+    fn request(&self) -> NicRequest {
+        NicRequest {
+            device: self.dev.clone(),
+            cpus: self.cpus.clone(),
+            rps: !self.no_rps,
+            rfs: self.rfs,
+            xps: !self.no_xps,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // setns moves only the calling thread, so it happens before anything could start a thread.
@@ -98,6 +153,7 @@ fn main() -> ExitCode {
             | Command::Verify { .. }
             | Command::Rollback
             | Command::Doctor { .. }
+            | Command::Nic { .. }
     );
     let namespace = match (&cli.netns, touches_kernel) {
         (Some(name), true) => match Namespace::enter(name) {
@@ -106,6 +162,14 @@ fn main() -> ExitCode {
         },
         _ => None,
     };
+    // After setns, /sys still shows the host's devices: give the process the namespace's own sysfs.
+    if let (Some(ns), Command::Nic { .. }) = (&namespace, &cli.command) {
+        if cli.root == std::path::Path::new("/") {
+            if let Err(e) = nic::use_namespace_sysfs(ns.name()) {
+                return fail(&e);
+            }
+        }
+    }
     init_logging(cli.verbose);
     let options = Options {
         root: cli.root.clone(),
@@ -167,6 +231,30 @@ fn run(cli: &Cli, tuner: &Tuner) -> Result<ExitCode, Error> {
                 return Ok(ExitCode::from(1));
             }
         }
+        Command::Nic { action } => match action {
+            NicAction::Plan(args) => {
+                let plan = tuner.nic_plan(&args.request())?;
+                print(&|| report::render(&plan, cli.json, colour));
+            }
+            NicAction::Apply {
+                nic,
+                allow_irqbalance,
+            } => {
+                let applied = tuner.nic_apply(&nic.request(), *allow_irqbalance)?;
+                print(&|| report::render(&applied, cli.json, colour));
+            }
+            NicAction::Verify(args) => {
+                let v = tuner.nic_verify(&args.request())?;
+                print(&|| report::render(&v, cli.json, colour));
+                if !v.in_sync {
+                    return Ok(ExitCode::from(1));
+                }
+            }
+            NicAction::Rollback => {
+                let r = tuner.nic_rollback()?;
+                print(&|| report::render(&r, cli.json, colour));
+            }
+        },
         Command::Rollback => {
             let r = tuner.rollback()?;
             print(&|| report::render(&r, cli.json, colour));

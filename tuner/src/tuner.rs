@@ -44,8 +44,8 @@ impl Options {
 #[derive(Debug)]
 pub struct Tuner {
     profiles: ProfileLibrary,
-    host: Host,
-    state: StateStore,
+    pub(crate) host: Host,
+    pub(crate) state: StateStore,
     sysctl: SysctlConfig,
 }
 
