@@ -373,3 +373,131 @@ fn bad_devices_and_cpus_are_clear_errors() {
     let out = run(h.path(), &["nic", "plan", "--dev", "eth0", "--cpus", "x"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+fn mask(text: &str) -> Vec<u32> {
+    pincore_tuner::nic::CpuSet::parse_mask(text)
+        .unwrap()
+        .iter()
+        .collect()
+}
+
+/// CPUs 0 and 1 are online (the veth test spreads one queue over two CPUs).
+fn two_cpus() -> Result<(), pincore_testkit::Missing> {
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
+    let ok = online.trim().starts_with("0-") || online.trim().starts_with("0,1");
+    if ok {
+        Ok(())
+    } else {
+        Err(pincore_testkit::Missing(format!(
+            "needs CPUs 0 and 1 online, online is {:?}",
+            online.trim()
+        )))
+    }
+}
+
+#[test]
+fn rps_and_xps_on_a_veth_inside_a_namespace() {
+    pincore_testkit::require!(pincore_testkit::netns(), two_cpus());
+    let ns = pincore_testkit::NetNs::new("nic").unwrap();
+    // One queue each way: fewer receive queues than CPUs, so RPS applies.
+    pincore_testkit::run_checked(Command::new("ip").args([
+        "-n",
+        ns.name(),
+        "link",
+        "add",
+        "pcva",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "pcvb",
+    ]))
+    .unwrap();
+    let read = |file: &str| {
+        let out = pincore_testkit::run_checked(
+            ns.command("cat")
+                .arg(format!("/sys/class/net/pcva/queues/{file}")),
+        )
+        .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let tuner_in_ns = |args: &[&str]| {
+        tuner()
+            .args(["--netns", ns.name()])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let (rps_before, xps_before, flow_before) = (
+        read("rx-0/rps_cpus"),
+        read("tx-0/xps_cpus"),
+        read("rx-0/rps_flow_cnt"),
+    );
+
+    // The device exists only in the namespace: without --netns the tuner does not see it.
+    let outside = tuner()
+        .args(["nic", "plan", "--dev", "pcva"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        outside.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&outside.stdout)
+    );
+
+    let out = tuner_in_ns(&[
+        "nic", "apply", "--dev", "pcva", "--cpus", "0-1", "--rfs", "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json(&out);
+    assert_eq!(report["changed"].as_array().unwrap().len(), 3, "{report}");
+    // The RFS table size is host-global: not this namespace's to change.
+    assert_eq!(
+        report["skipped"][0]["key"],
+        "net.core.rps_sock_flow_entries"
+    );
+    assert_eq!(report["skipped"][0]["action"], "not-visible-in-namespace");
+    assert_eq!(mask(&read("rx-0/rps_cpus")), vec![0, 1]);
+    assert_eq!(mask(&read("tx-0/xps_cpus")), vec![0, 1]);
+    assert_eq!(read("rx-0/rps_flow_cnt"), "32768");
+
+    let verify = tuner_in_ns(&["nic", "verify", "--dev", "pcva", "--cpus", "0-1", "--rfs"]);
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    pincore_testkit::run_checked(
+        ns.command("sh")
+            .args(["-c", "echo 0 > /sys/class/net/pcva/queues/rx-0/rps_cpus"]),
+    )
+    .unwrap();
+    let verify = tuner_in_ns(&[
+        "nic", "verify", "--dev", "pcva", "--cpus", "0-1", "--rfs", "--json",
+    ]);
+    assert_eq!(verify.status.code(), Some(1));
+    assert_eq!(json(&verify)["drift"][0]["file"], "rps_cpus");
+
+    let rollback = tuner_in_ns(&["nic", "rollback"]);
+    assert_eq!(
+        rollback.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&rollback.stderr)
+    );
+    assert_eq!(
+        (
+            read("rx-0/rps_cpus"),
+            read("tx-0/xps_cpus"),
+            read("rx-0/rps_flow_cnt")
+        ),
+        (rps_before, xps_before, flow_before)
+    );
+}
