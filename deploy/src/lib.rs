@@ -7,7 +7,13 @@
 //! driven only through [`service::Service`].
 
 pub mod error;
+pub mod facts;
 pub mod manifest;
+pub mod plan;
+pub mod release;
+pub mod rollout;
+pub mod service;
 pub mod transport;
+pub mod unit;
 
 pub use error::{Error, Result};

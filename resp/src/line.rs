@@ -16,7 +16,31 @@ pub(crate) struct InvalidInteger;
 ///
 /// `Ok(None)`: the line is a valid prefix so far but incomplete. `Ok(Some((value, next)))`: `next` is the
 /// position just after the CRLF.
+#[inline]
 pub(crate) fn integer(buf: &[u8], start: usize) -> Result<Option<(i64, usize)>, InvalidInteger> {
+    // Fast path for what real peers send: a complete line of 1 to 18 digits without a leading zero, which
+    // cannot overflow. Anything else (signs, zero, incomplete or invalid lines) takes the checked loop.
+    let rest = buf.get(start..).unwrap_or_default();
+    if let [first @ b'1'..=b'9', ..] = rest {
+        let mut value = u64::from(first - b'0');
+        let mut len = 1;
+        while let Some(&digit @ b'0'..=b'9') = rest.get(len) {
+            if len == 18 {
+                break;
+            }
+            value = value * 10 + u64::from(digit - b'0');
+            len += 1;
+        }
+        if rest.get(len..len + 2) == Some(b"\r\n") {
+            // Cannot truncate: 18 digits are below i64::MAX.
+            return Ok(Some((value as i64, start + len + 2)));
+        }
+    }
+    checked_integer(buf, start)
+}
+
+/// [`integer`] for every line, byte by byte with overflow checks.
+fn checked_integer(buf: &[u8], start: usize) -> Result<Option<(i64, usize)>, InvalidInteger> {
     let mut pos = start;
     let negative = match buf.get(pos) {
         None => return Ok(None),
@@ -104,6 +128,21 @@ mod tests {
         assert_eq!(parse(b"-1\r\n"), Ok(Some((-1, 4))));
         assert_eq!(parse(b"9223372036854775807\r\n"), Ok(Some((i64::MAX, 21))));
         assert_eq!(parse(b"-9223372036854775808\r\n"), Ok(Some((i64::MIN, 22))));
+    }
+
+    #[test]
+    fn the_fast_path_hands_long_and_incomplete_lines_to_the_checked_one() {
+        assert_eq!(
+            parse(b"123456789012345678\r\n"),
+            Ok(Some((123456789012345678, 20)))
+        );
+        assert_eq!(
+            parse(b"1234567890123456789\r\n"),
+            Ok(Some((1234567890123456789, 21)))
+        );
+        assert_eq!(parse(b"12345678901234567890\r\n"), Err(InvalidInteger));
+        assert_eq!(parse(b"123456789012345678"), Ok(None));
+        assert_eq!(parse(b"12\rx"), Err(InvalidInteger));
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! Server side: replies appended to an output buffer.
 //!
-//! Each function appends one RESP2 value; an array is its header ([`array`]) followed by that many values.
+//! Each function appends one RESP2 value; an array is its header ([`array()`]) followed by that many values.
 //! Nothing allocates beyond the output `Vec`'s own growth.
 //!
 //! Simple strings and errors cannot carry CR or LF on the wire: [`simple`] and [`error`] replace them with
 //! spaces (as Redis does for error text), so text derived from client input can never break the framing.
+
+use std::io::Write;
+
+use crate::ProtocolError;
 
 /// `+s\r\n`, for example `+OK\r\n`. CR and LF in `s` become spaces.
 pub fn simple(out: &mut Vec<u8>, s: &[u8]) {
@@ -53,6 +57,13 @@ pub fn null_array(out: &mut Vec<u8>) {
     out.extend_from_slice(b"*-1\r\n");
 }
 
+/// `-ERR <error>\r\n`: what a server sends for a [`ProtocolError`] before closing the connection, as Redis
+/// does, without allocating.
+pub fn protocol_error(out: &mut Vec<u8>, error: &ProtocolError) {
+    // Writing into a Vec cannot fail; the message never holds CR or LF (offending bytes are shown escaped).
+    let _ = write!(out, "-ERR {error}\r\n");
+}
+
 /// `<prefix>text\r\n` with CR and LF in `text` replaced by spaces.
 fn line(out: &mut Vec<u8>, prefix: u8, text: &[u8]) {
     out.reserve(1 + text.len() + 2);
@@ -97,6 +108,10 @@ mod tests {
         assert_eq!(encoded(null), b"$-1\r\n");
         assert_eq!(encoded(|o| array(o, 12)), b"*12\r\n");
         assert_eq!(encoded(null_array), b"*-1\r\n");
+        assert_eq!(
+            encoded(|o| protocol_error(o, &ProtocolError::ExpectedBulk { got: b'\n' })),
+            b"-ERR Protocol error: expected '$', got '\\x0a'\r\n"
+        );
     }
 
     #[test]

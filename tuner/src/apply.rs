@@ -81,6 +81,11 @@ pub fn apply(
         });
     }
 
+    // Directories the state file and drop-ins need and that do not exist yet are removed again on failure.
+    let mut created_dirs = missing_dirs(state.path());
+    for f in &request.files {
+        created_dirs.extend(missing_dirs(&f.path));
+    }
     let earlier_raw = state.load_raw()?;
     let earlier = state.load()?;
     let record = StateRecord {
@@ -92,6 +97,12 @@ pub fn apply(
     }
     .merged_over(earlier);
     state.save(&record)?;
+    let undo = Undo {
+        store,
+        state,
+        earlier_raw,
+        created_dirs,
+    };
 
     let mut done: Vec<&RecordedSetting> = Vec::new();
     for r in &recorded {
@@ -105,16 +116,7 @@ pub fn apply(
             if changed_it {
                 done.push(r);
             }
-            return Err(undo(
-                store,
-                state,
-                earlier_raw.as_deref(),
-                &done,
-                &[],
-                &r.setting.to_string(),
-                &r.applied,
-                e,
-            ));
+            return Err(undo.fail(&done, &[], &r.setting.to_string(), &r.applied, e));
         }
         done.push(r);
     }
@@ -122,16 +124,7 @@ pub fn apply(
     for (f, r) in request.files.iter().zip(&files) {
         if let Err(e) = write_atomically(&f.path, f.contents.as_bytes()) {
             let what = f.path.display().to_string();
-            return Err(undo(
-                store,
-                state,
-                earlier_raw.as_deref(),
-                &done,
-                &written,
-                &what,
-                "(file contents)",
-                e,
-            ));
+            return Err(undo.fail(&done, &written, &what, "(file contents)", e));
         }
         written.push(r);
     }
@@ -143,6 +136,24 @@ pub fn apply(
             value: r.applied,
         })
         .collect())
+}
+
+/// The ancestors of `path` that do not exist, deepest first.
+fn missing_dirs(path: &std::path::Path) -> Vec<PathBuf> {
+    path.ancestors()
+        .skip(1)
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .map(PathBuf::from)
+        .collect()
+}
+
+/// Removes directories this run created, if they are empty again (deepest first).
+fn remove_empty(dirs: &[PathBuf]) {
+    let mut dirs = dirs.to_vec();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for d in dirs {
+        let _ = std::fs::remove_dir(d);
+    }
 }
 
 /// The kernel may accept a write and keep another value (clamping, a read-only fixture): compare.
@@ -161,43 +172,51 @@ fn read_back(store: &dyn SettingStore, r: &RecordedSetting) -> Result<()> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn undo(
-    store: &dyn SettingStore,
-    state: &StateStore,
-    earlier_raw: Option<&[u8]>,
-    done: &[&RecordedSetting],
-    written: &[&RecordedFile],
-    failed_on: &str,
-    value: &str,
-    cause: Error,
-) -> Error {
-    let reason = match cause {
-        Error::Sysctl(e) => e.to_string(),
-        Error::Unwritable { reason, .. } => reason,
-        other => other.to_string(),
-    };
-    tracing::warn!(%failed_on, %reason, "apply failed; restoring this run's changes");
-    let mut failures = restore_settings(store, done.iter().copied());
-    failures.extend(restore_files(written.iter().copied()));
-    if failures.is_empty() {
-        if let Err(e) = state.restore_raw(earlier_raw) {
-            failures.push(format!("state file: {e}"));
+/// How to put the host back as it was before this run.
+struct Undo<'a> {
+    store: &'a dyn SettingStore,
+    state: &'a StateStore,
+    /// The state file's bytes before this run (`None`: there was none).
+    earlier_raw: Option<Vec<u8>>,
+    /// Directories this run created (for the state file, the drop-in).
+    created_dirs: Vec<PathBuf>,
+}
+
+impl Undo<'_> {
+    /// Restores `done` and `written` (newest first), then the state file, and says what failed.
+    fn fail(
+        &self,
+        done: &[&RecordedSetting],
+        written: &[&RecordedFile],
+        failed_on: &str,
+        value: &str,
+        cause: Error,
+    ) -> Error {
+        let reason = match cause {
+            Error::Sysctl(e) => e.to_string(),
+            Error::Unwritable { reason, .. } => reason,
+            other => other.to_string(),
+        };
+        tracing::debug!(%failed_on, %reason, "apply failed; restoring this run's changes");
+        let mut failures = restore_settings(self.store, done.iter().copied());
+        failures.extend(restore_files(written.iter().copied()));
+        if !failures.is_empty() {
+            return Error::ApplyFailedUnrestored {
+                setting: failed_on.into(),
+                value: value.into(),
+                reason,
+                restore_errors: failures.join("; "),
+                state: self.state.path().to_path_buf(),
+            };
         }
-    }
-    if failures.is_empty() {
+        if let Err(e) = self.state.restore_raw(self.earlier_raw.as_deref()) {
+            tracing::warn!("could not restore the state file: {e}");
+        }
+        remove_empty(&self.created_dirs);
         Error::ApplyFailed {
             setting: failed_on.into(),
             value: value.into(),
             reason,
-        }
-    } else {
-        Error::ApplyFailedUnrestored {
-            setting: failed_on.into(),
-            value: value.into(),
-            reason,
-            restore_errors: failures.join("; "),
-            state: state.path().to_path_buf(),
         }
     }
 }

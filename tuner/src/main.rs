@@ -14,10 +14,12 @@ use pincore_tuner::report::{self, Human, ProfileList};
 use pincore_tuner::{Error, Options, Tuner};
 
 const EXIT_CODES: &str = "Exit codes:
-  0  success (verify: the live kernel matches the profile; doctor: healthy)
-  1  verify found drift; doctor has findings
-  2  error: bad profile or arguments, unreadable file, or an apply that failed and was fully restored
-  3  an apply or rollback failed and could not restore everything: the state file is kept, run rollback";
+  0  success (verify, nic verify: the live kernel matches; doctor: healthy)
+  1  verify or nic verify found drift; doctor has findings
+  2  error: bad profile or arguments, unreadable file,
+     or an apply that failed and was fully restored
+  3  an apply or rollback failed and could not restore everything:
+     the state file is kept; fix the cause and run rollback (or nic rollback)";
 
 /// Plan, apply, verify, roll back and persist kernel TCP tuning (sysctls) from YAML profiles.
 #[derive(Parser)]
@@ -292,6 +294,7 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
 }

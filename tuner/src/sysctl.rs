@@ -76,7 +76,7 @@ pub fn normalise(value: &str) -> String {
 pub enum SysctlError {
     #[error("`{0}` is not a valid sysctl name (expected dotted form such as net.core.somaxconn)")]
     BadKey(String),
-    #[error("{key}: permission denied writing {path}: run as root")]
+    #[error("{key}: permission denied writing {path}: run as root (if you are root, the key is read-only here)")]
     PermissionDenied { key: Key, path: PathBuf },
     #[error("{key}: the kernel rejected the value {value:?} (EINVAL): check the range in the kernel's sysctl documentation")]
     Rejected { key: Key, value: String },

@@ -1,0 +1,205 @@
+//! What is on a host now, read in one round trip and without changing anything: the recorded deployment, the
+//! releases present, the `current` symlink, the service, health, the tuner's verify result and the installed
+//! service definition.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::manifest::Host;
+use crate::release::Hashes;
+use crate::service::Service;
+use crate::transport::{quote, Transport};
+
+/// The per-host record of what was deployed: `STATE/deployed.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployed {
+    /// The release `current` points at.
+    pub release: String,
+    /// The release before it (what `rollback` returns to).
+    pub previous: Option<String>,
+    pub hashes: Hashes,
+    /// The tuner's profile argument (a built-in name, or the installed profile file).
+    pub profile: String,
+    /// Seconds since the epoch.
+    pub deployed_at: u64,
+}
+
+/// The result of `pincore-tuner verify` for the current release's profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tuned {
+    /// Exit 0: the kernel matches the profile.
+    Match,
+    /// Exit 1: some keys drifted.
+    Drift,
+    /// Exit 2 or anything else: the tuner could not tell.
+    Error,
+    /// No release installed yet.
+    Unknown,
+}
+
+impl Tuned {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tuned::Match => "verified",
+            Tuned::Drift => "drift",
+            Tuned::Error => "error",
+            Tuned::Unknown => "-",
+        }
+    }
+}
+
+/// Everything read from one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Facts {
+    pub deployed: Option<Deployed>,
+    /// Complete releases present under `INSTALL/releases`.
+    pub releases: Vec<String>,
+    /// The release `current` points at, if any.
+    pub current: Option<String>,
+    pub running: bool,
+    pub pid: Option<u32>,
+    pub healthy: bool,
+    pub tuning: Tuned,
+    /// SHA-256 of the installed service definition (systemd unit), if any.
+    pub definition_sha256: Option<String>,
+}
+
+/// The tuner command line on a host, with the host's state and sysctl directories.
+pub fn tuner(host: &Host, release_dir: &str) -> String {
+    format!(
+        "{dir}/pincore-tuner --state-dir {state} --sysctl-dir {sysctl}",
+        dir = release_dir,
+        state = quote(&format!("{}/tuner", host.paths.state)),
+        sysctl = quote(&host.paths.sysctl),
+    )
+}
+
+/// The health probe run on the host: exits 0 when `url` answers 2xx within a second.
+pub fn health_probe(url: &str) -> String {
+    format!("curl -fsS -o /dev/null --max-time 1 {}", quote(url))
+}
+
+/// Reads the facts of `host` in one script.
+pub fn gather(
+    host: &Host,
+    t: &dyn Transport,
+    service: &dyn Service,
+    health_url: &str,
+) -> Result<Facts> {
+    let install = quote(&host.paths.install);
+    let current = format!("{install}/current");
+    let script = format!(
+        "echo @deployed; cat {state}/deployed.json 2>/dev/null; echo
+echo @releases; for d in {install}/releases/*; do [ -f \"$d/.complete\" ] && basename \"$d\"; done; true
+echo @current; readlink {current} 2>/dev/null | sed 's#.*/##'; true
+echo @running; ({running}) >/dev/null 2>&1 && echo yes || echo no
+echo @pid; ({pid}) 2>/dev/null
+echo @health; {probe} >/dev/null 2>&1 && echo yes || echo no
+echo @verify; if [ -x {current}/pincore-tuner ]; then {tuner} verify \"$(cat {current}/profile.arg)\" >/dev/null 2>&1; echo $?; fi
+echo @definition; {definition}
+echo @end",
+        state = quote(&host.paths.state),
+        running = service.running_script(),
+        pid = service.pid_script(),
+        probe = health_probe(health_url),
+        tuner = tuner(host, &current),
+        definition = match service.definition_path() {
+            Some(p) => format!("sha256sum {} 2>/dev/null | cut -d' ' -f1", quote(&p)),
+            None => "true".into(),
+        },
+    );
+    let out = t.check("read facts", &script, b"")?;
+    Ok(parse(&out))
+}
+
+/// Parses the gather script's sectioned output (pure, so it is unit tested).
+pub fn parse(out: &str) -> Facts {
+    let mut section = "";
+    let mut sections: Vec<(&str, Vec<&str>)> = Vec::new();
+    for line in out.lines() {
+        if let Some(name) = line.strip_prefix('@') {
+            section = name;
+            sections.push((section, Vec::new()));
+        } else if let Some((_, lines)) = sections.last_mut() {
+            if !section.is_empty() {
+                lines.push(line);
+            }
+        }
+    }
+    let get = |name: &str| -> Vec<&str> {
+        sections
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, l)| l.iter().copied().filter(|l| !l.trim().is_empty()).collect())
+            .unwrap_or_default()
+    };
+    let first = |name: &str| get(name).first().map(|s| s.trim().to_string());
+    Facts {
+        // A missing or unreadable record means "nothing deployed by us": the plan then installs afresh.
+        deployed: serde_json::from_str(&get("deployed").join("\n")).ok(),
+        releases: get("releases")
+            .iter()
+            .map(|s| s.trim().to_string())
+            .collect(),
+        current: first("current"),
+        running: first("running").as_deref() == Some("yes"),
+        pid: first("pid").and_then(|p| p.parse().ok()),
+        healthy: first("health").as_deref() == Some("yes"),
+        tuning: match first("verify").as_deref() {
+            None => Tuned::Unknown,
+            Some("0") => Tuned::Match,
+            Some("1") => Tuned::Drift,
+            Some(_) => Tuned::Error,
+        },
+        definition_sha256: first("definition"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_section() {
+        let out = "@deployed
+{\"release\":\"aaaa\",\"previous\":null,\"hashes\":{\"server\":\"s\",\"tuner\":\"t\",\"config\":\"c\",\"profile\":\"p\"},
+ \"profile\":\"connections\",\"deployed_at\":5}
+
+@releases
+aaaa
+bbbb
+@current
+aaaa
+@running
+yes
+@pid
+4242
+@health
+no
+@verify
+1
+@definition
+@end
+";
+        let f = parse(out);
+        assert_eq!(
+            f.deployed.as_ref().map(|d| d.release.as_str()),
+            Some("aaaa")
+        );
+        assert_eq!(f.releases, ["aaaa", "bbbb"]);
+        assert_eq!(f.current.as_deref(), Some("aaaa"));
+        assert!(f.running && !f.healthy);
+        assert_eq!(f.pid, Some(4242));
+        assert_eq!(f.tuning, Tuned::Drift);
+        assert_eq!(f.definition_sha256, None);
+    }
+
+    #[test]
+    fn a_fresh_host_has_no_facts() {
+        let f = parse("@deployed\n\n@releases\n@current\n@running\nno\n@pid\n@health\nno\n@verify\n@definition\n@end\n");
+        assert_eq!(f.deployed, None);
+        assert!(f.releases.is_empty() && !f.running && f.pid.is_none());
+        assert_eq!(f.tuning, Tuned::Unknown);
+    }
+}

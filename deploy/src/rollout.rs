@@ -1,0 +1,671 @@
+//! Carrying out plans on hosts: plan, apply (canary, then batches), status and rollback.
+//!
+//! Facts are read from every host in parallel first; if any host cannot be reached the command stops before
+//! touching anything. Each host's plan comes from the pure [`plan::decide`], and this module only performs its
+//! steps, gates on health, records `deployed.json`, and reverts a failing host when `auto_revert` is set.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::facts::{self, Deployed, Facts};
+use crate::manifest::{Host, Manifest, Rollout, Tuning};
+use crate::plan::{self, Desired, HostPlan, Step};
+use crate::release::{sha256, Release};
+use crate::service::{self, Service};
+use crate::transport::{self, quote, Transport};
+
+/// Reports progress as it happens: `(host, message)`.
+pub type Progress<'a> = &'a (dyn Fn(&str, &str) + Sync);
+
+/// A host with its open transport and its service manager.
+pub struct Target {
+    pub host: Host,
+    pub transport: Box<dyn Transport>,
+    pub service: Box<dyn Service>,
+}
+
+/// The hosts of one command, connected through one ssh multiplexing directory.
+pub struct Fleet {
+    pub targets: Vec<Target>,
+    /// Where the admin endpoint answers `/healthz`, as seen from each host.
+    pub health_url: String,
+    // Dropped after `targets` (declaration order), so the ssh masters close before their sockets' directory goes.
+    _control_dir: tempfile::TempDir,
+}
+
+impl Fleet {
+    /// Connects to `hosts` (no network traffic yet: ssh connects on the first command).
+    pub fn new(hosts: Vec<Host>, health_url: String) -> Result<Fleet> {
+        // Short path: socket paths are limited to about 100 bytes.
+        let control_dir = tempfile::Builder::new()
+            .prefix("pcd")
+            .tempdir_in("/tmp")
+            .map_err(|e| Error::io("/tmp", e))?;
+        let targets = hosts
+            .into_iter()
+            .map(|host| Target {
+                transport: transport::connect(&host, control_dir.path()),
+                service: service::for_host(&host),
+                host,
+            })
+            .collect();
+        Ok(Fleet {
+            targets,
+            health_url,
+            _control_dir: control_dir,
+        })
+    }
+
+    /// Reads facts from every host in parallel; any unreachable host makes the whole call fail.
+    pub fn facts(&self) -> Result<Vec<Facts>> {
+        let results: Vec<Result<Facts>> = std::thread::scope(|s| {
+            let handles: Vec<_> = self
+                .targets
+                .iter()
+                .map(|t| {
+                    s.spawn(|| facts::gather(&t.host, &*t.transport, &*t.service, &self.health_url))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::step("?", "read facts", "thread panicked")))
+                })
+                .collect()
+        });
+        let mut out = Vec::new();
+        let mut errors = Vec::new();
+        for r in results {
+            match r {
+                Ok(f) => out.push(f),
+                Err(e) => errors.push(e),
+            }
+        }
+        match errors.len() {
+            0 => Ok(out),
+            // One error is returned as it is (its type tells unreachable from failed); several are joined.
+            1 => Err(errors.remove(0)),
+            _ => Err(Error::Unreachable {
+                host: errors.len().to_string() + " hosts",
+                detail: errors.iter().map(|e| format!("\n  {e}")).collect(),
+            }),
+        }
+    }
+
+    /// What each host should run.
+    pub fn desired(&self, release: &Release) -> Vec<Desired> {
+        self.targets
+            .iter()
+            .map(|t| Desired {
+                release: release.id.clone(),
+                definition_sha256: t.service.definition().map(|d| sha256(d.as_bytes())),
+            })
+            .collect()
+    }
+
+    /// The plan for every host (reads only).
+    pub fn plan(&self, release: &Release) -> Result<Vec<(HostPlan, Facts)>> {
+        let facts = self.facts()?;
+        Ok(self
+            .targets
+            .iter()
+            .zip(self.desired(release))
+            .zip(facts)
+            .map(|((t, want), f)| (plan::decide(&t.host.name, &want, &f), f))
+            .collect())
+    }
+}
+
+/// How one host's part of a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Already as desired: nothing done, nothing restarted.
+    Unchanged,
+    /// Changed and healthy.
+    Done,
+    /// Failed and put back as it was.
+    Reverted,
+    /// Failed and left as the failure left it (auto_revert off, or the revert failed too).
+    Failed,
+    /// Not attempted: the rollout stopped first.
+    Skipped,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Unchanged => "unchanged",
+            Outcome::Done => "done",
+            Outcome::Reverted => "failed, reverted",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+        }
+    }
+
+    fn failed(self) -> bool {
+        matches!(self, Outcome::Reverted | Outcome::Failed)
+    }
+}
+
+/// One host's line in the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostReport {
+    pub host: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub outcome: Outcome,
+    pub steps: Vec<Step>,
+    /// The error, for failed hosts.
+    pub error: Option<String>,
+    pub seconds: f64,
+}
+
+/// The result of apply or rollback.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub hosts: Vec<HostReport>,
+    /// True when the rollout stopped because failures exceeded `max_fail`.
+    pub stopped: bool,
+}
+
+impl Summary {
+    pub fn failed(&self) -> usize {
+        self.hosts.iter().filter(|h| h.outcome.failed()).count()
+    }
+}
+
+/// Runs `work` over the targets, canary first, then batches of `max_parallel` in parallel, stopping once
+/// failures exceed `max_fail`. Hosts `work` is not run on are reported as skipped.
+fn in_batches(
+    fleet: &Fleet,
+    rollout: &Rollout,
+    needs_work: &[bool],
+    work: &(dyn Fn(usize) -> HostReport + Sync),
+) -> Summary {
+    let pending: Vec<usize> = (0..fleet.targets.len())
+        .filter(|i| needs_work[*i])
+        .collect();
+    let mut reports: Vec<Option<HostReport>> = vec![None; fleet.targets.len()];
+    let mut failures = 0;
+    let mut stopped = false;
+    for batch in plan::batches(pending.len(), rollout.canary, rollout.max_parallel) {
+        if stopped {
+            break;
+        }
+        let done: Vec<HostReport> = std::thread::scope(|s| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|&k| {
+                    let i = pending[k];
+                    s.spawn(move || work(i))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .zip(&batch)
+                .map(|(h, &k)| h.join().unwrap_or_else(|_| panicked(fleet, pending[k])))
+                .collect()
+        });
+        for (k, report) in batch.iter().zip(done) {
+            failures += usize::from(report.outcome.failed());
+            reports[pending[*k]] = Some(report);
+        }
+        stopped = plan::should_stop(failures, rollout.max_fail);
+    }
+    let hosts = reports
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.unwrap_or_else(|| HostReport {
+                host: fleet.targets[i].host.name.clone(),
+                from: None,
+                to: None,
+                outcome: if needs_work[i] {
+                    Outcome::Skipped
+                } else {
+                    Outcome::Unchanged
+                },
+                steps: Vec::new(),
+                error: None,
+                seconds: 0.0,
+            })
+        })
+        .collect();
+    Summary { hosts, stopped }
+}
+
+fn panicked(fleet: &Fleet, i: usize) -> HostReport {
+    HostReport {
+        host: fleet.targets[i].host.name.clone(),
+        from: None,
+        to: None,
+        outcome: Outcome::Failed,
+        steps: Vec::new(),
+        error: Some("internal error: the host's worker panicked".into()),
+        seconds: 0.0,
+    }
+}
+
+/// Applies `release` to every host that needs it: canary first, then batches; see the module docs.
+pub fn apply(
+    fleet: &Fleet,
+    release: &Release,
+    rollout: &Rollout,
+    progress: Progress,
+) -> Result<Summary> {
+    let plans = fleet.plan(release)?;
+    let needs: Vec<bool> = plans.iter().map(|(p, _)| !p.in_sync()).collect();
+    for (p, _) in plans.iter().filter(|(p, _)| p.in_sync()) {
+        progress(&p.host, "unchanged");
+    }
+    let work = |i: usize| {
+        let (plan, facts) = &plans[i];
+        let target = &fleet.targets[i];
+        let started = Instant::now();
+        let result = apply_host(
+            target,
+            release,
+            plan,
+            facts,
+            rollout,
+            &fleet.health_url,
+            progress,
+        );
+        let (outcome, error) = match result {
+            Ok(()) => (Outcome::Done, None),
+            Err((e, reverted)) => (
+                if reverted {
+                    Outcome::Reverted
+                } else {
+                    Outcome::Failed
+                },
+                Some(e.to_string()),
+            ),
+        };
+        progress(&plan.host, outcome.as_str());
+        HostReport {
+            host: plan.host.clone(),
+            from: plan.from.clone(),
+            to: Some(plan.to.clone()),
+            outcome,
+            steps: plan.steps.clone(),
+            error,
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    };
+    Ok(in_batches(fleet, rollout, &needs, &work))
+}
+
+/// Applies one host's plan; on failure returns the error and whether the host was reverted.
+fn apply_host(
+    target: &Target,
+    release: &Release,
+    plan: &HostPlan,
+    facts: &Facts,
+    rollout: &Rollout,
+    health_url: &str,
+    progress: Progress,
+) -> std::result::Result<(), (Error, bool)> {
+    let t = &*target.transport;
+    let host = &target.host;
+    let dir = release_dir(host, &release.id);
+    let mut switched = false;
+    let run = |switched: &mut bool| -> Result<()> {
+        for step in &plan.steps {
+            progress(&host.name, step.as_str());
+            match step {
+                Step::Upload => upload(t, host, release)?,
+                Step::Switch => {
+                    switch(t, host, &release.id)?;
+                    *switched = true;
+                }
+                Step::InstallService => target.service.install(t)?,
+                Step::Tune => tune(t, host, &dir)?,
+                Step::Restart => {
+                    target.service.restart(t)?;
+                    progress(&host.name, "health gate");
+                    health_gate(t, health_url, rollout)?;
+                }
+            }
+        }
+        let previous = match &plan.from {
+            Some(from) if *from != release.id => Some(from.clone()),
+            _ => facts.deployed.as_ref().and_then(|d| d.previous.clone()),
+        };
+        record(t, host, release, previous)
+    };
+    match run(&mut switched) {
+        Ok(()) => Ok(()),
+        Err(e) if !switched && !plan.steps.contains(&Step::Tune) => Err((e, false)),
+        Err(e) if !rollout.auto_revert => Err((e, false)),
+        Err(e) => {
+            progress(&host.name, &format!("{e}; reverting"));
+            let back = plan
+                .from
+                .as_deref()
+                .filter(|f| *f != release.id && facts.releases.iter().any(|r| r == f));
+            match revert(target, back, &dir, health_url, rollout) {
+                Ok(()) => Err((e, true)),
+                Err(revert_error) => Err((
+                    Error::step(&host.name, "revert", format!("{revert_error} (after: {e})")),
+                    false,
+                )),
+            }
+        }
+    }
+}
+
+/// Puts a host back on `previous` (or, with none, stops the server and undoes the tuning).
+fn revert(
+    target: &Target,
+    previous: Option<&str>,
+    failed_dir: &str,
+    url: &str,
+    rollout: &Rollout,
+) -> Result<()> {
+    let t = &*target.transport;
+    let host = &target.host;
+    match previous {
+        Some(prev) => {
+            switch(t, host, prev)?;
+            retune(t, host, &release_dir(host, prev))?;
+            target.service.restart(t)?;
+            health_gate(t, url, rollout)
+        }
+        None => {
+            target.service.stop(t)?;
+            t.check(
+                "remove current",
+                &format!(
+                    "rm -f {}",
+                    quote(&format!("{}/current", host.paths.install))
+                ),
+                b"",
+            )?;
+            t.check(
+                "tuner rollback",
+                &format!("{} rollback", facts::tuner(host, failed_dir)),
+                b"",
+            )
+            .map(drop)
+        }
+    }
+}
+
+/// The release directory of `id` on `host`.
+pub fn release_dir(host: &Host, id: &str) -> String {
+    quote(&format!("{}/releases/{id}", host.paths.install))
+}
+
+fn upload(t: &dyn Transport, host: &Host, release: &Release) -> Result<()> {
+    let dir = format!("{}/releases/{}", host.paths.install, release.id);
+    let partial = format!("{}/releases/.{}.partial", host.paths.install, release.id);
+    t.check(
+        "prepare the release directory",
+        &format!(
+            "rm -rf {p} && mkdir -p {p} {state}",
+            p = quote(&partial),
+            state = quote(&host.paths.state)
+        ),
+        b"",
+    )?;
+    t.upload(&release.server, &format!("{partial}/pincore-server"), 0o755)?;
+    t.upload(&release.tuner, &format!("{partial}/pincore-tuner"), 0o755)?;
+    t.upload(
+        release.config.as_bytes(),
+        &format!("{partial}/server.yaml"),
+        0o644,
+    )?;
+    let argument = match &release.tuning {
+        Tuning::Builtin(name) => name.clone(),
+        Tuning::File { text, .. } => {
+            t.upload(text.as_bytes(), &format!("{partial}/profile.yaml"), 0o644)?;
+            format!("{dir}/profile.yaml")
+        }
+    };
+    t.upload(
+        format!("{argument}\n").as_bytes(),
+        &format!("{partial}/profile.arg"),
+        0o644,
+    )?;
+    // The config is checked by the very binary that will run it, on the host, before anything switches.
+    t.check(
+        "config check (pincore-server check-config)",
+        &format!(
+            "{p}/pincore-server check-config {p}/server.yaml",
+            p = quote(&partial)
+        ),
+        b"",
+    )?;
+    t.check(
+        "finish the upload",
+        &format!(
+            "touch {p}/.complete && rm -rf {d} && mv {p} {d}",
+            p = quote(&partial),
+            d = quote(&dir)
+        ),
+        b"",
+    )
+    .map(drop)
+}
+
+fn switch(t: &dyn Transport, host: &Host, id: &str) -> Result<()> {
+    let install = quote(&host.paths.install);
+    t.check(
+        "switch current",
+        &format!("ln -sfn releases/{id} {install}/.current.new && mv -Tf {install}/.current.new {install}/current"),
+        b"",
+    )
+    .map(drop)
+}
+
+fn tune(t: &dyn Transport, host: &Host, dir: &str) -> Result<()> {
+    t.check(
+        "tune (pincore-tuner apply --persist)",
+        &format!(
+            "{} apply \"$(cat {dir}/profile.arg)\" --persist",
+            facts::tuner(host, dir)
+        ),
+        b"",
+    )
+    .map(drop)
+}
+
+/// Back to the values before pincore's first apply, then the release's own profile.
+fn retune(t: &dyn Transport, host: &Host, dir: &str) -> Result<()> {
+    t.check(
+        "tuner rollback",
+        &format!("{} rollback", facts::tuner(host, dir)),
+        b"",
+    )?;
+    tune(t, host, dir)
+}
+
+/// Waits until `/healthz` has answered for `min_healthy_time` without a failure, within `healthy_deadline`.
+pub fn health_gate(t: &dyn Transport, url: &str, rollout: &Rollout) -> Result<()> {
+    let started = Instant::now();
+    let mut healthy_since: Option<Instant> = None;
+    let mut last = String::from("no answer yet");
+    let probe = facts::health_probe(url);
+    while started.elapsed() < rollout.healthy_deadline {
+        let out = t.run(&probe, b"")?;
+        if out.success() {
+            let since = *healthy_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= rollout.min_healthy_time {
+                return Ok(());
+            }
+        } else {
+            healthy_since = None;
+            last = out.stderr.trim().to_string();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Err(Error::step(
+        t.host(),
+        "health gate",
+        format!(
+            "{url} not healthy for {} within {} (last: {last}); the server's log is in the state directory",
+            crate::manifest::format_duration(rollout.min_healthy_time),
+            crate::manifest::format_duration(rollout.healthy_deadline),
+        ),
+    ))
+}
+
+fn record(
+    t: &dyn Transport,
+    host: &Host,
+    release: &Release,
+    previous: Option<String>,
+) -> Result<()> {
+    let deployed = Deployed {
+        release: release.id.clone(),
+        previous,
+        hashes: release.hashes.clone(),
+        profile: release.tuning.argument().to_string(),
+        deployed_at: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    };
+    write_record(t, host, &deployed)
+}
+
+fn write_record(t: &dyn Transport, host: &Host, deployed: &Deployed) -> Result<()> {
+    // Serialising a struct of strings and numbers cannot fail.
+    let json = serde_json::to_string_pretty(deployed).unwrap_or_default();
+    t.check(
+        "record deployed.json",
+        &format!("mkdir -p {}", quote(&host.paths.state)),
+        b"",
+    )?;
+    t.upload(
+        json.as_bytes(),
+        &format!("{}/deployed.json", host.paths.state),
+        0o644,
+    )
+}
+
+/// Every host back to its previous release and that release's tuning; hosts without one fail with a message.
+pub fn rollback(fleet: &Fleet, rollout: &Rollout, progress: Progress) -> Result<Summary> {
+    let facts = fleet.facts()?;
+    let needs = vec![true; fleet.targets.len()];
+    let work = |i: usize| {
+        let target = &fleet.targets[i];
+        let f = &facts[i];
+        let started = Instant::now();
+        let current = f.deployed.as_ref().map(|d| d.release.clone());
+        let previous = f.deployed.as_ref().and_then(|d| d.previous.clone());
+        let result = (|| -> Result<()> {
+            let (Some(deployed), Some(prev)) = (&f.deployed, &previous) else {
+                return Err(Error::step(
+                    &target.host.name,
+                    "rollback",
+                    "no previous release recorded in deployed.json (nothing to roll back to)",
+                ));
+            };
+            if !f.releases.contains(prev) {
+                return Err(Error::step(
+                    &target.host.name,
+                    "rollback",
+                    format!("previous release {prev} is no longer on the host"),
+                ));
+            }
+            let t = &*target.transport;
+            progress(&target.host.name, &format!("switch to {prev}"));
+            switch(t, &target.host, prev)?;
+            let dir = release_dir(&target.host, prev);
+            progress(&target.host.name, "tune");
+            retune(t, &target.host, &dir)?;
+            progress(&target.host.name, "restart");
+            target.service.restart(t)?;
+            progress(&target.host.name, "health gate");
+            health_gate(t, &fleet.health_url, rollout)?;
+            let profile = t.check("read the profile", &format!("cat {dir}/profile.arg"), b"")?;
+            write_record(
+                t,
+                &target.host,
+                &Deployed {
+                    release: prev.clone(),
+                    previous: Some(deployed.release.clone()),
+                    // The hashes of the release rolled back to are not kept on the host; its id names it exactly.
+                    hashes: deployed.hashes.clone(),
+                    profile: profile.trim().to_string(),
+                    deployed_at: SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs()),
+                },
+            )
+        })();
+        let (outcome, error) = match result {
+            Ok(()) => (Outcome::Done, None),
+            Err(e) => (Outcome::Failed, Some(e.to_string())),
+        };
+        progress(&target.host.name, outcome.as_str());
+        HostReport {
+            host: target.host.name.clone(),
+            from: current,
+            to: previous,
+            outcome,
+            steps: Vec::new(),
+            error,
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    };
+    Ok(in_batches(fleet, rollout, &needs, &work))
+}
+
+/// One host's line in `status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostStatus {
+    pub host: String,
+    pub release: Option<String>,
+    /// Whether the host runs the manifest's release.
+    pub current: bool,
+    pub running: bool,
+    pub healthy: bool,
+    pub tuning: crate::facts::Tuned,
+    /// What differs from the manifest, in words (empty: in sync).
+    pub drift: Vec<String>,
+}
+
+/// Per host: release, health, tuning verify result and drift from the manifest.
+pub fn status(fleet: &Fleet, release: &Release) -> Result<Vec<HostStatus>> {
+    Ok(fleet
+        .plan(release)?
+        .into_iter()
+        .map(|(p, f)| HostStatus {
+            host: p.host.clone(),
+            release: f.current.clone(),
+            current: f.current.as_deref() == Some(release.id.as_str()),
+            running: f.running,
+            healthy: f.healthy,
+            tuning: f.tuning,
+            drift: p.reasons,
+        })
+        .collect())
+}
+
+/// The URL of the server's `/healthz` as seen on the host, from the admin listener's address.
+pub fn health_url(admin: std::net::SocketAddr) -> String {
+    let ip = match admin.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => "127.0.0.1".to_string(),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => "[::1]".to_string(),
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    format!("http://{ip}:{}/healthz", admin.port())
+}
+
+/// Loads the manifest's release and connects to its hosts (`only` selects some by name).
+pub fn prepare(
+    manifest: &Manifest,
+    only: &[String],
+    health_url: String,
+) -> Result<(Release, Fleet)> {
+    let release = Release::read(manifest)?;
+    let fleet = Fleet::new(manifest.select(only)?, health_url)?;
+    Ok((release, fleet))
+}

@@ -1,0 +1,108 @@
+//! The hardened systemd unit for pincore-server.
+//!
+//! `Type=notify` (the server sends `READY=1` once every shard listens), reload by SIGHUP (Debian 12's systemd 252
+//! has no `notify-reload`), memlock and file limits for io_uring and many connections, the host's CPUs as
+//! `CPUAffinity=`, and sandboxing that keeps io_uring and pinning working: `@system-service` includes io_uring,
+//! sched_setaffinity and mlock, while `~@resources` would break pinning and is left out.
+
+use crate::manifest::Host;
+
+/// The unit's file name.
+pub const UNIT_NAME: &str = "pincore-server.service";
+
+/// The system user the server runs as: static (not `DynamicUser=`) so an overlapping restart binds the same
+/// SO_REUSEPORT ports under the same UID.
+pub const SERVICE_USER: &str = "pincore";
+
+/// Renders the unit for `host` (its install and state paths, its CPUs).
+pub fn render(host: &Host) -> String {
+    let install = &host.paths.install;
+    let state = &host.paths.state;
+    let affinity = host
+        .cpus
+        .as_deref()
+        .map(|c| format!("CPUAffinity={}\n", c.replace(',', " ")))
+        .unwrap_or_default();
+    format!(
+        "\
+# Rendered by pincore-deploy for host {name}. Edit the manifest, not this file.
+[Unit]
+Description=pincore-server (thread-per-core TCP server)
+Documentation=https://github.com/pincore/pincore
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=notify
+NotifyAccess=main
+User={user}
+Group={user}
+ExecStartPre={install}/current/pincore-server check-config {install}/current/server.yaml
+ExecStart={install}/current/pincore-server --config {install}/current/server.yaml
+ExecReload=/bin/kill -HUP $MAINPID
+Restart=on-failure
+RestartSec=1s
+TimeoutStartSec=30s
+TimeoutStopSec=30s
+{affinity}LimitNOFILE=1048576
+LimitMEMLOCK=infinity
+AmbientCapabilities=CAP_NET_BIND_SERVICE
+CapabilityBoundingSet=CAP_NET_BIND_SERVICE
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+ReadWritePaths={state}
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallFilter=~@privileged
+
+[Install]
+WantedBy=multi-user.target
+",
+        name = host.name,
+        user = SERVICE_USER,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{Paths, ServiceKind, SshSettings, TransportKind};
+
+    pub(crate) fn host(cpus: Option<&str>) -> Host {
+        Host {
+            name: "web1".into(),
+            group: "web".into(),
+            address: "web1".into(),
+            transport: TransportKind::Ssh,
+            ssh: SshSettings::default(),
+            service: ServiceKind::Systemd,
+            paths: Paths::default(),
+            cpus: cpus.map(str::to_string),
+            nic: None,
+        }
+    }
+
+    #[test]
+    fn unit_uses_the_hosts_paths_and_cpus() {
+        let unit = render(&host(Some("2-5,8")));
+        assert!(unit.contains("ExecStart=/opt/pincore/current/pincore-server --config /opt/pincore/current/server.yaml"));
+        assert!(unit.contains("CPUAffinity=2-5 8\n"));
+        assert!(unit.contains("Type=notify\n"));
+        assert!(unit.contains("ExecReload=/bin/kill -HUP $MAINPID\n"));
+        assert!(!render(&host(None)).contains("CPUAffinity"));
+    }
+}

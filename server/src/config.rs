@@ -1,0 +1,568 @@
+//! The server configuration: YAML with an embedded default, validated before anything starts.
+//!
+//! [`Config::from_yaml`] is the one way text becomes a [`Config`]; `check-config`, start-up, SIGHUP reload and
+//! pincore-deploy all call it, so a file that passes the check is a file the server accepts.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ServerError;
+
+/// The embedded default configuration (also the documentation of every key).
+pub const DEFAULT_YAML: &str = include_str!("../config/default.yaml");
+
+/// Origin name used in errors about the embedded default.
+pub const DEFAULT_ORIGIN: &str = "<embedded default>";
+
+/// The error returned by configuration validation: the crate's one error type, always the
+/// [`ServerError::Config`] or [`ServerError::ReadConfig`] variant from here.
+pub type ConfigError = ServerError;
+
+/// The whole server configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub shards: ShardsConfig,
+    pub services: Services,
+    pub limits: LimitsConfig,
+    pub timeouts: Timeouts,
+    pub log: LogConfig,
+}
+
+/// Shard placement and per-shard runtime resources (changing these needs a restart).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShardsConfig {
+    pub cpus: CpuList,
+    pub io_memory_bytes: usize,
+    pub mesh_capacity: usize,
+    pub sweep_interval_ms: u64,
+}
+
+/// The services, each on its own port (changing these needs a restart).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Services {
+    pub resp: ServiceConfig,
+    pub echo: ServiceConfig,
+    pub admin: ServiceConfig,
+}
+
+/// One service's listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    #[serde(default = "enabled_default")]
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    /// listen(2) backlog; the kernel silently caps it at `net.core.somaxconn`.
+    #[serde(default = "backlog_default")]
+    pub backlog: u32,
+}
+
+/// Limits against hostile clients, enforced per shard (changed live by SIGHUP).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub max_connections_per_shard: usize,
+    pub max_connections_per_ip: usize,
+    pub max_bulk_len: usize,
+    pub max_array_len: usize,
+    pub max_inline_len: usize,
+    pub max_request_bytes: usize,
+    pub max_http_header_bytes: usize,
+}
+
+/// Connection timeouts (changed live by SIGHUP).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    pub idle_ms: u64,
+    pub request_ms: u64,
+    pub drain_ms: u64,
+}
+
+/// Logging: the level changes live on SIGHUP, the format needs a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub level: LogLevel,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Which CPUs to run shards on: every allowed CPU, or an explicit list (`"0-3,8"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum CpuList {
+    All,
+    List(Vec<usize>),
+}
+
+fn enabled_default() -> bool {
+    true
+}
+
+fn backlog_default() -> u32 {
+    1024
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            shards: ShardsConfig::default(),
+            services: Services::default(),
+            limits: LimitsConfig::default(),
+            timeouts: Timeouts::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for ShardsConfig {
+    fn default() -> Self {
+        ShardsConfig {
+            cpus: CpuList::All,
+            // Small on purpose: 2 shards x (1 MiB + 1 MiB) fits an 8 MiB RLIMIT_MEMLOCK. The services do
+            // socket I/O, which does not use registered buffers.
+            io_memory_bytes: 1 << 20,
+            mesh_capacity: 1024,
+            sweep_interval_ms: 100,
+        }
+    }
+}
+
+impl Default for Services {
+    fn default() -> Self {
+        let service = |port: u16, backlog: u32| ServiceConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], port)),
+            backlog,
+        };
+        Services {
+            resp: service(6380, 1024),
+            echo: service(7007, 1024),
+            admin: service(9180, 128),
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_connections_per_shard: 4096,
+            max_connections_per_ip: 1024,
+            max_bulk_len: 8 << 20,
+            max_array_len: 65536,
+            max_inline_len: 65536,
+            max_request_bytes: 16 << 20,
+            max_http_header_bytes: 8192,
+        }
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            idle_ms: 300_000,
+            request_ms: 10_000,
+            drain_ms: 5_000,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: LogLevel::Info,
+            format: LogFormat::Text,
+        }
+    }
+}
+
+impl Timeouts {
+    pub fn idle(&self) -> Duration {
+        Duration::from_millis(self.idle_ms)
+    }
+    pub fn request(&self) -> Duration {
+        Duration::from_millis(self.request_ms)
+    }
+    pub fn drain(&self) -> Duration {
+        Duration::from_millis(self.drain_ms)
+    }
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+impl Services {
+    /// The services in a fixed order with their names, enabled or not.
+    pub fn all(&self) -> [(&'static str, &ServiceConfig); 3] {
+        [
+            ("resp", &self.resp),
+            ("echo", &self.echo),
+            ("admin", &self.admin),
+        ]
+    }
+}
+
+impl CpuList {
+    /// Parses `all` or a list of CPUs and ranges such as `0-3,8`.
+    pub fn parse(text: &str) -> Result<CpuList, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("all") {
+            return Ok(CpuList::All);
+        }
+        let mut cpus = Vec::new();
+        for part in text.split(',').map(str::trim) {
+            let bad = || {
+                format!("invalid CPU list {text:?}: {part:?} is not a CPU number or range such as 2-5 (or use \"all\")")
+            };
+            let (lo, hi) = match part.split_once('-') {
+                Some((lo, hi)) => (
+                    lo.trim().parse::<usize>().map_err(|_| bad())?,
+                    hi.trim().parse::<usize>().map_err(|_| bad())?,
+                ),
+                None => {
+                    let cpu = part.parse::<usize>().map_err(|_| bad())?;
+                    (cpu, cpu)
+                }
+            };
+            if lo > hi || hi >= 4096 {
+                return Err(bad());
+            }
+            cpus.extend(lo..=hi);
+        }
+        cpus.sort_unstable();
+        cpus.dedup();
+        Ok(CpuList::List(cpus))
+    }
+}
+
+impl TryFrom<String> for CpuList {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        CpuList::parse(&text)
+    }
+}
+
+impl From<CpuList> for String {
+    fn from(list: CpuList) -> String {
+        list.to_string()
+    }
+}
+
+impl fmt::Display for CpuList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CpuList::All => f.write_str("all"),
+            CpuList::List(cpus) => {
+                let text: Vec<String> = cpus.iter().map(usize::to_string).collect();
+                f.write_str(&text.join(","))
+            }
+        }
+    }
+}
+
+impl Config {
+    /// Parses and validates configuration text. `origin` names the text in errors (a path, or
+    /// [`DEFAULT_ORIGIN`]). Keys missing from the text take their default values.
+    pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        // An empty file (or one with only comments) means "all defaults".
+        let value: serde_yaml::Value =
+            serde_yaml::from_str(text).map_err(|e| yaml_error(origin, e))?;
+        let config = if value.is_null() {
+            Config::default()
+        } else {
+            serde_yaml::from_str::<Config>(text).map_err(|e| yaml_error(origin, e))?
+        };
+        config.validate(text, origin)?;
+        Ok(config)
+    }
+
+    /// The embedded default configuration.
+    pub fn embedded_default() -> Config {
+        // The embedded text is checked by a unit test to parse and to equal `Config::default()`.
+        Config::from_yaml(DEFAULT_YAML, DEFAULT_ORIGIN).unwrap_or_default()
+    }
+
+    /// Reads and validates a configuration file.
+    pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ServerError::ReadConfig {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_yaml(&text, &path.display().to_string())
+    }
+
+    /// The effective configuration as YAML (what `print-config` shows).
+    pub fn to_yaml(&self) -> String {
+        // Serialising plain structs of numbers, strings and enums cannot fail.
+        serde_yaml::to_string(self).unwrap_or_default()
+    }
+
+    /// The effective configuration as JSON (what `/config` serves).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// What differs between `self` (running) and `new` that only a restart can apply, in words.
+    pub fn needs_restart(&self, new: &Config) -> Vec<String> {
+        let mut changed = Vec::new();
+        if self.shards != new.shards {
+            changed.push("shards".to_string());
+        }
+        for ((name, old), (_, next)) in self.services.all().into_iter().zip(new.services.all()) {
+            if old != next {
+                changed.push(format!("services.{name}"));
+            }
+        }
+        if self.log.format != new.log.format {
+            changed.push("log.format".to_string());
+        }
+        changed
+    }
+
+    /// `self` with the live-reloadable parts (limits, timeouts, log level) taken from `new`.
+    pub fn with_live_settings_of(&self, new: &Config) -> Config {
+        let mut merged = self.clone();
+        merged.limits = new.limits.clone();
+        merged.timeouts = new.timeouts.clone();
+        merged.log.level = new.log.level;
+        merged
+    }
+
+    fn validate(&self, text: &str, origin: &str) -> Result<(), ConfigError> {
+        let fail = |path: &str, message: String| {
+            let line = locate(text, path);
+            Err(ServerError::Config {
+                origin: origin.to_string(),
+                line,
+                column: line.map(|_| 1),
+                message: format!("{path}: {message}"),
+            })
+        };
+        let positive = [
+            ("shards.io_memory_bytes", self.shards.io_memory_bytes as u64),
+            ("shards.mesh_capacity", self.shards.mesh_capacity as u64),
+            ("shards.sweep_interval_ms", self.shards.sweep_interval_ms),
+            (
+                "limits.max_connections_per_shard",
+                self.limits.max_connections_per_shard as u64,
+            ),
+            (
+                "limits.max_connections_per_ip",
+                self.limits.max_connections_per_ip as u64,
+            ),
+            ("limits.max_bulk_len", self.limits.max_bulk_len as u64),
+            ("limits.max_array_len", self.limits.max_array_len as u64),
+            ("limits.max_inline_len", self.limits.max_inline_len as u64),
+            (
+                "limits.max_http_header_bytes",
+                self.limits.max_http_header_bytes as u64,
+            ),
+            ("timeouts.idle_ms", self.timeouts.idle_ms),
+            ("timeouts.request_ms", self.timeouts.request_ms),
+        ];
+        for (path, value) in positive {
+            if value == 0 {
+                return fail(path, "must be greater than 0".into());
+            }
+        }
+        if let CpuList::List(cpus) = &self.shards.cpus {
+            if cpus.is_empty() {
+                return fail(
+                    "shards.cpus",
+                    "names no CPU; use \"all\" or a list such as \"0-3\"".into(),
+                );
+            }
+        }
+        let needed = self.limits.max_bulk_len.max(self.limits.max_inline_len) + 64;
+        if self.limits.max_request_bytes < needed {
+            return fail(
+                "limits.max_request_bytes",
+                format!(
+                    "{} cannot hold one command with a bulk of limits.max_bulk_len ({}); set it to at least {needed}",
+                    self.limits.max_request_bytes, self.limits.max_bulk_len
+                ),
+            );
+        }
+        let enabled: Vec<_> = self
+            .services
+            .all()
+            .into_iter()
+            .filter(|(_, s)| s.enabled)
+            .collect();
+        if enabled.is_empty() {
+            return fail(
+                "services",
+                "every service is disabled; enable at least one".into(),
+            );
+        }
+        for (name, service) in &enabled {
+            if service.backlog == 0 {
+                return fail(
+                    &format!("services.{name}.backlog"),
+                    "must be greater than 0".into(),
+                );
+            }
+        }
+        for (i, (name, service)) in enabled.iter().enumerate() {
+            for (other, other_service) in &enabled[i + 1..] {
+                let clash = service.listen.port() == other_service.listen.port()
+                    && service.listen.port() != 0
+                    && (service.listen.ip() == other_service.listen.ip()
+                        || service.listen.ip().is_unspecified()
+                        || other_service.listen.ip().is_unspecified());
+                if clash {
+                    return fail(
+                        &format!("services.{other}.listen"),
+                        format!("{} is also the address of services.{name}; give each service its own port", other_service.listen),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn yaml_error(origin: &str, e: serde_yaml::Error) -> ConfigError {
+    let location = e.location();
+    ServerError::Config {
+        origin: origin.to_string(),
+        line: location.as_ref().map(|l| l.line()),
+        column: location.as_ref().map(|l| l.column()),
+        message: e.to_string(),
+    }
+}
+
+/// Best-effort 1-based line of a dotted key path (`limits.max_bulk_len`) in YAML text, for error messages
+/// about values that parsed but are out of range.
+fn locate(text: &str, path: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut from = 0;
+    let mut found = None;
+    for key in path.split('.') {
+        let prefix = format!("{key}:");
+        let at = (from..lines.len()).find(|&i| lines[i].trim_start().starts_with(&prefix))?;
+        found = Some(at + 1);
+        from = at + 1;
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_parses_and_matches_code_defaults() {
+        let parsed =
+            Config::from_yaml(DEFAULT_YAML, DEFAULT_ORIGIN).expect("default config is valid");
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn empty_text_means_defaults() {
+        assert_eq!(
+            Config::from_yaml("# nothing\n", "f").unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn partial_file_keeps_other_defaults() {
+        let c = Config::from_yaml("limits:\n  max_bulk_len: 1024\n", "f").unwrap();
+        assert_eq!(c.limits.max_bulk_len, 1024);
+        assert_eq!(c.timeouts, Timeouts::default());
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_line_and_column() {
+        let err = Config::from_yaml("limits:\n  max_bulk_len: 10\n  max_bananas: 3\n", "my.yaml")
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("my.yaml:3:"), "{text}");
+        assert!(text.contains("max_bananas"), "{text}");
+    }
+
+    #[test]
+    fn range_errors_name_the_key_and_line() {
+        let err = Config::from_yaml("timeouts:\n  idle_ms: 0\n", "c.yaml").unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("c.yaml:2:1: timeouts.idle_ms"), "{text}");
+    }
+
+    #[test]
+    fn clashing_ports_are_rejected() {
+        let yaml =
+            "services:\n  resp: {listen: 127.0.0.1:5000}\n  echo: {listen: 127.0.0.1:5000}\n";
+        let err = Config::from_yaml(yaml, "c").unwrap_err().to_string();
+        assert!(err.contains("services.echo.listen"), "{err}");
+    }
+
+    #[test]
+    fn request_buffer_must_hold_a_max_bulk() {
+        let yaml = "limits:\n  max_bulk_len: 1000\n  max_request_bytes: 1000\n";
+        let err = Config::from_yaml(yaml, "c").unwrap_err().to_string();
+        assert!(err.contains("max_request_bytes"), "{err}");
+    }
+
+    #[test]
+    fn cpu_lists_parse() {
+        assert_eq!(CpuList::parse("all").unwrap(), CpuList::All);
+        assert_eq!(
+            CpuList::parse("3,0-1,1").unwrap(),
+            CpuList::List(vec![0, 1, 3])
+        );
+        assert!(CpuList::parse("2-1").is_err());
+        assert!(CpuList::parse("x").is_err());
+        assert_eq!(CpuList::List(vec![0, 2]).to_string(), "0,2");
+    }
+
+    #[test]
+    fn restart_and_live_changes_are_told_apart() {
+        let old = Config::default();
+        let mut new = old.clone();
+        new.limits.max_bulk_len = 5;
+        new.services.resp.listen.set_port(1);
+        assert_eq!(old.needs_restart(&new), vec!["services.resp".to_string()]);
+        let merged = old.with_live_settings_of(&new);
+        assert_eq!(merged.limits.max_bulk_len, 5);
+        assert_eq!(merged.services.resp.listen.port(), 6380);
+    }
+
+    #[test]
+    fn print_config_round_trips() {
+        let c = Config::default();
+        assert_eq!(Config::from_yaml(&c.to_yaml(), "p").unwrap(), c);
+    }
+}

@@ -1,0 +1,107 @@
+//! Signals: SIGHUP reloads the configuration, SIGTERM and SIGINT drain and stop.
+//!
+//! glommio has no signal API. Shard 0 waits for signals on its blocking pool (`spawn_blocking`, so no shard
+//! thread ever blocks) and broadcasts what to do to every shard over the channel mesh. The configuration file
+//! is read on the blocking pool too.
+
+use std::rc::Rc;
+
+use sd_notify::NotifyState;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::config::Config;
+use crate::mesh::Op;
+use crate::shard::Shard;
+
+/// Registers the handlers. Called before any shard starts so that no signal is lost during start-up.
+pub fn install_signals() -> std::io::Result<Signals> {
+    Signals::new([SIGHUP, SIGTERM, SIGINT])
+}
+
+/// Tells systemd (only when `NOTIFY_SOCKET` is set).
+pub fn notify(state: NotifyState) {
+    if let Err(e) = sd_notify::notify(false, &[state]) {
+        tracing::warn!(error = %e, "could not notify systemd");
+    }
+}
+
+/// Runs on shard 0 until a shutdown signal.
+pub async fn signal_loop(shard: Rc<Shard>) {
+    let taken = shard.shared.signals.lock().ok().and_then(|mut s| s.take());
+    let Some(mut signals) = taken else { return };
+    loop {
+        let (back, received) = glommio::executor()
+            .spawn_blocking(move || {
+                let received: Vec<i32> = signals.wait().collect();
+                (signals, received)
+            })
+            .await;
+        signals = back;
+        for signal in received {
+            if signal == SIGHUP {
+                reload(&shard).await;
+            } else {
+                tracing::info!(
+                    signal = if signal == SIGTERM {
+                        "SIGTERM"
+                    } else {
+                        "SIGINT"
+                    },
+                    drain_ms = shard.config().timeouts.drain_ms,
+                    "shutting down: no new connections, draining"
+                );
+                notify(NotifyState::Stopping);
+                for target in 0..shard.count {
+                    shard.tell(target, Op::Drain).await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Re-reads the configuration file and applies its live parts on every shard; restart-only changes are
+/// reported, and an invalid file leaves the running configuration untouched.
+async fn reload(shard: &Rc<Shard>) {
+    notify(NotifyState::Reloading);
+    let Some(path) = shard.shared.config_path.clone() else {
+        tracing::info!("SIGHUP: running on the embedded default configuration, nothing to reload (start with --config FILE)");
+        notify(NotifyState::Ready);
+        return;
+    };
+    let cpus_override = shard.shared.cpus_override.clone();
+    let read = glommio::executor()
+        .spawn_blocking(move || {
+            Config::from_file(&path).map(|mut config| {
+                if let Some(cpus) = cpus_override {
+                    config.shards.cpus = cpus;
+                }
+                config
+            })
+        })
+        .await;
+    match read {
+        Err(e) => tracing::error!(error = %e, "reload failed; the running configuration is kept"),
+        Ok(new) => {
+            let running = shard.config();
+            for key in running.needs_restart(&new) {
+                tracing::warn!(
+                    key,
+                    "changed in the file but needs a restart to apply; the running value is kept"
+                );
+            }
+            let merged = running.with_live_settings_of(&new);
+            shard.shared.log.set(merged.log.level);
+            for target in 0..shard.count {
+                shard
+                    .tell(target, Op::Reconfigure(Box::new(merged.clone())))
+                    .await;
+            }
+            tracing::info!(
+                "configuration reloaded: limits, timeouts and log level applied on every shard"
+            );
+        }
+    }
+    notify(NotifyState::Ready);
+}

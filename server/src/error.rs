@@ -1,0 +1,60 @@
+//! The one error type of pincore-server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Everything that can stop the server from starting or a configuration from being accepted.
+///
+/// Every message names what failed and on what (file, line, column, key, address) and what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The configuration text is not valid: YAML syntax, an unknown key, a wrong type or a value out of range.
+    #[error("{origin}{}: {message}", location(*.line, *.column))]
+    Config {
+        /// Where the text came from: a file path, or `<embedded default>`.
+        origin: String,
+        /// 1-based line of the offending text, when known.
+        line: Option<usize>,
+        /// 1-based column of the offending text, when known.
+        column: Option<usize>,
+        message: String,
+    },
+    /// The configuration file could not be read.
+    #[error("cannot read config file {}: {source} (check the path given to --config and its permissions)", path.display())]
+    ReadConfig {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// No CPU is left to run a shard on.
+    #[error("no CPU to run a shard on: the process may use CPUs [{allowed}] and the configuration asks for [{requested}]; pick CPUs from the allowed set (`taskset -p $$` shows it)")]
+    NoCpus { allowed: String, requested: String },
+    /// Reading the process's CPU affinity mask failed.
+    #[error("cannot read the process CPU affinity mask: {0}")]
+    Affinity(String),
+    /// A listening socket could not be created.
+    #[error("cannot listen on {addr} for the {service} service: {source} (is another process using the port? change services.{service}.listen)")]
+    Listen {
+        service: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A start-up check found a condition the server cannot run under.
+    #[error("preflight: {what}; fix: {fix}")]
+    Preflight { what: String, fix: String },
+    /// The glommio executors could not be started or failed.
+    #[error("shard executor failed: {0} (see the preflight findings logged above)")]
+    Executor(String),
+    /// The logging subscriber could not be installed.
+    #[error("cannot set up logging: {0}")]
+    Logging(String),
+}
+
+fn location(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(":{l}:{c}"),
+        (Some(l), None) => format!(":{l}"),
+        _ => String::new(),
+    }
+}

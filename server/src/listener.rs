@@ -1,0 +1,123 @@
+//! Listening sockets: one SO_REUSEPORT socket per shard per service, built with socket2.
+//!
+//! glommio's `TcpListener::bind` hard-codes `listen(1024)`; building the socket here makes the backlog
+//! configurable. All sockets are created on the main thread before any shard starts, so a port in use fails
+//! start-up cleanly instead of leaving some shards running. Each shard turns its own descriptors into glommio
+//! listeners with `from_raw_fd`.
+
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::config::{Config, ServiceConfig};
+use crate::error::ServerError;
+
+/// The services a shard can run, in a fixed order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    Resp,
+    Echo,
+    Admin,
+}
+
+impl Service {
+    pub const ALL: [Service; 3] = [Service::Resp, Service::Echo, Service::Admin];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Resp => "resp",
+            Service::Echo => "echo",
+            Service::Admin => "admin",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn config(self, config: &Config) -> &ServiceConfig {
+        match self {
+            Service::Resp => &config.services.resp,
+            Service::Echo => &config.services.echo,
+            Service::Admin => &config.services.admin,
+        }
+    }
+}
+
+/// The listening sockets of one shard, by service.
+#[derive(Debug, Default)]
+pub struct ShardSockets {
+    pub sockets: Vec<(Service, OwnedFd, SocketAddr)>,
+}
+
+/// Binds every enabled service once per shard. Port 0 picks a free port once and reuses it for every shard.
+pub fn bind_all(config: &Config, shards: usize) -> Result<Vec<ShardSockets>, ServerError> {
+    let mut out: Vec<ShardSockets> = (0..shards).map(|_| ShardSockets::default()).collect();
+    for service in Service::ALL {
+        let service_config = service.config(config);
+        if !service_config.enabled {
+            continue;
+        }
+        let mut addr = service_config.listen;
+        for shard in out.iter_mut() {
+            let socket =
+                listen(addr, service_config.backlog).map_err(|source| ServerError::Listen {
+                    service: service.name(),
+                    addr,
+                    source,
+                })?;
+            if addr.port() == 0 {
+                if let Some(bound) = socket.local_addr().ok().and_then(|a| a.as_socket()) {
+                    addr = bound;
+                }
+            }
+            shard.sockets.push((service, OwnedFd::from(socket), addr));
+        }
+    }
+    Ok(out)
+}
+
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog.min(i32::MAX as u32) as i32)?;
+    Ok(socket)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shard_gets_a_socket_on_the_same_port() {
+        let mut config = Config::default();
+        config.services.resp.listen = "127.0.0.1:0".parse().unwrap();
+        config.services.echo.enabled = false;
+        config.services.admin.enabled = false;
+        let sockets = bind_all(&config, 3).unwrap();
+        assert_eq!(sockets.len(), 3);
+        let ports: Vec<u16> = sockets.iter().map(|s| s.sockets[0].2.port()).collect();
+        assert!(
+            ports[0] != 0 && ports.iter().all(|&p| p == ports[0]),
+            "{ports:?}"
+        );
+    }
+
+    #[test]
+    fn a_port_in_use_names_the_service_and_address() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut config = Config::default();
+        config.services.echo.listen = taken.local_addr().unwrap();
+        config.services.resp.enabled = false;
+        config.services.admin.enabled = false;
+        let err = bind_all(&config, 1).unwrap_err().to_string();
+        assert!(
+            err.contains("echo") && err.contains(&taken.local_addr().unwrap().to_string()),
+            "{err}"
+        );
+    }
+}

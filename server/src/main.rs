@@ -1,0 +1,109 @@
+//! `pincore-server`: parse arguments, dispatch to the library, map the outcome to an exit code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use pincore_server::config::{Config, CpuList, DEFAULT_ORIGIN, DEFAULT_YAML};
+use pincore_server::{logging, serve, Options};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  served and shut down cleanly (SIGTERM/SIGINT), or the configuration is valid
+  1  invalid configuration, or the server could not start (the error says what and how to fix it)
+  2  invalid command line
+
+Signals: SIGHUP reloads the --config file (limits, timeouts, log level); SIGTERM/SIGINT drain and exit.";
+
+/// Thread-per-core glommio server: Redis-protocol key-value store, echo, HTTP admin and Prometheus metrics.
+///
+/// With no arguments it serves the embedded default configuration on 127.0.0.1
+/// (RESP 6380, echo 7007, admin 9180).
+#[derive(Parser)]
+#[command(name = "pincore-server", version, after_help = EXIT_CODES)]
+struct Cli {
+    /// YAML configuration file (default: the embedded configuration; see `print-config`).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// CPUs to run shards on, e.g. `0-3,8` (replaces shards.cpus; always within the affinity mask).
+    #[arg(long, value_name = "LIST")]
+    cpus: Option<String>,
+    #[command(subcommand)]
+    command: Option<Mode>,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Serve (the default).
+    Serve,
+    /// Validate a configuration file: exit 0 if valid, 1 with the error's line and column if not.
+    CheckConfig { file: PathBuf },
+    /// Print the effective configuration (the --config file, or the embedded default, with every default filled in).
+    PrintConfig {
+        /// Print JSON instead of YAML.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("pincore-server: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn load(path: &Option<PathBuf>) -> Result<Config, String> {
+    match path {
+        Some(path) => Config::from_file(path).map_err(|e| e.to_string()),
+        None => Config::from_yaml(DEFAULT_YAML, DEFAULT_ORIGIN).map_err(|e| e.to_string()),
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let cpus_override = cli
+        .cpus
+        .as_deref()
+        .map(CpuList::parse)
+        .transpose()
+        .map_err(|e| format!("--cpus: {e}"))?;
+    match cli.command.unwrap_or(Mode::Serve) {
+        Mode::CheckConfig { file } => {
+            Config::from_file(&file).map_err(|e| e.to_string())?;
+            println!("{}: valid", file.display());
+            Ok(())
+        }
+        Mode::PrintConfig { json } => {
+            let mut config = load(&cli.config)?;
+            if let Some(cpus) = cpus_override {
+                config.shards.cpus = cpus;
+            }
+            print!(
+                "{}",
+                if json {
+                    config.to_json() + "\n"
+                } else {
+                    config.to_yaml()
+                }
+            );
+            Ok(())
+        }
+        Mode::Serve => {
+            let config = load(&cli.config)?;
+            let log = logging::init(&config.log).map_err(|e| e.to_string())?;
+            let options = Options {
+                config,
+                config_path: cli.config,
+                cpus_override,
+            };
+            serve(options, log).map_err(|e| {
+                tracing::error!(error = %e, "pincore-server stopped");
+                e.to_string()
+            })
+        }
+    }
+}

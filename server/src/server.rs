@@ -1,0 +1,167 @@
+//! Start-up: placement, preflight, listening sockets, the shard pool, and the wait for shutdown.
+
+use std::os::fd::IntoRawFd;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::net::TcpListener;
+use glommio::{Latency, LocalExecutorPoolBuilder, PoolPlacement, Shares};
+use std::os::fd::FromRawFd;
+
+use crate::config::{Config, CpuList};
+use crate::control;
+use crate::error::ServerError;
+use crate::listener;
+use crate::logging::LogLevelHandle;
+use crate::mesh::{Envelope, Reply};
+use crate::placement;
+use crate::preflight::{self, Observed, Severity};
+use crate::service;
+use crate::shard::{Shard, Shared};
+
+/// How to start the server.
+pub struct Options {
+    /// The validated configuration (see [`Config::from_yaml`]).
+    pub config: Config,
+    /// The file it came from, re-read on SIGHUP.
+    pub config_path: Option<PathBuf>,
+    /// `--cpus`: replaces `shards.cpus`, also across reloads.
+    pub cpus_override: Option<CpuList>,
+}
+
+/// Runs the server until SIGTERM or SIGINT has drained it. The entry point of `pincore-server`.
+pub fn serve(options: Options, log: LogLevelHandle) -> Result<(), ServerError> {
+    let mut config = options.config;
+    if let Some(cpus) = &options.cpus_override {
+        config.shards.cpus = cpus.clone();
+    }
+    let allowed = placement::allowed_cpus()?;
+    let cpus = placement::shard_cpus(&allowed, &config.shards.cpus)?;
+    let shards = cpus.len();
+
+    let observed = Observed::read(Path::new("/"));
+    let findings = preflight::findings(&config, shards, &observed);
+    for f in &findings {
+        match f.severity {
+            Severity::Fatal => tracing::error!(fix = %f.fix, "preflight: {}", f.what),
+            Severity::Warning => tracing::warn!(fix = %f.fix, "preflight: {}", f.what),
+        }
+    }
+    if let Some(f) = findings.iter().find(|f| f.severity == Severity::Fatal) {
+        return Err(ServerError::Preflight {
+            what: f.what.clone(),
+            fix: f.fix.clone(),
+        });
+    }
+
+    let sockets = listener::bind_all(&config, shards)?;
+    if let Some(first) = sockets.first() {
+        for (service, _, addr) in &first.sockets {
+            tracing::info!(service = service.name(), %addr, "listening");
+        }
+    }
+    let signals = control::install_signals()
+        .map_err(|e| ServerError::Executor(format!("cannot install signal handlers: {e}")))?;
+    let shared = Arc::new(Shared {
+        cpus: cpus.clone(),
+        listening: AtomicUsize::new(0),
+        draining: AtomicBool::new(false),
+        log,
+        config_path: options.config_path,
+        cpus_override: options.cpus_override,
+        started: Instant::now(),
+        signals: Mutex::new(Some(signals)),
+        sockets: Mutex::new(sockets.into_iter().map(Some).collect()),
+    });
+    tracing::info!(shards, cpus = %CpuList::List(cpus.clone()), io_memory_bytes = config.shards.io_memory_bytes, "starting shards");
+
+    let requests: MeshBuilder<Envelope, _> = MeshBuilder::full(shards, config.shards.mesh_capacity);
+    let replies: MeshBuilder<Reply, _> = MeshBuilder::full(shards, config.shards.mesh_capacity);
+    let pool = LocalExecutorPoolBuilder::new(placement::pool_placement(&cpus)?)
+        .name("pincore-shard")
+        .io_memory(config.shards.io_memory_bytes)
+        // One unpinned thread per shard for blocking work (signal waits, config file reads).
+        .blocking_thread_pool_placement(PoolPlacement::Unbound(1))
+        .on_all_shards(move || run_shard(shared, config, requests, replies))
+        .map_err(|e| ServerError::Executor(e.to_string()))?;
+    let mut failure = None;
+    for result in pool.join_all() {
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failure = Some(e),
+            Err(e) => failure = Some(e.to_string()),
+        }
+    }
+    match failure {
+        Some(e) => Err(ServerError::Executor(e)),
+        None => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+    }
+}
+
+/// One shard's life: join the meshes, start the peer, sweep and accept tasks, wait for the exit message.
+async fn run_shard(
+    shared: Arc<Shared>,
+    config: Config,
+    requests: MeshBuilder<Envelope, glommio::channels::channel_mesh::Full>,
+    replies: MeshBuilder<Reply, glommio::channels::channel_mesh::Full>,
+) -> Result<(), String> {
+    let (request_tx, mut request_rx) = requests
+        .join()
+        .await
+        .map_err(|e| format!("joining the request mesh: {e}"))?;
+    let (reply_tx, mut reply_rx) = replies
+        .join()
+        .await
+        .map_err(|e| format!("joining the reply mesh: {e}"))?;
+    let id = request_tx.peer_id();
+    let executor = glommio::executor();
+    let housekeeping =
+        executor.create_task_queue(Shares::Static(50), Latency::NotImportant, "housekeeping");
+    let shard = Rc::new(Shard::new(id, shared.clone(), config, request_tx, reply_tx));
+    shard.queue_names.borrow_mut().extend([
+        (executor.current_task_queue().index(), "default"),
+        (housekeeping.index(), "housekeeping"),
+    ]);
+
+    for (peer, rx) in request_rx.streams() {
+        glommio::spawn_local(shard.clone().serve_peer(peer, rx)).detach();
+    }
+    for (_, rx) in reply_rx.streams() {
+        glommio::spawn_local(shard.clone().collect_replies(rx)).detach();
+    }
+    glommio::spawn_local_into(shard.clone().sweep_expired(), housekeeping)
+        .map_err(|e| e.to_string())?
+        .detach();
+
+    let sockets = shared
+        .sockets
+        .lock()
+        .ok()
+        .and_then(|mut all| all.get_mut(id).and_then(Option::take))
+        .ok_or_else(|| format!("shard {id}: no listening sockets were prepared"))?;
+    for (service, fd, _) in sockets.sockets {
+        // SAFETY: the descriptor is a listening TCP socket created by listener::bind_all, and ownership moves
+        // into the glommio listener here (into_raw_fd gives it up).
+        let listener = unsafe { TcpListener::from_raw_fd(fd.into_raw_fd()) };
+        glommio::spawn_local(service::accept_loop(shard.clone(), service, listener)).detach();
+    }
+    if shared.listening.fetch_add(1, Ordering::Relaxed) + 1 == shared.shards() {
+        tracing::info!("ready: every shard is listening");
+        control::notify(sd_notify::NotifyState::Ready);
+    }
+    if id == 0 {
+        glommio::spawn_local_into(control::signal_loop(shard.clone()), housekeeping)
+            .map_err(|e| e.to_string())?
+            .detach();
+    }
+    shard.exit.wait().await;
+    tracing::debug!(shard = id, "exiting");
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! The RESP connection: a bounded read buffer, every complete command parsed per read (pipelining), replies
+//! written in one write, timeouts for idle clients and for requests that never complete (slowloris).
+
+use std::collections::VecDeque;
+use std::ops::Range;
+use std::rc::Rc;
+use std::time::Instant;
+
+use glommio::net::TcpStream;
+use pincore_resp::{parse_command, reply, Limits};
+
+use super::dispatch::{self, Connection, Dispatched, Queued};
+use super::{read_within, write_within, ReadError};
+use crate::listener::Service;
+use crate::shard::Shard;
+
+const INITIAL_BUFFER: usize = 16 * 1024;
+/// Replies are written out once this much is pending, so a pipeline of large GETs cannot grow memory without
+/// bound.
+const FLUSH_AT: usize = 256 * 1024;
+/// Requests to other shards in flight per connection before their replies are collected.
+const MAX_QUEUED: usize = 512;
+
+pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
+    let mut buf = vec![0u8; INITIAL_BUFFER];
+    let mut filled = 0;
+    let mut out = Vec::with_capacity(INITIAL_BUFFER);
+    let mut args: Vec<Range<usize>> = Vec::new();
+    let mut conn = Connection::default();
+    // When the oldest incomplete request's first bytes arrived.
+    let mut request_started: Option<Instant> = None;
+    loop {
+        let config = shard.config();
+        let limits = Limits {
+            max_bulk_len: config.limits.max_bulk_len,
+            max_array_len: config.limits.max_array_len,
+            max_inline_len: config.limits.max_inline_len,
+        };
+        if filled == buf.len() {
+            if buf.len() >= config.limits.max_request_bytes {
+                shard.metrics.error("request_too_large");
+                out.clear();
+                reply::error(
+                    &mut out,
+                    b"ERR request larger than limits.max_request_bytes; closing",
+                );
+                let _ = write_within(&mut stream, &out, config.timeouts.idle()).await;
+                break;
+            }
+            buf.resize((buf.len() * 2).min(config.limits.max_request_bytes), 0);
+        }
+        let limit = match request_started {
+            Some(started) => config.timeouts.request().saturating_sub(started.elapsed()),
+            None => config.timeouts.idle(),
+        };
+        let n = match read_within(&mut stream, &mut buf[filled..], limit).await {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(ReadError::TimedOut) if request_started.is_some() => {
+                shard.metrics.error("request_timeout");
+                out.clear();
+                reply::error(
+                    &mut out,
+                    b"ERR request not completed within timeouts.request_ms; closing",
+                );
+                let _ = write_within(&mut stream, &out, config.timeouts.idle()).await;
+                break;
+            }
+            Err(ReadError::TimedOut) => {
+                shard.metrics.error("idle_timeout");
+                break;
+            }
+            Err(ReadError::Io(e)) => {
+                tracing::debug!(shard = shard.id, error = %e, "read failed; closing the connection");
+                break;
+            }
+        };
+        let read_at = Instant::now();
+        filled += n;
+        shard.metrics.bytes_in(Service::Resp, n);
+
+        let mut pos = 0;
+        let mut close = false;
+        let mut queue: VecDeque<Queued> = VecDeque::new();
+        while pos < filled && !close {
+            match parse_command(&buf[pos..filled], &limits, &mut args) {
+                Ok(None) => break,
+                Ok(Some(consumed)) => {
+                    let input = &buf[pos..pos + consumed];
+                    pos += consumed;
+                    if args.is_empty() {
+                        continue; // an empty inline line
+                    }
+                    let argv: Vec<&[u8]> = args.iter().map(|r| &input[r.clone()]).collect();
+                    let started = Instant::now();
+                    let command = crate::command::Command::lookup(argv[0]);
+                    if queue.is_empty() {
+                        match dispatch::dispatch(shard, &mut conn, command, &argv, &mut out).await {
+                            Dispatched::Written => {
+                                shard.metrics.command(command, started.elapsed())
+                            }
+                            Dispatched::Later(pending) => {
+                                queue.push_back(Queued::pending(command, started, pending))
+                            }
+                            Dispatched::Close => {
+                                shard.metrics.command(command, started.elapsed());
+                                close = true;
+                            }
+                        }
+                    } else {
+                        let mut local = Vec::new();
+                        match dispatch::dispatch(shard, &mut conn, command, &argv, &mut local).await
+                        {
+                            Dispatched::Written => {
+                                queue.push_back(Queued::ready(command, started, local))
+                            }
+                            Dispatched::Later(pending) => {
+                                queue.push_back(Queued::pending(command, started, pending))
+                            }
+                            Dispatched::Close => {
+                                queue.push_back(Queued::ready(command, started, local));
+                                close = true;
+                            }
+                        }
+                    }
+                    if queue.len() >= MAX_QUEUED || out.len() >= FLUSH_AT {
+                        dispatch::resolve(shard, &mut queue, &mut out).await;
+                        if out.len() >= FLUSH_AT {
+                            if write_within(&mut stream, &out, config.timeouts.idle())
+                                .await
+                                .is_err()
+                            {
+                                return;
+                            }
+                            shard.metrics.bytes_out(Service::Resp, out.len());
+                            out.clear();
+                        }
+                    }
+                }
+                Err(e) => {
+                    shard.metrics.error(e.kind().as_str());
+                    dispatch::resolve(shard, &mut queue, &mut out).await;
+                    reply::error(&mut out, format!("ERR {e}").as_bytes());
+                    tracing::debug!(shard = shard.id, error = %e, "protocol error; closing the connection");
+                    close = true;
+                }
+            }
+        }
+        dispatch::resolve(shard, &mut queue, &mut out).await;
+        if !out.is_empty() {
+            if write_within(&mut stream, &out, config.timeouts.idle())
+                .await
+                .is_err()
+            {
+                break;
+            }
+            shard.metrics.bytes_out(Service::Resp, out.len());
+            out.clear();
+            if out.capacity() > 4 * FLUSH_AT {
+                out = Vec::with_capacity(INITIAL_BUFFER);
+            }
+        }
+        if close {
+            break;
+        }
+        // Keep the incomplete tail at the front of the buffer.
+        buf.copy_within(pos..filled, 0);
+        filled -= pos;
+        request_started = match (filled, pos) {
+            (0, _) => None,
+            (_, 0) => request_started.or(Some(read_at)),
+            _ => Some(read_at),
+        };
+        if filled == 0 && buf.len() > 4 * INITIAL_BUFFER {
+            buf = vec![0u8; INITIAL_BUFFER];
+        }
+    }
+}

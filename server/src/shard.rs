@@ -1,0 +1,468 @@
+//! A shard: one pinned glommio executor with its own part of the keyspace, metrics, connections and settings.
+//!
+//! Everything here is shard-local (`Rc`, `Cell`, `RefCell`); shards talk only through the channel mesh
+//! ([`crate::mesh`]). The only process-wide state is [`Shared`], which is read at start-up, on reload and by
+//! readiness checks, never per request.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::os::fd::RawFd;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use glommio::channels::channel_mesh::Senders;
+use glommio::channels::shared_channel::ConnectedReceiver;
+
+use crate::config::Config;
+use crate::kv;
+use crate::listener::{Service, ShardSockets};
+use crate::logging::LogLevelHandle;
+use crate::mesh::{Envelope, Op, Outcome, Pending, Reply, Ticket};
+use crate::metrics::{Rejection, ShardMetrics, ShardSnapshot};
+use crate::store::{SetCondition, SetTtl, Store};
+
+/// Process-wide state, shared by every shard's thread. Nothing in it is touched on the request path.
+pub struct Shared {
+    /// CPU of each shard, by shard index.
+    pub cpus: Vec<usize>,
+    /// Shards whose listeners are all up.
+    pub listening: AtomicUsize,
+    /// Set once shutdown has begun (for `/readyz`).
+    pub draining: AtomicBool,
+    pub log: LogLevelHandle,
+    /// The file to re-read on SIGHUP (`None`: running on the embedded default).
+    pub config_path: Option<PathBuf>,
+    /// `--cpus` given on the command line (applied to reloaded files too).
+    pub cpus_override: Option<crate::config::CpuList>,
+    pub started: Instant,
+    /// Taken by shard 0, which waits for signals.
+    pub signals: Mutex<Option<signal_hook::iterator::Signals>>,
+    /// Each shard takes its own listening sockets at start.
+    pub sockets: Mutex<Vec<Option<ShardSockets>>>,
+}
+
+impl Shared {
+    pub fn shards(&self) -> usize {
+        self.cpus.len()
+    }
+
+    /// Every shard listens and shutdown has not begun.
+    pub fn ready(&self) -> bool {
+        self.listening.load(Ordering::Relaxed) == self.shards()
+            && !self.draining.load(Ordering::Relaxed)
+    }
+}
+
+/// A one-way shard-local flag that tasks can wait for.
+#[derive(Default)]
+pub struct Latch {
+    set: Cell<bool>,
+    wakers: RefCell<Vec<Waker>>,
+}
+
+impl Latch {
+    pub fn set(&self) {
+        self.set.set(true);
+        let wakers = std::mem::take(&mut *self.wakers.borrow_mut());
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.set.get()
+    }
+
+    /// Resolves once [`Latch::set`] has been called. Meant for a few long-lived tasks (accept loops, the
+    /// shard's main future): a task's waker is stored once however often it polls.
+    pub fn wait(&self) -> LatchWait<'_> {
+        LatchWait { latch: self }
+    }
+}
+
+pub struct LatchWait<'a> {
+    latch: &'a Latch,
+}
+
+impl Future for LatchWait<'_> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.latch.set.get() {
+            return Poll::Ready(());
+        }
+        let mut wakers = self.latch.wakers.borrow_mut();
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+#[derive(Default)]
+struct ConnectionTable {
+    next_id: u64,
+    /// Open connections' descriptors, to shut their read side when draining.
+    open: HashMap<u64, RawFd>,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// One shard's state.
+pub struct Shard {
+    pub id: usize,
+    pub count: usize,
+    pub cpu: usize,
+    pub shared: std::sync::Arc<Shared>,
+    pub store: RefCell<Store>,
+    pub metrics: ShardMetrics,
+    config: RefCell<Rc<Config>>,
+    requests: Senders<Envelope>,
+    replies: Senders<Reply>,
+    pending: Rc<Pending>,
+    connections: RefCell<ConnectionTable>,
+    draining: Cell<bool>,
+    /// Accept loops stop when this is set.
+    pub stop_accepting: Latch,
+    /// The shard's main future returns when this is set.
+    pub exit: Latch,
+    drained_peers: Cell<usize>,
+    /// glommio task queue index → name, for metrics.
+    pub queue_names: RefCell<Vec<(usize, &'static str)>>,
+}
+
+/// A connection admitted by [`Shard::admit`]; dropping it releases its slot.
+pub struct Admission {
+    shard: Rc<Shard>,
+    id: u64,
+    ip: IpAddr,
+    service: Service,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut table = self.shard.connections.borrow_mut();
+        table.open.remove(&self.id);
+        if let Some(n) = table.per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                table.per_ip.remove(&self.ip);
+            }
+        }
+        self.shard.metrics.closed(self.service);
+    }
+}
+
+impl Shard {
+    pub fn new(
+        id: usize,
+        shared: std::sync::Arc<Shared>,
+        config: Config,
+        requests: Senders<Envelope>,
+        replies: Senders<Reply>,
+    ) -> Shard {
+        Shard {
+            id,
+            count: shared.shards(),
+            cpu: shared.cpus.get(id).copied().unwrap_or(0),
+            shared,
+            store: RefCell::default(),
+            metrics: ShardMetrics::default(),
+            config: RefCell::new(Rc::new(config)),
+            requests,
+            replies,
+            pending: Rc::default(),
+            connections: RefCell::default(),
+            draining: Cell::new(false),
+            stop_accepting: Latch::default(),
+            exit: Latch::default(),
+            drained_peers: Cell::new(0),
+            queue_names: RefCell::default(),
+        }
+    }
+
+    /// The running configuration (limits and timeouts change on reload; read it per request batch).
+    pub fn config(&self) -> Rc<Config> {
+        self.config.borrow().clone()
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.get()
+    }
+
+    /// The shard that owns `key` (FNV-1a: fast, stable across runs, spreads similar keys).
+    pub fn owner(&self, key: &[u8]) -> usize {
+        owner_of(key, self.count)
+    }
+
+    /// Admits a new connection from `ip`, or says why not.
+    pub fn admit(
+        self: &Rc<Self>,
+        service: Service,
+        ip: IpAddr,
+        fd: RawFd,
+    ) -> Result<Admission, Rejection> {
+        if self.draining.get() {
+            return Err(Rejection::Draining);
+        }
+        let config = self.config();
+        let mut table = self.connections.borrow_mut();
+        if table.open.len() >= config.limits.max_connections_per_shard {
+            return Err(Rejection::MaxConnections);
+        }
+        let per_ip = table.per_ip.entry(ip).or_insert(0);
+        if *per_ip >= config.limits.max_connections_per_ip {
+            return Err(Rejection::PerIp);
+        }
+        *per_ip += 1;
+        table.next_id += 1;
+        let id = table.next_id;
+        table.open.insert(id, fd);
+        self.metrics.accepted(service);
+        Ok(Admission {
+            shard: self.clone(),
+            id,
+            ip,
+            service,
+        })
+    }
+
+    /// Sends `op` to `shard` (or runs it here when it is this shard) and returns the reply's ticket.
+    pub async fn call(self: &Rc<Self>, shard: usize, op: Op) -> Ticket {
+        if shard == self.id {
+            return Ticket::Ready(Some(self.handle(op).unwrap_or(Outcome::Done)));
+        }
+        let id = self.pending.register();
+        match self.requests.send_to(shard, Envelope { id, op }).await {
+            Ok(()) => Ticket::Waiting {
+                pending: self.pending.clone(),
+                id,
+            },
+            Err(_) => {
+                self.pending.abandon(id);
+                Ticket::Ready(Some(Outcome::Unavailable))
+            }
+        }
+    }
+
+    /// Sends `op` to every shard (in shard order) and returns the tickets.
+    pub async fn broadcast(self: &Rc<Self>, op: impl Fn() -> Op) -> Vec<Ticket> {
+        let mut tickets = Vec::with_capacity(self.count);
+        for shard in 0..self.count {
+            tickets.push(self.call(shard, op()).await);
+        }
+        tickets
+    }
+
+    /// Sends a control message that wants no reply.
+    pub async fn tell(self: &Rc<Self>, shard: usize, op: Op) {
+        if shard == self.id {
+            self.handle(op);
+        } else if self
+            .requests
+            .send_to(shard, Envelope { id: 0, op })
+            .await
+            .is_err()
+        {
+            tracing::debug!(
+                shard = self.id,
+                peer = shard,
+                "peer gone; control message dropped"
+            );
+        }
+    }
+
+    /// Executes a request on this shard: data operations return an outcome, control operations `None`.
+    pub fn handle(self: &Rc<Self>, op: Op) -> Option<Outcome> {
+        let now = Instant::now();
+        let outcome = match op {
+            Op::Command(command, owned) => {
+                let mut out = Vec::new();
+                kv::execute(
+                    &mut self.store.borrow_mut(),
+                    command,
+                    &owned.args(),
+                    now,
+                    &mut out,
+                );
+                Outcome::Encoded(out)
+            }
+            Op::MGet(keys) => {
+                let mut store = self.store.borrow_mut();
+                Outcome::Values(
+                    keys.iter()
+                        .map(|k| store.get(k, now).map(<[u8]>::to_vec))
+                        .collect(),
+                )
+            }
+            Op::MSet(pairs) => {
+                let mut store = self.store.borrow_mut();
+                for (k, v) in &pairs {
+                    store.set(k, v, SetCondition::Always, SetTtl::Clear, now, false);
+                }
+                Outcome::Done
+            }
+            Op::Del(keys) => {
+                let mut store = self.store.borrow_mut();
+                Outcome::Count(keys.iter().filter(|k| store.delete(k, now)).count() as i64)
+            }
+            Op::Exists(keys) => {
+                let mut store = self.store.borrow_mut();
+                Outcome::Count(keys.iter().filter(|k| store.exists(k, now)).count() as i64)
+            }
+            Op::DbSize => Outcome::Count(self.store.borrow().len() as i64),
+            Op::FlushAll => {
+                self.store.borrow_mut().flush();
+                Outcome::Done
+            }
+            Op::Snapshot => Outcome::Snapshot(Box::new(self.snapshot())),
+            Op::Reconfigure(config) => {
+                *self.config.borrow_mut() = Rc::new(*config);
+                tracing::debug!(shard = self.id, "configuration applied");
+                return None;
+            }
+            Op::Drain => {
+                glommio::spawn_local(self.clone().drain()).detach();
+                return None;
+            }
+            Op::Drained => {
+                self.peer_drained();
+                return None;
+            }
+            Op::Exit => {
+                self.exit.set();
+                return None;
+            }
+        };
+        Some(outcome)
+    }
+
+    /// This shard's metrics as plain data.
+    pub fn snapshot(&self) -> ShardSnapshot {
+        self.metrics
+            .absorb_executor_stats(&self.queue_names.borrow());
+        let store = self.store.borrow();
+        self.metrics.snapshot(
+            self.id,
+            self.cpu,
+            store.len() as u64,
+            store.expiring() as u64,
+        )
+    }
+
+    /// Serves one peer's requests until its channel closes.
+    pub async fn serve_peer(self: Rc<Self>, peer: usize, requests: ConnectedReceiver<Envelope>) {
+        while let Some(Envelope { id, op }) = requests.recv().await {
+            let outcome = self.handle(op);
+            if id != 0 {
+                let reply = Reply {
+                    id,
+                    outcome: outcome.unwrap_or(Outcome::Done),
+                };
+                if self.replies.send_to(peer, reply).await.is_err() {
+                    tracing::debug!(shard = self.id, peer, "peer gone; reply dropped");
+                }
+            }
+        }
+    }
+
+    /// Hands replies from one peer to the requests waiting for them. Never blocks on anything else, so the
+    /// reply channels always drain.
+    pub async fn collect_replies(self: Rc<Self>, replies: ConnectedReceiver<Reply>) {
+        while let Some(Reply { id, outcome }) = replies.recv().await {
+            self.pending.complete(id, outcome);
+        }
+        self.pending.fail_all();
+    }
+
+    /// Deletes expired keys every `sweep_interval_ms`, a bounded batch at a time (runs in a low-share queue).
+    pub async fn sweep_expired(self: Rc<Self>) {
+        const BATCH: usize = 512;
+        while !self.exit.is_set() {
+            let interval = Duration::from_millis(self.config().shards.sweep_interval_ms);
+            glommio::timer::sleep(interval).await;
+            loop {
+                let removed = self.store.borrow_mut().sweep(Instant::now(), BATCH);
+                if removed < BATCH {
+                    break;
+                }
+                glommio::yield_if_needed().await;
+            }
+        }
+    }
+
+    /// Stops accepting, closes idle connections, waits for the others up to the drain deadline, then reports
+    /// to shard 0.
+    pub async fn drain(self: Rc<Self>) {
+        if self.draining.replace(true) {
+            return;
+        }
+        self.shared.draining.store(true, Ordering::Relaxed);
+        self.stop_accepting.set();
+        // Shutting the read side makes every connection see end-of-input after the requests it already has:
+        // idle ones close at once, busy ones finish their batch, write the replies, then close.
+        for fd in self.connections.borrow().open.values() {
+            // SAFETY: the descriptor belongs to a connection still registered here, so it is open; shutdown(2)
+            // does not close or invalidate it.
+            unsafe { libc::shutdown(*fd, libc::SHUT_RD) };
+        }
+        let deadline = Instant::now() + self.config().timeouts.drain();
+        while self.metrics.open_connections() > 0 && Instant::now() < deadline {
+            glommio::timer::sleep(Duration::from_millis(5)).await;
+        }
+        let left = self.metrics.open_connections();
+        if left > 0 {
+            tracing::warn!(
+                shard = self.id,
+                connections = left,
+                "drain deadline passed; closing the rest"
+            );
+        } else {
+            tracing::debug!(shard = self.id, "drained");
+        }
+        self.tell(0, Op::Drained).await;
+    }
+
+    /// On shard 0: counts drained shards and, when all are, tells every shard to exit.
+    fn peer_drained(self: &Rc<Self>) {
+        self.drained_peers.set(self.drained_peers.get() + 1);
+        if self.drained_peers.get() == self.count {
+            let shard = self.clone();
+            glommio::spawn_local(async move {
+                for peer in (0..shard.count).filter(|&p| p != shard.id) {
+                    shard.tell(peer, Op::Exit).await;
+                }
+                shard.exit.set();
+            })
+            .detach();
+        }
+    }
+}
+
+/// The shard that owns `key` among `shards` shards.
+pub fn owner_of(key: &[u8], shards: usize) -> usize {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in key {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (hash % shards.max(1) as u64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_spread_over_shards() {
+        let mut counts = [0usize; 4];
+        for i in 0..4000 {
+            counts[owner_of(format!("key:{i}").as_bytes(), 4)] += 1;
+        }
+        assert!(counts.iter().all(|&c| c > 800), "{counts:?}");
+        assert_eq!(owner_of(b"anything", 1), 0);
+    }
+}

@@ -1,0 +1,163 @@
+//! The real kernel, inside a network namespace each test creates and deletes: apply `connections` with
+//! `--netns`, check with procps' sysctl through `ip netns exec`, drift behind the tuner's back, rollback.
+//! The host's own values are read before and after to prove they were not touched.
+
+mod fixture;
+
+use std::process::Command;
+
+use fixture::Run;
+use pincore_testkit::{command, netns, require, NetNs};
+
+/// The `net.*` keys of `connections` that are per namespace on current kernels.
+const NAMESPACED: &[(&str, &str)] = &[
+    ("net.core.somaxconn", "16384"),
+    ("net.ipv4.tcp_max_syn_backlog", "16384"),
+    ("net.ipv4.tcp_max_tw_buckets", "262144"),
+    ("net.ipv4.ip_local_port_range", "1024 65535"),
+    ("net.ipv4.tcp_tw_reuse", "1"),
+    ("net.ipv4.tcp_fin_timeout", "30"),
+];
+
+/// Host-global keys in `connections`, which must not change.
+const GLOBAL: &[&str] = &[
+    "fs/file-max",
+    "fs/nr_open",
+    "net/core/netdev_max_backlog",
+    "kernel/io_uring_disabled",
+];
+
+fn tuner(ns: &NetNs, state: &tempfile::TempDir, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_pincore-tuner"))
+        .args(["--netns", ns.name(), "--state-dir"])
+        .arg(state.path())
+        .args(["--sysctl-dir"])
+        .arg(state.path().join("sysctl.d"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run pincore-tuner");
+    Run::of(out)
+}
+
+fn host_values() -> Vec<(String, String)> {
+    GLOBAL
+        .iter()
+        .chain(
+            [
+                "net/core/somaxconn",
+                "net/ipv4/tcp_fin_timeout",
+                "net/ipv4/ip_local_port_range",
+            ]
+            .iter(),
+        )
+        .map(|k| {
+            (
+                k.to_string(),
+                std::fs::read_to_string(format!("/proc/sys/{k}")).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn apply_connections_in_a_namespace_then_drift_then_rollback() {
+    require!(netns(), command("sysctl"));
+    let ns = NetNs::new("tuner").expect("create namespace");
+    let state = tempfile::tempdir().unwrap();
+    let host_before = host_values();
+    let original: Vec<String> = NAMESPACED
+        .iter()
+        .map(|(k, _)| ns.sysctl(k).unwrap())
+        .collect();
+
+    let plan = tuner(&ns, &state, &["plan", "connections", "--json"])
+        .expect(0)
+        .json();
+    let action = |k: &str| {
+        plan["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["key"] == k)
+            .map(|c| c["action"].clone())
+            .unwrap()
+    };
+    assert_eq!(
+        action("net.core.netdev_max_backlog"),
+        "not-visible-in-namespace"
+    );
+    assert_eq!(action("fs.file-max"), "not-visible-in-namespace");
+
+    let applied = tuner(&ns, &state, &["apply", "connections", "--json"])
+        .expect(0)
+        .json();
+    assert_eq!(applied["netns"], ns.name());
+    for (key, want) in NAMESPACED {
+        let got = ns.sysctl(key).unwrap();
+        // Raise-only keys may already be higher than the target inside the namespace.
+        let ok = got == *want
+            || (got.parse::<u64>().ok() >= want.parse::<u64>().ok() && !want.contains(' '));
+        assert!(ok, "{key}: {got} inside the namespace, want {want}");
+    }
+    assert_eq!(
+        host_values(),
+        host_before,
+        "a namespace apply changed the host"
+    );
+    let state_file = state
+        .path()
+        .join(format!("last-apply.netns-{}.json", ns.name()));
+    assert!(state_file.is_file(), "the namespace has its own state file");
+    assert!(!state.path().join("last-apply.json").exists());
+
+    tuner(&ns, &state, &["verify", "connections"]).expect(0);
+    ns.set_sysctl("net.ipv4.tcp_fin_timeout", "60").unwrap();
+    let drift = tuner(&ns, &state, &["verify", "connections"]).expect(1);
+    let line = drift
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("net.ipv4.tcp_fin_timeout"))
+        .expect(&drift.stdout);
+    assert!(
+        line.contains("<= 30") && line.contains("60") && line.contains("connections"),
+        "{line}"
+    );
+
+    tuner(&ns, &state, &["rollback"]).expect(0);
+    let restored: Vec<String> = NAMESPACED
+        .iter()
+        .map(|(k, _)| ns.sysctl(k).unwrap())
+        .collect();
+    assert_eq!(restored, original);
+    assert!(!state_file.exists());
+    let again = tuner(&ns, &state, &["rollback"]).expect(0);
+    assert!(
+        again.stdout.contains("nothing to roll back"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(host_values(), host_before);
+}
+
+#[test]
+fn persist_is_refused_in_a_namespace_and_an_unknown_namespace_is_named() {
+    require!(netns());
+    let ns = NetNs::new("persist").expect("create namespace");
+    let state = tempfile::tempdir().unwrap();
+    let before = ns.sysctl("net.core.somaxconn").unwrap();
+    let run = tuner(&ns, &state, &["apply", "connections", "--persist"]).expect(2);
+    assert!(run.stderr.contains("--persist"), "{}", run.stderr);
+    assert_eq!(ns.sysctl("net.core.somaxconn").unwrap(), before);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_pincore-tuner"))
+        .args(["--netns", "pincore-no-such-ns", "plan", "connections"])
+        .output()
+        .unwrap();
+    let run = Run::of(out).expect(2);
+    assert!(
+        run.stderr.contains("pincore-no-such-ns") && run.stderr.contains("ip netns list"),
+        "{}",
+        run.stderr
+    );
+}
