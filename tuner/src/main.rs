@@ -64,6 +64,9 @@ enum Command {
         /// Also write ROOT/etc/sysctl.d/60-pincore-PROFILE.conf so the values survive a reboot.
         #[arg(long)]
         persist: bool,
+        /// Move the profile's NIC interrupts even though irqbalance is running (after banning them there).
+        #[arg(long)]
+        allow_irqbalance: bool,
     },
     /// Exit 0 if the live kernel matches the profile, 1 on drift (listing each key), 2 on error.
     Verify { profile: String },
@@ -164,9 +167,10 @@ fn main() -> ExitCode {
         },
         _ => None,
     };
-    // After setns, /sys still shows the host's devices: give the process the namespace's own sysfs.
-    if let (Some(ns), Command::Nic { .. }) = (&namespace, &cli.command) {
-        if cli.root == std::path::Path::new("/") {
+    // After setns, /sys still shows the host's devices: give the process the namespace's own sysfs (NIC
+    // settings, from `nic` or a profile's `nic:` section, live there).
+    if let Some(ns) = &namespace {
+        if cli.root == std::path::Path::new("/") && !matches!(cli.command, Command::Doctor { .. }) {
             if let Err(e) = nic::use_namespace_sysfs(ns.name()) {
                 return fail(&e);
             }
@@ -179,7 +183,14 @@ fn main() -> ExitCode {
         state_dir: cli.state_dir.clone(),
         sysctl_dir: cli.sysctl_dir.clone(),
     };
-    let tuner = Tuner::new(options, namespace);
+    let allow_irqbalance = matches!(
+        cli.command,
+        Command::Apply {
+            allow_irqbalance: true,
+            ..
+        }
+    );
+    let tuner = Tuner::new(options, namespace).allow_irqbalance(allow_irqbalance);
     match run(&cli, &tuner) {
         Ok(code) => code,
         Err(e) => fail(&e),
@@ -203,7 +214,9 @@ fn run(cli: &Cli, tuner: &Tuner) -> Result<ExitCode, Error> {
             let plan = tuner.plan(profile)?;
             print(&|| report::render(&plan, cli.json, colour));
         }
-        Command::Apply { profile, persist } => {
+        Command::Apply {
+            profile, persist, ..
+        } => {
             let applied = tuner.apply(profile, *persist)?;
             print(&|| report::render(&applied, cli.json, colour));
         }

@@ -22,6 +22,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Location, Result};
+use crate::nic::{CpuSet, NicRequest};
 use crate::sysctl::{normalise, Key};
 
 /// Where the profiles a user writes live unless `--profile-dir` says otherwise.
@@ -108,6 +109,8 @@ pub struct Profile {
     pub description: String,
     pub include: Vec<String>,
     pub sysctl: Vec<Entry>,
+    /// `nic:` entries: which CPUs serve each device's queues.
+    pub nic: Vec<NicRequest>,
     pub origin: Origin,
     /// The YAML text, kept to point at the line of an include entry in errors.
     text: String,
@@ -121,6 +124,17 @@ pub struct FlatProfile {
     /// The profiles merged, included ones first, this one last.
     pub chain: Vec<String>,
     pub entries: Vec<FlatEntry>,
+    /// NIC placements, one per device, the including profile having won.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nic: Vec<FlatNic>,
+}
+
+/// One device of a flattened profile's `nic:` section and the profile that set it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FlatNic {
+    #[serde(flatten)]
+    pub request: NicRequest,
+    pub from: String,
 }
 
 /// One key of a flattened profile and the profile that set it.
@@ -234,6 +248,7 @@ impl ProfileLibrary {
             description: top.description,
             chain: merged.chain,
             entries: merged.entries,
+            nic: merged.nic,
         })
     }
 
@@ -266,6 +281,20 @@ impl ProfileLibrary {
                     merged.index.insert(entry.key.clone(), merged.entries.len());
                     merged.entries.push(flat);
                 }
+            }
+        }
+        for request in &profile.nic {
+            let flat = FlatNic {
+                request: request.clone(),
+                from: profile.name.clone(),
+            };
+            match merged
+                .nic
+                .iter_mut()
+                .find(|n| n.request.device == request.device)
+            {
+                Some(held) => *held = flat,
+                None => merged.nic.push(flat),
             }
         }
         if !merged.chain.contains(&profile.name) {
@@ -342,6 +371,7 @@ struct Merged {
     chain: Vec<String>,
     entries: Vec<FlatEntry>,
     index: HashMap<Key, usize>,
+    nic: Vec<FlatNic>,
 }
 
 impl Profile {
@@ -419,6 +449,7 @@ fn parse(text: &str, default_name: &str, origin: Origin) -> Result<Profile> {
         description: doc.description.unwrap_or_default(),
         include: doc.include,
         sysctl: doc.sysctl.0,
+        nic: doc.nic.into_iter().map(NicDoc::into_request).collect(),
         origin,
         text: text.to_string(),
     })
@@ -454,6 +485,74 @@ struct ProfileDoc {
     include: Vec<String>,
     #[serde(default)]
     sysctl: EntriesDoc,
+    #[serde(default, deserialize_with = "nic_entries")]
+    nic: Vec<NicDoc>,
+}
+
+/// One device in a profile's `nic:` list.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NicDoc {
+    device: String,
+    /// A CPU list such as `8-15` or `0,2,4`; default: the device's NUMA-local CPUs.
+    #[serde(default)]
+    cpus: Option<CpuSet>,
+    #[serde(default = "yes")]
+    rps: bool,
+    #[serde(default)]
+    rfs: bool,
+    #[serde(default = "yes")]
+    xps: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl NicDoc {
+    fn into_request(self) -> NicRequest {
+        NicRequest {
+            device: self.device,
+            cpus: self.cpus,
+            rps: self.rps,
+            rfs: self.rfs,
+            xps: self.xps,
+        }
+    }
+}
+
+/// The `nic:` list; a device named twice in one profile is an error at its line.
+fn nic_entries<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<NicDoc>, D::Error> {
+    struct NicVisitor;
+    impl<'de> Visitor<'de> for NicVisitor {
+        type Value = Vec<NicDoc>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of devices, each `{device: NAME, cpus: LIST, rps: BOOL, rfs: BOOL, xps: BOOL}`")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Vec<NicDoc>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<NicDoc>, A::Error> {
+            let mut out: Vec<NicDoc> = Vec::new();
+            while let Some(doc) = seq.next_element::<NicDoc>()? {
+                if doc.device.is_empty() || doc.device.contains('/') {
+                    return Err(de::Error::custom(format!(
+                        "`{}` is not a network device name",
+                        doc.device
+                    )));
+                }
+                if out.iter().any(|d| d.device == doc.device) {
+                    return Err(de::Error::custom(format!(
+                        "device {} is listed twice",
+                        doc.device
+                    )));
+                }
+                out.push(doc);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_any(NicVisitor)
 }
 
 /// The `sysctl:` mapping, kept in file order.

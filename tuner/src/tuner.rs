@@ -9,6 +9,7 @@ use crate::apply::{self, Applied, ApplyRequest, PlannedFile, PlannedWrite, Rollb
 use crate::error::{Error, Result};
 use crate::host::{Host, Setting};
 use crate::netns::Namespace;
+use crate::nic::NicChange;
 use crate::persist::{self, Override, SysctlConfig};
 use crate::plan::{self, Action, Change, Observed, Plan};
 use crate::profile::{FlatProfile, ProfileLibrary, ProfileSummary, DEFAULT_PROFILE_DIR};
@@ -47,6 +48,8 @@ pub struct Tuner {
     pub(crate) host: Host,
     pub(crate) state: StateStore,
     sysctl: SysctlConfig,
+    /// Move interrupts in a profile's `nic:` section even though irqbalance runs.
+    allow_irqbalance: bool,
 }
 
 /// `verify`'s answer: in sync, or the drift.
@@ -56,6 +59,9 @@ pub struct Verification {
     pub netns: Option<String>,
     pub in_sync: bool,
     pub drift: Vec<Drift>,
+    /// NIC settings of the profile's `nic:` devices that no longer hold their placement.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nic_drift: Vec<NicChange>,
     /// Keys missing in this kernel or not visible in the namespace: not drift, but said.
     pub skipped: Vec<Change>,
     /// Later sysctl.d files that would undo the profile at boot (host mode only).
@@ -116,7 +122,14 @@ impl Tuner {
             host: Host::new(&root, namespace),
             state,
             sysctl,
+            allow_irqbalance: false,
         }
+    }
+
+    /// Lets `apply` move a profile's NIC interrupts while irqbalance runs (the user has banned them there).
+    pub fn allow_irqbalance(mut self, allow: bool) -> Tuner {
+        self.allow_irqbalance = allow;
+        self
     }
 
     pub fn library(&self) -> &ProfileLibrary {
@@ -149,9 +162,9 @@ impl Tuner {
             observed.push(self.host.observe(&e.key)?);
         }
         let mut observed = observed.into_iter();
-        Ok(plan::plan(flat, |_| {
-            observed.next().unwrap_or(Observed::Missing)
-        }))
+        let mut plan = plan::plan(flat, |_| observed.next().unwrap_or(Observed::Missing));
+        plan.nic = self.profile_nic_plans(flat)?;
+        Ok(plan)
     }
 
     /// `verify`: the plan again; anything it would still change is drift.
@@ -167,12 +180,15 @@ impl Tuner {
                 profile: c.from.clone(),
             })
             .collect();
+        let nic_drift: Vec<NicChange> =
+            plan.nic.iter().flat_map(|p| p.pending().cloned()).collect();
         let (overrides, persisted) = self.boot_view(&flat)?;
         Ok(Verification {
             profile: flat.name,
             netns: self.netns(),
-            in_sync: drift.is_empty(),
+            in_sync: drift.is_empty() && nic_drift.is_empty(),
             drift,
+            nic_drift,
             skipped: skipped(&plan),
             overrides,
             persisted,
@@ -202,6 +218,13 @@ impl Tuner {
         }
         let flat = self.profiles.flatten(profile)?;
         let plan = self.plan_flat(&flat)?;
+        self.irqbalance_check(&plan.nic, self.allow_irqbalance)?;
+        let nic_writes = plan.nic.iter().flat_map(|p| p.pending()).filter_map(|c| {
+            Some(PlannedWrite {
+                setting: c.setting.clone(),
+                value: c.write.clone()?,
+            })
+        });
         let writes: Vec<PlannedWrite> = plan
             .pending()
             .filter_map(|c| {
@@ -210,6 +233,7 @@ impl Tuner {
                     value: c.write.clone()?,
                 })
             })
+            .chain(nic_writes)
             .collect();
         let mut files = Vec::new();
         let dropin = self.sysctl.dropin_path(&flat.name);

@@ -501,3 +501,161 @@ fn rps_and_xps_on_a_veth_inside_a_namespace() {
         (rps_before, xps_before, flow_before)
     );
 }
+
+const EDGE: &str = "name: edge
+description: An edge host's NICs.
+include: [base]
+nic:
+  - device: eth0
+    cpus: 0-7
+    rfs: true
+  - device: ens3
+    cpus: 2
+";
+
+const EDGE_CHILD: &str = "name: edge-child
+include: [edge]
+nic:
+  - device: eth0
+    cpus: 4-7
+    xps: false
+";
+
+fn with_profiles(h: &Path) -> PathBuf {
+    let dir = h.join("etc/pincore/profiles");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("edge.yaml"), EDGE).unwrap();
+    std::fs::write(dir.join("edge-child.yaml"), EDGE_CHILD).unwrap();
+    dir
+}
+
+#[test]
+fn a_profile_nic_section_flattens_per_device() {
+    let h = host();
+    with_profiles(h.path());
+    let show = json(&run(h.path(), &["show", "edge-child", "--json"]));
+    let nic: Vec<(String, String, String, bool)> = show["nic"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let s = |k: &str| n[k].as_str().unwrap_or("").to_string();
+            (
+                s("device"),
+                s("cpus"),
+                s("from"),
+                n["xps"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        nic,
+        vec![
+            ("eth0".into(), "4-7".into(), "edge-child".into(), false),
+            ("ens3".into(), "2".into(), "edge".into(), true),
+        ]
+    );
+}
+
+#[test]
+fn apply_verify_and_rollback_a_profile_with_nics() {
+    let h = host();
+    with_profiles(h.path());
+    let before = contents(h.path());
+    let plan = json(&run(h.path(), &["plan", "edge", "--json"]));
+    assert_eq!(plan["nic"].as_array().unwrap().len(), 2);
+
+    let out = run(h.path(), &["apply", "edge"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |p: &str| std::fs::read_to_string(h.path().join(p)).unwrap();
+    assert_eq!(read("proc/irq/121/smp_affinity_list"), "1\n");
+    assert_eq!(read("proc/irq/38/smp_affinity_list"), "2\n");
+    assert_eq!(read("proc/sys/net/core/rps_sock_flow_entries"), "32768\n");
+    assert_eq!(
+        read("sys/class/net/eth0/queues/rx-2/rps_flow_cnt"),
+        "8192\n"
+    );
+    assert_eq!(run(h.path(), &["verify", "edge"]).status.code(), Some(0));
+
+    assert_eq!(read("sys/class/net/ens3/queues/tx-0/xps_cpus"), "0004\n");
+    std::fs::write(
+        h.path().join("sys/class/net/ens3/queues/tx-0/xps_cpus"),
+        "0000\n",
+    )
+    .unwrap();
+    let verify = run(h.path(), &["verify", "edge", "--json"]);
+    assert_eq!(verify.status.code(), Some(1));
+    let v = json(&verify);
+    assert_eq!(v["nic_drift"][0]["device"], "ens3");
+    assert_eq!(v["nic_drift"][0]["file"], "xps_cpus");
+
+    // One rollback undoes the sysctls and the NIC settings the profile applied.
+    let out = run(h.path(), &["rollback"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(contents(h.path()), before);
+}
+
+#[test]
+fn a_profile_apply_also_respects_irqbalance() {
+    let h = host();
+    with_profiles(h.path());
+    std::fs::create_dir_all(h.path().join("proc/77")).unwrap();
+    std::fs::write(h.path().join("proc/77/comm"), "irqbalance\n").unwrap();
+    let before = contents(h.path());
+    let out = run(h.path(), &["apply", "edge"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--banirq=120"));
+    assert_eq!(contents(h.path()), before);
+    assert_eq!(
+        run(h.path(), &["apply", "edge", "--allow-irqbalance"])
+            .status
+            .code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn bad_nic_entries_name_file_line_and_column() {
+    let h = host();
+    let dir = with_profiles(h.path());
+    let cases = [
+        (
+            "typo",
+            "nic:\n  - device: eth0\n    cpu: 1\n",
+            "typo.yaml:3:",
+            "unknown field `cpu`",
+        ),
+        (
+            "backwards",
+            "nic:\n  - device: eth0\n    cpus: 7-3\n",
+            "backwards.yaml:3:",
+            "runs backwards",
+        ),
+        (
+            "twice",
+            "nic:\n  - device: eth0\n  - device: eth0\n",
+            "twice.yaml:",
+            "listed twice",
+        ),
+    ];
+    for (name, yaml, location, message) in cases {
+        std::fs::write(dir.join(format!("{name}.yaml")), yaml).unwrap();
+        let out = run(h.path(), &["show", name]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(location) && err.contains(message),
+            "{name}: {err}"
+        );
+    }
+}

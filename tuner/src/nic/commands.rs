@@ -91,6 +91,40 @@ impl Tuner {
         }))
     }
 
+    /// The running irqbalance daemons when `plans` move interrupts; an error saying how to ban the IRQs and
+    /// CPUs unless `allow`.
+    pub(crate) fn irqbalance_check(&self, plans: &[NicPlan], allow: bool) -> Result<Vec<u32>> {
+        let irqs: Vec<u32> = plans
+            .iter()
+            .flat_map(NicPlan::pending)
+            .filter_map(|c| match c.setting {
+                Setting::IrqAffinity { irq } => Some(irq),
+                _ => None,
+            })
+            .collect();
+        if irqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pids = irqbalance_pids(self.host.root());
+        if !pids.is_empty() && !allow {
+            let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+            let cpus = CpuSet::new(plans.iter().flat_map(|p| p.cpus.iter().copied()));
+            return Err(Error::Irqbalance {
+                pids: pids.join(", "),
+                advice: irqbalance_advice(&irqs, &cpus),
+            });
+        }
+        Ok(pids)
+    }
+
+    /// The plans of a profile's `nic:` devices.
+    pub(crate) fn profile_nic_plans(
+        &self,
+        flat: &crate::profile::FlatProfile,
+    ) -> Result<Vec<NicPlan>> {
+        flat.nic.iter().map(|n| self.nic_plan(&n.request)).collect()
+    }
+
     /// `nic plan`: what `nic apply` would write. Reads only.
     pub fn nic_plan(&self, request: &NicRequest) -> Result<NicPlan> {
         let (_, placement) = self.nic_discover(request)?;
@@ -106,25 +140,7 @@ impl Tuner {
     ) -> Result<NicApplyReport> {
         let (_, placement) = self.nic_discover(request)?;
         let plan = self.nic_plan_of(&placement)?;
-        let irqs: Vec<u32> = plan
-            .pending()
-            .filter_map(|c| match c.setting {
-                Setting::IrqAffinity { irq } => Some(irq),
-                _ => None,
-            })
-            .collect();
-        let pids = if irqs.is_empty() {
-            Vec::new()
-        } else {
-            irqbalance_pids(self.host.root())
-        };
-        if !pids.is_empty() && !allow_irqbalance {
-            let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
-            return Err(Error::Irqbalance {
-                pids: pids.join(", "),
-                advice: irqbalance_advice(&irqs, &CpuSet::new(placement.cpus.iter().copied())),
-            });
-        }
+        let pids = self.irqbalance_check(std::slice::from_ref(&plan), allow_irqbalance)?;
         let writes: Vec<PlannedWrite> = plan
             .pending()
             .filter_map(|c| {
@@ -222,7 +238,8 @@ fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
-fn change_rows(changes: &[NicChange]) -> String {
+/// NIC settings as a table: setting, current, target, action, why.
+pub fn change_table(changes: &[NicChange]) -> String {
     let mut rows = vec![["SETTING", "CURRENT", "TARGET", "ACTION", "WHY"]
         .map(String::from)
         .to_vec()];
@@ -255,7 +272,7 @@ impl Human for NicPlan {
             "{}: queues served by cpus {} (NUMA-local first); {pending} to change\n\n{}",
             self.device,
             cpus(&self.cpus),
-            change_rows(&self.changes)
+            change_table(&self.changes)
         )
     }
 }
@@ -310,7 +327,7 @@ impl Human for NicVerification {
             "{}: {} settings drifted\n\n{}",
             self.device,
             self.drift.len(),
-            change_rows(&self.drift)
+            change_table(&self.drift)
         )
     }
 }

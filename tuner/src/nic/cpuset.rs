@@ -157,6 +157,33 @@ impl Serialize for CpuSet {
     }
 }
 
+/// From a profile: a list (`8-15`, `0,2,4`) or a single CPU number.
+impl<'de> serde::Deserialize<'de> for CpuSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<CpuSet, D::Error> {
+        struct ListVisitor;
+        impl serde::de::Visitor<'_> for ListVisitor {
+            type Value = CpuSet;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a CPU list such as 8-15 or 0,2,4")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<CpuSet, E> {
+                let set = CpuSet::parse_list(v).map_err(E::custom)?;
+                if set.is_empty() {
+                    return Err(E::custom("the CPU list is empty"));
+                }
+                Ok(set)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<CpuSet, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<CpuSet, E> {
+                self.visit_str(&v.to_string())
+            }
+        }
+        d.deserialize_any(ListVisitor)
+    }
+}
+
 impl std::str::FromStr for CpuSet {
     type Err = String;
     fn from_str(s: &str) -> Result<CpuSet, String> {

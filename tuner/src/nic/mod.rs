@@ -14,7 +14,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
-pub use commands::{NicApplyReport, NicRollbackReport, NicVerification};
+pub use commands::{change_table, NicApplyReport, NicRollbackReport, NicVerification};
 pub use cpuset::CpuSet;
 pub use discovery::{discover, Nic, Topology};
 pub use placement::{place, plan, NicChange, NicPlan, NicRequest, Placement};
