@@ -35,10 +35,6 @@ pub enum Error {
         detail: String,
     },
 
-    /// The rollout stopped because more hosts failed than `rollout.max_fail` allows (or some hosts failed).
-    #[error("rollout failed on {failed} host(s): {hosts}")]
-    RolloutFailed { failed: usize, hosts: String },
-
     /// A render target could not be produced.
     #[error("render {format}: {detail}")]
     Render { format: String, detail: String },

@@ -6,11 +6,13 @@
 //! [`rollout`] carries out in batches. Hosts are reached only through [`transport::Transport`] and the service is
 //! driven only through [`service::Service`].
 
+pub mod checks;
 pub mod error;
 pub mod facts;
 pub mod manifest;
 pub mod plan;
 pub mod release;
+pub mod report;
 pub mod rollout;
 pub mod service;
 pub mod transport;

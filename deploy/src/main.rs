@@ -5,17 +5,25 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use pincore_deploy::manifest::Manifest;
+use pincore_deploy::{report, rollout, Error};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done (status: every host in sync and healthy)
+  1  a host failed, the rollout stopped, or (status) a host drifted or is unhealthy
+  2  the manifest, a file it names or the command line is invalid: nothing was touched
+  3  a host could not be reached: nothing was touched";
 
 /// Roll pincore-server and its kernel tuning out to hosts over ssh, or render the manifest for other engines.
-///
-/// Exit codes: 0 success; 1 a host failed or the rollout stopped; 2 the manifest or the command line is invalid
-/// (nothing was touched).
 #[derive(Parser)]
-#[command(name = "pincore-deploy", version)]
+#[command(name = "pincore-deploy", version, after_help = EXIT_CODES)]
 struct Cli {
-    /// More log output (repeat for more); RUST_LOG overrides.
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -24,6 +32,31 @@ struct Cli {
 enum Command {
     /// Check the manifest, its profile and its server config without touching any host.
     Validate { manifest: PathBuf },
+    /// Read every host (in parallel, read-only) and show what apply would change.
+    Plan {
+        manifest: PathBuf,
+        /// Only these hosts (repeatable).
+        #[arg(long = "host", value_name = "NAME")]
+        hosts: Vec<String>,
+    },
+    /// Roll the release out: canary, then batches; revert failing hosts; stop past rollout.max_fail.
+    Apply {
+        manifest: PathBuf,
+        #[arg(long = "host", value_name = "NAME")]
+        hosts: Vec<String>,
+    },
+    /// Per host: release, health, tuning verify result and drift from the manifest.
+    Status {
+        manifest: PathBuf,
+        #[arg(long = "host", value_name = "NAME")]
+        hosts: Vec<String>,
+    },
+    /// Every host back to its previous release and tuning.
+    Rollback {
+        manifest: PathBuf,
+        #[arg(long = "host", value_name = "NAME")]
+        hosts: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -40,21 +73,101 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    match cli.command {
-        Command::Validate { manifest } => match Manifest::load(&manifest) {
-            Ok(m) => {
-                println!(
-                    "{}: valid ({} host(s) in {} group(s))",
-                    manifest.display(),
-                    m.hosts.len(),
-                    m.groups.len()
-                );
-                ExitCode::SUCCESS
+    match run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                Error::Unreachable { .. } => ExitCode::from(3),
+                Error::Manifest { .. } | Error::Io { .. } | Error::Render { .. } => {
+                    ExitCode::from(2)
+                }
+                Error::Step { .. } => ExitCode::from(1),
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
+        }
     }
+}
+
+fn print_json(value: &impl serde::Serialize) {
+    // Serialising plain report structs cannot fail.
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+/// Progress lines on stderr, so stdout stays the table (or JSON).
+fn progress(host: &str, message: &str) {
+    eprintln!("[{host}] {message}");
+}
+
+fn run(cli: &Cli) -> Result<ExitCode, Error> {
+    match &cli.command {
+        Command::Validate { manifest } => {
+            let m = Manifest::load(manifest)?;
+            println!(
+                "{}: valid: {} host(s) in {} group(s), profile {}, release from {} and {}",
+                manifest.display(),
+                m.hosts.len(),
+                m.groups.len(),
+                m.profile.name,
+                m.release.server.display(),
+                m.release.tuner.display(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan { manifest, hosts } => {
+            let m = Manifest::load(manifest)?;
+            let (release, fleet) = rollout::prepare(&m, hosts, m.health_url())?;
+            let plans: Vec<_> = fleet.plan(&release)?.into_iter().map(|(p, _)| p).collect();
+            if cli.json {
+                print_json(&plans);
+            } else {
+                print!("{}", report::plan(&plans));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Apply { manifest, hosts } => {
+            let m = Manifest::load(manifest)?;
+            let (release, fleet) = rollout::prepare(&m, hosts, m.health_url())?;
+            eprintln!("release {} to {} host(s)", release.id, fleet.targets.len());
+            let summary = rollout::apply(&fleet, &release, &m.rollout, &progress)?;
+            finish(cli, &summary)
+        }
+        Command::Rollback { manifest, hosts } => {
+            let m = Manifest::load(manifest)?;
+            let (_, fleet) = rollout::prepare(&m, hosts, m.health_url())?;
+            let summary = rollout::rollback(&fleet, &m.rollout, &progress)?;
+            finish(cli, &summary)
+        }
+        Command::Status { manifest, hosts } => {
+            let m = Manifest::load(manifest)?;
+            let (release, fleet) = rollout::prepare(&m, hosts, m.health_url())?;
+            let status = rollout::status(&fleet, &release)?;
+            if cli.json {
+                print_json(&status);
+            } else {
+                print!("{}", report::status(&status));
+            }
+            let ok = status.iter().all(|h| h.drift.is_empty() && h.healthy);
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
+fn finish(cli: &Cli, summary: &rollout::Summary) -> Result<ExitCode, Error> {
+    if cli.json {
+        print_json(summary);
+    } else {
+        print!("{}", report::summary(summary));
+    }
+    Ok(if summary.failed() > 0 || summary.stopped {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

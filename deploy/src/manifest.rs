@@ -23,7 +23,11 @@ pub struct Manifest {
     pub path: PathBuf,
     pub release: Release,
     pub server: ServerConfig,
+    /// The server config as pincore-server parsed it.
+    pub server_config: pincore_server::config::Config,
     pub tuning: Tuning,
+    /// The profile as pincore-tuner flattened it.
+    pub profile: pincore_tuner::FlatProfile,
     pub rollout: Rollout,
     /// Groups in manifest order, each with its hosts' names.
     pub groups: Vec<Group>,
@@ -467,16 +471,25 @@ impl Manifest {
             ));
         }
 
+        let server_config = crate::checks::server_config(&server, &locator)?;
+        let profile = crate::checks::profile(&tuning, &locator)?;
         let manifest = Manifest {
             path: path.to_path_buf(),
             release,
             server,
+            server_config,
             tuning,
+            profile,
             rollout,
             groups,
             hosts,
         };
         Ok(manifest)
+    }
+
+    /// Where `/healthz` answers on each host.
+    pub fn health_url(&self) -> String {
+        crate::rollout::health_url(self.server_config.services.admin.listen)
     }
 
     /// The hosts whose names are in `only` (all when empty); unknown names are an error.
@@ -573,7 +586,10 @@ fn host(
         }
     }
     if let Some(cpus) = &s.cpus {
-        if parse_cpu_list(cpus).is_none() {
+        if !matches!(
+            pincore_server::config::CpuList::parse(cpus),
+            Ok(pincore_server::config::CpuList::List(_))
+        ) {
             let mut here = at.to_vec();
             here.push("cpus");
             return Err(locator.error(
@@ -593,26 +609,6 @@ fn host(
         cpus: s.cpus,
         nic: s.nic,
     })
-}
-
-/// Parses a kernel CPU list (`0-3,8,10-11`) into sorted CPU numbers.
-pub fn parse_cpu_list(text: &str) -> Option<Vec<u32>> {
-    let mut cpus = BTreeSet::new();
-    for part in text.split(',').map(str::trim) {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (u32, u32) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-                if a > b || b - a > 4096 {
-                    return None;
-                }
-                cpus.extend(a..=b);
-            }
-            None => {
-                cpus.insert(part.parse().ok()?);
-            }
-        }
-    }
-    Some(cpus.into_iter().collect())
 }
 
 /// Parses `500ms`, `30s`, `2m` or a bare number of seconds.
@@ -700,7 +696,9 @@ release:
   tuner: bin/pincore-tuner
 server:
   config:
-    listen: 127.0.0.1:6379
+    services:
+      admin:
+        listen: 127.0.0.1:9180
 tuning:
   profile: connections
 rollout:
@@ -751,6 +749,8 @@ groups:
         assert_eq!(m.rollout.min_healthy_time, Duration::from_millis(500));
         assert_eq!(m.tuning, Tuning::Builtin("connections".into()));
         assert!(m.server.text.contains("listen"));
+        assert_eq!(m.health_url(), "http://127.0.0.1:9180/healthz");
+        assert_eq!(m.profile.name, "connections");
     }
 
     fn error_of(text: &str) -> (usize, usize, String) {
@@ -769,7 +769,7 @@ groups:
     fn unknown_key_names_its_line() {
         let bad = GOOD.replace("        cpus: 2-3", "        cpu: 2-3");
         let (line, _, message) = error_of(&bad);
-        assert_eq!(line, 26, "{message}");
+        assert_eq!(line, 28, "{message}");
         assert!(message.contains("unknown field `cpu`"), "{message}");
     }
 
@@ -777,7 +777,7 @@ groups:
     fn bad_cpu_list_points_at_the_key() {
         let bad = GOOD.replace("cpus: 2-3", "cpus: 3-2");
         let (line, column, message) = error_of(&bad);
-        assert_eq!((line, column), (26, 9), "{message}");
+        assert_eq!((line, column), (28, 9), "{message}");
         assert!(message.contains("groups.web.hosts.web1.cpus"), "{message}");
     }
 
@@ -785,17 +785,17 @@ groups:
     fn duplicate_host_across_groups_is_rejected() {
         let bad = GOOD.replace("edge1: {}", "web1: {}");
         let (line, _, message) = error_of(&bad);
-        assert_eq!(line, 32, "{message}");
+        assert_eq!(line, 34, "{message}");
         assert!(message.contains("listed twice"), "{message}");
     }
 
     #[test]
     fn rollout_numbers_are_checked() {
         let (line, _, message) = error_of(&GOOD.replace("canary: 1", "canary: 4"));
-        assert_eq!(line, 10);
+        assert_eq!(line, 12);
         assert!(message.contains("3 host(s)"), "{message}");
         let (line, _, message) = error_of(&GOOD.replace("500ms", "5 parsecs"));
-        assert_eq!(line, 13);
+        assert_eq!(line, 15);
         assert!(message.contains("not a duration"), "{message}");
         let (_, _, message) = error_of(&GOOD.replace("500ms", "10s"));
         assert!(
@@ -816,15 +816,34 @@ groups:
     }
 
     #[test]
+    fn bad_profile_and_bad_server_config_are_caught_before_any_host() {
+        let (line, _, message) =
+            error_of(&GOOD.replace("profile: connections", "profile: no-such-profile"));
+        assert_eq!(line, 10, "{message}");
+        assert!(
+            message.contains("no-such-profile") && message.contains("built-in profiles"),
+            "{message}"
+        );
+        let (line, _, message) =
+            error_of(&GOOD.replace("listen: 127.0.0.1:9180", "listen: nowhere"));
+        assert_eq!(line, 5, "{message}");
+        assert!(message.contains("invalid server config"), "{message}");
+        let off = GOOD.replace(
+            "listen: 127.0.0.1:9180",
+            "listen: 127.0.0.1:9180\n        enabled: false",
+        );
+        let (_, _, message) = error_of(&off);
+        assert!(message.contains("/healthz"), "{message}");
+    }
+
+    #[test]
     fn syntax_error_names_line_and_column() {
         let (line, _, _) = error_of("release:\n  server: [a\n");
         assert!(line >= 2);
     }
 
     #[test]
-    fn cpu_lists_and_durations_parse() {
-        assert_eq!(parse_cpu_list("0-2,5"), Some(vec![0, 1, 2, 5]));
-        assert_eq!(parse_cpu_list("x"), None);
+    fn durations_parse() {
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("12"), Some(Duration::from_secs(12)));
         assert_eq!(parse_duration("1h"), None);

@@ -22,7 +22,7 @@ pub const DEFAULT_ORIGIN: &str = "<embedded default>";
 pub type ConfigError = ServerError;
 
 /// The whole server configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub shards: ShardsConfig,
@@ -124,18 +124,6 @@ fn enabled_default() -> bool {
 
 fn backlog_default() -> u32 {
     1024
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            shards: ShardsConfig::default(),
-            services: Services::default(),
-            limits: LimitsConfig::default(),
-            timeouts: Timeouts::default(),
-            log: LogConfig::default(),
-        }
-    }
 }
 
 impl Default for ShardsConfig {

@@ -19,6 +19,22 @@ pub const LATENCY_BUCKETS: [f64; 15] = [
 ];
 const BUCKETS: usize = LATENCY_BUCKETS.len() + 1;
 
+/// Error reasons counted by the services, pre-registered so that every series exists from the start.
+pub const ERROR_REASONS: [&str; 12] = [
+    "bulk_too_long",
+    "array_too_long",
+    "inline_too_long",
+    "malformed",
+    "request_too_large",
+    "request_timeout",
+    "idle_timeout",
+    "unknown_command",
+    "wrong_arity",
+    "shard_unavailable",
+    "http_bad_request",
+    "http_header_too_large",
+];
+
 /// Why a connection was refused at accept time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rejection {
@@ -188,7 +204,20 @@ impl ShardMetrics {
                     sum_nanos: c.sum_nanos.get(),
                 }
             }),
-            errors: self.errors.borrow().iter().map(|(k, v)| (*k, *v)).collect(),
+            errors: {
+                let counted = self.errors.borrow();
+                let mut errors: Vec<(&'static str, u64)> = ERROR_REASONS
+                    .iter()
+                    .map(|r| (*r, counted.get(r).copied().unwrap_or(0)))
+                    .collect();
+                errors.extend(
+                    counted
+                        .iter()
+                        .filter(|(k, _)| !ERROR_REASONS.contains(k))
+                        .map(|(k, v)| (*k, *v)),
+                );
+                errors
+            },
             executor: self.executor.borrow().clone(),
         }
     }

@@ -134,6 +134,10 @@ pub struct Shard {
     pub queue_names: RefCell<Vec<(usize, &'static str)>>,
 }
 
+/// Admin (HTTP) connections allowed per shard, besides `limits.max_connections_per_shard` for the data
+/// services.
+pub const ADMIN_CONNECTIONS_PER_SHARD: u64 = 64;
+
 /// A connection admitted by [`Shard::admit`]; dropping it releases its slot.
 pub struct Admission {
     shard: Rc<Shard>,
@@ -146,7 +150,9 @@ impl Drop for Admission {
     fn drop(&mut self) {
         let mut table = self.shard.connections.borrow_mut();
         table.open.remove(&self.id);
-        if let Some(n) = table.per_ip.get_mut(&self.ip) {
+        if self.service == Service::Admin {
+            // Admin connections are not counted per IP.
+        } else if let Some(n) = table.per_ip.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
                 table.per_ip.remove(&self.ip);
@@ -210,14 +216,24 @@ impl Shard {
         }
         let config = self.config();
         let mut table = self.connections.borrow_mut();
-        if table.open.len() >= config.limits.max_connections_per_shard {
-            return Err(Rejection::MaxConnections);
+        if service == Service::Admin {
+            // The admin port has its own small cap and no per-IP cap, so a flood on the data ports from
+            // the monitoring host cannot lock out its scrapes.
+            if self.metrics.open_connections_of(Service::Admin) >= ADMIN_CONNECTIONS_PER_SHARD {
+                return Err(Rejection::MaxConnections);
+            }
+        } else {
+            let data_open =
+                table.open.len() - self.metrics.open_connections_of(Service::Admin) as usize;
+            if data_open >= config.limits.max_connections_per_shard {
+                return Err(Rejection::MaxConnections);
+            }
+            let per_ip = table.per_ip.entry(ip).or_insert(0);
+            if *per_ip >= config.limits.max_connections_per_ip {
+                return Err(Rejection::PerIp);
+            }
+            *per_ip += 1;
         }
-        let per_ip = table.per_ip.entry(ip).or_insert(0);
-        if *per_ip >= config.limits.max_connections_per_ip {
-            return Err(Rejection::PerIp);
-        }
-        *per_ip += 1;
         table.next_id += 1;
         let id = table.next_id;
         table.open.insert(id, fd);

@@ -265,7 +265,7 @@ mod tests {
         let mut s = Store::default();
         let now = Instant::now();
         assert!(
-            s.set(
+            !s.set(
                 b"k",
                 b"v",
                 SetCondition::IfPresent,
@@ -273,7 +273,7 @@ mod tests {
                 now,
                 false
             )
-            .0 == false
+            .0
         );
         assert!(
             s.set(

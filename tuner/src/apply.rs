@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::atomic::{remove_if_present, write_atomically};
+use crate::atomic::{remove_if_present, write_atomically, Durability};
 use crate::error::{Error, Result};
 use crate::host::{Setting, SettingStore};
 use crate::state::{RecordedFile, RecordedSetting, StateRecord, StateStore, STATE_VERSION};
@@ -37,7 +37,8 @@ pub struct ApplyRequest {
     pub files: Vec<PlannedFile>,
 }
 
-/// A setting this run changed.
+/// A setting this run changed (for rollback: `previous` is what apply had written, `value` what was
+/// restored). Values are whitespace-normalised for display; the state file keeps them exactly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Applied {
     #[serde(flatten)]
@@ -122,7 +123,7 @@ pub fn apply(
     }
     let mut written: Vec<&RecordedFile> = Vec::new();
     for (f, r) in request.files.iter().zip(&files) {
-        if let Err(e) = write_atomically(&f.path, f.contents.as_bytes()) {
+        if let Err(e) = write_atomically(&f.path, f.contents.as_bytes(), Durability::Reboot) {
             let what = f.path.display().to_string();
             return Err(undo.fail(&done, &written, &what, "(file contents)", e));
         }
@@ -132,8 +133,8 @@ pub fn apply(
         .into_iter()
         .map(|r| Applied {
             setting: r.setting,
-            previous: r.previous,
-            value: r.applied,
+            previous: normalise(&r.previous),
+            value: normalise(&r.applied),
         })
         .collect())
 }
@@ -244,7 +245,7 @@ fn restore_files<'a>(files: impl DoubleEndedIterator<Item = &'a RecordedFile>) -
         .rev()
         .filter_map(|f| {
             let result = match &f.previous {
-                Some(text) => write_atomically(&f.path, text.as_bytes()),
+                Some(text) => write_atomically(&f.path, text.as_bytes(), Durability::Reboot),
                 None => remove_if_present(&f.path),
             };
             result.err().map(|e| e.to_string())
@@ -284,8 +285,8 @@ pub fn rollback(store: &dyn SettingStore, state: &StateStore) -> Result<Rollback
             .into_iter()
             .map(|r| Applied {
                 setting: r.setting,
-                previous: r.applied,
-                value: r.previous,
+                previous: normalise(&r.applied),
+                value: normalise(&r.previous),
             })
             .collect(),
         files: record.files.into_iter().map(|f| f.path).collect(),

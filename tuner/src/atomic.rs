@@ -5,8 +5,19 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
-/// Writes `contents` to a temporary file beside `path`, syncs it, and renames it over `path`.
-pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
+/// How long a write must survive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// Across a power loss: synced to disk (the sysctl.d drop-in, read at boot).
+    Reboot,
+    /// Across a crash of this process only. The state file describes sysctls, which a reboot resets anyway,
+    /// so syncing it to disk would only cost time (milliseconds per apply).
+    Process,
+}
+
+/// Writes `contents` to a temporary file beside `path` and renames it over `path`, syncing to disk first
+/// when `durability` asks for it.
+pub(crate) fn write_atomically(path: &Path, contents: &[u8], durability: Durability) -> Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -20,7 +31,10 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
     let result = std::fs::File::create(&tmp)
         .and_then(|mut f| {
             f.write_all(contents)?;
-            f.sync_all()
+            if durability == Durability::Reboot {
+                f.sync_all()?;
+            }
+            Ok(())
         })
         .and_then(|()| std::fs::rename(&tmp, path));
     if let Err(e) = result {
@@ -28,8 +42,10 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
         return Err(Error::io("writing", path, e));
     }
     // The rename is durable once the directory is synced; failing to sync it does not undo the write.
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
+    if durability == Durability::Reboot {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
     }
     Ok(())
 }

@@ -333,7 +333,7 @@ impl Human for RollbackReport {
         if !r.restored.is_empty() {
             out.push_str(&applied_table(
                 &r.restored,
-                ["key", "was", "restored"],
+                ["key", "applied", "restored"],
                 colour,
             ));
             out.push('\n');

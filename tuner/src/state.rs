@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::atomic::{remove_if_present, write_atomically};
+use crate::atomic::{remove_if_present, write_atomically, Durability};
 use crate::error::{Error, Result};
 use crate::host::Setting;
 
@@ -135,13 +135,13 @@ impl StateStore {
         // Serialising plain strings and paths cannot fail.
         let mut json = serde_json::to_vec_pretty(record).expect("state record serialises");
         json.push(b'\n');
-        write_atomically(&self.path, &json)
+        write_atomically(&self.path, &json, Durability::Process)
     }
 
     /// Puts back bytes from [`StateStore::load_raw`] (`None`: there was no file).
     pub fn restore_raw(&self, raw: Option<&[u8]>) -> Result<()> {
         match raw {
-            Some(bytes) => write_atomically(&self.path, bytes),
+            Some(bytes) => write_atomically(&self.path, bytes, Durability::Process),
             None => self.remove(),
         }
     }

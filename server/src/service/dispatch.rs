@@ -168,7 +168,7 @@ pub async fn dispatch(
             });
         }
         Command::MSet => {
-            if args.len() % 2 == 0 {
+            if args.len().is_multiple_of(2) {
                 shard.metrics.error("wrong_arity");
                 wrong_arity(out, command);
                 return Dispatched::Written;
@@ -251,8 +251,11 @@ async fn single_key(
     Dispatched::Later(Pending::Single(ticket))
 }
 
+/// Keys of one shard with their positions in the command.
+type KeyGroup<'a> = Vec<(usize, &'a [u8])>;
+
 /// Keys grouped by owning shard, each with its position among the keys; only non-empty groups.
-fn group_keys<'a>(shard: &Shard, keys: &[&'a [u8]]) -> Vec<(usize, Vec<(usize, &'a [u8])>)> {
+fn group_keys<'a>(shard: &Shard, keys: &[&'a [u8]]) -> Vec<(usize, KeyGroup<'a>)> {
     let mut groups: Vec<Vec<(usize, &[u8])>> = vec![Vec::new(); shard.count];
     for (i, key) in keys.iter().enumerate() {
         groups[shard.owner(key)].push((i, key));

@@ -22,7 +22,7 @@ const FLUSH_AT: usize = 256 * 1024;
 const MAX_QUEUED: usize = 512;
 
 pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
-    let mut buf = vec![0u8; INITIAL_BUFFER];
+    let mut buf = vec![0u8; INITIAL_BUFFER.min(shard.config().limits.max_request_bytes)];
     let mut filled = 0;
     let mut out = Vec::with_capacity(INITIAL_BUFFER);
     let mut args: Vec<Range<usize>> = Vec::new();
@@ -140,7 +140,7 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
                 Err(e) => {
                     shard.metrics.error(e.kind().as_str());
                     dispatch::resolve(shard, &mut queue, &mut out).await;
-                    reply::error(&mut out, format!("ERR {e}").as_bytes());
+                    reply::protocol_error(&mut out, &e);
                     tracing::debug!(shard = shard.id, error = %e, "protocol error; closing the connection");
                     close = true;
                 }
@@ -172,7 +172,7 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
             _ => Some(read_at),
         };
         if filled == 0 && buf.len() > 4 * INITIAL_BUFFER {
-            buf = vec![0u8; INITIAL_BUFFER];
+            buf = vec![0u8; INITIAL_BUFFER.min(config.limits.max_request_bytes)];
         }
     }
 }

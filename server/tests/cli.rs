@@ -1,0 +1,70 @@
+//! The command line: check-config, print-config, exit codes.
+
+use std::process::Command;
+
+fn server() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pincore-server"))
+}
+
+#[test]
+fn check_config_accepts_a_valid_file_and_rejects_unknown_keys_with_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, "limits:\n  max_bulk_len: 1024\n").unwrap();
+    let out = server().arg("check-config").arg(&good).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "limits:\n  max_bulk_len: 1024\n  max_bananas: 3\n").unwrap();
+    let out = server().arg("check-config").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:3:", bad.display())) && stderr.contains("max_bananas"),
+        "{stderr}"
+    );
+
+    let out = server()
+        .arg("check-config")
+        .arg(dir.path().join("missing.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read config file"));
+}
+
+#[test]
+fn print_config_shows_the_effective_configuration() {
+    let out = server().arg("print-config").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("listen: 127.0.0.1:6380") && text.contains("max_bulk_len: 8388608"),
+        "{text}"
+    );
+    let out = server()
+        .args(["--cpus", "0", "print-config", "--json"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["shards"]["cpus"], "0");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(
+        server().arg("--bogus").output().unwrap().status.code(),
+        Some(2)
+    );
+    let out = server()
+        .args(["--cpus", "x"])
+        .arg("print-config")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}

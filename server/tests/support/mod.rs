@@ -1,0 +1,215 @@
+//! Starting the real `pincore-server` binary on free loopback ports with a test configuration.
+#![allow(dead_code)] // each test file uses a different part of this module
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use pincore_testkit::{free_port, wait_for_tcp, KillOnDrop};
+
+pub struct Server {
+    pub process: KillOnDrop,
+    pub resp: SocketAddr,
+    pub echo: SocketAddr,
+    pub admin: SocketAddr,
+    pub config_path: PathBuf,
+    pub log_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// A configuration with the given ports and short timeouts; `extra` is appended (more top-level keys).
+pub fn config_text(resp: u16, echo: u16, admin: u16, limits: &str, timeouts: &str) -> String {
+    format!(
+        "services:\n  resp: {{listen: 127.0.0.1:{resp}}}\n  echo: {{listen: 127.0.0.1:{echo}}}\n  admin: {{listen: 127.0.0.1:{admin}}}\n\
+         limits:\n{limits}\ntimeouts:\n{timeouts}\nlog:\n  level: debug\n"
+    )
+}
+
+pub const DEFAULT_LIMITS: &str = "  max_connections_per_shard: 200\n";
+pub const DEFAULT_TIMEOUTS: &str = "  idle_ms: 10000\n  request_ms: 300\n  drain_ms: 2000\n";
+
+impl Server {
+    pub fn start() -> Server {
+        Server::start_with(DEFAULT_LIMITS, DEFAULT_TIMEOUTS)
+    }
+
+    /// Starts the server with these `limits:` and `timeouts:` bodies and waits until `/readyz` says ready.
+    pub fn start_with(limits: &str, timeouts: &str) -> Server {
+        Server::start_with_env(limits, timeouts, &[])
+    }
+
+    /// As [`Server::start_with`], with extra environment variables for the server process.
+    pub fn start_with_env(
+        limits: &str,
+        timeouts: &str,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (resp, echo, admin) = (free_port(), free_port(), free_port());
+        let config_path = dir.path().join("server.yaml");
+        std::fs::write(
+            &config_path,
+            config_text(resp, echo, admin, limits, timeouts),
+        )
+        .expect("write config");
+        let log_path = dir.path().join("server.log");
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let process = KillOnDrop::spawn(
+            Command::new(env!("CARGO_BIN_EXE_pincore-server"))
+                .arg("--config")
+                .arg(&config_path)
+                .env_remove("RUST_LOG")
+                .env_remove("NOTIFY_SOCKET")
+                .envs(env.iter().copied())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log),
+        )
+        .expect("spawn pincore-server");
+        let server = Server {
+            process,
+            resp: SocketAddr::from(([127, 0, 0, 1], resp)),
+            echo: SocketAddr::from(([127, 0, 0, 1], echo)),
+            admin: SocketAddr::from(([127, 0, 0, 1], admin)),
+            config_path,
+            log_path,
+            _dir: dir,
+        };
+        for addr in [server.resp, server.echo, server.admin] {
+            if let Err(e) = wait_for_tcp(addr, Duration::from_secs(10)) {
+                panic!("server did not start: {e}\n{}", server.log());
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.http_get("/readyz").0 != 200 {
+            assert!(Instant::now() < deadline, "never ready\n{}", server.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Runs `redis-cli -p PORT args...` and returns stdout (fails the test on a non-zero exit).
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = self.cli_output(args, None);
+        assert!(
+            out.status.success(),
+            "redis-cli {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+    }
+
+    pub fn cli_output(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let mut child = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.resp.port().to_string()])
+            .args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn redis-cli");
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .expect("piped stdin")
+                .write_all(input)
+                .expect("write to redis-cli");
+        }
+        child.wait_with_output().expect("redis-cli output")
+    }
+
+    /// A raw connection to the RESP port with a read timeout.
+    pub fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(self.resp).expect("connect to resp");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream
+    }
+
+    /// Sends `request` on a fresh connection and reads until `expected` bytes arrived or the peer closed.
+    pub fn round_trip(&self, request: &[u8], expected: usize) -> Vec<u8> {
+        let mut stream = self.connect();
+        stream.write_all(request).unwrap();
+        read_at_least(&mut stream, expected)
+    }
+
+    /// `GET path` on the admin port with curl: (status, body).
+    pub fn http_get(&self, path: &str) -> (u16, String) {
+        let out = Command::new("curl")
+            .args(["-s", "-m", "5", "-w", "\n%{http_code}"])
+            .arg(format!("http://{}{path}", self.admin))
+            .output()
+            .expect("run curl");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+
+    /// The value of one Prometheus sample, e.g. `pincore_keys{shard="0"}`.
+    pub fn metric(&self, series: &str) -> f64 {
+        let (_, body) = self.http_get("/metrics");
+        sample(&body, series).unwrap_or_else(|| panic!("{series} not in /metrics"))
+    }
+
+    /// A healthy fresh client: PING answers PONG.
+    pub fn assert_healthy(&self) {
+        let reply = self.round_trip(b"PING\r\n", 7);
+        assert_eq!(reply, b"+PONG\r\n", "server unhealthy\n{}", self.log());
+    }
+}
+
+/// Reads until at least `n` bytes arrived, the peer closed, or the read timed out.
+pub fn read_at_least(stream: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    while out.len() < n {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => out.extend_from_slice(&buf[..k]),
+        }
+    }
+    out
+}
+
+/// True when the peer has closed the connection (read returns 0 or a reset) within `within`.
+pub fn closed_by_peer(stream: &mut TcpStream, within: Duration) -> bool {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + within;
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+    }
+}
+
+/// Finds `series` (name with labels exactly as rendered) in Prometheus text.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
