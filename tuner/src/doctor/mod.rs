@@ -120,11 +120,11 @@ impl crate::report::Human for Report {
             let profile = f
                 .profile
                 .as_ref()
-                .map(|p| format!(" (built-in profile `{p}`)"))
+                .map(|p| format!("; `pincore-tuner apply {p}` sets it"))
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  {:<9} {} = {}  (now {current}){profile}",
+                "  {:<9} {} = {} (now {current}{profile})",
                 "set", f.knob, f.value
             );
             if let Some(note) = &f.note {

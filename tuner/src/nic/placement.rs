@@ -175,8 +175,9 @@ pub fn place(nic: &Nic, topology: &Topology, request: &NicRequest) -> Result<Pla
                 setting: queue_setting(&nic.name, format!("rx-{q}"), "rps_cpus"),
                 want: Want::Cpus { cpus: domain, spelling: Spelling::Mask },
                 why: format!(
-                    "{} receive queues for {n} CPUs: spread in software over the CPUs near cpu {irq_cpu}",
-                    nic.rx_queues.len()
+                    "{} receive queue{} for {n} CPUs: spread in software over the CPUs near cpu {irq_cpu}",
+                    nic.rx_queues.len(),
+                    if nic.rx_queues.len() == 1 { "" } else { "s" }
                 ),
             });
         }
@@ -293,6 +294,17 @@ fn spelled(want: &Want, current: &str) -> String {
     }
 }
 
+/// Why a setting the placement wants is not there.
+fn missing_note(setting: &Setting) -> String {
+    match setting {
+        // The kernel hides xps_cpus on devices with a single transmit queue: there is nothing to choose.
+        Setting::Queue { file, .. } if file == "xps_cpus" => {
+            "the kernel offers XPS only on multiqueue devices".into()
+        }
+        _ => "not present on this kernel or device".into(),
+    }
+}
+
 /// Compares each target with what `observe` reports for its setting.
 pub fn plan(placement: &Placement, mut observe: impl FnMut(&Setting) -> Observed) -> NicPlan {
     let changes = placement
@@ -306,12 +318,7 @@ pub fn plan(placement: &Placement, mut observe: impl FnMut(&Setting) -> Observed
                     let write = spelled(&t.want, &v);
                     (Some(v), Action::Change, Some(write), None)
                 }
-                Observed::Missing => (
-                    None,
-                    Action::Missing,
-                    None,
-                    Some("not present on this kernel or device".into()),
-                ),
+                Observed::Missing => (None, Action::Missing, None, Some(missing_note(&t.setting))),
                 Observed::NotInNamespace(why) => (None, Action::NotInNamespace, None, Some(why)),
             };
             NicChange {
