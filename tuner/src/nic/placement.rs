@@ -198,8 +198,9 @@ pub fn place(nic: &Nic, topology: &Topology, request: &NicRequest) -> Result<Pla
                 setting: queue_setting(&nic.name, format!("rx-{q}"), "rps_flow_cnt"),
                 want: Want::Number(per_queue),
                 why: format!(
-                    "RFS: {RPS_SOCK_FLOW_ENTRIES} flow entries over {} queues",
-                    nic.rx_queues.len()
+                    "RFS: {RPS_SOCK_FLOW_ENTRIES} flow entries over {} receive queue{}",
+                    nic.rx_queues.len(),
+                    if nic.rx_queues.len() == 1 { "" } else { "s" }
                 ),
             });
         }
