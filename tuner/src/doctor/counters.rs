@@ -111,7 +111,7 @@ impl Counters {
                 .split_once(':')
                 .ok_or_else(|| bad("expected `Section: name value ...`".into()))?;
             let words: Vec<&str> = rest.split_whitespace().collect();
-            if words.len() % 2 != 0 {
+            if words.len() % 2 == 1 {
                 return Err(bad(format!(
                     "{section} has an odd number of words (expected name value pairs)"
                 )));

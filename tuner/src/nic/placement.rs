@@ -116,6 +116,11 @@ fn choose_cpus(nic: &Nic, topology: &Topology, requested: Option<&CpuSet>) -> Re
         }
         None => local.clone().unwrap_or_else(|| topology.online.clone()),
     };
+    if chosen.is_empty() {
+        return Err(Error::Usage(
+            "no online CPUs listed in sys/devices/system/cpu/online: pass --cpus".into(),
+        ));
+    }
     let ordered = match &local {
         Some(local) => chosen
             .intersection(local)
