@@ -27,7 +27,7 @@ pub enum Error {
     #[error("profile `{name}` not found: it is not built in and there is no {name}.yaml in {searched}; `pincore-tuner profiles` lists what exists")]
     ProfileNotFound { name: String, searched: String },
 
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}: {source}{}", io_hint(source))]
     Io {
         what: &'static str,
         path: PathBuf,
@@ -99,6 +99,17 @@ impl Error {
             self,
             Error::ApplyFailedUnrestored { .. } | Error::RollbackIncomplete { .. }
         )
+    }
+}
+
+/// What to do about an I/O error the user can fix.
+fn io_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => {
+            "; run as root, or point --state-dir / --sysctl-dir at a directory you can write"
+        }
+        std::io::ErrorKind::NotFound => "; check the path",
+        _ => "",
     }
 }
 

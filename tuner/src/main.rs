@@ -193,7 +193,16 @@ fn main() -> ExitCode {
     let tuner = Tuner::new(options, namespace).allow_irqbalance(allow_irqbalance);
     match run(&cli, &tuner) {
         Ok(code) => code,
-        Err(e) => fail(&e),
+        Err(e) => {
+            if cli.json {
+                // Machines reading stdout get the error too, in the same stable shape.
+                println!(
+                    "{}",
+                    serde_json::json!({ "error": e.to_string(), "exit_code": exit_code(&e) })
+                );
+            }
+            fail(&e)
+        }
     }
 }
 
@@ -293,7 +302,15 @@ fn run(cli: &Cli, tuner: &Tuner) -> Result<ExitCode, Error> {
 
 fn fail(e: &Error) -> ExitCode {
     eprintln!("error: {e}");
-    ExitCode::from(if e.needs_rollback() { 3 } else { 2 })
+    ExitCode::from(exit_code(e))
+}
+
+fn exit_code(e: &Error) -> u8 {
+    if e.needs_rollback() {
+        3
+    } else {
+        2
+    }
 }
 
 fn init_logging(verbose: u8) {

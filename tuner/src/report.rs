@@ -302,7 +302,7 @@ impl Human for ApplyReport {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "{}: {} changed, {} already ok{scope}.",
+            "{}: {} changed (each write read back), {} already ok{scope}.",
             self.profile,
             self.changed.len(),
             self.unchanged

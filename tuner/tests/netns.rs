@@ -161,3 +161,48 @@ fn persist_is_refused_in_a_namespace_and_an_unknown_namespace_is_named() {
         run.stderr
     );
 }
+
+#[test]
+fn a_value_the_kernel_rejects_undoes_the_writes_before_it() {
+    require!(netns(), command("sysctl"));
+    let ns = NetNs::new("reject").expect("create namespace");
+    let state = tempfile::tempdir().unwrap();
+    let profiles = state.path().join("profiles");
+    std::fs::create_dir_all(&profiles).unwrap();
+    // The low end above the high end: the kernel answers EINVAL.
+    std::fs::write(
+        profiles.join("bad-range.yaml"),
+        "sysctl:\n  net.core.somaxconn: 8192\n  net.ipv4.tcp_fin_timeout: 11\n  net.ipv4.ip_local_port_range: 60000 1000\n",
+    )
+    .unwrap();
+    let keys = [
+        "net.core.somaxconn",
+        "net.ipv4.tcp_fin_timeout",
+        "net.ipv4.ip_local_port_range",
+    ];
+    let before: Vec<String> = keys.iter().map(|k| ns.sysctl(k).unwrap()).collect();
+    let run = tuner(
+        &ns,
+        &state,
+        &[
+            "--profile-dir",
+            profiles.to_str().unwrap(),
+            "apply",
+            "bad-range",
+        ],
+    )
+    .expect(2);
+    for word in [
+        "net.ipv4.ip_local_port_range",
+        "60000 1000",
+        "the kernel rejected",
+    ] {
+        assert!(run.stderr.contains(word), "{word} missing: {}", run.stderr);
+    }
+    let after: Vec<String> = keys.iter().map(|k| ns.sysctl(k).unwrap()).collect();
+    assert_eq!(after, before);
+    assert!(!state
+        .path()
+        .join(format!("last-apply.netns-{}.json", ns.name()))
+        .exists());
+}

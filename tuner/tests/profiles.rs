@@ -187,6 +187,12 @@ fn unknown_profile_says_how_to_list_them() {
         err.contains("profile `nosuch` not found") && err.contains("pincore-tuner profiles"),
         "{err}"
     );
+    let json = host.run(&["plan", "nosuch", "--json"]).expect(2).json();
+    assert_eq!(json["exit_code"], 2);
+    assert!(json["error"]
+        .as_str()
+        .unwrap()
+        .contains("profile `nosuch` not found"));
 }
 
 #[test]

@@ -37,7 +37,13 @@ fn network_latency_converts_and_loads() {
         run.stderr
     );
     assert!(
-        run.stderr.contains("4 sysctl entries converted"),
+        run.stderr.contains("line 23: cmdline_network_latency")
+            && run.stderr.contains("[bootloader]"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("8 sysctl entries converted"),
         "{}",
         run.stderr
     );
@@ -57,6 +63,8 @@ fn network_latency_converts_and_loads() {
     assert_eq!(value("net.core.busy_poll"), Some("50".into()));
     assert_eq!(value("net.ipv4.tcp_fastopen"), Some("3".into()));
     assert_eq!(value("kernel.numa_balancing"), Some("0".into()));
+    assert_eq!(value("kernel.hung_task_timeout_secs"), Some("600".into()));
+    assert_eq!(value("vm.stat_interval"), Some("10".into()));
     assert!(entries
         .iter()
         .all(|e| e["source"] == "tuned profile network-latency"));
@@ -67,22 +75,21 @@ fn network_latency_converts_and_loads() {
 }
 
 #[test]
-fn network_throughput_converts_operators_and_includes_that_exist() {
+fn network_throughput_converts_and_keeps_includes_that_exist() {
     let host = FixtureHost::new();
     // With a pincore profile named like tuned's parent, the include is kept.
     host.profile(
         "throughput-performance",
-        "description: stand-in\nsysctl:\n  net.core.somaxconn: {value: 4096, op: at-least}\n",
+        "description: stand-in\nsysctl:\n  net.core.somaxconn: {value: 2048, op: at-least}\n  net.ipv4.tcp_rmem: 1 2 3\n",
     );
     let run = host
         .run(&["import-tuned", &fixture("network-throughput"), "--json"])
         .expect(0);
     let import = run.json();
     assert_eq!(import["name"], "network-throughput");
-    assert_eq!(import["converted"], 5);
+    assert_eq!(import["converted"], 2);
     assert_eq!(import["not_converted"], serde_json::json!([]));
-    let yaml = import["yaml"].as_str().unwrap();
-    host.profile("network-throughput", yaml);
+    host.profile("network-throughput", import["yaml"].as_str().unwrap());
 
     let json = host
         .run(&["show", "network-throughput", "--json"])
@@ -102,33 +109,63 @@ fn network_throughput_converts_operators_and_includes_that_exist() {
             .unwrap()
     };
     assert_eq!(
-        entry("net.core.somaxconn")["target"],
-        serde_json::json!({"value": "2048", "op": "at-least"})
+        entry("net.core.somaxconn")["from"],
+        "throughput-performance"
     );
-    assert_eq!(entry("net.core.somaxconn")["from"], "network-throughput");
+    // The quoted value is unquoted, and the child's value wins over the parent's.
     assert_eq!(
-        entry("net.ipv4.tcp_rmem")["target"]["value"],
-        "4096 131072 16777216"
+        entry("net.ipv4.tcp_rmem")["target"],
+        serde_json::json!({"value": "4096 131072 16777216", "op": "exact"})
     );
-    assert_eq!(entry("net.ipv4.tcp_notsent_lowat")["target"]["op"], "exact");
+    assert_eq!(entry("net.ipv4.tcp_rmem")["from"], "network-throughput");
+    assert_eq!(
+        entry("net.ipv4.tcp_wmem")["target"]["value"],
+        "4096 16384 16777216"
+    );
     assert!(entry("net.ipv4.tcp_rmem")["why"]
         .as_str()
         .unwrap()
         .contains("Increase kernel buffer size maximums"));
 
-    // And the converted profile plans on a host: raise-only leaves somaxconn 4096 alone.
+    // And the converted profile plans on a host.
     let plan = host
         .run(&["plan", "network-throughput", "--json"])
         .expect(0)
         .json();
-    let somaxconn = plan["changes"]
+    let rmem = plan["changes"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["key"] == "net.core.somaxconn")
+        .find(|c| c["key"] == "net.ipv4.tcp_rmem")
         .cloned()
         .unwrap();
-    assert_eq!(somaxconn["action"], "ok");
+    assert_eq!(rmem["action"], "change");
+}
+
+#[test]
+fn without_a_pincore_parent_the_include_is_listed_and_the_profile_still_loads() {
+    let host = FixtureHost::new();
+    let out = host.path("etc/pincore/profiles/network-throughput.yaml");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let run = host
+        .run(&[
+            "import-tuned",
+            &fixture("network-throughput"),
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .expect(0);
+    assert!(
+        run.stderr
+            .contains("line 7: include=throughput-performance"),
+        "{}",
+        run.stderr
+    );
+    let json = host
+        .run(&["show", "network-throughput", "--json"])
+        .expect(0)
+        .json();
+    assert_eq!(json["chain"], serde_json::json!(["network-throughput"]));
 }
 
 #[test]
