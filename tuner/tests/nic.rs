@@ -93,6 +93,16 @@ fn targets(plan: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// "IRQ NAME" of each vector a `nic plan --json` leaves alone.
+fn left_alone(plan: &Value) -> Vec<String> {
+    plan["left_alone"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| format!("{} {}", v["irq"], v["name"].as_str().unwrap_or("-")))
+        .collect()
+}
+
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -119,8 +129,9 @@ fn mlx5_queues_go_to_the_local_node_and_the_async_vector_stays() {
     let expected: Vec<(String, String)> = (0..8)
         .map(|q| (format!("irq {}", 101 + q), format!("cpus {}", 8 + q)))
         .collect();
-    // IRQ 100 (mlx5_async0) is not a queue vector: it is not in the plan.
+    // IRQ 100 (mlx5_async0) is not a queue vector: it is not in the plan, and the plan says so.
     assert_eq!(irqs, expected);
+    assert_eq!(left_alone(&plan), vec!["100 mlx5_async0@pci:0000:3b:00.0"]);
     // Eight queues for eight CPUs: RPS would be redundant; XPS maps one CPU per queue.
     assert!(!t.iter().any(|(s, _)| s.ends_with("rps_cpus")), "{t:?}");
     assert_eq!(t.iter().filter(|(s, _)| s.ends_with("xps_cpus")).count(), 8);
@@ -192,6 +203,8 @@ fn ixgbe_gets_rps_when_queues_are_fewer_than_cpus() {
             ("tx-3 xps_cpus", "cpus 3,7"),
         ])
     );
+    // The link vector named after the device is not a queue's.
+    assert_eq!(left_alone(&plan), vec!["124 eth0"]);
     // The mask is written in the file's own width.
     let rps = &plan["changes"][4];
     assert_eq!(
@@ -216,6 +229,10 @@ fn single_queue_virtio_pins_both_vectors_and_spreads_with_rps() {
             ("tx-0 xps_cpus", "cpus 2-5"),
         ])
     );
+    assert_eq!(left_alone(&plan), vec!["37 virtio2-config"]);
+    let human = run(h.path(), &["nic", "plan", "--dev", "ens3"]);
+    assert!(String::from_utf8_lossy(&human.stdout)
+        .contains("left alone: irq 37 virtio2-config (control or async vector, not a queue)"));
 }
 
 #[test]

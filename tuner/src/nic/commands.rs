@@ -268,12 +268,17 @@ fn cpus(list: &[u32]) -> String {
 impl Human for NicPlan {
     fn human(&self, _colour: bool) -> String {
         let pending = self.pending().count();
-        format!(
+        let mut out = format!(
             "{}: queues served by cpus {} (NUMA-local first); {pending} to change\n\n{}",
             self.device,
             cpus(&self.cpus),
             change_table(&self.changes)
-        )
+        );
+        for v in &self.left_alone {
+            let name = v.name.as_deref().unwrap_or("unnamed");
+            let _ = writeln!(out, "left alone: irq {} {name} ({})", v.irq, v.reason);
+        }
+        out
     }
 }
 

@@ -10,7 +10,7 @@
 use serde::Serialize;
 
 use super::cpuset::CpuSet;
-use super::discovery::{Nic, Topology};
+use super::discovery::{Nic, SkippedVector, Topology};
 use crate::error::{Error, Result};
 use crate::host::Setting;
 use crate::plan::{Action, Observed};
@@ -86,6 +86,7 @@ pub struct NicTarget {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Placement {
     pub device: String,
+    pub left_alone: Vec<SkippedVector>,
     /// The CPUs used, in the order queues are dealt to them (NUMA-local first).
     pub cpus: Vec<u32>,
     pub targets: Vec<NicTarget>,
@@ -237,6 +238,7 @@ pub fn place(nic: &Nic, topology: &Topology, request: &NicRequest) -> Result<Pla
     }
     Ok(Placement {
         device: nic.name.clone(),
+        left_alone: nic.skipped.clone(),
         cpus,
         targets,
     })
@@ -263,6 +265,8 @@ pub struct NicPlan {
     pub device: String,
     pub cpus: Vec<u32>,
     pub changes: Vec<NicChange>,
+    /// The device's vectors that are not queue vectors (control, async, link), which stay where they are.
+    pub left_alone: Vec<SkippedVector>,
 }
 
 impl NicPlan {
@@ -342,6 +346,7 @@ pub fn plan(placement: &Placement, mut observe: impl FnMut(&Setting) -> Observed
         device: placement.device.clone(),
         cpus: placement.cpus.clone(),
         changes,
+        left_alone: placement.left_alone.clone(),
     }
 }
 
