@@ -83,6 +83,21 @@ pub fn examine(sampling: &Sampling, advice: &Advice) -> crate::Result<Report> {
     })
 }
 
+/// One sample judged on its own, for a start-up preflight that cannot wait an interval: limits, io_uring,
+/// full accept queues and gauges such as TIME-WAIT near its limit (counter deltas need [`examine`]).
+pub fn check_once(root: &Path, advice: &Advice) -> crate::Result<Report> {
+    let sample = Sample::read(root, is_live_root(root))?;
+    let findings = diagnose(&sample, &sample, Duration::ZERO, advice);
+    Ok(Report {
+        interval_secs: 0.0,
+        healthy: findings.is_empty(),
+        findings,
+        listener_source: sample.listener_source,
+        listeners: sample.listeners.unwrap_or_default(),
+        not_visible: sample.not_visible,
+    })
+}
+
 impl crate::report::Human for Report {
     /// The report as people read it: one block per finding, then what could not be seen.
     fn human(&self, _colour: bool) -> String {
@@ -170,6 +185,17 @@ pub fn is_live_root(root: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_single_sample_sees_limits_but_no_deltas() {
+        let root = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/doctor/host"
+        ));
+        let report = check_once(root, &Advice::default()).unwrap();
+        assert!(report.healthy, "{:?}", report.findings);
+        assert_eq!(report.listeners.len(), 2);
+    }
 
     #[test]
     fn intervals() {

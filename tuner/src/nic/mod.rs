@@ -19,6 +19,36 @@ pub use cpuset::CpuSet;
 pub use discovery::{discover, Nic, Topology};
 pub use placement::{place, plan, NicChange, NicPlan, NicRequest, Placement};
 
+/// Where one queue's interrupt is delivered now.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct QueueAffinity {
+    pub vector: discovery::Vector,
+    /// The CPUs in `/proc/irq/N/smp_affinity_list`; `None` when the kernel does not show it.
+    pub cpus: Option<CpuSet>,
+}
+
+/// The CPUs that take each of `device`'s queue interrupts now, in queue order: what a thread-per-core
+/// server aligns its shards with (or avoids).
+pub fn queue_affinity(root: &Path, device: &str) -> Result<Vec<QueueAffinity>> {
+    let nic = discover(root, device)?;
+    nic.vectors
+        .into_iter()
+        .map(|vector| {
+            let path = root.join(format!("proc/irq/{}/smp_affinity_list", vector.irq));
+            let cpus = match std::fs::read_to_string(&path) {
+                Ok(text) => Some(CpuSet::parse_list(&text).map_err(|why| Error::Parse {
+                    path: path.clone(),
+                    line: 1,
+                    why,
+                })?),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(Error::io("reading", &path, e)),
+            };
+            Ok(QueueAffinity { vector, cpus })
+        })
+        .collect()
+}
+
 /// Process ids of running `irqbalance` daemons, from `ROOT/proc/PID/comm`.
 pub fn irqbalance_pids(root: &Path) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir(root.join("proc")) else {
@@ -90,6 +120,20 @@ pub fn use_namespace_sysfs(netns: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queue_affinity_reads_the_current_cpus_of_queue_vectors_only() {
+        let root = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/nic/host"
+        ));
+        let now = queue_affinity(root, "eth0").unwrap();
+        let irqs: Vec<u32> = now.iter().map(|q| q.vector.irq).collect();
+        assert_eq!(irqs, vec![120, 121, 122, 123]);
+        assert!(now
+            .iter()
+            .all(|q| q.cpus.as_ref().map(CpuSet::to_list).as_deref() == Some("0-15")));
+    }
 
     #[test]
     fn irqbalance_is_found_by_comm() {
