@@ -98,7 +98,12 @@ fn print_json(value: &impl serde::Serialize) {
 
 /// Progress lines on stderr, so stdout stays the table (or JSON).
 fn progress(host: &str, message: &str) {
-    eprintln!("[{host}] {message}");
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let t = START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs_f64();
+    eprintln!("{t:6.1}s [{host}] {message}");
 }
 
 fn run(cli: &Cli) -> Result<ExitCode, Error> {

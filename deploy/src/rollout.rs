@@ -179,11 +179,13 @@ impl Summary {
 }
 
 /// Runs `work` over the targets, canary first, then batches of `max_parallel` in parallel, stopping once
-/// failures exceed `max_fail`. Hosts `work` is not run on are reported as skipped.
+/// failures exceed `max_fail`. Hosts `work` is not run on are reported as unchanged or skipped, with their
+/// `(from, to)` releases.
 fn in_batches(
     fleet: &Fleet,
     rollout: &Rollout,
     needs_work: &[bool],
+    releases: &[(Option<String>, Option<String>)],
     work: &(dyn Fn(usize) -> HostReport + Sync),
 ) -> Summary {
     let pending: Vec<usize> = (0..fleet.targets.len())
@@ -222,8 +224,8 @@ fn in_batches(
         .map(|(i, r)| {
             r.unwrap_or_else(|| HostReport {
                 host: fleet.targets[i].host.name.clone(),
-                from: None,
-                to: None,
+                from: releases[i].0.clone(),
+                to: releases[i].1.clone(),
                 outcome: if needs_work[i] {
                     Outcome::Skipped
                 } else {
@@ -297,7 +299,11 @@ pub fn apply(
             seconds: started.elapsed().as_secs_f64(),
         }
     };
-    Ok(in_batches(fleet, rollout, &needs, &work))
+    let releases: Vec<_> = plans
+        .iter()
+        .map(|(p, _)| (p.from.clone(), Some(p.to.clone())))
+        .collect();
+    Ok(in_batches(fleet, rollout, &needs, &releases, &work))
 }
 
 /// Applies one host's plan; on failure returns the error and whether the host was reverted.
@@ -404,47 +410,62 @@ pub fn release_dir(host: &Host, id: &str) -> String {
 fn upload(t: &dyn Transport, host: &Host, release: &Release) -> Result<()> {
     let dir = format!("{}/releases/{}", host.paths.install, release.id);
     let partial = format!("{}/releases/.{}.partial", host.paths.install, release.id);
-    t.check(
+    let binaries = [
+        ("pincore-server", &release.server, &release.hashes.server),
+        ("pincore-tuner", &release.tuner, &release.hashes.tuner),
+    ];
+    // Binaries already on the host in an earlier release (same SHA-256) are hard-linked instead of uploaded.
+    let links: String = binaries
+        .iter()
+        .map(|(name, _, sum)| {
+            format!(
+                "src=$(grep -l '^{sum}  {name}$' {install}/releases/*/SHA256SUMS 2>/dev/null | head -n 1) || true
+if [ -n \"$src\" ] && ln -f \"$(dirname \"$src\")/{name}\" {p}/{name}; then echo {name}; fi
+",
+                install = quote(&host.paths.install),
+                p = quote(&partial),
+            )
+        })
+        .collect();
+    let linked = t.check(
         "prepare the release directory",
         &format!(
-            "rm -rf {p} && mkdir -p {p} {state}",
+            "set -e\nrm -rf {p}\nmkdir -p {p} {state}\n{links}",
             p = quote(&partial),
             state = quote(&host.paths.state)
         ),
         b"",
     )?;
-    t.upload(&release.server, &format!("{partial}/pincore-server"), 0o755)?;
-    t.upload(&release.tuner, &format!("{partial}/pincore-tuner"), 0o755)?;
-    t.upload(
-        release.config.as_bytes(),
-        &format!("{partial}/server.yaml"),
-        0o644,
-    )?;
+    for (name, bytes, _) in binaries {
+        if !linked.lines().any(|l| l == name) {
+            t.upload(bytes, &format!("{partial}/{name}"), 0o755)?;
+        }
+    }
+    let sums = format!(
+        "{}  pincore-server\n{}  pincore-tuner\n",
+        release.hashes.server, release.hashes.tuner
+    );
     let argument = match &release.tuning {
         Tuning::Builtin(name) => name.clone(),
-        Tuning::File { text, .. } => {
-            t.upload(text.as_bytes(), &format!("{partial}/profile.yaml"), 0o644)?;
-            format!("{dir}/profile.yaml")
-        }
+        Tuning::File { .. } => format!("{dir}/profile.yaml"),
     };
-    t.upload(
-        format!("{argument}\n").as_bytes(),
-        &format!("{partial}/profile.arg"),
-        0o644,
-    )?;
+    let mut files = vec![
+        ("SHA256SUMS", sums),
+        ("server.yaml", release.config.clone()),
+        ("profile.arg", format!("{argument}\n")),
+    ];
+    if let Tuning::File { text, .. } = &release.tuning {
+        files.push(("profile.yaml", text.clone()));
+    }
+    let writes: String = files
+        .iter()
+        .map(|(name, text)| format!("printf '%s' {} > {}/{name}\n", quote(text), quote(&partial)))
+        .collect();
     // The config is checked by the very binary that will run it, on the host, before anything switches.
     t.check(
         "config check (pincore-server check-config)",
         &format!(
-            "{p}/pincore-server check-config {p}/server.yaml",
-            p = quote(&partial)
-        ),
-        b"",
-    )?;
-    t.check(
-        "finish the upload",
-        &format!(
-            "touch {p}/.complete && rm -rf {d} && mv {p} {d}",
+            "set -e\n{writes}{p}/pincore-server check-config {p}/server.yaml\ntouch {p}/.complete && rm -rf {d} && mv {p} {d}",
             p = quote(&partial),
             d = quote(&dir)
         ),
@@ -502,7 +523,7 @@ pub fn health_gate(t: &dyn Transport, url: &str, rollout: &Rollout) -> Result<()
             healthy_since = None;
             last = out.stderr.trim().to_string();
         }
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(100));
     }
     Err(Error::step(
         t.host(),
@@ -614,7 +635,17 @@ pub fn rollback(fleet: &Fleet, rollout: &Rollout, progress: Progress) -> Result<
             seconds: started.elapsed().as_secs_f64(),
         }
     };
-    Ok(in_batches(fleet, rollout, &needs, &work))
+    let releases: Vec<_> = facts
+        .iter()
+        .map(|f| {
+            let d = f.deployed.as_ref();
+            (
+                d.map(|d| d.release.clone()),
+                d.and_then(|d| d.previous.clone()),
+            )
+        })
+        .collect();
+    Ok(in_batches(fleet, rollout, &needs, &releases, &work))
 }
 
 /// One host's line in `status`.

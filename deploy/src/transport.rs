@@ -95,22 +95,22 @@ fn spawn(host: &str, mut command: Command, stdin: &[u8]) -> Result<std::process:
         host: host.to_string(),
         detail: format!("cannot start {:?}: {e}", command.get_program()),
     })?;
-    // Feed stdin from a thread so a script that prints a lot before reading cannot deadlock us.
     let mut pipe = child.stdin.take();
-    let input = stdin.to_vec();
-    let feeder = std::thread::spawn(move || {
-        if let Some(p) = pipe.as_mut() {
-            // A script that exits without reading its input closes the pipe: not an error of ours.
-            let _ = p.write_all(&input);
-        }
-        drop(pipe);
+    // Feed stdin from a thread so a script that prints a lot before reading cannot deadlock us.
+    let out = std::thread::scope(|s| {
+        s.spawn(move || {
+            if let Some(p) = pipe.as_mut() {
+                // A script that exits without reading its input closes the pipe: not an error of ours.
+                let _ = p.write_all(stdin);
+            }
+            drop(pipe);
+        });
+        child.wait_with_output()
     });
-    let out = child.wait_with_output().map_err(|e| Error::Unreachable {
+    out.map_err(|e| Error::Unreachable {
         host: host.to_string(),
         detail: format!("waiting for {:?}: {e}", command.get_program()),
-    })?;
-    let _ = feeder.join();
-    Ok(out)
+    })
 }
 
 fn output(out: std::process::Output) -> Output {

@@ -57,6 +57,26 @@ pub fn apply(
     if request.writes.is_empty() && request.files.is_empty() {
         return Ok(Vec::new());
     }
+    // Directories the state file and drop-ins need that do not exist yet are removed again on failure.
+    let mut created_dirs = missing_dirs(state.path());
+    for f in &request.files {
+        created_dirs.extend(missing_dirs(&f.path));
+    }
+    let result = state
+        .lock()
+        .and_then(|_lock| apply_locked(store, state, request));
+    if result.is_err() {
+        remove_empty(&created_dirs);
+    }
+    result
+}
+
+/// [`apply`] while holding the state directory's lock, so the previous values it records are current.
+fn apply_locked(
+    store: &dyn SettingStore,
+    state: &StateStore,
+    request: ApplyRequest,
+) -> Result<Vec<Applied>> {
     let mut recorded = Vec::new();
     for w in &request.writes {
         let previous = store.read(&w.setting)?.ok_or_else(|| Error::Unwritable {
@@ -82,11 +102,6 @@ pub fn apply(
         });
     }
 
-    // Directories the state file and drop-ins need and that do not exist yet are removed again on failure.
-    let mut created_dirs = missing_dirs(state.path());
-    for f in &request.files {
-        created_dirs.extend(missing_dirs(&f.path));
-    }
     let earlier_raw = state.load_raw()?;
     let earlier = state.load()?;
     let record = StateRecord {
@@ -102,7 +117,6 @@ pub fn apply(
         store,
         state,
         earlier_raw,
-        created_dirs,
     };
 
     let mut done: Vec<&RecordedSetting> = Vec::new();
@@ -179,8 +193,6 @@ struct Undo<'a> {
     state: &'a StateStore,
     /// The state file's bytes before this run (`None`: there was none).
     earlier_raw: Option<Vec<u8>>,
-    /// Directories this run created (for the state file, the drop-in).
-    created_dirs: Vec<PathBuf>,
 }
 
 impl Undo<'_> {
@@ -213,7 +225,6 @@ impl Undo<'_> {
         if let Err(e) = self.state.restore_raw(self.earlier_raw.as_deref()) {
             tracing::warn!("could not restore the state file: {e}");
         }
-        remove_empty(&self.created_dirs);
         Error::ApplyFailed {
             setting: failed_on.into(),
             value: value.into(),
@@ -266,6 +277,11 @@ pub struct Rollback {
 /// Restores everything the state file records and removes it. With no state file it does nothing, so
 /// running it twice is harmless.
 pub fn rollback(store: &dyn SettingStore, state: &StateStore) -> Result<Rollback> {
+    if state.load_raw()?.is_none() {
+        return Ok(Rollback::default());
+    }
+    let _lock = state.lock()?;
+    // Loaded again under the lock: a concurrent rollback may have finished meanwhile.
     let Some(record) = state.load()? else {
         return Ok(Rollback::default());
     };

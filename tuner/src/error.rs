@@ -61,6 +61,9 @@ pub enum Error {
     #[error("rollback incomplete: {failures}. The state file {state} is kept: fix the cause and run `pincore-tuner rollback` again")]
     RollbackIncomplete { failures: String, state: PathBuf },
 
+    #[error("another pincore-tuner apply or rollback is running with state directory {dir}: wait for it to finish, then run this again")]
+    Busy { dir: PathBuf },
+
     #[error("network namespace `{name}`: {message}")]
     Netns { name: String, message: String },
 

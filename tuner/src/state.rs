@@ -8,6 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use crate::atomic::{remove_if_present, write_atomically, Durability};
@@ -79,6 +81,10 @@ impl StateRecord {
     }
 }
 
+/// The exclusive lock on a state directory (released on drop).
+#[derive(Debug)]
+pub struct StateLock(#[allow(dead_code)] Flock<std::fs::File>);
+
 /// The state file of the host or of one namespace.
 #[derive(Debug, Clone)]
 pub struct StateStore {
@@ -99,6 +105,21 @@ impl StateStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Takes the state directory's lock (creating the directory), so two applies or rollbacks never
+    /// interleave their reads and writes. Held until the returned value is dropped.
+    pub fn lock(&self) -> Result<StateLock> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
+        let handle = std::fs::File::open(dir).map_err(|e| Error::io("opening", dir, e))?;
+        match Flock::lock(handle, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => Ok(StateLock(lock)),
+            Err((_, Errno::EWOULDBLOCK)) => Err(Error::Busy {
+                dir: dir.to_path_buf(),
+            }),
+            Err((_, e)) => Err(Error::io("locking", dir, e.into())),
+        }
     }
 
     /// The record, or `None` when nothing is applied (or everything was rolled back).

@@ -1,6 +1,7 @@
 //! One entry point per command: each loads what it needs, runs the pure logic against the host, and returns
 //! plain data that the binary prints as a table or as JSON.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -156,13 +157,15 @@ impl Tuner {
         self.plan_flat(&flat)
     }
 
+    /// Observes every key first (reading can fail), then decides with the pure plan.
     fn plan_flat(&self, flat: &FlatProfile) -> Result<Plan> {
-        let mut observed = Vec::with_capacity(flat.entries.len());
+        let mut observed: HashMap<&Key, Observed> = HashMap::with_capacity(flat.entries.len());
         for e in &flat.entries {
-            observed.push(self.host.observe(&e.key)?);
+            observed.insert(&e.key, self.host.observe(&e.key)?);
         }
-        let mut observed = observed.into_iter();
-        let mut plan = plan::plan(flat, |_| observed.next().unwrap_or(Observed::Missing));
+        let mut plan = plan::plan(flat, |key| {
+            observed.remove(key).unwrap_or(Observed::Missing)
+        });
         plan.nic = self.profile_nic_plans(flat)?;
         Ok(plan)
     }

@@ -322,3 +322,28 @@ fn sysctl_dir_and_state_dir_keep_writes_where_they_are_pointed() {
     assert!(state_dir.join("last-apply.json").is_file());
     assert!(!host.path("etc/sysctl.d").exists() && !host.path("var/lib").exists());
 }
+
+#[test]
+fn an_apply_while_another_holds_the_state_directory_changes_nothing() {
+    use std::os::fd::AsRawFd;
+    let host = FixtureHost::new();
+    let dir = host.path("var/lib/pincore");
+    std::fs::create_dir_all(&dir).unwrap();
+    let held = std::fs::File::open(&dir).unwrap();
+    // SAFETY: flock(2) on a descriptor this test owns; released when `held` is dropped.
+    assert_eq!(
+        unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
+    let before = host.snapshot();
+    let run = host.run(&["apply", "connections"]).expect(2);
+    assert!(
+        run.stderr
+            .contains("another pincore-tuner apply or rollback is running"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(host.snapshot(), before);
+    drop(held);
+    host.run(&["apply", "connections"]).expect(0);
+}

@@ -104,12 +104,13 @@ fn printable(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&bytes[..bytes.len().min(128)]).into_owned()
 }
 
-/// Executes or routes one command. Local replies are appended to `out`.
+/// Executes or routes one command received at `now`. Local replies are appended to `out`.
 pub async fn dispatch(
     shard: &Rc<Shard>,
     conn: &mut Connection,
     command: Command,
     args: &[&[u8]],
+    now: Instant,
     out: &mut Vec<u8>,
 ) -> Dispatched {
     if command == Command::Unknown {
@@ -135,10 +136,10 @@ pub async fn dispatch(
         | Command::Decr
         | Command::Expire
         | Command::Ttl => {
-            return single_key(shard, command, args, out).await;
+            return single_key(shard, command, args, now, out).await;
         }
         Command::Del | Command::Exists if args.len() == 2 => {
-            return single_key(shard, command, args, out).await
+            return single_key(shard, command, args, now, out).await
         }
         Command::Del | Command::Exists => {
             let groups = group_keys(shard, &args[1..]);
@@ -232,17 +233,12 @@ async fn single_key(
     shard: &Rc<Shard>,
     command: Command,
     args: &[&[u8]],
+    now: Instant,
     out: &mut Vec<u8>,
 ) -> Dispatched {
     let owner = shard.owner(args[1]);
     if owner == shard.id {
-        kv::execute(
-            &mut shard.store.borrow_mut(),
-            command,
-            args,
-            Instant::now(),
-            out,
-        );
+        kv::execute(&mut shard.store.borrow_mut(), command, args, now, out);
         return Dispatched::Written;
     }
     let ticket = shard

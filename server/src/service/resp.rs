@@ -82,6 +82,7 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
         let mut pos = 0;
         let mut close = false;
         let mut queue: VecDeque<Queued> = VecDeque::new();
+        let mut argv: Vec<&[u8]> = Vec::new();
         while pos < filled && !close {
             match parse_command(&buf[pos..filled], &limits, &mut args) {
                 Ok(None) => break,
@@ -91,11 +92,16 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
                     if args.is_empty() {
                         continue; // an empty inline line
                     }
-                    let argv: Vec<&[u8]> = args.iter().map(|r| &input[r.clone()]).collect();
+                    argv.clear();
+                    argv.extend(args.iter().map(|r| &input[r.clone()]));
                     let started = Instant::now();
                     let command = crate::command::Command::lookup(argv[0]);
                     if queue.is_empty() {
-                        match dispatch::dispatch(shard, &mut conn, command, &argv, &mut out).await {
+                        match dispatch::dispatch(
+                            shard, &mut conn, command, &argv, started, &mut out,
+                        )
+                        .await
+                        {
                             Dispatched::Written => {
                                 shard.metrics.command(command, started.elapsed())
                             }
@@ -109,7 +115,10 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
                         }
                     } else {
                         let mut local = Vec::new();
-                        match dispatch::dispatch(shard, &mut conn, command, &argv, &mut local).await
+                        match dispatch::dispatch(
+                            shard, &mut conn, command, &argv, started, &mut local,
+                        )
+                        .await
                         {
                             Dispatched::Written => {
                                 queue.push_back(Queued::ready(command, started, local))

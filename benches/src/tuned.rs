@@ -1,0 +1,570 @@
+//! `tuned`: the one-command tuned benchmark. In a throwaway network namespace it measures a connection
+//! storm, connection churn and a steady RESP run with the namespace's default sysctls, applies a
+//! pincore-tuner profile, restarts pincore-server (a listen backlog is capped by somaxconn when listen() is
+//! called), measures again, rolls the profile back and deletes the namespace — also on failure and Ctrl-C.
+//!
+//! The client runs inside the namespace: this executable re-runs itself under `ip netns exec` for each
+//! scenario (`storm`, `churn`, `run` with `--json`) and reads the JSON it prints.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::chart::{self, Series};
+use crate::churn::ChurnReport;
+use crate::error::{BenchError, Result};
+use crate::latency;
+use crate::launch::{self, ServerProcess};
+use crate::machine::Machine;
+use crate::netns::{self, Namespace};
+use crate::report::{group, RunReport};
+use crate::storm::StormReport;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct TunedSpec {
+    /// The pincore-tuner profile applied between the two measurements.
+    pub profile: String,
+    /// Short scenarios (about a second each) for CI and a first look.
+    pub quick: bool,
+    pub server_bin: Option<PathBuf>,
+    pub tuner_bin: Option<PathBuf>,
+    /// Where tuned.json, tuned.svg, the server config and logs go.
+    pub out_dir: PathBuf,
+}
+
+/// The scenario settings, from `quick`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scenarios {
+    pub storm_connections: usize,
+    pub storm_accept_delay_ms: u64,
+    pub storm_backlog: i32,
+    pub storm_timeout_s: u64,
+    pub churn_threads: usize,
+    pub churn_duration_s: f64,
+    pub steady_connections: usize,
+    pub steady_duration_s: f64,
+    pub steady_warmup_s: f64,
+}
+
+impl Scenarios {
+    pub fn new(quick: bool) -> Scenarios {
+        Scenarios {
+            // Above the default somaxconn (4096), within RLIMIT_NOFILE (two descriptors per connection).
+            storm_connections: if quick { 5000 } else { 7000 },
+            storm_accept_delay_ms: 500,
+            storm_backlog: 65535,
+            storm_timeout_s: if quick { 4 } else { 8 },
+            churn_threads: 4,
+            churn_duration_s: if quick { 1.0 } else { 5.0 },
+            steady_connections: 50,
+            steady_duration_s: if quick { 1.0 } else { 5.0 },
+            steady_warmup_s: if quick { 0.3 } else { 1.0 },
+        }
+    }
+}
+
+/// One pass over the three scenarios.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measurement {
+    pub storm: StormReport,
+    pub churn: ChurnReport,
+    pub steady: RunReport,
+}
+
+/// The `tuned.json` document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TunedReport {
+    pub machine: Machine,
+    pub profile: String,
+    pub quick: bool,
+    /// The namespace the runs happened in (`null`: without root, on the host's loopback).
+    pub namespace: Option<String>,
+    pub scenarios: Scenarios,
+    /// With the namespace's default sysctls (or the host's, without root).
+    pub before: Measurement,
+    /// After `pincore-tuner apply` (`null` without root).
+    pub after: Option<Measurement>,
+    /// What pincore-tuner printed for apply (with root) or plan (without).
+    pub tuner_output: String,
+    pub rolled_back: bool,
+}
+
+/// Runs the whole benchmark and writes `tuned.json` and `tuned.svg` into `out_dir`.
+pub fn run(spec: &TunedSpec, stop: &AtomicBool) -> Result<TunedReport> {
+    std::fs::create_dir_all(&spec.out_dir)
+        .map_err(|e| BenchError::io(format!("creating {}", spec.out_dir.display()), e))?;
+    let server_bin =
+        launch::sibling_binary("pincore-server", spec.server_bin.as_deref(), "--server-bin")?;
+    let tuner_bin =
+        launch::sibling_binary("pincore-tuner", spec.tuner_bin.as_deref(), "--tuner-bin")?;
+    let me = std::env::current_exe()
+        .map_err(|e| BenchError::io("locating the pincore-bench executable", e))?;
+    let scenarios = Scenarios::new(spec.quick);
+    let report = if netns::is_root() {
+        in_namespace(spec, &scenarios, &server_bin, &tuner_bin, &me, stop)?
+    } else {
+        eprintln!(
+            "pincore-bench tuned: not root, so no network namespace and no tuning: measuring the baseline on \
+             this host's loopback and showing what `pincore-tuner plan {}` would change. Run as root for the \
+             before/after comparison.",
+            spec.profile
+        );
+        on_loopback(spec, &scenarios, &server_bin, &tuner_bin, &me, stop)?
+    };
+    write_outputs(&report, &spec.out_dir)?;
+    Ok(report)
+}
+
+fn in_namespace(
+    spec: &TunedSpec,
+    scenarios: &Scenarios,
+    server_bin: &Path,
+    tuner_bin: &Path,
+    me: &Path,
+    stop: &AtomicBool,
+) -> Result<TunedReport> {
+    let ns = Namespace::create(&format!("pincore-bench-{}", std::process::id()))?;
+    let name = ns.name().to_string();
+    let state_dir = spec.out_dir.join("tuner-state");
+    let _ = std::fs::remove_dir_all(&state_dir);
+    let ports = Ports::fixed();
+
+    let before = {
+        let _server = start_server(spec, server_bin, Some(&name), &ports, me, "before", stop)?;
+        measure(scenarios, Some(&name), &ports, me, &spec.out_dir, stop)?
+    };
+    let tuner = |action: &[&str]| {
+        let mut c = Command::new(tuner_bin);
+        c.args(["--netns", &name, "--state-dir"])
+            .arg(&state_dir)
+            .args(action);
+        launch::run_to_end(
+            &format!("pincore-tuner {}", action.join(" ")),
+            c,
+            &spec.out_dir,
+            stop,
+        )
+    };
+    let tuner_output = tuner(&["apply", &spec.profile])?;
+    // From here on the profile is applied: roll it back whatever happens next.
+    let after = (|| {
+        // listen() caps its backlog at somaxconn when it is called: the server must start after the change.
+        let _server = start_server(spec, server_bin, Some(&name), &ports, me, "after", stop)?;
+        measure(scenarios, Some(&name), &ports, me, &spec.out_dir, stop)
+    })();
+    let rollback = tuner(&["rollback"]);
+    if stop.load(Ordering::Relaxed) {
+        return Err(BenchError::Interrupted);
+    }
+    let after = after?;
+    rollback?;
+    drop(ns);
+    Ok(TunedReport {
+        machine: Machine::detect(),
+        profile: spec.profile.clone(),
+        quick: spec.quick,
+        namespace: Some(name),
+        scenarios: scenarios.clone(),
+        before,
+        after: Some(after),
+        tuner_output,
+        rolled_back: true,
+    })
+}
+
+fn on_loopback(
+    spec: &TunedSpec,
+    scenarios: &Scenarios,
+    server_bin: &Path,
+    tuner_bin: &Path,
+    me: &Path,
+    stop: &AtomicBool,
+) -> Result<TunedReport> {
+    let ports = Ports::free()?;
+    let before = {
+        let _server = start_server(spec, server_bin, None, &ports, me, "loopback", stop)?;
+        measure(scenarios, None, &ports, me, &spec.out_dir, stop)?
+    };
+    let mut plan = Command::new(tuner_bin);
+    plan.args(["plan", &spec.profile]);
+    let tuner_output = launch::run_to_end("pincore-tuner plan", plan, &spec.out_dir, stop)?;
+    Ok(TunedReport {
+        machine: Machine::detect(),
+        profile: spec.profile.clone(),
+        quick: spec.quick,
+        namespace: None,
+        scenarios: scenarios.clone(),
+        before,
+        after: None,
+        tuner_output,
+        rolled_back: false,
+    })
+}
+
+/// The server's service addresses.
+struct Ports {
+    resp: SocketAddr,
+    echo: SocketAddr,
+    admin: SocketAddr,
+}
+
+impl Ports {
+    /// The defaults: a fresh namespace has every port free.
+    fn fixed() -> Ports {
+        Ports {
+            resp: SocketAddr::from(([127, 0, 0, 1], 6380)),
+            echo: SocketAddr::from(([127, 0, 0, 1], 7007)),
+            admin: SocketAddr::from(([127, 0, 0, 1], 9180)),
+        }
+    }
+
+    fn free() -> Result<Ports> {
+        let at = |p| SocketAddr::from(([127, 0, 0, 1], p));
+        Ok(Ports {
+            resp: at(launch::free_port()?),
+            echo: at(launch::free_port()?),
+            admin: at(launch::free_port()?),
+        })
+    }
+}
+
+/// Starts pincore-server (inside `netns` if given) and waits for its `/readyz`.
+fn start_server(
+    spec: &TunedSpec,
+    server_bin: &Path,
+    netns: Option<&str>,
+    ports: &Ports,
+    me: &Path,
+    label: &str,
+    stop: &AtomicBool,
+) -> Result<ServerProcess> {
+    let config = spec
+        .out_dir
+        .join(format!("tuned-pincore-server-{label}.yaml"));
+    std::fs::write(
+        &config,
+        launch::pincore_server_config(ports.resp, ports.echo, ports.admin, 65535),
+    )
+    .map_err(|e| BenchError::io(format!("writing {}", config.display()), e))?;
+    let mut c = launch::command_in(netns, server_bin);
+    c.arg("--config").arg(&config);
+    let mut server = ServerProcess::spawn(
+        "pincore-server",
+        c,
+        &spec
+            .out_dir
+            .join(format!("tuned-pincore-server-{label}.log")),
+    )?;
+    // The readiness probe runs where the server is: inside the namespace.
+    let mut probe = launch::command_in(netns, me);
+    probe.args([
+        "wait-ready",
+        "--admin",
+        &ports.admin.to_string(),
+        "--timeout",
+        "15s",
+    ]);
+    launch::run_to_end(
+        "waiting for pincore-server's /readyz",
+        probe,
+        &spec.out_dir,
+        stop,
+    )
+    .map_err(|e| match server.check_alive() {
+        Err(dead) => dead,
+        Ok(()) => e,
+    })?;
+    Ok(server)
+}
+
+/// Runs the three scenarios, each as a child process inside the namespace, and reads their JSON.
+fn measure(
+    s: &Scenarios,
+    netns: Option<&str>,
+    ports: &Ports,
+    me: &Path,
+    scratch: &Path,
+    stop: &AtomicBool,
+) -> Result<Measurement> {
+    let json = |what: &str, args: Vec<String>| -> Result<String> {
+        let mut c = launch::command_in(netns, me);
+        c.args(&args);
+        launch::run_to_end(what, c, scratch, stop)
+    };
+    let parse = |what: &str, text: String| BenchError::Process {
+        program: what.to_string(),
+        message: format!("printed JSON that does not parse: {text}"),
+    };
+    let storm_text = json(
+        "storm",
+        vec![
+            "storm".into(),
+            "--json".into(),
+            "--connections".into(),
+            s.storm_connections.to_string(),
+            "--accept-delay".into(),
+            format!("{}ms", s.storm_accept_delay_ms),
+            "--backlog".into(),
+            s.storm_backlog.to_string(),
+            "--timeout".into(),
+            format!("{}s", s.storm_timeout_s),
+        ],
+    )?;
+    let storm: StormReport =
+        serde_json::from_str(&storm_text).map_err(|_| parse("storm", storm_text))?;
+    let churn_text = json(
+        "churn",
+        vec![
+            "churn".into(),
+            "--json".into(),
+            "--target".into(),
+            ports.echo.to_string(),
+            "--threads".into(),
+            s.churn_threads.to_string(),
+            "--duration".into(),
+            format!("{}ms", (s.churn_duration_s * 1e3) as u64),
+        ],
+    )?;
+    let churn: ChurnReport =
+        serde_json::from_str(&churn_text).map_err(|_| parse("churn", churn_text))?;
+    let steady_text = json(
+        "steady RESP run",
+        vec![
+            "run".into(),
+            "--json".into(),
+            "--quiet".into(),
+            "--target".into(),
+            ports.resp.to_string(),
+            "--protocol".into(),
+            "resp".into(),
+            "--connections".into(),
+            s.steady_connections.to_string(),
+            "--duration".into(),
+            format!("{}ms", (s.steady_duration_s * 1e3) as u64),
+            "--warmup".into(),
+            format!("{}ms", (s.steady_warmup_s * 1e3) as u64),
+        ],
+    )?;
+    let steady: RunReport =
+        serde_json::from_str(&steady_text).map_err(|_| parse("run", steady_text))?;
+    Ok(Measurement {
+        storm,
+        churn,
+        steady,
+    })
+}
+
+/// One row of the before/after table.
+struct Row {
+    scenario: &'static str,
+    metric: &'static str,
+    before: String,
+    after: String,
+}
+
+fn rows(b: &Measurement, a: Option<&Measurement>) -> Vec<Row> {
+    let both = |f: &dyn Fn(&Measurement) -> String| (f(b), a.map(f).unwrap_or_else(|| "-".into()));
+    let mut rows = Vec::new();
+    let mut push = |scenario, metric, (before, after): (String, String)| {
+        rows.push(Row {
+            scenario,
+            metric,
+            before,
+            after,
+        })
+    };
+    let opt = |v: Option<u64>| v.map_or("?".into(), |v| v.to_string());
+    push(
+        "storm",
+        "somaxconn / syn backlog",
+        both(&|m| {
+            format!(
+                "{} / {}",
+                opt(m.storm.somaxconn),
+                opt(m.storm.tcp_max_syn_backlog)
+            )
+        }),
+    );
+    push(
+        "storm",
+        "connected",
+        both(&|m| format!("{} of {}", m.storm.connected, m.storm.connections)),
+    );
+    push(
+        "storm",
+        "failed + timed out",
+        both(&|m| (m.storm.failed + m.storm.timed_out).to_string()),
+    );
+    push(
+        "storm",
+        "connect p50",
+        both(&|m| latency::human(m.storm.connect_us.p50_us)),
+    );
+    push(
+        "storm",
+        "connect p99",
+        both(&|m| latency::human(m.storm.connect_us.p99_us)),
+    );
+    push(
+        "storm",
+        "connect max",
+        both(&|m| latency::human(m.storm.connect_us.max_us)),
+    );
+    push(
+        "storm",
+        "ListenOverflows",
+        both(&|m| {
+            m.storm
+                .tcpext
+                .get("ListenOverflows")
+                .copied()
+                .unwrap_or(0)
+                .to_string()
+        }),
+    );
+    push(
+        "storm",
+        "ListenDrops",
+        both(&|m| {
+            m.storm
+                .tcpext
+                .get("ListenDrops")
+                .copied()
+                .unwrap_or(0)
+                .to_string()
+        }),
+    );
+    push("churn", "connections/s", both(&|m| group(m.churn.rate)));
+    push(
+        "churn",
+        "failed connections",
+        both(&|m| m.churn.failures().to_string()),
+    );
+    push(
+        "churn",
+        "p99 (connect+echo+close)",
+        both(&|m| latency::human(m.churn.latency_us.p99_us)),
+    );
+    push(
+        "churn",
+        "TIME_WAIT at end",
+        both(&|m| opt(m.churn.time_wait)),
+    );
+    push("steady RESP", "requests/s", both(&|m| group(m.steady.rate)));
+    push(
+        "steady RESP",
+        "failures",
+        both(&|m| m.steady.counters.failures().to_string()),
+    );
+    push(
+        "steady RESP",
+        "p50",
+        both(&|m| latency::human(m.steady.latency_us.p50_us)),
+    );
+    push(
+        "steady RESP",
+        "p99",
+        both(&|m| latency::human(m.steady.latency_us.p99_us)),
+    );
+    rows
+}
+
+/// The before/after table printed for people.
+pub fn human(report: &TunedReport) -> String {
+    let s = &report.scenarios;
+    let mut out = format!("Machine: {}\n", report.machine.describe());
+    match &report.namespace {
+        Some(ns) => out.push_str(&format!(
+            "Network namespace {ns}; profile `{}` applied with pincore-tuner between the two columns, then rolled back.\n",
+            report.profile
+        )),
+        None => out.push_str("Not root: baseline on the host's loopback only (no namespace, no tuning).\n"),
+    }
+    out.push_str(&format!(
+        "storm: {} simultaneous connects to the benchmark's own listener, listen({}), first accept after {} ms.\n\
+         churn: {} threads, each connect + 16 B echo + close, for {:.1} s against pincore-server's echo service.\n\
+         steady RESP: {} connections, pipeline 1, GET/SET 50/50, {:.1} s after {:.1} s warm-up.\n\n",
+        s.storm_connections, s.storm_backlog, s.storm_accept_delay_ms, s.churn_threads, s.churn_duration_s,
+        s.steady_connections, s.steady_duration_s, s.steady_warmup_s
+    ));
+    out.push_str(&format!(
+        "{:<12} {:<26} {:>16} {:>16}\n",
+        "scenario", "metric", "before", "after"
+    ));
+    for row in rows(&report.before, report.after.as_ref()) {
+        out.push_str(&format!(
+            "{:<12} {:<26} {:>16} {:>16}\n",
+            row.scenario, row.metric, row.before, row.after
+        ));
+    }
+    if report.after.is_none() {
+        out.push_str(&format!(
+            "\n`pincore-tuner plan {}` on this host:\n{}",
+            report.profile, report.tuner_output
+        ));
+    }
+    out
+}
+
+fn write_outputs(report: &TunedReport, dir: &Path) -> Result<()> {
+    let json = dir.join("tuned.json");
+    let text = serde_json::to_string_pretty(report)
+        .map_err(|e| BenchError::invalid("tuned.json", e.to_string()))?;
+    std::fs::write(&json, text)
+        .map_err(|e| BenchError::io(format!("writing {}", json.display()), e))?;
+    let mut series = Vec::new();
+    for (label, m) in [
+        ("before", Some(&report.before)),
+        ("after", report.after.as_ref()),
+    ] {
+        let Some(m) = m else { continue };
+        series.push(Series {
+            label: format!("storm connect, {label}"),
+            latency: m.storm.connect_us,
+        });
+        series.push(Series {
+            label: format!("churn, {label}"),
+            latency: m.churn.latency_us,
+        });
+        series.push(Series {
+            label: format!("steady RESP, {label}"),
+            latency: m.steady.latency_us,
+        });
+    }
+    chart::percentiles_svg(
+        &dir.join("tuned.svg"),
+        &format!(
+            "pincore-bench tuned: latency before/after profile `{}`",
+            report.profile
+        ),
+        &series,
+    )
+}
+
+/// Waits until an HTTP `GET /readyz` on `admin` answers 200 (used inside the namespace).
+pub fn wait_ready(admin: SocketAddr, timeout: Duration, stop: &AtomicBool) -> Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        let last = match launch::http_status(admin, "/readyz") {
+            Ok(200) => return Ok(()),
+            Ok(code) => format!("/readyz answered {code}"),
+            Err(e) => e,
+        };
+        if stop.load(Ordering::Relaxed) {
+            return Err(BenchError::Interrupted);
+        }
+        if started.elapsed() >= timeout {
+            return Err(BenchError::NotReady {
+                what: format!("pincore-server (admin {admin})"),
+                seconds: timeout.as_secs_f64(),
+                message: last,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

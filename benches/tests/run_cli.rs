@@ -1,0 +1,270 @@
+//! `pincore-bench run` as a user drives it: JSON with the documented fields, clear errors on bad input.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::process::Command;
+use std::time::Duration;
+
+use pincore_testkit::{command, free_port, require, wait_for_tcp, KillOnDrop};
+
+fn bench() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pincore-bench"))
+}
+
+fn echo_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 || stream.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// The fields README documents for `run --json`.
+const FIELDS: [&str; 20] = [
+    "target",
+    "protocol",
+    "mode",
+    "connections",
+    "pipeline",
+    "threads",
+    "cpus",
+    "value_size",
+    "target_rate",
+    "warmup_s",
+    "duration_s",
+    "rate",
+    "requests",
+    "error_replies",
+    "timeouts",
+    "connect_errors",
+    "io_errors",
+    "lost",
+    "latency_us",
+    "latency_us.p99_us",
+];
+
+fn field<'a>(json: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
+    path.split('.').fold(json, |v, k| &v[k])
+}
+
+#[test]
+fn json_output_has_the_documented_fields() {
+    let target = echo_server();
+    let out = bench()
+        .args([
+            "run",
+            "--target",
+            &target.to_string(),
+            "--protocol",
+            "echo",
+            "--json",
+        ])
+        .args([
+            "-c",
+            "4",
+            "-P",
+            "2",
+            "-d",
+            "500ms",
+            "--warmup",
+            "100ms",
+            "--value-size",
+            "32",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for f in FIELDS {
+        assert!(
+            !field(&json, f).is_null() || f == "target_rate",
+            "missing {f} in {json:#}"
+        );
+    }
+    assert_eq!(json["mode"], "closed");
+    assert_eq!(json["protocol"], "echo");
+    assert_eq!(json["connections"], 4);
+    assert!(json["requests"].as_u64().unwrap() > 0, "{json:#}");
+    assert_eq!(json["io_errors"], 0);
+    for p in ["p50_us", "p90_us", "p99_us", "p999_us", "max_us"] {
+        assert!(
+            json["latency_us"][p].as_f64().unwrap() > 0.0,
+            "{p} in {json:#}"
+        );
+    }
+    let p = &json["latency_us"];
+    assert!(
+        p["p50_us"].as_f64() <= p["p99_us"].as_f64()
+            && p["p99_us"].as_f64() <= p["max_us"].as_f64()
+    );
+}
+
+#[test]
+fn open_loop_json_reports_target_and_achieved_rate() {
+    let target = echo_server();
+    let out = bench()
+        .args([
+            "run",
+            "--target",
+            &target.to_string(),
+            "--protocol",
+            "echo",
+            "--json",
+            "--rate",
+            "2000",
+        ])
+        .args(["-c", "2", "-d", "500ms", "--warmup", "100ms", "--no-pin"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["mode"], "open");
+    assert_eq!(json["target_rate"], 2000.0);
+    assert_eq!(json["cpus"], serde_json::Value::Null);
+    let rate = json["rate"].as_f64().unwrap();
+    assert!(
+        (1500.0..2100.0).contains(&rate),
+        "achieved {rate} for a target of 2000/s"
+    );
+}
+
+#[test]
+fn bad_input_says_what_and_where() {
+    let out = bench()
+        .args(["run", "--target", "127.0.0.1:1", "-d", "10"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no unit"));
+
+    let out = bench()
+        .args(["run", "--target", "no-port-here", "-d", "100ms"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--target no-port-here"));
+
+    let out = bench()
+        .args([
+            "run",
+            "--target",
+            "127.0.0.1:1",
+            "--protocol",
+            "echo",
+            "--value-size",
+            "0",
+            "-d",
+            "100ms",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--value-size"));
+}
+
+#[test]
+fn refused_connections_are_counted_not_fatal() {
+    // Nothing listens on this port: every connect is refused, the run still ends on time and says so.
+    let port = free_port();
+    let out = bench()
+        .args([
+            "run",
+            "--target",
+            &format!("127.0.0.1:{port}"),
+            "--json",
+            "-c",
+            "2",
+        ])
+        .args(["-d", "300ms", "--warmup", "0ms"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["requests"], 0);
+    assert!(json["connect_errors"].as_u64().unwrap() > 0, "{json:#}");
+}
+
+#[test]
+fn resp_against_redis_server_has_no_errors() {
+    require!(command("redis-server"));
+    let port = free_port();
+    let _redis = KillOnDrop::spawn(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null()),
+    )
+    .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    wait_for_tcp(addr, Duration::from_secs(10)).unwrap();
+    let out = bench()
+        .args([
+            "run",
+            "--target",
+            &addr.to_string(),
+            "--json",
+            "-c",
+            "8",
+            "-P",
+            "8",
+        ])
+        .args([
+            "-d",
+            "500ms",
+            "--warmup",
+            "100ms",
+            "--set-ratio",
+            "0.5",
+            "--keys",
+            "100",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["requests"].as_u64().unwrap() > 100, "{json:#}");
+    for f in [
+        "error_replies",
+        "timeouts",
+        "connect_errors",
+        "io_errors",
+        "lost",
+    ] {
+        assert_eq!(json[f], 0, "{f} in {json:#}");
+    }
+}

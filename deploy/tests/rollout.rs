@@ -1,0 +1,313 @@
+//! End-to-end rollouts against three test hosts (real sshd, each in its own network and mount namespace),
+//! driving the `pincore-deploy` binary as a user would.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use pincore_testkit::require;
+use support::{Lab, TestHost};
+
+const DEPLOY: &str = env!("CARGO_BIN_EXE_pincore-deploy");
+const HEALTHZ: &str = "http://127.0.0.1:9180/healthz";
+
+fn deploy(args: &[&str], manifest: &Path) -> Output {
+    // stderr goes to a file beside the manifest as it happens, so a slow step can be watched live.
+    static RUN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let log = manifest.with_file_name(format!("deploy-{n}.log"));
+    let mut out = Command::new(DEPLOY)
+        .args(args)
+        .arg(manifest)
+        .env(
+            "RUST_LOG",
+            std::env::var("PINCORE_DEPLOY_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stderr(std::fs::File::create(&log).expect("create log"))
+        .output()
+        .expect("run pincore-deploy");
+    out.stderr = std::fs::read(&log).unwrap_or_default();
+    eprintln!(
+        "$ pincore-deploy {} {}\n{}{}",
+        args.join(" "),
+        manifest.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A manifest for the lab's hosts; `log_level` and `resp_port` vary the release, `extra_hosts` adds lines.
+fn manifest(
+    lab: &Lab,
+    server: &Path,
+    tuner: &Path,
+    log_level: &str,
+    resp_port: u16,
+    extra_hosts: &str,
+) -> PathBuf {
+    let text = format!(
+        "release:
+  server: {server}
+  tuner: {tuner}
+server:
+  config:
+    shards:
+      cpus: \"0\"
+      io_memory_bytes: 65536
+    services:
+      resp:
+        listen: 127.0.0.1:{resp_port}
+      echo:
+        enabled: false
+        listen: 127.0.0.1:7007
+      admin:
+        listen: 127.0.0.1:9180
+    log:
+      level: {log_level}
+tuning:
+  profile: connections
+rollout:
+  canary: 1
+  max_parallel: 2
+  max_fail: 0
+  healthy_deadline: 6s
+  min_healthy_time: 300ms
+  auto_revert: true
+defaults:
+{defaults}groups:
+  edge:
+    hosts:
+{hosts}{extra_hosts}",
+        server = server.display(),
+        tuner = tuner.display(),
+        defaults = lab.ssh_defaults(),
+        hosts = lab.host_lines("      "),
+    );
+    let path = lab
+        .dir
+        .path()
+        .join(format!("manifest-{log_level}-{resp_port}.yaml"));
+    std::fs::write(&path, text).expect("write manifest");
+    path
+}
+
+fn deployed_release(host: &TestHost) -> Option<String> {
+    let json: serde_json::Value =
+        serde_json::from_str(&host.file("var/lib/pincore/deployed.json")?).ok()?;
+    json["release"].as_str().map(str::to_string)
+}
+
+fn current_release(host: &TestHost) -> Option<String> {
+    let link = std::fs::read_link(host.dir.join("ovl/opt/up/pincore/current")).ok()?;
+    link.file_name().map(|n| n.to_string_lossy().into_owned())
+}
+
+fn server_pid(host: &TestHost) -> Option<String> {
+    host.file("var/lib/pincore/server.pid")
+        .map(|p| p.trim().to_string())
+}
+
+/// The tuner's own verify, run inside the host's network namespace against the profile.
+fn tuner_verifies(host: &TestHost, tuner: &Path) -> bool {
+    let state = tempfile::tempdir().expect("tempdir");
+    host.command(tuner)
+        .arg("--state-dir")
+        .arg(state.path())
+        .args(["verify", "connections"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn untouched(host: &TestHost) -> bool {
+    !host.exists("opt/pincore/releases")
+        && !host.exists("var/lib/pincore/deployed.json")
+        && !host.exists("etc/sysctl.d/60-pincore-connections.conf")
+}
+
+#[test]
+fn three_host_rollout_rerun_rollback_failure_and_status() {
+    require!(support::prerequisites(), support::release_binaries());
+    let (server, tuner) = support::release_binaries().expect("checked above");
+    let lab = Lab::new(3).expect("make three test hosts");
+    let (server, tuner) = lab.release(&server, &tuner);
+    let v1 = manifest(&lab, &server, &tuner, "info", 6380, "");
+
+    // A broken manifest: a clear error naming file, line and column; no host touched.
+    let broken_path = lab.dir.path().join("broken.yaml");
+    let broken = std::fs::read_to_string(&v1)
+        .unwrap()
+        .replace("profile: connections", "profile: no-such-profile");
+    std::fs::write(&broken_path, broken).unwrap();
+    for command in ["validate", "apply"] {
+        let out = deploy(&[command], &broken_path);
+        assert_eq!(out.status.code(), Some(2));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("{}:20:3: tuning.profile", broken_path.display())),
+            "{err}"
+        );
+        assert!(err.contains("no-such-profile"), "{err}");
+    }
+
+    // An unreachable host: a clear error naming it, exit 3, and no host touched (facts come before any change).
+    let ghost = "      ghost:\n        ssh:\n          proxy_command: ip netns exec pincore-no-such-ns socat - TCP:127.0.0.1:22\n";
+    let with_ghost = manifest(&lab, &server, &tuner, "info", 6381, ghost);
+    let out = deploy(&["apply"], &with_ghost);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("host ghost: unreachable"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        lab.hosts.iter().all(untouched),
+        "an unreachable host must stop the rollout before any change"
+    );
+
+    // Full rollout: every host serves /healthz and the profile verifies inside its namespace.
+    assert!(deploy(&["validate"], &v1).status.success());
+    let plan = deploy(&["plan", "--json"], &v1);
+    assert!(plan.status.success());
+    let plans: serde_json::Value = serde_json::from_slice(&plan.stdout).expect("plan --json");
+    assert_eq!(
+        plans[0]["steps"],
+        serde_json::json!(["upload", "switch", "tune", "restart"])
+    );
+    let out = deploy(&["apply"], &v1);
+    assert!(out.status.success(), "apply failed");
+    let first = deployed_release(&lab.hosts[0]).expect("deployed.json on h1");
+    for host in &lab.hosts {
+        assert!(
+            host.http_ok(HEALTHZ),
+            "{} does not serve /healthz",
+            host.name
+        );
+        assert!(
+            tuner_verifies(host, &tuner),
+            "{}: profile does not verify inside its namespace",
+            host.name
+        );
+        assert_eq!(deployed_release(host).as_deref(), Some(first.as_str()));
+        assert_eq!(current_release(host).as_deref(), Some(first.as_str()));
+        assert!(
+            host.file("etc/sysctl.d/60-pincore-connections.conf")
+                .is_some(),
+            "{}: persisted drop-in",
+            host.name
+        );
+    }
+
+    // Re-running the unchanged manifest changes nothing and restarts nothing.
+    let pids: Vec<_> = lab.hosts.iter().map(server_pid).collect();
+    let out = deploy(&["apply"], &v1);
+    assert!(out.status.success());
+    assert_eq!(
+        stdout(&out).matches("unchanged").count(),
+        3,
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        lab.hosts.iter().map(server_pid).collect::<Vec<_>>(),
+        pids,
+        "nothing restarted"
+    );
+    let out = deploy(&["status"], &v1);
+    assert!(out.status.success());
+    assert_eq!(
+        stdout(&out).matches("healthy  verified  in sync").count(),
+        3,
+        "{}",
+        stdout(&out)
+    );
+
+    // A second release (config change) everywhere, then rollback puts every host back on the first.
+    let v2 = manifest(&lab, &server, &tuner, "debug", 6380, "");
+    assert!(deploy(&["apply"], &v2).status.success());
+    let second = deployed_release(&lab.hosts[0]).expect("deployed.json");
+    assert_ne!(second, first);
+    assert!(lab
+        .hosts
+        .iter()
+        .all(|h| current_release(h).as_deref() == Some(second.as_str())));
+    let out = deploy(&["rollback"], &v2);
+    assert!(out.status.success(), "rollback failed");
+    for host in &lab.hosts {
+        assert_eq!(
+            current_release(host).as_deref(),
+            Some(first.as_str()),
+            "{} rolled back",
+            host.name
+        );
+        assert_eq!(deployed_release(host).as_deref(), Some(first.as_str()));
+        assert!(host.http_ok(HEALTHZ));
+        assert!(tuner_verifies(host, &tuner));
+    }
+    // status against the second manifest now reports the drift, and exits 1.
+    let out = deploy(&["status"], &v2);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("(not the manifest's)"),
+        "{}",
+        stdout(&out)
+    );
+
+    // A third release that cannot become healthy on h2 (its RESP port is taken there): h1 (the canary) gets it,
+    // h2 is reverted to the first release and stays healthy, and the rollout stops before h3 (max_fail 0).
+    let blocker = pincore_testkit::KillOnDrop::spawn(
+        lab.hosts[1]
+            .command("socat")
+            .args(["TCP-LISTEN:6390,bind=127.0.0.1,fork", "SYSTEM:true"]),
+    )
+    .expect("start a port blocker in h2");
+    // One host per batch after the canary, so the stop is visible: h1, then h2 (fails), then h3 (skipped).
+    let v3 = manifest(&lab, &server, &tuner, "info", 6390, "");
+    let text = std::fs::read_to_string(&v3)
+        .unwrap()
+        .replace("max_parallel: 2", "max_parallel: 1");
+    std::fs::write(&v3, text).unwrap();
+    let out = deploy(&["apply"], &v3);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed host fails the rollout"
+    );
+    let table = stdout(&out);
+    assert!(table.contains("failed, reverted"), "{table}");
+    assert!(
+        table.contains("skipped") && table.contains("rollout stopped"),
+        "{table}"
+    );
+    let third = deployed_release(&lab.hosts[0]).expect("deployed.json");
+    assert!(third != first && third != second);
+    assert_eq!(
+        current_release(&lab.hosts[1]).as_deref(),
+        Some(first.as_str()),
+        "h2 reverted"
+    );
+    assert_eq!(
+        deployed_release(&lab.hosts[1]).as_deref(),
+        Some(first.as_str())
+    );
+    assert!(
+        lab.hosts[1].http_ok(HEALTHZ),
+        "h2 healthy again on its previous release"
+    );
+    assert!(tuner_verifies(&lab.hosts[1], &tuner));
+    assert_eq!(
+        current_release(&lab.hosts[2]).as_deref(),
+        Some(first.as_str()),
+        "h3 untouched"
+    );
+    drop(blocker);
+}
