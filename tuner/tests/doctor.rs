@@ -425,4 +425,15 @@ fn listen_overflow_inside_a_namespace_is_diagnosed() {
     assert_eq!(report["listener_source"], "netlink");
     // The namespace has its own listeners only: the host's are not in the report.
     assert_eq!(report["listeners"].as_array().unwrap().len(), 1, "{report}");
+    // Host-global sysctls do not exist inside a namespace: listed, not failed.
+    let hidden: Vec<&str> = report["not_visible"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        hidden.contains(&"/proc/sys/net/core/netdev_max_backlog"),
+        "{hidden:?}"
+    );
 }
