@@ -19,6 +19,15 @@ packages=(
   openssh-server  # sshd for deploy test hosts
   openssh-client
   util-linux      # unshare, nsenter
+  ansible         # deploy: rendered playbooks are syntax-checked and run against a test host
+  systemd         # deploy: systemd-analyze verify for the rendered unit
+  binutils        # deploy: strip, to keep test releases small
+  python3-pip     # installs the PyPI tools below
+)
+
+# PyPI tools the tests call. kubernetes-validate ships the Kubernetes JSON schemas, so it works offline.
+pip_packages=(
+  kubernetes-validate  # deploy: rendered Kubernetes objects
 )
 
 missing=()
@@ -32,6 +41,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+pip_missing=()
+for p in "${pip_packages[@]}"; do
+  command -v "$p" >/dev/null 2>&1 || pip_missing+=("$p")
+done
+if [ ${#pip_missing[@]} -gt 0 ]; then
+  echo "installing from PyPI: ${pip_missing[*]}"
+  # Debian's own python refuses system-wide installs unless told (PEP 668); other pythons do not need it.
+  python3 -m pip install --quiet "${pip_missing[@]}" 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages "${pip_missing[@]}"
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then

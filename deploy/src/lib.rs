@@ -12,6 +12,7 @@ pub mod facts;
 pub mod manifest;
 pub mod plan;
 pub mod release;
+pub mod render;
 pub mod report;
 pub mod rollout;
 pub mod service;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use pincore_deploy::manifest::Manifest;
-use pincore_deploy::{report, rollout, Error};
+use pincore_deploy::{render, report, rollout, Error};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -56,6 +56,16 @@ enum Command {
         manifest: PathBuf,
         #[arg(long = "host", value_name = "NAME")]
         hosts: Vec<String>,
+    },
+    /// Write the manifest for another engine: Ansible inventory + playbook, Kubernetes objects, or the systemd
+    /// unit and sysctl drop-in alone.
+    Render {
+        manifest: PathBuf,
+        #[arg(long, value_enum)]
+        format: render::Format,
+        /// Directory to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
 }
 
@@ -144,6 +154,17 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
             let (_, fleet) = rollout::prepare(&m, hosts, m.health_url())?;
             let summary = rollout::rollback(&fleet, &m.rollout, &progress)?;
             finish(cli, &summary)
+        }
+        Command::Render {
+            manifest,
+            format,
+            out,
+        } => {
+            let m = Manifest::load(manifest)?;
+            for path in render::render(&m, *format, out)? {
+                println!("{}", path.display());
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Status { manifest, hosts } => {
             let m = Manifest::load(manifest)?;

@@ -29,6 +29,8 @@ pub struct Manifest {
     /// The profile as pincore-tuner flattened it.
     pub profile: pincore_tuner::FlatProfile,
     pub rollout: Rollout,
+    /// Settings only the Kubernetes render uses (image, namespace, resources).
+    pub kubernetes: Option<Kubernetes>,
     /// Groups in manifest order, each with its hosts' names.
     pub groups: Vec<Group>,
     /// Hosts in manifest order (group by group).
@@ -98,6 +100,34 @@ impl Default for Rollout {
             auto_revert: true,
         }
     }
+}
+
+/// What `render --format kubernetes` needs beyond the hosts: the container image and the pod's resources.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kubernetes {
+    /// An image with `pincore-server` and `pincore-tuner` on its PATH.
+    pub image: String,
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// Whole CPUs per pod (requests = limits, so the static CPU manager pins them exclusively).
+    #[serde(default = "default_cpus")]
+    pub cpus: u32,
+    /// Memory per pod (requests = limits), e.g. `1Gi`.
+    #[serde(default = "default_memory")]
+    pub memory: String,
+}
+
+fn default_namespace() -> String {
+    "pincore".into()
+}
+
+fn default_cpus() -> u32 {
+    2
+}
+
+fn default_memory() -> String {
+    "1Gi".into()
 }
 
 /// A group of hosts and the settings they share.
@@ -267,6 +297,7 @@ struct RawManifest {
     #[serde(default)]
     defaults: HostSettings,
     groups: Ordered<RawGroup>,
+    kubernetes: Option<Kubernetes>,
 }
 
 #[derive(Deserialize)]
@@ -481,6 +512,7 @@ impl Manifest {
             tuning,
             profile,
             rollout,
+            kubernetes: raw.kubernetes,
             groups,
             hosts,
         };

@@ -19,11 +19,23 @@ pub trait Service: Send + Sync {
     /// Installs or updates the service definition and whatever it needs (the service user).
     fn install(&self, t: &dyn Transport) -> Result<()>;
 
+    /// The script that (re)starts the server from `current` (also rendered into Ansible playbooks).
+    fn restart_script(&self) -> String;
+
+    /// The script that stops the server; harmless when it is not running.
+    fn stop_script(&self) -> String;
+
     /// (Re)starts the server from `current`.
-    fn restart(&self, t: &dyn Transport) -> Result<()>;
+    fn restart(&self, t: &dyn Transport) -> Result<()> {
+        t.check("restart the server", &self.restart_script(), b"")
+            .map(drop)
+    }
 
     /// Stops the server; harmless when it is not running.
-    fn stop(&self, t: &dyn Transport) -> Result<()>;
+    fn stop(&self, t: &dyn Transport) -> Result<()> {
+        t.check("stop the server", &self.stop_script(), b"")
+            .map(drop)
+    }
 
     /// A script that exits 0 when the server is running.
     fn running_script(&self) -> String;
@@ -79,22 +91,12 @@ impl Service for Systemd {
         .map(drop)
     }
 
-    fn restart(&self, t: &dyn Transport) -> Result<()> {
-        t.check(
-            "restart the service",
-            &format!("systemctl restart {}", unit::UNIT_NAME),
-            b"",
-        )
-        .map(drop)
+    fn restart_script(&self) -> String {
+        format!("systemctl restart {}", unit::UNIT_NAME)
     }
 
-    fn stop(&self, t: &dyn Transport) -> Result<()> {
-        t.check(
-            "stop the service",
-            &format!("systemctl stop {}", unit::UNIT_NAME),
-            b"",
-        )
-        .map(drop)
+    fn stop_script(&self) -> String {
+        format!("systemctl stop {}", unit::UNIT_NAME)
     }
 
     fn running_script(&self) -> String {
@@ -125,7 +127,7 @@ impl Supervisor {
     const ALIVE: &'static str =
         "alive() { kill -0 \"$1\" 2>/dev/null && ! grep -q '^State:.*Z' /proc/\"$1\"/status 2>/dev/null; }";
 
-    fn stop_script(&self) -> String {
+    fn stop_now(&self) -> String {
         // TERM, then up to 10 s for the drain, then KILL: bounded, and leaves no pidfile behind.
         format!(
             "{alive}
@@ -164,7 +166,7 @@ impl Service for Supervisor {
         .map(drop)
     }
 
-    fn restart(&self, t: &dyn Transport) -> Result<()> {
+    fn restart_script(&self) -> String {
         let current = quote(&format!("{}/current", self.host.paths.install));
         let log = quote(&format!("{}/server.log", self.host.paths.state));
         let pin = self
@@ -173,28 +175,27 @@ impl Service for Supervisor {
             .as_deref()
             .map(|c| format!("taskset -c {} ", quote(c)))
             .unwrap_or_default();
-        let script = format!(
+        format!(
             "set -e
 {stop}
 mkdir -p {state}
 {current}/pincore-server check-config {current}/server.yaml >/dev/null
 setsid {pin}{current}/pincore-server --config {current}/server.yaml >>{log} 2>&1 </dev/null &
 echo $! > {pidfile}",
-            stop = self.stop_script(),
+            stop = self.stop_now(),
             state = quote(&self.host.paths.state),
             pidfile = self.pidfile(),
-        );
-        t.check("restart the server", &script, b"").map(drop)
+        )
     }
 
-    fn stop(&self, t: &dyn Transport) -> Result<()> {
-        t.check("stop the server", &self.stop_script(), b"")
-            .map(drop)
+    fn stop_script(&self) -> String {
+        self.stop_now()
     }
 
     fn running_script(&self) -> String {
         format!(
-            "pid=$(cat {} 2>/dev/null) && [ -n \"$pid\" ] && kill -0 \"$pid\" 2>/dev/null",
+            "{}\npid=$(cat {} 2>/dev/null) && [ -n \"$pid\" ] && alive \"$pid\"",
+            Self::ALIVE,
             self.pidfile()
         )
     }

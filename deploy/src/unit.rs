@@ -68,6 +68,7 @@ LockPersonality=yes
 SystemCallArchitectures=native
 SystemCallFilter=@system-service
 SystemCallFilter=~@privileged
+UMask=0077
 
 [Install]
 WantedBy=multi-user.target

@@ -98,12 +98,19 @@ impl Host {
         if let Some(value) = self.sysctl.read(key)? {
             return Ok(Observed::Value(value));
         }
-        match &self.namespace {
-            Some(ns) if ns.outside(|| self.sysctl.exists(key))? => Ok(Observed::NotInNamespace(
-                "global key: not visible in this network namespace".into(),
-            )),
-            _ => Ok(Observed::Missing),
-        }
+        let Some(ns) = &self.namespace else {
+            return Ok(Observed::Missing);
+        };
+        Ok(match ns.outside(|| self.sysctl.exists(key))? {
+            Some(true) => {
+                Observed::NotInNamespace("global key: not visible in this network namespace".into())
+            }
+            Some(false) => Observed::Missing,
+            None => Observed::NotInNamespace(
+                "not visible in this network namespace (a global key, or one this kernel lacks)"
+                    .into(),
+            ),
+        })
     }
 }
 

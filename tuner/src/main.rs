@@ -165,13 +165,16 @@ fn main() -> ExitCode {
             Ok(ns) => Some(ns),
             Err(e) => return fail(&e),
         },
+        // A fixture tree under --root is not the kernel of the namespace the process happens to run in.
+        (None, true) if cli.root == std::path::Path::new("/") => Namespace::inherited(),
         _ => None,
     };
     // After setns, /sys still shows the host's devices: give the process the namespace's own sysfs (NIC
-    // settings, from `nic` or a profile's `nic:` section, live there).
-    if let Some(ns) = &namespace {
+    // settings, from `nic` or a profile's `nic:` section, live there). A namespace the process started in
+    // (`ip netns exec`, a container) already has its own sysfs mounted.
+    if let (Some(name), Some(_)) = (&cli.netns, &namespace) {
         if cli.root == std::path::Path::new("/") && !matches!(cli.command, Command::Doctor { .. }) {
-            if let Err(e) = nic::use_namespace_sysfs(ns.name()) {
+            if let Err(e) = nic::use_namespace_sysfs(name) {
                 return fail(&e);
             }
         }

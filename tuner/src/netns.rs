@@ -13,12 +13,16 @@ use crate::error::{Error, Result};
 /// Where `ip netns add NAME` bind-mounts a namespace.
 pub const NETNS_RUN_DIR: &str = "/run/netns";
 
-/// The network namespace this process has entered, and the one it came from (to look at host keys).
+/// The network namespace this process acts in, and the host's (to look at host keys).
 #[derive(Debug)]
 pub struct Namespace {
+    /// As `ip netns` names it, or the kernel's `net:[INODE]` for an inherited one.
     name: String,
+    /// Entered with `--netns NAME` (rather than inherited from the parent process).
+    named: bool,
     entered: File,
-    original: File,
+    /// The host's namespace, when this process may open it.
+    original: Option<File>,
 }
 
 impl Namespace {
@@ -49,26 +53,75 @@ impl Namespace {
         tracing::debug!(namespace = name, "entered network namespace");
         Ok(Namespace {
             name: name.to_string(),
+            named: true,
+            entered,
+            original: Some(original),
+        })
+    }
+
+    /// The namespace this process was started in, when it is not the host's: run by `ip netns exec`, or by
+    /// a shell reached through an sshd inside a namespace. Host-global keys must not be written from there
+    /// either. `None` in the host's namespace.
+    pub fn inherited() -> Option<Namespace> {
+        use std::os::unix::fs::MetadataExt;
+        let name = std::fs::read_link("/proc/self/ns/net")
+            .ok()?
+            .to_string_lossy()
+            .into_owned();
+        let entered = File::open("/proc/self/ns/net").ok()?;
+        let own = entered.metadata().ok()?;
+        let original = match File::open("/proc/1/ns/net") {
+            Ok(init) => {
+                let init_meta = init.metadata().ok()?;
+                if (own.dev(), own.ino()) == (init_meta.dev(), init_meta.ino()) {
+                    return None;
+                }
+                Some(init)
+            }
+            // PID 1's namespace is closed to us (not root, or root of a nested user namespace). Only the
+            // initial namespace shows net.core.netdev_max_backlog, a global sysctl the kernel registers for
+            // it alone, while every namespace has net.core.somaxconn.
+            Err(_) => {
+                let core = Path::new("/proc/sys/net/core");
+                if !core.join("somaxconn").exists() || core.join("netdev_max_backlog").exists() {
+                    return None;
+                }
+                None
+            }
+        };
+        tracing::debug!(namespace = %name, "running inside a network namespace other than the host's");
+        Some(Namespace {
+            name,
+            named: false,
             entered,
             original,
         })
+    }
+
+    /// True when entered with `--netns NAME`; false when inherited.
+    pub fn is_named(&self) -> bool {
+        self.named
     }
 
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// Runs `f` back in the namespace the process started in, then returns to this one.
-    pub fn outside<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
+    /// Runs `f` back in the host's namespace (the one `--netns` left), then returns to this one. `None` when
+    /// the host's namespace cannot be reached (an inherited namespace without access to PID 1's).
+    pub fn outside<T>(&self, f: impl FnOnce() -> T) -> Result<Option<T>> {
+        let Some(original) = &self.original else {
+            return Ok(None);
+        };
         let fail = |what: &str, e: nix::errno::Errno| Error::Netns {
             name: self.name.clone(),
             message: format!("{what}: {e}"),
         };
-        setns(&self.original, CloneFlags::CLONE_NEWNET)
-            .map_err(|e| fail("returning to the initial namespace", e))?;
+        setns(original, CloneFlags::CLONE_NEWNET)
+            .map_err(|e| fail("returning to the host's namespace", e))?;
         let out = f();
         setns(&self.entered, CloneFlags::CLONE_NEWNET)
             .map_err(|e| fail("re-entering the namespace", e))?;
-        Ok(out)
+        Ok(Some(out))
     }
 }

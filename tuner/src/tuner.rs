@@ -116,7 +116,7 @@ impl Tuner {
         let state_dir = options
             .state_dir
             .unwrap_or_else(|| root.join(DEFAULT_STATE_DIR));
-        let state = StateStore::new(&state_dir, namespace.as_ref().map(Namespace::name));
+        let state = StateStore::new(&state_dir, named_namespace(namespace.as_ref()));
         let sysctl = SysctlConfig::under_root(&root, options.sysctl_dir);
         Tuner {
             profiles,
@@ -201,7 +201,7 @@ impl Tuner {
     /// What boot would do: later sysctl.d files overriding the profile, and its drop-in if present. Boot
     /// files configure the host, so a namespace has none.
     fn boot_view(&self, flat: &FlatProfile) -> Result<(Vec<Override>, Option<PathBuf>)> {
-        if self.host.namespace().is_some() {
+        if named_namespace(self.host.namespace()).is_some() {
             return Ok((Vec::new(), None));
         }
         let dropin = self.sysctl.dropin_path(&flat.name);
@@ -213,7 +213,7 @@ impl Tuner {
 
     /// `apply`: write what differs (recording the previous values first), optionally persist.
     pub fn apply(&self, profile: &str, persist: bool) -> Result<ApplyReport> {
-        if persist && self.host.namespace().is_some() {
+        if persist && named_namespace(self.host.namespace()).is_some() {
             return Err(Error::Usage(
                 "--persist configures the host's boot (sysctl.d), not a network namespace: drop --persist or --netns"
                     .into(),
@@ -310,6 +310,11 @@ fn after_apply(plan: &Plan) -> Plan {
         }
     }
     p
+}
+
+/// The name of a namespace entered with `--netns` (an inherited one keeps the host's files).
+fn named_namespace(ns: Option<&Namespace>) -> Option<&str> {
+    ns.filter(|n| n.is_named()).map(Namespace::name)
 }
 
 fn skipped(plan: &Plan) -> Vec<Change> {

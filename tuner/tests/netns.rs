@@ -206,3 +206,47 @@ fn a_value_the_kernel_rejects_undoes_the_writes_before_it() {
         .join(format!("last-apply.netns-{}.json", ns.name()))
         .exists());
 }
+
+#[test]
+fn started_inside_a_namespace_it_never_writes_host_global_keys() {
+    // As pincore-deploy runs it on a host reached through an sshd inside a namespace: no --netns.
+    require!(netns(), command("sysctl"));
+    let ns = NetNs::new("inherited").expect("create namespace");
+    let state = tempfile::tempdir().unwrap();
+    let host_before = host_values();
+    let sysctl_dir = state.path().join("sysctl.d");
+    let run = |args: &[&str]| {
+        let out = ns
+            .command(env!("CARGO_BIN_EXE_pincore-tuner"))
+            .arg("--state-dir")
+            .arg(state.path())
+            .arg("--sysctl-dir")
+            .arg(&sysctl_dir)
+            .args(args)
+            .output()
+            .expect("run pincore-tuner in the namespace");
+        Run::of(out)
+    };
+    let plan = run(&["plan", "connections", "--json"]).expect(0).json();
+    for c in plan["changes"].as_array().unwrap() {
+        let key = c["key"].as_str().unwrap();
+        if !key.starts_with("net.") {
+            assert_eq!(c["action"], "not-visible-in-namespace", "{c}");
+        }
+    }
+    run(&["apply", "connections", "--persist"]).expect(0);
+    assert_eq!(ns.sysctl("net.core.somaxconn").unwrap(), "16384");
+    let dropin = std::fs::read_to_string(sysctl_dir.join("60-pincore-connections.conf")).unwrap();
+    assert!(dropin.contains("net.core.somaxconn = 16384"), "{dropin}");
+    assert!(
+        !dropin
+            .lines()
+            .any(|l| l.starts_with("fs.") || l.starts_with("kernel.")),
+        "{dropin}"
+    );
+    assert!(state.path().join("last-apply.json").is_file());
+    run(&["verify", "connections"]).expect(0);
+    run(&["rollback"]).expect(0);
+    assert!(!sysctl_dir.join("60-pincore-connections.conf").exists());
+    assert_eq!(host_values(), host_before);
+}

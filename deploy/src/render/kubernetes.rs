@@ -1,0 +1,281 @@
+//! `render --format kubernetes`: a Namespace, a ConfigMap (server config and profile) and a DaemonSet, built as
+//! typed `k8s-openapi` objects.
+//!
+//! Node tuning cannot go through `securityContext.sysctls` for a host-network pod, so a privileged init
+//! container runs `pincore-tuner apply --persist` on the node. The server container uses the host network,
+//! `seccompProfile: Unconfined` (io_uring), and Guaranteed resources (integer CPUs, requests = limits) so the
+//! kubelet's static CPU manager gives it exclusive cores; the server reads its own affinity mask. The rollout
+//! block becomes the DaemonSet's rolling update (`maxUnavailable` = `max_parallel`, `minReadySeconds` =
+//! `min_healthy_time`); Kubernetes has no canary batch (use `kubectl rollout` to watch and undo). The
+//! manifest's host names restrict the DaemonSet to those nodes.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{
+    DaemonSet, DaemonSetSpec, DaemonSetUpdateStrategy, RollingUpdateDaemonSet,
+};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, HTTPGetAction,
+    HostPathVolumeSource, Namespace, NodeAffinity, NodeSelector, NodeSelectorRequirement,
+    NodeSelectorTerm, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
+    SecurityContext, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::manifest::{Kubernetes, Manifest, Tuning};
+
+const NAME: &str = "pincore-server";
+
+/// `namespace.yaml`, `configmap.yaml` and `daemonset.yaml`.
+pub fn render(manifest: &Manifest) -> Result<Vec<(String, Vec<u8>)>> {
+    let k = manifest.kubernetes.as_ref().ok_or_else(|| Error::Render {
+        format: "kubernetes".into(),
+        detail: format!(
+            "{} has no `kubernetes:` section: add one with at least `image:` (an image with pincore-server and pincore-tuner on its PATH)",
+            manifest.path.display()
+        ),
+    })?;
+    Ok(vec![
+        ("namespace.yaml".into(), yaml(&namespace(k))?),
+        ("configmap.yaml".into(), yaml(&config_map(manifest, k))?),
+        ("daemonset.yaml".into(), yaml(&daemon_set(manifest, k))?),
+    ])
+}
+
+fn yaml(value: &impl Serialize) -> Result<Vec<u8>> {
+    serde_yaml::to_string(value)
+        .map(String::into_bytes)
+        .map_err(|e| Error::Render {
+            format: "kubernetes".into(),
+            detail: e.to_string(),
+        })
+}
+
+fn labels() -> BTreeMap<String, String> {
+    BTreeMap::from([("app.kubernetes.io/name".to_string(), NAME.to_string())])
+}
+
+fn meta(name: &str, k: &Kubernetes) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.into()),
+        namespace: Some(k.namespace.clone()),
+        labels: Some(labels()),
+        ..Default::default()
+    }
+}
+
+pub fn namespace(k: &Kubernetes) -> Namespace {
+    Namespace {
+        metadata: ObjectMeta {
+            name: Some(k.namespace.clone()),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+pub fn config_map(manifest: &Manifest, k: &Kubernetes) -> ConfigMap {
+    let mut data = BTreeMap::from([("server.yaml".to_string(), manifest.server.text.clone())]);
+    if let Tuning::File { text, .. } = &manifest.tuning {
+        data.insert("profile.yaml".into(), text.clone());
+    }
+    ConfigMap {
+        metadata: meta(NAME, k),
+        data: Some(data),
+        ..Default::default()
+    }
+}
+
+fn resources(k: &Kubernetes) -> ResourceRequirements {
+    // requests = limits with whole CPUs: the Guaranteed QoS class the static CPU manager pins.
+    let amounts = BTreeMap::from([
+        ("cpu".to_string(), Quantity(k.cpus.to_string())),
+        ("memory".to_string(), Quantity(k.memory.clone())),
+    ]);
+    ResourceRequirements {
+        requests: Some(amounts.clone()),
+        limits: Some(amounts),
+        ..Default::default()
+    }
+}
+
+fn mount(name: &str, path: &str) -> VolumeMount {
+    VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        ..Default::default()
+    }
+}
+
+fn host_path(name: &str, path: &str) -> Volume {
+    Volume {
+        name: name.into(),
+        host_path: Some(HostPathVolumeSource {
+            path: path.into(),
+            type_: Some("DirectoryOrCreate".into()),
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn daemon_set(manifest: &Manifest, k: &Kubernetes) -> DaemonSet {
+    let admin = manifest.server_config.services.admin.listen;
+    let profile = match &manifest.tuning {
+        Tuning::Builtin(name) => name.clone(),
+        Tuning::File { .. } => "/etc/pincore/profile.yaml".into(),
+    };
+    let tuner = Container {
+        name: "tune-node".into(),
+        image: Some(k.image.clone()),
+        command: Some(
+            [
+                "pincore-tuner",
+                "--state-dir",
+                "/var/lib/pincore/tuner",
+                "--sysctl-dir",
+                "/host/etc/sysctl.d",
+                "apply",
+                &profile,
+                "--persist",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
+        security_context: Some(SecurityContext {
+            privileged: Some(true),
+            ..Default::default()
+        }),
+        resources: Some(resources(k)),
+        volume_mounts: Some(vec![
+            mount("config", "/etc/pincore"),
+            mount("sysctl-d", "/host/etc/sysctl.d"),
+            mount("state", "/var/lib/pincore"),
+        ]),
+        ..Default::default()
+    };
+    let healthz = |initial: i32| Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some("/healthz".into()),
+            port: IntOrString::Int(i32::from(admin.port())),
+            host: Some(if admin.ip().is_unspecified() {
+                "127.0.0.1".into()
+            } else {
+                admin.ip().to_string()
+            }),
+            ..Default::default()
+        }),
+        initial_delay_seconds: Some(initial),
+        period_seconds: Some(5),
+        ..Default::default()
+    };
+    let server = Container {
+        name: "server".into(),
+        image: Some(k.image.clone()),
+        command: Some(
+            ["pincore-server", "--config", "/etc/pincore/server.yaml"]
+                .map(String::from)
+                .to_vec(),
+        ),
+        ports: Some(vec![ContainerPort {
+            name: Some("admin".into()),
+            container_port: i32::from(admin.port()),
+            host_port: Some(i32::from(admin.port())),
+            protocol: Some("TCP".into()),
+            ..Default::default()
+        }]),
+        readiness_probe: Some(healthz(1)),
+        liveness_probe: Some(healthz(10)),
+        resources: Some(resources(k)),
+        security_context: Some(SecurityContext {
+            // io_uring is not in the runtime's default seccomp profile.
+            seccomp_profile: Some(SeccompProfile {
+                type_: "Unconfined".into(),
+                ..Default::default()
+            }),
+            capabilities: Some(Capabilities {
+                add: Some(vec!["IPC_LOCK".into(), "NET_BIND_SERVICE".into()]),
+                drop: Some(vec!["ALL".into()]),
+            }),
+            allow_privilege_escalation: Some(false),
+            ..Default::default()
+        }),
+        volume_mounts: Some(vec![VolumeMount {
+            read_only: Some(true),
+            ..mount("config", "/etc/pincore")
+        }]),
+        ..Default::default()
+    };
+    let nodes: Vec<String> = manifest.hosts.iter().map(|h| h.name.clone()).collect();
+    let r = &manifest.rollout;
+    DaemonSet {
+        metadata: meta(NAME, k),
+        spec: Some(DaemonSetSpec {
+            selector: LabelSelector {
+                match_labels: Some(labels()),
+                ..Default::default()
+            },
+            min_ready_seconds: Some(
+                i32::try_from(r.min_healthy_time.as_secs().max(1)).unwrap_or(i32::MAX),
+            ),
+            update_strategy: Some(DaemonSetUpdateStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: Some(RollingUpdateDaemonSet {
+                    max_unavailable: Some(IntOrString::Int(
+                        i32::try_from(r.max_parallel).unwrap_or(i32::MAX),
+                    )),
+                    ..Default::default()
+                }),
+            }),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels()),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    host_network: Some(true),
+                    dns_policy: Some("ClusterFirstWithHostNet".into()),
+                    affinity: Some(k8s_openapi::api::core::v1::Affinity {
+                        node_affinity: Some(NodeAffinity {
+                            required_during_scheduling_ignored_during_execution: Some(
+                                NodeSelector {
+                                    node_selector_terms: vec![NodeSelectorTerm {
+                                        match_expressions: Some(vec![NodeSelectorRequirement {
+                                            key: "kubernetes.io/hostname".into(),
+                                            operator: "In".into(),
+                                            values: Some(nodes),
+                                        }]),
+                                        ..Default::default()
+                                    }],
+                                },
+                            ),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                    init_containers: Some(vec![tuner]),
+                    containers: vec![server],
+                    termination_grace_period_seconds: Some(30),
+                    volumes: Some(vec![
+                        Volume {
+                            name: "config".into(),
+                            config_map: Some(ConfigMapVolumeSource {
+                                name: NAME.into(),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        },
+                        host_path("sysctl-d", "/etc/sysctl.d"),
+                        host_path("state", "/var/lib/pincore"),
+                    ]),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
