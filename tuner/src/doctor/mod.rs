@@ -38,7 +38,7 @@ pub enum Sampling {
     },
 }
 
-/// What the doctor found, for people ([`Report::render`]) and machines (serde, `--json`).
+/// What the doctor found, for people (its [`Human`](crate::report::Human) view) and machines (serde, `--json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub interval_secs: f64,
