@@ -137,3 +137,50 @@ fn churn_thread(
     }
     (histogram, done, errors)
 }
+
+impl ChurnReport {
+    /// The table printed for people.
+    pub fn human(&self) -> String {
+        let opt = |v: Option<u64>| v.map_or("?".to_string(), |v| v.to_string());
+        let p = self.latency_us.points().map(|(_, v)| latency::human(v));
+        let mut s = format!(
+            "{}: {} threads churning connections (connect, 16 B echo, close) for {:.1} s\n",
+            self.target, self.threads, self.duration_s
+        );
+        s.push_str(&format!(
+            "  rate        {} connections/s ({} in all)\n",
+            crate::report::group(self.rate),
+            self.connections
+        ));
+        let errors: Vec<String> = self
+            .errors
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect();
+        s.push_str(&format!(
+            "  failed      {}\n",
+            if errors.is_empty() {
+                "none".into()
+            } else {
+                errors.join(", ")
+            }
+        ));
+        s.push_str(&format!(
+            "  TIME_WAIT   {} before, {} after\n",
+            opt(self.time_wait_before),
+            opt(self.time_wait)
+        ));
+        s.push_str(&format!(
+            "  latency     {:>9} {:>9} {:>9} {:>9} {:>9}\n",
+            "p50", "p90", "p99", "p99.9", "max"
+        ));
+        s.push_str(&format!(
+            "              {:>9} {:>9} {:>9} {:>9} {:>9}\n",
+            p[0], p[1], p[2], p[3], p[4]
+        ));
+        for (k, v) in &self.tcpext {
+            s.push_str(&format!("  {k:<20} {v}\n"));
+        }
+        s
+    }
+}

@@ -364,7 +364,7 @@ fn dispatch(mode: Mode) -> Result<(), BenchError> {
             if args.json {
                 println!("{}", to_json(&report)?);
             } else {
-                println!("{report:#?}");
+                print!("{}", report.human());
             }
             Ok(())
         }
@@ -379,7 +379,7 @@ fn dispatch(mode: Mode) -> Result<(), BenchError> {
             if args.json {
                 println!("{}", to_json(&report)?);
             } else {
-                println!("{report:#?}");
+                print!("{}", report.human());
             }
             Ok(())
         }

@@ -241,3 +241,31 @@ fn connect_all(target: SocketAddr, spec: &StormSpec, stop: &AtomicBool) -> Resul
     }
     Ok((histogram, connected, failed, open as u64))
 }
+
+impl StormReport {
+    /// The table printed for people.
+    pub fn human(&self) -> String {
+        let opt = |v: Option<u64>| v.map_or("?".to_string(), |v| v.to_string());
+        let p = self.connect_us.points().map(|(_, v)| latency::human(v));
+        let mut s = format!(
+            "{} simultaneous connects, listen({}) (somaxconn {}, tcp_max_syn_backlog {}), first accept after {:.0} ms\n",
+            self.connections, self.backlog, opt(self.somaxconn), opt(self.tcp_max_syn_backlog), self.accept_delay_ms
+        );
+        s.push_str(&format!(
+            "  connected   {} ({} failed, {} timed out, {} accepted) in {:.2} s\n",
+            self.connected, self.failed, self.timed_out, self.accepted, self.elapsed_s
+        ));
+        s.push_str(&format!(
+            "  connect     {:>9} {:>9} {:>9} {:>9} {:>9}\n",
+            "p50", "p90", "p99", "p99.9", "max"
+        ));
+        s.push_str(&format!(
+            "              {:>9} {:>9} {:>9} {:>9} {:>9}\n",
+            p[0], p[1], p[2], p[3], p[4]
+        ));
+        for (k, v) in &self.tcpext {
+            s.push_str(&format!("  {k:<20} {v}\n"));
+        }
+        s
+    }
+}

@@ -138,7 +138,7 @@ fn in_namespace(
         let _server = start_server(spec, server_bin, Some(&name), &ports, me, "before", stop)?;
         measure(scenarios, Some(&name), &ports, me, &spec.out_dir, stop)?
     };
-    let tuner = |action: &[&str]| {
+    let tuner = |action: &[&str], stop: &AtomicBool| {
         let mut c = Command::new(tuner_bin);
         c.args(["--netns", &name, "--state-dir"])
             .arg(&state_dir)
@@ -150,14 +150,15 @@ fn in_namespace(
             stop,
         )
     };
-    let tuner_output = tuner(&["apply", &spec.profile])?;
+    let tuner_output = tuner(&["apply", &spec.profile], stop)?;
     // From here on the profile is applied: roll it back whatever happens next.
     let after = (|| {
         // listen() caps its backlog at somaxconn when it is called: the server must start after the change.
         let _server = start_server(spec, server_bin, Some(&name), &ports, me, "after", stop)?;
         measure(scenarios, Some(&name), &ports, me, &spec.out_dir, stop)
     })();
-    let rollback = tuner(&["rollback"]);
+    // Rolled back even after Ctrl-C (it takes milliseconds); the namespace is deleted right after anyway.
+    let rollback = tuner(&["rollback"], &AtomicBool::new(false));
     if stop.load(Ordering::Relaxed) {
         return Err(BenchError::Interrupted);
     }
@@ -452,8 +453,11 @@ fn rows(b: &Measurement, a: Option<&Measurement>) -> Vec<Row> {
     );
     push(
         "churn",
-        "TIME_WAIT at end",
-        both(&|m| opt(m.churn.time_wait)),
+        "TIME_WAIT added",
+        both(&|m| match (m.churn.time_wait_before, m.churn.time_wait) {
+            (Some(b), Some(a)) => a.saturating_sub(b).to_string(),
+            _ => "?".into(),
+        }),
     );
     push("steady RESP", "requests/s", both(&|m| group(m.steady.rate)));
     push(

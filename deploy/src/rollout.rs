@@ -334,7 +334,7 @@ fn apply_host(
                 Step::Restart => {
                     target.service.restart(t)?;
                     progress(&host.name, "health gate");
-                    health_gate(t, health_url, rollout)?;
+                    health_gate(t, health_url, rollout).map_err(|e| with_server_log(e, target))?;
                 }
             }
         }
@@ -362,6 +362,26 @@ fn apply_host(
                 )),
             }
         }
+    }
+}
+
+/// Adds the server's last log lines to a failed health gate: usually the reason (a port in use, a bad CPU list).
+fn with_server_log(error: Error, target: &Target) -> Error {
+    let log = target
+        .transport
+        .run(&target.service.log_script(), b"")
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    match error {
+        Error::Step { host, step, detail } if !log.trim().is_empty() => Error::Step {
+            host,
+            step,
+            detail: format!(
+                "{detail}; server log: {}",
+                log.trim().lines().collect::<Vec<_>>().join(" | ")
+            ),
+        },
+        other => other,
     }
 }
 
@@ -529,7 +549,7 @@ pub fn health_gate(t: &dyn Transport, url: &str, rollout: &Rollout) -> Result<()
         t.host(),
         "health gate",
         format!(
-            "{url} not healthy for {} within {} (last: {last}); the server's log is in the state directory",
+            "{url} not healthy for {} within {} (last: {last})",
             crate::manifest::format_duration(rollout.min_healthy_time),
             crate::manifest::format_duration(rollout.healthy_deadline),
         ),

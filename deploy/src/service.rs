@@ -40,8 +40,11 @@ pub trait Service: Send + Sync {
     /// A script that exits 0 when the server is running.
     fn running_script(&self) -> String;
 
-    /// A script that prints the server's process id (empty when not running).
+    /// A script that prints the server's pid (empty when not running).
     fn pid_script(&self) -> String;
+
+    /// A script that prints the last lines the server logged (shown when a host fails its health gate).
+    fn log_script(&self) -> String;
 }
 
 /// The service manager a host's settings ask for.
@@ -106,6 +109,13 @@ impl Service for Systemd {
     fn pid_script(&self) -> String {
         format!(
             "systemctl show --value -p MainPID {} | grep -v '^0$' || true",
+            unit::UNIT_NAME
+        )
+    }
+
+    fn log_script(&self) -> String {
+        format!(
+            "journalctl --no-pager -q -n 5 -u {} 2>/dev/null || true",
             unit::UNIT_NAME
         )
     }
@@ -202,6 +212,13 @@ echo $! > {pidfile}",
 
     fn pid_script(&self) -> String {
         format!("{} && echo \"$pid\" || true", self.running_script())
+    }
+
+    fn log_script(&self) -> String {
+        format!(
+            "tail -n 5 {} 2>/dev/null || true",
+            quote(&format!("{}/server.log", self.host.paths.state))
+        )
     }
 }
 

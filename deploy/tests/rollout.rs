@@ -285,6 +285,10 @@ fn three_host_rollout_rerun_rollback_failure_and_status() {
     let table = stdout(&out);
     assert!(table.contains("failed, reverted"), "{table}");
     assert!(
+        table.contains("server log:"),
+        "the failure shows why, from the server's own log: {table}"
+    );
+    assert!(
         table.contains("skipped") && table.contains("rollout stopped"),
         "{table}"
     );

@@ -8,7 +8,8 @@
 # in rounds that alternate the servers (A B C A B C ...), then prints medians and min-max spreads.
 # Everything runs on loopback on this machine; nothing is changed on the host.
 #
-# Usage: server/scripts/bench-vs-redis.sh [ROUNDS]   (env: N_PLAIN, N_PIPELINED, CLIENTS)
+# Usage: server/scripts/bench-vs-redis.sh [ROUNDS]   (env: N_PLAIN, N_PIPELINED, CLIENTS, and EXTRA for more
+# redis-benchmark arguments, e.g. EXTRA='-r 1000000' for random keys instead of one hot key)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -16,6 +17,7 @@ rounds=${1:-5}
 n_plain=${N_PLAIN:-200000}
 n_pipelined=${N_PIPELINED:-2000000}
 clients=${CLIENTS:-50}
+extra=${EXTRA:-}
 target=${CARGO_TARGET_DIR:-target}
 out=$(mktemp -d /tmp/pincore-bench.XXXXXX)
 
@@ -44,15 +46,15 @@ done
 
 echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), kernel $(uname -r)"
 echo "redis-server $(redis-server --version | grep -o 'v=[^ ]*'), $(redis-benchmark --version 2>/dev/null || echo redis-benchmark)"
-echo "rounds: $rounds, clients: $clients, requests: $n_plain (plain) / $n_pipelined (-P 16), raw CSV in $out"
+echo "rounds: $rounds, clients: $clients, requests: $n_plain (plain) / $n_pipelined (-P 16), extra: ${extra:-none}, raw CSV in $out"
 
 for round in $(seq "$rounds"); do
   for server in pincore pincore1 redis; do
     port_var="${server}_port"; port=${!port_var}
     redis-cli -p "$port" flushall >/dev/null
-    redis-benchmark -h 127.0.0.1 -p "$port" -t set,get -c "$clients" -n "$n_plain" --csv \
+    redis-benchmark -h 127.0.0.1 -p "$port" -t set,get -c "$clients" -n "$n_plain" $extra --csv \
       | sed "s/^/$server,plain,$round,/" >> "$out/results.csv"
-    redis-benchmark -h 127.0.0.1 -p "$port" -t set,get -c "$clients" -n "$n_pipelined" -P 16 --csv \
+    redis-benchmark -h 127.0.0.1 -p "$port" -t set,get -c "$clients" -n "$n_pipelined" -P 16 $extra --csv \
       | sed "s/^/$server,P16,$round,/" >> "$out/results.csv"
   done
   echo "round $round done" >&2

@@ -60,6 +60,15 @@ pub fn bind_all(config: &Config, shards: usize) -> Result<Vec<ShardSockets>, Ser
             continue;
         }
         let mut addr = service_config.listen;
+        if addr.port() != 0 {
+            // SO_REUSEPORT lets any process of the same user bind the same port and silently take a share of
+            // its connections (a second server started by mistake). A plain bind first proves the port is free.
+            probe(addr).map_err(|source| ServerError::Listen {
+                service: service.name(),
+                addr,
+                source,
+            })?;
+        }
         for shard in out.iter_mut() {
             let socket =
                 listen(addr, service_config.backlog).map_err(|source| ServerError::Listen {
@@ -76,6 +85,12 @@ pub fn bind_all(config: &Config, shards: usize) -> Result<Vec<ShardSockets>, Ser
         }
     }
     Ok(out)
+}
+
+fn probe(addr: SocketAddr) -> std::io::Result<()> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())
 }
 
 fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<Socket> {
@@ -105,6 +120,18 @@ mod tests {
             ports[0] != 0 && ports.iter().all(|&p| p == ports[0]),
             "{ports:?}"
         );
+    }
+
+    #[test]
+    fn a_second_server_on_the_same_port_is_refused() {
+        let mut config = Config::default();
+        config.services.resp.listen = "127.0.0.1:0".parse().unwrap();
+        config.services.echo.enabled = false;
+        config.services.admin.enabled = false;
+        let first = bind_all(&config, 2).unwrap();
+        config.services.resp.listen = first[0].sockets[0].2;
+        let err = bind_all(&config, 2).unwrap_err().to_string();
+        assert!(err.contains("resp") && err.contains("in use"), "{err}");
     }
 
     #[test]

@@ -122,7 +122,8 @@ fn half_sent_request_is_closed_after_the_request_deadline() {
         s.metric("pincore_errors_total{reason=\"request_timeout\",shard=\"total\"}"),
         1.0
     );
-    // Trickling one byte at a time does not extend the deadline.
+    // Trickling one byte at a time does not extend the deadline: the connection is closed long before the
+    // 10 s idle timeout although a byte arrives every 20 ms.
     let mut stream = s.connect();
     let started = Instant::now();
     let mut closed = false;
@@ -132,12 +133,16 @@ fn half_sent_request_is_closed_after_the_request_deadline() {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
-        if started.elapsed() > Duration::from_secs(1) {
+        if started.elapsed() > Duration::from_secs(2) {
             break;
         }
     }
     assert!(closed || closed_by_peer(&mut stream, Duration::from_secs(2)));
-    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "closed only after {:?}",
+        started.elapsed()
+    );
     s.assert_healthy();
 }
 

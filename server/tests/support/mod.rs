@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use pincore_testkit::{free_port, wait_for_tcp, KillOnDrop};
+use pincore_testkit::{wait_for_tcp, KillOnDrop};
 
 pub struct Server {
     pub process: KillOnDrop,
@@ -19,10 +19,10 @@ pub struct Server {
     _dir: tempfile::TempDir,
 }
 
-/// A configuration with the given ports and short timeouts; `extra` is appended (more top-level keys).
-pub fn config_text(resp: u16, echo: u16, admin: u16, limits: &str, timeouts: &str) -> String {
+/// A configuration on kernel-chosen loopback ports with these `limits:` and `timeouts:` bodies.
+pub fn config_text(limits: &str, timeouts: &str) -> String {
     format!(
-        "services:\n  resp: {{listen: 127.0.0.1:{resp}}}\n  echo: {{listen: 127.0.0.1:{echo}}}\n  admin: {{listen: 127.0.0.1:{admin}}}\n\
+        "services:\n  resp: {{listen: 127.0.0.1:0}}\n  echo: {{listen: 127.0.0.1:0}}\n  admin: {{listen: 127.0.0.1:0}}\n\
          limits:\n{limits}\ntimeouts:\n{timeouts}\nlog:\n  level: debug\n"
     )
 }
@@ -41,19 +41,18 @@ impl Server {
     }
 
     /// As [`Server::start_with`], with extra environment variables for the server process.
+    ///
+    /// Every service listens on port 0 and the test reads the ports the kernel chose from the server's log:
+    /// ports probed free by the test could be taken by a parallel test's server, and SO_REUSEPORT (same user)
+    /// would then silently split connections between the two servers.
     pub fn start_with_env(
         limits: &str,
         timeouts: &str,
         env: &[(&str, &std::ffi::OsStr)],
     ) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (resp, echo, admin) = (free_port(), free_port(), free_port());
         let config_path = dir.path().join("server.yaml");
-        std::fs::write(
-            &config_path,
-            config_text(resp, echo, admin, limits, timeouts),
-        )
-        .expect("write config");
+        std::fs::write(&config_path, config_text(limits, timeouts)).expect("write config");
         let log_path = dir.path().join("server.log");
         let log = std::fs::File::create(&log_path).expect("log file");
         let process = KillOnDrop::spawn(
@@ -68,11 +67,27 @@ impl Server {
                 .stderr(log),
         )
         .expect("spawn pincore-server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let addrs = loop {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let found: Vec<Option<SocketAddr>> = ["resp", "echo", "admin"]
+                .iter()
+                .map(|s| listening(&text, s))
+                .collect();
+            if let [Some(resp), Some(echo), Some(admin)] = found[..] {
+                break (resp, echo, admin);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not log its listening addresses:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
         let server = Server {
             process,
-            resp: SocketAddr::from(([127, 0, 0, 1], resp)),
-            echo: SocketAddr::from(([127, 0, 0, 1], echo)),
-            admin: SocketAddr::from(([127, 0, 0, 1], admin)),
+            resp: addrs.0,
+            echo: addrs.1,
+            admin: addrs.2,
             config_path,
             log_path,
             _dir: dir,
@@ -82,7 +97,6 @@ impl Server {
                 panic!("server did not start: {e}\n{}", server.log());
             }
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
         while server.http_get("/readyz").0 != 200 {
             assert!(Instant::now() < deadline, "never ready\n{}", server.log());
             std::thread::sleep(Duration::from_millis(20));
@@ -212,4 +226,12 @@ pub fn sample(text: &str, series: &str) -> Option<f64> {
         .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
+}
+
+/// The address the server logged for `service` (`listening service="resp" addr=127.0.0.1:41011`).
+fn listening(log: &str, service: &str) -> Option<SocketAddr> {
+    let marker = format!("listening service=\"{service}\" addr=");
+    let line = log.lines().find(|l| l.contains(&marker))?;
+    let rest = &line[line.find(&marker)? + marker.len()..];
+    rest.split_whitespace().next()?.parse().ok()
 }

@@ -1,0 +1,107 @@
+//! `pincore-bench compare --quick` end to end: every server starts, every matchup runs, the JSON and SVG
+//! are written, and no server is left running.
+
+mod support;
+
+use std::process::Command;
+
+use pincore_testkit::{command, require};
+
+#[test]
+fn compare_quick_runs_every_matchup_and_leaves_nothing_behind() {
+    require!(
+        command("redis-server"),
+        command("redis-benchmark"),
+        support::sibling("pincore-server"),
+        support::sibling("pincore-bench-tokio-echo")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pincore-bench"))
+        .args([
+            "compare",
+            "--quick",
+            "--duration",
+            "400ms",
+            "--connections",
+            "8",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("ratio"), "{stdout}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("compare.json")).unwrap())
+            .unwrap();
+    let matchups = json["matchups"].as_array().unwrap();
+    let names: Vec<&str> = matchups
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+    for m in matchups {
+        let contenders = m["contenders"].as_array().unwrap();
+        assert_eq!(contenders.len(), 2, "{m:#}");
+        for c in contenders {
+            assert!(c["median_rate"].as_f64().unwrap() > 0.0, "{c:#}");
+            assert_eq!(c["failures"], 0, "{c:#}");
+            assert_eq!(c["runs"].as_array().unwrap().len(), 1);
+        }
+        assert!(m["rate_ratio"].as_f64().unwrap() > 0.0);
+    }
+    let who: Vec<&str> = matchups
+        .iter()
+        .flat_map(|m| {
+            m["contenders"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["name"].as_str().unwrap())
+        })
+        .collect();
+    for name in [
+        "pincore-server",
+        "redis-server",
+        "tokio echo",
+        "pincore-bench",
+        "redis-benchmark",
+    ] {
+        assert!(who.contains(&name), "{name} missing from {who:?}");
+    }
+    let svg = std::fs::read_to_string(dir.path().join("compare.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("redis-server"));
+    assert_eq!(
+        support::processes_in(dir.path()),
+        Vec::<String>::new(),
+        "servers left running"
+    );
+}
+
+#[test]
+fn a_missing_server_binary_is_named_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pincore-bench"))
+        .args([
+            "compare",
+            "--quick",
+            "--server-bin",
+            "/nonexistent/pincore-server",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/nonexistent/pincore-server") && stderr.contains("cargo build --release"),
+        "{stderr}"
+    );
+}
