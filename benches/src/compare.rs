@@ -90,8 +90,7 @@ pub fn run(spec: &CompareSpec, stop: &AtomicBool) -> Result<CompareReport> {
     if spec.rounds == 0 {
         return Err(BenchError::invalid("--rounds", "must be at least 1"));
     }
-    std::fs::create_dir_all(&spec.out_dir)
-        .map_err(|e| BenchError::io(format!("creating {}", spec.out_dir.display()), e))?;
+    let spec = &launch::with_absolute_out_dir(spec.clone(), |s| &mut s.out_dir)?;
     let server_bin =
         launch::sibling_binary("pincore-server", spec.server_bin.as_deref(), "--server-bin")?;
     let echo_bin = launch::sibling_binary(
@@ -586,4 +585,40 @@ fn write_outputs(report: &CompareReport, dir: &Path) -> Result<()> {
         "pincore-bench compare: latency percentiles (medians)",
         &series,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_redis_benchmark_csv() {
+        let text = "\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\",\"p95_latency_ms\",\
+                    \"p99_latency_ms\",\"max_latency_ms\"\n\"SET\",\"12048.19\",\"0.136\",\"0.024\",\"0.079\",\
+                    \"0.127\",\"3.263\",\"5.391\"\n";
+        let r = parse_redis_benchmark_csv(text).unwrap();
+        assert_eq!(r.rate, 12048.19);
+        assert!((r.latency_us.p50_us - 79.0).abs() < 1e-6);
+        assert!((r.latency_us.p99_us - 3263.0).abs() < 1e-6);
+        assert!((r.latency_us.max_us - 5391.0).abs() < 1e-6);
+        assert!(parse_redis_benchmark_csv("garbage").is_none());
+    }
+
+    #[test]
+    fn summaries_take_medians_and_spread() {
+        let run = |rate: f64, p99: f64| RunSummary {
+            rate,
+            failures: 1,
+            latency_us: Percentiles {
+                p99_us: p99,
+                ..Percentiles::default()
+            },
+        };
+        let c = summarise("x", vec![run(10.0, 5.0), run(30.0, 1.0), run(20.0, 3.0)]);
+        assert_eq!((c.median_rate, c.min_rate, c.max_rate), (20.0, 10.0, 30.0));
+        assert_eq!(c.latency_us.p99_us, 3.0);
+        assert_eq!(c.failures, 3);
+        assert_eq!(median(vec![1.0, 2.0, 3.0, 4.0]), 2.5);
+        assert_eq!(median(vec![]), 0.0);
+    }
 }

@@ -30,13 +30,55 @@ pub fn sibling_binary(name: &str, explicit: Option<&Path>, flag: &str) -> Result
         }
     };
     if path.is_file() {
-        Ok(path)
-    } else {
-        Err(BenchError::MissingBinary {
-            name: name.to_string(),
-            path,
-            flag: flag.to_string(),
-        })
+        return Ok(path);
+    }
+    if explicit.is_none() {
+        build_sibling(name, &path);
+        if path.is_file() {
+            return Ok(path);
+        }
+    }
+    Err(BenchError::MissingBinary {
+        name: name.to_string(),
+        path,
+        flag: flag.to_string(),
+    })
+}
+
+/// Under `cargo run` (which sets `CARGO` for the program it runs), builds a missing sibling binary with the
+/// same cargo and profile, so `cargo run --release --bin pincore-bench -- tuned` works from a fresh clone.
+fn build_sibling(name: &str, path: &Path) {
+    let Some(cargo) = std::env::var_os("CARGO") else {
+        return;
+    };
+    if std::env::var_os("CARGO_MANIFEST_DIR").is_none() {
+        return;
+    }
+    let package = match name {
+        "pincore-bench-tokio-echo" => "pincore-bench",
+        other => other,
+    };
+    let profile = path
+        .parent()
+        .and_then(Path::file_name)
+        .and_then(|p| p.to_str())
+        .unwrap_or("debug");
+    let mut command = Command::new(cargo);
+    command.args(["build", "--package", package, "--bin", name]);
+    match profile {
+        "debug" => {}
+        "release" => {
+            command.arg("--release");
+        }
+        other => {
+            command.args(["--profile", other]);
+        }
+    }
+    eprintln!("pincore-bench: {name} is not built yet; building it: {command:?}");
+    match command.stdin(Stdio::null()).status() {
+        Ok(status) if status.success() => {}
+        Ok(status) => eprintln!("pincore-bench: building {name} failed ({status})"),
+        Err(e) => eprintln!("pincore-bench: could not run cargo to build {name}: {e}"),
     }
 }
 
@@ -276,4 +318,16 @@ pub fn run_to_end(
             ),
         })
     }
+}
+
+/// Creates the output directory `field` of `spec` and makes it absolute: servers run with it as their working
+/// directory, so a relative path would no longer point at it.
+pub fn with_absolute_out_dir<T>(mut spec: T, field: impl Fn(&mut T) -> &mut PathBuf) -> Result<T> {
+    let dir = field(&mut spec);
+    std::fs::create_dir_all(&*dir)
+        .map_err(|e| BenchError::io(format!("creating {}", dir.display()), e))?;
+    *dir = dir
+        .canonicalize()
+        .map_err(|e| BenchError::io(format!("resolving {}", dir.display()), e))?;
+    Ok(spec)
 }

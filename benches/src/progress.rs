@@ -35,7 +35,7 @@ pub fn run_with_progress(spec: &LoadSpec, stop: &AtomicBool, show: bool) -> Resu
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
-            if last_print.elapsed() >= Duration::from_secs(1) {
+            if last_print.elapsed() >= Duration::from_secs(1) && completed.iter().any(|&c| c > 0) {
                 let total: u64 = completed.iter().sum();
                 let rate =
                     total.saturating_sub(last_total) as f64 / last_print.elapsed().as_secs_f64();

@@ -1,7 +1,9 @@
-//! `tuned`: the one-command tuned benchmark. In a throwaway network namespace it measures a connection
-//! storm, connection churn and a steady RESP run with the namespace's default sysctls, applies a
-//! pincore-tuner profile, restarts pincore-server (a listen backlog is capped by somaxconn when listen() is
-//! called), measures again, rolls the profile back and deletes the namespace — also on failure and Ctrl-C.
+//! `tuned`: the one-command tuned benchmark. It measures a connection storm, connection churn and a steady
+//! RESP run against pincore-server in a fresh network namespace with the kernel's defaults, then in a
+//! second fresh namespace after `pincore-tuner --netns NS apply PROFILE` (the server starts after the
+//! change: a listen backlog is capped by somaxconn when listen() is called), rolls the profile back and
+//! deletes both namespaces — also on failure and Ctrl-C. Two namespaces keep the first pass's TIME_WAIT
+//! sockets out of the second.
 //!
 //! The client runs inside the namespace: this executable re-runs itself under `ip netns exec` for each
 //! scenario (`storm`, `churn`, `run` with `--json`) and reads the JSON it prints.
@@ -82,8 +84,8 @@ pub struct TunedReport {
     pub machine: Machine,
     pub profile: String,
     pub quick: bool,
-    /// The namespace the runs happened in (`null`: without root, on the host's loopback).
-    pub namespace: Option<String>,
+    /// The namespaces of the two passes, before and after (empty without root: on the host's loopback).
+    pub namespaces: Vec<String>,
     pub scenarios: Scenarios,
     /// With the namespace's default sysctls (or the host's, without root).
     pub before: Measurement,
@@ -96,8 +98,7 @@ pub struct TunedReport {
 
 /// Runs the whole benchmark and writes `tuned.json` and `tuned.svg` into `out_dir`.
 pub fn run(spec: &TunedSpec, stop: &AtomicBool) -> Result<TunedReport> {
-    std::fs::create_dir_all(&spec.out_dir)
-        .map_err(|e| BenchError::io(format!("creating {}", spec.out_dir.display()), e))?;
+    let spec = &launch::with_absolute_out_dir(spec.clone(), |s| &mut s.out_dir)?;
     let server_bin =
         launch::sibling_binary("pincore-server", spec.server_bin.as_deref(), "--server-bin")?;
     let tuner_bin =
@@ -128,16 +129,38 @@ fn in_namespace(
     me: &Path,
     stop: &AtomicBool,
 ) -> Result<TunedReport> {
-    let ns = Namespace::create(&format!("pincore-bench-{}", std::process::id()))?;
-    let name = ns.name().to_string();
+    // Each pass gets a fresh namespace, so the second does not start with the first one's TIME_WAIT
+    // sockets: the two differ only by the profile.
+    let base = format!("pincore-bench-{}", std::process::id());
     let state_dir = spec.out_dir.join("tuner-state");
     let _ = std::fs::remove_dir_all(&state_dir);
     let ports = Ports::fixed();
 
+    let before_ns = Namespace::create(&format!("{base}-before"))?;
     let before = {
-        let _server = start_server(spec, server_bin, Some(&name), &ports, me, "before", stop)?;
-        measure(scenarios, Some(&name), &ports, me, &spec.out_dir, stop)?
+        let _server = start_server(
+            spec,
+            server_bin,
+            Some(before_ns.name()),
+            &ports,
+            me,
+            "before",
+            stop,
+        )?;
+        measure(
+            scenarios,
+            Some(before_ns.name()),
+            &ports,
+            me,
+            &spec.out_dir,
+            stop,
+        )?
     };
+    let before_name = before_ns.name().to_string();
+    drop(before_ns);
+
+    let ns = Namespace::create(&format!("{base}-after"))?;
+    let name = ns.name().to_string();
     let tuner = |action: &[&str], stop: &AtomicBool| {
         let mut c = Command::new(tuner_bin);
         c.args(["--netns", &name, "--state-dir"])
@@ -169,7 +192,7 @@ fn in_namespace(
         machine: Machine::detect(),
         profile: spec.profile.clone(),
         quick: spec.quick,
-        namespace: Some(name),
+        namespaces: vec![before_name, name],
         scenarios: scenarios.clone(),
         before,
         after: Some(after),
@@ -198,7 +221,7 @@ fn on_loopback(
         machine: Machine::detect(),
         profile: spec.profile.clone(),
         quick: spec.quick,
-        namespace: None,
+        namespaces: Vec::new(),
         scenarios: scenarios.clone(),
         before,
         after: None,
@@ -482,12 +505,13 @@ fn rows(b: &Measurement, a: Option<&Measurement>) -> Vec<Row> {
 pub fn human(report: &TunedReport) -> String {
     let s = &report.scenarios;
     let mut out = format!("Machine: {}\n", report.machine.describe());
-    match &report.namespace {
-        Some(ns) => out.push_str(&format!(
-            "Network namespace {ns}; profile `{}` applied with pincore-tuner between the two columns, then rolled back.\n",
+    match report.namespaces.as_slice() {
+        [before, after] => out.push_str(&format!(
+            "Two fresh network namespaces: {before} with the defaults, {after} with profile `{}` applied by \
+             pincore-tuner (then rolled back).\n",
             report.profile
         )),
-        None => out.push_str("Not root: baseline on the host's loopback only (no namespace, no tuning).\n"),
+        _ => out.push_str("Not root: baseline on the host's loopback only (no namespace, no tuning).\n"),
     }
     out.push_str(&format!(
         "storm: {} simultaneous connects to the benchmark's own listener, listen({}), first accept after {} ms.\n\

@@ -1,4 +1,4 @@
-//! Coordinated omission, shown: against a server that stalls 50 ms on every 200th request, an open-loop
+//! Coordinated omission, shown: against a server that stalls 100 ms on every 200th request, an open-loop
 //! run's percentiles show the stall while a closed-loop run's percentiles hide it (only its max sees it).
 
 use std::io::{Read, Write};
@@ -12,7 +12,7 @@ use pincore_bench::workload::{Protocol, Workload};
 
 const PAYLOAD: usize = 16;
 const STALL_EVERY: usize = 200;
-const STALL: Duration = Duration::from_millis(50);
+const STALL: Duration = Duration::from_millis(100);
 
 /// An echo server that sleeps `STALL` whenever its request count passes a multiple of `STALL_EVERY`.
 fn stalling_echo_server() -> SocketAddr {
@@ -74,27 +74,29 @@ fn open_loop_percentiles_show_a_stall_that_closed_loop_hides() {
     let open = run(target, Some(1000.0));
     let ms = |us: f64| us / 1000.0;
 
-    // Closed loop: one request in 200 waits 50 ms; the others are fast, so p99 says all is well...
+    // Closed loop: one request in 200 waits 100 ms; the others are fast, so p99 says all is well (the bound
+    // leaves room for a loaded machine's scheduling delays)...
     assert!(closed.counters.requests > 1000, "{closed:#?}");
     assert!(
-        ms(closed.latency_us.p99_us) < 20.0,
+        ms(closed.latency_us.p99_us) < 50.0,
         "closed loop p99 should hide the stall: {closed:#?}"
     );
     // ...although the stall did happen (the max saw it).
-    assert!(ms(closed.latency_us.max_us) >= 45.0, "{closed:#?}");
+    assert!(ms(closed.latency_us.max_us) >= 90.0, "{closed:#?}");
 
-    // Open loop at 1000/s: the 50 requests due during each stall are late by up to 50 ms, a quarter of all.
+    // Open loop at 1000/s: the 100 requests due during each stall are late by up to 100 ms, half of all, so
+    // p90 is about 80 ms and p99 about 98 ms.
     assert_eq!(open.mode, "open");
     assert!(
         open.counters.requests >= 1800,
         "open loop should keep its rate: {open:#?}"
     );
     assert!(
-        ms(open.latency_us.p99_us) >= 35.0,
+        ms(open.latency_us.p99_us) >= 70.0,
         "open loop p99 should show the stall: {open:#?}"
     );
     assert!(
-        ms(open.latency_us.p90_us) >= 15.0,
+        ms(open.latency_us.p90_us) >= 40.0,
         "open loop p90 should show the stall: {open:#?}"
     );
     assert_eq!(open.counters.failures(), 0, "{open:#?}");

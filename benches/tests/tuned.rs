@@ -43,7 +43,10 @@ fn tuned_quick_measures_before_and_after_and_cleans_up() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("tuned.json")).unwrap())
             .unwrap();
-    assert_eq!(json["namespace"], namespace.as_str());
+    assert_eq!(
+        json["namespaces"],
+        serde_json::json!([format!("{namespace}-before"), format!("{namespace}-after")])
+    );
     assert_eq!(json["rolled_back"], true);
     // The profile reached the namespace: the storm ran with the default caps before and the profile's after.
     assert_eq!(

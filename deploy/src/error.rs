@@ -35,6 +35,10 @@ pub enum Error {
         detail: String,
     },
 
+    /// Preflight found hosts the server cannot run on; nothing has been touched.
+    #[error("preflight failed, nothing was changed:{problems}")]
+    Preflight { problems: String },
+
     /// A render target could not be produced.
     #[error("render {format}: {detail}")]
     Render { format: String, detail: String },

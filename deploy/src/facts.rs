@@ -63,6 +63,12 @@ pub struct Facts {
     pub tuning: Tuned,
     /// SHA-256 of the installed service definition (systemd unit), if any.
     pub definition_sha256: Option<String>,
+    /// The host's online CPUs, as the kernel lists them (`0-7`).
+    pub online_cpus: Option<String>,
+    /// Whether the manifest's NIC exists on the host (`None`: the manifest names none).
+    pub nic_present: Option<bool>,
+    /// `kernel.io_uring_disabled` (absent before Linux 6.6).
+    pub io_uring_disabled: Option<String>,
 }
 
 /// The tuner command line on a host, with the host's state and sysctl directories.
@@ -98,6 +104,9 @@ echo @pid; ({pid}) 2>/dev/null
 echo @health; {probe} >/dev/null 2>&1 && echo yes || echo no
 echo @verify; if [ -x {current}/pincore-tuner ]; then {tuner} verify \"$(cat {current}/profile.arg)\" >/dev/null 2>&1; echo $?; fi
 echo @definition; {definition}
+echo @online; cat /sys/devices/system/cpu/online 2>/dev/null
+echo @nic; {nic}
+echo @io_uring; cat /proc/sys/kernel/io_uring_disabled 2>/dev/null
 echo @end",
         state = quote(&host.paths.state),
         running = service.running_script(),
@@ -106,6 +115,10 @@ echo @end",
         tuner = tuner(host, &current),
         definition = match service.definition_path() {
             Some(p) => format!("sha256sum {} 2>/dev/null | cut -d' ' -f1", quote(&p)),
+            None => "true".into(),
+        },
+        nic = match &host.nic {
+            Some(nic) => format!("[ -e /sys/class/net/{} ] && echo yes || echo no", quote(nic)),
             None => "true".into(),
         },
     );
@@ -153,7 +166,49 @@ pub fn parse(out: &str) -> Facts {
             Some(_) => Tuned::Error,
         },
         definition_sha256: first("definition"),
+        online_cpus: first("online"),
+        nic_present: first("nic").map(|v| v == "yes"),
+        io_uring_disabled: first("io_uring"),
     }
+}
+
+/// What would stop the server from running on this host, found before anything is changed: pinned CPUs that are
+/// not online, a NIC that does not exist, io_uring switched off.
+pub fn preflight(host: &Host, facts: &Facts) -> Vec<String> {
+    use pincore_server::config::CpuList;
+    let mut problems = Vec::new();
+    if let (Some(wanted), Some(online)) = (&host.cpus, &facts.online_cpus) {
+        if let (Ok(CpuList::List(wanted)), Ok(CpuList::List(online))) =
+            (CpuList::parse(wanted), CpuList::parse(online))
+        {
+            let missing: Vec<String> = wanted
+                .iter()
+                .filter(|c| !online.contains(c))
+                .map(|c| c.to_string())
+                .collect();
+            if !missing.is_empty() {
+                problems.push(format!(
+                    "cpus {} includes CPU(s) {} that are not online (online: {}); fix the host's `cpus`",
+                    host.cpus.as_deref().unwrap_or_default(),
+                    missing.join(","),
+                    facts.online_cpus.as_deref().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    if facts.nic_present == Some(false) {
+        problems.push(format!(
+            "NIC {} does not exist on the host; fix the host's `nic`",
+            host.nic.as_deref().unwrap_or_default()
+        ));
+    }
+    if matches!(facts.io_uring_disabled.as_deref(), Some(v) if v != "0") {
+        problems.push(format!(
+            "kernel.io_uring_disabled is {}: the server needs io_uring; set it to 0",
+            facts.io_uring_disabled.as_deref().unwrap_or_default()
+        ));
+    }
+    problems
 }
 
 #[cfg(test)]
@@ -193,6 +248,25 @@ no
         assert_eq!(f.pid, Some(4242));
         assert_eq!(f.tuning, Tuned::Drift);
         assert_eq!(f.definition_sha256, None);
+    }
+
+    #[test]
+    fn preflight_finds_offline_cpus_a_missing_nic_and_disabled_io_uring() {
+        let mut f = parse("@online\n0-3\n@nic\nno\n@io_uring\n2\n@end\n");
+        let mut host = crate::unit::tests::host(Some("2-5"));
+        host.nic = Some("eth9".into());
+        let problems = preflight(&host, &f);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems[0].contains("CPU(s) 4,5 that are not online (online: 0-3)"),
+            "{problems:?}"
+        );
+        assert!(problems[1].contains("NIC eth9"));
+        assert!(problems[2].contains("io_uring_disabled is 2"));
+        f.nic_present = Some(true);
+        f.io_uring_disabled = Some("0".into());
+        host.cpus = Some("1-3".into());
+        assert!(preflight(&host, &f).is_empty());
     }
 
     #[test]

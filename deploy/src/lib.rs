@@ -16,6 +16,7 @@ pub mod render;
 pub mod report;
 pub mod rollout;
 pub mod service;
+pub mod steps;
 pub mod transport;
 pub mod unit;
 

@@ -10,7 +10,7 @@ use pincore_deploy::{render, report, rollout, Error};
 const EXIT_CODES: &str = "\
 Exit codes:
   0  done (status: every host in sync and healthy)
-  1  a host failed, the rollout stopped, or (status) a host drifted or is unhealthy
+  1  a host failed, preflight failed, the rollout stopped, or (status) a host drifted or is unhealthy
   2  the manifest, a file it names or the command line is invalid: nothing was touched
   3  a host could not be reached: nothing was touched";
 
@@ -32,7 +32,8 @@ struct Cli {
 enum Command {
     /// Check the manifest, its profile and its server config without touching any host.
     Validate { manifest: PathBuf },
-    /// Read every host (in parallel, read-only) and show what apply would change.
+    /// Read every host (in parallel, read-only) and show what apply would change; exit 1 if preflight finds a
+    /// host the server cannot run on (CPUs not online, missing NIC, io_uring disabled).
     Plan {
         manifest: PathBuf,
         /// Only these hosts (repeatable).
@@ -92,7 +93,7 @@ fn main() -> ExitCode {
                 Error::Manifest { .. } | Error::Io { .. } | Error::Render { .. } => {
                     ExitCode::from(2)
                 }
-                Error::Step { .. } => ExitCode::from(1),
+                Error::Step { .. } | Error::Preflight { .. } => ExitCode::from(1),
             }
         }
     }
@@ -134,13 +135,25 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         Command::Plan { manifest, hosts } => {
             let m = Manifest::load(manifest)?;
             let (release, fleet) = rollout::prepare(&m, hosts, m.health_url())?;
-            let plans: Vec<_> = fleet.plan(&release)?.into_iter().map(|(p, _)| p).collect();
+            let planned = fleet.plan(&release)?;
+            let mut ok = true;
+            for (target, (_, facts)) in fleet.targets.iter().zip(&planned) {
+                for problem in pincore_deploy::facts::preflight(&target.host, facts) {
+                    eprintln!("host {}: preflight: {problem}", target.host.name);
+                    ok = false;
+                }
+            }
+            let plans: Vec<_> = planned.into_iter().map(|(p, _)| p).collect();
             if cli.json {
                 print_json(&plans);
             } else {
                 print!("{}", report::plan(&plans));
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Apply { manifest, hosts } => {
             let m = Manifest::load(manifest)?;

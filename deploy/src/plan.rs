@@ -159,6 +159,9 @@ mod tests {
             healthy,
             tuning,
             definition_sha256: None,
+            online_cpus: None,
+            nic_present: None,
+            io_uring_disabled: None,
         }
     }
 

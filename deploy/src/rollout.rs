@@ -4,17 +4,21 @@
 //! touching anything. Each host's plan comes from the pure [`plan::decide`], and this module only performs its
 //! steps, gates on health, records `deployed.json`, and reverts a failing host when `auto_revert` is set.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::facts::{self, Deployed, Facts};
-use crate::manifest::{Host, Manifest, Rollout, Tuning};
+use crate::manifest::{Host, Manifest, Rollout};
 use crate::plan::{self, Desired, HostPlan, Step};
 use crate::release::{sha256, Release};
 use crate::service::{self, Service};
-use crate::transport::{self, quote, Transport};
+use crate::steps::{
+    health_gate, record, release_dir, retune, revert, switch, tune, upload, with_server_log,
+    write_record,
+};
+use crate::transport::{self, Transport};
 
 /// Reports progress as it happens: `(host, message)`.
 pub type Progress<'a> = &'a (dyn Fn(&str, &str) + Sync);
@@ -88,10 +92,36 @@ impl Fleet {
             0 => Ok(out),
             // One error is returned as it is (its type tells unreachable from failed); several are joined.
             1 => Err(errors.remove(0)),
-            _ => Err(Error::Unreachable {
-                host: errors.len().to_string() + " hosts",
-                detail: errors.iter().map(|e| format!("\n  {e}")).collect(),
-            }),
+            n => {
+                let detail: String = errors.iter().map(|e| format!("\n  {e}")).collect();
+                let names: Vec<&str> = errors
+                    .iter()
+                    .filter_map(|e| match e {
+                        Error::Unreachable { host, .. } | Error::Step { host, .. } => {
+                            Some(host.as_str())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                let hosts = format!("{} ({n} hosts)", names.join(", "));
+                Err(
+                    if errors
+                        .iter()
+                        .any(|e| matches!(e, Error::Unreachable { .. }))
+                    {
+                        Error::Unreachable {
+                            host: hosts,
+                            detail,
+                        }
+                    } else {
+                        Error::Step {
+                            host: hosts,
+                            step: "read facts".into(),
+                            detail,
+                        }
+                    },
+                )
+            }
         }
     }
 
@@ -260,6 +290,19 @@ pub fn apply(
     progress: Progress,
 ) -> Result<Summary> {
     let plans = fleet.plan(release)?;
+    let problems: String = fleet
+        .targets
+        .iter()
+        .zip(&plans)
+        .flat_map(|(t, (_, f))| {
+            facts::preflight(&t.host, f)
+                .into_iter()
+                .map(move |p| format!("\n  host {}: {p}", t.host.name))
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(Error::Preflight { problems });
+    }
     let needs: Vec<bool> = plans.iter().map(|(p, _)| !p.in_sync()).collect();
     for (p, _) in plans.iter().filter(|(p, _)| p.in_sync()) {
         progress(&p.host, "unchanged");
@@ -334,7 +377,8 @@ fn apply_host(
                 Step::Restart => {
                     target.service.restart(t)?;
                     progress(&host.name, "health gate");
-                    health_gate(t, health_url, rollout).map_err(|e| with_server_log(e, target))?;
+                    health_gate(t, &*target.service, health_url, rollout)
+                        .map_err(|e| with_server_log(e, target))?;
                 }
             }
         }
@@ -363,230 +407,6 @@ fn apply_host(
             }
         }
     }
-}
-
-/// Adds the server's last log lines to a failed health gate: usually the reason (a port in use, a bad CPU list).
-fn with_server_log(error: Error, target: &Target) -> Error {
-    let log = target
-        .transport
-        .run(&target.service.log_script(), b"")
-        .map(|o| o.stdout)
-        .unwrap_or_default();
-    match error {
-        Error::Step { host, step, detail } if !log.trim().is_empty() => Error::Step {
-            host,
-            step,
-            detail: format!(
-                "{detail}; server log: {}",
-                log.trim().lines().collect::<Vec<_>>().join(" | ")
-            ),
-        },
-        other => other,
-    }
-}
-
-/// Puts a host back on `previous` (or, with none, stops the server and undoes the tuning).
-fn revert(
-    target: &Target,
-    previous: Option<&str>,
-    failed_dir: &str,
-    url: &str,
-    rollout: &Rollout,
-) -> Result<()> {
-    let t = &*target.transport;
-    let host = &target.host;
-    match previous {
-        Some(prev) => {
-            switch(t, host, prev)?;
-            retune(t, host, &release_dir(host, prev))?;
-            target.service.restart(t)?;
-            health_gate(t, url, rollout)
-        }
-        None => {
-            target.service.stop(t)?;
-            t.check(
-                "remove current",
-                &format!(
-                    "rm -f {}",
-                    quote(&format!("{}/current", host.paths.install))
-                ),
-                b"",
-            )?;
-            t.check(
-                "tuner rollback",
-                &format!("{} rollback", facts::tuner(host, failed_dir)),
-                b"",
-            )
-            .map(drop)
-        }
-    }
-}
-
-/// The release directory of `id` on `host`.
-pub fn release_dir(host: &Host, id: &str) -> String {
-    quote(&format!("{}/releases/{id}", host.paths.install))
-}
-
-fn upload(t: &dyn Transport, host: &Host, release: &Release) -> Result<()> {
-    let dir = format!("{}/releases/{}", host.paths.install, release.id);
-    let partial = format!("{}/releases/.{}.partial", host.paths.install, release.id);
-    let binaries = [
-        ("pincore-server", &release.server, &release.hashes.server),
-        ("pincore-tuner", &release.tuner, &release.hashes.tuner),
-    ];
-    // Binaries already on the host in an earlier release (same SHA-256) are hard-linked instead of uploaded.
-    let links: String = binaries
-        .iter()
-        .map(|(name, _, sum)| {
-            format!(
-                "src=$(grep -l '^{sum}  {name}$' {install}/releases/*/SHA256SUMS 2>/dev/null | head -n 1) || true
-if [ -n \"$src\" ] && ln -f \"$(dirname \"$src\")/{name}\" {p}/{name}; then echo {name}; fi
-",
-                install = quote(&host.paths.install),
-                p = quote(&partial),
-            )
-        })
-        .collect();
-    let linked = t.check(
-        "prepare the release directory",
-        &format!(
-            "set -e\nrm -rf {p}\nmkdir -p {p} {state}\n{links}",
-            p = quote(&partial),
-            state = quote(&host.paths.state)
-        ),
-        b"",
-    )?;
-    for (name, bytes, _) in binaries {
-        if !linked.lines().any(|l| l == name) {
-            t.upload(bytes, &format!("{partial}/{name}"), 0o755)?;
-        }
-    }
-    let sums = format!(
-        "{}  pincore-server\n{}  pincore-tuner\n",
-        release.hashes.server, release.hashes.tuner
-    );
-    let argument = match &release.tuning {
-        Tuning::Builtin(name) => name.clone(),
-        Tuning::File { .. } => format!("{dir}/profile.yaml"),
-    };
-    let mut files = vec![
-        ("SHA256SUMS", sums),
-        ("server.yaml", release.config.clone()),
-        ("profile.arg", format!("{argument}\n")),
-    ];
-    if let Tuning::File { text, .. } = &release.tuning {
-        files.push(("profile.yaml", text.clone()));
-    }
-    let writes: String = files
-        .iter()
-        .map(|(name, text)| format!("printf '%s' {} > {}/{name}\n", quote(text), quote(&partial)))
-        .collect();
-    // The config is checked by the very binary that will run it, on the host, before anything switches.
-    t.check(
-        "config check (pincore-server check-config)",
-        &format!(
-            "set -e\n{writes}{p}/pincore-server check-config {p}/server.yaml\ntouch {p}/.complete && rm -rf {d} && mv {p} {d}",
-            p = quote(&partial),
-            d = quote(&dir)
-        ),
-        b"",
-    )
-    .map(drop)
-}
-
-fn switch(t: &dyn Transport, host: &Host, id: &str) -> Result<()> {
-    let install = quote(&host.paths.install);
-    t.check(
-        "switch current",
-        &format!("ln -sfn releases/{id} {install}/.current.new && mv -Tf {install}/.current.new {install}/current"),
-        b"",
-    )
-    .map(drop)
-}
-
-fn tune(t: &dyn Transport, host: &Host, dir: &str) -> Result<()> {
-    t.check(
-        "tune (pincore-tuner apply --persist)",
-        &format!(
-            "{} apply \"$(cat {dir}/profile.arg)\" --persist",
-            facts::tuner(host, dir)
-        ),
-        b"",
-    )
-    .map(drop)
-}
-
-/// Back to the values before pincore's first apply, then the release's own profile.
-fn retune(t: &dyn Transport, host: &Host, dir: &str) -> Result<()> {
-    t.check(
-        "tuner rollback",
-        &format!("{} rollback", facts::tuner(host, dir)),
-        b"",
-    )?;
-    tune(t, host, dir)
-}
-
-/// Waits until `/healthz` has answered for `min_healthy_time` without a failure, within `healthy_deadline`.
-pub fn health_gate(t: &dyn Transport, url: &str, rollout: &Rollout) -> Result<()> {
-    let started = Instant::now();
-    let mut healthy_since: Option<Instant> = None;
-    let mut last = String::from("no answer yet");
-    let probe = facts::health_probe(url);
-    while started.elapsed() < rollout.healthy_deadline {
-        let out = t.run(&probe, b"")?;
-        if out.success() {
-            let since = *healthy_since.get_or_insert_with(Instant::now);
-            if since.elapsed() >= rollout.min_healthy_time {
-                return Ok(());
-            }
-        } else {
-            healthy_since = None;
-            last = out.stderr.trim().to_string();
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Err(Error::step(
-        t.host(),
-        "health gate",
-        format!(
-            "{url} not healthy for {} within {} (last: {last})",
-            crate::manifest::format_duration(rollout.min_healthy_time),
-            crate::manifest::format_duration(rollout.healthy_deadline),
-        ),
-    ))
-}
-
-fn record(
-    t: &dyn Transport,
-    host: &Host,
-    release: &Release,
-    previous: Option<String>,
-) -> Result<()> {
-    let deployed = Deployed {
-        release: release.id.clone(),
-        previous,
-        hashes: release.hashes.clone(),
-        profile: release.tuning.argument().to_string(),
-        deployed_at: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-    };
-    write_record(t, host, &deployed)
-}
-
-fn write_record(t: &dyn Transport, host: &Host, deployed: &Deployed) -> Result<()> {
-    // Serialising a struct of strings and numbers cannot fail.
-    let json = serde_json::to_string_pretty(deployed).unwrap_or_default();
-    t.check(
-        "record deployed.json",
-        &format!("mkdir -p {}", quote(&host.paths.state)),
-        b"",
-    )?;
-    t.upload(
-        json.as_bytes(),
-        &format!("{}/deployed.json", host.paths.state),
-        0o644,
-    )
 }
 
 /// Every host back to its previous release and that release's tuning; hosts without one fail with a message.
@@ -623,7 +443,7 @@ pub fn rollback(fleet: &Fleet, rollout: &Rollout, progress: Progress) -> Result<
             progress(&target.host.name, "restart");
             target.service.restart(t)?;
             progress(&target.host.name, "health gate");
-            health_gate(t, &fleet.health_url, rollout)?;
+            health_gate(t, &*target.service, &fleet.health_url, rollout)?;
             let profile = t.check("read the profile", &format!("cat {dir}/profile.arg"), b"")?;
             write_record(
                 t,
@@ -687,14 +507,20 @@ pub fn status(fleet: &Fleet, release: &Release) -> Result<Vec<HostStatus>> {
     Ok(fleet
         .plan(release)?
         .into_iter()
-        .map(|(p, f)| HostStatus {
+        .zip(&fleet.targets)
+        .map(|((p, f), t)| HostStatus {
+            drift: p
+                .reasons
+                .iter()
+                .cloned()
+                .chain(facts::preflight(&t.host, &f))
+                .collect(),
             host: p.host.clone(),
             release: f.current.clone(),
             current: f.current.as_deref() == Some(release.id.as_str()),
             running: f.running,
             healthy: f.healthy,
             tuning: f.tuning,
-            drift: p.reasons,
         })
         .collect())
 }

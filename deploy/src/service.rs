@@ -43,6 +43,10 @@ pub trait Service: Send + Sync {
     /// A script that prints the server's pid (empty when not running).
     fn pid_script(&self) -> String;
 
+    /// A script that exits 0 only when the server has stopped for good (not while it is starting or being
+    /// restarted by the manager).
+    fn dead_script(&self) -> String;
+
     /// A script that prints the last lines the server logged (shown when a host fails its health gate).
     fn log_script(&self) -> String;
 }
@@ -113,9 +117,14 @@ impl Service for Systemd {
         )
     }
 
+    fn dead_script(&self) -> String {
+        // `failed`: systemd gave up (Restart= attempts exhausted); `activating` and `active` are not dead.
+        format!("systemctl is-failed --quiet {}", unit::UNIT_NAME)
+    }
+
     fn log_script(&self) -> String {
         format!(
-            "journalctl --no-pager -q -n 5 -u {} 2>/dev/null || true",
+            "journalctl --no-pager -q -n 3 -u {} 2>/dev/null || true",
             unit::UNIT_NAME
         )
     }
@@ -214,9 +223,14 @@ echo $! > {pidfile}",
         format!("{} && echo \"$pid\" || true", self.running_script())
     }
 
+    fn dead_script(&self) -> String {
+        // Nothing restarts a supervised server: once its process is gone it stays gone.
+        format!("! ({})", self.running_script())
+    }
+
     fn log_script(&self) -> String {
         format!(
-            "tail -n 5 {} 2>/dev/null || true",
+            "tail -n 3 {} 2>/dev/null || true",
             quote(&format!("{}/server.log", self.host.paths.state))
         )
     }

@@ -79,7 +79,7 @@ WantedBy=multi-user.target
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::manifest::{Paths, ServiceKind, SshSettings, TransportKind};
 

@@ -120,6 +120,11 @@ fn kubernetes_objects_pass_kubernetes_validate() {
             "missing `{expected}` in:\n{daemonset}"
         );
     }
+    let config_map = std::fs::read_to_string(dir.path().join("configmap.yaml")).unwrap();
+    assert!(
+        config_map.contains("60-pincore-connections.conf:")
+            && config_map.contains("profile: connections")
+    );
     let out = run(Command::new("kubernetes-validate")
         .args(["-k", "1.33.0", "--strict"])
         .args(&files));

@@ -80,10 +80,11 @@ rollout:
   canary: 1
   max_parallel: 2
   max_fail: 0
-  healthy_deadline: 6s
+  healthy_deadline: 20s
   min_healthy_time: 300ms
   auto_revert: true
 defaults:
+  nic: lo
 {defaults}groups:
   edge:
     hosts:
@@ -161,6 +162,7 @@ fn three_host_rollout_rerun_rollback_failure_and_status() {
 
     // An unreachable host: a clear error naming it, exit 3, and no host touched (facts come before any change).
     let ghost = "      ghost:\n        ssh:\n          proxy_command: ip netns exec pincore-no-such-ns socat - TCP:127.0.0.1:22\n";
+    let ghosts = format!("{ghost}{}", ghost.replace("ghost:", "ghost2:"));
     let with_ghost = manifest(&lab, &server, &tuner, "info", 6381, ghost);
     let out = deploy(&["apply"], &with_ghost);
     assert_eq!(out.status.code(), Some(3));
@@ -173,6 +175,36 @@ fn three_host_rollout_rerun_rollback_failure_and_status() {
         lab.hosts.iter().all(untouched),
         "an unreachable host must stop the rollout before any change"
     );
+    // Several unreachable hosts are all named at once.
+    let out = deploy(
+        &["plan"],
+        &manifest(&lab, &server, &tuner, "info", 6382, &ghosts),
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("host ghost, ghost2 (2 hosts): unreachable"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Preflight: h2 pinned to CPUs it does not have. Every host is read first, so nothing is touched anywhere.
+    let offline_cpus = lab.dir.path().join("offline-cpus.yaml");
+    let text = std::fs::read_to_string(&v1)
+        .unwrap()
+        .replace("      h2:\n", "      h2:\n        cpus: 60-63\n");
+    std::fs::write(&offline_cpus, text).unwrap();
+    let out = deploy(&["apply"], &offline_cpus);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("preflight failed, nothing was changed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("host h2: cpus 60-63 includes CPU(s) 60,61,62,63 that are not online"),
+        "{err}"
+    );
+    assert!(lab.hosts.iter().all(untouched));
 
     // Full rollout: every host serves /healthz and the profile verifies inside its namespace.
     assert!(deploy(&["validate"], &v1).status.success());
@@ -233,6 +265,17 @@ fn three_host_rollout_rerun_rollback_failure_and_status() {
 
     // A second release (config change) everywhere, then rollback puts every host back on the first.
     let v2 = manifest(&lab, &server, &tuner, "debug", 6380, "");
+    let out = deploy(&["plan"], &v2);
+    assert!(out.status.success());
+    // Same binaries, new config: nothing big to send, and every host says why it changes.
+    assert_eq!(
+        stdout(&out)
+            .matches("upload, switch, tune, restart  release ")
+            .count(),
+        3,
+        "{}",
+        stdout(&out)
+    );
     assert!(deploy(&["apply"], &v2).status.success());
     let second = deployed_release(&lab.hosts[0]).expect("deployed.json");
     assert_ne!(second, first);
@@ -287,6 +330,10 @@ fn three_host_rollout_rerun_rollback_failure_and_status() {
     assert!(
         table.contains("server log:"),
         "the failure shows why, from the server's own log: {table}"
+    );
+    assert!(
+        table.contains("the server exited before"),
+        "a server that exits fails the gate at once, not at the deadline: {table}"
     );
     assert!(
         table.contains("skipped") && table.contains("rollout stopped"),

@@ -1,11 +1,12 @@
 //! Start-up: placement, preflight, listening sockets, the shard pool, and the wait for shutdown.
 
+use std::cell::Cell;
 use std::os::fd::IntoRawFd;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::net::TcpListener;
@@ -112,6 +113,22 @@ async fn run_shard(
     requests: MeshBuilder<Envelope, glommio::channels::channel_mesh::Full>,
     replies: MeshBuilder<Reply, glommio::channels::channel_mesh::Full>,
 ) -> Result<(), String> {
+    tracing::debug!(
+        executor = glommio::executor().id(),
+        "shard started; joining the channel meshes"
+    );
+    // glommio 0.9 loses the wake-up when the other end of a shared channel connects just before this
+    // executor parks (the connection is only noticed when the reactor runs again), which under load left
+    // shards waiting in the mesh join forever. A timer that ticks until the joins are done keeps the
+    // reactor running.
+    let joined = Rc::new(Cell::new(false));
+    let ticking = joined.clone();
+    glommio::spawn_local(async move {
+        while !ticking.get() {
+            glommio::timer::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .detach();
     let (request_tx, mut request_rx) = requests
         .join()
         .await
@@ -120,7 +137,9 @@ async fn run_shard(
         .join()
         .await
         .map_err(|e| format!("joining the reply mesh: {e}"))?;
+    joined.set(true);
     let id = request_tx.peer_id();
+    tracing::debug!(shard = id, "joined the channel meshes");
     let executor = glommio::executor();
     let housekeeping =
         executor.create_task_queue(Shares::Static(50), Latency::NotImportant, "housekeeping");

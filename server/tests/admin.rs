@@ -82,7 +82,7 @@ fn metrics_parse_as_prometheus_text_and_count_traffic() {
     }
     s.cli(&["GET", "k1"]);
     s.cli(&["NOSUCHCOMMAND"]);
-    let (status, body) = s.http_get("/metrics");
+    let (status, body) = s.curl("/metrics");
     assert_eq!(status, 200);
     let samples = parse_prometheus(&body);
     assert_eq!(samples["pincore_ready"], 1.0);
@@ -132,10 +132,10 @@ fn metrics_parse_as_prometheus_text_and_count_traffic() {
 fn health_readiness_and_config_endpoints() {
     require!(command("curl"));
     let s = Server::start();
-    assert_eq!(s.http_get("/healthz"), (200, "ok\n".to_string()));
-    assert_eq!(s.http_get("/readyz"), (200, "ready\n".to_string()));
-    assert_eq!(s.http_get("/nope").0, 404);
-    let (status, body) = s.http_get("/config");
+    assert_eq!(s.curl("/healthz"), (200, "ok\n".to_string()));
+    assert_eq!(s.curl("/readyz"), (200, "ready\n".to_string()));
+    assert_eq!(s.curl("/nope").0, 404);
+    let (status, body) = s.curl("/config");
     assert_eq!(status, 200);
     let config: serde_json::Value = serde_json::from_str(&body).expect("/config is JSON");
     assert_eq!(config["services"]["admin"]["listen"], "127.0.0.1:0"); // as configured

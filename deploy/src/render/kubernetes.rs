@@ -79,7 +79,16 @@ pub fn namespace(k: &Kubernetes) -> Namespace {
 }
 
 pub fn config_map(manifest: &Manifest, k: &Kubernetes) -> ConfigMap {
-    let mut data = BTreeMap::from([("server.yaml".to_string(), manifest.server.text.clone())]);
+    // The profile: its file when it is one, and always the tuner's drop-in rendering of it (what the node gets).
+    let (dropin_name, dropin) = super::dropin(manifest);
+    let mut data = BTreeMap::from([
+        ("server.yaml".to_string(), manifest.server.text.clone()),
+        (
+            "profile".to_string(),
+            manifest.tuning.argument().to_string(),
+        ),
+        (dropin_name, dropin),
+    ]);
     if let Tuning::File { text, .. } = &manifest.tuning {
         data.insert("profile.yaml".into(), text.clone());
     }

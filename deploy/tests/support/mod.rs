@@ -1,8 +1,8 @@
 //! Test "hosts" for deploy tests: each is a real sshd inside its own network namespace (own loopback, own
 //! per-namespace sysctls) and its own mount namespace, where /etc/sysctl.d, /opt, /var/lib and /run are overlays
-//! whose writes land in the test's temp dir. ssh reaches each host through a ProxyCommand into its namespace,
-//! exactly as users reach hosts behind a bastion. Nothing outside the temp dir and the namespaces is written,
-//! and dropping a host kills every process in its namespace and deletes it.
+//! whose writes land in the test's temp dir and /root is an empty tmpfs. ssh reaches each host through a
+//! ProxyCommand into its namespace, exactly as users reach hosts behind a bastion. Nothing outside the temp dir
+//! and the namespaces is written, and dropping a host kills every process in its namespace and deletes it.
 
 #![allow(dead_code)] // Each test binary uses its own part of the harness.
 
@@ -192,6 +192,8 @@ for pair in etc/sysctl.d:sysctl opt:opt var/lib:varlib run:run; do
   mount -t overlay overlay -o lowerdir=/$path,upperdir={d}/ovl/$name/up,workdir={d}/ovl/$name/work /$path
 done
 mkdir -p /run/sshd
+# A home of its own: root's dotfiles on this machine (shell init) are not the host's, and writes stay inside.
+mount -t tmpfs -o mode=0700 tmpfs /root
 exec /usr/sbin/sshd -D -e -f {d}/sshd_config
 "
             ),

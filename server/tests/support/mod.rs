@@ -159,8 +159,37 @@ impl Server {
         read_at_least(&mut stream, expected)
     }
 
-    /// `GET path` on the admin port with curl: (status, body).
+    /// `GET path` on the admin port over a plain socket: (status, body); (0, "") if the request failed.
     pub fn http_get(&self, path: &str) -> (u16, String) {
+        let Ok(mut stream) = TcpStream::connect(self.admin) else {
+            return (0, String::new());
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.admin
+        );
+        if stream.write_all(request.as_bytes()).is_err() {
+            return (0, String::new());
+        }
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let text = String::from_utf8_lossy(&response);
+        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+            return (0, String::new());
+        };
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (status, body.to_string())
+    }
+
+    /// `GET path` with curl (what an operator would run): (status, body).
+    pub fn curl(&self, path: &str) -> (u16, String) {
         let out = Command::new("curl")
             .args(["-s", "-m", "5", "-w", "\n%{http_code}"])
             .arg(format!("http://{}{path}", self.admin))

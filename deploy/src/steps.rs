@@ -1,0 +1,259 @@
+//! The steps a rollout performs on one host, each a short script through the host's transport: upload a
+//! release (hard-linking binaries the host already has), switch `current`, tune, gate on health, record
+//! `deployed.json`, and revert.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, Result};
+use crate::facts::{self, Deployed};
+use crate::manifest::{Host, Rollout, Tuning};
+use crate::release::Release;
+use crate::rollout::Target;
+use crate::service::Service;
+use crate::transport::{quote, Transport};
+
+/// Adds the server's last log lines to a failed health gate: usually the reason (a port in use, a bad CPU list).
+pub(crate) fn with_server_log(error: Error, target: &Target) -> Error {
+    let log = target
+        .transport
+        .run(&target.service.log_script(), b"")
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    match error {
+        Error::Step { host, step, detail } if !log.trim().is_empty() => Error::Step {
+            host,
+            step,
+            detail: format!(
+                "{detail}; server log: {}",
+                log.trim().lines().collect::<Vec<_>>().join(" | ")
+            ),
+        },
+        other => other,
+    }
+}
+
+/// Puts a host back on `previous` (or, with none, stops the server and undoes the tuning).
+pub(crate) fn revert(
+    target: &Target,
+    previous: Option<&str>,
+    failed_dir: &str,
+    url: &str,
+    rollout: &Rollout,
+) -> Result<()> {
+    let t = &*target.transport;
+    let host = &target.host;
+    match previous {
+        Some(prev) => {
+            switch(t, host, prev)?;
+            retune(t, host, &release_dir(host, prev))?;
+            target.service.restart(t)?;
+            health_gate(t, &*target.service, url, rollout)
+        }
+        None => {
+            target.service.stop(t)?;
+            t.check(
+                "remove current",
+                &format!(
+                    "rm -f {}",
+                    quote(&format!("{}/current", host.paths.install))
+                ),
+                b"",
+            )?;
+            t.check(
+                "tuner rollback",
+                &format!("{} rollback", facts::tuner(host, failed_dir)),
+                b"",
+            )
+            .map(drop)
+        }
+    }
+}
+
+/// The release directory of `id` on `host`.
+pub fn release_dir(host: &Host, id: &str) -> String {
+    quote(&format!("{}/releases/{id}", host.paths.install))
+}
+
+/// Uploads `release` into `INSTALL/releases/ID/` and checks its config there; complete only when all of it is.
+pub(crate) fn upload(t: &dyn Transport, host: &Host, release: &Release) -> Result<()> {
+    let dir = format!("{}/releases/{}", host.paths.install, release.id);
+    let partial = format!("{}/releases/.{}.partial", host.paths.install, release.id);
+    let binaries = [
+        ("pincore-server", &release.server, &release.hashes.server),
+        ("pincore-tuner", &release.tuner, &release.hashes.tuner),
+    ];
+    // Binaries already on the host in an earlier release (same SHA-256) are hard-linked instead of uploaded.
+    let links: String = binaries
+        .iter()
+        .map(|(name, _, sum)| {
+            format!(
+                "src=$(grep -l '^{sum}  {name}$' {install}/releases/*/SHA256SUMS 2>/dev/null | head -n 1) || true
+if [ -n \"$src\" ] && ln -f \"$(dirname \"$src\")/{name}\" {p}/{name}; then echo {name}; fi
+",
+                install = quote(&host.paths.install),
+                p = quote(&partial),
+            )
+        })
+        .collect();
+    let linked = t.check(
+        "prepare the release directory",
+        &format!(
+            "set -e\nrm -rf {p}\nmkdir -p {p} {state}\n{links}",
+            p = quote(&partial),
+            state = quote(&host.paths.state)
+        ),
+        b"",
+    )?;
+    for (name, bytes, _) in binaries {
+        if !linked.lines().any(|l| l == name) {
+            t.upload(bytes, &format!("{partial}/{name}"), 0o755)?;
+        }
+    }
+    let sums = format!(
+        "{}  pincore-server\n{}  pincore-tuner\n",
+        release.hashes.server, release.hashes.tuner
+    );
+    let argument = match &release.tuning {
+        Tuning::Builtin(name) => name.clone(),
+        Tuning::File { .. } => format!("{dir}/profile.yaml"),
+    };
+    let mut files = vec![
+        ("SHA256SUMS", sums),
+        ("server.yaml", release.config.clone()),
+        ("profile.arg", format!("{argument}\n")),
+    ];
+    if let Tuning::File { text, .. } = &release.tuning {
+        files.push(("profile.yaml", text.clone()));
+    }
+    let writes: String = files
+        .iter()
+        .map(|(name, text)| format!("printf '%s' {} > {}/{name}\n", quote(text), quote(&partial)))
+        .collect();
+    // The config is checked by the very binary that will run it, on the host, before anything switches.
+    t.check(
+        "config check (pincore-server check-config)",
+        &format!(
+            "set -e\n{writes}{p}/pincore-server check-config {p}/server.yaml\ntouch {p}/.complete && rm -rf {d} && mv {p} {d}",
+            p = quote(&partial),
+            d = quote(&dir)
+        ),
+        b"",
+    )
+    .map(drop)
+}
+
+/// Points `INSTALL/current` at release `id` (a rename, so it is never missing or half-written).
+pub(crate) fn switch(t: &dyn Transport, host: &Host, id: &str) -> Result<()> {
+    let install = quote(&host.paths.install);
+    t.check(
+        "switch current",
+        &format!("ln -sfn releases/{id} {install}/.current.new && mv -Tf {install}/.current.new {install}/current"),
+        b"",
+    )
+    .map(drop)
+}
+
+/// `pincore-tuner apply --persist` with the profile of the release in `dir`.
+pub(crate) fn tune(t: &dyn Transport, host: &Host, dir: &str) -> Result<()> {
+    t.check(
+        "tune (pincore-tuner apply --persist)",
+        &format!(
+            "{} apply \"$(cat {dir}/profile.arg)\" --persist",
+            facts::tuner(host, dir)
+        ),
+        b"",
+    )
+    .map(drop)
+}
+
+/// Back to the values before pincore's first apply, then the release's own profile.
+pub(crate) fn retune(t: &dyn Transport, host: &Host, dir: &str) -> Result<()> {
+    t.check(
+        "tuner rollback",
+        &format!("{} rollback", facts::tuner(host, dir)),
+        b"",
+    )?;
+    tune(t, host, dir)
+}
+
+/// Waits until `/healthz` has answered for `min_healthy_time` without a failure, within `healthy_deadline`.
+/// A server that has exited for good (`Service::dead_script`) fails the gate at once instead of at the deadline.
+pub fn health_gate(
+    t: &dyn Transport,
+    service: &dyn Service,
+    url: &str,
+    rollout: &Rollout,
+) -> Result<()> {
+    let started = Instant::now();
+    let mut healthy_since: Option<Instant> = None;
+    let mut last = String::from("no answer yet");
+    // One round trip per probe: the health check, and on failure whether the server is gone.
+    let probe = format!(
+        "{} && exit 0; ({}) >/dev/null 2>&1 && echo exited; exit 1",
+        facts::health_probe(url),
+        service.dead_script()
+    );
+    while started.elapsed() < rollout.healthy_deadline {
+        let out = t.run(&probe, b"")?;
+        if out.success() {
+            let since = *healthy_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= rollout.min_healthy_time {
+                return Ok(());
+            }
+        } else if out.stdout.trim() == "exited" {
+            return Err(Error::step(
+                t.host(),
+                "health gate",
+                format!("the server exited before {url} was healthy"),
+            ));
+        } else {
+            healthy_since = None;
+            last = out.stderr.trim().to_string();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(Error::step(
+        t.host(),
+        "health gate",
+        format!(
+            "{url} not healthy for {} within {} (last: {last})",
+            crate::manifest::format_duration(rollout.min_healthy_time),
+            crate::manifest::format_duration(rollout.healthy_deadline),
+        ),
+    ))
+}
+
+/// Records `release` (and the one before it) in `STATE/deployed.json`.
+pub(crate) fn record(
+    t: &dyn Transport,
+    host: &Host,
+    release: &Release,
+    previous: Option<String>,
+) -> Result<()> {
+    let deployed = Deployed {
+        release: release.id.clone(),
+        previous,
+        hashes: release.hashes.clone(),
+        profile: release.tuning.argument().to_string(),
+        deployed_at: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    };
+    write_record(t, host, &deployed)
+}
+
+/// Writes a `deployed.json` record.
+pub(crate) fn write_record(t: &dyn Transport, host: &Host, deployed: &Deployed) -> Result<()> {
+    // Serialising a struct of strings and numbers cannot fail.
+    let json = serde_json::to_string_pretty(deployed).unwrap_or_default();
+    t.check(
+        "record deployed.json",
+        &format!("mkdir -p {}", quote(&host.paths.state)),
+        b"",
+    )?;
+    t.upload(
+        json.as_bytes(),
+        &format!("{}/deployed.json", host.paths.state),
+        0o644,
+    )
+}
