@@ -8,13 +8,15 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use mio::{Events, Poll, Token};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
 use pincore_resp::Limits;
 
 use crate::connection::{Connection, ReadOutcome, State};
 use crate::error::{BenchError, Result};
 use crate::latency;
 use crate::report::{Counters, RunReport};
+use crate::timer::Timer;
 use crate::workload::{Rng, Workload};
 
 /// Most requests one connection may have in flight in open loop; later ones wait (their latency still
@@ -25,6 +27,8 @@ const RECONNECT_DELAY_NS: u64 = 10_000_000;
 /// How often a thread looks for timed-out requests and sends progress.
 const HOUSEKEEPING_NS: u64 = 10_000_000;
 const PROGRESS_NS: u64 = 1_000_000_000;
+/// The open-loop timer's token.
+const TIMER: Token = Token(usize::MAX);
 
 /// What to run: target, requests, concurrency, pacing and timing.
 #[derive(Debug, Clone)]
@@ -178,6 +182,18 @@ fn client_thread(
 
     let mut poll = Poll::new().map_err(|e| BenchError::io("creating an epoll instance", e))?;
     let mut events = Events::with_capacity(1024);
+    // Open loop: wakes the thread at the next intended send time (a connection's token is its index, so
+    // the timer takes one no connection can have).
+    let timer = match interval {
+        Some(_) => {
+            let timer = Timer::new().map_err(|e| BenchError::io("creating a timerfd", e))?;
+            poll.registry()
+                .register(&mut SourceFd(&timer.raw_fd()), TIMER, Interest::READABLE)
+                .map_err(|e| BenchError::io("registering the timerfd with epoll", e))?;
+            Some(timer)
+        }
+        None => None,
+    };
     let mut rng = Rng::new(0x5eed ^ ids.first().copied().unwrap_or(0) as u64);
     let value = spec.workload.value();
     let limits = Limits::default();
@@ -268,11 +284,14 @@ fn client_thread(
                 // and their latency shows it.
             }
             if next != u64::MAX {
-                let wait = next.saturating_sub(clock());
-                // epoll sleeps in whole milliseconds: sleep until one millisecond before the next send,
-                // then poll without sleeping so sends are not up to a millisecond late.
-                poll_timeout =
-                    poll_timeout.min(Duration::from_nanos(wait.saturating_sub(1_000_000)));
+                match (next.saturating_sub(clock()), timer.as_ref()) {
+                    (0, _) | (_, None) => poll_timeout = Duration::ZERO,
+                    // Arm the timer for the next send; if that fails, poll without sleeping.
+                    (wait, Some(timer)) if wait < HOUSEKEEPING_NS && timer.arm(wait).is_err() => {
+                        poll_timeout = Duration::ZERO;
+                    }
+                    _ => {}
+                }
             }
         }
         if let Err(e) = poll.poll(&mut events, Some(poll_timeout)) {
@@ -281,6 +300,12 @@ fn client_thread(
             }
         }
         for event in events.iter() {
+            if event.token() == TIMER {
+                if let Some(timer) = timer.as_ref() {
+                    timer.clear();
+                }
+                continue;
+            }
             let Some(conn) = conns.get_mut(event.token().0) else {
                 continue;
             };

@@ -27,6 +27,7 @@ pub mod netstat;
 pub mod progress;
 pub mod report;
 pub mod storm;
+pub mod timer;
 pub mod tuned;
 pub mod workload;
 

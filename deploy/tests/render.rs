@@ -239,7 +239,11 @@ defaults:
     assert!(check.status.success(), "syntax check failed");
 
     let play = run(ansible("ansible-playbook").args(["-i", "inventory.yml", "playbook.yml"]));
-    assert!(play.status.success(), "the playbook run failed");
+    assert!(
+        play.status.success(),
+        "the playbook run failed; the server's log on the host:\n{}",
+        host.file("var/lib/pincore/server.log").unwrap_or_default()
+    );
     assert!(String::from_utf8_lossy(&play.stdout).contains("failed=0"));
 
     // The same end state the ssh rollout reaches: pincore-deploy itself finds the host in sync.

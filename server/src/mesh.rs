@@ -18,38 +18,77 @@ use crate::command::Command;
 use crate::config::Config;
 use crate::metrics::ShardSnapshot;
 
-/// A parsed command copied out of a connection's read buffer, to be executed on the owning shard.
-#[derive(Debug)]
-pub struct OwnedCommand {
-    pub bytes: Vec<u8>,
-    pub args: Vec<Range<usize>>,
+/// Single-key commands for one shard, copied out of one read's pipeline into one buffer, to be executed on the
+/// owning shard in order. The reply carries every command's encoded reply ([`BatchReplies`]).
+#[derive(Debug, Default)]
+pub struct CommandBatch {
+    bytes: Vec<u8>,
+    args: Vec<Range<usize>>,
+    /// Each command with the range of its arguments in `args`.
+    commands: Vec<(Command, Range<usize>)>,
 }
 
-impl OwnedCommand {
-    pub fn new(args: &[&[u8]]) -> OwnedCommand {
-        let mut bytes = Vec::with_capacity(args.iter().map(|a| a.len()).sum());
-        let mut ranges = Vec::with_capacity(args.len());
+impl CommandBatch {
+    pub fn push(&mut self, command: Command, args: &[&[u8]]) {
+        let first = self.args.len();
         for arg in args {
-            let start = bytes.len();
-            bytes.extend_from_slice(arg);
-            ranges.push(start..bytes.len());
+            let start = self.bytes.len();
+            self.bytes.extend_from_slice(arg);
+            self.args.push(start..self.bytes.len());
         }
-        OwnedCommand {
-            bytes,
-            args: ranges,
-        }
+        self.commands.push((command, first..self.args.len()));
     }
 
-    pub fn args(&self) -> Vec<&[u8]> {
-        self.args.iter().map(|r| &self.bytes[r.clone()]).collect()
+    /// Commands in the batch.
+    pub fn len(&self) -> usize {
+        self.commands.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+
+    /// Argument bytes held.
+    pub fn size(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Calls `f` with each command and its arguments, in order.
+    pub fn for_each(&self, mut f: impl FnMut(Command, &[&[u8]])) {
+        let mut argv: Vec<&[u8]> = Vec::new();
+        for (command, range) in &self.commands {
+            argv.clear();
+            argv.extend(
+                self.args[range.clone()]
+                    .iter()
+                    .map(|r| &self.bytes[r.clone()]),
+            );
+            f(*command, &argv);
+        }
+    }
+}
+
+/// The encoded replies to a [`CommandBatch`], one after another, with where each ends.
+#[derive(Debug, Default)]
+pub struct BatchReplies {
+    pub bytes: Vec<u8>,
+    pub ends: Vec<usize>,
+}
+
+impl BatchReplies {
+    /// The reply to the batch's `index`th command.
+    pub fn get(&self, index: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(index)?;
+        let start = index.checked_sub(1).map_or(0, |i| self.ends[i]);
+        self.bytes.get(start..end)
     }
 }
 
 /// What one shard asks of another.
 #[derive(Debug)]
 pub enum Op {
-    /// A single-key command on a key the receiver owns.
-    Command(Command, OwnedCommand),
+    /// Single-key commands on keys the receiver owns, executed in order.
+    Batch(CommandBatch),
     MGet(Vec<Vec<u8>>),
     MSet(Vec<(Vec<u8>, Vec<u8>)>),
     Del(Vec<Vec<u8>>),
@@ -71,8 +110,8 @@ pub enum Op {
 /// What comes back.
 #[derive(Debug)]
 pub enum Outcome {
-    /// An encoded RESP reply.
-    Encoded(Vec<u8>),
+    /// The encoded replies to a [`Op::Batch`].
+    Batch(BatchReplies),
     Values(Vec<Option<Vec<u8>>>),
     Count(i64),
     Done,
@@ -194,6 +233,35 @@ impl Drop for Ticket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_keeps_commands_and_their_arguments_apart() {
+        let mut batch = CommandBatch::default();
+        batch.push(Command::Set, &[b"SET", b"k", b"v\r\n"]);
+        batch.push(Command::Get, &[b"GET", b""]);
+        assert_eq!((batch.len(), batch.size()), (2, 10));
+        let mut seen = Vec::new();
+        batch.for_each(|command, args| {
+            seen.push((command, args.iter().map(|a| a.to_vec()).collect::<Vec<_>>()))
+        });
+        assert_eq!(
+            seen,
+            vec![
+                (
+                    Command::Set,
+                    vec![b"SET".to_vec(), b"k".to_vec(), b"v\r\n".to_vec()]
+                ),
+                (Command::Get, vec![b"GET".to_vec(), Vec::new()]),
+            ]
+        );
+        let replies = BatchReplies {
+            bytes: b"+OK\r\n$-1\r\n".to_vec(),
+            ends: vec![5, 10],
+        };
+        assert_eq!(replies.get(0), Some(&b"+OK\r\n"[..]));
+        assert_eq!(replies.get(1), Some(&b"$-1\r\n"[..]));
+        assert_eq!(replies.get(2), None);
+    }
 
     #[test]
     fn replies_reach_their_ticket_and_late_replies_are_dropped() {

@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::kv;
 use crate::listener::{Service, ShardSockets};
 use crate::logging::LogLevelHandle;
-use crate::mesh::{Envelope, Op, Outcome, Pending, Reply, Ticket};
+use crate::mesh::{BatchReplies, Envelope, Op, Outcome, Pending, Reply, Ticket};
 use crate::metrics::{Rejection, ShardMetrics, ShardSnapshot};
 use crate::store::{SetCondition, SetTtl, Store};
 
@@ -295,16 +295,14 @@ impl Shard {
     pub fn handle(self: &Rc<Self>, op: Op) -> Option<Outcome> {
         let now = Instant::now();
         let outcome = match op {
-            Op::Command(command, owned) => {
-                let mut out = Vec::new();
-                kv::execute(
-                    &mut self.store.borrow_mut(),
-                    command,
-                    &owned.args(),
-                    now,
-                    &mut out,
-                );
-                Outcome::Encoded(out)
+            Op::Batch(batch) => {
+                let mut store = self.store.borrow_mut();
+                let mut replies = BatchReplies::default();
+                batch.for_each(|command, args| {
+                    kv::execute(&mut store, command, args, now, &mut replies.bytes);
+                    replies.ends.push(replies.bytes.len());
+                });
+                Outcome::Batch(replies)
             }
             Op::MGet(keys) => {
                 let mut store = self.store.borrow_mut();

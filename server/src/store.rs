@@ -4,7 +4,62 @@
 //! deadline, so memory held by expired keys that nobody reads is bounded by the sweep interval.
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasher;
 use std::time::Instant;
+
+/// Keys are hashed with aHash, keyed per map from OS randomness: several times cheaper than std's SipHash on
+/// short keys, and a client cannot precompute colliding keys.
+type KeyMap = HashMap<Vec<u8>, Entry, ahash::RandomState>;
+
+/// Hash tables the keyspace is split into (a power of two).
+const PARTS: usize = 64;
+
+/// The keys in [`PARTS`] hash tables, chosen by a separately keyed hash. A table grows by rehashing every key
+/// in it at once; split this way, one growth step stalls the shard for 1/64 of what a single table holding
+/// every key would, which otherwise shows up as the tail latency of a SET burst onto a growing keyspace.
+struct Keys {
+    parts: Vec<KeyMap>,
+    chooser: ahash::RandomState,
+}
+
+impl Default for Keys {
+    fn default() -> Keys {
+        Keys {
+            parts: (0..PARTS).map(|_| KeyMap::default()).collect(),
+            chooser: ahash::RandomState::new(),
+        }
+    }
+}
+
+impl Keys {
+    fn part(&self, key: &[u8]) -> usize {
+        // The top bits of a 64-bit hash: PARTS is 2^6.
+        (self.chooser.hash_one(key) >> (64 - PARTS.trailing_zeros())) as usize
+    }
+
+    fn get(&self, key: &[u8]) -> Option<&Entry> {
+        self.parts[self.part(key)].get(key)
+    }
+
+    fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let part = self.part(key);
+        self.parts[part].get_mut(key)
+    }
+
+    fn insert(&mut self, key: Vec<u8>, entry: Entry) {
+        let part = self.part(&key);
+        self.parts[part].insert(key, entry);
+    }
+
+    fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let part = self.part(key);
+        self.parts[part].remove(key)
+    }
+
+    fn len(&self) -> usize {
+        self.parts.iter().map(HashMap::len).sum()
+    }
+}
 
 struct Entry {
     value: Vec<u8>,
@@ -14,7 +69,7 @@ struct Entry {
 /// The keys owned by one shard. Only that shard's thread touches it.
 #[derive(Default)]
 pub struct Store {
-    map: HashMap<Vec<u8>, Entry>,
+    map: Keys,
     /// (deadline, key) for every key with a TTL; kept in step with `map`.
     expiries: BTreeSet<(Instant, Vec<u8>)>,
 }
@@ -63,7 +118,7 @@ impl Store {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.len() == 0
     }
 
     /// Keys that have a TTL.
@@ -224,7 +279,7 @@ impl Store {
     }
 
     pub fn flush(&mut self) {
-        self.map = HashMap::new();
+        self.map = Keys::default();
         self.expiries = BTreeSet::new();
     }
 
@@ -358,6 +413,36 @@ mod tests {
         assert_eq!(s.incr_by(b"m", 1, now), Err(IncrError::Overflow));
         assert_eq!(parse_i64(b"+1"), None);
         assert_eq!(parse_i64(b" 1"), None);
+    }
+
+    #[test]
+    fn keys_spread_over_the_tables_and_stay_findable() {
+        let mut s = Store::default();
+        let now = Instant::now();
+        for i in 0..5000 {
+            let key = format!("key:{i}");
+            s.set(
+                key.as_bytes(),
+                key.as_bytes(),
+                SetCondition::Always,
+                SetTtl::Clear,
+                now,
+                false,
+            );
+        }
+        assert_eq!(s.len(), 5000);
+        assert!(s.map.parts.iter().all(|p| p.len() > 20), "uneven parts");
+        for i in (0..5000).step_by(2) {
+            assert!(s.delete(format!("key:{i}").as_bytes(), now));
+        }
+        assert_eq!(s.len(), 2500);
+        for i in 0..5000 {
+            let key = format!("key:{i}");
+            let expected = (i % 2 == 1).then_some(key.as_bytes());
+            assert_eq!(s.get(key.as_bytes(), now), expected, "{key}");
+        }
+        s.flush();
+        assert!(s.is_empty());
     }
 
     #[test]

@@ -158,6 +158,28 @@ fn idle_connections_are_closed() {
     s.assert_healthy();
 }
 
+/// The idle deadline restarts with every read: a client that sends a command every 100 ms under a 300 ms idle
+/// timeout keeps its connection for well over the timeout.
+#[test]
+fn active_connections_outlive_the_idle_timeout() {
+    let s = Server::start_with(
+        support::DEFAULT_LIMITS,
+        "  idle_ms: 300\n  request_ms: 300\n",
+    );
+    let mut stream = s.connect();
+    for i in 0..12 {
+        stream.write_all(b"PING\r\n").unwrap();
+        assert_eq!(read_at_least(&mut stream, 7), b"+PONG\r\n", "reply {i}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        s.metric("pincore_errors_total{reason=\"idle_timeout\",shard=\"total\"}"),
+        0.0
+    );
+    assert!(closed_by_peer(&mut stream, Duration::from_secs(3)));
+    s.assert_healthy();
+}
+
 #[test]
 fn connection_flood_past_the_limit_is_rejected_and_counted() {
     // 2 per IP per shard: a flood of 40 connections from 127.0.0.1 mostly gets closed at once.

@@ -125,7 +125,7 @@ fn systemd_is_told_ready_reloading_and_stopping() {
         DEFAULT_TIMEOUTS,
         &[("NOTIFY_SOCKET", socket_path.as_os_str())],
     );
-    let mut next = || {
+    let next = || {
         let mut buf = [0u8; 256];
         let n = socket.recv(&mut buf).expect("a notification within 5 s");
         String::from_utf8_lossy(&buf[..n]).trim().to_string()

@@ -118,6 +118,97 @@ fn pipelined_commands_are_answered_in_order_across_shards() {
     );
 }
 
+/// One pipeline mixing keys of every shard with same-key sequences, local commands and multi-key fan-outs:
+/// each reply must match a model that executes the commands one by one.
+#[test]
+fn mixed_local_remote_and_fan_out_pipeline_keeps_order() {
+    let s = Server::start();
+    let mut model: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    let mut request = Vec::new();
+    let mut expected = Vec::new();
+    let bulk = |v: Option<&i64>| match v {
+        Some(n) => format!("${}\r\n{n}\r\n", n.to_string().len()),
+        None => "$-1\r\n".to_string(),
+    };
+    for i in 0..300i64 {
+        let key = format!("c{i}");
+        let half = format!("c{}", i / 2);
+        request.extend_from_slice(
+            format!("SET {key} {i}\r\nINCR {key}\r\nPING\r\nGET {key}\r\n").as_bytes(),
+        );
+        model.insert(key.clone(), i + 1);
+        expected.extend_from_slice(
+            format!("+OK\r\n:{}\r\n+PONG\r\n{}", i + 1, bulk(Some(&(i + 1)))).as_bytes(),
+        );
+        request.extend_from_slice(format!("MGET {key} {half}\r\nINCR {half}\r\n").as_bytes());
+        expected.extend_from_slice(
+            format!("*2\r\n{}{}", bulk(model.get(&key)), bulk(model.get(&half))).as_bytes(),
+        );
+        let next = model.get(&half).copied().unwrap_or(0) + 1;
+        model.insert(half.clone(), next);
+        expected.extend_from_slice(format!(":{next}\r\n").as_bytes());
+        if i % 50 == 7 {
+            request.extend_from_slice(
+                format!("DEL {key} nokey\r\nEXISTS {key}\r\nGET {half}\r\n").as_bytes(),
+            );
+            model.remove(&key);
+            expected
+                .extend_from_slice(format!(":1\r\n:0\r\n{}", bulk(model.get(&half))).as_bytes());
+        }
+    }
+    request.extend_from_slice(b"DBSIZE\r\n");
+    expected.extend_from_slice(format!(":{}\r\n", model.len()).as_bytes());
+    let reply = s.round_trip(&request, expected.len());
+    let first_difference = reply.iter().zip(&expected).position(|(a, b)| a != b);
+    assert!(
+        reply == expected,
+        "{} of {} bytes, first difference at {first_difference:?}: {:?}",
+        reply.len(),
+        expected.len(),
+        String::from_utf8_lossy(&reply[first_difference.unwrap_or(0).saturating_sub(20)..])
+    );
+}
+
+/// Commands that arrive in many pieces (a value larger than the initial read buffer in odd-sized chunks, a
+/// command one byte at a time) are parsed whole and answered once, in order.
+#[test]
+fn commands_arriving_in_pieces_are_answered_once() {
+    let s = Server::start();
+    let value: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut request = format!("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n${}\r\n", value.len()).into_bytes();
+    request.extend_from_slice(&value);
+    request.extend_from_slice(
+        b"\r\nSTRLEN big\r\nSET small 7\r\n*2\r\n$3\r\nGET\r\n$5\r\nsmall\r\nGET big\r\n",
+    );
+    let mut expected = b"+OK\r\n-ERR unknown command 'STRLEN', with args beginning with: 'big' \r\n+OK\r\n$1\r\n7\r\n".to_vec();
+    expected.extend_from_slice(format!("${}\r\n", value.len()).as_bytes());
+    expected.extend_from_slice(&value);
+    expected.extend_from_slice(b"\r\n");
+    let mut stream = s.connect();
+    stream.set_nodelay(true).unwrap();
+    let (big, tail) = request.split_at(value.len() + 30);
+    for piece in big.chunks(7919) {
+        stream.write_all(piece).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    for byte in tail {
+        stream.write_all(&[*byte]).unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(300));
+    }
+    let reply = read_at_least(&mut stream, expected.len());
+    assert_eq!(
+        reply.len(),
+        expected.len(),
+        "{}",
+        String::from_utf8_lossy(&reply[..reply.len().min(300)])
+    );
+    assert!(
+        reply == expected,
+        "{}",
+        String::from_utf8_lossy(&reply[..300])
+    );
+}
+
 #[test]
 fn redis_cli_pipe_mode_loads_keys_onto_every_shard() {
     require!(command("redis-cli"));

@@ -221,6 +221,7 @@ pub fn playbook(manifest: &Manifest, release: &Release, dropin_name: &str) -> Va
         json!({
             "name": "Switch current to the release",
             "ansible.builtin.file": { "src": "releases/{{ release_id }}", "dest": "{{ pincore_install }}/current", "state": "link", "force": true },
+            "register": "switched",
             "notify": "restart pincore-server"
         }),
         json!({
@@ -257,7 +258,8 @@ pub fn playbook(manifest: &Manifest, release: &Release, dropin_name: &str) -> Va
             "name": "Start the server if it is not running",
             "ansible.builtin.script": "files/hosts/{{ inventory_hostname }}/restart.sh",
             "args": { "creates": "{{ pincore_state }}/server.pid" },
-            "when": "pincore_service == 'supervisor'"
+            // A switched release is (re)started once, by the handler.
+            "when": "pincore_service == 'supervisor' and not switched.changed"
         }),
         json!({ "ansible.builtin.meta": "flush_handlers" }),
         json!({

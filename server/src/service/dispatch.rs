@@ -9,15 +9,18 @@ use std::time::Instant;
 use pincore_resp::reply;
 
 use super::info;
+use super::outbox::{InBatch, Outbox};
 use crate::command::Command;
 use crate::kv;
-use crate::mesh::{Op, Outcome, OwnedCommand, Ticket};
+use crate::mesh::{Op, Outcome, Ticket};
 use crate::shard::Shard;
 
 /// Per-connection state that commands can change.
 #[derive(Default)]
 pub struct Connection {
     pub name: Option<Vec<u8>>,
+    /// Single-key commands for other shards not yet sent.
+    pub outbox: Outbox,
 }
 
 /// What [`dispatch`] did with a command.
@@ -32,8 +35,8 @@ pub enum Dispatched {
 
 /// A reply that waits for other shards.
 pub enum Pending {
-    /// A forwarded single-key command: the owner's encoded reply.
-    Single(Ticket),
+    /// A forwarded single-key command: its reply within its batch's reply.
+    Single(InBatch),
     /// MGET: each part answers for the keys at the given positions.
     MGet {
         len: usize,
@@ -136,12 +139,13 @@ pub async fn dispatch(
         | Command::Decr
         | Command::Expire
         | Command::Ttl => {
-            return single_key(shard, command, args, now, out).await;
+            return single_key(shard, conn, command, args, now, out).await;
         }
         Command::Del | Command::Exists if args.len() == 2 => {
-            return single_key(shard, command, args, now, out).await
+            return single_key(shard, conn, command, args, now, out).await
         }
         Command::Del | Command::Exists => {
+            conn.outbox.send_all(shard).await;
             let groups = group_keys(shard, &args[1..]);
             let mut tickets = Vec::with_capacity(groups.len());
             for (owner, keys) in groups {
@@ -156,6 +160,7 @@ pub async fn dispatch(
             return Dispatched::Later(Pending::Sum(tickets));
         }
         Command::MGet => {
+            conn.outbox.send_all(shard).await;
             let groups = group_keys(shard, &args[1..]);
             let mut parts = Vec::with_capacity(groups.len());
             for (owner, keys) in groups {
@@ -174,6 +179,7 @@ pub async fn dispatch(
                 wrong_arity(out, command);
                 return Dispatched::Written;
             }
+            conn.outbox.send_all(shard).await;
             let mut groups: Vec<Vec<(Vec<u8>, Vec<u8>)>> = vec![Vec::new(); shard.count];
             for pair in args[1..].chunks_exact(2) {
                 groups[shard.owner(pair[0])].push((pair[0].to_vec(), pair[1].to_vec()));
@@ -189,7 +195,8 @@ pub async fn dispatch(
             return Dispatched::Later(Pending::AllOk(tickets));
         }
         Command::DbSize => {
-            return Dispatched::Later(Pending::Sum(shard.broadcast(|| Op::DbSize).await))
+            conn.outbox.send_all(shard).await;
+            return Dispatched::Later(Pending::Sum(shard.broadcast(|| Op::DbSize).await));
         }
         Command::FlushAll => {
             if let Some(mode) = args.get(1) {
@@ -200,6 +207,7 @@ pub async fn dispatch(
                     return Dispatched::Written;
                 }
             }
+            conn.outbox.send_all(shard).await;
             return Dispatched::Later(Pending::AllOk(shard.broadcast(|| Op::FlushAll).await));
         }
         Command::Info => {
@@ -207,6 +215,7 @@ pub async fn dispatch(
                 .iter()
                 .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
                 .collect();
+            conn.outbox.send_all(shard).await;
             let tickets = shard.broadcast(|| Op::Snapshot).await;
             return Dispatched::Later(Pending::Info { sections, tickets });
         }
@@ -231,6 +240,7 @@ pub async fn dispatch(
 
 async fn single_key(
     shard: &Rc<Shard>,
+    conn: &mut Connection,
     command: Command,
     args: &[&[u8]],
     now: Instant,
@@ -241,10 +251,8 @@ async fn single_key(
         kv::execute(&mut shard.store.borrow_mut(), command, args, now, out);
         return Dispatched::Written;
     }
-    let ticket = shard
-        .call(owner, Op::Command(command, OwnedCommand::new(args)))
-        .await;
-    Dispatched::Later(Pending::Single(ticket))
+    let place = conn.outbox.push(shard, owner, command, args).await;
+    Dispatched::Later(Pending::Single(place))
 }
 
 /// Keys of one shard with their positions in the command.
@@ -263,8 +271,15 @@ fn group_keys<'a>(shard: &Shard, keys: &[&'a [u8]]) -> Vec<(usize, KeyGroup<'a>)
         .collect()
 }
 
-/// Waits for queued replies in order and appends them to `out`, recording each command's latency.
-pub async fn resolve(shard: &Rc<Shard>, queue: &mut VecDeque<Queued>, out: &mut Vec<u8>) {
+/// Sends the connection's open batches, then waits for queued replies in order and appends them to `out`,
+/// recording each command's latency.
+pub async fn resolve(
+    shard: &Rc<Shard>,
+    conn: &mut Connection,
+    queue: &mut VecDeque<Queued>,
+    out: &mut Vec<u8>,
+) {
+    conn.outbox.send_all(shard).await;
     while let Some(Queued {
         command,
         started,
@@ -281,10 +296,11 @@ pub async fn resolve(shard: &Rc<Shard>, queue: &mut VecDeque<Queued>, out: &mut 
 
 async fn gather(shard: &Rc<Shard>, pending: Pending, out: &mut Vec<u8>) {
     match pending {
-        Pending::Single(ticket) => match ticket.await {
-            Outcome::Encoded(bytes) => out.extend_from_slice(&bytes),
-            _ => unavailable(shard, out),
-        },
+        Pending::Single(place) => {
+            if !place.reply_into(out).await {
+                unavailable(shard, out);
+            }
+        }
         Pending::MGet { len, parts } => {
             let mut values: Vec<Option<Vec<u8>>> = vec![None; len];
             for (ticket, positions) in parts {

@@ -19,7 +19,10 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
                 shard.metrics.error("idle_timeout");
                 break;
             }
-            Err(ReadError::Io(_)) => break,
+            Err(ReadError::Io(e)) => {
+                tracing::debug!(shard = shard.id, error = %e, "read failed; closing the connection");
+                break;
+            }
         };
         shard.metrics.bytes_in(Service::Echo, n);
         if write_within(&mut stream, &buf[..n], idle).await.is_err() {

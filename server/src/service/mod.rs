@@ -1,13 +1,16 @@
 //! The network services: accept loops and the per-connection handlers of each service.
 //!
-//! Every connection is admitted against the shard's limits before it gets a task, every read runs under a
-//! `glommio::timer::timeout` (glommio's own `set_read_timeout` misbehaves when a read future is dropped), and
-//! every write is bounded by the idle timeout.
+//! Every connection is admitted against the shard's limits before it gets a task, every read is bounded in
+//! time — echo and admin reads by a `glommio::timer::timeout` per read, RESP reads by one watchdog per
+//! connection ([`deadline::ReadDeadline`]); glommio's own `set_read_timeout` misbehaves when a read future is
+//! dropped — and every write is bounded by the idle timeout.
 
 pub mod admin;
+pub mod deadline;
 pub mod dispatch;
 pub mod echo;
 pub mod info;
+pub mod outbox;
 pub mod resp;
 
 use std::net::{IpAddr, Ipv4Addr};

@@ -1,16 +1,19 @@
 //! The RESP connection: a bounded read buffer, every complete command parsed per read (pipelining), replies
-//! written in one write, timeouts for idle clients and for requests that never complete (slowloris).
+//! written in one write, timeouts for idle clients and for requests that never complete (slowloris), kept by
+//! one watchdog per connection ([`ReadDeadline`]) rather than a timer per read.
 
 use std::collections::VecDeque;
-use std::ops::Range;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::Instant;
 
+use futures_lite::AsyncReadExt;
 use glommio::net::TcpStream;
-use pincore_resp::{parse_command, reply, Limits};
+use pincore_resp::{reply, CommandParser, Limits};
 
+use super::deadline::ReadDeadline;
 use super::dispatch::{self, Connection, Dispatched, Queued};
-use super::{read_within, write_within, ReadError};
+use super::write_within;
 use crate::listener::Service;
 use crate::shard::Shard;
 
@@ -25,8 +28,14 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
     let mut buf = vec![0u8; INITIAL_BUFFER.min(shard.config().limits.max_request_bytes)];
     let mut filled = 0;
     let mut out = Vec::with_capacity(INITIAL_BUFFER);
-    let mut args: Vec<Range<usize>> = Vec::new();
+    // Resumes a command that arrives over several reads instead of rescanning it: the incomplete tail is
+    // always moved to the front of `buf`, so each call sees the same command start with more bytes.
+    let mut parser = CommandParser::new();
     let mut conn = Connection::default();
+    let deadline = ReadDeadline::new(
+        stream.as_raw_fd(),
+        Instant::now() + shard.config().timeouts.idle(),
+    );
     // When the oldest incomplete request's first bytes arrived.
     let mut request_started: Option<Instant> = None;
     loop {
@@ -49,14 +58,14 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
             }
             buf.resize((buf.len() * 2).min(config.limits.max_request_bytes), 0);
         }
-        let limit = match request_started {
-            Some(started) => config.timeouts.request().saturating_sub(started.elapsed()),
-            None => config.timeouts.idle(),
-        };
-        let n = match read_within(&mut stream, &mut buf[filled..], limit).await {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(ReadError::TimedOut) if request_started.is_some() => {
+        let now = Instant::now();
+        deadline.set(match request_started {
+            Some(started) => started + config.timeouts.request(),
+            None => now + config.timeouts.idle(),
+        });
+        let read = stream.read(&mut buf[filled..]).await;
+        if deadline.expired() {
+            if request_started.is_some() {
                 shard.metrics.error("request_timeout");
                 out.clear();
                 reply::error(
@@ -64,18 +73,21 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
                     b"ERR request not completed within timeouts.request_ms; closing",
                 );
                 let _ = write_within(&mut stream, &out, config.timeouts.idle()).await;
-                break;
-            }
-            Err(ReadError::TimedOut) => {
+            } else {
                 shard.metrics.error("idle_timeout");
-                break;
             }
-            Err(ReadError::Io(e)) => {
+            break;
+        }
+        let n = match read {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => {
                 tracing::debug!(shard = shard.id, error = %e, "read failed; closing the connection");
                 break;
             }
         };
         let read_at = Instant::now();
+        deadline.park(read_at);
         filled += n;
         shard.metrics.bytes_in(Service::Resp, n);
 
@@ -84,16 +96,16 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
         let mut queue: VecDeque<Queued> = VecDeque::new();
         let mut argv: Vec<&[u8]> = Vec::new();
         while pos < filled && !close {
-            match parse_command(&buf[pos..filled], &limits, &mut args) {
+            match parser.parse(&buf[pos..filled], &limits) {
                 Ok(None) => break,
                 Ok(Some(consumed)) => {
                     let input = &buf[pos..pos + consumed];
                     pos += consumed;
-                    if args.is_empty() {
+                    if parser.args().is_empty() {
                         continue; // an empty inline line
                     }
                     argv.clear();
-                    argv.extend(args.iter().map(|r| &input[r.clone()]));
+                    argv.extend(parser.args().iter().map(|r| &input[r.clone()]));
                     let started = Instant::now();
                     let command = crate::command::Command::lookup(argv[0]);
                     if queue.is_empty() {
@@ -133,7 +145,7 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
                         }
                     }
                     if queue.len() >= MAX_QUEUED || out.len() >= FLUSH_AT {
-                        dispatch::resolve(shard, &mut queue, &mut out).await;
+                        dispatch::resolve(shard, &mut conn, &mut queue, &mut out).await;
                         if out.len() >= FLUSH_AT {
                             if write_within(&mut stream, &out, config.timeouts.idle())
                                 .await
@@ -148,14 +160,14 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
                 }
                 Err(e) => {
                     shard.metrics.error(e.kind().as_str());
-                    dispatch::resolve(shard, &mut queue, &mut out).await;
+                    dispatch::resolve(shard, &mut conn, &mut queue, &mut out).await;
                     reply::protocol_error(&mut out, &e);
                     tracing::debug!(shard = shard.id, error = %e, "protocol error; closing the connection");
                     close = true;
                 }
             }
         }
-        dispatch::resolve(shard, &mut queue, &mut out).await;
+        dispatch::resolve(shard, &mut conn, &mut queue, &mut out).await;
         if !out.is_empty() {
             if write_within(&mut stream, &out, config.timeouts.idle())
                 .await
