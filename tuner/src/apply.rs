@@ -329,7 +329,9 @@ mod tests {
         }
         fn write(&self, s: &Setting, value: &str) -> Result<()> {
             if self.fail_on.as_deref() == Some(&s.to_string()) {
-                let Setting::Sysctl { key } = s;
+                let Setting::Sysctl { key } = s else {
+                    unreachable!("these tests only plan sysctls")
+                };
                 return Err(crate::sysctl::SysctlError::Rejected {
                     key: key.clone(),
                     value: value.into(),

@@ -69,6 +69,18 @@ pub enum Error {
 
     #[error("{0}")]
     Usage(String),
+
+    /// irqbalance would undo an IRQ placement; the message says how to ban the IRQs and CPUs.
+    #[error("irqbalance is running (pid {pids}): {advice}")]
+    Irqbalance { pids: String, advice: String },
+
+    /// A kernel file (counters, limits, sockets) that does not read as the kernel writes it.
+    #[error("{path}, line {line}: {why}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        why: String,
+    },
 }
 
 impl Error {

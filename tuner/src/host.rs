@@ -18,7 +18,19 @@ use crate::sysctl::{Key, SysctlTree};
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Setting {
-    Sysctl { key: Key },
+    Sysctl {
+        key: Key,
+    },
+    /// `/proc/irq/IRQ/smp_affinity_list`: the CPUs that take an interrupt.
+    IrqAffinity {
+        irq: u32,
+    },
+    /// `/sys/class/net/DEVICE/queues/QUEUE/FILE`: a queue's RPS, RFS or XPS setting.
+    Queue {
+        device: String,
+        queue: String,
+        file: String,
+    },
 }
 
 impl Setting {
@@ -31,6 +43,12 @@ impl std::fmt::Display for Setting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Setting::Sysctl { key } => write!(f, "{key}"),
+            Setting::IrqAffinity { irq } => write!(f, "irq/{irq}/smp_affinity_list"),
+            Setting::Queue {
+                device,
+                queue,
+                file,
+            } => write!(f, "{device}/{queue}/{file}"),
         }
     }
 }
@@ -96,16 +114,99 @@ impl Host {
     }
 }
 
+impl Host {
+    /// The file behind a NIC setting. Names come from the state file too, so each part is checked: a
+    /// setting must never address a file outside the queue and IRQ directories.
+    fn nic_path(&self, setting: &Setting) -> Result<PathBuf> {
+        let bad = |reason: &str| Error::Unwritable {
+            setting: setting.to_string(),
+            reason: reason.to_string(),
+        };
+        match setting {
+            Setting::Sysctl { key } => Ok(self.sysctl.path(key)),
+            Setting::IrqAffinity { irq } => Ok(self
+                .root
+                .join("proc/irq")
+                .join(irq.to_string())
+                .join("smp_affinity_list")),
+            Setting::Queue {
+                device,
+                queue,
+                file,
+            } => {
+                if device.is_empty() || device.contains('/') || device == "." || device == ".." {
+                    return Err(bad("not a network device name"));
+                }
+                let numbered = |prefix: &str| {
+                    queue
+                        .strip_prefix(prefix)
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                };
+                if !(numbered("rx-") || numbered("tx-")) {
+                    return Err(bad("not a queue name (rx-N or tx-N)"));
+                }
+                if !["rps_cpus", "rps_flow_cnt", "xps_cpus"].contains(&file.as_str()) {
+                    return Err(bad("not a queue setting pincore manages"));
+                }
+                Ok(self
+                    .root
+                    .join("sys/class/net")
+                    .join(device)
+                    .join("queues")
+                    .join(queue)
+                    .join(file))
+            }
+        }
+    }
+}
+
+/// Turns a failed write of a NIC setting into words an operator can act on.
+fn nic_write_error(setting: &Setting, path: &Path, e: std::io::Error) -> Error {
+    let reason = match e.raw_os_error() {
+        Some(libc::EACCES) | Some(libc::EPERM) => format!("permission denied writing {}: run as root", path.display()),
+        Some(libc::EINVAL) => "the kernel rejected this value (EINVAL)".to_string(),
+        Some(libc::EIO) if matches!(setting, Setting::IrqAffinity { .. }) => {
+            "the kernel refused to move this interrupt (EIO: a managed or per-CPU interrupt cannot be moved)".to_string()
+        }
+        Some(libc::ENOENT) => format!("{} does not exist", path.display()),
+        _ => format!("writing {}: {e}", path.display()),
+    };
+    Error::Unwritable {
+        setting: setting.to_string(),
+        reason,
+    }
+}
+
 impl SettingStore for Host {
     fn read(&self, setting: &Setting) -> Result<Option<String>> {
         match setting {
             Setting::Sysctl { key } => Ok(self.sysctl.read_raw(key)?),
+            _ => {
+                let path = self.nic_path(setting)?;
+                match std::fs::read_to_string(&path) {
+                    Ok(s) => Ok(Some(s.trim_end_matches('\n').to_string())),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(Error::io("reading", &path, e)),
+                }
+            }
         }
     }
 
     fn write(&self, setting: &Setting, value: &str) -> Result<()> {
         match setting {
             Setting::Sysctl { key } => self.sysctl.write(key, value).map_err(Error::from),
+            _ => {
+                let path = self.nic_path(setting)?;
+                // No O_CREAT: a queue or IRQ that does not exist must not appear in a fixture tree either.
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .truncate(true)
+                    .open(&path)
+                    .and_then(|mut f| {
+                        std::io::Write::write_all(&mut f, format!("{value}\n").as_bytes())
+                    })
+                    .map_err(|e| nic_write_error(setting, &path, e))
+            }
         }
     }
 }

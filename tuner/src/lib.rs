@@ -14,9 +14,11 @@
 
 pub mod apply;
 mod atomic;
+pub mod doctor;
 pub mod error;
 pub mod host;
 pub mod netns;
+pub mod nic;
 pub mod persist;
 pub mod plan;
 pub mod profile;

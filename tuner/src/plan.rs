@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use crate::nic::NicPlan;
 use crate::profile::{FlatProfile, Op, Target};
 use crate::sysctl::Key;
 
@@ -71,6 +72,9 @@ pub struct Change {
 pub struct Plan {
     pub profile: String,
     pub changes: Vec<Change>,
+    /// The profile's `nic:` devices, each compared with the kernel.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nic: Vec<NicPlan>,
 }
 
 impl Plan {
@@ -121,6 +125,7 @@ pub fn plan(profile: &FlatProfile, mut observe: impl FnMut(&Key) -> Observed) ->
     Plan {
         profile: profile.name.clone(),
         changes,
+        nic: Vec::new(),
     }
 }
 
@@ -238,6 +243,7 @@ mod tests {
             name: "p".into(),
             description: String::new(),
             chain: vec!["p".into()],
+            nic: Vec::new(),
             entries: vec![
                 entry("a.change", "10", Op::AtLeast),
                 entry("a.ok", "10", Op::AtLeast),

@@ -192,6 +192,10 @@ impl Human for Plan {
             self.count(Action::Missing),
             self.count(Action::NotInNamespace)
         );
+        for nic in &self.nic {
+            out.push('\n');
+            out.push_str(&nic.human(colour));
+        }
         out
     }
 }
@@ -246,10 +250,19 @@ impl Human for Verification {
                     plain(d.profile.clone()),
                 ]);
             }
-            out.push_str(&t.render(colour));
+            if !self.drift.is_empty() {
+                out.push_str(&t.render(colour));
+            }
+            if !self.nic_drift.is_empty() {
+                out.push_str(&crate::nic::change_table(&self.nic_drift));
+            }
+            let nic = match self.nic_drift.len() {
+                0 => String::new(),
+                n => format!(" and {n} NIC setting(s)"),
+            };
             let _ = writeln!(
                 out,
-                "\n{}: {} key(s) drifted{scope}.",
+                "\n{}: {} key(s){nic} drifted{scope}.",
                 self.profile,
                 self.drift.len()
             );

@@ -10,6 +10,7 @@ use crate::apply::{self, Applied, ApplyRequest, PlannedFile, PlannedWrite, Rollb
 use crate::error::{Error, Result};
 use crate::host::{Host, Setting};
 use crate::netns::Namespace;
+use crate::nic::NicChange;
 use crate::persist::{self, Override, SysctlConfig};
 use crate::plan::{self, Action, Change, Observed, Plan};
 use crate::profile::{FlatProfile, ProfileLibrary, ProfileSummary, DEFAULT_PROFILE_DIR};
@@ -45,9 +46,11 @@ impl Options {
 #[derive(Debug)]
 pub struct Tuner {
     profiles: ProfileLibrary,
-    host: Host,
-    state: StateStore,
+    pub(crate) host: Host,
+    pub(crate) state: StateStore,
     sysctl: SysctlConfig,
+    /// Move interrupts in a profile's `nic:` section even though irqbalance runs.
+    allow_irqbalance: bool,
 }
 
 /// `verify`'s answer: in sync, or the drift.
@@ -57,6 +60,9 @@ pub struct Verification {
     pub netns: Option<String>,
     pub in_sync: bool,
     pub drift: Vec<Drift>,
+    /// NIC settings of the profile's `nic:` devices that no longer hold their placement.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nic_drift: Vec<NicChange>,
     /// Keys missing in this kernel or not visible in the namespace: not drift, but said.
     pub skipped: Vec<Change>,
     /// Later sysctl.d files that would undo the profile at boot (host mode only).
@@ -117,7 +123,14 @@ impl Tuner {
             host: Host::new(&root, namespace),
             state,
             sysctl,
+            allow_irqbalance: false,
         }
+    }
+
+    /// Lets `apply` move a profile's NIC interrupts while irqbalance runs (the user has banned them there).
+    pub fn allow_irqbalance(mut self, allow: bool) -> Tuner {
+        self.allow_irqbalance = allow;
+        self
     }
 
     pub fn library(&self) -> &ProfileLibrary {
@@ -150,9 +163,11 @@ impl Tuner {
         for e in &flat.entries {
             observed.insert(&e.key, self.host.observe(&e.key)?);
         }
-        Ok(plan::plan(flat, |key| {
+        let mut plan = plan::plan(flat, |key| {
             observed.remove(key).unwrap_or(Observed::Missing)
-        }))
+        });
+        plan.nic = self.profile_nic_plans(flat)?;
+        Ok(plan)
     }
 
     /// `verify`: the plan again; anything it would still change is drift.
@@ -168,12 +183,15 @@ impl Tuner {
                 profile: c.from.clone(),
             })
             .collect();
+        let nic_drift: Vec<NicChange> =
+            plan.nic.iter().flat_map(|p| p.pending().cloned()).collect();
         let (overrides, persisted) = self.boot_view(&flat)?;
         Ok(Verification {
             profile: flat.name,
             netns: self.netns(),
-            in_sync: drift.is_empty(),
+            in_sync: drift.is_empty() && nic_drift.is_empty(),
             drift,
+            nic_drift,
             skipped: skipped(&plan),
             overrides,
             persisted,
@@ -203,6 +221,13 @@ impl Tuner {
         }
         let flat = self.profiles.flatten(profile)?;
         let plan = self.plan_flat(&flat)?;
+        self.irqbalance_check(&plan.nic, self.allow_irqbalance)?;
+        let nic_writes = plan.nic.iter().flat_map(|p| p.pending()).filter_map(|c| {
+            Some(PlannedWrite {
+                setting: c.setting.clone(),
+                value: c.write.clone()?,
+            })
+        });
         let writes: Vec<PlannedWrite> = plan
             .pending()
             .filter_map(|c| {
@@ -211,6 +236,7 @@ impl Tuner {
                     value: c.write.clone()?,
                 })
             })
+            .chain(nic_writes)
             .collect();
         let mut files = Vec::new();
         let dropin = self.sysctl.dropin_path(&flat.name);

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::yaml::parse;
-use super::{FlatEntry, FlatProfile, Origin, Profile, ProfileSummary};
+use super::{FlatEntry, FlatNic, FlatProfile, Origin, Profile, ProfileSummary};
 use crate::error::{Error, Location, Result};
 use crate::sysctl::Key;
 
@@ -107,6 +107,7 @@ impl ProfileLibrary {
             description: top.description,
             chain: merged.chain,
             entries: merged.entries,
+            nic: merged.nic,
         })
     }
 
@@ -139,6 +140,20 @@ impl ProfileLibrary {
                     merged.index.insert(entry.key.clone(), merged.entries.len());
                     merged.entries.push(flat);
                 }
+            }
+        }
+        for request in &profile.nic {
+            let flat = FlatNic {
+                request: request.clone(),
+                from: profile.name.clone(),
+            };
+            match merged
+                .nic
+                .iter_mut()
+                .find(|n| n.request.device == request.device)
+            {
+                Some(held) => *held = flat,
+                None => merged.nic.push(flat),
             }
         }
         if !merged.chain.contains(&profile.name) {
@@ -215,6 +230,7 @@ struct Merged {
     chain: Vec<String>,
     entries: Vec<FlatEntry>,
     index: HashMap<Key, usize>,
+    nic: Vec<FlatNic>,
 }
 
 fn builtin(name: &str) -> Option<&'static str> {

@@ -23,6 +23,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Location, Result};
+use crate::nic::NicRequest;
 use crate::sysctl::Key;
 
 pub use library::ProfileLibrary;
@@ -103,6 +104,8 @@ pub struct Profile {
     pub description: String,
     pub include: Vec<String>,
     pub sysctl: Vec<Entry>,
+    /// `nic:` entries: which CPUs serve each device's queues.
+    pub nic: Vec<NicRequest>,
     pub origin: Origin,
     /// The YAML text, kept to point at the line of an include entry in errors.
     text: String,
@@ -116,6 +119,17 @@ pub struct FlatProfile {
     /// The profiles merged, included ones first, this one last.
     pub chain: Vec<String>,
     pub entries: Vec<FlatEntry>,
+    /// NIC placements, one per device, the including profile having won.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nic: Vec<FlatNic>,
+}
+
+/// One device of a flattened profile's `nic:` section and the profile that set it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FlatNic {
+    #[serde(flatten)]
+    pub request: NicRequest,
+    pub from: String,
 }
 
 /// One key of a flattened profile and the profile that set it.

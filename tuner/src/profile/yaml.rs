@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::{Entry, Op, Origin, Profile, Target};
 use crate::error::{Error, Location, Result};
+use crate::nic::{CpuSet, NicRequest};
 use crate::sysctl::{normalise, Key};
 
 pub(super) fn parse(text: &str, default_name: &str, origin: Origin) -> Result<Profile> {
@@ -16,6 +17,7 @@ pub(super) fn parse(text: &str, default_name: &str, origin: Origin) -> Result<Pr
         description: doc.description.unwrap_or_default(),
         include: doc.include,
         sysctl: doc.sysctl.0,
+        nic: doc.nic.into_iter().map(NicDoc::into_request).collect(),
         origin,
         text: text.to_string(),
     })
@@ -51,6 +53,74 @@ struct ProfileDoc {
     include: Vec<String>,
     #[serde(default)]
     sysctl: EntriesDoc,
+    #[serde(default, deserialize_with = "nic_entries")]
+    nic: Vec<NicDoc>,
+}
+
+/// One device in a profile's `nic:` list.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NicDoc {
+    device: String,
+    /// A CPU list such as `8-15` or `0,2,4`; default: the device's NUMA-local CPUs.
+    #[serde(default)]
+    cpus: Option<CpuSet>,
+    #[serde(default = "yes")]
+    rps: bool,
+    #[serde(default)]
+    rfs: bool,
+    #[serde(default = "yes")]
+    xps: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl NicDoc {
+    fn into_request(self) -> NicRequest {
+        NicRequest {
+            device: self.device,
+            cpus: self.cpus,
+            rps: self.rps,
+            rfs: self.rfs,
+            xps: self.xps,
+        }
+    }
+}
+
+/// The `nic:` list; a device named twice in one profile is an error at its line.
+fn nic_entries<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<NicDoc>, D::Error> {
+    struct NicVisitor;
+    impl<'de> Visitor<'de> for NicVisitor {
+        type Value = Vec<NicDoc>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of devices, each `{device: NAME, cpus: LIST, rps: BOOL, rfs: BOOL, xps: BOOL}`")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Vec<NicDoc>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<NicDoc>, A::Error> {
+            let mut out: Vec<NicDoc> = Vec::new();
+            while let Some(doc) = seq.next_element::<NicDoc>()? {
+                if doc.device.is_empty() || doc.device.contains('/') {
+                    return Err(de::Error::custom(format!(
+                        "`{}` is not a network device name",
+                        doc.device
+                    )));
+                }
+                if out.iter().any(|d| d.device == doc.device) {
+                    return Err(de::Error::custom(format!(
+                        "device {} is listed twice",
+                        doc.device
+                    )));
+                }
+                out.push(doc);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_any(NicVisitor)
 }
 
 /// The `sysctl:` mapping, kept in file order.
