@@ -438,9 +438,13 @@ fn rps_and_xps_on_a_veth_inside_a_namespace() {
         .unwrap();
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
+    // State goes to the test's own directory, never the host's /var/lib/pincore.
+    let state = tempfile::tempdir().unwrap();
     let tuner_in_ns = |args: &[&str]| {
         tuner()
             .args(["--netns", ns.name()])
+            .arg("--state-dir")
+            .arg(state.path())
             .args(args)
             .output()
             .unwrap()
