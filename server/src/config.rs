@@ -40,6 +40,36 @@ pub struct ShardsConfig {
     pub io_memory_bytes: usize,
     pub mesh_capacity: usize,
     pub sweep_interval_ms: u64,
+    /// The network device whose queue interrupts the shards align with or avoid (`None`: ignore NICs).
+    pub nic: Option<NicConfig>,
+}
+
+/// `shards.nic`: place shards by where a network device's queue interrupts are delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NicConfig {
+    /// The device name as `ip link` shows it, such as `eth0`.
+    pub device: String,
+    pub mode: NicMode,
+}
+
+/// Whether shards run where the device's queue interrupts are, or where they are not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NicMode {
+    /// Shards run only on CPUs that take a queue interrupt, so a connection's packets and its shard meet.
+    Align,
+    /// Shards run only on CPUs that take no queue interrupt (cores dedicated to interrupts).
+    Avoid,
+}
+
+impl fmt::Display for NicMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NicMode::Align => "align",
+            NicMode::Avoid => "avoid",
+        })
+    }
 }
 
 /// The services, each on its own port (changing these needs a restart).
@@ -135,6 +165,7 @@ impl Default for ShardsConfig {
             io_memory_bytes: 1 << 20,
             mesh_capacity: 1024,
             sweep_interval_ms: 100,
+            nic: None,
         }
     }
 }
@@ -325,8 +356,15 @@ impl Config {
     /// What differs between `self` (running) and `new` that only a restart can apply, in words.
     pub fn needs_restart(&self, new: &Config) -> Vec<String> {
         let mut changed = Vec::new();
-        if self.shards != new.shards {
+        let without_nic = |s: &ShardsConfig| ShardsConfig {
+            nic: None,
+            ..s.clone()
+        };
+        if without_nic(&self.shards) != without_nic(&new.shards) {
             changed.push("shards".to_string());
+        }
+        if self.shards.nic != new.shards.nic {
+            changed.push("shards.nic".to_string());
         }
         for ((name, old), (_, next)) in self.services.all().into_iter().zip(new.services.all()) {
             if old != next {
@@ -390,6 +428,15 @@ impl Config {
                 return fail(
                     "shards.cpus",
                     "names no CPU; use \"all\" or a list such as \"0-3\"".into(),
+                );
+            }
+        }
+        if let Some(nic) = &self.shards.nic {
+            let name = nic.device.as_str();
+            if name.is_empty() || name.contains(['/', ' ']) || name == "." || name == ".." {
+                return fail(
+                    "shards.nic.device",
+                    format!("{name:?} is not a network device name; use one that `ip link` lists, such as eth0"),
                 );
             }
         }
@@ -546,6 +593,34 @@ mod tests {
         let merged = old.with_live_settings_of(&new);
         assert_eq!(merged.limits.max_bulk_len, 5);
         assert_eq!(merged.services.resp.listen.port(), 6380);
+    }
+
+    #[test]
+    fn nic_section_parses_validates_and_needs_a_restart() {
+        let c = Config::from_yaml("shards:\n  nic: {device: eth0, mode: align}\n", "c").unwrap();
+        assert_eq!(
+            c.shards.nic,
+            Some(NicConfig {
+                device: "eth0".into(),
+                mode: NicMode::Align
+            })
+        );
+        assert_eq!(Config::from_yaml(&c.to_yaml(), "p").unwrap(), c);
+        assert_eq!(
+            Config::default().needs_restart(&c),
+            vec!["shards.nic".to_string()]
+        );
+        let err = Config::from_yaml("shards:\n  nic: {device: eth0, mode: sideways}\n", "c")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c:2:") && err.contains("sideways"), "{err}");
+        let err = Config::from_yaml(
+            "shards:\n  nic:\n    device: \"../x\"\n    mode: avoid\n",
+            "c",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("c:3:1: shards.nic.device"), "{err}");
     }
 
     #[test]

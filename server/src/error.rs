@@ -29,6 +29,22 @@ pub enum ServerError {
     /// No CPU is left to run a shard on.
     #[error("no CPU to run a shard on: the process may use CPUs [{allowed}] and the configuration asks for [{requested}]; pick CPUs from the allowed set (`taskset -p $$` shows it)")]
     NoCpus { allowed: String, requested: String },
+    /// The device named by `shards.nic.device` cannot be read.
+    #[error("shards.nic.device {device:?}: {message}; devices on this host: [{existing}]; fix shards.nic.device or remove shards.nic")]
+    NicDevice {
+        device: String,
+        message: String,
+        existing: String,
+    },
+    /// `shards.nic` leaves no CPU to run a shard on.
+    #[error("no CPU to run a shard on with shards.nic mode {mode} for {device}: its queue interrupts go to CPUs [{irq_cpus}], the shards may use CPUs [{allowed}]; {fix}")]
+    NicNoCpus {
+        device: String,
+        mode: crate::config::NicMode,
+        irq_cpus: String,
+        allowed: String,
+        fix: String,
+    },
     /// Reading the process's CPU affinity mask failed.
     #[error("cannot read the process CPU affinity mask: {0}")]
     Affinity(String),

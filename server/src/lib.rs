@@ -16,6 +16,7 @@ pub mod listener;
 pub mod logging;
 pub mod mesh;
 pub mod metrics;
+pub mod nic;
 pub mod placement;
 pub mod preflight;
 mod server;

@@ -19,6 +19,7 @@ use crate::error::ServerError;
 use crate::listener;
 use crate::logging::LogLevelHandle;
 use crate::mesh::{Envelope, Reply};
+use crate::nic;
 use crate::placement;
 use crate::preflight::{self, Observed, Severity};
 use crate::service;
@@ -41,11 +42,25 @@ pub fn serve(options: Options, log: LogLevelHandle) -> Result<(), ServerError> {
         config.shards.cpus = cpus.clone();
     }
     let allowed = placement::allowed_cpus()?;
-    let cpus = placement::shard_cpus(&allowed, &config.shards.cpus)?;
+    let host = Path::new("/");
+    let (cpus, nic_findings) = match &config.shards.nic {
+        None => (
+            placement::shard_cpus(&allowed, &config.shards.cpus)?,
+            Vec::new(),
+        ),
+        Some(nic_config) => {
+            let seen = nic::NicObserved::read(host, &nic_config.device)?;
+            let cpus = nic::shard_cpus(&allowed, &config.shards.cpus, &seen.queues, nic_config)?;
+            tracing::info!(device = %nic_config.device, mode = %nic_config.mode, irq_cpus = %nic::irq_cpus(&seen.queues), "placing shards by the device's queue interrupts");
+            let findings = nic::findings(&seen, nic_config.mode, &cpus);
+            (cpus, findings)
+        }
+    };
     let shards = cpus.len();
 
-    let observed = Observed::read(Path::new("/"));
-    let findings = preflight::findings(&config, shards, &observed);
+    let observed = Observed::read(host);
+    let mut findings = preflight::findings(&config, shards, &observed);
+    findings.extend(nic_findings);
     for f in &findings {
         match f.severity {
             Severity::Fatal => tracing::error!(fix = %f.fix, "preflight: {}", f.what),

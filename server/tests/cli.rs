@@ -68,3 +68,47 @@ fn usage_errors_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn a_missing_nic_device_stops_start_up_with_exit_1_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("nic.yaml");
+    std::fs::write(
+        &config,
+        "shards:\n  nic: {device: pincore-nonexistent0, mode: align}\nservices:\n  resp: {listen: 127.0.0.1:0}\n  echo: {listen: 127.0.0.1:0}\n  admin: {listen: 127.0.0.1:0}\n",
+    )
+    .unwrap();
+    let out = server().arg("check-config").arg(&config).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = server()
+        .arg("--config")
+        .arg(&config)
+        .arg("print-config")
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("device: pincore-nonexistent0") && printed.contains("mode: align"),
+        "{printed}"
+    );
+
+    // Placement fails before any socket or shard exists, so the process exits on its own.
+    let out = server().arg("--config").arg(&config).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("shards.nic.device \"pincore-nonexistent0\""),
+        "{stderr}"
+    );
+    let existing = stderr
+        .split_once("devices on this host: [")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(list, _)| list.split(',').collect::<Vec<_>>())
+        .unwrap_or_default();
+    assert!(existing.contains(&"lo"), "{stderr}");
+}
