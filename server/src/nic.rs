@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use pincore_tuner::nic::{
-    irqbalance_advice, irqbalance_pids, queue_affinity, CpuSet, QueueAffinity,
+    device_names, irqbalance_advice, irqbalance_pids, queue_affinity, CpuSet, QueueAffinity,
 };
 
 use crate::config::{CpuList, NicConfig, NicMode};
@@ -40,21 +40,6 @@ impl NicObserved {
             irqbalance: irqbalance_pids(root),
         })
     }
-}
-
-/// The network device names under `ROOT/sys/class/net`, sorted: only to name the alternatives when the
-/// configured device is missing (pincore-tuner's library reads one named device).
-fn device_names(root: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(root.join("sys/class/net"))
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter_map(|e| e.file_name().to_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
 }
 
 /// The CPUs that take at least one of the queue interrupts (vectors whose affinity is unknown count for none).

@@ -169,6 +169,21 @@ fn classify(name: &str) -> Option<(VectorKind, u32)> {
     None
 }
 
+/// The network device names under `ROOT/sys/class/net`, sorted (empty when the directory cannot be read):
+/// what an error about a missing device lists as the alternatives.
+pub fn device_names(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root.join("sys/class/net"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 /// Reads device `name` under `root`.
 pub fn discover(root: &Path, name: &str) -> Result<Nic> {
     if name.is_empty() || name.contains('/') || name == "." || name == ".." {

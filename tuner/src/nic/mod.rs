@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 
 pub use commands::{change_table, NicApplyReport, NicRollbackReport, NicVerification};
 pub use cpuset::CpuSet;
-pub use discovery::{discover, Nic, Topology};
+pub use discovery::{device_names, discover, Nic, Topology};
 pub use placement::{place, plan, NicChange, NicPlan, NicRequest, Placement};
 
 /// Where one queue's interrupt is delivered now.
