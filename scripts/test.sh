@@ -52,6 +52,8 @@ if [ ${#pip_missing[@]} -gt 0 ]; then
   # Debian's own python refuses system-wide installs unless told (PEP 668); other pythons do not need it.
   python3 -m pip install --quiet "${pip_missing[@]}" 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages "${pip_missing[@]}"
+  # A pyenv-managed python puts new commands on PATH only through its shims.
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then
