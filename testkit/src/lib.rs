@@ -84,7 +84,9 @@ pub fn netns() -> Result<(), Missing> {
     root()?;
     command("ip")?;
     // Creating one proves the kernel and the sandbox allow it.
-    NetNs::new("probe").map(drop).map_err(|e| Missing(format!("cannot create a network namespace: {e}")))
+    NetNs::new("probe")
+        .map(drop)
+        .map_err(|e| Missing(format!("cannot create a network namespace: {e}")))
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -126,12 +128,19 @@ impl NetNs {
     /// Reads a sysctl inside the namespace with procps' `sysctl -n`, whitespace-normalised.
     pub fn sysctl(&self, key: &str) -> io::Result<String> {
         let out = run_checked(self.command("sysctl").args(["-n", key]))?;
-        Ok(String::from_utf8_lossy(&out.stdout).split_whitespace().collect::<Vec<_>>().join(" "))
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "))
     }
 
     /// Writes a sysctl inside the namespace with procps' `sysctl -w` (to simulate drift behind a tool's back).
     pub fn set_sysctl(&self, key: &str, value: &str) -> io::Result<()> {
-        run_checked(self.command("sysctl").args(["-q", "-w", &format!("{key}={value}")])).map(drop)
+        run_checked(
+            self.command("sysctl")
+                .args(["-q", "-w", &format!("{key}={value}")]),
+        )
+        .map(drop)
     }
 }
 
@@ -174,7 +183,10 @@ pub fn wait_for_tcp(addr: SocketAddr, timeout: Duration) -> io::Result<()> {
         match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
             Ok(_) => return Ok(()),
             Err(e) if Instant::now() >= deadline => {
-                return Err(io::Error::new(e.kind(), format!("{addr} not accepting after {timeout:?}: {e}")))
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("{addr} not accepting after {timeout:?}: {e}"),
+                ))
             }
             Err(_) => std::thread::sleep(Duration::from_millis(25)),
         }
