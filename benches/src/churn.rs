@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{BenchError, Result};
 use crate::latency::{self, Percentiles};
-use crate::netstat::TcpExt;
+use crate::netstat::{time_wait_sockets, TcpExt};
 
 #[derive(Debug, Clone)]
 pub struct ChurnSpec {
@@ -49,15 +49,6 @@ impl ChurnReport {
     pub fn failures(&self) -> u64 {
         self.errors.values().sum()
     }
-}
-
-/// TIME_WAIT sockets in this network namespace.
-pub fn time_wait_sockets() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/net/sockstat").ok()?;
-    let line = text.lines().find(|l| l.starts_with("TCP:"))?;
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    let i = fields.iter().position(|&f| f == "tw")?;
-    fields.get(i + 1)?.parse().ok()
 }
 
 /// Churns connections against `spec.target` for `spec.duration`.

@@ -1,8 +1,12 @@
-//! TCP counters from `/proc/net/netstat` (TcpExt) of the calling process's network namespace: the kernel's
-//! own account of what the defaults cost (ListenOverflows, ListenDrops, SYN cookies, TIME_WAIT overflow).
+//! TCP counters from `/proc/net/netstat` (TcpExt) and `/proc/net/sockstat` of the calling process's network
+//! namespace: the kernel's own account of what the defaults cost (ListenOverflows, ListenDrops, SYN cookies,
+//! TIME_WAIT overflow). The files are parsed by pincore-tuner's doctor parsers; this module only picks what a
+//! benchmark reports.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
+use pincore_tuner::doctor::counters::Counters;
 use serde::{Deserialize, Serialize};
 
 /// The TcpExt counters a benchmark reports, as deltas over a scenario.
@@ -14,37 +18,39 @@ pub const REPORTED: [&str; 5] = [
     "TCPTimeWaitOverflow",
 ];
 
+const NETSTAT: &str = "/proc/net/netstat";
+const SOCKSTAT: &str = "/proc/net/sockstat";
+
+/// TIME_WAIT sockets in this network namespace (`TCP: ... tw N` in /proc/net/sockstat).
+pub fn time_wait_sockets() -> Option<u64> {
+    let text = std::fs::read_to_string(SOCKSTAT).ok()?;
+    let counters = Counters::parse_sockstat(&text, Path::new(SOCKSTAT)).ok()?;
+    u64::try_from(counters.get("TCP", "tw")?).ok()
+}
+
 /// Counter name → value.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TcpExt(pub BTreeMap<String, u64>);
 
 impl TcpExt {
-    /// Reads the current namespace's counters (empty when /proc/net/netstat cannot be read).
+    /// Reads the current namespace's counters (empty when /proc/net/netstat cannot be read or parsed).
     pub fn read() -> TcpExt {
-        std::fs::read_to_string("/proc/net/netstat")
+        std::fs::read_to_string(NETSTAT)
             .map(|t| TcpExt::parse(&t))
             .unwrap_or_default()
     }
 
-    /// Parses the header/value line pairs of /proc/net/netstat, keeping the TcpExt ones.
+    /// The TcpExt section of /proc/net/netstat text (empty when it does not parse).
     pub fn parse(text: &str) -> TcpExt {
-        let lines: Vec<&str> = text.lines().collect();
-        let mut map = BTreeMap::new();
-        for pair in lines.chunks(2) {
-            let [names, values] = pair else { continue };
-            let (Some(names), Some(values)) = (
-                names.strip_prefix("TcpExt:"),
-                values.strip_prefix("TcpExt:"),
-            ) else {
-                continue;
-            };
-            for (n, v) in names.split_whitespace().zip(values.split_whitespace()) {
-                if let Ok(v) = v.parse() {
-                    map.insert(n.to_string(), v);
-                }
-            }
-        }
-        TcpExt(map)
+        let Ok(counters) = Counters::parse_paired(text, Path::new(NETSTAT)) else {
+            return TcpExt::default();
+        };
+        TcpExt(
+            counters
+                .section("TcpExt")
+                .map(|(name, value)| (name.to_string(), value.max(0) as u64))
+                .collect(),
+        )
     }
 
     /// The reported counters' growth from `before` to `self`.

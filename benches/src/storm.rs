@@ -56,10 +56,14 @@ pub struct StormReport {
     pub tcpext: BTreeMap<String, u64>,
 }
 
-/// Reads an integer sysctl of the current network namespace.
+/// Reads an integer sysctl of the current network namespace through pincore-tuner's sysctl layer.
 pub fn sysctl_u64(key: &str) -> Option<u64> {
-    let path = format!("/proc/sys/{}", key.replace('.', "/"));
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    let key = pincore_tuner::sysctl::Key::parse(key).ok()?;
+    pincore_tuner::sysctl::SysctlTree::new("/")
+        .read(&key)
+        .ok()??
+        .parse()
+        .ok()
 }
 
 /// Raises RLIMIT_NOFILE's soft limit to its hard limit and checks `needed` descriptors fit.

@@ -22,6 +22,14 @@ impl Counters {
         self.0.get(section)?.get(name).copied()
     }
 
+    /// Every counter of `section`, by name (nothing when the kernel has no such section).
+    pub fn section(&self, section: &str) -> impl Iterator<Item = (&str, i64)> + '_ {
+        self.0
+            .get(section)
+            .into_iter()
+            .flat_map(|names| names.iter().map(|(n, v)| (n.as_str(), *v)))
+    }
+
     /// How much `section.name` grew from `before` to `self`; `None` when either side lacks it.
     /// A counter that went backwards (wrapped, or the namespace was recreated) counts as no growth.
     pub fn delta(&self, before: &Counters, section: &str, name: &str) -> Option<u64> {
