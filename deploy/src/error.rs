@@ -15,6 +15,11 @@ pub enum Error {
         message: String,
     },
 
+    /// A local file named by the user (the manifest, a release binary) is not a regular file of sane size, or
+    /// could not be read.
+    #[error(transparent)]
+    Input(#[from] pincore_tuner::input::InputError),
+
     /// A local file could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -30,7 +30,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check the manifest, its profile and its server config without touching any host.
+    /// Check the manifest, its profile, its server config and that the release binaries (once built) are
+    /// regular files, without touching any host.
     Validate { manifest: PathBuf },
     /// Read every host (in parallel, read-only) and show what apply would change; exit 1 if preflight finds a
     /// host the server cannot run on (CPUs not online, missing NIC, io_uring disabled).
@@ -90,9 +91,10 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             match e {
                 Error::Unreachable { .. } => ExitCode::from(3),
-                Error::Manifest { .. } | Error::Io { .. } | Error::Render { .. } => {
-                    ExitCode::from(2)
-                }
+                Error::Manifest { .. }
+                | Error::Input(_)
+                | Error::Io { .. }
+                | Error::Render { .. } => ExitCode::from(2),
                 Error::Step { .. } | Error::Preflight { .. } => ExitCode::from(1),
             }
         }
@@ -121,6 +123,12 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
     match &cli.command {
         Command::Validate { manifest } => {
             let m = Manifest::load(manifest)?;
+            for path in pincore_deploy::release::check_paths(&m)? {
+                eprintln!(
+                    "note: {} does not exist yet: build it before plan or apply",
+                    path.display()
+                );
+            }
             println!(
                 "{}: valid: {} host(s) in {} group(s), profile {}, release from {} and {}",
                 manifest.display(),

@@ -11,6 +11,7 @@ use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use pincore_tuner::input::{self, Expected};
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -374,7 +375,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
 impl Manifest {
     /// Reads and validates the manifest at `path` (and the profile or server config files it names).
     pub fn load(path: &Path) -> Result<Manifest> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = input::read_text(path, Expected::text("a YAML deploy manifest"))?;
         Manifest::from_yaml(&text, path)
     }
 
@@ -417,12 +418,9 @@ impl Manifest {
             },
             (None, Some(file)) => {
                 let p = resolve(&file);
-                let text = std::fs::read_to_string(&p).map_err(|e| {
-                    locator.error(
-                        &["server", "config_file"],
-                        format!("cannot read {}: {e}", p.display()),
-                    )
-                })?;
+                let expected = Expected::text("a YAML pincore-server configuration");
+                let text = input::read_text(&p, expected)
+                    .map_err(|e| locator.error(&["server", "config_file"], e.to_string()))?;
                 ServerConfig {
                     text,
                     origin: p.display().to_string(),
@@ -438,12 +436,8 @@ impl Manifest {
 
         let tuning = if raw.tuning.profile.contains('/') || raw.tuning.profile.ends_with(".yaml") {
             let p = resolve(Path::new(&raw.tuning.profile));
-            let text = std::fs::read_to_string(&p).map_err(|e| {
-                locator.error(
-                    &["tuning", "profile"],
-                    format!("cannot read profile {}: {e}", p.display()),
-                )
-            })?;
+            let text = input::read_text(&p, Expected::text("a YAML profile"))
+                .map_err(|e| locator.error(&["tuning", "profile"], e.to_string()))?;
             Tuning::File { path: p, text }
         } else if raw.tuning.profile.trim().is_empty() {
             return Err(locator.error(

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::error::{Error, Result};
 use crate::facts::{self, Deployed};
 use crate::manifest::{Host, Rollout, Tuning};
-use crate::release::Release;
+use crate::release::{open_binary, Binary, Release};
 use crate::rollout::Target;
 use crate::service::Service;
 use crate::transport::{quote, Transport};
@@ -74,6 +74,27 @@ pub fn release_dir(host: &Host, id: &str) -> String {
     quote(&format!("{}/releases/{id}", host.paths.install))
 }
 
+/// Streams a release binary to `dest` and checks that what was sent is what the release was hashed from:
+/// a binary rebuilt since then would otherwise be installed under the old release's id.
+fn upload_binary(t: &dyn Transport, binary: &Binary, dest: &str) -> Result<()> {
+    let mut stream = open_binary(&binary.path, "a release binary")?;
+    t.upload_from(&mut stream, dest, 0o755)?;
+    let (size, sha256) = stream.finish();
+    if sha256 != binary.sha256 {
+        return Err(Error::step(
+            t.host(),
+            &format!("upload {dest}"),
+            format!(
+                "{} changed since the release was read ({} bytes, sha256 {}; now {size} bytes, sha256 {sha256}): wait for the build to finish, then run the command again",
+                binary.path.display(),
+                binary.size,
+                binary.sha256
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Uploads `release` into `INSTALL/releases/ID/` and checks its config there; complete only when all of it is.
 pub(crate) fn upload(t: &dyn Transport, host: &Host, release: &Release) -> Result<()> {
     let dir = format!("{}/releases/{}", host.paths.install, release.id);
@@ -104,9 +125,9 @@ if [ -n \"$src\" ] && ln -f \"$(dirname \"$src\")/{name}\" {p}/{name}; then echo
         ),
         b"",
     )?;
-    for (name, bytes, _) in binaries {
+    for (name, binary, _) in binaries {
         if !linked.lines().any(|l| l == name) {
-            t.upload(bytes, &format!("{partial}/{name}"), 0o755)?;
+            upload_binary(t, binary, &format!("{partial}/{name}"))?;
         }
     }
     let sums = format!(
@@ -256,4 +277,32 @@ pub(crate) fn write_record(t: &dyn Transport, host: &Host, deployed: &Deployed) 
         &format!("{}/deployed.json", host.paths.state),
         0o644,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::Local;
+
+    #[test]
+    fn a_binary_is_streamed_and_a_changed_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("pincore-server");
+        std::fs::write(&src, vec![1u8; 200_000]).unwrap();
+        let binary = Binary::read(&src, "a binary").unwrap();
+        let dest = dir.path().join("installed");
+        let local = Local::new("here");
+        upload_binary(&local, &binary, dest.to_str().unwrap()).unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), vec![1u8; 200_000]);
+
+        std::fs::write(&src, b"rebuilt").unwrap();
+        let e = upload_binary(&local, &binary, dest.to_str().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("changed since the release was read (200000 bytes")
+                && e.contains("now 7 bytes"),
+            "{e}"
+        );
+    }
 }

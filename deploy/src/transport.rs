@@ -4,7 +4,7 @@
 //! bytes on its standard input (that is also how files are uploaded). Keeping the interface this narrow lets the
 //! rollout logic run against a scripted fake in unit tests and against real hosts in production.
 
-use std::io::Write;
+use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -30,13 +30,28 @@ pub trait Transport: Send + Sync {
     /// The host's name, for messages.
     fn host(&self) -> &str;
 
-    /// Runs `script` with `sh -c` on the host, feeding `stdin`. An error means the host was not reached; a
-    /// script that ran and failed is an `Ok` with a non-zero code.
-    fn run(&self, script: &str, stdin: &[u8]) -> Result<Output>;
+    /// Runs `script` with `sh -c` on the host, streaming `stdin` to it. An error means the host was not
+    /// reached; a script that ran and failed is an `Ok` with a non-zero code.
+    fn run_from(&self, script: &str, stdin: &mut (dyn Read + Send)) -> Result<Output>;
+
+    /// [`Transport::run_from`] with bytes in memory.
+    fn run(&self, script: &str, mut stdin: &[u8]) -> Result<Output> {
+        self.run_from(script, &mut stdin)
+    }
 
     /// Runs `script` and turns a non-zero exit into an error naming `step`.
-    fn check(&self, step: &str, script: &str, stdin: &[u8]) -> Result<String> {
-        let out = self.run(script, stdin)?;
+    fn check(&self, step: &str, script: &str, mut stdin: &[u8]) -> Result<String> {
+        self.check_from(step, script, &mut stdin)
+    }
+
+    /// [`Transport::check`] streaming `stdin` from a reader.
+    fn check_from(
+        &self,
+        step: &str,
+        script: &str,
+        stdin: &mut (dyn Read + Send),
+    ) -> Result<String> {
+        let out = self.run_from(script, stdin)?;
         if out.success() {
             Ok(out.stdout)
         } else {
@@ -54,11 +69,16 @@ pub trait Transport: Send + Sync {
     }
 
     /// Writes `bytes` to `path` on the host atomically (temp file, then rename), with `mode`.
-    fn upload(&self, bytes: &[u8], path: &str, mode: u32) -> Result<()> {
+    fn upload(&self, mut bytes: &[u8], path: &str, mode: u32) -> Result<()> {
+        self.upload_from(&mut bytes, path, mode)
+    }
+
+    /// [`Transport::upload`] streaming from a reader (a release binary is never held in memory).
+    fn upload_from(&self, source: &mut (dyn Read + Send), path: &str, mode: u32) -> Result<()> {
         let q = quote(path);
         let script =
             format!("set -e; cat > {q}.tmp.$$; chmod {mode:o} {q}.tmp.$$; mv -f {q}.tmp.$$ {q}");
-        self.check(&format!("upload {path}"), &script, bytes)
+        self.check_from(&format!("upload {path}"), &script, source)
             .map(drop)
     }
 }
@@ -86,7 +106,11 @@ pub fn quote(text: &str) -> String {
     }
 }
 
-fn spawn(host: &str, mut command: Command, stdin: &[u8]) -> Result<std::process::Output> {
+fn spawn(
+    host: &str,
+    mut command: Command,
+    stdin: &mut (dyn Read + Send),
+) -> Result<std::process::Output> {
     command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -101,7 +125,7 @@ fn spawn(host: &str, mut command: Command, stdin: &[u8]) -> Result<std::process:
         s.spawn(move || {
             if let Some(p) = pipe.as_mut() {
                 // A script that exits without reading its input closes the pipe: not an error of ours.
-                let _ = p.write_all(stdin);
+                let _ = std::io::copy(stdin, p);
             }
             drop(pipe);
         });
@@ -140,7 +164,7 @@ impl Transport for Local {
         &self.host
     }
 
-    fn run(&self, script: &str, stdin: &[u8]) -> Result<Output> {
+    fn run_from(&self, script: &str, stdin: &mut (dyn Read + Send)) -> Result<Output> {
         let mut command = Command::new("sh");
         command.arg("-c").arg(script);
         spawn(&self.host, command, stdin).map(output)
@@ -219,7 +243,7 @@ impl Transport for Ssh {
         &self.host
     }
 
-    fn run(&self, script: &str, stdin: &[u8]) -> Result<Output> {
+    fn run_from(&self, script: &str, stdin: &mut (dyn Read + Send)) -> Result<Output> {
         let mut command = Command::new("ssh");
         // ssh joins its arguments into one string for the remote login shell: hand it one quoted `sh -c`.
         command

@@ -7,6 +7,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use pincore_tuner::input;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ServerError;
@@ -333,12 +334,11 @@ impl Config {
         Config::from_yaml(DEFAULT_YAML, DEFAULT_ORIGIN).unwrap_or_default()
     }
 
-    /// Reads and validates a configuration file.
+    /// Reads (a regular file of at most 16 MiB, see [`pincore_tuner::input`]) and validates a configuration file.
     pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ServerError::ReadConfig {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let expected =
+            input::Expected::text("a YAML configuration file (see `pincore-server print-config`)");
+        let text = input::read_text(path, expected)?;
         Config::from_yaml(&text, &path.display().to_string())
     }
 

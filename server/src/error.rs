@@ -1,7 +1,6 @@
 //! The one error type of pincore-server.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 /// Everything that can stop the server from starting or a configuration from being accepted.
 ///
@@ -19,13 +18,9 @@ pub enum ServerError {
         column: Option<usize>,
         message: String,
     },
-    /// The configuration file could not be read.
-    #[error("cannot read config file {}: {source} (check the path given to --config and its permissions)", path.display())]
-    ReadConfig {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The configuration file could not be read: missing, not a regular file, too large, not UTF-8.
+    #[error("cannot read config file {0}")]
+    ReadConfig(#[from] pincore_tuner::input::InputError),
     /// No CPU is left to run a shard on.
     #[error("no CPU to run a shard on: the process may use CPUs [{allowed}] and the configuration asks for [{requested}]; pick CPUs from the allowed set (`taskset -p $$` shows it)")]
     NoCpus { allowed: String, requested: String },

@@ -5,13 +5,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use pincore_server::config::{Config, CpuList, DEFAULT_ORIGIN, DEFAULT_YAML};
-use pincore_server::{logging, serve, Options};
+use pincore_server::{logging, serve, Options, ServerError};
 
 const EXIT_CODES: &str = "\
 Exit codes:
   0  served and shut down cleanly (SIGTERM/SIGINT), or the configuration is valid
   1  invalid configuration, or the server could not start (the error says what and how to fix it)
-  2  invalid command line
+  2  invalid command line, or the file it names cannot be read: missing, not a regular file (a device,
+     a directory, a FIFO) or over 16 MiB
 
 Signals: SIGHUP reloads the --config file (limits, timeouts, log level); SIGTERM/SIGINT drain and exit.";
 
@@ -36,7 +37,8 @@ struct Cli {
 enum Mode {
     /// Serve (the default).
     Serve,
-    /// Validate a configuration file: exit 0 if valid, 1 with the error's line and column if not.
+    /// Validate a configuration file: exit 0 if valid, 1 with the error's line and column if not, 2 if it
+    /// cannot be read.
     CheckConfig { file: PathBuf },
     /// Print the effective configuration (the --config file, or the embedded default, with every default filled in).
     PrintConfig {
@@ -50,21 +52,47 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Err(Failure { code, message }) => {
             eprintln!("pincore-server: {message}");
-            ExitCode::from(1)
+            ExitCode::from(code)
         }
     }
 }
 
-fn load(path: &Option<PathBuf>) -> Result<Config, String> {
-    match path {
-        Some(path) => Config::from_file(path).map_err(|e| e.to_string()),
-        None => Config::from_yaml(DEFAULT_YAML, DEFAULT_ORIGIN).map_err(|e| e.to_string()),
+/// An error and the exit code it maps to.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure { code: 1, message }
     }
 }
 
-fn run(cli: Cli) -> Result<(), String> {
+impl From<ServerError> for Failure {
+    fn from(e: ServerError) -> Failure {
+        let code = match e {
+            // The path on the command line is not a file the server can read: a usage error.
+            ServerError::ReadConfig(_) => 2,
+            _ => 1,
+        };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn load(path: &Option<PathBuf>) -> Result<Config, Failure> {
+    match path {
+        Some(path) => Ok(Config::from_file(path)?),
+        None => Ok(Config::from_yaml(DEFAULT_YAML, DEFAULT_ORIGIN)?),
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
     let cpus_override = cli
         .cpus
         .as_deref()
@@ -73,7 +101,7 @@ fn run(cli: Cli) -> Result<(), String> {
         .map_err(|e| format!("--cpus: {e}"))?;
     match cli.command.unwrap_or(Mode::Serve) {
         Mode::CheckConfig { file } => {
-            Config::from_file(&file).map_err(|e| e.to_string())?;
+            Config::from_file(&file)?;
             println!("{}: valid", file.display());
             Ok(())
         }
@@ -102,7 +130,7 @@ fn run(cli: Cli) -> Result<(), String> {
             };
             serve(options, log).map_err(|e| {
                 tracing::error!(error = %e, "pincore-server stopped");
-                e.to_string()
+                Failure::from(e.to_string())
             })
         }
     }

@@ -34,8 +34,45 @@ fn check_config_accepts_a_valid_file_and_rejects_unknown_keys_with_line_and_colu
         .arg(dir.path().join("missing.yaml"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read config file"));
+}
+
+/// Runs the server with 512 MiB of address space for at most 10 s; asserts exit 2 and `message`.
+fn refused(args: &[&std::ffi::OsStr], message: &str) {
+    let run = pincore_testkit::run_bounded(
+        std::path::Path::new(env!("CARGO_BIN_EXE_pincore-server")),
+        args,
+        512,
+        std::time::Duration::from_secs(10),
+    )
+    .unwrap();
+    assert!(!run.timed_out, "still running after 10 s: {run:?}");
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(run.stderr.contains(message), "{message:?} not in {run:?}");
+}
+
+#[test]
+fn a_config_that_is_a_device_or_oversized_is_refused_quickly_with_exit_2() {
+    use std::ffi::OsStr;
+    // The old server read /dev/zero to 2.5 GB in two seconds.
+    let zero = "pincore-server: cannot read config file /dev/zero: not a regular file (a character device); give the path of a YAML configuration file";
+    refused(&[OsStr::new("check-config"), OsStr::new("/dev/zero")], zero);
+    refused(&[OsStr::new("--config"), OsStr::new("/dev/zero")], zero);
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.yaml");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(1 << 40)
+        .unwrap();
+    refused(
+        &[OsStr::new("check-config"), big.as_os_str()],
+        "1099511627776 bytes is over the limit of 16777216 bytes (16 MiB); give the path of a YAML configuration file (see `pincore-server print-config`) of at most 16 MiB",
+    );
+    refused(
+        &[OsStr::new("check-config"), dir.path().as_os_str()],
+        "(a directory)",
+    );
 }
 
 #[test]

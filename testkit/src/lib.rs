@@ -228,3 +228,79 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// How a [`run_bounded`] command ended.
+#[derive(Debug)]
+pub struct BoundedRun {
+    /// The exit code; `None` when killed (by the timeout, or by a signal such as an allocation abort).
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    /// True when it was still running at the timeout and was killed.
+    pub timed_out: bool,
+    pub elapsed: Duration,
+}
+
+/// Runs `program args` with its address space capped at `memory_mib` MiB (`ulimit -v` via `sh -c`) and kills
+/// it after `timeout`: to show that a tool refuses a hostile input (`/dev/zero`, a sparse 1 TiB file) quickly
+/// and without reading it into memory.
+pub fn run_bounded(
+    program: &std::path::Path,
+    args: &[&std::ffi::OsStr],
+    memory_mib: u64,
+    timeout: Duration,
+) -> io::Result<BoundedRun> {
+    let start = Instant::now();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {}; exec \"$@\"", memory_mib * 1024))
+        .arg("sh")
+        .arg(program)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let drain = |pipe: Option<Box<dyn io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut p) = pipe {
+                // Bounded: a runaway child's output is cut at 1 MiB, and the pipe closes when it is killed.
+                let _ = io::Read::read_to_string(&mut io::Read::take(&mut p, 1 << 20), &mut text);
+            }
+            text
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn io::Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn io::Read + Send>),
+    );
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if start.elapsed() >= timeout {
+            timed_out = true;
+            let _ = child.kill();
+            break child.wait()?;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Ok(BoundedRun {
+        code: status.code(),
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+        timed_out,
+        elapsed: start.elapsed(),
+    })
+}

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::atomic::{remove_if_present, write_atomically, Durability};
 use crate::error::{Error, Result};
 use crate::host::{Setting, SettingStore};
+use crate::input;
 use crate::state::{RecordedFile, RecordedSetting, StateRecord, StateStore, STATE_VERSION};
 use crate::sysctl::normalise;
 
@@ -91,10 +92,11 @@ fn apply_locked(
     }
     let mut files = Vec::new();
     for f in &request.files {
-        let previous = match std::fs::read_to_string(&f.path) {
+        let expected = input::Expected::text("a sysctl.d drop-in (or no file at all)");
+        let previous = match input::read_text(&f.path, expected) {
             Ok(s) => Some(s),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Error::io("reading", &f.path, e)),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e.into()),
         };
         files.push(RecordedFile {
             path: f.path.clone(),

@@ -10,6 +10,10 @@ pub enum Error {
     #[error(transparent)]
     Sysctl(#[from] SysctlError),
 
+    /// A file named by the user that is not a regular file of sane size, or could not be read.
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
+
     /// A profile that does not parse or does not make sense (unknown field, wrong type, unknown op, bad key).
     #[error("{location}: {message}")]
     Profile { location: Location, message: String },

@@ -17,6 +17,7 @@ mod atomic;
 pub mod doctor;
 pub mod error;
 pub mod host;
+pub mod input;
 pub mod netns;
 pub mod nic;
 pub mod persist;

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::input;
 use crate::plan::{satisfies, Action, Plan};
 use crate::profile::{FlatProfile, Op, Target};
 use crate::sysctl::Key;
@@ -145,10 +146,10 @@ pub fn overrides(config: &SysctlConfig, profile: &FlatProfile) -> Result<Vec<Ove
             continue;
         }
         seen.push(canonical);
-        let text = match std::fs::read_to_string(&file) {
+        let text = match input::read_text(&file, input::Expected::text("a sysctl.d file")) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Error::io("reading", &file, e)),
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(e.into()),
         };
         for (line, key, value) in assignments(&text) {
             if let Some(target) = targets.get(&key) {

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::atomic::{remove_if_present, write_atomically, Durability};
 use crate::error::{Error, Result};
 use crate::host::Setting;
+use crate::input;
 
 /// Where state lives unless `--state-dir` says otherwise (under `--root`).
 pub const DEFAULT_STATE_DIR: &str = "var/lib/pincore";
@@ -145,10 +146,11 @@ impl StateStore {
 
     /// The file's bytes, to put back exactly if an apply fails.
     pub fn load_raw(&self) -> Result<Option<Vec<u8>>> {
-        match std::fs::read(&self.path) {
+        let expected = input::Expected::text("a pincore-tuner state file (or no file at all)");
+        match input::read(&self.path, expected) {
             Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("reading state file", &self.path, e)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 

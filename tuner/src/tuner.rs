@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::apply::{self, Applied, ApplyRequest, PlannedFile, PlannedWrite, Rollback};
 use crate::error::{Error, Result};
 use crate::host::{Host, Setting};
+use crate::input;
 use crate::netns::Namespace;
 use crate::nic::NicChange;
 use crate::persist::{self, Override, SysctlConfig};
@@ -288,8 +289,7 @@ impl Tuner {
     /// `import-tuned`: converts a tuned.conf; the name defaults to its directory's (tuned's layout is
     /// `NAME/tuned.conf`) or the file's stem.
     pub fn import_tuned(&self, file: &Path, name: Option<&str>) -> Result<TunedImport> {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| Error::io("reading tuned profile", file, e))?;
+        let text = input::read_text(file, input::Expected::text("a tuned.conf file"))?;
         let name = match name {
             Some(n) => n.to_string(),
             None => tuned_name(file),

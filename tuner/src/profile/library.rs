@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::yaml::parse;
 use super::{FlatEntry, FlatNic, FlatProfile, Origin, Profile, ProfileSummary};
 use crate::error::{Error, Location, Result};
+use crate::input;
 use crate::sysctl::Key;
 
 /// The profiles compiled into the binary, in the order `profiles` lists them.
@@ -191,8 +192,7 @@ impl ProfileLibrary {
     }
 
     fn load_path(&self, path: &Path) -> Result<Profile> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| Error::io("reading profile", path, e))?;
+        let text = input::read_text(path, input::Expected::text("a YAML profile"))?;
         parse(&text, &file_stem(path), Origin::File(path.to_path_buf()))
     }
 
@@ -248,7 +248,9 @@ fn yaml_file(dir: &Path, name: &str) -> Option<PathBuf> {
     ["yaml", "yml"]
         .iter()
         .map(|ext| dir.join(format!("{name}.{ext}")))
-        .find(|p| p.is_file())
+        // Anything by that name counts, so a `NAME.yaml` that is a device or a directory is reported by the
+        // checked read instead of being passed over for a built-in.
+        .find(|p| p.symlink_metadata().is_ok())
 }
 
 fn file_stem(path: &Path) -> String {
