@@ -96,7 +96,12 @@ impl Host {
             ));
         }
         if let Some(value) = self.sysctl.read(key)? {
-            return Ok(Observed::Value(value));
+            return Ok(match self.sysctl.mode(key) {
+                Some(mode) if mode & 0o222 == 0 => {
+                    Observed::ReadOnly(value, self.read_only_note(mode))
+                }
+                _ => Observed::Value(value),
+            });
         }
         let Some(ns) = &self.namespace else {
             return Ok(Observed::Missing);
@@ -115,6 +120,16 @@ impl Host {
 }
 
 impl Host {
+    /// Why a key whose file has no write bit is left alone. The mode bits decide, not `access(W_OK)`: root
+    /// passes that check on a fixture tree's 0444 file, while the kernel refuses root on a 0444 /proc/sys file.
+    fn read_only_note(&self, mode: u32) -> String {
+        if self.namespace.is_some() {
+            format!("read-only in this network namespace (mode {mode:04o}): the kernel lets only the host's initial namespace change it")
+        } else {
+            format!("read-only here (mode {mode:04o}): the kernel does not let this key be changed")
+        }
+    }
+
     /// The file behind a NIC setting. Names come from the state file too, so each part is checked: a
     /// setting must never address a file outside the queue and IRQ directories.
     fn nic_path(&self, setting: &Setting) -> Result<PathBuf> {

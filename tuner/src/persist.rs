@@ -39,7 +39,7 @@ pub fn render_dropin_for(plan: &Plan) -> String {
         let value = match c.action {
             Action::Change => c.write.clone()?,
             Action::Ok => c.current.clone()?,
-            Action::Missing | Action::NotInNamespace => return None,
+            Action::Missing | Action::NotInNamespace | Action::ReadOnly => return None,
         };
         Some((c.key.clone(), c.target.clone(), value))
     });

@@ -20,6 +20,9 @@ pub enum Observed {
     /// The key exists on the host but not in this network namespace, or it is host-global and so not this
     /// namespace's to change. The string says which.
     NotInNamespace(String),
+    /// The key exists and has this value, but this process may not change it here (its file has no write
+    /// bit: e.g. `net.core.rmem_max` inside a non-initial network namespace). The second string says why.
+    ReadOnly(String, String),
 }
 
 /// What applying the plan does with one key.
@@ -35,6 +38,9 @@ pub enum Action {
     /// Not visible (or not per-namespace) in the network namespace being tuned; skipped.
     #[serde(rename = "not-visible-in-namespace")]
     NotInNamespace,
+    /// Differs from the target but cannot be written here (read-only in this namespace or tree); skipped.
+    #[serde(rename = "read-only-here")]
+    ReadOnly,
 }
 
 impl Action {
@@ -44,7 +50,16 @@ impl Action {
             Action::Ok => "ok",
             Action::Missing => "missing",
             Action::NotInNamespace => "not-visible-in-namespace",
+            Action::ReadOnly => "read-only-here",
         }
+    }
+
+    /// True for the actions that leave a key alone because it is not this run's to write.
+    pub fn skipped(self) -> bool {
+        matches!(
+            self,
+            Action::Missing | Action::NotInNamespace | Action::ReadOnly
+        )
     }
 }
 
@@ -109,6 +124,10 @@ pub fn plan(profile: &FlatProfile, mut observe: impl FnMut(&Key) -> Observed) ->
                     Some("this kernel has no such key".into()),
                 ),
                 Observed::NotInNamespace(why) => (None, Action::NotInNamespace, None, Some(why)),
+                Observed::ReadOnly(v, _) if satisfies(&entry.target, &v) => {
+                    (Some(v), Action::Ok, None, None)
+                }
+                Observed::ReadOnly(v, why) => (Some(v), Action::ReadOnly, None, Some(why)),
             };
             Change {
                 key: entry.key.clone(),
@@ -249,12 +268,16 @@ mod tests {
                 entry("a.ok", "10", Op::AtLeast),
                 entry("a.missing", "1", Op::Exact),
                 entry("a.hidden", "1", Op::Exact),
+                entry("a.locked", "10", Op::AtLeast),
+                entry("a.locked_ok", "10", Op::AtLeast),
             ],
         };
         let p = plan(&profile, |k| match k.as_str() {
             "a.change" => Observed::Value("5".into()),
             "a.ok" => Observed::Value("20".into()),
             "a.missing" => Observed::Missing,
+            "a.locked" => Observed::ReadOnly("5".into(), "read-only".into()),
+            "a.locked_ok" => Observed::ReadOnly("20".into(), "read-only".into()),
             _ => Observed::NotInNamespace("global".into()),
         });
         let actions: Vec<Action> = p.changes.iter().map(|c| c.action).collect();
@@ -264,9 +287,19 @@ mod tests {
                 Action::Change,
                 Action::Ok,
                 Action::Missing,
-                Action::NotInNamespace
+                Action::NotInNamespace,
+                Action::ReadOnly,
+                Action::Ok
             ]
         );
+        // A read-only key that differs is skipped, not pending: apply leaves it and verify is not drift.
+        let locked = &p.changes[4];
+        assert_eq!(
+            (locked.current.as_deref(), locked.write.as_deref()),
+            (Some("5"), None)
+        );
+        assert_eq!(locked.note.as_deref(), Some("read-only"));
+        assert_eq!(p.pending().count(), 1);
         assert_eq!(p.changes[0].write.as_deref(), Some("10"));
         assert_eq!(p.changes[1].write, None);
         assert_eq!(p.pending().count(), 1);

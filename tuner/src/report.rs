@@ -108,7 +108,7 @@ fn action_cell(a: Action) -> (String, Style) {
     let style = match a {
         Action::Change => Style::Yellow,
         Action::Ok => Style::Green,
-        Action::Missing | Action::NotInNamespace => Style::Dim,
+        Action::Missing | Action::NotInNamespace | Action::ReadOnly => Style::Dim,
     };
     (a.as_str().to_string(), style)
 }
@@ -185,12 +185,16 @@ impl Human for Plan {
         let mut out = t.render(colour);
         let _ = writeln!(
             out,
-            "\nprofile {}: {} to change, {} ok, {} missing, {} not visible in this namespace. Nothing was written.",
+            "\nprofile {}: {} to change, {} ok, {} missing, {} not visible in this namespace{}. Nothing was written.",
             self.profile,
             self.count(Action::Change),
             self.count(Action::Ok),
             self.count(Action::Missing),
-            self.count(Action::NotInNamespace)
+            self.count(Action::NotInNamespace),
+            match self.count(Action::ReadOnly) {
+                0 => String::new(),
+                n => format!(", {n} read-only here"),
+            }
         );
         for nic in &self.nic {
             out.push('\n');

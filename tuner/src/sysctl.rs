@@ -137,6 +137,15 @@ impl SysctlTree {
         }
     }
 
+    /// The permission bits of the key's file (`None` when it cannot be stat'ed): inside a non-initial network
+    /// namespace the kernel shows some keys (`net.core.rmem_max`, ...) as 0444, and refuses writes even by root.
+    pub fn mode(&self, key: &Key) -> Option<u32> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(self.path(key))
+            .ok()
+            .map(|m| m.permissions().mode() & 0o7777)
+    }
+
     /// Whether this kernel (or namespace) has the key at all.
     pub fn exists(&self, key: &Key) -> bool {
         self.path(key).exists()

@@ -320,7 +320,7 @@ fn named_namespace(ns: Option<&Namespace>) -> Option<&str> {
 fn skipped(plan: &Plan) -> Vec<Change> {
     plan.changes
         .iter()
-        .filter(|c| matches!(c.action, Action::Missing | Action::NotInNamespace))
+        .filter(|c| c.action.skipped())
         .cloned()
         .collect()
 }

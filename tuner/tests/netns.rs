@@ -250,3 +250,60 @@ fn started_inside_a_namespace_it_never_writes_host_global_keys() {
     assert!(!sysctl_dir.join("60-pincore-connections.conf").exists());
     assert_eq!(host_values(), host_before);
 }
+
+#[test]
+fn throughput_in_a_namespace_skips_the_keys_the_kernel_makes_read_only_there() {
+    require!(netns(), command("sysctl"));
+    let ns = NetNs::new("tuner-ro").expect("create namespace");
+    let state = tempfile::tempdir().unwrap();
+    let rmem_before = ns.sysctl("net.core.rmem_max").unwrap();
+    let plan = tuner(&ns, &state, &["plan", "throughput", "--json"])
+        .expect(0)
+        .json();
+    let action = |k: &str| {
+        plan["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["key"] == k)
+            .map(|c| c["action"].clone())
+            .unwrap()
+    };
+    // Inside a non-initial namespace this kernel shows both as mode 0444 and refuses writes even by root.
+    assert_eq!(action("net.core.rmem_max"), "read-only-here", "{plan}");
+    assert_eq!(action("net.core.wmem_max"), "read-only-here", "{plan}");
+
+    let applied = tuner(&ns, &state, &["apply", "throughput"]).expect(0);
+    assert!(
+        applied
+            .stdout
+            .contains("skipped net.core.rmem_max: read-only in this network namespace"),
+        "{}",
+        applied.stdout
+    );
+    assert_eq!(ns.sysctl("net.core.rmem_max").unwrap(), rmem_before);
+    // Every key planned as a change was written.
+    let planned: Vec<(String, String)> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "change")
+        .map(|c| {
+            (
+                c["key"].as_str().unwrap().to_string(),
+                c["write"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        planned
+            .iter()
+            .any(|(k, _)| k == "net.ipv4.tcp_notsent_lowat"),
+        "{planned:?}"
+    );
+    for (key, value) in &planned {
+        assert_eq!(&ns.sysctl(key).unwrap(), value, "{key}");
+    }
+    tuner(&ns, &state, &["verify", "throughput"]).expect(0);
+    tuner(&ns, &state, &["rollback"]).expect(0);
+}

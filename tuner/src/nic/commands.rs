@@ -203,7 +203,7 @@ impl Tuner {
 fn skipped(plan: &NicPlan) -> Vec<NicChange> {
     plan.changes
         .iter()
-        .filter(|c| matches!(c.action, Action::Missing | Action::NotInNamespace))
+        .filter(|c| c.action.skipped())
         .cloned()
         .collect()
 }

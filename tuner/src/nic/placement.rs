@@ -330,6 +330,10 @@ pub fn plan(placement: &Placement, mut observe: impl FnMut(&Setting) -> Observed
                 }
                 Observed::Missing => (None, Action::Missing, None, Some(missing_note(&t.setting))),
                 Observed::NotInNamespace(why) => (None, Action::NotInNamespace, None, Some(why)),
+                Observed::ReadOnly(v, _) if satisfied(&t.want, &v) => {
+                    (Some(v), Action::Ok, None, None)
+                }
+                Observed::ReadOnly(v, why) => (Some(v), Action::ReadOnly, None, Some(why)),
             };
             NicChange {
                 setting: t.setting.clone(),
