@@ -100,6 +100,8 @@ pub struct ServiceConfig {
 pub struct LimitsConfig {
     pub max_connections_per_shard: usize,
     pub max_connections_per_ip: usize,
+    /// Admin connections from one address per shard; past it that address's longest-idle one is closed.
+    pub max_admin_connections_per_ip: usize,
     pub max_bulk_len: usize,
     pub max_array_len: usize,
     pub max_inline_len: usize,
@@ -112,6 +114,8 @@ pub struct LimitsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct Timeouts {
     pub idle_ms: u64,
+    /// Idle timeout of admin connections: short, since scrapes and probes reconnect cheaply.
+    pub admin_idle_ms: u64,
     pub request_ms: u64,
     pub drain_ms: u64,
 }
@@ -191,6 +195,7 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_connections_per_shard: 4096,
             max_connections_per_ip: 1024,
+            max_admin_connections_per_ip: 8,
             max_bulk_len: 8 << 20,
             max_array_len: 65536,
             max_inline_len: 65536,
@@ -204,6 +209,7 @@ impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {
             idle_ms: 300_000,
+            admin_idle_ms: 5_000,
             request_ms: 10_000,
             drain_ms: 5_000,
         }
@@ -222,6 +228,9 @@ impl Default for LogConfig {
 impl Timeouts {
     pub fn idle(&self) -> Duration {
         Duration::from_millis(self.idle_ms)
+    }
+    pub fn admin_idle(&self) -> Duration {
+        Duration::from_millis(self.admin_idle_ms)
     }
     pub fn request(&self) -> Duration {
         Duration::from_millis(self.request_ms)
@@ -408,6 +417,10 @@ impl Config {
                 "limits.max_connections_per_ip",
                 self.limits.max_connections_per_ip as u64,
             ),
+            (
+                "limits.max_admin_connections_per_ip",
+                self.limits.max_admin_connections_per_ip as u64,
+            ),
             ("limits.max_bulk_len", self.limits.max_bulk_len as u64),
             ("limits.max_array_len", self.limits.max_array_len as u64),
             ("limits.max_inline_len", self.limits.max_inline_len as u64),
@@ -416,6 +429,7 @@ impl Config {
                 self.limits.max_http_header_bytes as u64,
             ),
             ("timeouts.idle_ms", self.timeouts.idle_ms),
+            ("timeouts.admin_idle_ms", self.timeouts.admin_idle_ms),
             ("timeouts.request_ms", self.timeouts.request_ms),
         ];
         for (path, value) in positive {

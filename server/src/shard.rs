@@ -109,6 +109,39 @@ struct ConnectionTable {
     /// Open connections' descriptors, to shut their read side when draining.
     open: HashMap<u64, RawFd>,
     per_ip: HashMap<IpAddr, usize>,
+    /// Admin connections still holding a slot (an evicted one leaves at once, before its task ends).
+    admin: HashMap<u64, AdminSlot>,
+    admin_per_ip: HashMap<IpAddr, usize>,
+}
+
+struct AdminSlot {
+    ip: IpAddr,
+    fd: RawFd,
+    /// Since when it waits for a request; `None` while one is being read or answered.
+    idle_since: Option<Instant>,
+}
+
+impl ConnectionTable {
+    fn release_admin(&mut self, id: u64) -> Option<AdminSlot> {
+        let slot = self.admin.remove(&id)?;
+        if let Some(n) = self.admin_per_ip.get_mut(&slot.ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.admin_per_ip.remove(&slot.ip);
+            }
+        }
+        Some(slot)
+    }
+
+    /// The admin connection idle the longest (from `ip` only, when given).
+    fn longest_idle_admin(&self, ip: Option<IpAddr>) -> Option<u64> {
+        self.admin
+            .iter()
+            .filter(|(_, s)| ip.map_or(true, |ip| s.ip == ip))
+            .filter_map(|(id, s)| s.idle_since.map(|t| (t, *id)))
+            .min()
+            .map(|(_, id)| id)
+    }
 }
 
 /// One shard's state.
@@ -151,7 +184,7 @@ impl Drop for Admission {
         let mut table = self.shard.connections.borrow_mut();
         table.open.remove(&self.id);
         if self.service == Service::Admin {
-            // Admin connections are not counted per IP.
+            table.release_admin(self.id);
         } else if let Some(n) = table.per_ip.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
@@ -217,10 +250,32 @@ impl Shard {
         let config = self.config();
         let mut table = self.connections.borrow_mut();
         if service == Service::Admin {
-            // The admin port has its own small cap and no per-IP cap, so a flood on the data ports from
-            // the monitoring host cannot lock out its scrapes.
-            if self.metrics.open_connections_of(Service::Admin) >= ADMIN_CONNECTIONS_PER_SHARD {
-                return Err(Rejection::MaxConnections);
+            // The admin port has its own caps, apart from the data ports', so a flood there cannot lock out
+            // scrapes. At a cap the longest-idle admin connection (that address's own, at the per-IP cap)
+            // is closed to make room: idle sockets cannot hold the port against a new scrape or probe.
+            let from_ip = table.admin_per_ip.get(&ip).copied().unwrap_or(0);
+            let full = if from_ip >= config.limits.max_admin_connections_per_ip {
+                Some(Some(ip))
+            } else if table.admin.len() as u64 >= ADMIN_CONNECTIONS_PER_SHARD {
+                Some(None)
+            } else {
+                None
+            };
+            if let Some(among) = full {
+                let Some(victim) = table.longest_idle_admin(among) else {
+                    return Err(if among.is_some() {
+                        Rejection::PerIp
+                    } else {
+                        Rejection::MaxConnections
+                    });
+                };
+                if let Some(slot) = table.release_admin(victim) {
+                    // SAFETY: the descriptor belongs to a connection whose task still owns it (its entry in
+                    // `open` goes when that task ends); shutdown(2) neither closes nor invalidates it. Its
+                    // pending read then ends and the task closes the connection.
+                    unsafe { libc::shutdown(slot.fd, libc::SHUT_RDWR) };
+                    self.metrics.error("admin_idle_evicted");
+                }
             }
         } else {
             let data_open =
@@ -237,6 +292,11 @@ impl Shard {
         table.next_id += 1;
         let id = table.next_id;
         table.open.insert(id, fd);
+        if service == Service::Admin {
+            let idle_since = Some(Instant::now());
+            table.admin.insert(id, AdminSlot { ip, fd, idle_since });
+            *table.admin_per_ip.entry(ip).or_insert(0) += 1;
+        }
         self.metrics.accepted(service);
         Ok(Admission {
             shard: self.clone(),
@@ -244,6 +304,17 @@ impl Shard {
             ip,
             service,
         })
+    }
+
+    /// Marks an admin connection idle (waiting for a request) or busy, for eviction at the admin caps.
+    pub fn admin_idle(&self, admission: &Admission, idle: bool) {
+        if let Some(slot) = self.connections.borrow_mut().admin.get_mut(&admission.id) {
+            slot.idle_since = match (idle, slot.idle_since) {
+                (true, Some(since)) => Some(since),
+                (true, None) => Some(Instant::now()),
+                (false, _) => None,
+            };
+        }
     }
 
     /// Sends `op` to `shard` (or runs it here when it is this shard) and returns the reply's ticket.

@@ -223,3 +223,72 @@ fn connection_flood_past_the_limit_is_rejected_and_counted() {
     }
     s.assert_healthy();
 }
+
+/// A socket to `to` from the loopback address `from` (127.0.0.0/8 all reach loopback; each is its own peer IP).
+fn connect_from(from: [u8; 4], to: std::net::SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.bind(&std::net::SocketAddr::from((from, 0)).into())?;
+    socket.connect_timeout(&to.into(), Duration::from_secs(2))?;
+    Ok(socket.into())
+}
+
+/// /healthz from `from` on a fresh connection: the status and how long it took.
+fn healthz_from(s: &Server, from: [u8; 4]) -> (u16, Duration) {
+    use std::io::Read;
+    let start = Instant::now();
+    let Ok(mut stream) = connect_from(from, s.admin) else {
+        return (0, start.elapsed());
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let status = String::from_utf8_lossy(&response)
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, start.elapsed())
+}
+
+/// 130 idle sockets used to fill the admin port's 64-per-shard cap and hold it for the 300 s idle timeout,
+/// so /healthz reset for everyone. Now one address holds at most 8 per shard, the oldest idle one making
+/// room for its next connection, and at the shard cap the longest-idle connection gives way.
+#[test]
+fn idle_sockets_cannot_lock_out_the_admin_port() {
+    let s = Server::start_with(support::DEFAULT_LIMITS, DEFAULT_TIMEOUTS);
+    // From the same address as the scrape that follows.
+    let flood: Vec<TcpStream> = (0..130)
+        .filter_map(|_| connect_from([127, 0, 0, 1], s.admin).ok())
+        .collect();
+    // From 19 other addresses, 8 each: more than both shards' 64 slots together.
+    let others: Vec<TcpStream> = (2..=20u8)
+        .flat_map(|last| (0..8).map(move |_| last))
+        .filter_map(|last| connect_from([127, 0, 0, last], s.admin).ok())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300)); // let both shards accept the lot
+    for from in [[127, 0, 0, 1], [127, 0, 0, 21], [127, 0, 0, 2]] {
+        let (status, took) = healthz_from(&s, from);
+        assert_eq!(status, 200, "/healthz from {from:?}\n{}", s.log());
+        assert!(took < Duration::from_secs(2), "/healthz took {took:?}");
+    }
+    assert!(s.metric("pincore_errors_total{reason=\"admin_idle_evicted\",shard=\"total\"}") >= 1.0);
+    drop((flood, others));
+    s.assert_healthy();
+}
+
+#[test]
+fn idle_admin_connections_close_after_their_own_short_timeout() {
+    let s = Server::start_with(
+        support::DEFAULT_LIMITS,
+        "  idle_ms: 60000\n  admin_idle_ms: 300\n  request_ms: 300\n",
+    );
+    let mut admin = TcpStream::connect(s.admin).unwrap();
+    let mut resp = s.connect();
+    assert!(closed_by_peer(&mut admin, Duration::from_secs(3)));
+    // The data port keeps its own, long idle timeout.
+    resp.write_all(b"PING\r\n").unwrap();
+    assert_eq!(read_at_least(&mut resp, 7), b"+PONG\r\n");
+}

@@ -1,7 +1,9 @@
 //! The admin service: a small HTTP/1.1 server for `/metrics`, `/healthz`, `/readyz` and `/config`.
 //!
 //! Requests are GET or HEAD without a body; the head is bounded by `limits.max_http_header_bytes` and must
-//! arrive within `timeouts.request_ms`. Connections are kept alive unless the client asks otherwise.
+//! arrive within `timeouts.request_ms`. Connections are kept alive unless the client asks otherwise, and closed
+//! after `timeouts.admin_idle_ms` without a request — or sooner, when a new connection needs the slot of this
+//! one idling (see [`Shard::admit`]).
 
 use std::rc::Rc;
 use std::time::Instant;
@@ -12,7 +14,7 @@ use super::{read_within, write_within, ReadError};
 use crate::listener::Service;
 use crate::mesh::{Op, Outcome};
 use crate::metrics;
-use crate::shard::Shard;
+use crate::shard::{Admission, Shard};
 
 struct Request {
     method: String,
@@ -37,7 +39,7 @@ impl Response {
     }
 }
 
-pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
+pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream, admission: &Admission) {
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = vec![0u8; 4096];
     let mut started: Option<Instant> = None;
@@ -81,7 +83,7 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
             if !head_only {
                 out.extend_from_slice(response.body.as_bytes());
             }
-            if write_within(&mut stream, &out, config.timeouts.idle())
+            if write_within(&mut stream, &out, config.timeouts.admin_idle())
                 .await
                 .is_err()
             {
@@ -96,17 +98,19 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
         if buf.len() >= config.limits.max_http_header_bytes {
             shard.metrics.error("http_header_too_large");
             let out = b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-            let _ = write_within(&mut stream, out, config.timeouts.idle()).await;
+            let _ = write_within(&mut stream, out, config.timeouts.admin_idle()).await;
             break;
         }
         let limit = match started {
             Some(at) => config.timeouts.request().saturating_sub(at.elapsed()),
-            None => config.timeouts.idle(),
+            None => config.timeouts.admin_idle(),
         };
         let room = (config.limits.max_http_header_bytes - buf.len()).min(chunk.len());
+        shard.admin_idle(admission, started.is_none() && buf.is_empty());
         match read_within(&mut stream, &mut chunk[..room], limit).await {
             Ok(0) => break,
             Ok(n) => {
+                shard.admin_idle(admission, false);
                 shard.metrics.bytes_in(Service::Admin, n);
                 buf.extend_from_slice(&chunk[..n]);
                 started.get_or_insert_with(Instant::now);

@@ -61,7 +61,7 @@ pub async fn accept_loop(shard: Rc<Shard>, service: Service, listener: TcpListen
             match service {
                 Service::Resp => resp::serve(&shard, stream).await,
                 Service::Echo => echo::serve(&shard, stream).await,
-                Service::Admin => admin::serve(&shard, stream).await,
+                Service::Admin => admin::serve(&shard, stream, &admission).await,
             }
             drop(admission);
         })
