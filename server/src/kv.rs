@@ -12,6 +12,30 @@ use crate::store::{parse_i64, SetCondition, SetTtl, Store};
 
 const NOT_AN_INTEGER: &[u8] = b"ERR value is not an integer or out of range";
 const SYNTAX: &[u8] = b"ERR syntax error";
+const EXPIRE_TIME_SET: &[u8] = b"ERR invalid expire time in 'set' command";
+const EXPIRE_TIME_EXPIRE: &[u8] = b"ERR invalid expire time in 'expire' command";
+
+/// Now in Unix milliseconds: Redis checks that a deadline, now + ttl, fits an i64 of these.
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The deadline of `SET ... EX|PX n` as Redis 7.0's getExpireMillisecondsOrReply decides it: n must be an
+/// integer above 0, and now + n (in ms) must fit an i64.
+fn set_deadline(n: &[u8], unit_ms: i64, now: Instant) -> Result<Instant, &'static [u8]> {
+    let n = parse_i64(n).ok_or(NOT_AN_INTEGER)?;
+    if n <= 0 {
+        return Err(EXPIRE_TIME_SET);
+    }
+    let ms = n.checked_mul(unit_ms).ok_or(EXPIRE_TIME_SET)?;
+    if ms > i64::MAX - unix_ms() {
+        return Err(EXPIRE_TIME_SET);
+    }
+    now.checked_add(Duration::from_millis(ms as u64))
+        .ok_or(EXPIRE_TIME_SET)
+}
 
 /// Executes a single-key command (`args[0]` is the name, `args[1]` the key; arity already checked).
 pub fn execute(
@@ -48,14 +72,20 @@ pub fn execute(
             let Some(seconds) = parse_i64(args[2]) else {
                 return reply::error(out, NOT_AN_INTEGER);
             };
-            let deadline = if seconds <= 0 {
+            // Redis's expireGenericCommand: the deadline in Unix milliseconds must fit an i64.
+            let Some(ms) = seconds.checked_mul(1000) else {
+                return reply::error(out, EXPIRE_TIME_EXPIRE);
+            };
+            if ms > i64::MAX - unix_ms() {
+                return reply::error(out, EXPIRE_TIME_EXPIRE);
+            }
+            let deadline = if ms <= 0 {
                 None
             } else {
-                match now.checked_add(Duration::from_secs(seconds as u64)) {
+                // A deadline past what Instant holds is as good as never; none fits i64 ms anyway.
+                match now.checked_add(Duration::from_millis(ms as u64)) {
                     Some(at) => Some(at),
-                    None => {
-                        return reply::error(out, b"ERR invalid expire time in 'expire' command")
-                    }
+                    None => return reply::error(out, EXPIRE_TIME_EXPIRE),
                 }
             };
             reply::integer(out, i64::from(store.expire_at(key, deadline, now)));
@@ -71,44 +101,54 @@ pub fn execute(
 }
 
 /// SET key value [NX|XX] [EX seconds|PX milliseconds|KEEPTTL] [GET]
+///
+/// Options are checked as Redis 7.0 checks them: the same option may repeat (the last EX or PX wins), NX with
+/// XX or two kinds of TTL are a syntax error, and the TTL is judged only once every option parsed.
 fn set(store: &mut Store, args: &[&[u8]], now: Instant, out: &mut Vec<u8>) {
+    enum Ttl<'a> {
+        None,
+        Keep,
+        Ex(&'a [u8]),
+        Px(&'a [u8]),
+    }
     let mut condition = SetCondition::Always;
-    let mut ttl = SetTtl::Clear;
-    let mut ttl_given = false;
+    let mut ttl = Ttl::None;
     let mut want_old = false;
     let mut i = 3;
     while i < args.len() {
         let opt = args[i];
         let is = |name: &[u8]| opt.eq_ignore_ascii_case(name);
-        if is(b"NX") && condition == SetCondition::Always {
+        let next = args.get(i + 1).copied();
+        if is(b"NX") && condition != SetCondition::IfPresent {
             condition = SetCondition::IfAbsent;
-        } else if is(b"XX") && condition == SetCondition::Always {
+        } else if is(b"XX") && condition != SetCondition::IfAbsent {
             condition = SetCondition::IfPresent;
-        } else if is(b"GET") && !want_old {
+        } else if is(b"GET") {
             want_old = true;
-        } else if is(b"KEEPTTL") && !ttl_given {
-            ttl = SetTtl::Keep;
-            ttl_given = true;
-        } else if (is(b"EX") || is(b"PX")) && !ttl_given && i + 1 < args.len() {
-            let unit_ms: u64 = if is(b"EX") { 1000 } else { 1 };
-            let Some(n) = parse_i64(args[i + 1]) else {
-                return reply::error(out, NOT_AN_INTEGER);
-            };
-            let at = (n > 0)
-                .then(|| (n as u64).checked_mul(unit_ms))
-                .flatten()
-                .and_then(|ms| now.checked_add(Duration::from_millis(ms)));
-            match at {
-                Some(at) => ttl = SetTtl::At(at),
-                None => return reply::error(out, b"ERR invalid expire time in 'set' command"),
-            }
-            ttl_given = true;
+        } else if is(b"KEEPTTL") && matches!(ttl, Ttl::None | Ttl::Keep) {
+            ttl = Ttl::Keep;
+        } else if let (true, Some(n), Ttl::None | Ttl::Ex(_)) = (is(b"EX"), next, &ttl) {
+            ttl = Ttl::Ex(n);
+            i += 1;
+        } else if let (true, Some(n), Ttl::None | Ttl::Px(_)) = (is(b"PX"), next, &ttl) {
+            ttl = Ttl::Px(n);
             i += 1;
         } else {
             return reply::error(out, SYNTAX);
         }
         i += 1;
     }
+    let ttl = match ttl {
+        Ttl::None => SetTtl::Clear,
+        Ttl::Keep => SetTtl::Keep,
+        Ttl::Ex(n) | Ttl::Px(n) => {
+            let unit_ms = if matches!(ttl, Ttl::Ex(_)) { 1000 } else { 1 };
+            match set_deadline(n, unit_ms, now) {
+                Ok(at) => SetTtl::At(at),
+                Err(message) => return reply::error(out, message),
+            }
+        }
+    };
     let (stored, old) = store.set(args[1], args[2], condition, ttl, now, want_old);
     if want_old {
         match old {
@@ -168,6 +208,83 @@ mod tests {
             b"-ERR syntax error\r\n"
         );
         assert_eq!(run(&mut s, &[b"SET", b"k", b"z", b"GET"]), b"$1\r\ny\r\n");
+    }
+
+    /// Each reply as redis-server 7.0.15 gave it for the same command on loopback.
+    #[test]
+    fn integers_and_expire_times_are_judged_as_redis_judges_them() {
+        const NAN: &[u8] = b"-ERR value is not an integer or out of range\r\n";
+        const BAD_SET: &[u8] = b"-ERR invalid expire time in 'set' command\r\n";
+        const BAD_EXPIRE: &[u8] = b"-ERR invalid expire time in 'expire' command\r\n";
+        let mut s = Store::default();
+        for value in [
+            "007",
+            "+1",
+            " 1",
+            "1 ",
+            "-0",
+            "00",
+            "",
+            "1.0",
+            "9223372036854775808",
+        ] {
+            run(&mut s, &[b"SET", b"k", value.as_bytes()]);
+            assert_eq!(run(&mut s, &[b"INCR", b"k"]), NAN, "INCR on {value:?}");
+            assert_eq!(
+                run(&mut s, &[b"INCRBY", b"n", value.as_bytes()]),
+                NAN,
+                "INCRBY {value:?}"
+            );
+        }
+        run(&mut s, &[b"SET", b"k", b"-9223372036854775808"]);
+        assert_eq!(run(&mut s, &[b"INCR", b"k"]), b":-9223372036854775807\r\n");
+
+        let set = |s: &mut Store, opts: &[&[u8]]| {
+            let mut args: Vec<&[u8]> = vec![b"SET", b"k", b"v"];
+            args.extend_from_slice(opts);
+            run(s, &args)
+        };
+        for (opts, reply) in [
+            (&[&b"PX"[..], b"9223372036854775807"][..], BAD_SET),
+            (&[b"PX", b"9223372030000000000"], BAD_SET),
+            (&[b"EX", b"9223372036854775"], BAD_SET),
+            (&[b"EX", b"9223372036854776"], BAD_SET),
+            (&[b"PX", b"-1"], BAD_SET),
+            (&[b"EX", b"007"], NAN),
+            (&[b"PX", b"1.5"], NAN),
+            (&[b"EX", b"abc", b"NX", b"XX"], b"-ERR syntax error\r\n"),
+            (
+                &[b"EX", b"9223372036854775", b"bogus"],
+                b"-ERR syntax error\r\n",
+            ),
+            (&[b"EX", b"10", b"PX", b"5"], b"-ERR syntax error\r\n"),
+            (&[b"EX", b"10", b"KEEPTTL"], b"-ERR syntax error\r\n"),
+            (&[b"EX", b"9223372036854"], b"+OK\r\n"),
+            (&[b"EX", b"10", b"EX", b"5"], b"+OK\r\n"),
+            (&[b"PX", b"5000", b"PX", b"6000"], b"+OK\r\n"),
+            (&[b"KEEPTTL", b"KEEPTTL"], b"+OK\r\n"),
+            (&[b"NX", b"NX"], b"$-1\r\n"),
+        ] {
+            assert_eq!(set(&mut s, opts), reply, "SET k v {opts:?}");
+        }
+        assert_eq!(run(&mut s, &[b"TTL", b"k"]), b":6\r\n", "the last PX wins");
+
+        for (seconds, reply) in [
+            (&b"9223372036854775"[..], BAD_EXPIRE),
+            (b"9223372036854775807", BAD_EXPIRE),
+            (b"-9223372036854776", BAD_EXPIRE),
+            (b"007", NAN),
+            (b"1.5", NAN),
+            (b"9200000000000000", b":1\r\n"),
+            (b"-9223372036854775", b":1\r\n"),
+        ] {
+            set(&mut s, &[]);
+            assert_eq!(
+                run(&mut s, &[b"EXPIRE", b"k", seconds]),
+                reply,
+                "EXPIRE {seconds:?}"
+            );
+        }
     }
 
     #[test]
