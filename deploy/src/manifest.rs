@@ -5,7 +5,7 @@
 //! file, line and column: syntax and type errors come from the YAML parser, and the checks made after parsing
 //! (names, CPU lists, rollout numbers, the profile and the server config) point at the key they are about.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -359,8 +359,10 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
                 mut map: A,
             ) -> std::result::Result<Self::Value, A::Error> {
                 let mut entries: Vec<(String, T)> = Vec::new();
+                // A set beside the list: checking the list itself made 60 000 hosts take seconds.
+                let mut seen: HashSet<String> = HashSet::new();
                 while let Some((key, value)) = map.next_entry::<String, T>()? {
-                    if entries.iter().any(|(k, _)| *k == key) {
+                    if !seen.insert(key.clone()) {
                         return Err(serde::de::Error::custom(format!("`{key}` appears twice")));
                     }
                     entries.push((key, value));
@@ -382,6 +384,12 @@ impl Manifest {
     /// Parses and validates manifest `text`; `path` names it in errors and anchors relative paths.
     pub fn from_yaml(text: &str, path: &Path) -> Result<Manifest> {
         let file = path.display().to_string();
+        pincore_tuner::nesting::check(text).map_err(|deep| Error::Manifest {
+            file: file.clone(),
+            line: deep.line,
+            column: deep.column,
+            message: deep.to_string(),
+        })?;
         let raw: RawManifest = serde_yaml::from_str(text).map_err(|e| {
             let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
             Error::Manifest {
@@ -451,8 +459,10 @@ impl Manifest {
         let rollout = rollout(raw.rollout, &locator)?;
 
         let mut groups = Vec::new();
-        let mut hosts = Vec::new();
+        let mut hosts: Vec<Host> = Vec::new();
         let mut seen = BTreeSet::new();
+        // (address, ssh port) → the host that has it: two hosts are one machine when both match.
+        let mut addresses: HashMap<(String, Option<u16>), String> = HashMap::new();
         for (group_name, group) in raw.groups.0 {
             let mut names = Vec::new();
             for (name, settings) in group.hosts.0 {
@@ -464,13 +474,27 @@ impl Manifest {
                     ));
                 }
                 let merged = settings.over(&group.vars.over(&raw.defaults));
-                hosts.push(host(
-                    name.clone(),
-                    group_name.clone(),
-                    merged,
-                    &locator,
-                    &at,
-                )?);
+                let h = host(name.clone(), group_name.clone(), merged, &locator, &at)?;
+                let address_at = [&at[..], &["address"]].concat();
+                if h.address.trim().is_empty() {
+                    return Err(locator.error(
+                        &address_at,
+                        "the address is empty: give the name or IP address ssh connects to, or leave it out to use the host's name",
+                    ));
+                }
+                let id = (h.address.clone(), h.ssh.port);
+                if let Some(first) = addresses.get(&id) {
+                    return Err(locator.error(
+                        &address_at,
+                        format!(
+                            "host `{name}` has the same address `{}`{} as host `{first}`: each host is deployed on its own, so two names for one machine would race; remove one or fix the address",
+                            h.address,
+                            h.ssh.port.map(|p| format!(" and ssh port {p}")).unwrap_or_default(),
+                        ),
+                    ));
+                }
+                addresses.insert(id, name.clone());
+                hosts.push(h);
                 names.push(name);
             }
             groups.push(Group {
@@ -520,8 +544,10 @@ impl Manifest {
 
     /// The hosts whose names are in `only` (all when empty); unknown names are an error.
     pub fn select(&self, only: &[String]) -> Result<Vec<Host>> {
+        let names: HashSet<&str> = self.hosts.iter().map(|h| h.name.as_str()).collect();
+        let wanted: HashSet<&str> = only.iter().map(String::as_str).collect();
         for name in only {
-            if !self.hosts.iter().any(|h| h.name == *name) {
+            if !names.contains(name.as_str()) {
                 return Err(Error::Manifest {
                     file: self.path.display().to_string(),
                     line: 1,
@@ -533,7 +559,7 @@ impl Manifest {
         Ok(self
             .hosts
             .iter()
-            .filter(|h| only.is_empty() || only.contains(&h.name))
+            .filter(|h| only.is_empty() || wanted.contains(h.name.as_str()))
             .cloned()
             .collect())
     }
@@ -602,13 +628,10 @@ fn host(
         ("state", &paths.state),
         ("sysctl", &paths.sysctl),
     ] {
-        if !p.starts_with('/') || p.contains(['\'', '\n']) {
+        if let Err(why) = check_host_path(p) {
             let mut here = at.to_vec();
             here.extend(["paths", key]);
-            return Err(locator.error(
-                &here,
-                format!("paths.{key} `{p}` must be an absolute path without quotes"),
-            ));
+            return Err(locator.error(&here, format!("paths.{key} `{p}` {why}")));
         }
     }
     if let Some(cpus) = &s.cpus {
@@ -635,6 +658,64 @@ fn host(
         cpus: s.cpus,
         nic: s.nic,
     })
+}
+
+/// Directories a deploy must never take over: it creates, writes into and (state) `chown`s its paths.
+const SYSTEM_DIRS: &[&str] = &[
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/media",
+    "/mnt",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/usr/bin",
+    "/usr/lib",
+    "/usr/local",
+    "/usr/local/bin",
+    "/usr/local/lib",
+    "/usr/sbin",
+    "/usr/share",
+    "/var",
+    "/var/lib",
+    "/var/log",
+    "/var/run",
+    "/var/tmp",
+];
+
+/// Why a host path cannot be one of a host's `paths`, if it cannot: it must be absolute, free of `..` and
+/// of quotes, and not a system directory itself (`paths.state: /` once led to `chown pincore: /`).
+fn check_host_path(p: &str) -> std::result::Result<(), String> {
+    if !p.starts_with('/') || p.contains(['\'', '\n']) {
+        return Err("must be an absolute path without quotes".into());
+    }
+    if p.split('/').any(|part| part == "..") {
+        return Err("must not contain `..`: write the directory it means".into());
+    }
+    let normal: Vec<&str> = p
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    let normal = format!("/{}", normal.join("/"));
+    if SYSTEM_DIRS.contains(&normal.as_str()) {
+        return Err(format!(
+            "is a system directory ({normal}): a deploy creates, writes and chowns its paths, so give a directory of pincore's own, e.g. {normal}/pincore"
+        ).replace("//pincore", "/pincore"));
+    }
+    Ok(())
 }
 
 /// Parses `500ms`, `30s`, `2m` or a bare number of seconds.
@@ -866,6 +947,110 @@ groups:
     fn syntax_error_names_line_and_column() {
         let (line, _, _) = error_of("release:\n  server: [a\n");
         assert!(line >= 2);
+    }
+
+    fn many_hosts(n: usize) -> String {
+        let mut text = GOOD.split("groups:").next().unwrap().to_string();
+        text.push_str("groups:\n  g:\n    hosts:\n");
+        for i in 0..n {
+            text.push_str(&format!(
+                "      h{i}: {{address: 10.{}.{}.{}}}\n",
+                i >> 16,
+                (i >> 8) & 255,
+                i & 255
+            ));
+        }
+        text
+    }
+
+    #[test]
+    fn validation_time_grows_linearly_with_the_hosts() {
+        let time = |n: usize| {
+            let text = many_hosts(n);
+            let start = std::time::Instant::now();
+            assert_eq!(parse(&text).unwrap().hosts.len(), n);
+            start.elapsed().as_secs_f64()
+        };
+        time(1000); // warm up
+                    // The fastest of a few runs each, so a busy machine does not decide the ratio.
+        let small = (0..3).map(|_| time(10_000)).fold(f64::MAX, f64::min);
+        let large = (0..2).map(|_| time(40_000)).fold(f64::MAX, f64::min);
+        // Linear is 4x; the pairwise duplicate check made it 16x.
+        assert!(
+            large / small < 8.0,
+            "10 000 hosts {small:.2}s, 40 000 hosts {large:.2}s"
+        );
+    }
+
+    #[test]
+    fn duplicate_and_empty_addresses_name_their_line() {
+        // web1 is 10.0.0.1 on the web group's ssh port 2222.
+        let same = "edge1: {address: 10.0.0.1, ssh: {port: 2222}}";
+        let (line, column, message) = error_of(&GOOD.replace("edge1: {}", same));
+        assert_eq!((line, column), (34, 15), "{message}");
+        assert!(
+            message.contains(
+                "host `edge1` has the same address `10.0.0.1` and ssh port 2222 as host `web1`"
+            ),
+            "{message}"
+        );
+        // A host without an address is reached by its name: another host's address may not be that name.
+        let (line, _, message) =
+            error_of(&GOOD.replace("edge1: {}", "edge1: {address: web2, ssh: {port: 2222}}"));
+        assert_eq!(line, 34, "{message}");
+        assert!(message.contains("as host `web2`"), "{message}");
+        // The same address on another ssh port is another machine (containers, namespaces).
+        parse(&GOOD.replace("edge1: {}", "edge1: {address: 10.0.0.1, ssh: {port: 2200}}")).unwrap();
+        let (line, _, message) = error_of(&GOOD.replace("edge1: {}", "edge1: {address: ''}"));
+        assert_eq!(line, 34, "{message}");
+        assert!(message.contains("the address is empty"), "{message}");
+    }
+
+    #[test]
+    fn system_directories_and_relative_paths_are_refused_as_host_paths() {
+        for (path, why) in [
+            ("/", "is a system directory (/)"),
+            ("/etc", "is a system directory (/etc)"),
+            ("/etc/", "is a system directory (/etc)"),
+            ("//usr/./", "is a system directory (/usr)"),
+            ("/bin", "system directory"),
+            ("/var", "system directory"),
+            ("/var/lib", "is a system directory (/var/lib): a deploy creates, writes and chowns its paths, so give a directory of pincore's own, e.g. /var/lib/pincore"),
+            ("var/lib/pincore", "must be an absolute path"),
+            ("/var/lib/pincore/../..", "must not contain `..`"),
+        ] {
+            for key in ["install", "state", "sysctl"] {
+                let bad = GOOD.replace(
+                    "        cpus: 2-3",
+                    &format!("        cpus: 2-3\n        paths: {{{key}: '{path}'}}"),
+                );
+                let bad = bad.replace("'/'", "/").replace(&format!("'{path}'"), path);
+                let (line, _, message) = error_of(&bad);
+                assert_eq!(line, 29, "{message}");
+                assert!(
+                    message.contains(&format!("groups.web.hosts.web1.paths.{key}")) && message.contains(why),
+                    "{path}: {message}"
+                );
+            }
+        }
+        parse(&GOOD.replace("        cpus: 2-3", "        cpus: 2-3\n        paths: {state: /var/lib/pincore-b, install: /opt/pincore-b, sysctl: /etc/sysctl.d}")).unwrap();
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let deep = GOOD.replace(
+            "  profile: connections",
+            &format!(
+                "  profile: connections\n  x: {}{}",
+                "[".repeat(100_000),
+                "]".repeat(100_000)
+            ),
+        );
+        let start = std::time::Instant::now();
+        let (line, _, message) = error_of(&deep);
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+        assert_eq!(line, 11, "{message}");
+        assert!(message.contains("nested more than 64 levels"), "{message}");
     }
 
     #[test]

@@ -325,6 +325,12 @@ impl Config {
     /// Parses and validates configuration text. `origin` names the text in errors (a path, or
     /// [`DEFAULT_ORIGIN`]). Keys missing from the text take their default values.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        pincore_tuner::nesting::check(text).map_err(|deep| ServerError::Config {
+            origin: origin.to_string(),
+            line: Some(deep.line),
+            column: Some(deep.column),
+            message: deep.to_string(),
+        })?;
         // An empty file (or one with only comments) means "all defaults".
         let value: serde_yaml::Value =
             serde_yaml::from_str(text).map_err(|e| yaml_error(origin, e))?;
@@ -561,6 +567,22 @@ mod tests {
         let text = err.to_string();
         assert!(text.starts_with("my.yaml:3:"), "{text}");
         assert!(text.contains("max_bananas"), "{text}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_at_once_with_its_line() {
+        let text = format!("limits: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let start = std::time::Instant::now();
+        let err = Config::from_yaml(&text, "c.yaml").unwrap_err().to_string();
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "took {:?}",
+            start.elapsed()
+        );
+        assert!(
+            err.starts_with("c.yaml:1:72: nested more than 64 levels deep"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -104,3 +104,17 @@ fn a_state_file_that_is_a_device_or_oversized_is_refused() {
         "over the limit",
     );
 }
+
+#[test]
+fn a_profile_nested_100_000_deep_is_refused_at_once() {
+    let host = FixtureHost::new();
+    let p = host.profile(
+        "deep",
+        &format!("sysctl: {}{}\n", "[".repeat(100_000), "]".repeat(100_000)),
+    );
+    refused(
+        &host,
+        &[OsStr::new("plan"), p.as_os_str()],
+        "deep.yaml:1:72: nested more than 64 levels deep",
+    );
+}

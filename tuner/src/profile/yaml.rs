@@ -11,6 +11,14 @@ use crate::sysctl::{normalise, Key};
 
 pub(super) fn parse(text: &str, default_name: &str, origin: Origin) -> Result<Profile> {
     let file = origin.describe(default_name);
+    crate::nesting::check(text).map_err(|deep| Error::Profile {
+        location: Location {
+            file: file.clone(),
+            line: deep.line,
+            column: deep.column,
+        },
+        message: deep.to_string(),
+    })?;
     let doc: ProfileDoc = serde_yaml::from_str(text).map_err(|e| yaml_error(&file, &e))?;
     Ok(Profile {
         name: doc.name.unwrap_or_else(|| default_name.to_string()),
