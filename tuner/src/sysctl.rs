@@ -109,30 +109,35 @@ impl SysctlTree {
 
     /// The current value, whitespace-normalised; `Ok(None)` when this kernel (or namespace) has no such key.
     pub fn read(&self, key: &Key) -> Result<Option<String>, SysctlError> {
-        let path = self.path(key);
-        match std::fs::read_to_string(&path) {
-            Ok(s) => Ok(Some(normalise(&s))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(SysctlError::Io {
-                key: key.clone(),
-                op: "reading",
-                path,
-                source: e,
-            }),
-        }
+        Ok(self.read_file(key)?.map(|s| normalise(&s)))
     }
 
     /// The value exactly as the file holds it, without the trailing newline: what a restore writes back.
     pub fn read_raw(&self, key: &Key) -> Result<Option<String>, SysctlError> {
+        Ok(self
+            .read_file(key)?
+            .map(|s| s.strip_suffix('\n').unwrap_or(&s).to_string()))
+    }
+
+    /// The key's file, read through [`crate::input`]: under `--root` a fixture tree could hold anything there
+    /// (a symlink to /dev/zero must not hang the tuner). No sysctl holds anywhere near 1 MiB.
+    fn read_file(&self, key: &Key) -> Result<Option<String>, SysctlError> {
         let path = self.path(key);
-        match std::fs::read_to_string(&path) {
-            Ok(s) => Ok(Some(s.strip_suffix('\n').unwrap_or(&s).to_string())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        let expected = crate::input::Expected {
+            what: "a sysctl file (a regular file under ROOT/proc/sys)",
+            limit: 1 << 20,
+        };
+        match crate::input::read_text(&path, expected) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(SysctlError::Io {
                 key: key.clone(),
                 op: "reading",
                 path,
-                source: e,
+                source: match e.problem {
+                    crate::input::Problem::Io(io) => io,
+                    _ => io::Error::other(e.to_string()),
+                },
             }),
         }
     }

@@ -246,11 +246,12 @@ fn a_read_only_key_is_reported_and_skipped_while_the_rest_applies() {
 #[test]
 fn a_write_that_reads_back_wrong_is_undone() {
     let host = FixtureHost::new();
-    // /dev/null takes any write and reads back empty: like a kernel silently keeping another value.
-    host.symlink("proc/sys/net/core/busy_read", "/dev/null");
+    // The tuner's own /proc/self/comm keeps the first 15 bytes of a write: like a kernel silently keeping
+    // another value (and nothing outside the tuner process changes).
+    host.symlink("proc/sys/net/core/busy_read", "/proc/self/comm");
     host.profile(
         "clamped",
-        "sysctl:\n  net.core.somaxconn: 8192\n  net.core.busy_read: 50\n",
+        "sysctl:\n  net.core.somaxconn: 8192\n  net.core.busy_read: abcdefghijklmnopqrstuvwxyz\n",
     );
     let before = host.snapshot();
     let run = host.run(&["apply", "clamped"]).expect(2);

@@ -118,3 +118,14 @@ fn a_profile_nested_100_000_deep_is_refused_at_once() {
         "deep.yaml:1:72: nested more than 64 levels deep",
     );
 }
+
+#[test]
+fn a_sysctl_in_a_fixture_tree_that_is_a_device_is_refused() {
+    let host = FixtureHost::new();
+    host.symlink("proc/sys/net/core/somaxconn", "/dev/zero");
+    refused(
+        &host,
+        &[OsStr::new("plan"), OsStr::new("connections")],
+        "somaxconn: not a regular file (a character device)",
+    );
+}
