@@ -137,7 +137,7 @@ impl ConnectionTable {
     fn longest_idle_admin(&self, ip: Option<IpAddr>) -> Option<u64> {
         self.admin
             .iter()
-            .filter(|(_, s)| ip.map_or(true, |ip| s.ip == ip))
+            .filter(|(_, s)| ip.is_none_or(|ip| s.ip == ip))
             .filter_map(|(id, s)| s.idle_since.map(|t| (t, *id)))
             .min()
             .map(|(_, id)| id)
