@@ -180,8 +180,11 @@ pub struct Host {
 pub struct Paths {
     /// Releases and the `current` symlink.
     pub install: String,
-    /// `deployed.json`, the tuner's state, the supervisor's pidfile and log.
+    /// `deployed.json`, the supervisor's pidfile and log; owned by the service user.
     pub state: String,
+    /// The tuner's state (what `rollback` restores). Root's alone: the tuner refuses a state directory the
+    /// service user could write, since its records decide what root writes on rollback.
+    pub tuner: String,
     /// Where the profile's persisted drop-in goes.
     pub sysctl: String,
 }
@@ -191,6 +194,7 @@ impl Default for Paths {
         Paths {
             install: "/opt/pincore".into(),
             state: "/var/lib/pincore".into(),
+            tuner: "/var/lib/pincore-tuner".into(),
             sysctl: "/etc/sysctl.d".into(),
         }
     }
@@ -231,6 +235,7 @@ pub struct HostSettings {
 pub struct PathSettings {
     pub install: Option<String>,
     pub state: Option<String>,
+    pub tuner: Option<String>,
     pub sysctl: Option<String>,
 }
 
@@ -274,6 +279,11 @@ impl HostSettings {
                     .state
                     .clone()
                     .or_else(|| base.paths.state.clone()),
+                tuner: self
+                    .paths
+                    .tuner
+                    .clone()
+                    .or_else(|| base.paths.tuner.clone()),
                 sysctl: self
                     .paths
                     .sysctl
@@ -601,11 +611,13 @@ fn host(
     let paths = Paths {
         install: s.paths.install.unwrap_or_else(|| Paths::default().install),
         state: s.paths.state.unwrap_or_else(|| Paths::default().state),
+        tuner: s.paths.tuner.unwrap_or_else(|| Paths::default().tuner),
         sysctl: s.paths.sysctl.unwrap_or_else(|| Paths::default().sysctl),
     };
     for (key, p) in [
         ("install", &paths.install),
         ("state", &paths.state),
+        ("tuner", &paths.tuner),
         ("sysctl", &paths.sysctl),
     ] {
         if !p.starts_with('/') || p.contains(['\'', '\n']) {
@@ -616,6 +628,20 @@ fn host(
                 format!("paths.{key} `{p}` must be an absolute path without quotes"),
             ));
         }
+    }
+    let inside = |dir: &str, parent: &str| {
+        std::path::Path::new(dir).starts_with(std::path::Path::new(parent))
+    };
+    if inside(&paths.tuner, &paths.state) {
+        let mut here = at.to_vec();
+        here.extend(["paths", "tuner"]);
+        return Err(locator.error(
+            &here,
+            format!(
+                "paths.tuner `{}` is inside paths.state `{}`, which the service user owns: the tuner's state decides what root writes on rollback, so it needs a directory only root can write (default /var/lib/pincore-tuner)",
+                paths.tuner, paths.state
+            ),
+        ));
     }
     if let Some(cpus) = &s.cpus {
         if !matches!(
@@ -819,6 +845,22 @@ groups:
         let (line, _, message) = error_of(&bad);
         assert_eq!(line, 34, "{message}");
         assert!(message.contains("listed twice"), "{message}");
+    }
+
+    #[test]
+    fn the_tuner_state_cannot_live_where_the_service_user_writes() {
+        let bad = GOOD.replace(
+            "        cpus: 2-3",
+            "        cpus: 2-3\n        paths: {state: /var/lib/pincore, tuner: /var/lib/pincore/tuner}",
+        );
+        let (line, _, message) = error_of(&bad);
+        assert_eq!(line, 29, "{message}");
+        assert!(
+            message.contains("paths.tuner") && message.contains("only root can write"),
+            "{message}"
+        );
+        let m = parse(GOOD).unwrap();
+        assert_eq!(m.hosts[0].paths.tuner, "/var/lib/pincore-tuner");
     }
 
     #[test]
