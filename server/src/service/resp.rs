@@ -145,7 +145,7 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
                         }
                     }
                     if queue.len() >= MAX_QUEUED || out.len() >= FLUSH_AT {
-                        dispatch::resolve(shard, &mut conn, &mut queue, &mut out).await;
+                        dispatch::resolve(shard, &mut queue, &mut out).await;
                         if out.len() >= FLUSH_AT {
                             if write_within(&mut stream, &out, config.timeouts.idle())
                                 .await
@@ -160,14 +160,14 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
                 }
                 Err(e) => {
                     shard.metrics.error(e.kind().as_str());
-                    dispatch::resolve(shard, &mut conn, &mut queue, &mut out).await;
+                    dispatch::resolve(shard, &mut queue, &mut out).await;
                     reply::protocol_error(&mut out, &e);
                     tracing::debug!(shard = shard.id, error = %e, "protocol error; closing the connection");
                     close = true;
                 }
             }
         }
-        dispatch::resolve(shard, &mut conn, &mut queue, &mut out).await;
+        dispatch::resolve(shard, &mut queue, &mut out).await;
         if !out.is_empty() {
             if write_within(&mut stream, &out, config.timeouts.idle())
                 .await
