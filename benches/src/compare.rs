@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::chart::{self, Series};
+use crate::cputime::{self, CpuTimes};
 use crate::error::{BenchError, Result};
 use crate::generator::{self, LoadSpec};
 use crate::latency::{self, Percentiles};
@@ -35,6 +36,23 @@ pub struct CompareSpec {
     pub echo_bin: Option<PathBuf>,
     /// Where compare.json, compare.svg, the server configs and logs go.
     pub out_dir: PathBuf,
+    /// The matchups to run (all of them by default).
+    pub only: Vec<MatchupKind>,
+}
+
+/// The matchups `compare` knows, for `--only`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MatchupKind {
+    /// RESP GET/SET against redis-server, pipeline 1 and 16.
+    Resp,
+    /// echo against the tokio echo baseline.
+    Echo,
+    /// pincore-bench against redis-benchmark, both driving the same redis-server.
+    Client,
+}
+
+impl MatchupKind {
+    pub const ALL: [MatchupKind; 3] = [MatchupKind::Resp, MatchupKind::Echo, MatchupKind::Client];
 }
 
 /// One run, reduced to what the comparison reports.
@@ -43,6 +61,13 @@ pub struct RunSummary {
     pub rate: f64,
     pub failures: u64,
     pub latency_us: Percentiles,
+    /// Every request answered in the run, warm-up included (the CPU time below is divided by it).
+    #[serde(default)]
+    pub all_requests: u64,
+    /// The server's CPU time (user + system, all threads, from /proc/PID/stat) over the whole run, in µs per
+    /// request of `all_requests`; `null` when the server's process could not be read.
+    #[serde(default)]
+    pub server_cpu_us_per_request: Option<f64>,
 }
 
 /// One side of a matchup, over all its runs.
@@ -56,6 +81,8 @@ pub struct Contender {
     /// Median of each percentile over the runs.
     pub latency_us: Percentiles,
     pub failures: u64,
+    /// Median over the runs that have one of [`RunSummary::server_cpu_us_per_request`].
+    pub server_cpu_us_per_request: Option<f64>,
 }
 
 /// Two contenders under identical load.
@@ -69,6 +96,9 @@ pub struct Matchup {
     pub rate_ratio: f64,
     /// First contender's median p99 over the second's (below 1: the first has the shorter tail).
     pub p99_ratio: f64,
+    /// First contender's median server CPU per request over the second's (below 1: the first's server
+    /// spends less CPU per request); `null` when either is unknown.
+    pub cpu_ratio: Option<f64>,
 }
 
 /// The `compare.json` document.
@@ -189,8 +219,10 @@ pub fn run(spec: &CompareSpec, stop: &AtomicBool) -> Result<CompareReport> {
         duration: spec.duration,
         timeout: Duration::from_secs(2),
     };
+    let wanted = |kind| spec.only.contains(&kind);
+    let redis_pid = redis.as_ref().map(|(p, _)| p.pid());
     let mut matchups = Vec::new();
-    if let Some((_, redis_addr)) = &redis {
+    if let Some((_, redis_addr)) = redis.as_ref().filter(|_| wanted(MatchupKind::Resp)) {
         for pipeline in [1, 16] {
             let base = load(Protocol::Resp, pipeline, 0.5);
             let name = format!("RESP GET/SET 50/50, pipeline {pipeline}");
@@ -218,7 +250,7 @@ pub fn run(spec: &CompareSpec, stop: &AtomicBool) -> Result<CompareReport> {
                                 ..base.clone()
                             },
                             stop,
-                            &mut None::<ServerProcess>,
+                            &mut Pid(redis_pid),
                         )
                     }),
                 ],
@@ -226,35 +258,38 @@ pub fn run(spec: &CompareSpec, stop: &AtomicBool) -> Result<CompareReport> {
         }
     }
     let base = load(Protocol::Echo, 1, 0.0);
-    matchups.push(alternate(
-        "echo 64 B, pipeline 1",
-        &describe(&base),
-        spec.rounds,
-        stop,
-        &mut [
-            ("pincore-server", &mut |_| {
-                run_load(
-                    &LoadSpec {
-                        target: echo,
-                        ..base.clone()
-                    },
-                    stop,
-                    &mut pincore,
-                )
-            }),
-            ("tokio echo", &mut |_| {
-                run_load(
-                    &LoadSpec {
-                        target: tokio_addr,
-                        ..base.clone()
-                    },
-                    stop,
-                    &mut tokio_echo,
-                )
-            }),
-        ],
-    )?);
+    if wanted(MatchupKind::Echo) {
+        matchups.push(alternate(
+            "echo 64 B, pipeline 1",
+            &describe(&base),
+            spec.rounds,
+            stop,
+            &mut [
+                ("pincore-server", &mut |_| {
+                    run_load(
+                        &LoadSpec {
+                            target: echo,
+                            ..base.clone()
+                        },
+                        stop,
+                        &mut pincore,
+                    )
+                }),
+                ("tokio echo", &mut |_| {
+                    run_load(
+                        &LoadSpec {
+                            target: tokio_addr,
+                            ..base.clone()
+                        },
+                        stop,
+                        &mut tokio_echo,
+                    )
+                }),
+            ],
+        )?);
+    }
     match (&redis, &redis_benchmark) {
+        _ if !wanted(MatchupKind::Client) => {}
         (Some((_, redis_addr)), Some(rb)) => {
             let base = LoadSpec {
                 target: *redis_addr,
@@ -263,16 +298,18 @@ pub fn run(spec: &CompareSpec, stop: &AtomicBool) -> Result<CompareReport> {
             // redis-benchmark sends a fixed count: as many as pincore-bench answered in its run just before.
             let last_rate = std::cell::Cell::new(100_000.0);
             let ours = &mut |_: usize| {
-                let r = run_load(&base, stop, &mut None::<ServerProcess>)?;
+                let r = run_load(&base, stop, &mut Pid(redis_pid))?;
                 last_rate.set(r.rate);
                 Ok(r)
             };
             let theirs = &mut |_: usize| {
-                redis_benchmark_run(
-                    rb,
-                    &base,
-                    (last_rate.get() * base.duration.as_secs_f64()) as u64,
-                )
+                with_server_cpu(redis_pid, || {
+                    redis_benchmark_run(
+                        rb,
+                        &base,
+                        (last_rate.get() * base.duration.as_secs_f64()) as u64,
+                    )
+                })
             };
             let mut m = alternate(
                 "client: SET, pipeline 16, against redis-server",
@@ -325,35 +362,73 @@ fn describe(spec: &LoadSpec) -> String {
     )
 }
 
-/// One load run against a server that must still be alive afterwards.
+/// One load run against a server that must still be alive afterwards, with the server's CPU per request.
 fn run_load<S: ServerCheck>(
     spec: &LoadSpec,
     stop: &AtomicBool,
     server: &mut S,
 ) -> Result<RunSummary> {
-    let report: RunReport = generator::run(spec, stop, None)?;
+    let summary = with_server_cpu(server.pid(), || {
+        let report: RunReport = generator::run(spec, stop, None)?;
+        Ok(RunSummary {
+            rate: report.rate,
+            failures: report.counters.failures(),
+            latency_us: report.latency_us,
+            all_requests: report.all_replies,
+            server_cpu_us_per_request: None,
+        })
+    })?;
     server.check()?;
-    Ok(RunSummary {
-        rate: report.rate,
-        failures: report.counters.failures(),
-        latency_us: report.latency_us,
-    })
+    Ok(summary)
 }
 
-/// A server that may have died during a run.
+/// Runs `run` and fills in the CPU time process `pid` used meanwhile, per request of the run.
+///
+/// The span is the whole run (connects, warm-up, drain), so it is divided by every request of the run, not
+/// only the measured window's.
+fn with_server_cpu(
+    pid: Option<u32>,
+    run: impl FnOnce() -> Result<RunSummary>,
+) -> Result<RunSummary> {
+    let before = pid.and_then(CpuTimes::of);
+    let mut summary = run()?;
+    let after = pid.and_then(CpuTimes::of);
+    if let (Some(before), Some(after)) = (before, after) {
+        summary.server_cpu_us_per_request = cputime::us_per_request(
+            before,
+            after,
+            cputime::ticks_per_second(),
+            summary.all_requests,
+        );
+    }
+    Ok(summary)
+}
+
+/// A server that may have died during a run, and whose CPU time is read around it.
 trait ServerCheck {
     fn check(&mut self) -> Result<()>;
+    fn pid(&self) -> Option<u32>;
 }
 
 impl ServerCheck for ServerProcess {
     fn check(&mut self) -> Result<()> {
         self.check_alive()
     }
+    fn pid(&self) -> Option<u32> {
+        Some(ServerProcess::pid(self))
+    }
 }
 
-impl ServerCheck for Option<ServerProcess> {
+/// A server whose process guard is held elsewhere (redis-server, shared by several matchups): only its CPU
+/// time is read.
+struct Pid(Option<u32>);
+
+impl ServerCheck for Pid {
     fn check(&mut self) -> Result<()> {
-        self.as_mut().map_or(Ok(()), ServerProcess::check_alive)
+        Ok(())
+    }
+    fn pid(&self) -> Option<u32> {
+        self.0
     }
 }
 
@@ -390,11 +465,19 @@ fn alternate(
             0.0
         }
     };
+    let cpu_ratio = match (
+        contenders[0].server_cpu_us_per_request,
+        contenders[1].server_cpu_us_per_request,
+    ) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    };
     Ok(Matchup {
         name: name.to_string(),
         load: load.to_string(),
         rate_ratio: ratio(|c| c.median_rate),
         p99_ratio: ratio(|c| c.latency_us.p99_us),
+        cpu_ratio,
         contenders,
     })
 }
@@ -426,12 +509,20 @@ fn summarise(name: &str, runs: Vec<RunSummary>) -> Contender {
             mean_us: point(|p| p.mean_us),
         },
         failures: runs.iter().map(|r| r.failures).sum(),
+        server_cpu_us_per_request: {
+            let cpu: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| r.server_cpu_us_per_request)
+                .collect();
+            (!cpu.is_empty()).then(|| median(cpu))
+        },
         runs,
     }
 }
 
 /// Runs redis-benchmark with the same connections, pipeline, value size and key space as `like`.
 fn redis_benchmark_run(program: &Path, like: &LoadSpec, requests: u64) -> Result<RunSummary> {
+    let requests = requests.max(10_000);
     let out = Command::new(program)
         .args([
             "-h",
@@ -455,7 +546,7 @@ fn redis_benchmark_run(program: &Path, like: &LoadSpec, requests: u64) -> Result
             "--threads",
             &like.threads.to_string(),
             "-n",
-            &requests.max(10_000).to_string(),
+            &requests.to_string(),
         ])
         .args(["-t", "set", "--csv"])
         .stdin(std::process::Stdio::null())
@@ -472,9 +563,13 @@ fn redis_benchmark_run(program: &Path, like: &LoadSpec, requests: u64) -> Result
             ),
         });
     }
-    parse_redis_benchmark_csv(&text).ok_or_else(|| BenchError::Process {
+    let summary = parse_redis_benchmark_csv(&text).ok_or_else(|| BenchError::Process {
         program: "redis-benchmark".into(),
         message: format!("unexpected --csv output: {text:?}"),
+    })?;
+    Ok(RunSummary {
+        all_requests: requests,
+        ..summary
     })
 }
 
@@ -509,6 +604,8 @@ pub fn parse_redis_benchmark_csv(text: &str) -> Option<RunSummary> {
             max_us: ms("max_latency_ms"),
             mean_us: ms("avg_latency_ms"),
         },
+        all_requests: 0,
+        server_cpu_us_per_request: None,
     })
 }
 
@@ -519,7 +616,7 @@ pub fn human(report: &CompareReport) -> String {
         report.machine.describe(), report.rounds, report.duration_s, report.warmup_s, report.client_threads
     );
     s.push_str(&format!(
-        "{:<46} {:<16} {:>11} {:>23} {:>9} {:>9} {:>9} {:>8} {:>7}\n",
+        "{:<46} {:<16} {:>11} {:>23} {:>9} {:>9} {:>9} {:>10} {:>8} {:>7} {:>9}\n",
         "matchup",
         "server/client",
         "median/s",
@@ -527,18 +624,20 @@ pub fn human(report: &CompareReport) -> String {
         "p50",
         "p99",
         "p99.9",
+        "cpu µs/req",
         "failures",
-        "ratio"
+        "ratio",
+        "cpu ratio"
     ));
     for m in &report.matchups {
         for (i, c) in m.contenders.iter().enumerate() {
-            let ratio = if i == 0 {
-                format!("{:.2}×", m.rate_ratio)
-            } else {
-                String::new()
+            let (ratio, cpu_ratio) = match (i, m.cpu_ratio) {
+                (0, Some(cpu)) => (format!("{:.2}×", m.rate_ratio), format!("{cpu:.2}×")),
+                (0, None) => (format!("{:.2}×", m.rate_ratio), "-".into()),
+                _ => (String::new(), String::new()),
             };
             s.push_str(&format!(
-                "{:<46} {:<16} {:>11} {:>23} {:>9} {:>9} {:>9} {:>8} {:>7}\n",
+                "{:<46} {:<16} {:>11} {:>23} {:>9} {:>9} {:>9} {:>10} {:>8} {:>7} {:>9}\n",
                 if i == 0 { m.name.as_str() } else { "" },
                 c.name,
                 group(c.median_rate),
@@ -550,13 +649,20 @@ pub fn human(report: &CompareReport) -> String {
                 } else {
                     "-".into()
                 },
+                c.server_cpu_us_per_request
+                    .map_or("-".into(), |us| format!("{us:.2}")),
                 c.failures,
-                ratio
+                ratio,
+                cpu_ratio
             ));
         }
     }
     s.push_str(
-        "\nratio: the first line's median rate over the second's (above 1: the first is faster).\n",
+        "\nratio: the first line's median rate over the second's (above 1: the first is faster).\n\
+         cpu µs/req: the server's CPU time (user + system, all threads, /proc/PID/stat) over each whole run, \
+         warm-up included, divided by every request of the run; median over the runs. On a shared machine it \
+         is steadier than the rate. cpu ratio: the first line's over the second's (below 1: the first's \
+         server spends less).\n",
     );
     for skip in &report.skipped {
         s.push_str(&format!("skipped: {skip}\n"));
@@ -613,11 +719,15 @@ mod tests {
                 p99_us: p99,
                 ..Percentiles::default()
             },
+            all_requests: 100,
+            server_cpu_us_per_request: (rate > 10.0).then_some(rate / 10.0),
         };
         let c = summarise("x", vec![run(10.0, 5.0), run(30.0, 1.0), run(20.0, 3.0)]);
         assert_eq!((c.median_rate, c.min_rate, c.max_rate), (20.0, 10.0, 30.0));
         assert_eq!(c.latency_us.p99_us, 3.0);
         assert_eq!(c.failures, 3);
+        // Only the runs that have a CPU figure count for its median.
+        assert_eq!(c.server_cpu_us_per_request, Some(2.5));
         assert_eq!(median(vec![1.0, 2.0, 3.0, 4.0]), 2.5);
         assert_eq!(median(vec![]), 0.0);
     }

@@ -121,8 +121,10 @@ pub fn run(
     });
     let mut histogram = latency::histogram();
     let mut counters = Counters::default();
+    let mut all_replies = 0;
     for outcome in outcomes {
         let outcome = outcome?;
+        all_replies += outcome.all_replies;
         histogram
             .add(&outcome.histogram)
             .map_err(|e| BenchError::invalid("merging histograms", e.to_string()))?;
@@ -131,12 +133,20 @@ pub fn run(
     if stop.load(Ordering::Relaxed) {
         return Err(BenchError::Interrupted);
     }
-    Ok(RunReport::new(spec, threads, counters, &histogram))
+    Ok(RunReport::new(
+        spec,
+        threads,
+        counters,
+        all_replies,
+        &histogram,
+    ))
 }
 
 struct ThreadOutcome {
     histogram: Histogram<u64>,
     counters: Counters,
+    /// Every reply, warm-up included.
+    all_replies: u64,
 }
 
 /// Pins the calling thread to `cpu`.
@@ -386,6 +396,7 @@ fn client_thread(
     Ok(ThreadOutcome {
         histogram,
         counters,
+        all_replies: completed_total,
     })
 }
 

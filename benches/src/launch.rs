@@ -147,6 +147,11 @@ impl ServerProcess {
         &self.name
     }
 
+    /// The process ID (for reading its CPU time in /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Fails with the end of the server's log if it has exited.
     pub fn check_alive(&mut self) -> Result<()> {
         match self.child.try_wait() {

@@ -14,6 +14,7 @@ pub mod churn;
 pub mod compare;
 pub mod connection;
 pub mod cpus;
+pub mod cputime;
 pub mod duration;
 pub mod echo_server;
 pub mod error;

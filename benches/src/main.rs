@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use pincore_bench::churn::{self, ChurnSpec};
-use pincore_bench::compare::{self, CompareSpec};
+use pincore_bench::compare::{self, CompareSpec, MatchupKind};
 use pincore_bench::duration::parse_duration;
 use pincore_bench::generator::LoadSpec;
 use pincore_bench::storm::{self, StormSpec};
@@ -85,6 +85,9 @@ struct CompareArgs {
     /// Print compare.json to stdout instead of the table.
     #[arg(long)]
     json: bool,
+    /// Run only these matchups (comma-separated) [default: all].
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "MATCHUP")]
+    only: Vec<MatchupKind>,
 }
 
 #[derive(Args)]
@@ -320,6 +323,11 @@ fn dispatch(mode: Mode) -> Result<(), BenchError> {
                 server_bin: args.bins.server_bin,
                 echo_bin: args.bins.echo_bin,
                 out_dir: args.out,
+                only: if args.only.is_empty() {
+                    MatchupKind::ALL.to_vec()
+                } else {
+                    args.only
+                },
             };
             let report = compare::run(&spec, &stop)?;
             if args.json {

@@ -63,6 +63,9 @@ pub struct RunReport {
     pub rate: f64,
     #[serde(flatten)]
     pub counters: Counters,
+    /// Replies received over the whole run, warm-up and the final drain included: what a server's CPU time
+    /// over the run is divided by.
+    pub all_replies: u64,
     pub latency_us: Percentiles,
 }
 
@@ -71,6 +74,7 @@ impl RunReport {
         spec: &LoadSpec,
         threads: usize,
         counters: Counters,
+        all_replies: u64,
         histogram: &Histogram<u64>,
     ) -> RunReport {
         let duration_s = spec.duration.as_secs_f64();
@@ -93,6 +97,7 @@ impl RunReport {
             duration_s,
             rate: counters.requests as f64 / duration_s,
             counters,
+            all_replies,
             latency_us: Percentiles::of(histogram),
         }
     }

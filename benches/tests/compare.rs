@@ -61,6 +61,11 @@ fn compare_quick_runs_every_matchup_and_leaves_nothing_behind() {
                 "{c:#}"
             );
             assert_eq!(c["runs"].as_array().unwrap().len(), 1);
+            // Every matchup drives a server this command started, so its CPU time was read.
+            assert!(
+                c["server_cpu_us_per_request"].as_f64().unwrap() >= 0.0,
+                "{c:#}"
+            );
         }
         assert!(m["rate_ratio"].as_f64().unwrap() > 0.0);
     }
@@ -90,6 +95,43 @@ fn compare_quick_runs_every_matchup_and_leaves_nothing_behind() {
         Vec::<String>::new(),
         "servers left running"
     );
+}
+
+#[test]
+fn only_runs_the_chosen_matchups() {
+    require!(
+        support::sibling("pincore-server"),
+        support::sibling("pincore-bench-tokio-echo")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pincore-bench"))
+        .args([
+            "compare",
+            "--quick",
+            "--only",
+            "echo",
+            "--duration",
+            "300ms",
+            "--connections",
+            "4",
+            "--json",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let matchups = json["matchups"].as_array().unwrap();
+    assert_eq!(matchups.len(), 1, "{json:#}");
+    assert_eq!(matchups[0]["name"], "echo 64 B, pipeline 1");
+    for c in matchups[0]["contenders"].as_array().unwrap() {
+        assert!(c["server_cpu_us_per_request"].is_f64(), "{c:#}");
+    }
 }
 
 #[test]

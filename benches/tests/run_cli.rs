@@ -31,7 +31,7 @@ fn echo_server() -> SocketAddr {
 }
 
 /// The fields README documents for `run --json`.
-const FIELDS: [&str; 20] = [
+const FIELDS: [&str; 21] = [
     "target",
     "protocol",
     "mode",
@@ -50,6 +50,7 @@ const FIELDS: [&str; 20] = [
     "connect_errors",
     "io_errors",
     "lost",
+    "all_replies",
     "latency_us",
     "latency_us.p99_us",
 ];
@@ -100,6 +101,11 @@ fn json_output_has_the_documented_fields() {
     assert_eq!(json["protocol"], "echo");
     assert_eq!(json["connections"], 4);
     assert!(json["requests"].as_u64().unwrap() > 0, "{json:#}");
+    // The whole run's replies include the warm-up's, which the measured window does not count.
+    assert!(
+        json["all_replies"].as_u64().unwrap() > json["requests"].as_u64().unwrap(),
+        "{json:#}"
+    );
     assert_eq!(json["io_errors"], 0);
     for p in ["p50_us", "p90_us", "p99_us", "p999_us", "max_us"] {
         assert!(

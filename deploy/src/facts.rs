@@ -76,7 +76,7 @@ pub fn tuner(host: &Host, release_dir: &str) -> String {
     format!(
         "{dir}/pincore-tuner --state-dir {state} --sysctl-dir {sysctl}",
         dir = release_dir,
-        state = quote(&format!("{}/tuner", host.paths.state)),
+        state = quote(&host.paths.tuner),
         sysctl = quote(&host.paths.sysctl),
     )
 }

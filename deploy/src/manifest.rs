@@ -181,8 +181,11 @@ pub struct Host {
 pub struct Paths {
     /// Releases and the `current` symlink.
     pub install: String,
-    /// `deployed.json`, the tuner's state, the supervisor's pidfile and log.
+    /// `deployed.json`, the supervisor's pidfile and log; owned by the service user.
     pub state: String,
+    /// The tuner's state (what `rollback` restores). Root's alone: the tuner refuses a state directory the
+    /// service user could write, since its records decide what root writes on rollback.
+    pub tuner: String,
     /// Where the profile's persisted drop-in goes.
     pub sysctl: String,
 }
@@ -192,6 +195,7 @@ impl Default for Paths {
         Paths {
             install: "/opt/pincore".into(),
             state: "/var/lib/pincore".into(),
+            tuner: "/var/lib/pincore-tuner".into(),
             sysctl: "/etc/sysctl.d".into(),
         }
     }
@@ -232,6 +236,7 @@ pub struct HostSettings {
 pub struct PathSettings {
     pub install: Option<String>,
     pub state: Option<String>,
+    pub tuner: Option<String>,
     pub sysctl: Option<String>,
 }
 
@@ -275,6 +280,11 @@ impl HostSettings {
                     .state
                     .clone()
                     .or_else(|| base.paths.state.clone()),
+                tuner: self
+                    .paths
+                    .tuner
+                    .clone()
+                    .or_else(|| base.paths.tuner.clone()),
                 sysctl: self
                     .paths
                     .sysctl
@@ -621,11 +631,13 @@ fn host(
     let paths = Paths {
         install: s.paths.install.unwrap_or_else(|| Paths::default().install),
         state: s.paths.state.unwrap_or_else(|| Paths::default().state),
+        tuner: s.paths.tuner.unwrap_or_else(|| Paths::default().tuner),
         sysctl: s.paths.sysctl.unwrap_or_else(|| Paths::default().sysctl),
     };
     for (key, p) in [
         ("install", &paths.install),
         ("state", &paths.state),
+        ("tuner", &paths.tuner),
         ("sysctl", &paths.sysctl),
     ] {
         if let Err(why) = check_host_path(p) {
@@ -633,6 +645,20 @@ fn host(
             here.extend(["paths", key]);
             return Err(locator.error(&here, format!("paths.{key} `{p}` {why}")));
         }
+    }
+    let inside = |dir: &str, parent: &str| {
+        std::path::Path::new(dir).starts_with(std::path::Path::new(parent))
+    };
+    if inside(&paths.tuner, &paths.state) {
+        let mut here = at.to_vec();
+        here.extend(["paths", "tuner"]);
+        return Err(locator.error(
+            &here,
+            format!(
+                "paths.tuner `{}` is inside paths.state `{}`, which the service user owns: the tuner's state decides what root writes on rollback, so it needs a directory only root can write (default /var/lib/pincore-tuner)",
+                paths.tuner, paths.state
+            ),
+        ));
     }
     if let Some(cpus) = &s.cpus {
         if !matches!(
@@ -897,6 +923,22 @@ groups:
     }
 
     #[test]
+    fn the_tuner_state_cannot_live_where_the_service_user_writes() {
+        let bad = GOOD.replace(
+            "        cpus: 2-3",
+            "        cpus: 2-3\n        paths: {state: /var/lib/pincore, tuner: /var/lib/pincore/tuner}",
+        );
+        let (line, _, message) = error_of(&bad);
+        assert_eq!(line, 29, "{message}");
+        assert!(
+            message.contains("paths.tuner") && message.contains("only root can write"),
+            "{message}"
+        );
+        let m = parse(GOOD).unwrap();
+        assert_eq!(m.hosts[0].paths.tuner, "/var/lib/pincore-tuner");
+    }
+
+    #[test]
     fn rollout_numbers_are_checked() {
         let (line, _, message) = error_of(&GOOD.replace("canary: 1", "canary: 4"));
         assert_eq!(line, 12);
@@ -1019,7 +1061,7 @@ groups:
             ("var/lib/pincore", "must be an absolute path"),
             ("/var/lib/pincore/../..", "must not contain `..`"),
         ] {
-            for key in ["install", "state", "sysctl"] {
+            for key in ["install", "state", "tuner", "sysctl"] {
                 let bad = GOOD.replace(
                     "        cpus: 2-3",
                     &format!("        cpus: 2-3\n        paths: {{{key}: '{path}'}}"),

@@ -274,6 +274,7 @@ mod tests {
             paths: Paths {
                 install: install.display().to_string(),
                 state: dir.path().join("state").display().to_string(),
+                tuner: dir.path().join("tuner").display().to_string(),
                 sysctl: dir.path().join("sysctl.d").display().to_string(),
             },
             cpus: None,

@@ -1,9 +1,9 @@
 //! pincore-server: a thread-per-core server on glommio (io_uring) with a Redis-protocol key-value store, a
 //! byte echo service and an HTTP admin endpoint with Prometheus metrics.
 //!
-//! One shard runs pinned on each allowed CPU, with its own SO_REUSEPORT listener per service and its own part
-//! of the keyspace (partitioned by key hash). Shards share nothing on the request path; they exchange requests
-//! for keys they do not own over glommio's bounded channel mesh. See ARCHITECTURE.md for the code map.
+//! One shard runs pinned on each allowed CPU, with its own SO_REUSEPORT listener per service. Each shard serves
+//! its own connections from one keyspace split into independently locked parts, so no request crosses to
+//! another thread; glommio's channel mesh carries control and metrics only. See ARCHITECTURE.md for the code map.
 //!
 //! Other crates use [`config::Config::from_yaml`] to validate a configuration without starting anything.
 
@@ -11,6 +11,7 @@ pub mod command;
 pub mod config;
 mod control;
 pub mod error;
+pub mod keyspace;
 pub mod kv;
 pub mod listener;
 pub mod logging;

@@ -1,7 +1,8 @@
 //! Messages between shards over glommio's bounded channel mesh, and the replies that come back.
 //!
-//! Two full meshes connect every pair of shards: requests ([`Envelope`]) and replies ([`Reply`]). Each shard
-//! serves its peers' requests on its own keys and matches replies to waiting requests by id in a shard-local
+//! Two full meshes connect every pair of shards: requests ([`Envelope`]) and replies ([`Reply`]). They carry
+//! control and housekeeping, never a data request (every shard serves its own connections from the shared
+//! [`crate::keyspace::Keyspace`]): metrics snapshots for INFO and scrapes, reloads, drain. Each shard matches replies to waiting requests by id in a shard-local
 //! table ([`Pending`]), so a connection can send several requests before awaiting any and still collect replies
 //! in request order. Reply channels are always drained without blocking, so no cycle of full channels can
 //! deadlock two shards.
@@ -9,92 +10,16 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
-use std::ops::Range;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use crate::command::Command;
 use crate::config::Config;
 use crate::metrics::ShardSnapshot;
-
-/// Single-key commands for one shard, copied out of one read's pipeline into one buffer, to be executed on the
-/// owning shard in order. The reply carries every command's encoded reply ([`BatchReplies`]).
-#[derive(Debug, Default)]
-pub struct CommandBatch {
-    bytes: Vec<u8>,
-    args: Vec<Range<usize>>,
-    /// Each command with the range of its arguments in `args`.
-    commands: Vec<(Command, Range<usize>)>,
-}
-
-impl CommandBatch {
-    pub fn push(&mut self, command: Command, args: &[&[u8]]) {
-        let first = self.args.len();
-        for arg in args {
-            let start = self.bytes.len();
-            self.bytes.extend_from_slice(arg);
-            self.args.push(start..self.bytes.len());
-        }
-        self.commands.push((command, first..self.args.len()));
-    }
-
-    /// Commands in the batch.
-    pub fn len(&self) -> usize {
-        self.commands.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.commands.is_empty()
-    }
-
-    /// Argument bytes held.
-    pub fn size(&self) -> usize {
-        self.bytes.len()
-    }
-
-    /// Calls `f` with each command and its arguments, in order.
-    pub fn for_each(&self, mut f: impl FnMut(Command, &[&[u8]])) {
-        let mut argv: Vec<&[u8]> = Vec::new();
-        for (command, range) in &self.commands {
-            argv.clear();
-            argv.extend(
-                self.args[range.clone()]
-                    .iter()
-                    .map(|r| &self.bytes[r.clone()]),
-            );
-            f(*command, &argv);
-        }
-    }
-}
-
-/// The encoded replies to a [`CommandBatch`], one after another, with where each ends.
-#[derive(Debug, Default)]
-pub struct BatchReplies {
-    pub bytes: Vec<u8>,
-    pub ends: Vec<usize>,
-}
-
-impl BatchReplies {
-    /// The reply to the batch's `index`th command.
-    pub fn get(&self, index: usize) -> Option<&[u8]> {
-        let end = *self.ends.get(index)?;
-        let start = index.checked_sub(1).map_or(0, |i| self.ends[i]);
-        self.bytes.get(start..end)
-    }
-}
 
 /// What one shard asks of another.
 #[derive(Debug)]
 pub enum Op {
-    /// Single-key commands on keys the receiver owns, executed in order.
-    Batch(CommandBatch),
-    MGet(Vec<Vec<u8>>),
-    MSet(Vec<(Vec<u8>, Vec<u8>)>),
-    Del(Vec<Vec<u8>>),
-    Exists(Vec<Vec<u8>>),
-    DbSize,
-    FlushAll,
     /// This shard's metrics, for a scrape or INFO.
     Snapshot,
     /// Apply a reloaded configuration (only its live parts differ from the running one).
@@ -110,10 +35,6 @@ pub enum Op {
 /// What comes back.
 #[derive(Debug)]
 pub enum Outcome {
-    /// The encoded replies to a [`Op::Batch`].
-    Batch(BatchReplies),
-    Values(Vec<Option<Vec<u8>>>),
-    Count(i64),
     Done,
     Snapshot(Box<ShardSnapshot>),
     /// The owning shard could not be reached (it is shutting down).
@@ -235,41 +156,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_batch_keeps_commands_and_their_arguments_apart() {
-        let mut batch = CommandBatch::default();
-        batch.push(Command::Set, &[b"SET", b"k", b"v\r\n"]);
-        batch.push(Command::Get, &[b"GET", b""]);
-        assert_eq!((batch.len(), batch.size()), (2, 10));
-        let mut seen = Vec::new();
-        batch.for_each(|command, args| {
-            seen.push((command, args.iter().map(|a| a.to_vec()).collect::<Vec<_>>()))
-        });
-        assert_eq!(
-            seen,
-            vec![
-                (
-                    Command::Set,
-                    vec![b"SET".to_vec(), b"k".to_vec(), b"v\r\n".to_vec()]
-                ),
-                (Command::Get, vec![b"GET".to_vec(), Vec::new()]),
-            ]
-        );
-        let replies = BatchReplies {
-            bytes: b"+OK\r\n$-1\r\n".to_vec(),
-            ends: vec![5, 10],
-        };
-        assert_eq!(replies.get(0), Some(&b"+OK\r\n"[..]));
-        assert_eq!(replies.get(1), Some(&b"$-1\r\n"[..]));
-        assert_eq!(replies.get(2), None);
-    }
-
-    #[test]
     fn replies_reach_their_ticket_and_late_replies_are_dropped() {
         let pending = Rc::new(Pending::default());
         let a = pending.register();
         let b = pending.register();
         assert_ne!(a, b);
-        pending.complete(b, Outcome::Count(2));
+        pending.complete(b, Outcome::Done);
         let waker = std::task::Waker::noop();
         let mut cx = Context::from_waker(waker);
         let mut ticket_a = Ticket::Waiting {
@@ -283,7 +175,7 @@ mod tests {
         };
         assert!(matches!(
             Pin::new(&mut ticket_b).poll(&mut cx),
-            Poll::Ready(Outcome::Count(2))
+            Poll::Ready(Outcome::Done)
         ));
         drop(ticket_a);
         pending.complete(a, Outcome::Done);

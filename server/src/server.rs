@@ -16,6 +16,7 @@ use std::os::fd::FromRawFd;
 use crate::config::{Config, CpuList};
 use crate::control;
 use crate::error::ServerError;
+use crate::keyspace::Keyspace;
 use crate::listener;
 use crate::logging::LogLevelHandle;
 use crate::mesh::{Envelope, Reply};
@@ -92,6 +93,7 @@ pub fn serve(options: Options, log: LogLevelHandle) -> Result<(), ServerError> {
         started: Instant::now(),
         signals: Mutex::new(Some(signals)),
         sockets: Mutex::new(sockets.into_iter().map(Some).collect()),
+        keyspace: Keyspace::default(),
     });
     tracing::info!(shards, cpus = %CpuList::List(cpus.clone()), io_memory_bytes = config.shards.io_memory_bytes, "starting shards");
 

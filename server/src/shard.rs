@@ -21,12 +21,11 @@ use glommio::channels::channel_mesh::Senders;
 use glommio::channels::shared_channel::ConnectedReceiver;
 
 use crate::config::Config;
-use crate::kv;
+use crate::keyspace::Keyspace;
 use crate::listener::{Service, ShardSockets};
 use crate::logging::LogLevelHandle;
-use crate::mesh::{BatchReplies, Envelope, Op, Outcome, Pending, Reply, Ticket};
+use crate::mesh::{Envelope, Op, Outcome, Pending, Reply, Ticket};
 use crate::metrics::{Rejection, ShardMetrics, ShardSnapshot};
-use crate::store::{SetCondition, SetTtl, Store};
 
 /// Process-wide state, shared by every shard's thread. Nothing in it is touched on the request path.
 pub struct Shared {
@@ -46,6 +45,8 @@ pub struct Shared {
     pub signals: Mutex<Option<signal_hook::iterator::Signals>>,
     /// Each shard takes its own listening sockets at start.
     pub sockets: Mutex<Vec<Option<ShardSockets>>>,
+    /// The keys, which every shard serves its own connections from.
+    pub keyspace: Keyspace,
 }
 
 impl Shared {
@@ -150,7 +151,6 @@ pub struct Shard {
     pub count: usize,
     pub cpu: usize,
     pub shared: std::sync::Arc<Shared>,
-    pub store: RefCell<Store>,
     pub metrics: ShardMetrics,
     config: RefCell<Rc<Config>>,
     requests: Senders<Envelope>,
@@ -208,7 +208,6 @@ impl Shard {
             count: shared.shards(),
             cpu: shared.cpus.get(id).copied().unwrap_or(0),
             shared,
-            store: RefCell::default(),
             metrics: ShardMetrics::default(),
             config: RefCell::new(Rc::new(config)),
             requests,
@@ -232,9 +231,9 @@ impl Shard {
         self.draining.get()
     }
 
-    /// The shard that owns `key` (FNV-1a: fast, stable across runs, spreads similar keys).
-    pub fn owner(&self, key: &[u8]) -> usize {
-        owner_of(key, self.count)
+    /// The keys (shared by every shard).
+    pub fn keyspace(&self) -> &Keyspace {
+        &self.shared.keyspace
     }
 
     /// Admits a new connection from `ip`, or says why not.
@@ -364,45 +363,7 @@ impl Shard {
 
     /// Executes a request on this shard: data operations return an outcome, control operations `None`.
     pub fn handle(self: &Rc<Self>, op: Op) -> Option<Outcome> {
-        let now = Instant::now();
         let outcome = match op {
-            Op::Batch(batch) => {
-                let mut store = self.store.borrow_mut();
-                let mut replies = BatchReplies::default();
-                batch.for_each(|command, args| {
-                    kv::execute(&mut store, command, args, now, &mut replies.bytes);
-                    replies.ends.push(replies.bytes.len());
-                });
-                Outcome::Batch(replies)
-            }
-            Op::MGet(keys) => {
-                let mut store = self.store.borrow_mut();
-                Outcome::Values(
-                    keys.iter()
-                        .map(|k| store.get(k, now).map(<[u8]>::to_vec))
-                        .collect(),
-                )
-            }
-            Op::MSet(pairs) => {
-                let mut store = self.store.borrow_mut();
-                for (k, v) in &pairs {
-                    store.set(k, v, SetCondition::Always, SetTtl::Clear, now, false);
-                }
-                Outcome::Done
-            }
-            Op::Del(keys) => {
-                let mut store = self.store.borrow_mut();
-                Outcome::Count(keys.iter().filter(|k| store.delete(k, now)).count() as i64)
-            }
-            Op::Exists(keys) => {
-                let mut store = self.store.borrow_mut();
-                Outcome::Count(keys.iter().filter(|k| store.exists(k, now)).count() as i64)
-            }
-            Op::DbSize => Outcome::Count(self.store.borrow().len() as i64),
-            Op::FlushAll => {
-                self.store.borrow_mut().flush();
-                Outcome::Done
-            }
             Op::Snapshot => Outcome::Snapshot(Box::new(self.snapshot())),
             Op::Reconfigure(config) => {
                 *self.config.borrow_mut() = Rc::new(*config);
@@ -429,13 +390,9 @@ impl Shard {
     pub fn snapshot(&self) -> ShardSnapshot {
         self.metrics
             .absorb_executor_stats(&self.queue_names.borrow());
-        let store = self.store.borrow();
-        self.metrics.snapshot(
-            self.id,
-            self.cpu,
-            store.len() as u64,
-            store.expiring() as u64,
-        )
+        let (keys, expiring) = self.keyspace().counts_of(self.id, self.count);
+        self.metrics
+            .snapshot(self.id, self.cpu, keys as u64, expiring as u64)
     }
 
     /// Serves one peer's requests until its channel closes.
@@ -469,12 +426,14 @@ impl Shard {
         while !self.exit.is_set() {
             let interval = Duration::from_millis(self.config().shards.sweep_interval_ms);
             glommio::timer::sleep(interval).await;
-            loop {
-                let removed = self.store.borrow_mut().sweep(Instant::now(), BATCH);
-                if removed < BATCH {
-                    break;
+            for part in Keyspace::parts_of(self.id, self.count) {
+                loop {
+                    let removed = self.keyspace().lock_part(part).sweep(Instant::now(), BATCH);
+                    if removed < BATCH {
+                        break;
+                    }
+                    glommio::yield_if_needed().await;
                 }
-                glommio::yield_if_needed().await;
             }
         }
     }
@@ -524,30 +483,5 @@ impl Shard {
             })
             .detach();
         }
-    }
-}
-
-/// The shard that owns `key` among `shards` shards.
-pub fn owner_of(key: &[u8], shards: usize) -> usize {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in key {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    (hash % shards.max(1) as u64) as usize
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_spread_over_shards() {
-        let mut counts = [0usize; 4];
-        for i in 0..4000 {
-            counts[owner_of(format!("key:{i}").as_bytes(), 4)] += 1;
-        }
-        assert!(counts.iter().all(|&c| c > 800), "{counts:?}");
-        assert_eq!(owner_of(b"anything", 1), 0);
     }
 }

@@ -1,72 +1,21 @@
-//! One shard's part of the keyspace: binary-safe keys and values with optional expiry.
+//! One part of the keyspace (see [`crate::keyspace`]): binary-safe keys and values with optional expiry.
 //!
 //! Keys expire lazily (a read of an expired key deletes it) and by a periodic sweep over an index ordered by
 //! deadline, so memory held by expired keys that nobody reads is bounded by the sweep interval.
 
 use std::collections::{BTreeSet, HashMap};
-use std::hash::BuildHasher;
 use std::time::Instant;
 
 /// Keys are hashed with aHash, keyed per map from OS randomness: several times cheaper than std's SipHash on
 /// short keys, and a client cannot precompute colliding keys.
-type KeyMap = HashMap<Vec<u8>, Entry, ahash::RandomState>;
-
-/// Hash tables the keyspace is split into (a power of two).
-const PARTS: usize = 64;
-
-/// The keys in [`PARTS`] hash tables, chosen by a separately keyed hash. A table grows by rehashing every key
-/// in it at once; split this way, one growth step stalls the shard for 1/64 of what a single table holding
-/// every key would, which otherwise shows up as the tail latency of a SET burst onto a growing keyspace.
-struct Keys {
-    parts: Vec<KeyMap>,
-    chooser: ahash::RandomState,
-}
-
-impl Default for Keys {
-    fn default() -> Keys {
-        Keys {
-            parts: (0..PARTS).map(|_| KeyMap::default()).collect(),
-            chooser: ahash::RandomState::new(),
-        }
-    }
-}
-
-impl Keys {
-    fn part(&self, key: &[u8]) -> usize {
-        // The top bits of a 64-bit hash: PARTS is 2^6.
-        (self.chooser.hash_one(key) >> (64 - PARTS.trailing_zeros())) as usize
-    }
-
-    fn get(&self, key: &[u8]) -> Option<&Entry> {
-        self.parts[self.part(key)].get(key)
-    }
-
-    fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        let part = self.part(key);
-        self.parts[part].get_mut(key)
-    }
-
-    fn insert(&mut self, key: Vec<u8>, entry: Entry) {
-        let part = self.part(&key);
-        self.parts[part].insert(key, entry);
-    }
-
-    fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let part = self.part(key);
-        self.parts[part].remove(key)
-    }
-
-    fn len(&self) -> usize {
-        self.parts.iter().map(HashMap::len).sum()
-    }
-}
+type Keys = HashMap<Vec<u8>, Entry, ahash::RandomState>;
 
 struct Entry {
     value: Vec<u8>,
     expires_at: Option<Instant>,
 }
 
-/// The keys owned by one shard. Only that shard's thread touches it.
+/// The keys of one keyspace part. Whoever holds the part's lock touches it.
 #[derive(Default)]
 pub struct Store {
     map: Keys,
@@ -461,7 +410,7 @@ mod tests {
     }
 
     #[test]
-    fn keys_spread_over_the_tables_and_stay_findable() {
+    fn many_keys_stay_findable_after_deletes() {
         let mut s = Store::default();
         let now = Instant::now();
         for i in 0..5000 {
@@ -476,7 +425,6 @@ mod tests {
             );
         }
         assert_eq!(s.len(), 5000);
-        assert!(s.map.parts.iter().all(|p| p.len() > 20), "uneven parts");
         for i in (0..5000).step_by(2) {
             assert!(s.delete(format!("key:{i}").as_bytes(), now));
         }

@@ -12,7 +12,9 @@ use crate::atomic::{remove_if_present, write_atomically, Durability};
 use crate::error::{Error, Result};
 use crate::host::{Setting, SettingStore};
 use crate::input;
-use crate::state::{RecordedFile, RecordedSetting, StateRecord, StateStore, STATE_VERSION};
+use crate::state::{
+    RecordedFile, RecordedSetting, RestoreScope, StateRecord, StateStore, STATE_VERSION,
+};
 use crate::sysctl::normalise;
 
 /// One write the plan asks for.
@@ -278,7 +280,14 @@ pub struct Rollback {
 
 /// Restores everything the state file records and removes it. With no state file it does nothing, so
 /// running it twice is harmless.
-pub fn rollback(store: &dyn SettingStore, state: &StateStore) -> Result<Rollback> {
+///
+/// Only what an apply in `scope` could have written is restored; anything else the file names is refused
+/// (and reported, with the state file kept), so a state file can never steer the tuner beyond its own writes.
+pub fn rollback(
+    store: &dyn SettingStore,
+    state: &StateStore,
+    scope: RestoreScope,
+) -> Result<Rollback> {
     if state.load_raw()?.is_none() {
         return Ok(Rollback::default());
     }
@@ -287,11 +296,33 @@ pub fn rollback(store: &dyn SettingStore, state: &StateStore) -> Result<Rollback
     let Some(record) = state.load()? else {
         return Ok(Rollback::default());
     };
+    let (record, refused) = record.without_refused(scope);
     let mut failures = restore_settings(store, record.settings.iter());
     failures.extend(restore_files(record.files.iter()));
+    let refused_text = || {
+        refused
+            .iter()
+            .map(|r| format!("{}: {}", r.entry, r.reason))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
     if !failures.is_empty() {
+        if !refused.is_empty() {
+            failures.push(format!("refused {}", refused_text()));
+        }
         return Err(Error::RollbackIncomplete {
             failures: failures.join("; "),
+            state: state.path().to_path_buf(),
+        });
+    }
+    if !refused.is_empty() {
+        for r in &refused {
+            tracing::warn!(entry = %r.entry, reason = %r.reason, "refused to restore");
+        }
+        return Err(Error::RollbackRefused {
+            count: refused.len(),
+            refused: refused_text(),
+            restored: record.settings.len() + record.files.len(),
             state: state.path().to_path_buf(),
         });
     }
@@ -344,6 +375,11 @@ mod tests {
             Ok(())
         }
     }
+
+    const HOST: RestoreScope = RestoreScope {
+        in_namespace: false,
+        dropin_dir: None,
+    };
 
     fn write(k: &str, v: &str) -> PlannedWrite {
         PlannedWrite {
@@ -410,10 +446,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(m.values.borrow()["a.one"], "100");
-        let r = rollback(&m, &state).unwrap();
+        let r = rollback(&m, &state, HOST).unwrap();
         assert_eq!(r.restored.len(), 2);
         assert_eq!(*m.values.borrow(), before);
-        let again = rollback(&m, &state).unwrap();
+        let again = rollback(&m, &state, HOST).unwrap();
         assert!(again.profile.is_none() && again.restored.is_empty());
     }
 }

@@ -1,6 +1,7 @@
 //! Replacing a file atomically: a reader (or a crash) sees the old content or the new, never a mix.
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -28,7 +29,13 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8], durability: Durabil
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = std::fs::File::create(&tmp)
+    // The mode is explicit: whatever the umask, no other user may write what root will act on later.
+    let result = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(&tmp)
         .and_then(|mut f| {
             f.write_all(contents)?;
             if durability == Durability::Reboot {

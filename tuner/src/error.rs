@@ -41,6 +41,20 @@ pub enum Error {
     #[error("state file {path} is unreadable ({message}); inspect it, then remove it if the values it records no longer matter")]
     State { path: PathBuf, message: String },
 
+    /// A state file or directory another user could have written: acting on it as root would let that user
+    /// choose what root writes.
+    #[error("{path} {reason}: pincore-tuner acts on its state as root and trusts it only when no other user could have written it. Check what it records, then make it root's own (`chown root:root {} && chmod go-w {}`), or keep the tuner's state in a directory only root can write (--state-dir; never the server's state directory)", path.display(), path.display())]
+    Untrusted { path: PathBuf, reason: String },
+
+    /// A state file naming settings or files that no apply of this tuner could have written.
+    #[error("rollback refused {count} entr{} of state file {state} that no apply of pincore-tuner could have written ({refused}){}. Check the file (was it edited by hand, or tampered with?), then remove it", if *count == 1 { "y" } else { "ies" }, restored_note(*restored))]
+    RollbackRefused {
+        count: usize,
+        refused: String,
+        restored: usize,
+        state: PathBuf,
+    },
+
     #[error("{setting}: cannot apply: {reason}")]
     Unwritable { setting: String, reason: String },
 
@@ -104,8 +118,17 @@ impl Error {
     pub fn needs_rollback(&self) -> bool {
         matches!(
             self,
-            Error::ApplyFailedUnrestored { .. } | Error::RollbackIncomplete { .. }
+            Error::ApplyFailedUnrestored { .. }
+                | Error::RollbackIncomplete { .. }
+                | Error::RollbackRefused { .. }
         )
+    }
+}
+
+fn restored_note(restored: usize) -> String {
+    match restored {
+        0 => String::new(),
+        n => format!("; the {n} other settings it records were restored"),
     }
 }
 

@@ -27,6 +27,7 @@ pub mod profile;
 pub mod report;
 pub mod state;
 pub mod sysctl;
+mod trust;
 pub mod tuned;
 pub mod tuner;
 

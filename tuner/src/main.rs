@@ -34,7 +34,8 @@ struct Cli {
     /// Directory of user profiles (NAME.yaml) [default: ROOT/etc/pincore/profiles].
     #[arg(long, global = true, value_name = "DIR")]
     profile_dir: Option<PathBuf>,
-    /// Where apply records previous values for rollback [default: ROOT/var/lib/pincore].
+    /// Where apply records previous values for rollback; it must be writable by root only
+    /// [default: ROOT/var/lib/pincore-tuner].
     #[arg(long, global = true, value_name = "DIR")]
     state_dir: Option<PathBuf>,
     /// Where --persist writes its drop-in [default: ROOT/etc/sysctl.d].

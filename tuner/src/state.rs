@@ -6,7 +6,9 @@
 //! it, however many profiles were applied since. In `--netns` mode each namespace has its own file, so a
 //! namespace run never clobbers the host's record.
 
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
@@ -15,10 +17,17 @@ use serde::{Deserialize, Serialize};
 use crate::atomic::{remove_if_present, write_atomically, Durability};
 use crate::error::{Error, Result};
 use crate::host::Setting;
-use crate::input;
+use crate::trust;
 
-/// Where state lives unless `--state-dir` says otherwise (under `--root`).
-pub const DEFAULT_STATE_DIR: &str = "var/lib/pincore";
+/// Where state lives unless `--state-dir` says otherwise (under `--root`). Not the server's state directory
+/// (`/var/lib/pincore`, owned by the server's user): only root may be able to write the tuner's state.
+pub const DEFAULT_STATE_DIR: &str = "var/lib/pincore-tuner";
+
+/// Where pincore-tuner 0.1 kept its state by default, shared with the server's state directory.
+pub const LEGACY_STATE_DIR: &str = "var/lib/pincore";
+
+/// No apply records more than a few thousand settings; a larger file is not one the tuner wrote.
+const MAX_STATE_BYTES: u64 = 16 << 20;
 
 /// Bumped when the file's meaning changes; an unknown version is refused rather than guessed at.
 pub const STATE_VERSION: u32 = 1;
@@ -82,6 +91,72 @@ impl StateRecord {
     }
 }
 
+/// What a rollback may touch: exactly what an apply in the same place could have written.
+#[derive(Debug, Clone, Copy)]
+pub struct RestoreScope<'a> {
+    /// Inside a network namespace (named or inherited) only `net.*` sysctls belong to the namespace.
+    pub in_namespace: bool,
+    /// The directory `--persist` writes drop-ins to; `None` where the apply writes no files.
+    pub dropin_dir: Option<&'a Path>,
+}
+
+/// An entry of a state file that rollback will not act on, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refused {
+    pub entry: String,
+    pub reason: String,
+}
+
+impl StateRecord {
+    /// This record without the entries no apply in `scope` could have written, and those entries with the
+    /// reason. Rollback acts on the first only, so a state file can never make the tuner write a host-global
+    /// key from a namespace or a file outside its drop-in directory. Setting names are already checked when
+    /// the file is parsed (a sysctl key stays below `/proc/sys`, NIC settings name only queue and IRQ files).
+    pub fn without_refused(mut self, scope: RestoreScope) -> (StateRecord, Vec<Refused>) {
+        let mut refused = Vec::new();
+        self.settings.retain(|r| match &r.setting {
+            Setting::Sysctl { key } if scope.in_namespace && !key.as_str().starts_with("net.") => {
+                refused.push(Refused {
+                    entry: format!("sysctl {key}"),
+                    reason: "a host-global key, which a namespace run never writes".into(),
+                });
+                false
+            }
+            _ => true,
+        });
+        self.files.retain(|f| {
+            let reason = match scope.dropin_dir {
+                None => "this kind of apply writes no files".to_string(),
+                Some(dir) if !is_dropin_in(&f.path, dir) => format!(
+                    "not a pincore drop-in (60-pincore-NAME.conf) in {}",
+                    dir.display()
+                ),
+                Some(_) => return true,
+            };
+            refused.push(Refused {
+                entry: format!("file {}", f.path.display()),
+                reason,
+            });
+            false
+        });
+        (self, refused)
+    }
+}
+
+/// `path` is `dir/60-pincore-NAME.conf`, with no `.` or `..` in it.
+fn is_dropin_in(path: &Path, dir: &Path) -> bool {
+    let plain = path
+        .components()
+        .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    plain
+        && path.parent() == Some(dir)
+        && name
+            .strip_prefix("60-pincore-")
+            .and_then(|n| n.strip_suffix(".conf"))
+            .is_some_and(|profile| !profile.is_empty())
+}
+
 /// The exclusive lock on a state directory (released on drop).
 #[derive(Debug)]
 pub struct StateLock(#[allow(dead_code)] Flock<std::fs::File>);
@@ -108,11 +183,24 @@ impl StateStore {
         &self.path
     }
 
+    fn dir(&self) -> &Path {
+        self.path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+    }
+
     /// Takes the state directory's lock (creating the directory), so two applies or rollbacks never
     /// interleave their reads and writes. Held until the returned value is dropped.
+    /// The directory is created private to its owner, and refused unless it is trusted (see [`trust`]).
     pub fn lock(&self) -> Result<StateLock> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
+        let dir = self.dir();
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| Error::io("creating directory", dir, e))?;
+        trust::check_dir(dir)?;
         let handle = std::fs::File::open(dir).map_err(|e| Error::io("opening", dir, e))?;
         match Flock::lock(handle, FlockArg::LockExclusiveNonblock) {
             Ok(lock) => Ok(StateLock(lock)),
@@ -144,14 +232,46 @@ impl StateStore {
         Ok(Some(record))
     }
 
-    /// The file's bytes, to put back exactly if an apply fails.
+    /// The file's bytes, to put back exactly if an apply fails. The file and its directory must be trusted
+    /// (see [`trust`]): a state file another user could have written is refused before it is read.
     pub fn load_raw(&self) -> Result<Option<Vec<u8>>> {
-        let expected = input::Expected::text("a pincore-tuner state file (or no file at all)");
-        match input::read(&self.path, expected) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e.into()),
+        let dir = self.dir();
+        if !dir.exists() {
+            return Ok(None);
         }
+        trust::check_dir(dir)?;
+        // O_NOFOLLOW: the file checked is the file read, even if the path were swapped meanwhile.
+        let file = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&self.path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                let meta = std::fs::symlink_metadata(&self.path)
+                    .map_err(|e| Error::io("inspecting state file", &self.path, e))?;
+                trust::check_file(&self.path, &meta)?;
+                return Err(Error::io("reading state file", &self.path, e));
+            }
+            Err(e) => return Err(Error::io("reading state file", &self.path, e)),
+        };
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io("inspecting state file", &self.path, e))?;
+        trust::check_file(&self.path, &meta)?;
+        let mut bytes = Vec::new();
+        (&file)
+            .take(MAX_STATE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io("reading state file", &self.path, e))?;
+        if bytes.len() as u64 > MAX_STATE_BYTES {
+            return Err(Error::State {
+                path: self.path.clone(),
+                message: format!("larger than {MAX_STATE_BYTES} bytes, which no apply writes"),
+            });
+        }
+        Ok(Some(bytes))
     }
 
     pub fn save(&self, record: &StateRecord) -> Result<()> {

@@ -26,10 +26,25 @@ impl Key {
         if !valid {
             return Err(SysctlError::BadKey(name.to_string()));
         }
-        if name.contains('/') && !name.contains('.') {
-            return Ok(Key(name.replace('/', ".")));
+        let key = if name.contains('/') && !name.contains('.') {
+            Key(name.replace('/', "."))
+        } else {
+            Key(name.to_string())
+        };
+        // Every component must name an entry below /proc/sys: `a.//.b` would be `a/../b`. Names come from
+        // state files too, so this is what keeps a write inside /proc/sys.
+        let escapes = key
+            .components()
+            .any(|c| c.is_empty() || c == "." || c == "..");
+        if escapes {
+            return Err(SysctlError::BadKey(name.to_string()));
         }
-        Ok(Key(name.to_string()))
+        Ok(key)
+    }
+
+    /// The path components under `/proc/sys`.
+    fn components(&self) -> impl Iterator<Item = String> + '_ {
+        self.0.split('.').map(|part| part.replace('/', "."))
     }
 
     pub fn as_str(&self) -> &str {
@@ -39,10 +54,7 @@ impl Key {
     /// The file under `/proc/sys`. A `/` in the dotted form stands for a `.` inside a component
     /// (an interface name such as `eth0.100`), as in sysctl(8).
     pub fn relative_path(&self) -> PathBuf {
-        self.0
-            .split('.')
-            .map(|part| part.replace('/', "."))
-            .collect()
+        self.components().collect()
     }
 }
 
@@ -214,6 +226,10 @@ mod tests {
             "net.core.",
             "net core",
             "../etc/passwd",
+            "net//core",
+            "kernel.//.//.//etc/shadow",
+            "net./.core",
+            "a.//",
         ] {
             assert!(Key::parse(bad).is_err(), "{bad:?} accepted");
         }

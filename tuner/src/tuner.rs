@@ -15,7 +15,7 @@ use crate::nic::NicChange;
 use crate::persist::{self, Override, SysctlConfig};
 use crate::plan::{self, Action, Change, Observed, Plan};
 use crate::profile::{FlatProfile, ProfileLibrary, ProfileSummary, DEFAULT_PROFILE_DIR};
-use crate::state::{StateStore, DEFAULT_STATE_DIR};
+use crate::state::{RestoreScope, StateStore, DEFAULT_STATE_DIR, LEGACY_STATE_DIR};
 use crate::sysctl::Key;
 use crate::tuned::{import_tuned, TunedImport};
 
@@ -26,7 +26,7 @@ pub struct Options {
     pub root: PathBuf,
     /// Default: `ROOT/etc/pincore/profiles`.
     pub profile_dir: Option<PathBuf>,
-    /// Default: `ROOT/var/lib/pincore`.
+    /// Default: `ROOT/var/lib/pincore-tuner` (never the server's state directory).
     pub state_dir: Option<PathBuf>,
     /// Where `--persist` writes the drop-in. Default: `ROOT/etc/sysctl.d`.
     pub sysctl_dir: Option<PathBuf>,
@@ -52,6 +52,8 @@ pub struct Tuner {
     sysctl: SysctlConfig,
     /// Move interrupts in a profile's `nic:` section even though irqbalance runs.
     allow_irqbalance: bool,
+    /// Where an earlier pincore-tuner kept this state file by default (only when `--state-dir` is not given).
+    legacy_state: Option<PathBuf>,
 }
 
 /// `verify`'s answer: in sync, or the drift.
@@ -114,10 +116,16 @@ impl Tuner {
                 .profile_dir
                 .unwrap_or_else(|| under(&root, DEFAULT_PROFILE_DIR)),
         );
+        let netns = named_namespace(namespace.as_ref());
+        let legacy_state = options.state_dir.is_none().then(|| {
+            StateStore::new(&root.join(LEGACY_STATE_DIR), netns)
+                .path()
+                .to_path_buf()
+        });
         let state_dir = options
             .state_dir
             .unwrap_or_else(|| root.join(DEFAULT_STATE_DIR));
-        let state = StateStore::new(&state_dir, named_namespace(namespace.as_ref()));
+        let state = StateStore::new(&state_dir, netns);
         let sysctl = SysctlConfig::under_root(&root, options.sysctl_dir);
         Tuner {
             profiles,
@@ -125,6 +133,7 @@ impl Tuner {
             state,
             sysctl,
             allow_irqbalance: false,
+            legacy_state,
         }
     }
 
@@ -280,9 +289,27 @@ impl Tuner {
 
     /// `rollback`: restore what the state file records; nothing to do is not an error.
     pub fn rollback(&self) -> Result<RollbackReport> {
+        if let Some(legacy) = &self.legacy_state {
+            if self.state.load_raw()?.is_none() && legacy.is_file() {
+                return Err(Error::Usage(format!(
+                    "{} was written by an earlier pincore-tuner, which kept its state in the server's state directory; \
+                     the tuner's state now lives in {}, which only root may write. Check what the file records \
+                     (the server's user could have changed it), then move it there: \
+                     `mkdir -m 700 -p {dir} && mv {} {dir}/` and run rollback again",
+                    legacy.display(),
+                    self.state.path().parent().unwrap_or(Path::new("/")).display(),
+                    legacy.display(),
+                    dir = self.state.path().parent().unwrap_or(Path::new("/")).display(),
+                )));
+            }
+        }
+        let scope = RestoreScope {
+            in_namespace: self.host.namespace().is_some(),
+            dropin_dir: Some(&self.sysctl.dropin_dir),
+        };
         Ok(RollbackReport {
             netns: self.netns(),
-            rollback: apply::rollback(&self.host, &self.state)?,
+            rollback: apply::rollback(&self.host, &self.state, scope)?,
         })
     }
 

@@ -92,7 +92,7 @@ fn apply_writes_only_what_differs_then_verify_and_rollback() {
 
     // The state file holds the raw previous values.
     let state: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(host.path("var/lib/pincore/last-apply.json")).unwrap(),
+        &std::fs::read_to_string(host.path("var/lib/pincore-tuner/last-apply.json")).unwrap(),
     )
     .unwrap();
     let rmem = state["settings"]
@@ -121,7 +121,7 @@ fn apply_writes_only_what_differs_then_verify_and_rollback() {
         before,
         "rollback restores every value exactly"
     );
-    assert!(!host.path("var/lib/pincore/last-apply.json").exists());
+    assert!(!host.path("var/lib/pincore-tuner/last-apply.json").exists());
     let twice = host.run(&["rollback"]).expect(0);
     assert!(
         twice.stdout.contains("nothing to roll back"),
@@ -371,7 +371,7 @@ fn sysctl_dir_and_state_dir_keep_writes_where_they_are_pointed() {
 fn an_apply_while_another_holds_the_state_directory_changes_nothing() {
     use std::os::fd::AsRawFd;
     let host = FixtureHost::new();
-    let dir = host.path("var/lib/pincore");
+    let dir = host.path("var/lib/pincore-tuner");
     std::fs::create_dir_all(&dir).unwrap();
     let held = std::fs::File::open(&dir).unwrap();
     // SAFETY: flock(2) on a descriptor this test owns; released when `held` is dropped.

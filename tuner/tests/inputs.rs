@@ -90,18 +90,18 @@ fn a_tuned_conf_that_is_a_device_or_oversized_is_refused() {
 #[test]
 fn a_state_file_that_is_a_device_or_oversized_is_refused() {
     let host = FixtureHost::new();
-    host.symlink("var/lib/pincore/last-apply.json", "/dev/zero");
+    host.symlink("var/lib/pincore-tuner/last-apply.json", "/dev/zero");
     refused(
         &host,
         &[OsStr::new("rollback")],
-        "last-apply.json: not a regular file (a character device); give the path of a pincore-tuner state file",
+        "last-apply.json is a symbolic link",
     );
-    std::fs::remove_file(host.path("var/lib/pincore/last-apply.json")).unwrap();
-    sparse(&host, "var/lib/pincore/last-apply.json", 1 << 40);
+    std::fs::remove_file(host.path("var/lib/pincore-tuner/last-apply.json")).unwrap();
+    sparse(&host, "var/lib/pincore-tuner/last-apply.json", 1 << 40);
     refused(
         &host,
         &[OsStr::new("apply"), OsStr::new("base")],
-        "over the limit",
+        "larger than 16777216 bytes",
     );
 }
 

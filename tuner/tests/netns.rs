@@ -307,3 +307,37 @@ fn throughput_in_a_namespace_skips_the_keys_the_kernel_makes_read_only_there() {
     tuner(&ns, &state, &["verify", "throughput"]).expect(0);
     tuner(&ns, &state, &["rollback"]).expect(0);
 }
+
+#[test]
+fn a_namespace_rollback_refuses_host_global_keys_in_its_state_file() {
+    require!(netns());
+    let ns = NetNs::new("refuse").expect("create namespace");
+    let state = tempfile::tempdir().unwrap();
+    // Recorded "previous" is the host's current value, so even a tuner that wrongly obeyed would write
+    // nothing new to the host: the test proves the refusal without risking the machine.
+    let core_pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
+    let somaxconn = ns.sysctl("net.core.somaxconn").unwrap();
+    ns.set_sysctl("net.core.somaxconn", "8191").unwrap();
+    let record = serde_json::json!({
+        "version": 1, "profile": "connections", "netns": ns.name(),
+        "settings": [
+            {"kind": "sysctl", "key": "kernel.core_pattern", "previous": core_pattern.trim_end(), "applied": "x"},
+            {"kind": "sysctl", "key": "net.core.somaxconn", "previous": somaxconn, "applied": "8191"}
+        ],
+        "files": []
+    });
+    let file = state
+        .path()
+        .join(format!("last-apply.netns-{}.json", ns.name()));
+    std::fs::write(&file, record.to_string()).unwrap();
+    let run = tuner(&ns, &state, &["rollback"]).expect(3);
+    assert!(
+        run.stderr
+            .contains("sysctl kernel.core_pattern: a host-global key"),
+        "{}",
+        run.stderr
+    );
+    // The namespace's own key was restored; the state file is kept for inspection.
+    assert_eq!(ns.sysctl("net.core.somaxconn").unwrap(), somaxconn);
+    assert!(file.exists());
+}

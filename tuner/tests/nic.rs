@@ -262,7 +262,7 @@ fn apply_verify_drift_and_rollback_on_a_fixture_host() {
     assert_eq!(read("sys/class/net/eth0/queues/tx-1/xps_cpus"), "0022\n");
     assert!(h
         .path()
-        .join("var/lib/pincore/nic/last-apply.json")
+        .join("var/lib/pincore-tuner/nic/last-apply.json")
         .is_file());
 
     let verify = run(
@@ -303,7 +303,7 @@ fn apply_verify_drift_and_rollback_on_a_fixture_host() {
     assert_eq!(contents(h.path()), before);
     assert!(!h
         .path()
-        .join("var/lib/pincore/nic/last-apply.json")
+        .join("var/lib/pincore-tuner/nic/last-apply.json")
         .exists());
     let again = run(h.path(), &["nic", "rollback"]);
     assert_eq!(again.status.code(), Some(0));
@@ -329,7 +329,7 @@ fn a_write_that_fails_half_way_leaves_the_host_as_it_was() {
     assert_eq!(contents(h.path()), before);
     assert!(!h
         .path()
-        .join("var/lib/pincore/nic/last-apply.json")
+        .join("var/lib/pincore-tuner/nic/last-apply.json")
         .exists());
 }
 

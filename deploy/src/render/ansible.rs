@@ -109,6 +109,7 @@ fn host_vars(host: &Host) -> Value {
     }
     vars.insert("pincore_install".into(), json!(host.paths.install));
     vars.insert("pincore_state".into(), json!(host.paths.state));
+    vars.insert("pincore_tuner_state".into(), json!(host.paths.tuner));
     vars.insert("pincore_sysctl_dir".into(), json!(host.paths.sysctl));
     vars.insert(
         "pincore_service".into(),
@@ -149,9 +150,9 @@ pub fn playbook(manifest: &Manifest, release: &Release, dropin_name: &str) -> Va
         Tuning::Builtin(name) => name.clone(),
         Tuning::File { .. } => "{{ release_dir }}/profile.yaml".into(),
     };
-    let tuner = "{{ release_dir }}/pincore-tuner --state-dir {{ pincore_state }}/tuner --sysctl-dir {{ pincore_sysctl_dir }}";
+    let tuner = "{{ release_dir }}/pincore-tuner --state-dir {{ pincore_tuner_state }} --sysctl-dir {{ pincore_sysctl_dir }}";
     let prev_tuner =
-        "{{ pincore_install }}/releases/{{ previous_release }}/pincore-tuner --state-dir {{ pincore_state }}/tuner --sysctl-dir {{ pincore_sysctl_dir }}";
+        "{{ pincore_install }}/releases/{{ previous_release }}/pincore-tuner --state-dir {{ pincore_tuner_state }} --sysctl-dir {{ pincore_sysctl_dir }}";
     let deadline = r.healthy_deadline.as_secs().max(1);
     let health = manifest.health_url();
     let record = json!({

@@ -144,7 +144,7 @@ pub fn daemon_set(manifest: &Manifest, k: &Kubernetes) -> DaemonSet {
             [
                 "pincore-tuner",
                 "--state-dir",
-                "/var/lib/pincore/tuner",
+                "/var/lib/pincore-tuner",
                 "--sysctl-dir",
                 "/host/etc/sysctl.d",
                 "apply",
@@ -162,7 +162,7 @@ pub fn daemon_set(manifest: &Manifest, k: &Kubernetes) -> DaemonSet {
         volume_mounts: Some(vec![
             mount("config", "/etc/pincore"),
             mount("sysctl-d", "/host/etc/sysctl.d"),
-            mount("state", "/var/lib/pincore"),
+            mount("tuner-state", "/var/lib/pincore-tuner"),
         ]),
         ..Default::default()
     };
@@ -278,7 +278,7 @@ pub fn daemon_set(manifest: &Manifest, k: &Kubernetes) -> DaemonSet {
                             ..Default::default()
                         },
                         host_path("sysctl-d", "/etc/sysctl.d"),
-                        host_path("state", "/var/lib/pincore"),
+                        host_path("tuner-state", "/var/lib/pincore-tuner"),
                     ]),
                     ..Default::default()
                 }),

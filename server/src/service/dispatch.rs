@@ -1,6 +1,5 @@
-//! Routing RESP commands: executed here when this shard owns the key, forwarded over the mesh when another
-//! shard does, fanned out and gathered for multi-key and whole-keyspace commands. Replies are collected in
-//! request order.
+//! Executing RESP commands on the shared keyspace, on the shard that received them; only INFO waits for the
+//! other shards (their metrics). Replies are collected in request order.
 
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -9,18 +8,16 @@ use std::time::Instant;
 use pincore_resp::reply;
 
 use super::info;
-use super::outbox::{InBatch, Outbox};
 use crate::command::Command;
 use crate::kv;
 use crate::mesh::{Op, Outcome, Ticket};
 use crate::shard::Shard;
+use crate::store::{SetCondition, SetTtl};
 
 /// Per-connection state that commands can change.
 #[derive(Default)]
 pub struct Connection {
     pub name: Option<Vec<u8>>,
-    /// Single-key commands for other shards not yet sent.
-    pub outbox: Outbox,
 }
 
 /// What [`dispatch`] did with a command.
@@ -35,17 +32,6 @@ pub enum Dispatched {
 
 /// A reply that waits for other shards.
 pub enum Pending {
-    /// A forwarded single-key command: its reply within its batch's reply.
-    Single(InBatch),
-    /// MGET: each part answers for the keys at the given positions.
-    MGet {
-        len: usize,
-        parts: Vec<(Ticket, Vec<usize>)>,
-    },
-    /// DEL, EXISTS, DBSIZE: the sum of the counts.
-    Sum(Vec<Ticket>),
-    /// MSET, FLUSHALL: +OK once every part is done.
-    AllOk(Vec<Ticket>),
     /// INFO: every shard's snapshot, rendered for the requested sections.
     Info {
         sections: Vec<String>,
@@ -77,8 +63,7 @@ impl Queued {
     }
 }
 
-const UNAVAILABLE: &[u8] =
-    b"ERR the shard owning this key is unavailable (the server is shutting down)";
+const UNAVAILABLE: &[u8] = b"ERR a shard is unavailable (the server is shutting down)";
 
 fn wrong_arity(out: &mut Vec<u8>, command: Command) {
     reply::error(
@@ -139,39 +124,34 @@ pub async fn dispatch(
         | Command::Decr
         | Command::Expire
         | Command::Ttl => {
-            return single_key(shard, conn, command, args, now, out).await;
-        }
-        Command::Del | Command::Exists if args.len() == 2 => {
-            return single_key(shard, conn, command, args, now, out).await
+            kv::execute(&mut shard.keyspace().lock(args[1]), command, args, now, out);
         }
         Command::Del | Command::Exists => {
-            conn.outbox.send_all(shard).await;
-            let groups = group_keys(shard, &args[1..]);
-            let mut tickets = Vec::with_capacity(groups.len());
-            for (owner, keys) in groups {
-                let keys = keys.into_iter().map(|(_, k)| k.to_vec()).collect();
-                let op = if command == Command::Del {
-                    Op::Del(keys)
-                } else {
-                    Op::Exists(keys)
-                };
-                tickets.push(shard.call(owner, op).await);
-            }
-            return Dispatched::Later(Pending::Sum(tickets));
+            let keys = &args[1..];
+            let mut locked = shard.keyspace().lock_keys(keys.iter().copied());
+            let found = keys
+                .iter()
+                .filter(|k| {
+                    let store = locked.store(k);
+                    if command == Command::Del {
+                        store.delete(k, now)
+                    } else {
+                        store.exists(k, now)
+                    }
+                })
+                .count();
+            reply::integer(out, found as i64);
         }
         Command::MGet => {
-            conn.outbox.send_all(shard).await;
-            let groups = group_keys(shard, &args[1..]);
-            let mut parts = Vec::with_capacity(groups.len());
-            for (owner, keys) in groups {
-                let (positions, keys): (Vec<usize>, Vec<Vec<u8>>) =
-                    keys.into_iter().map(|(i, k)| (i, k.to_vec())).unzip();
-                parts.push((shard.call(owner, Op::MGet(keys)).await, positions));
+            let keys = &args[1..];
+            let mut locked = shard.keyspace().lock_keys(keys.iter().copied());
+            reply::array(out, keys.len());
+            for k in keys {
+                match locked.store(k).get(k, now) {
+                    Some(v) => reply::bulk(out, v),
+                    None => reply::null(out),
+                }
             }
-            return Dispatched::Later(Pending::MGet {
-                len: args.len() - 1,
-                parts,
-            });
         }
         Command::MSet => {
             if args.len().is_multiple_of(2) {
@@ -179,25 +159,21 @@ pub async fn dispatch(
                 wrong_arity(out, command);
                 return Dispatched::Written;
             }
-            conn.outbox.send_all(shard).await;
-            let mut groups: Vec<Vec<(Vec<u8>, Vec<u8>)>> = vec![Vec::new(); shard.count];
-            for pair in args[1..].chunks_exact(2) {
-                groups[shard.owner(pair[0])].push((pair[0].to_vec(), pair[1].to_vec()));
+            let pairs = args[1..].chunks_exact(2);
+            let mut locked = shard.keyspace().lock_keys(pairs.clone().map(|p| p[0]));
+            for pair in pairs {
+                locked.store(pair[0]).set(
+                    pair[0],
+                    pair[1],
+                    SetCondition::Always,
+                    SetTtl::Clear,
+                    now,
+                    false,
+                );
             }
-            let mut tickets = Vec::new();
-            for (owner, pairs) in groups
-                .into_iter()
-                .enumerate()
-                .filter(|(_, p)| !p.is_empty())
-            {
-                tickets.push(shard.call(owner, Op::MSet(pairs)).await);
-            }
-            return Dispatched::Later(Pending::AllOk(tickets));
+            reply::simple(out, b"OK");
         }
-        Command::DbSize => {
-            conn.outbox.send_all(shard).await;
-            return Dispatched::Later(Pending::Sum(shard.broadcast(|| Op::DbSize).await));
-        }
+        Command::DbSize => reply::integer(out, shard.keyspace().len() as i64),
         Command::FlushAll => {
             if let Some(mode) = args.get(1) {
                 if args.len() > 2
@@ -207,15 +183,14 @@ pub async fn dispatch(
                     return Dispatched::Written;
                 }
             }
-            conn.outbox.send_all(shard).await;
-            return Dispatched::Later(Pending::AllOk(shard.broadcast(|| Op::FlushAll).await));
+            shard.keyspace().flush();
+            reply::simple(out, b"OK");
         }
         Command::Info => {
             let sections = args[1..]
                 .iter()
                 .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
                 .collect();
-            conn.outbox.send_all(shard).await;
             let tickets = shard.broadcast(|| Op::Snapshot).await;
             return Dispatched::Later(Pending::Info { sections, tickets });
         }
@@ -238,48 +213,8 @@ pub async fn dispatch(
     Dispatched::Written
 }
 
-async fn single_key(
-    shard: &Rc<Shard>,
-    conn: &mut Connection,
-    command: Command,
-    args: &[&[u8]],
-    now: Instant,
-    out: &mut Vec<u8>,
-) -> Dispatched {
-    let owner = shard.owner(args[1]);
-    if owner == shard.id {
-        kv::execute(&mut shard.store.borrow_mut(), command, args, now, out);
-        return Dispatched::Written;
-    }
-    let place = conn.outbox.push(shard, owner, command, args).await;
-    Dispatched::Later(Pending::Single(place))
-}
-
-/// Keys of one shard with their positions in the command.
-type KeyGroup<'a> = Vec<(usize, &'a [u8])>;
-
-/// Keys grouped by owning shard, each with its position among the keys; only non-empty groups.
-fn group_keys<'a>(shard: &Shard, keys: &[&'a [u8]]) -> Vec<(usize, KeyGroup<'a>)> {
-    let mut groups: Vec<Vec<(usize, &[u8])>> = vec![Vec::new(); shard.count];
-    for (i, key) in keys.iter().enumerate() {
-        groups[shard.owner(key)].push((i, key));
-    }
-    groups
-        .into_iter()
-        .enumerate()
-        .filter(|(_, g)| !g.is_empty())
-        .collect()
-}
-
-/// Sends the connection's open batches, then waits for queued replies in order and appends them to `out`,
-/// recording each command's latency.
-pub async fn resolve(
-    shard: &Rc<Shard>,
-    conn: &mut Connection,
-    queue: &mut VecDeque<Queued>,
-    out: &mut Vec<u8>,
-) {
-    conn.outbox.send_all(shard).await;
+/// Waits for queued replies in order and appends them to `out`, recording each command's latency.
+pub async fn resolve(shard: &Rc<Shard>, queue: &mut VecDeque<Queued>, out: &mut Vec<u8>) {
     while let Some(Queued {
         command,
         started,
@@ -296,49 +231,6 @@ pub async fn resolve(
 
 async fn gather(shard: &Rc<Shard>, pending: Pending, out: &mut Vec<u8>) {
     match pending {
-        Pending::Single(place) => {
-            if !place.reply_into(out).await {
-                unavailable(shard, out);
-            }
-        }
-        Pending::MGet { len, parts } => {
-            let mut values: Vec<Option<Vec<u8>>> = vec![None; len];
-            for (ticket, positions) in parts {
-                match ticket.await {
-                    Outcome::Values(found) => {
-                        for (pos, value) in positions.into_iter().zip(found) {
-                            values[pos] = value;
-                        }
-                    }
-                    _ => return unavailable(shard, out),
-                }
-            }
-            reply::array(out, len);
-            for value in values {
-                match value {
-                    Some(v) => reply::bulk(out, &v),
-                    None => reply::null(out),
-                }
-            }
-        }
-        Pending::Sum(tickets) => {
-            let mut sum = 0i64;
-            for ticket in tickets {
-                match ticket.await {
-                    Outcome::Count(n) => sum += n,
-                    _ => return unavailable(shard, out),
-                }
-            }
-            reply::integer(out, sum);
-        }
-        Pending::AllOk(tickets) => {
-            for ticket in tickets {
-                if !matches!(ticket.await, Outcome::Done) {
-                    return unavailable(shard, out);
-                }
-            }
-            reply::simple(out, b"OK");
-        }
         Pending::Info { sections, tickets } => {
             let mut snapshots = Vec::with_capacity(tickets.len());
             for ticket in tickets {

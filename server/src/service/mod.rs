@@ -10,7 +10,6 @@ pub mod deadline;
 pub mod dispatch;
 pub mod echo;
 pub mod info;
-pub mod outbox;
 pub mod resp;
 
 use std::net::{IpAddr, Ipv4Addr};

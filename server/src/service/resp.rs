@@ -38,6 +38,8 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
     );
     // When the oldest incomplete request's first bytes arrived.
     let mut request_started: Option<Instant> = None;
+    // Commands of one read answered at once, whose latency is recorded when the read's commands are done.
+    let mut served: Vec<crate::command::Command> = Vec::new();
     loop {
         let config = shard.config();
         let limits = Limits {
@@ -106,7 +108,9 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
                     }
                     argv.clear();
                     argv.extend(parser.args().iter().map(|r| &input[r.clone()]));
-                    let started = Instant::now();
+                    // Every command of one read starts when the read completed: one clock read per read,
+                    // not two per command.
+                    let started = read_at;
                     let command = crate::command::Command::lookup(argv[0]);
                     if queue.is_empty() {
                         match dispatch::dispatch(
@@ -114,14 +118,12 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
                         )
                         .await
                         {
-                            Dispatched::Written => {
-                                shard.metrics.command(command, started.elapsed())
-                            }
+                            Dispatched::Written => served.push(command),
                             Dispatched::Later(pending) => {
                                 queue.push_back(Queued::pending(command, started, pending))
                             }
                             Dispatched::Close => {
-                                shard.metrics.command(command, started.elapsed());
+                                served.push(command);
                                 close = true;
                             }
                         }
@@ -145,7 +147,7 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
                         }
                     }
                     if queue.len() >= MAX_QUEUED || out.len() >= FLUSH_AT {
-                        dispatch::resolve(shard, &mut conn, &mut queue, &mut out).await;
+                        dispatch::resolve(shard, &mut queue, &mut out).await;
                         if out.len() >= FLUSH_AT {
                             if write_within(&mut stream, &out, config.timeouts.idle())
                                 .await
@@ -160,14 +162,18 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
                 }
                 Err(e) => {
                     shard.metrics.error(e.kind().as_str());
-                    dispatch::resolve(shard, &mut conn, &mut queue, &mut out).await;
+                    dispatch::resolve(shard, &mut queue, &mut out).await;
                     reply::protocol_error(&mut out, &e);
                     tracing::debug!(shard = shard.id, error = %e, "protocol error; closing the connection");
                     close = true;
                 }
             }
         }
-        dispatch::resolve(shard, &mut conn, &mut queue, &mut out).await;
+        dispatch::resolve(shard, &mut queue, &mut out).await;
+        let took = read_at.elapsed();
+        for command in served.drain(..) {
+            shard.metrics.command(command, took);
+        }
         if !out.is_empty() {
             if write_within(&mut stream, &out, config.timeouts.idle())
                 .await

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::host::{Setting, SettingStore};
 use crate::plan::{Action, Observed};
 use crate::report::Human;
-use crate::state::StateStore;
+use crate::state::{RestoreScope, StateStore};
 use crate::tuner::Tuner;
 
 /// What `nic apply` did.
@@ -195,7 +195,14 @@ impl Tuner {
     pub fn nic_rollback(&self) -> Result<NicRollbackReport> {
         Ok(NicRollbackReport {
             netns: self.netns_name(),
-            rollback: apply::rollback(&self.host, &self.nic_state())?,
+            rollback: apply::rollback(
+                &self.host,
+                &self.nic_state(),
+                RestoreScope {
+                    in_namespace: self.host.namespace().is_some(),
+                    dropin_dir: None,
+                },
+            )?,
         })
     }
 }
