@@ -225,3 +225,39 @@ impl SettingStore for Host {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_key_whose_file_has_no_write_bit_is_read_only_even_for_root() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("proc/sys/net/core");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, mode) in [("rmem_max", 0o444), ("somaxconn", 0o644)] {
+            std::fs::write(dir.join(name), "212992\n").unwrap();
+            std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(mode))
+                .unwrap();
+        }
+        let host = Host::new(root.path(), None);
+        // Root could write the fixture file (access(W_OK) says yes): the mode bits decide, as the kernel
+        // does for /proc/sys.
+        match host
+            .observe(&Key::parse("net.core.rmem_max").unwrap())
+            .unwrap()
+        {
+            Observed::ReadOnly(value, why) => {
+                assert_eq!(value, "212992");
+                assert!(why.contains("read-only here (mode 0444)"), "{why}");
+            }
+            other => panic!("expected read-only, got {other:?}"),
+        }
+        assert_eq!(
+            host.observe(&Key::parse("net.core.somaxconn").unwrap())
+                .unwrap(),
+            Observed::Value("212992".into())
+        );
+    }
+}
