@@ -121,12 +121,30 @@ pub fn findings(config: &Config, shards: usize, observed: &Observed) -> Vec<Find
                         "services.{name}.backlog is {} but net.core.somaxconn is {somaxconn}: the kernel silently truncates the accept queue",
                         service.backlog
                     ),
-                    fix: format!("raise net.core.somaxconn to at least {} (pincore-tuner apply throughput) or lower the backlog", service.backlog),
+                    fix: format!(
+                        "raise net.core.somaxconn to at least {}{} or lower the backlog",
+                        service.backlog,
+                        profile_raising("net.core.somaxconn", u64::from(service.backlog))
+                    ),
                 });
             }
         }
     }
     out
+}
+
+/// ` (`pincore-tuner apply P` sets V)` for the built-in profile that raises `key` highest, when that reaches
+/// `at_least`; derived from the profiles themselves, so the advice cannot name a profile that does not set it.
+fn profile_raising(key: &str, at_least: u64) -> String {
+    let Ok(advice) = pincore_tuner::doctor::Advice::from_builtin_profiles() else {
+        return String::new();
+    };
+    match advice.0.get(key) {
+        Some(r) if r.value.trim().parse::<u64>().is_ok_and(|v| v >= at_least) => {
+            format!(" (`pincore-tuner apply {}` sets {})", r.profile, r.value)
+        }
+        _ => String::new(),
+    }
 }
 
 #[cfg(test)]
@@ -187,6 +205,19 @@ mod tests {
         assert!(f.iter().any(|f| f.what.contains("RLIMIT_NOFILE")));
         // resp and echo have backlog 1024 > 128; admin's 128 fits.
         assert_eq!(f.iter().filter(|f| f.what.contains("somaxconn")).count(), 2);
+        // The profile named is one that really raises somaxconn that far (`connections`), not `throughput`.
+        let fix = &f.iter().find(|f| f.what.contains("somaxconn")).unwrap().fix;
+        assert!(
+            fix.contains("`pincore-tuner apply connections` sets 16384"),
+            "{fix}"
+        );
+        let flat = pincore_tuner::ProfileLibrary::builtin_only()
+            .flatten("connections")
+            .unwrap();
+        assert!(flat
+            .entries
+            .iter()
+            .any(|e| e.key.as_str() == "net.core.somaxconn" && e.target.value == "16384"));
     }
 
     #[test]
