@@ -317,9 +317,13 @@ impl Human for ApplyReport {
         }
         override_lines(&mut out, &self.overrides);
         if let Some(s) = &self.state_file {
+            let command = self
+                .rollback_command
+                .as_deref()
+                .unwrap_or("pincore-tuner rollback");
             let _ = writeln!(
                 out,
-                "previous values kept in {}; `pincore-tuner rollback` restores them.",
+                "previous values kept in {}; `{command}` restores them.",
                 s.display()
             );
         }

@@ -54,6 +54,8 @@ pub struct Tuner {
     allow_irqbalance: bool,
     /// Where an earlier pincore-tuner kept this state file by default (only when `--state-dir` is not given).
     legacy_state: Option<PathBuf>,
+    /// `pincore-tuner [flags] rollback` that finds this tuner's state again.
+    rollback_command: String,
 }
 
 /// `verify`'s answer: in sync, or the drift.
@@ -97,6 +99,8 @@ pub struct ApplyReport {
     pub overrides: Vec<Override>,
     /// Where the previous values are kept for `rollback` (none when nothing was written).
     pub state_file: Option<PathBuf>,
+    /// The command that undoes this apply: `rollback` with the flags that locate the same state.
+    pub rollback_command: Option<String>,
 }
 
 /// What `rollback` did.
@@ -117,6 +121,12 @@ impl Tuner {
                 .unwrap_or_else(|| under(&root, DEFAULT_PROFILE_DIR)),
         );
         let netns = named_namespace(namespace.as_ref());
+        let rollback_command = rollback_command(
+            &root,
+            netns,
+            options.state_dir.as_deref(),
+            options.sysctl_dir.as_deref(),
+        );
         let legacy_state = options.state_dir.is_none().then(|| {
             StateStore::new(&root.join(LEGACY_STATE_DIR), netns)
                 .path()
@@ -134,6 +144,7 @@ impl Tuner {
             sysctl,
             allow_irqbalance: false,
             legacy_state,
+            rollback_command,
         }
     }
 
@@ -284,6 +295,7 @@ impl Tuner {
             persisted: persist.then_some(dropin),
             overrides,
             state_file: wrote_anything.then(|| self.state.path().to_path_buf()),
+            rollback_command: wrote_anything.then(|| self.rollback_command.clone()),
         })
     }
 
@@ -350,6 +362,40 @@ fn skipped(plan: &Plan) -> Vec<Change> {
         .filter(|c| c.action.skipped())
         .cloned()
         .collect()
+}
+
+/// `pincore-tuner rollback` with the flags that locate the same host, namespace, state and drop-ins: what an
+/// operator must type to undo an apply made with those flags.
+fn rollback_command(
+    root: &Path,
+    netns: Option<&str>,
+    state_dir: Option<&Path>,
+    sysctl_dir: Option<&Path>,
+) -> String {
+    let quote = |p: &Path| {
+        let s = p.display().to_string();
+        if s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@".contains(c))
+        {
+            s
+        } else {
+            format!("'{}'", s.replace('\'', r"'\''"))
+        }
+    };
+    let mut cmd = String::from("pincore-tuner");
+    if root != Path::new("/") {
+        cmd += &format!(" --root {}", quote(root));
+    }
+    if let Some(name) = netns {
+        cmd += &format!(" --netns {name}");
+    }
+    if let Some(dir) = state_dir {
+        cmd += &format!(" --state-dir {}", quote(dir));
+    }
+    if let Some(dir) = sysctl_dir {
+        cmd += &format!(" --sysctl-dir {}", quote(dir));
+    }
+    cmd + " rollback"
 }
 
 fn under(root: &Path, absolute: &str) -> PathBuf {

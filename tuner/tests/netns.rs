@@ -341,3 +341,44 @@ fn a_namespace_rollback_refuses_host_global_keys_in_its_state_file() {
     assert_eq!(ns.sysctl("net.core.somaxconn").unwrap(), somaxconn);
     assert!(file.exists());
 }
+
+#[test]
+fn the_rollback_hint_after_a_namespace_apply_carries_the_flags_that_find_its_state() {
+    require!(netns());
+    let ns = NetNs::new("hint").expect("create namespace");
+    let state = tempfile::tempdir().unwrap();
+    let run = tuner(&ns, &state, &["apply", "connections"]).expect(0);
+    let hint = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("previous values kept in"))
+        .unwrap_or_else(|| panic!("no rollback hint: {}", run.stdout))
+        .to_string();
+    let command = hint
+        .split('`')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no command in {hint}"));
+    assert!(
+        command.contains(&format!("--netns {}", ns.name()))
+            && command.contains(&format!("--state-dir {}", state.path().display()))
+            && command.ends_with(" rollback"),
+        "{hint}"
+    );
+    // The command as printed really finds the state: run it.
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_pincore-tuner"))
+        .args(&args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let rolled = Run::of(out).expect(0);
+    assert!(
+        !rolled.stdout.contains("nothing to roll back"),
+        "{}",
+        rolled.stdout
+    );
+    assert!(!state
+        .path()
+        .join(format!("last-apply.netns-{}.json", ns.name()))
+        .exists());
+}
