@@ -1,7 +1,5 @@
-//! What the single-key commands mean: arguments in, an encoded RESP reply out, on the owning shard's store.
-//!
-//! The same function serves a key owned by the shard that parsed the command and one forwarded over the
-//! cross-shard channels, so both paths give byte-identical replies.
+//! What the single-key commands mean: arguments in, an encoded RESP reply out, on the keyspace part that holds
+//! the key (locked by the caller, see [`crate::keyspace`]).
 
 use std::time::{Duration, Instant};
 

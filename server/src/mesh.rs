@@ -37,7 +37,7 @@ pub enum Op {
 pub enum Outcome {
     Done,
     Snapshot(Box<ShardSnapshot>),
-    /// The owning shard could not be reached (it is shutting down).
+    /// The shard could not be reached (it is shutting down).
     Unavailable,
 }
 

@@ -469,14 +469,18 @@ pub fn render(snapshots: &[ShardSnapshot], ready: bool) -> String {
         );
     }
 
-    f.header("pincore_keys", "gauge", "Keys stored, by owning shard.");
+    f.header(
+        "pincore_keys",
+        "gauge",
+        "Keys stored, by the shard that sweeps their keyspace parts.",
+    );
     for (s, label) in snapshots.iter().zip(&shard_labels) {
         f.sample("pincore_keys", &[("shard", label)], s.keys);
     }
     f.header(
         "pincore_keys_expiring",
         "gauge",
-        "Keys with a time to live, by owning shard.",
+        "Keys with a time to live, by the shard that sweeps their keyspace parts.",
     );
     for (s, label) in snapshots.iter().zip(&shard_labels) {
         f.sample("pincore_keys_expiring", &[("shard", label)], s.expiring);

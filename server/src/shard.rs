@@ -1,8 +1,9 @@
-//! A shard: one pinned glommio executor with its own part of the keyspace, metrics, connections and settings.
+//! A shard: one pinned glommio executor with its own metrics, connections and settings, serving its
+//! connections from the shared keyspace.
 //!
-//! Everything here is shard-local (`Rc`, `Cell`, `RefCell`); shards talk only through the channel mesh
-//! ([`crate::mesh`]). The only process-wide state is [`Shared`], which is read at start-up, on reload and by
-//! readiness checks, never per request.
+//! Everything here is shard-local (`Rc`, `Cell`, `RefCell`); shards send each other control and metrics through
+//! the channel mesh ([`crate::mesh`]). The process-wide state is [`Shared`]: its keyspace is locked per part by
+//! every request (see [`crate::keyspace`]); the rest is read at start-up, on reload and by readiness checks.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
