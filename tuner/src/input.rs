@@ -146,6 +146,28 @@ pub fn open(path: &Path, expected: Expected) -> Result<(File, u64), InputError> 
 /// limit while it is read is refused, not read on).
 pub fn read(path: &Path, expected: Expected) -> Result<Vec<u8>, InputError> {
     let (file, size) = open(path, expected)?;
+    read_opened(&file, size, path, expected)
+}
+
+/// The bytes of `file` (opened from `path` by the caller, `size` bytes at open time), at most
+/// `expected.limit` of them: for callers that must open a file their own way (the state file is opened
+/// without following symlinks and judged by its owner before it is read).
+pub fn read_opened(
+    file: &File,
+    size: u64,
+    path: &Path,
+    expected: Expected,
+) -> Result<Vec<u8>, InputError> {
+    if size > expected.limit {
+        return Err(InputError {
+            path: path.to_path_buf(),
+            problem: Problem::TooLarge {
+                size,
+                limit: expected.limit,
+            },
+            expected,
+        });
+    }
     let mut bytes = Vec::with_capacity(size as usize);
     file.take(expected.limit + 1)
         .read_to_end(&mut bytes)

@@ -6,7 +6,6 @@
 //! it, however many profiles were applied since. In `--netns` mode each namespace has its own file, so a
 //! namespace run never clobbers the host's record.
 
-use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -17,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::atomic::{remove_if_present, write_atomically, Durability};
 use crate::error::{Error, Result};
 use crate::host::Setting;
+use crate::input::{self, Expected};
 use crate::trust;
 
 /// Where state lives unless `--state-dir` says otherwise (under `--root`). Not the server's state directory
@@ -25,9 +25,6 @@ pub const DEFAULT_STATE_DIR: &str = "var/lib/pincore-tuner";
 
 /// Where pincore-tuner 0.1 kept its state by default, shared with the server's state directory.
 pub const LEGACY_STATE_DIR: &str = "var/lib/pincore";
-
-/// No apply records more than a few thousand settings; a larger file is not one the tuner wrote.
-const MAX_STATE_BYTES: u64 = 16 << 20;
 
 /// Bumped when the file's meaning changes; an unknown version is refused rather than guessed at.
 pub const STATE_VERSION: u32 = 1;
@@ -260,18 +257,18 @@ impl StateStore {
             .metadata()
             .map_err(|e| Error::io("inspecting state file", &self.path, e))?;
         trust::check_file(&self.path, &meta)?;
-        let mut bytes = Vec::new();
-        (&file)
-            .take(MAX_STATE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::io("reading state file", &self.path, e))?;
-        if bytes.len() as u64 > MAX_STATE_BYTES {
-            return Err(Error::State {
+        let expected = Expected::text("a pincore-tuner state file");
+        match input::read_opened(&file, meta.len(), &self.path, expected) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if matches!(e.problem, input::Problem::TooLarge { .. }) => Err(Error::State {
                 path: self.path.clone(),
-                message: format!("larger than {MAX_STATE_BYTES} bytes, which no apply writes"),
-            });
+                message: format!(
+                    "larger than {} bytes, which no apply writes",
+                    expected.limit
+                ),
+            }),
+            Err(e) => Err(e.into()),
         }
-        Ok(Some(bytes))
     }
 
     pub fn save(&self, record: &StateRecord) -> Result<()> {
