@@ -25,11 +25,25 @@ pub enum Error {
         searched: String,
     },
 
+    /// Profile keys this kernel does not have and that are not marked `optional: true`: typos, almost always.
+    #[error("{}", unknown_keys(.0))]
+    UnknownKeys(Vec<UnknownKey>),
+
+    /// `--root` names a directory without `proc/sys`: every key would read as missing.
+    #[error("{root} is not a /proc tree: there is no {root}/proc/sys. --root takes a directory laid out like `/` (with proc/sys/...), such as a fixture tree", root = .0.display())]
+    NotAProcTree(PathBuf),
+
     #[error("{location}: include cycle {cycle}: remove one of these includes")]
     IncludeCycle { location: Location, cycle: String },
 
-    #[error("profile `{name}` not found: it is not built in and there is no {name}.yaml in {searched}; `pincore-tuner profiles` lists what exists")]
-    ProfileNotFound { name: String, searched: String },
+    #[error("profile `{name}` not found{suggestion}: it is not built in{}; `pincore-tuner profiles` lists what exists", match searched { Some(dir) => format!(" and there is no {name}.yaml in {dir}"), None => String::new() })]
+    ProfileNotFound {
+        name: String,
+        /// The profile directory looked in, when there is one.
+        searched: Option<String>,
+        /// `" — did you mean `X`?"` or empty.
+        suggestion: String,
+    },
 
     #[error("{what} {path}: {source}{}", io_hint(source))]
     Io {
@@ -123,6 +137,36 @@ impl Error {
                 | Error::RollbackRefused { .. }
         )
     }
+}
+
+/// One profile key the kernel lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownKey {
+    pub key: crate::sysctl::Key,
+    /// The profile that sets it.
+    pub profile: String,
+    /// An existing key it was probably meant to be.
+    pub suggestion: Option<crate::sysctl::Key>,
+}
+
+fn unknown_keys(keys: &[UnknownKey]) -> String {
+    let lines: Vec<String> = keys
+        .iter()
+        .map(|k| {
+            let hint = match &k.suggestion {
+                Some(s) => format!(" — did you mean `{s}`?"),
+                None => String::new(),
+            };
+            format!(
+                "`{}` (profile {}): no such sysctl on this kernel{hint}",
+                k.key, k.profile
+            )
+        })
+        .collect();
+    format!(
+        "{}. Nothing was changed. Fix the name, or mark a key that exists only on some kernels `{{value: ..., optional: true}}`",
+        lines.join("; ")
+    )
 }
 
 fn restored_note(restored: usize) -> String {

@@ -82,6 +82,11 @@ impl Host {
         &self.root
     }
 
+    /// The sysctls under this host's root.
+    pub fn sysctl(&self) -> &SysctlTree {
+        &self.sysctl
+    }
+
     pub fn namespace(&self) -> Option<&Namespace> {
         self.namespace.as_ref()
     }

@@ -26,6 +26,7 @@ pub mod plan;
 pub mod profile;
 pub mod report;
 pub mod state;
+pub mod suggest;
 pub mod sysctl;
 mod trust;
 pub mod tuned;

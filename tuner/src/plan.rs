@@ -256,6 +256,7 @@ mod tests {
             target: target(v, op),
             why: None,
             source: None,
+            optional: false,
             from: "p".into(),
         };
         let profile = FlatProfile {

@@ -168,6 +168,40 @@ impl SysctlTree {
         self.path(key).exists()
     }
 
+    /// Whether `root/proc/sys` is there at all: a `--root` without it is not a host tree, and every key
+    /// would otherwise read as missing.
+    pub fn is_present(&self) -> bool {
+        self.proc_sys.is_dir()
+    }
+
+    /// The existing key that `key`, which this kernel lacks, most likely meant: each component that does not
+    /// exist is replaced by its closest sibling (`net.core.somaxcon` → `net.core.somaxconn`,
+    /// `net.ipv4.tpc_rmem` → `net.ipv4.tcp_rmem`). `None` when no close enough name exists.
+    pub fn suggest(&self, key: &Key) -> Option<Key> {
+        let mut dir = self.proc_sys.clone();
+        let mut parts: Vec<String> = Vec::new();
+        let mut replaced = false;
+        for part in key.components() {
+            let mut next = dir.join(&part);
+            let mut name = part.clone();
+            if !next.exists() {
+                // A directory listing of /proc/sys is small (hundreds of entries at most); read it once.
+                let siblings: Vec<String> = std::fs::read_dir(&dir)
+                    .ok()?
+                    .take(4096)
+                    .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .collect();
+                name = crate::suggest::closest(&part, siblings.iter().map(String::as_str))?
+                    .to_string();
+                next = dir.join(&name);
+                replaced = true;
+            }
+            parts.push(name.replace('.', "/"));
+            dir = next;
+        }
+        (replaced && dir.is_file()).then(|| Key(parts.join(".")))
+    }
+
     /// Writes `value` as the kernel expects it (one write of the whole value).
     pub fn write(&self, key: &Key, value: &str) -> Result<(), SysctlError> {
         let path = self.path(key);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::apply::{self, Applied, ApplyRequest, PlannedFile, PlannedWrite, Rollback};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, UnknownKey};
 use crate::host::{Host, Setting};
 use crate::input;
 use crate::netns::Namespace;
@@ -178,11 +178,28 @@ impl Tuner {
         self.plan_flat(&flat)
     }
 
-    /// Observes every key first (reading can fail), then decides with the pure plan.
+    /// Observes every key first (reading can fail), then decides with the pure plan. A key the kernel lacks
+    /// fails the whole command before anything is written, unless the profile marks it optional: a typo
+    /// must not pass as "0 changed" and a clean `verify`.
     fn plan_flat(&self, flat: &FlatProfile) -> Result<Plan> {
+        if !self.host.sysctl().is_present() {
+            return Err(Error::NotAProcTree(self.host.root().to_path_buf()));
+        }
         let mut observed: HashMap<&Key, Observed> = HashMap::with_capacity(flat.entries.len());
+        let mut unknown = Vec::new();
         for e in &flat.entries {
-            observed.insert(&e.key, self.host.observe(&e.key)?);
+            let seen = self.host.observe(&e.key)?;
+            if seen == Observed::Missing && !e.optional {
+                unknown.push(UnknownKey {
+                    key: e.key.clone(),
+                    profile: e.from.clone(),
+                    suggestion: self.host.sysctl().suggest(&e.key),
+                });
+            }
+            observed.insert(&e.key, seen);
+        }
+        if !unknown.is_empty() {
+            return Err(Error::UnknownKeys(unknown));
         }
         let mut plan = plan::plan(flat, |key| {
             observed.remove(key).unwrap_or(Observed::Missing)

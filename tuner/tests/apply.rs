@@ -13,7 +13,7 @@ sysctl:
   net.ipv4.tcp_fin_timeout: {value: 30, op: at-most}
   net.ipv4.tcp_rmem: {value: 4096 87380 16777216, op: at-least}
   net.ipv4.ip_local_port_range: 1024 65535
-  net.ipv4.tcp_congestion_control: bbr
+  net.ipv4.tcp_congestion_control: {value: bbr, optional: true}
 ";
 
 #[test]

@@ -92,7 +92,8 @@ impl ProfileLibrary {
             Some(text) => parse(text, name_or_path, Origin::BuiltIn),
             None => Err(Error::ProfileNotFound {
                 name: name_or_path.into(),
-                searched: self.searched(),
+                searched: self.dir.as_ref().map(|d| d.display().to_string()),
+                suggestion: self.suggestion(name_or_path),
             }),
         }
     }
@@ -133,6 +134,7 @@ impl ProfileLibrary {
                 target: entry.target.clone(),
                 why: entry.why.clone(),
                 source: entry.source.clone(),
+                optional: entry.optional,
                 from: profile.name.clone(),
             };
             match merged.index.get(&entry.key) {
@@ -217,11 +219,16 @@ impl ProfileLibrary {
         Ok(files)
     }
 
-    fn searched(&self) -> String {
-        match &self.dir {
-            Some(d) => d.display().to_string(),
-            None => "(no profile directory)".into(),
-        }
+    /// `" — did you mean `X`?"` for a profile name that is a typo of a built-in or user profile.
+    fn suggestion(&self, typed: &str) -> String {
+        let mut names: Vec<String> = Self::builtin_names().map(str::to_string).collect();
+        names.extend(
+            self.user_files()
+                .unwrap_or_default()
+                .iter()
+                .map(|p| file_stem(p)),
+        );
+        crate::suggest::did_you_mean(typed, names.iter().map(String::as_str))
     }
 }
 

@@ -9,6 +9,7 @@
 //! sysctl:
 //!   net.ipv4.tcp_fin_timeout: 30                      # plain value: op exact
 //!   net.core.somaxconn: {value: 16384, op: at-least, why: "...", source: "..."}
+//!   net.ipv4.tcp_migrate_req: {value: 1, optional: true}  # skipped, not an error, where the kernel lacks it
 //! ```
 //!
 //! [`ProfileLibrary`] (`library.rs`) finds profiles and resolves includes depth first, the including profile
@@ -79,6 +80,8 @@ pub struct Entry {
     pub target: Target,
     pub why: Option<String>,
     pub source: Option<String>,
+    /// A key only some kernels have: skipped where missing. Otherwise a key the kernel lacks is a typo.
+    pub optional: bool,
 }
 
 /// Where a profile was loaded from.
@@ -139,6 +142,9 @@ pub struct FlatEntry {
     pub target: Target,
     pub why: Option<String>,
     pub source: Option<String>,
+    /// Skipped, not refused, where the kernel lacks the key.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
     /// The profile this value came from.
     pub from: String,
 }

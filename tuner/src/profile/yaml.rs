@@ -154,6 +154,7 @@ impl<'de> Deserialize<'de> for EntriesDoc {
                         op,
                         why,
                         source,
+                        optional,
                     } = map.next_value()?;
                     if entries.iter().any(|e| e.key == key) {
                         return Err(de::Error::custom(format!("{key} is set twice")));
@@ -163,6 +164,7 @@ impl<'de> Deserialize<'de> for EntriesDoc {
                         target: Target { value, op },
                         why,
                         source,
+                        optional,
                     });
                 }
                 Ok(EntriesDoc(entries))
@@ -172,12 +174,13 @@ impl<'de> Deserialize<'de> for EntriesDoc {
     }
 }
 
-/// An entry: a bare value (op exact) or `{value, op, why, source}`.
+/// An entry: a bare value (op exact) or `{value, op, why, source, optional}`.
 struct EntryDoc {
     value: String,
     op: Op,
     why: Option<String>,
     source: Option<String>,
+    optional: bool,
 }
 
 #[derive(Deserialize)]
@@ -188,6 +191,8 @@ struct EntryFields {
     op: Op,
     why: Option<String>,
     source: Option<String>,
+    #[serde(default)]
+    optional: bool,
 }
 
 impl<'de> Deserialize<'de> for EntryDoc {
@@ -196,7 +201,9 @@ impl<'de> Deserialize<'de> for EntryDoc {
         impl<'de> Visitor<'de> for EntryVisitor {
             type Value = EntryDoc;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a value (integer or string) or a mapping {value, op, why, source}")
+                f.write_str(
+                    "a value (integer or string) or a mapping {value, op, why, source, optional}",
+                )
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<EntryDoc, E> {
                 Ok(EntryDoc::plain(v.to_string()))
@@ -226,6 +233,7 @@ impl<'de> Deserialize<'de> for EntryDoc {
                     op: f.op,
                     why: f.why,
                     source: f.source,
+                    optional: f.optional,
                 })
             }
         }
@@ -240,6 +248,7 @@ impl EntryDoc {
             op: Op::Exact,
             why: None,
             source: None,
+            optional: false,
         }
     }
 }
