@@ -60,4 +60,16 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 
+# Tests that skip for a missing prerequisite (outside CI) pass in nextest's count; each records why in this
+# directory, and the summary below lists them so that "all passed" never hides a group that did not run.
+skip_log="$(mktemp -d)"
+export PINCORE_SKIP_LOG="$skip_log"
+summarise_skips() {
+  local status=$?
+  scripts/skip-summary.sh "$skip_log" || true
+  rm -rf "$skip_log"
+  exit "$status"
+}
+trap summarise_skips EXIT
+
 cargo nextest run --workspace --profile ci "$@"
