@@ -11,7 +11,7 @@ pub fn closest<'a>(typed: &str, candidates: impl IntoIterator<Item = &'a str>) -
             continue;
         }
         let distance = strsim::damerau_levenshtein(typed, candidate);
-        if distance <= allowed && best.is_none_or(|(d, _)| distance < d) {
+        if distance <= allowed && best.map_or(true, |(d, _)| distance < d) {
             best = Some((distance, candidate));
         }
     }
