@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use pincore_server::config::{Config, CpuList, DEFAULT_ORIGIN, DEFAULT_YAML};
+use pincore_server::config::{Config, CpuList, LogFormat, DEFAULT_ORIGIN, DEFAULT_YAML};
 use pincore_server::{logging, serve, Options, ServerError};
 
 const EXIT_CODES: &str = "\
@@ -53,7 +53,9 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure { code, message }) => {
-            eprintln!("pincore-server: {message}");
+            if !message.is_empty() {
+                eprintln!("pincore-server: {message}");
+            }
             ExitCode::from(code)
         }
     }
@@ -62,7 +64,17 @@ fn main() -> ExitCode {
 /// An error and the exit code it maps to.
 struct Failure {
     code: u8,
+    /// Empty when the error was already reported (as a JSON log record).
     message: String,
+}
+
+impl Failure {
+    fn silent(code: u8) -> Failure {
+        Failure {
+            code,
+            message: String::new(),
+        }
+    }
 }
 
 impl From<String> for Failure {
@@ -123,14 +135,21 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Mode::Serve => {
             let config = load(&cli.config)?;
             let log = logging::init(&config.log).map_err(|e| e.to_string())?;
+            let json_log = config.log.format == LogFormat::Json;
             let options = Options {
                 config,
                 config_path: cli.config,
                 cpus_override,
             };
             serve(options, log).map_err(|e| {
-                tracing::error!(error = %e, "pincore-server stopped");
-                Failure::from(e.to_string())
+                // Said once: as a structured record where logs are JSON (what collects them expects),
+                // otherwise as the plain line main prints.
+                if json_log {
+                    tracing::error!(error = %e, "pincore-server stopped");
+                    Failure::silent(1)
+                } else {
+                    Failure::from(e.to_string())
+                }
             })
         }
     }

@@ -142,10 +142,36 @@ fn a_missing_nic_device_stops_start_up_with_exit_1_naming_it() {
         stderr.contains("shards.nic.device \"pincore-nonexistent0\""),
         "{stderr}"
     );
+    assert_eq!(
+        stderr.matches("pincore-nonexistent0\"").count(),
+        1,
+        "a start-up error is said once: {stderr}"
+    );
     let existing = stderr
         .split_once("devices on this host: [")
         .and_then(|(_, rest)| rest.split_once(']'))
         .map(|(list, _)| list.split(',').collect::<Vec<_>>())
         .unwrap_or_default();
     assert!(existing.contains(&"lo"), "{stderr}");
+}
+
+#[test]
+fn with_json_logs_a_start_up_error_is_one_json_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("nic.yaml");
+    std::fs::write(
+        &config,
+        "log: {format: json}\nshards:\n  nic: {device: pincore-nonexistent0, mode: align}\nservices:\n  resp: {listen: 127.0.0.1:0}\n  echo: {listen: 127.0.0.1:0}\n  admin: {listen: 127.0.0.1:0}\n",
+    )
+    .unwrap();
+    let out = server().arg("--config").arg(&config).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mentions: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("pincore-nonexistent0"))
+        .collect();
+    assert_eq!(mentions.len(), 1, "{stderr}");
+    let record: serde_json::Value = serde_json::from_str(mentions[0]).expect("a JSON log record");
+    assert_eq!(record["level"], "ERROR", "{record}");
 }
