@@ -37,6 +37,13 @@ pub enum BenchError {
         seconds: f64,
         message: String,
     },
+    /// Every connect of a load run failed: nothing was measured.
+    #[error("no connection to {target} succeeded ({attempts} attempts): {error}; is the server listening there?")]
+    Unreachable {
+        target: String,
+        attempts: u64,
+        error: String,
+    },
     /// Ctrl-C or SIGTERM: the run stopped early and cleaned up.
     #[error("interrupted (Ctrl-C or SIGTERM); everything started was stopped and removed")]
     Interrupted,

@@ -188,32 +188,6 @@ fn bad_input_says_what_and_where() {
 }
 
 #[test]
-fn refused_connections_are_counted_not_fatal() {
-    // Nothing listens on this port: every connect is refused, the run still ends on time and says so.
-    let port = free_port();
-    let out = bench()
-        .args([
-            "run",
-            "--target",
-            &format!("127.0.0.1:{port}"),
-            "--json",
-            "-c",
-            "2",
-        ])
-        .args(["-d", "300ms", "--warmup", "0ms"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json["requests"], 0);
-    assert!(json["connect_errors"].as_u64().unwrap() > 0, "{json:#}");
-}
-
-#[test]
 fn resp_against_redis_server_has_no_errors() {
     require!(command("redis-server"));
     let port = free_port();
@@ -273,4 +247,29 @@ fn resp_against_redis_server_has_no_errors() {
     ] {
         assert_eq!(json[f], 0, "{f} in {json:#}");
     }
+}
+
+#[test]
+fn a_run_where_every_connect_fails_exits_non_zero_and_names_the_error() {
+    // Nothing listens on this port: every connect is refused; the run still ends on time.
+    let port = free_port();
+    let started = std::time::Instant::now();
+    let out = bench()
+        .args(["run", "--target", &format!("127.0.0.1:{port}"), "-c", "2"])
+        .args(["-d", "300ms", "--warmup", "0ms", "--json"])
+        .output()
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("no connection to 127.0.0.1:{port} succeeded"))
+            && stderr.contains("Connection refused"),
+        "{stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "no table of zeros: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

@@ -122,9 +122,13 @@ pub fn run(
     let mut histogram = latency::histogram();
     let mut counters = Counters::default();
     let mut all_replies = 0;
+    let mut connect_failures = 0;
+    let mut connect_error = None;
     for outcome in outcomes {
         let outcome = outcome?;
         all_replies += outcome.all_replies;
+        connect_failures += outcome.connect_failures;
+        connect_error = connect_error.or(outcome.first_connect_error);
         histogram
             .add(&outcome.histogram)
             .map_err(|e| BenchError::invalid("merging histograms", e.to_string()))?;
@@ -132,6 +136,14 @@ pub fn run(
     }
     if stop.load(Ordering::Relaxed) {
         return Err(BenchError::Interrupted);
+    }
+    // Not a measurement at all: say why instead of printing a table of zeros.
+    if all_replies == 0 && connect_failures > 0 {
+        return Err(BenchError::Unreachable {
+            target: spec.target.to_string(),
+            attempts: connect_failures,
+            error: connect_error.unwrap_or_else(|| "no connection completed".into()),
+        });
     }
     Ok(RunReport::new(
         spec,
@@ -147,6 +159,25 @@ struct ThreadOutcome {
     counters: Counters,
     /// Every reply, warm-up included.
     all_replies: u64,
+    /// Failed connects, warm-up included, and the first one's error.
+    connect_failures: u64,
+    first_connect_error: Option<String>,
+}
+
+/// Failed connects of one thread, warm-up included, and the first one's error: a run where every connect
+/// fails is reported as that error, not as a table of zeros.
+#[derive(Default)]
+struct FailedConnects {
+    total: u64,
+    first: Option<String>,
+}
+
+impl FailedConnects {
+    fn record(&mut self, counters: &mut Counters, measured: bool, error: String) {
+        counters.connect_errors += u64::from(measured);
+        self.total += 1;
+        self.first.get_or_insert(error);
+    }
 }
 
 /// Pins the calling thread to `cpu`.
@@ -210,6 +241,7 @@ fn client_thread(
     let mut histogram = latency::histogram();
     let mut interval_histogram = progress.as_ref().map(|_| latency::histogram());
     let mut counters = Counters::default();
+    let mut failed_connects = FailedConnects::default();
     let mut completed_total = 0u64;
     let mut next_housekeeping = 0u64;
     let mut next_progress = PROGRESS_NS;
@@ -230,14 +262,18 @@ fn client_thread(
                             conn.connect(spec.target, poll.registry(), Token(token), now)
                         {
                             tracing::debug!(error = %e, "connect failed");
-                            counters.connect_errors += u64::from(in_window(now));
+                            failed_connects.record(&mut counters, in_window(now), e.to_string());
                             conn.state = State::Closed {
                                 retry_at: now + RECONNECT_DELAY_NS,
                             };
                         }
                     }
                     State::Connecting { since } if now - since > timeout => {
-                        counters.connect_errors += u64::from(in_window(now));
+                        failed_connects.record(
+                            &mut counters,
+                            in_window(now),
+                            format!("connect timed out after {:?}", spec.timeout),
+                        );
                         conn.close(poll.registry(), now + RECONNECT_DELAY_NS);
                     }
                     State::Ready => {
@@ -333,7 +369,7 @@ fn client_thread(
                     Ok(false) => continue,
                     Err(e) => {
                         tracing::debug!(error = %e, "connect failed");
-                        counters.connect_errors += u64::from(in_window(now));
+                        failed_connects.record(&mut counters, in_window(now), e.to_string());
                         conn.close(poll.registry(), now + RECONNECT_DELAY_NS);
                         continue;
                     }
@@ -397,6 +433,8 @@ fn client_thread(
         histogram,
         counters,
         all_replies: completed_total,
+        connect_failures: failed_connects.total,
+        first_connect_error: failed_connects.first,
     })
 }
 
