@@ -70,6 +70,35 @@ fn tuned_quick_measures_before_and_after_and_cleans_up() {
     assert!(std::fs::read_to_string(dir.path().join("tuned.svg"))
         .unwrap()
         .starts_with("<svg"));
+    // What the profile bought is said, per row and per scenario, in the table and the JSON.
+    let verdicts: Vec<&str> = json["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts.len(), 3, "{verdicts:?}");
+    for (verdict, scenario) in verdicts.iter().zip(["storm:", "churn:", "steady RESP:"]) {
+        assert!(
+            verdict.starts_with(scenario) && stdout.contains(verdict),
+            "{verdict}\n{stdout}"
+        );
+    }
+    let p99 = json["comparison"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == "connect p99")
+        .unwrap();
+    assert!(!p99["change"].as_str().unwrap().is_empty(), "{p99}");
+    assert!(stdout.contains("change"), "{stdout}");
+    // Only the results stay in the output directory.
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["tuned.json", "tuned.svg"]);
     assert!(
         !namespaces().contains(&namespace),
         "namespace {namespace} left behind"
@@ -124,4 +153,29 @@ fn interrupted_tuned_removes_its_namespace_and_server() {
         Vec::<String>::new(),
         "processes left running"
     );
+}
+
+#[test]
+fn a_mistyped_profile_fails_before_anything_is_measured() {
+    require!(support::sibling("pincore-tuner"));
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_pincore-bench"))
+        .args(["tuned", "--quick", "--profile", "conections", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--profile: profile `conections` not found — did you mean `connections`?"),
+        "{stderr}"
+    );
+    // No namespace, no server, no "before" pass: it fails in the time it takes to run pincore-tuner show.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!dir.path().join("tuned.json").exists());
 }

@@ -5,17 +5,13 @@
 /// Ties go to the first candidate, so callers pass candidates in a stable order.
 pub fn closest<'a>(typed: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let allowed = (typed.chars().count() / 3).max(1);
-    let mut best: Option<(usize, &str)> = None;
-    for candidate in candidates {
-        if candidate == typed {
-            continue;
-        }
-        let distance = strsim::damerau_levenshtein(typed, candidate);
-        if distance <= allowed && best.map_or(true, |(d, _)| distance < d) {
-            best = Some((distance, candidate));
-        }
-    }
-    best.map(|(_, c)| c)
+    candidates
+        .into_iter()
+        .filter(|c| *c != typed)
+        .map(|c| (strsim::damerau_levenshtein(typed, c), c))
+        .filter(|(distance, _)| *distance <= allowed)
+        .min_by_key(|(distance, _)| *distance) // the first of equals
+        .map(|(_, c)| c)
 }
 
 /// `" — did you mean `X`?"` when there is a close candidate, otherwise nothing: for appending to a message.

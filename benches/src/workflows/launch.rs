@@ -275,7 +275,8 @@ pub fn free_port() -> Result<u16> {
 }
 
 /// Runs `command` to completion and returns its stdout; kills it and returns [`BenchError::Interrupted`]
-/// when `stop` is set meanwhile. Its output goes through files in `scratch` (no pipe can fill up).
+/// when `stop` is set meanwhile. Its output goes through files in `scratch` (no pipe can fill up), removed
+/// once read, so only results stay in an output directory.
 pub fn run_to_end(
     what: &str,
     mut command: Command,
@@ -297,6 +298,8 @@ pub fn run_to_end(
         if stop.load(std::sync::atomic::Ordering::Relaxed) {
             let _ = child.kill();
             let _ = child.wait();
+            let _ = std::fs::remove_file(&out_path);
+            let _ = std::fs::remove_file(&err_path);
             return Err(BenchError::Interrupted);
         }
         match child.try_wait() {
@@ -307,6 +310,8 @@ pub fn run_to_end(
     };
     let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
     let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&out_path);
+    let _ = std::fs::remove_file(&err_path);
     if status.success() {
         Ok(stdout)
     } else {

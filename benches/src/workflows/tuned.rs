@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::chart::{self, Series};
+use crate::chart;
 use crate::churn::ChurnReport;
 use crate::error::{BenchError, Result};
 use crate::latency;
@@ -35,7 +35,8 @@ pub struct TunedSpec {
     pub quick: bool,
     pub server_bin: Option<PathBuf>,
     pub tuner_bin: Option<PathBuf>,
-    /// Where tuned.json, tuned.svg, the server config and logs go.
+    /// Where tuned.json and tuned.svg go (the servers' configs and logs stay in its `.tuned-work/` only when a
+    /// run fails).
     pub out_dir: PathBuf,
 }
 
@@ -94,11 +95,39 @@ pub struct TunedReport {
     /// What pincore-tuner printed for apply (with root) or plan (without).
     pub tuner_output: String,
     pub rolled_back: bool,
+    /// The printed table: each metric before, after and the change.
+    #[serde(default)]
+    pub comparison: Vec<ComparisonRow>,
+    /// One sentence per scenario on what the profile bought (empty without an after pass).
+    #[serde(default)]
+    pub verdicts: Vec<String>,
+}
+
+impl TunedReport {
+    /// Fills in the comparison and verdicts from the two passes.
+    fn judged(mut self) -> TunedReport {
+        self.comparison = comparison(&self.before, self.after.as_ref());
+        self.verdicts = match &self.after {
+            Some(after) => verdicts(&self.before, after),
+            None => Vec::new(),
+        };
+        self
+    }
 }
 
 /// Runs the whole benchmark and writes `tuned.json` and `tuned.svg` into `out_dir`.
 pub fn run(spec: &TunedSpec, stop: &AtomicBool) -> Result<TunedReport> {
     let spec = &launch::with_absolute_out_dir(spec.clone(), |s| &mut s.out_dir)?;
+    // Server configs, logs and the tuner's state live in a work directory that a finished run removes, so
+    // the output directory ends with only the results; after a failure it stays, for its logs.
+    let results_dir = spec.out_dir.clone();
+    let work = results_dir.join(".tuned-work");
+    std::fs::create_dir_all(&work)
+        .map_err(|e| BenchError::io(format!("creating {}", work.display()), e))?;
+    let spec = &TunedSpec {
+        out_dir: work.clone(),
+        ..spec.clone()
+    };
     let server_bin =
         launch::sibling_binary("pincore-server", spec.server_bin.as_deref(), "--server-bin")?;
     let tuner_bin =
@@ -106,6 +135,19 @@ pub fn run(spec: &TunedSpec, stop: &AtomicBool) -> Result<TunedReport> {
     let me = std::env::current_exe()
         .map_err(|e| BenchError::io("locating the pincore-bench executable", e))?;
     let scenarios = Scenarios::new(spec.quick);
+    // The profile is checked before the first measurement: a typo must not cost a whole "before" pass.
+    let mut show = Command::new(&tuner_bin);
+    show.args(["show", &spec.profile]);
+    launch::run_to_end("pincore-tuner show", show, &spec.out_dir, stop).map_err(|e| match e {
+        BenchError::Process { message, .. } => {
+            // "exit status: 2: error: profile `x` not found ..." → the tuner's own sentence.
+            let reason = message
+                .split_once("error: ")
+                .map_or(message.as_str(), |(_, r)| r);
+            BenchError::invalid("--profile", reason.trim())
+        }
+        other => other,
+    })?;
     let report = if netns::is_root() {
         in_namespace(spec, &scenarios, &server_bin, &tuner_bin, &me, stop)?
     } else {
@@ -117,7 +159,8 @@ pub fn run(spec: &TunedSpec, stop: &AtomicBool) -> Result<TunedReport> {
         );
         on_loopback(spec, &scenarios, &server_bin, &tuner_bin, &me, stop)?
     };
-    write_outputs(&report, &spec.out_dir)?;
+    write_outputs(&report, &results_dir)?;
+    let _ = std::fs::remove_dir_all(&work);
     Ok(report)
 }
 
@@ -187,6 +230,8 @@ fn in_namespace(
     }
     let after = after?;
     rollback?;
+    // Rolled back: the state directory holds nothing worth keeping (after a failed rollback it stays).
+    let _ = std::fs::remove_dir_all(&state_dir);
     drop(ns);
     Ok(TunedReport {
         machine: Machine::detect(),
@@ -198,7 +243,10 @@ fn in_namespace(
         after: Some(after),
         tuner_output,
         rolled_back: true,
-    })
+        comparison: Vec::new(),
+        verdicts: Vec::new(),
+    }
+    .judged())
 }
 
 fn on_loopback(
@@ -227,7 +275,10 @@ fn on_loopback(
         after: None,
         tuner_output,
         rolled_back: false,
-    })
+        comparison: Vec::new(),
+        verdicts: Vec::new(),
+    }
+    .judged())
 }
 
 /// The server's service addresses.
@@ -384,121 +435,323 @@ fn measure(
 }
 
 /// One row of the before/after table.
+/// One row of the before/after table: the shown values, and the numbers behind them for the change column.
 struct Row {
     scenario: &'static str,
     metric: &'static str,
     before: String,
     after: String,
+    /// The compared numbers (`None` for rows that are settings or counts of something else).
+    values: Option<(f64, Option<f64>)>,
+    better: Better,
+}
+
+/// Which way a metric improves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Better {
+    Lower,
+    Higher,
+    /// A setting or a count that is neither good nor bad (somaxconn, TIME_WAIT sockets).
+    Neither,
+}
+
+impl Row {
+    /// "÷28,500 better", "+12% worse", "same", or empty when there is nothing to compare.
+    fn change(&self) -> String {
+        let Some((b, Some(a))) = self.values else {
+            return String::new();
+        };
+        let shown = change_text(b, a);
+        if shown == "same" || self.better == Better::Neither {
+            return shown;
+        }
+        // Below 5% is inside this benchmark's run-to-run noise: shown, not judged.
+        let beyond_noise = (a - b).abs() > 0.05 * b.abs().max(a.abs());
+        let improved = match self.better {
+            Better::Lower => a < b,
+            _ => a > b,
+        };
+        match (beyond_noise, improved) {
+            (false, _) => shown,
+            (true, true) => format!("{shown} better"),
+            (true, false) => format!("{shown} worse"),
+        }
+    }
+}
+
+/// How `after` compares with `before`: a factor when it moved more than twofold, a percentage otherwise.
+fn change_text(b: f64, a: f64) -> String {
+    if a == b {
+        return "same".into();
+    }
+    if b == 0.0 {
+        return format!("0 → {}", group(a));
+    }
+    if a == 0.0 {
+        return format!("{} → 0", group(b));
+    }
+    let ratio = a / b;
+    if ratio >= 2.0 {
+        format!("×{}", factor(ratio))
+    } else if ratio <= 0.5 {
+        format!("÷{}", factor(1.0 / ratio))
+    } else {
+        format!("{:+.0}%", (ratio - 1.0) * 100.0)
+    }
+}
+
+fn factor(x: f64) -> String {
+    if x >= 100.0 {
+        group(x)
+    } else {
+        format!("{x:.1}")
+    }
 }
 
 fn rows(b: &Measurement, a: Option<&Measurement>) -> Vec<Row> {
-    let both = |f: &dyn Fn(&Measurement) -> String| (f(b), a.map(f).unwrap_or_else(|| "-".into()));
     let mut rows = Vec::new();
-    let mut push = |scenario, metric, (before, after): (String, String)| {
+    // A row whose value is a number: shown with `show`, compared by value.
+    let mut number = |scenario,
+                      metric,
+                      better,
+                      value: &dyn Fn(&Measurement) -> f64,
+                      show: &dyn Fn(f64) -> String| {
+        let (vb, va) = (value(b), a.map(value));
         rows.push(Row {
             scenario,
             metric,
-            before,
-            after,
+            before: show(vb),
+            after: va.map_or_else(|| "-".into(), show),
+            values: Some((vb, va)),
+            better,
         })
     };
-    let opt = |v: Option<u64>| v.map_or("?".into(), |v| v.to_string());
-    push(
-        "storm",
-        "somaxconn / syn backlog",
-        both(&|m| {
-            format!(
-                "{} / {}",
-                opt(m.storm.somaxconn),
-                opt(m.storm.tcp_max_syn_backlog)
-            )
-        }),
-    );
-    push(
+    let count = |v: f64| group(v);
+    let time = |v: f64| latency::human(v);
+    let tcpext = |m: &Measurement, key: &str| m.storm.tcpext.get(key).copied().unwrap_or(0) as f64;
+    number(
         "storm",
         "connected",
-        both(&|m| format!("{} of {}", m.storm.connected, m.storm.connections)),
+        Better::Higher,
+        &|m| m.storm.connected as f64,
+        &|v| format!("{} of {}", group(v), group(b.storm.connections as f64)),
     );
-    push(
+    number(
         "storm",
         "failed + timed out",
-        both(&|m| (m.storm.failed + m.storm.timed_out).to_string()),
+        Better::Lower,
+        &|m| (m.storm.failed + m.storm.timed_out) as f64,
+        &count,
     );
-    push(
+    number(
         "storm",
         "connect p50",
-        both(&|m| latency::human(m.storm.connect_us.p50_us)),
+        Better::Lower,
+        &|m| m.storm.connect_us.p50_us,
+        &time,
     );
-    push(
+    number(
         "storm",
         "connect p99",
-        both(&|m| latency::human(m.storm.connect_us.p99_us)),
+        Better::Lower,
+        &|m| m.storm.connect_us.p99_us,
+        &time,
     );
-    push(
+    number(
         "storm",
         "connect max",
-        both(&|m| latency::human(m.storm.connect_us.max_us)),
+        Better::Lower,
+        &|m| m.storm.connect_us.max_us,
+        &time,
     );
-    push(
+    number(
         "storm",
         "ListenOverflows",
-        both(&|m| {
-            m.storm
-                .tcpext
-                .get("ListenOverflows")
-                .copied()
-                .unwrap_or(0)
-                .to_string()
-        }),
+        Better::Lower,
+        &|m| tcpext(m, "ListenOverflows"),
+        &count,
     );
-    push(
+    number(
         "storm",
         "ListenDrops",
-        both(&|m| {
-            m.storm
-                .tcpext
-                .get("ListenDrops")
-                .copied()
-                .unwrap_or(0)
-                .to_string()
-        }),
+        Better::Lower,
+        &|m| tcpext(m, "ListenDrops"),
+        &count,
     );
-    push("churn", "connections/s", both(&|m| group(m.churn.rate)));
-    push(
+    number(
+        "churn",
+        "connections/s",
+        Better::Higher,
+        &|m| m.churn.rate,
+        &count,
+    );
+    number(
         "churn",
         "failed connections",
-        both(&|m| m.churn.failures().to_string()),
+        Better::Lower,
+        &|m| m.churn.failures() as f64,
+        &count,
     );
-    push(
+    number(
         "churn",
         "p99 (connect+echo+close)",
-        both(&|m| latency::human(m.churn.latency_us.p99_us)),
+        Better::Lower,
+        &|m| m.churn.latency_us.p99_us,
+        &time,
     );
-    push(
+    number(
         "churn",
         "TIME_WAIT added",
-        both(&|m| match (m.churn.time_wait_before, m.churn.time_wait) {
-            (Some(b), Some(a)) => a.saturating_sub(b).to_string(),
-            _ => "?".into(),
-        }),
+        Better::Neither,
+        &|m| match (m.churn.time_wait_before, m.churn.time_wait) {
+            (Some(b), Some(a)) => a.saturating_sub(b) as f64,
+            _ => f64::NAN,
+        },
+        &|v| if v.is_nan() { "?".into() } else { group(v) },
     );
-    push("steady RESP", "requests/s", both(&|m| group(m.steady.rate)));
-    push(
+    number(
+        "steady RESP",
+        "requests/s",
+        Better::Higher,
+        &|m| m.steady.rate,
+        &count,
+    );
+    number(
         "steady RESP",
         "failures",
-        both(&|m| m.steady.counters.failures().to_string()),
+        Better::Lower,
+        &|m| m.steady.counters.failures() as f64,
+        &count,
     );
-    push(
+    number(
         "steady RESP",
         "p50",
-        both(&|m| latency::human(m.steady.latency_us.p50_us)),
+        Better::Lower,
+        &|m| m.steady.latency_us.p50_us,
+        &time,
     );
-    push(
+    number(
         "steady RESP",
         "p99",
-        both(&|m| latency::human(m.steady.latency_us.p99_us)),
+        Better::Lower,
+        &|m| m.steady.latency_us.p99_us,
+        &time,
+    );
+    // The settings the storm ran with come first: they are what the profile changed.
+    let opt = |v: Option<u64>| v.map_or("?".into(), |v| v.to_string());
+    let caps = |m: &Measurement| {
+        format!(
+            "{} / {}",
+            opt(m.storm.somaxconn),
+            opt(m.storm.tcp_max_syn_backlog)
+        )
+    };
+    rows.insert(
+        0,
+        Row {
+            scenario: "storm",
+            metric: "somaxconn / syn backlog",
+            before: caps(b),
+            after: a.map_or_else(|| "-".into(), caps),
+            values: None,
+            better: Better::Neither,
+        },
     );
     rows
+}
+
+/// One row of `tuned.json`'s `comparison`: the table as printed, change column included.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComparisonRow {
+    pub scenario: String,
+    pub metric: String,
+    pub before: String,
+    /// `-` without an after pass.
+    pub after: String,
+    /// Empty without an after pass or for settings.
+    pub change: String,
+}
+
+/// The table as data, for `tuned.json`.
+pub fn comparison(b: &Measurement, a: Option<&Measurement>) -> Vec<ComparisonRow> {
+    rows(b, a)
+        .into_iter()
+        .map(|r| ComparisonRow {
+            scenario: r.scenario.into(),
+            metric: r.metric.into(),
+            change: r.change(),
+            before: r.before,
+            after: r.after,
+        })
+        .collect()
+}
+
+/// One sentence per scenario saying what the profile bought, from the numbers of the two passes.
+pub fn verdicts(b: &Measurement, a: &Measurement) -> Vec<String> {
+    let drops = |m: &Measurement| m.storm.tcpext.get("ListenDrops").copied().unwrap_or(0);
+    let failed = |m: &Measurement| m.storm.failed + m.storm.timed_out;
+    let (p99b, p99a) = (b.storm.connect_us.p99_us, a.storm.connect_us.p99_us);
+    let storm_numbers = format!(
+        "connect p99 {} → {}, SYN drops {} → {}",
+        latency::human(p99b),
+        latency::human(p99a),
+        drops(b),
+        drops(a)
+    );
+    let storm = if (drops(b) > 0 || failed(b) > 0) && drops(a) == 0 && failed(a) == 0 {
+        format!("storm: {storm_numbers} — the profile fixes this")
+    } else if p99a * 2.0 <= p99b || (drops(a) < drops(b) && failed(a) <= failed(b)) {
+        format!("storm: {storm_numbers} — the profile helps, but the queue still overflows")
+    } else if drops(a) > drops(b) || failed(a) > failed(b) || p99a > 2.0 * p99b {
+        format!("storm: {storm_numbers} — worse with the profile")
+    } else {
+        format!("storm: {storm_numbers} — no real change: the defaults already held this storm")
+    };
+
+    let pct = |before: f64, after: f64| {
+        if before > 0.0 {
+            (after / before - 1.0) * 100.0
+        } else {
+            0.0
+        }
+    };
+    let churn_change = pct(b.churn.rate, a.churn.rate);
+    let churn = if a.churn.failures() < b.churn.failures() {
+        format!(
+            "churn: failed connections {} → {} — the profile fixes running out of ports",
+            b.churn.failures(),
+            a.churn.failures()
+        )
+    } else if churn_change.abs() < 5.0 {
+        format!(
+            "churn: {} → {} connections/s ({churn_change:+.0} %) — within noise",
+            group(b.churn.rate),
+            group(a.churn.rate)
+        )
+    } else if churn_change < 0.0 {
+        format!(
+            "churn: {:.0} % slower — expected on loopback, which reuses TIME_WAIT ports already; the wider port range \
+             only lets more TIME_WAIT sockets pile up (README, \"Tuned benchmark\"). It is for hosts connecting out to other hosts",
+            -churn_change
+        )
+    } else {
+        format!("churn: {churn_change:.0} % faster with the profile")
+    };
+
+    let steady_change = pct(b.steady.rate, a.steady.rate);
+    let steady = if steady_change.abs() < 10.0 {
+        format!(
+            "steady RESP: {} → {} requests/s ({steady_change:+.0} %) — unchanged beyond noise: the profile does not target a steady load",
+            group(b.steady.rate),
+            group(a.steady.rate)
+        )
+    } else {
+        format!(
+            "steady RESP: {steady_change:+.0} % requests/s — more than this machine's usual noise, though the profile does not target a \
+             steady load; run again before reading anything into it"
+        )
+    };
+    vec![storm, churn, steady]
 }
 
 /// The before/after table printed for people.
@@ -520,15 +773,27 @@ pub fn human(report: &TunedReport) -> String {
         s.storm_connections, s.storm_backlog, s.storm_accept_delay_ms, s.churn_threads, s.churn_duration_s,
         s.steady_connections, s.steady_duration_s, s.steady_warmup_s
     ));
-    out.push_str(&format!(
-        "{:<12} {:<26} {:>16} {:>16}\n",
-        "scenario", "metric", "before", "after"
-    ));
-    for row in rows(&report.before, report.after.as_ref()) {
-        out.push_str(&format!(
-            "{:<12} {:<26} {:>16} {:>16}\n",
-            row.scenario, row.metric, row.before, row.after
-        ));
+    let with_after = report.after.is_some();
+    let mut header = format!("{:<12} {:<26} {:>16}", "scenario", "metric", "before");
+    if with_after {
+        header.push_str(&format!(" {:>16}  change", "after"));
+    }
+    out.push_str(header.trim_end());
+    out.push('\n');
+    for row in comparison(&report.before, report.after.as_ref()) {
+        let mut line = format!("{:<12} {:<26} {:>16}", row.scenario, row.metric, row.before);
+        if with_after {
+            line.push_str(&format!(" {:>16}  {}", row.after, row.change));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    if let Some(after) = &report.after {
+        out.push('\n');
+        for verdict in verdicts(&report.before, after) {
+            out.push_str(&verdict);
+            out.push('\n');
+        }
     }
     if report.after.is_none() {
         out.push_str(&format!(
@@ -545,33 +810,27 @@ fn write_outputs(report: &TunedReport, dir: &Path) -> Result<()> {
         .map_err(|e| BenchError::invalid("tuned.json", e.to_string()))?;
     std::fs::write(&json, text)
         .map_err(|e| BenchError::io(format!("writing {}", json.display()), e))?;
-    let mut series = Vec::new();
-    for (label, m) in [
-        ("before", Some(&report.before)),
-        ("after", report.after.as_ref()),
-    ] {
-        let Some(m) = m else { continue };
-        series.push(Series {
-            label: format!("storm connect, {label}"),
-            latency: m.storm.connect_us,
-        });
-        series.push(Series {
-            label: format!("churn, {label}"),
-            latency: m.churn.latency_us,
-        });
-        series.push(Series {
-            label: format!("steady RESP, {label}"),
-            latency: m.steady.latency_us,
-        });
-    }
-    chart::percentiles_svg(
-        &dir.join("tuned.svg"),
-        &format!(
-            "pincore-bench tuned: latency before/after profile `{}`",
+    let panel = |title: &str, of: fn(&Measurement) -> crate::latency::Percentiles| chart::Panel {
+        title: title.to_string(),
+        before: of(&report.before),
+        after: report.after.as_ref().map(of),
+    };
+    let panels = [
+        panel("storm: connect time", |m| m.storm.connect_us),
+        panel("churn: connect + echo + close", |m| m.churn.latency_us),
+        panel("steady RESP: request latency", |m| m.steady.latency_us),
+    ];
+    let title = match report.after {
+        Some(_) => format!(
+            "pincore-bench tuned: before and after profile `{}`",
             report.profile
         ),
-        &series,
-    )
+        None => {
+            "pincore-bench tuned: baseline only (not root, so no namespace and no profile applied)"
+                .to_string()
+        }
+    };
+    chart::before_after_svg(&dir.join("tuned.svg"), &title, &panels)
 }
 
 /// Waits until an HTTP `GET /readyz` on `admin` answers 200 (used inside the namespace).
@@ -594,5 +853,99 @@ pub fn wait_ready(admin: SocketAddr, timeout: Duration, stop: &AtomicBool) -> Re
             });
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real `tuned --quick` result: storm fixed by the profile, churn and steady within noise.
+    fn sample() -> TunedReport {
+        serde_json::from_str(include_str!("../../tests/fixtures/tuned-quick.json")).unwrap()
+    }
+
+    #[test]
+    fn the_change_column_uses_factors_for_big_moves_and_judges_beyond_noise() {
+        assert_eq!(change_text(1_030_000.0, 35.0), "÷29,429");
+        assert_eq!(change_text(10.0, 35.0), "×3.5");
+        assert_eq!(change_text(100.0, 92.0), "-8%");
+        assert_eq!(change_text(903.0, 0.0), "903 → 0");
+        assert_eq!(change_text(0.0, 0.0), "same");
+        let row = |b: f64, a: f64, better| Row {
+            scenario: "s",
+            metric: "m",
+            before: String::new(),
+            after: String::new(),
+            values: Some((b, Some(a))),
+            better,
+        };
+        assert_eq!(row(100.0, 80.0, Better::Lower).change(), "-20% better");
+        assert_eq!(row(100.0, 80.0, Better::Higher).change(), "-20% worse");
+        assert_eq!(
+            row(100.0, 103.0, Better::Higher).change(),
+            "+3%",
+            "inside noise: not judged"
+        );
+        assert_eq!(row(100.0, 50.0, Better::Neither).change(), "÷2.0");
+    }
+
+    #[test]
+    fn verdicts_say_what_the_profile_bought_per_scenario() {
+        let r = sample();
+        let after = r.after.clone().unwrap();
+        let v = verdicts(&r.before, &after);
+        assert!(
+            v[0].starts_with("storm: connect p99 1.03s → 35µs, SYN drops 903 → 0"),
+            "{}",
+            v[0]
+        );
+        assert!(v[0].ends_with("the profile fixes this"), "{}", v[0]);
+        assert!(v[1].contains("within noise"), "{}", v[1]);
+        assert!(v[2].contains("unchanged beyond noise"), "{}", v[2]);
+
+        // A slower churn is explained, not just reported.
+        let mut slower = after.clone();
+        slower.churn.rate = r.before.churn.rate * 0.9;
+        let v = verdicts(&r.before, &slower);
+        assert!(
+            v[1].starts_with("churn: 10 % slower — expected on loopback"),
+            "{}",
+            v[1]
+        );
+
+        // A storm that still drops SYNs after the profile is not called fixed.
+        let mut still = after.clone();
+        still.storm.tcpext.insert("ListenDrops".into(), 100);
+        let v = verdicts(&r.before, &still);
+        assert!(
+            v[0].contains("helps, but the queue still overflows"),
+            "{}",
+            v[0]
+        );
+
+        // The same numbers before and after: no change.
+        let v = verdicts(&r.before, &r.before);
+        assert!(
+            v[0].contains("worse") || v[0].contains("no real change"),
+            "{}",
+            v[0]
+        );
+    }
+
+    #[test]
+    fn without_an_after_pass_the_table_has_no_change_column_or_verdicts() {
+        let mut r = sample();
+        r.after = None;
+        r.namespaces.clear();
+        r.tuner_output.clear();
+        let r = r.judged();
+        assert!(r.verdicts.is_empty());
+        let table = human(&r);
+        assert!(
+            !table.contains("change") && !table.contains("fixes"),
+            "{table}"
+        );
+        assert!(r.comparison.iter().all(|row| row.change.is_empty()));
     }
 }

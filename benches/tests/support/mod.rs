@@ -18,7 +18,7 @@ pub fn sibling(name: &str) -> Result<PathBuf, Missing> {
     }
 }
 
-/// Processes whose working directory is `dir` (pincore-bench starts every server there).
+/// Processes whose working directory is `dir` or below it (pincore-bench starts every server there).
 pub fn processes_in(dir: &Path) -> Vec<String> {
     let Ok(dir) = dir.canonicalize() else {
         return Vec::new();
@@ -26,7 +26,8 @@ pub fn processes_in(dir: &Path) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let proc_dir = entry.path();
-        if std::fs::read_link(proc_dir.join("cwd")).is_ok_and(|cwd| cwd == dir) {
+        // The servers run in the output directory or the work directory inside it.
+        if std::fs::read_link(proc_dir.join("cwd")).is_ok_and(|cwd| cwd.starts_with(&dir)) {
             let cmdline = std::fs::read(proc_dir.join("cmdline")).unwrap_or_default();
             found.push(format!(
                 "{}: {}",
