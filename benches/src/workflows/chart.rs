@@ -173,18 +173,22 @@ fn draw_panel(
 mod tests {
     use super::*;
 
-    #[test]
-    fn writes_an_svg_with_every_series() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("chart.svg");
-        let p = |base: f64| Percentiles {
+    /// Percentiles spreading from `base` µs at p50 to 50× at max.
+    fn p(base: f64) -> Percentiles {
+        Percentiles {
             p50_us: base,
             p90_us: base * 2.0,
             p99_us: base * 5.0,
             p999_us: base * 10.0,
             max_us: base * 50.0,
             mean_us: base,
-        };
+        }
+    }
+
+    #[test]
+    fn writes_an_svg_with_every_series() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chart.svg");
         let series = [
             Series {
                 label: "before".into(),
@@ -205,14 +209,6 @@ mod tests {
     fn a_before_after_chart_has_a_panel_per_scenario_and_readable_times() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tuned.svg");
-        let p = |base: f64| Percentiles {
-            p50_us: base,
-            p90_us: base * 2.0,
-            p99_us: base * 5.0,
-            p999_us: base * 10.0,
-            max_us: base * 50.0,
-            mean_us: base,
-        };
         let panels = [
             Panel {
                 title: "storm: connect".into(),
