@@ -47,9 +47,12 @@ pub enum ProtocolError {
     /// argument; arguments are returned as ranges of the input, so such joins are not supported.
     #[error("Protocol error: quotes inside an inline argument are not supported; quote the whole argument or send the command as a RESP array")]
     InlineQuoteInArgument,
-    /// A reply starting with a byte that is not one of `+ - : $ *`.
-    #[error("Protocol error: expected a reply type ('+', '-', ':', '$' or '*'), got '{}'", ByteChar(*.got))]
+    /// A reply starting with a byte that is not a RESP2 or RESP3 type (`+ - : $ *`, `_ # , ( = ! % ~ > |`).
+    #[error("Protocol error: expected a reply type ('+', '-', ':', '$', '*' or a RESP3 type), got '{}'", ByteChar(*.got))]
     InvalidReplyType { got: u8 },
+    /// A RESP3 boolean, double, big number or verbatim string that is not well formed.
+    #[error("Protocol error: invalid {what} reply")]
+    InvalidReplyValue { what: &'static str },
     /// An integer reply (`:N`) that is not a valid 64-bit integer.
     #[error("Protocol error: invalid integer reply")]
     InvalidInteger,
@@ -119,7 +122,8 @@ impl ProtocolError {
             | ProtocolError::InlineEscape
             | ProtocolError::InlineQuoteInArgument
             | ProtocolError::InvalidReplyType { .. }
-            | ProtocolError::InvalidInteger => ErrorKind::Malformed,
+            | ProtocolError::InvalidInteger
+            | ProtocolError::InvalidReplyValue { .. } => ErrorKind::Malformed,
         }
     }
 }

@@ -1,8 +1,9 @@
-//! RESP2, the Redis serialization protocol, as pure functions over byte buffers.
+//! RESP2 and RESP3, the Redis serialization protocol, as pure functions over byte buffers.
 //!
 //! The server side reads commands with [`parse_command`] (or the resumable [`CommandParser`]) and writes
-//! replies with the functions in [`reply`]. The client side (load generators, tests) writes commands with
-//! [`encode_command`] and reads replies with [`parse_reply`] or the cheaper [`skip_reply`].
+//! replies with the functions in [`reply`] (in RESP3 or its RESP2 form, per connection). The client side
+//! (load generators, tests) writes commands with [`encode_command`] and reads replies with [`parse_reply`] or
+//! the cheaper [`skip_reply`].
 //!
 //! This crate knows nothing about sockets, async runtimes or what a command means: it turns bytes into
 //! argument ranges and values into bytes. Every parser takes [`Limits`] so that a hostile peer is rejected

@@ -5,6 +5,7 @@
 
 use std::ops::Range;
 
+use pincore_resp::reply::Protocol;
 use pincore_resp::{
     encode_command, parse_command, parse_reply, reply, skip_reply, CommandParser, Limits,
     ProtocolError, Reply,
@@ -152,6 +153,15 @@ enum Value {
     Integer(i64),
     Bulk(Option<Vec<u8>>),
     Array(Option<Vec<Value>>),
+    // RESP3, encoded with `Protocol::Resp3`.
+    Null,
+    Boolean(bool),
+    /// Kept as text: the reply carries the text, and `f64` is not `Eq`.
+    Double(Vec<u8>),
+    Verbatim(Vec<u8>),
+    Map(Vec<(Value, Value)>),
+    Set(Vec<Value>),
+    Push(Vec<Value>),
 }
 
 impl Value {
@@ -169,6 +179,30 @@ impl Value {
                 }
             }
             Value::Array(None) => reply::null_array(out),
+            Value::Null => reply::nil(out, Protocol::Resp3),
+            Value::Boolean(b) => reply::boolean(out, Protocol::Resp3, *b),
+            Value::Double(text) => {
+                let v: f64 = std::str::from_utf8(text).unwrap().parse().unwrap();
+                reply::double(out, Protocol::Resp3, v)
+            }
+            Value::Verbatim(text) => reply::verbatim(out, Protocol::Resp3, b"txt", text),
+            Value::Map(pairs) => {
+                reply::map(out, Protocol::Resp3, pairs.len());
+                for (k, v) in pairs {
+                    k.encode(out);
+                    v.encode(out);
+                }
+            }
+            Value::Set(elements) | Value::Push(elements) => {
+                if matches!(self, Value::Set(_)) {
+                    reply::set(out, Protocol::Resp3, elements.len());
+                } else {
+                    reply::push(out, Protocol::Resp3, elements.len());
+                }
+                for element in elements {
+                    element.encode(out);
+                }
+            }
         }
     }
 
@@ -181,6 +215,22 @@ impl Value {
             Reply::Array(elements) => {
                 Value::Array(elements.as_ref().map(|e| e.iter().map(Value::of).collect()))
             }
+            Reply::Null => Value::Null,
+            Reply::Boolean(b) => Value::Boolean(*b),
+            Reply::Double(text) => Value::Double(text.to_vec()),
+            Reply::Verbatim { format, text } => {
+                assert_eq!(*format, b"txt");
+                Value::Verbatim(text.to_vec())
+            }
+            Reply::Map(pairs) => Value::Map(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (Value::of(k), Value::of(v)))
+                    .collect(),
+            ),
+            Reply::Set(e) => Value::Set(e.iter().map(Value::of).collect()),
+            Reply::Push(e) => Value::Push(e.iter().map(Value::of).collect()),
+            other => panic!("the generator makes no {other:?}"),
         }
     }
 }
@@ -199,10 +249,30 @@ fn value() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::Integer),
         proptest::option::of(vec(any::<u8>(), 0..16)).prop_map(Value::Bulk),
         Just(Value::Array(None)),
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Boolean),
+        // Integers and halves print exactly, so the text read back equals the text encoded.
+        (-1_000_000i32..1_000_000).prop_map(|n| Value::Double(format_half(n))),
+        vec(any::<u8>(), 0..16).prop_map(Value::Verbatim),
     ];
     leaf.prop_recursive(4, 24, 4, |inner| {
-        vec(inner, 0..4).prop_map(|elements| Value::Array(Some(elements)))
+        prop_oneof![
+            vec(inner.clone(), 0..4).prop_map(|elements| Value::Array(Some(elements))),
+            vec((inner.clone(), inner.clone()), 0..3).prop_map(Value::Map),
+            vec(inner.clone(), 0..4).prop_map(Value::Set),
+            vec(inner, 0..4).prop_map(Value::Push),
+        ]
     })
+}
+
+/// `n / 2` as `reply::double` writes it (`3`, `-1.5`).
+fn format_half(n: i32) -> Vec<u8> {
+    let v = f64::from(n) / 2.0;
+    if n % 2 == 0 {
+        format!("{}", n / 2).into_bytes()
+    } else {
+        format!("{v}").into_bytes()
+    }
 }
 
 /// Parses the whole replies at the front of `buf` with both client parsers, checking they agree.
