@@ -8,14 +8,17 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use pincore_bench::churn::{self, ChurnSpec};
-use pincore_bench::compare::{self, CompareSpec, MatchupKind};
 use pincore_bench::duration::parse_duration;
-use pincore_bench::generator::LoadSpec;
-use pincore_bench::storm::{self, StormSpec};
-use pincore_bench::tuned::{self, TunedSpec};
-use pincore_bench::workload::{Protocol, Workload};
-use pincore_bench::{cpus, interrupt, progress, BenchError};
+use pincore_bench::host::{cpus, interrupt};
+use pincore_bench::load::generator::LoadSpec;
+use pincore_bench::load::progress;
+use pincore_bench::load::workload::{Protocol, Workload};
+use pincore_bench::scenarios::churn::{self, ChurnSpec};
+use pincore_bench::scenarios::storm::{self, StormSpec};
+use pincore_bench::workflows::child::ChildRun;
+use pincore_bench::workflows::compare::{self, CompareSpec, MatchupKind};
+use pincore_bench::workflows::tuned::{self, TunedSpec};
+use pincore_bench::BenchError;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -50,14 +53,9 @@ enum Mode {
     Storm(StormArgs),
     /// Connection churn: connect, one echo round trip, close, as fast as possible, against an echo server.
     Churn(ChurnArgs),
-    /// Wait until pincore-server's admin /readyz answers 200 (used inside the tuned namespace).
+    /// Run the spec in PINCORE_BENCH_CHILD_SPEC (how `tuned` starts its scenarios inside the namespace).
     #[command(hide = true)]
-    WaitReady {
-        #[arg(long)]
-        admin: SocketAddr,
-        #[arg(long, default_value = "15s", value_parser = parse_duration)]
-        timeout: Duration,
-    },
+    Child,
 }
 
 #[derive(Args)]
@@ -391,7 +389,10 @@ fn dispatch(mode: Mode) -> Result<(), BenchError> {
             }
             Ok(())
         }
-        Mode::WaitReady { admin, timeout } => tuned::wait_ready(admin, timeout, &stop),
+        Mode::Child => {
+            print!("{}", ChildRun::from_env()?.run(&stop)?);
+            Ok(())
+        }
     }
 }
 

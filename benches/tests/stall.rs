@@ -6,9 +6,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use pincore_bench::generator::{self, LoadSpec};
-use pincore_bench::report::RunReport;
-use pincore_bench::workload::{Protocol, Workload};
+use pincore_bench::load::generator::{self, LoadSpec};
+use pincore_bench::load::report::RunReport;
+use pincore_bench::load::workload::{Protocol, Workload};
 
 const PAYLOAD: usize = 16;
 const STALL_EVERY: usize = 200;

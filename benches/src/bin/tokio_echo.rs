@@ -21,7 +21,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match pincore_bench::echo_server::serve(cli.listen, cli.workers) {
+    match pincore_bench::workflows::echo_server::serve(cli.listen, cli.workers) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pincore-bench-tokio-echo: {e}");

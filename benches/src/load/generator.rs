@@ -12,12 +12,14 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use pincore_resp::Limits;
 
-use crate::connection::{Connection, ReadOutcome, State};
+use serde::{Deserialize, Serialize};
+
 use crate::error::{BenchError, Result};
-use crate::latency;
-use crate::report::{Counters, RunReport};
-use crate::timer::Timer;
-use crate::workload::{Rng, Workload};
+use crate::load::connection::{Connection, ReadOutcome, State};
+use crate::load::latency;
+use crate::load::report::{Counters, RunReport};
+use crate::load::timer::Timer;
+use crate::load::workload::{Rng, Workload};
 
 /// Most requests one connection may have in flight in open loop; later ones wait (their latency still
 /// counts from their intended send time).
@@ -31,7 +33,7 @@ const PROGRESS_NS: u64 = 1_000_000_000;
 const TIMER: Token = Token(usize::MAX);
 
 /// What to run: target, requests, concurrency, pacing and timing.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoadSpec {
     pub target: SocketAddr,
     pub workload: Workload,

@@ -4,10 +4,10 @@
 use std::fmt;
 
 use pincore_resp::{encode_command, skip_reply, Limits};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The protocol spoken to the target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// Redis protocol: GET and SET on random keys.
@@ -29,7 +29,7 @@ impl fmt::Display for Protocol {
 }
 
 /// The requests a run sends.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Workload {
     pub protocol: Protocol,
     /// RESP: SET value size; echo: payload size (bytes).

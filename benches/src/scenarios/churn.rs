@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BenchError, Result};
-use crate::latency::{self, Percentiles};
-use crate::netstat::{time_wait_sockets, TcpExt};
+use crate::load::latency::{self, Percentiles};
+use crate::scenarios::netstat::{time_wait_sockets, TcpExt};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChurnSpec {
     /// An echo server.
     pub target: SocketAddr,
@@ -140,7 +140,7 @@ impl ChurnReport {
         );
         s.push_str(&format!(
             "  rate        {} connections/s ({} in all)\n",
-            crate::report::group(self.rate),
+            crate::load::report::group(self.rate),
             self.connections
         ));
         let errors: Vec<String> = self

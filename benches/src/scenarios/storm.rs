@@ -18,11 +18,11 @@ use serde::{Deserialize, Serialize};
 use socket2::{Domain, Socket, Type};
 
 use crate::error::{BenchError, Result};
-use crate::latency::{self, Percentiles};
-use crate::netstat::TcpExt;
+use crate::load::latency::{self, Percentiles};
+use crate::scenarios::netstat::TcpExt;
 
 /// What storm to raise.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StormSpec {
     /// Simultaneous connects (each needs two file descriptors: client and accepted side).
     pub connections: usize,

@@ -6,7 +6,7 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use crate::error::{BenchError, Result};
-use crate::latency::{self, Percentiles};
+use crate::load::latency::{self, Percentiles};
 
 /// One line on the chart: a label and its percentiles.
 pub struct Series {

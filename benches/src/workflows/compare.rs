@@ -12,15 +12,16 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::chart::{self, Series};
-use crate::cputime::{self, CpuTimes};
 use crate::error::{BenchError, Result};
-use crate::generator::{self, LoadSpec};
-use crate::latency::{self, Percentiles};
-use crate::launch::{self, ServerProcess};
-use crate::machine::Machine;
-use crate::report::{group, RunReport};
-use crate::workload::{Protocol, Workload};
+use crate::load::generator::{self, LoadSpec};
+use crate::load::latency::{self, Percentiles};
+use crate::load::report::{group, RunReport};
+use crate::load::workload::{Protocol, Workload};
+use crate::workflows::chart::{self, Series};
+use crate::workflows::cputime::{self, CpuTimes};
+use crate::workflows::launch::{self, ServerProcess};
+use crate::workflows::machine::Machine;
+use crate::workflows::redis_benchmark;
 
 /// How to compare.
 #[derive(Debug, Clone)]
@@ -304,7 +305,7 @@ pub fn run(spec: &CompareSpec, stop: &AtomicBool) -> Result<CompareReport> {
             };
             let theirs = &mut |_: usize| {
                 with_server_cpu(redis_pid, || {
-                    redis_benchmark_run(
+                    redis_benchmark::run(
                         rb,
                         &base,
                         (last_rate.get() * base.duration.as_secs_f64()) as u64,
@@ -520,95 +521,6 @@ fn summarise(name: &str, runs: Vec<RunSummary>) -> Contender {
     }
 }
 
-/// Runs redis-benchmark with the same connections, pipeline, value size and key space as `like`.
-fn redis_benchmark_run(program: &Path, like: &LoadSpec, requests: u64) -> Result<RunSummary> {
-    let requests = requests.max(10_000);
-    let out = Command::new(program)
-        .args([
-            "-h",
-            &like.target.ip().to_string(),
-            "-p",
-            &like.target.port().to_string(),
-        ])
-        .args([
-            "-c",
-            &like.connections.to_string(),
-            "-P",
-            &like.pipeline.to_string(),
-        ])
-        .args([
-            "-d",
-            &like.workload.value_size.to_string(),
-            "-r",
-            &like.workload.keys.to_string(),
-        ])
-        .args([
-            "--threads",
-            &like.threads.to_string(),
-            "-n",
-            &requests.to_string(),
-        ])
-        .args(["-t", "set", "--csv"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| BenchError::io(format!("running {}", program.display()), e))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        return Err(BenchError::Process {
-            program: "redis-benchmark".into(),
-            message: format!(
-                "{}: {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        });
-    }
-    let summary = parse_redis_benchmark_csv(&text).ok_or_else(|| BenchError::Process {
-        program: "redis-benchmark".into(),
-        message: format!("unexpected --csv output: {text:?}"),
-    })?;
-    Ok(RunSummary {
-        all_requests: requests,
-        ..summary
-    })
-}
-
-/// Reads the SET line of `redis-benchmark --csv` (rps and latency columns in milliseconds).
-pub fn parse_redis_benchmark_csv(text: &str) -> Option<RunSummary> {
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let header: Vec<String> = lines
-        .next()?
-        .split(',')
-        .map(|f| f.trim_matches('"').to_string())
-        .collect();
-    let row: Vec<String> = lines
-        .next()?
-        .split(',')
-        .map(|f| f.trim_matches('"').to_string())
-        .collect();
-    let col = |name: &str| -> Option<f64> {
-        row.get(header.iter().position(|h| h == name)?)?
-            .parse()
-            .ok()
-    };
-    let ms = |name: &str| col(name).map(|v| v * 1000.0).unwrap_or(0.0);
-    Some(RunSummary {
-        rate: col("rps")?,
-        failures: 0,
-        latency_us: Percentiles {
-            p50_us: ms("p50_latency_ms"),
-            // redis-benchmark reports p95, not p90: the nearest it has.
-            p90_us: ms("p95_latency_ms"),
-            p99_us: ms("p99_latency_ms"),
-            p999_us: 0.0,
-            max_us: ms("max_latency_ms"),
-            mean_us: ms("avg_latency_ms"),
-        },
-        all_requests: 0,
-        server_cpu_us_per_request: None,
-    })
-}
-
 /// The table printed for people.
 pub fn human(report: &CompareReport) -> String {
     let mut s = format!(
@@ -696,19 +608,6 @@ fn write_outputs(report: &CompareReport, dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_redis_benchmark_csv() {
-        let text = "\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\",\"p95_latency_ms\",\
-                    \"p99_latency_ms\",\"max_latency_ms\"\n\"SET\",\"12048.19\",\"0.136\",\"0.024\",\"0.079\",\
-                    \"0.127\",\"3.263\",\"5.391\"\n";
-        let r = parse_redis_benchmark_csv(text).unwrap();
-        assert_eq!(r.rate, 12048.19);
-        assert!((r.latency_us.p50_us - 79.0).abs() < 1e-6);
-        assert!((r.latency_us.p99_us - 3263.0).abs() < 1e-6);
-        assert!((r.latency_us.max_us - 5391.0).abs() < 1e-6);
-        assert!(parse_redis_benchmark_csv("garbage").is_none());
-    }
 
     #[test]
     fn summaries_take_medians_and_spread() {

@@ -28,7 +28,7 @@ impl Machine {
             .map_or(0, |kib| (kib + (1 << 19)) >> 20);
         Machine {
             cpu_model,
-            cpus: crate::cpus::allowed_cpus().len(),
+            cpus: crate::host::cpus::allowed_cpus().len(),
             kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
             memory_gib,
         }

@@ -6,7 +6,7 @@
 //! sockets out of the second.
 //!
 //! The client runs inside the namespace: this executable re-runs itself under `ip netns exec` for each
-//! scenario (`storm`, `churn`, `run` with `--json`) and reads the JSON it prints.
+//! scenario, handing it the scenario's spec as JSON (`child.rs`), and reads the JSON report it prints.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,15 +16,21 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::chart;
-use crate::churn::ChurnReport;
 use crate::error::{BenchError, Result};
-use crate::latency;
-use crate::launch::{self, ServerProcess};
-use crate::machine::Machine;
-use crate::netns::{self, Namespace};
-use crate::report::{group, RunReport};
-use crate::storm::StormReport;
+use crate::host::cpus;
+use crate::host::netns::{self, Namespace};
+use crate::load::generator::LoadSpec;
+use crate::load::latency;
+use crate::load::report::{group, RunReport};
+use crate::load::workload::{Protocol, Workload};
+use crate::scenarios::churn::ChurnReport;
+use crate::scenarios::churn::ChurnSpec;
+use crate::scenarios::storm::StormReport;
+use crate::scenarios::storm::StormSpec;
+use crate::workflows::chart;
+use crate::workflows::child::ChildRun;
+use crate::workflows::launch::{self, ServerProcess};
+use crate::workflows::machine::Machine;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -67,6 +73,49 @@ impl Scenarios {
             steady_connections: 50,
             steady_duration_s: if quick { 1.0 } else { 5.0 },
             steady_warmup_s: if quick { 0.3 } else { 1.0 },
+        }
+    }
+
+    /// The storm as the child runs it.
+    pub fn storm(&self) -> StormSpec {
+        StormSpec {
+            connections: self.storm_connections,
+            accept_delay: Duration::from_millis(self.storm_accept_delay_ms),
+            backlog: self.storm_backlog,
+            timeout: Duration::from_secs(self.storm_timeout_s),
+        }
+    }
+
+    /// Churn against the server's echo service, as the child runs it.
+    pub fn churn(&self, echo: SocketAddr) -> ChurnSpec {
+        ChurnSpec {
+            target: echo,
+            threads: self.churn_threads,
+            duration: Duration::from_secs_f64(self.churn_duration_s),
+            timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// The steady RESP run (closed loop, unpipelined, client threads pinned to the allowed CPUs).
+    pub fn steady(&self, resp: SocketAddr) -> LoadSpec {
+        let cpus = cpus::allowed_cpus();
+        LoadSpec {
+            target: resp,
+            workload: Workload {
+                protocol: Protocol::Resp,
+                value_size: 64,
+                keys: 100_000,
+                set_ratio: 0.5,
+                path: "/healthz".into(),
+            },
+            connections: self.steady_connections,
+            pipeline: 1,
+            rate: None,
+            threads: cpus.len(),
+            cpus: Some(cpus),
+            warmup: Duration::from_secs_f64(self.steady_warmup_s),
+            duration: Duration::from_secs_f64(self.steady_duration_s),
+            timeout: Duration::from_secs(2),
         }
     }
 }
@@ -336,14 +385,11 @@ fn start_server(
             .join(format!("tuned-pincore-server-{label}.log")),
     )?;
     // The readiness probe runs where the server is: inside the namespace.
-    let mut probe = launch::command_in(netns, me);
-    probe.args([
-        "wait-ready",
-        "--admin",
-        &ports.admin.to_string(),
-        "--timeout",
-        "15s",
-    ]);
+    let probe = ChildRun::WaitReady {
+        admin: ports.admin,
+        timeout: Duration::from_secs(15),
+    }
+    .command(netns, me)?;
     launch::run_to_end(
         "waiting for pincore-server's /readyz",
         probe,
@@ -366,65 +412,20 @@ fn measure(
     scratch: &Path,
     stop: &AtomicBool,
 ) -> Result<Measurement> {
-    let json = |what: &str, args: Vec<String>| -> Result<String> {
-        let mut c = launch::command_in(netns, me);
-        c.args(&args);
-        launch::run_to_end(what, c, scratch, stop)
+    let json = |what: &str, run: ChildRun| -> Result<String> {
+        launch::run_to_end(what, run.command(netns, me)?, scratch, stop)
     };
     let parse = |what: &str, text: String| BenchError::Process {
         program: what.to_string(),
         message: format!("printed JSON that does not parse: {text}"),
     };
-    let storm_text = json(
-        "storm",
-        vec![
-            "storm".into(),
-            "--json".into(),
-            "--connections".into(),
-            s.storm_connections.to_string(),
-            "--accept-delay".into(),
-            format!("{}ms", s.storm_accept_delay_ms),
-            "--backlog".into(),
-            s.storm_backlog.to_string(),
-            "--timeout".into(),
-            format!("{}s", s.storm_timeout_s),
-        ],
-    )?;
+    let storm_text = json("storm", ChildRun::Storm(s.storm()))?;
     let storm: StormReport =
         serde_json::from_str(&storm_text).map_err(|_| parse("storm", storm_text))?;
-    let churn_text = json(
-        "churn",
-        vec![
-            "churn".into(),
-            "--json".into(),
-            "--target".into(),
-            ports.echo.to_string(),
-            "--threads".into(),
-            s.churn_threads.to_string(),
-            "--duration".into(),
-            format!("{}ms", (s.churn_duration_s * 1e3) as u64),
-        ],
-    )?;
+    let churn_text = json("churn", ChildRun::Churn(s.churn(ports.echo)))?;
     let churn: ChurnReport =
         serde_json::from_str(&churn_text).map_err(|_| parse("churn", churn_text))?;
-    let steady_text = json(
-        "steady RESP run",
-        vec![
-            "run".into(),
-            "--json".into(),
-            "--quiet".into(),
-            "--target".into(),
-            ports.resp.to_string(),
-            "--protocol".into(),
-            "resp".into(),
-            "--connections".into(),
-            s.steady_connections.to_string(),
-            "--duration".into(),
-            format!("{}ms", (s.steady_duration_s * 1e3) as u64),
-            "--warmup".into(),
-            format!("{}ms", (s.steady_warmup_s * 1e3) as u64),
-        ],
-    )?;
+    let steady_text = json("steady RESP run", ChildRun::Load(s.steady(ports.resp)))?;
     let steady: RunReport =
         serde_json::from_str(&steady_text).map_err(|_| parse("run", steady_text))?;
     Ok(Measurement {
@@ -810,7 +811,7 @@ fn write_outputs(report: &TunedReport, dir: &Path) -> Result<()> {
         .map_err(|e| BenchError::invalid("tuned.json", e.to_string()))?;
     std::fs::write(&json, text)
         .map_err(|e| BenchError::io(format!("writing {}", json.display()), e))?;
-    let panel = |title: &str, of: fn(&Measurement) -> crate::latency::Percentiles| chart::Panel {
+    let panel = |title: &str, of: fn(&Measurement) -> latency::Percentiles| chart::Panel {
         title: title.to_string(),
         before: of(&report.before),
         after: report.after.as_ref().map(of),

@@ -1,0 +1,5 @@
+//! What a run needs from the machine it runs on: CPUs to pin to, a throwaway namespace, Ctrl-C as a flag.
+
+pub mod cpus;
+pub mod interrupt;
+pub mod netns;
