@@ -2,23 +2,134 @@
 //!
 //! Keys expire lazily (a read of an expired key deletes it) and by a periodic sweep over an index ordered by
 //! deadline, so memory held by expired keys that nobody reads is bounded by the sweep interval.
+//!
+//! Each key is one heap block holding its key, value and deadline ([`Slot`]), and the table holds a 16-byte
+//! pointer to it: per key that is one allocation and the table's share, where a map of `Vec` key to `Vec`
+//! value costs two allocations and a 64-byte bucket. Memory per key is what a cache is sized by.
 
-use std::collections::{BTreeSet, HashMap};
-use std::time::Instant;
+use std::collections::BTreeSet;
+use std::hash::BuildHasher;
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
 
-/// Keys are hashed with aHash, keyed per map from OS randomness: several times cheaper than std's SipHash on
+use hashbrown::HashTable;
+
+/// Keys are hashed with aHash, keyed per part from OS randomness: several times cheaper than std's SipHash on
 /// short keys, and a client cannot precompute colliding keys.
-type Keys = HashMap<Vec<u8>, Entry, ahash::RandomState>;
+type Hasher = ahash::RandomState;
 
-struct Entry {
-    value: Vec<u8>,
-    expires_at: Option<Instant>,
+/// Deadlines are kept as nanoseconds since this instant (8 bytes instead of an `Instant`'s 16).
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+fn to_nanos(at: Instant) -> u64 {
+    // u64 nanoseconds reach 584 years past the epoch; a later deadline is as good as never.
+    u64::try_from(at.saturating_duration_since(*EPOCH).as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn from_nanos(nanos: u64) -> Instant {
+    *EPOCH + Duration::from_nanos(nanos)
+}
+
+/// One key with its value and deadline, in one allocation:
+/// `[flags][key length, LEB128][deadline: 8 bytes LE, if flags say so][key][value]`.
+struct Slot(Box<[u8]>);
+
+const HAS_DEADLINE: u8 = 1;
+
+impl Slot {
+    fn new(key: &[u8], value: &[u8], deadline: Option<u64>) -> Slot {
+        let mut bytes = Vec::with_capacity(1 + 5 + 8 + key.len() + value.len());
+        bytes.push(if deadline.is_some() { HAS_DEADLINE } else { 0 });
+        let mut len = key.len();
+        loop {
+            let low = (len & 0x7f) as u8;
+            len >>= 7;
+            if len == 0 {
+                bytes.push(low);
+                break;
+            }
+            bytes.push(low | 0x80);
+        }
+        if let Some(nanos) = deadline {
+            bytes.extend_from_slice(&nanos.to_le_bytes());
+        }
+        bytes.extend_from_slice(key);
+        bytes.extend_from_slice(value);
+        Slot(bytes.into_boxed_slice())
+    }
+
+    /// (where the key starts, its length): after the flags, the length and the deadline.
+    fn layout(&self) -> (usize, usize) {
+        let b = &self.0;
+        let mut len = 0usize;
+        let mut i = 1;
+        let mut shift = 0;
+        loop {
+            let byte = b[i];
+            len |= usize::from(byte & 0x7f) << shift;
+            i += 1;
+            if byte & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        if b[0] & HAS_DEADLINE != 0 {
+            i += 8;
+        }
+        (i, len)
+    }
+
+    fn key(&self) -> &[u8] {
+        let (start, len) = self.layout();
+        &self.0[start..start + len]
+    }
+
+    fn value(&self) -> &[u8] {
+        let (start, len) = self.layout();
+        &self.0[start + len..]
+    }
+
+    fn deadline(&self) -> Option<u64> {
+        if self.0[0] & HAS_DEADLINE == 0 {
+            return None;
+        }
+        let at = 1 + self.0[1..].iter().position(|b| b & 0x80 == 0)? + 1;
+        let nanos: [u8; 8] = self.0[at..at + 8].try_into().ok()?;
+        Some(u64::from_le_bytes(nanos))
+    }
+
+    fn expires_at(&self) -> Option<Instant> {
+        self.deadline().map(from_nanos)
+    }
+
+    /// Replaces the value, keeping key and deadline; in place when the length is unchanged.
+    fn set_value(&mut self, value: &[u8]) {
+        let (start, len) = self.layout();
+        if self.0.len() - start - len == value.len() {
+            self.0[start + len..].copy_from_slice(value);
+        } else {
+            *self = Slot::new(self.key(), value, self.deadline());
+        }
+    }
+
+    fn set_deadline(&mut self, deadline: Option<u64>) {
+        if self.deadline() == deadline {
+            return;
+        }
+        if let (Some(nanos), true) = (deadline, self.0[0] & HAS_DEADLINE != 0) {
+            let at = self.layout().0 - 8;
+            self.0[at..at + 8].copy_from_slice(&nanos.to_le_bytes());
+            return;
+        }
+        *self = Slot::new(self.key(), self.value(), deadline);
+    }
 }
 
 /// The keys of one keyspace part. Whoever holds the part's lock touches it.
 #[derive(Default)]
 pub struct Store {
-    map: Keys,
+    map: HashTable<Slot>,
+    hasher: Hasher,
     /// (deadline, key) for every key with a TTL; kept in step with `map`.
     expiries: BTreeSet<(Instant, Vec<u8>)>,
 }
@@ -75,11 +186,32 @@ impl Store {
         self.expiries.len()
     }
 
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn slot(&self, key: &[u8]) -> Option<&Slot> {
+        self.map.find(self.hash(key), |s| s.key() == key)
+    }
+
+    fn slot_mut(&mut self, key: &[u8]) -> Option<&mut Slot> {
+        let hash = self.hash(key);
+        self.map.find_mut(hash, |s| s.key() == key)
+    }
+
+    fn insert_new(&mut self, key: &[u8], value: &[u8]) {
+        let hasher = &self.hasher;
+        self.map
+            .insert_unique(hasher.hash_one(key), Slot::new(key, value, None), |s| {
+                hasher.hash_one(s.key())
+            });
+    }
+
     /// Removes `key` if its deadline has passed; true if it is (still) present.
     fn live(&mut self, key: &[u8], now: Instant) -> bool {
-        let expired = match self.map.get(key) {
+        let expired = match self.slot(key) {
             None => return false,
-            Some(entry) => entry.expires_at.is_some_and(|at| at <= now),
+            Some(slot) => slot.expires_at().is_some_and(|at| at <= now),
         };
         if expired {
             self.remove(key);
@@ -88,27 +220,31 @@ impl Store {
         true
     }
 
-    fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let entry = self.map.remove(key)?;
-        if let Some(at) = entry.expires_at {
+    fn remove(&mut self, key: &[u8]) -> Option<()> {
+        let hash = self.hash(key);
+        let (slot, _) = self.map.find_entry(hash, |s| s.key() == key).ok()?.remove();
+        if let Some(at) = slot.expires_at() {
             self.expiries.remove(&(at, key.to_vec()));
         }
-        Some(entry)
+        Some(())
     }
 
     fn set_deadline(&mut self, key: &[u8], deadline: Option<Instant>) {
-        let Some(entry) = self.map.get_mut(key) else {
+        let Some(slot) = self.slot_mut(key) else {
             return;
         };
-        if entry.expires_at == deadline {
+        let old = slot.expires_at();
+        // Stored to the nanosecond since the epoch, and indexed by the same rounded instant.
+        let deadline = deadline.map(to_nanos);
+        if slot.deadline() == deadline {
             return;
         }
-        if let Some(old) = entry.expires_at.take() {
+        slot.set_deadline(deadline);
+        if let Some(old) = old {
             self.expiries.remove(&(old, key.to_vec()));
         }
-        entry.expires_at = deadline;
-        if let Some(at) = deadline {
-            self.expiries.insert((at, key.to_vec()));
+        if let Some(nanos) = deadline {
+            self.expiries.insert((from_nanos(nanos), key.to_vec()));
         }
     }
 
@@ -116,7 +252,7 @@ impl Store {
         if !self.live(key, now) {
             return None;
         }
-        self.map.get(key).map(|e| e.value.as_slice())
+        self.slot(key).map(Slot::value)
     }
 
     /// SET: returns whether the value was stored, and the previous value when `want_old`.
@@ -136,27 +272,16 @@ impl Store {
             SetCondition::IfPresent => exists,
         };
         let old = if want_old {
-            self.map.get(key).map(|e| e.value.clone())
+            self.slot(key).map(|s| s.value().to_vec())
         } else {
             None
         };
         if !allowed {
             return (false, old);
         }
-        match self.map.get_mut(key) {
-            Some(entry) => {
-                entry.value.clear();
-                entry.value.extend_from_slice(value);
-            }
-            None => {
-                self.map.insert(
-                    key.to_vec(),
-                    Entry {
-                        value: value.to_vec(),
-                        expires_at: None,
-                    },
-                );
-            }
+        match self.slot_mut(key) {
+            Some(slot) => slot.set_value(value),
+            None => self.insert_new(key, value),
         }
         match ttl {
             SetTtl::Clear => self.set_deadline(key, None),
@@ -181,21 +306,11 @@ impl Store {
             Some(bytes) => parse_i64(bytes).ok_or(IncrError::NotAnInteger)?,
         };
         let next = current.checked_add(delta).ok_or(IncrError::Overflow)?;
-        let text = next.to_string();
-        match self.map.get_mut(key) {
-            Some(entry) => {
-                entry.value.clear();
-                entry.value.extend_from_slice(text.as_bytes());
-            }
-            None => {
-                self.map.insert(
-                    key.to_vec(),
-                    Entry {
-                        value: text.into_bytes(),
-                        expires_at: None,
-                    },
-                );
-            }
+        let mut text = itoa::Buffer::new();
+        let text = text.format(next).as_bytes();
+        match self.slot_mut(key) {
+            Some(slot) => slot.set_value(text),
+            None => self.insert_new(key, text),
         }
         Ok(next)
     }
@@ -219,16 +334,15 @@ impl Store {
         if !self.live(key, now) {
             return None;
         }
-        let entry = self.map.get(key)?;
+        let slot = self.slot(key)?;
         Some(
-            entry
-                .expires_at
+            slot.expires_at()
                 .map(|at| at.saturating_duration_since(now).as_millis()),
         )
     }
 
     pub fn flush(&mut self) {
-        self.map = Keys::default();
+        self.map = HashTable::new();
         self.expiries = BTreeSet::new();
     }
 
@@ -244,7 +358,10 @@ impl Store {
             }
             // first() just returned Some, so pop_first does too.
             let (_, key) = self.expiries.pop_first().expect("non-empty");
-            self.map.remove(&key);
+            let hash = self.hash(&key);
+            if let Ok(entry) = self.map.find_entry(hash, |s| s.key() == key.as_slice()) {
+                entry.remove();
+            }
             removed += 1;
         }
         removed
@@ -307,6 +424,46 @@ mod tests {
         ] {
             assert_eq!(parse_i64(text.as_bytes()), value, "{text:?}");
         }
+    }
+
+    #[test]
+    fn a_slot_keeps_key_value_and_deadline_through_every_change() {
+        for key_len in [0usize, 1, 127, 128, 300, 20_000] {
+            let key: Vec<u8> = (0..key_len).map(|i| (i % 251) as u8).collect();
+            let mut slot = Slot::new(&key, b"value", None);
+            assert_eq!(
+                (slot.key(), slot.value(), slot.deadline()),
+                (&key[..], &b"value"[..], None)
+            );
+            slot.set_value(b"other");
+            assert_eq!(slot.value(), b"other", "same length, in place");
+            slot.set_value(b"");
+            assert_eq!((slot.key(), slot.value()), (&key[..], &b""[..]));
+            slot.set_deadline(Some(u64::MAX - 1));
+            assert_eq!(slot.deadline(), Some(u64::MAX - 1));
+            assert_eq!(slot.key(), &key[..]);
+            slot.set_value(b"a much longer value than before");
+            assert_eq!(
+                slot.deadline(),
+                Some(u64::MAX - 1),
+                "the deadline survives a resize"
+            );
+            slot.set_deadline(Some(7));
+            assert_eq!(
+                (slot.deadline(), slot.value()),
+                (Some(7), &b"a much longer value than before"[..])
+            );
+            slot.set_deadline(None);
+            assert_eq!(
+                (slot.key(), slot.value(), slot.deadline()),
+                (&key[..], &b"a much longer value than before"[..], None)
+            );
+        }
+        // One allocation: flags, a one-byte length, key and value, nothing else.
+        assert_eq!(
+            Slot::new(b"key:000000000001", &[b'x'; 64], None).0.len(),
+            2 + 16 + 64
+        );
     }
 
     #[test]
