@@ -61,6 +61,19 @@ pub struct RecordedFile {
 }
 
 impl StateRecord {
+    /// Reads a state file's bytes: JSON of this shape and [`STATE_VERSION`], every setting name checked as
+    /// it is parsed. The error says what is wrong, for a message naming the file.
+    pub fn from_json(bytes: &[u8]) -> Result<StateRecord, String> {
+        let record: StateRecord = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if record.version != STATE_VERSION {
+            return Err(format!(
+                "version {} is not {STATE_VERSION}, written by another pincore-tuner",
+                record.version
+            ));
+        }
+        Ok(record)
+    }
+
     /// This record merged over an earlier one: settings and files the earlier record already had keep their
     /// earlier `previous`, and those only it had stay recorded.
     pub fn merged_over(mut self, earlier: Option<StateRecord>) -> StateRecord {
@@ -213,20 +226,12 @@ impl StateStore {
         let Some(bytes) = self.load_raw()? else {
             return Ok(None);
         };
-        let record: StateRecord = serde_json::from_slice(&bytes).map_err(|e| Error::State {
-            path: self.path.clone(),
-            message: e.to_string(),
-        })?;
-        if record.version != STATE_VERSION {
-            return Err(Error::State {
+        StateRecord::from_json(&bytes)
+            .map(Some)
+            .map_err(|message| Error::State {
                 path: self.path.clone(),
-                message: format!(
-                    "version {} is not {STATE_VERSION}, written by another pincore-tuner",
-                    record.version
-                ),
-            });
-        }
-        Ok(Some(record))
+                message,
+            })
     }
 
     /// The file's bytes, to put back exactly if an apply fails. The file and its directory must be trusted
