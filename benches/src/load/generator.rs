@@ -117,7 +117,7 @@ pub fn run(
             .into_iter()
             .map(|h| {
                 h.join()
-                    .unwrap_or_else(|_| Err(BenchError::invalid("client thread", "panicked")))
+                    .unwrap_or_else(|_| Err(BenchError::failed("client thread", "panicked")))
             })
             .collect()
     });
@@ -129,7 +129,7 @@ pub fn run(
         all_replies += outcome.all_replies;
         histogram
             .add(&outcome.histogram)
-            .map_err(|e| BenchError::invalid("merging histograms", e.to_string()))?;
+            .map_err(|e| BenchError::failed("merging histograms", e.to_string()))?;
         counters.add(&outcome.counters);
     }
     if stop.load(Ordering::Relaxed) {
