@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use pincore_cli::exit;
+use pincore_deploy::facts::Severity;
 use pincore_deploy::manifest::Manifest;
 use pincore_deploy::{render, report, rollout, Error};
 
@@ -131,11 +132,18 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
             let (release, fleet) = rollout::prepare(&m, hosts, m.health_url())?;
             let planned = fleet.plan(&release)?;
             let mut ok = true;
-            for (target, (_, facts)) in fleet.targets.iter().zip(&planned) {
-                for problem in pincore_deploy::facts::preflight(&target.host, facts) {
-                    eprintln!("host {}: preflight: {problem}", target.host.name);
-                    ok = false;
-                }
+            for (host, finding) in fleet.preflight(&planned) {
+                let fatal = finding.severity == Severity::Fatal;
+                let kind = if fatal {
+                    "preflight"
+                } else {
+                    "preflight warning"
+                };
+                eprintln!(
+                    "host {host}: {kind}: {}; fix: {}",
+                    finding.what, finding.fix
+                );
+                ok &= !fatal;
             }
             let plans: Vec<_> = planned.into_iter().map(|(p, _)| p).collect();
             if cli.json {
