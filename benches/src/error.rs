@@ -6,9 +6,13 @@ use std::path::PathBuf;
 /// Everything pincore-bench can fail on.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
-    /// A command-line value or setting that cannot work.
+    /// A command-line value or setting that cannot work (exit code 2: nothing ran).
     #[error("{what}: {message}")]
     Invalid { what: String, message: String },
+    /// Something went wrong while running that is not the user's input: a thread panicked, a report
+    /// could not be written, the kernel answered something unexpected.
+    #[error("{what}: {message}")]
+    Failed { what: String, message: String },
     /// An I/O failure on a named thing (a socket, a file, a child process).
     #[error("{what}: {source}")]
     Io {
@@ -58,6 +62,14 @@ impl BenchError {
         BenchError::Io {
             what: what.into(),
             source,
+        }
+    }
+
+    /// A [`BenchError::Failed`] run step.
+    pub fn failed(what: impl Into<String>, message: impl Into<String>) -> BenchError {
+        BenchError::Failed {
+            what: what.into(),
+            message: message.into(),
         }
     }
 

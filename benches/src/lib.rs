@@ -9,7 +9,6 @@
 //! - [`workflows::tuned::run`] measures a connection storm, connection churn and a steady RESP run before and after
 //!   `pincore-tuner apply`, inside a network namespace it creates and always deletes.
 
-pub mod duration;
 pub mod error;
 pub mod host;
 pub mod load;

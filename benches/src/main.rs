@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use pincore_bench::duration::parse_duration;
 use pincore_bench::host::{cpus, interrupt};
 use pincore_bench::load::generator::LoadSpec;
 use pincore_bench::load::progress;
@@ -19,12 +18,14 @@ use pincore_bench::workflows::child::ChildRun;
 use pincore_bench::workflows::compare::{self, CompareSpec, MatchupKind};
 use pincore_bench::workflows::tuned::{self, TunedSpec};
 use pincore_bench::BenchError;
+use pincore_cli::duration::parse_duration;
+use pincore_cli::exit;
 
 const EXIT_CODES: &str = "\
 Exit codes:
   0  the benchmark ran (its figures may still show errors: read them)
-  1  it could not run: a server or namespace failed, a binary is missing, bad settings (the error says which)
-  2  invalid command line
+  1  it could not run: a server or namespace failed, a binary is missing (the error says which)
+  2  invalid command line or settings (a flag, a target, a CPU list): nothing ran
   130 interrupted by Ctrl-C or SIGTERM (servers, namespace and tuning were removed first)";
 
 /// Load generator (closed and open loop, HdrHistogram), side-by-side peer comparison, and the tuned
@@ -250,32 +251,18 @@ impl LoadArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    pincore_cli::logging::init(cli.verbose);
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(BenchError::Interrupted) => {
-            eprintln!("pincore-bench: {}", BenchError::Interrupted);
-            ExitCode::from(130)
-        }
         Err(e) => {
             eprintln!("pincore-bench: {e}");
-            ExitCode::from(1)
+            exit::code(match e {
+                BenchError::Interrupted => exit::INTERRUPTED,
+                BenchError::Invalid { .. } => exit::USAGE,
+                _ => exit::FAILURE,
+            })
         }
     }
-}
-
-fn init_logging(verbose: u8) {
-    let level = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }
 
 fn resolve(target: &str) -> Result<SocketAddr, BenchError> {
@@ -299,7 +286,7 @@ fn dispatch(mode: Mode) -> Result<(), BenchError> {
             let show = !args.quiet && std::io::stderr().is_terminal();
             let report = progress::run_with_progress(&spec, &stop, show)?;
             if args.json {
-                println!("{}", to_json(&report)?);
+                print!("{}", pincore_cli::output::json(&report));
             } else {
                 print!("{}", report.human());
             }
@@ -329,7 +316,7 @@ fn dispatch(mode: Mode) -> Result<(), BenchError> {
             };
             let report = compare::run(&spec, &stop)?;
             if args.json {
-                println!("{}", to_json(&report)?);
+                print!("{}", pincore_cli::output::json(&report));
             } else {
                 print!("{}", compare::human(&report));
                 eprintln!(
@@ -349,7 +336,7 @@ fn dispatch(mode: Mode) -> Result<(), BenchError> {
             };
             let report = tuned::run(&spec, &stop)?;
             if args.json {
-                println!("{}", to_json(&report)?);
+                print!("{}", pincore_cli::output::json(&report));
             } else {
                 print!("{}", tuned::human(&report));
                 eprintln!(
@@ -368,7 +355,7 @@ fn dispatch(mode: Mode) -> Result<(), BenchError> {
             };
             let report = storm::run(&spec, &stop)?;
             if args.json {
-                println!("{}", to_json(&report)?);
+                print!("{}", pincore_cli::output::json(&report));
             } else {
                 print!("{}", report.human());
             }
@@ -383,7 +370,7 @@ fn dispatch(mode: Mode) -> Result<(), BenchError> {
             };
             let report = churn::run(&spec, &stop)?;
             if args.json {
-                println!("{}", to_json(&report)?);
+                print!("{}", pincore_cli::output::json(&report));
             } else {
                 print!("{}", report.human());
             }
@@ -394,9 +381,4 @@ fn dispatch(mode: Mode) -> Result<(), BenchError> {
             Ok(())
         }
     }
-}
-
-fn to_json(value: &impl serde::Serialize) -> Result<String, BenchError> {
-    serde_json::to_string_pretty(value)
-        .map_err(|e| BenchError::invalid("json output", e.to_string()))
 }

@@ -156,17 +156,17 @@ fn open_loop_json_reports_target_and_achieved_rate() {
 #[test]
 fn bad_input_says_what_and_where() {
     let out = bench()
-        .args(["run", "--target", "127.0.0.1:1", "-d", "10"])
+        .args(["run", "--target", "127.0.0.1:1", "-d", "10h"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no unit"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown unit `h`"));
 
     let out = bench()
         .args(["run", "--target", "no-port-here", "-d", "100ms"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--target no-port-here"));
 
     let out = bench()
@@ -183,8 +183,27 @@ fn bad_input_says_what_and_where() {
         ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--value-size"));
+}
+
+#[test]
+fn a_fractional_duration_is_accepted_as_every_tool_accepts_it() {
+    // `1.5s` as pincore-tuner's --interval and a deploy manifest's rollout times accept it.
+    let target = echo_server();
+    let out = bench()
+        .args(["run", "--target", &target.to_string(), "--protocol", "echo"])
+        .args(["--json", "-c", "2", "-d", "1.5s", "--warmup", "0s"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["duration_s"], 1.5);
+    assert!(json["requests"].as_u64().unwrap() > 0, "{json:#}");
 }
 
 #[test]

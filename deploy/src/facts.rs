@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use pincore_tuner::preflight::{Finding, Severity};
+
 use crate::error::Result;
 use crate::manifest::Host;
 use crate::release::Hashes;
@@ -172,11 +174,13 @@ pub fn parse(out: &str) -> Facts {
     }
 }
 
-/// What would stop the server from running on this host, found before anything is changed: pinned CPUs that are
-/// not online, a NIC that does not exist, io_uring switched off.
-pub fn preflight(host: &Host, facts: &Facts) -> Vec<String> {
+/// What would stop the server from running on this host (fatal) or make it run not as configured (warning),
+/// found before anything is changed: pinned CPUs that are not online, a NIC that does not exist, and
+/// pincore-tuner's judgement of io_uring — the same one the server makes at start-up — for the service user,
+/// who is not root.
+pub fn preflight(host: &Host, facts: &Facts) -> Vec<Finding> {
     use pincore_server::config::CpuList;
-    let mut problems = Vec::new();
+    let mut findings = Vec::new();
     if let (Some(wanted), Some(online)) = (&host.cpus, &facts.online_cpus) {
         if let (Ok(CpuList::List(wanted)), Ok(CpuList::List(online))) =
             (CpuList::parse(wanted), CpuList::parse(online))
@@ -187,28 +191,33 @@ pub fn preflight(host: &Host, facts: &Facts) -> Vec<String> {
                 .map(|c| c.to_string())
                 .collect();
             if !missing.is_empty() {
-                problems.push(format!(
-                    "cpus {} includes CPU(s) {} that are not online (online: {}); fix the host's `cpus`",
-                    host.cpus.as_deref().unwrap_or_default(),
-                    missing.join(","),
-                    facts.online_cpus.as_deref().unwrap_or_default()
-                ));
+                findings.push(Finding {
+                    severity: Severity::Fatal,
+                    what: format!(
+                        "cpus {} includes CPU(s) {} that are not online (online: {})",
+                        host.cpus.as_deref().unwrap_or_default(),
+                        missing.join(","),
+                        facts.online_cpus.as_deref().unwrap_or_default()
+                    ),
+                    fix: "fix the host's `cpus`".into(),
+                });
             }
         }
     }
     if facts.nic_present == Some(false) {
-        problems.push(format!(
-            "NIC {} does not exist on the host; fix the host's `nic`",
-            host.nic.as_deref().unwrap_or_default()
-        ));
+        findings.push(Finding {
+            severity: Severity::Fatal,
+            what: format!(
+                "NIC {} does not exist on the host",
+                host.nic.as_deref().unwrap_or_default()
+            ),
+            fix: "fix the host's `nic`".into(),
+        });
     }
-    if matches!(facts.io_uring_disabled.as_deref(), Some(v) if v != "0") {
-        problems.push(format!(
-            "kernel.io_uring_disabled is {}: the server needs io_uring; set it to 0",
-            facts.io_uring_disabled.as_deref().unwrap_or_default()
-        ));
+    if let Some(disabled) = &facts.io_uring_disabled {
+        findings.extend(pincore_tuner::preflight::io_uring(disabled, false));
     }
-    problems
+    findings
 }
 
 #[cfg(test)]
@@ -255,18 +264,31 @@ no
         let mut f = parse("@online\n0-3\n@nic\nno\n@io_uring\n2\n@end\n");
         let mut host = crate::unit::tests::host(Some("2-5"));
         host.nic = Some("eth9".into());
-        let problems = preflight(&host, &f);
-        assert_eq!(problems.len(), 3, "{problems:?}");
+        let found = preflight(&host, &f);
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found.iter().all(|p| p.severity == Severity::Fatal));
         assert!(
-            problems[0].contains("CPU(s) 4,5 that are not online (online: 0-3)"),
-            "{problems:?}"
+            found[0]
+                .what
+                .contains("CPU(s) 4,5 that are not online (online: 0-3)"),
+            "{found:?}"
         );
-        assert!(problems[1].contains("NIC eth9"));
-        assert!(problems[2].contains("io_uring_disabled is 2"));
+        assert!(found[1].what.contains("NIC eth9"));
+        assert!(found[2].what.contains("kernel.io_uring_disabled = 2"));
         f.nic_present = Some(true);
         f.io_uring_disabled = Some("0".into());
         host.cpus = Some("1-3".into());
         assert!(preflight(&host, &f).is_empty());
+    }
+
+    #[test]
+    fn preflight_accepts_io_uring_limited_to_a_group_as_the_server_does() {
+        let host = crate::unit::tests::host(None);
+        let one = preflight(&host, &parse("@io_uring\n1\n@end\n"));
+        assert_eq!(one.len(), 1, "{one:?}");
+        assert_eq!(one[0].severity, Severity::Warning);
+        let two = preflight(&host, &parse("@io_uring\n2\n@end\n"));
+        assert_eq!(two[0].severity, Severity::Fatal);
     }
 
     #[test]

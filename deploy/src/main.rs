@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use pincore_cli::exit;
+use pincore_deploy::facts::Severity;
 use pincore_deploy::manifest::Manifest;
 use pincore_deploy::{render, report, rollout, Error};
 
@@ -73,40 +75,25 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| {
-        match cli.verbose {
-            0 => "warn",
-            1 => "info",
-            _ => "debug",
-        }
-        .to_string()
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    pincore_cli::logging::init(cli.verbose);
     match run(&cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
             match e {
-                Error::Unreachable { .. } => ExitCode::from(3),
+                Error::Unreachable { .. } => exit::code(exit::PARTIAL),
                 Error::Manifest { .. }
                 | Error::Input(_)
                 | Error::Io { .. }
-                | Error::Render { .. } => ExitCode::from(2),
-                Error::Step { .. } | Error::Preflight { .. } => ExitCode::from(1),
+                | Error::Render { .. } => exit::code(exit::USAGE),
+                Error::Step { .. } | Error::Preflight { .. } => exit::code(exit::FAILURE),
             }
         }
     }
 }
 
 fn print_json(value: &impl serde::Serialize) {
-    // Serialising plain report structs cannot fail.
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    );
+    print!("{}", pincore_cli::output::json(value));
 }
 
 /// Progress lines on stderr, so stdout stays the table (or JSON).
@@ -145,11 +132,18 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
             let (release, fleet) = rollout::prepare(&m, hosts, m.health_url())?;
             let planned = fleet.plan(&release)?;
             let mut ok = true;
-            for (target, (_, facts)) in fleet.targets.iter().zip(&planned) {
-                for problem in pincore_deploy::facts::preflight(&target.host, facts) {
-                    eprintln!("host {}: preflight: {problem}", target.host.name);
-                    ok = false;
-                }
+            for (host, finding) in fleet.preflight(&planned) {
+                let fatal = finding.severity == Severity::Fatal;
+                let kind = if fatal {
+                    "preflight"
+                } else {
+                    "preflight warning"
+                };
+                eprintln!(
+                    "host {host}: {kind}: {}; fix: {}",
+                    finding.what, finding.fix
+                );
+                ok &= !fatal;
             }
             let plans: Vec<_> = planned.into_iter().map(|(p, _)| p).collect();
             if cli.json {
@@ -160,7 +154,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {
-                ExitCode::from(1)
+                exit::code(exit::FAILURE)
             })
         }
         Command::Apply { manifest, hosts } => {
@@ -200,7 +194,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {
-                ExitCode::from(1)
+                exit::code(exit::FAILURE)
             })
         }
     }
@@ -213,7 +207,7 @@ fn finish(cli: &Cli, summary: &rollout::Summary) -> Result<ExitCode, Error> {
         print!("{}", report::summary(summary));
     }
     Ok(if summary.failed() > 0 || summary.stopped {
-        ExitCode::from(1)
+        exit::code(exit::FAILURE)
     } else {
         ExitCode::SUCCESS
     })

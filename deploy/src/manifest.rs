@@ -401,16 +401,12 @@ impl Manifest {
             message: deep.to_string(),
         })?;
         let raw: RawManifest = serde_yaml::from_str(text).map_err(|e| {
-            let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+            let (at, message) = pincore_cli::position::yaml_error(&file, &e);
             Error::Manifest {
-                file: file.clone(),
-                line,
-                column,
-                message: format!("{e}")
-                    .split(" at line ")
-                    .next()
-                    .unwrap_or_default()
-                    .to_string(),
+                file: at.file,
+                line: at.line.max(1),
+                column: at.column.max(1),
+                message,
             }
         })?;
         let locator = Locator::new(text, file);
@@ -580,12 +576,7 @@ fn rollout(raw: RawRollout, locator: &Locator) -> Result<Rollout> {
     let duration = |text: Option<String>, key: &str, default: Duration| -> Result<Duration> {
         match text {
             None => Ok(default),
-            Some(t) => parse_duration(&t).ok_or_else(|| {
-                locator.error(
-                    &["rollout", key],
-                    format!("`{t}` is not a duration: write e.g. `30s`, `500ms` or `2m`"),
-                )
-            }),
+            Some(t) => parse_duration(&t).map_err(|e| locator.error(&["rollout", key], e)),
         }
     };
     let rollout = Rollout {
@@ -744,29 +735,7 @@ fn check_host_path(p: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Parses `500ms`, `30s`, `2m` or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let t = text.trim();
-    let (number, unit) = t
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((t, ""), |i| t.split_at(i));
-    let n: u64 = number.parse().ok()?;
-    match unit.trim() {
-        "ms" => Some(Duration::from_millis(n)),
-        "" | "s" => Some(Duration::from_secs(n)),
-        "m" => Some(Duration::from_secs(n.checked_mul(60)?)),
-        _ => None,
-    }
-}
-
-/// Formats a duration the way the manifest writes it.
-pub fn format_duration(d: Duration) -> String {
-    if d.subsec_millis() != 0 {
-        format!("{}ms", d.as_millis())
-    } else {
-        format!("{}s", d.as_secs())
-    }
-}
+pub use pincore_cli::duration::{format_duration, parse_duration};
 
 mod duration_text {
     use std::time::Duration;
@@ -1096,10 +1065,12 @@ groups:
     }
 
     #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_duration("12"), Some(Duration::from_secs(12)));
-        assert_eq!(parse_duration("1h"), None);
-        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+    fn durations_use_the_grammar_of_every_pincore_tool() {
+        let m = parse(&GOOD.replace("500ms", "1.5s")).unwrap();
+        assert_eq!(m.rollout.min_healthy_time, Duration::from_millis(1500));
+        let m = parse(&GOOD.replace("500ms", "3")).unwrap();
+        assert_eq!(m.rollout.min_healthy_time, Duration::from_secs(3));
+        let (_, _, message) = error_of(&GOOD.replace("500ms", "1h"));
+        assert!(message.contains("unknown unit `h`"), "{message}");
     }
 }

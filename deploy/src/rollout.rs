@@ -147,6 +147,19 @@ impl Fleet {
             .map(|((t, want), f)| (plan::decide(&t.host.name, &want, &f), f))
             .collect())
     }
+
+    /// Every host's preflight findings, each with the host's name, in manifest order. `plans` is what
+    /// [`Fleet::plan`] returned (its facts are the preflight's input).
+    pub fn preflight<'a>(
+        &'a self,
+        plans: &'a [(HostPlan, Facts)],
+    ) -> impl Iterator<Item = (&'a str, facts::Finding)> + 'a {
+        self.targets.iter().zip(plans).flat_map(|(t, (_, f))| {
+            facts::preflight(&t.host, f)
+                .into_iter()
+                .map(move |p| (t.host.name.as_str(), p))
+        })
+    }
 }
 
 /// How one host's part of a command ended.
@@ -290,16 +303,14 @@ pub fn apply(
     progress: Progress,
 ) -> Result<Summary> {
     let plans = fleet.plan(release)?;
-    let problems: String = fleet
-        .targets
-        .iter()
-        .zip(&plans)
-        .flat_map(|(t, (_, f))| {
-            facts::preflight(&t.host, f)
-                .into_iter()
-                .map(move |p| format!("\n  host {}: {p}", t.host.name))
-        })
-        .collect();
+    let mut problems = String::new();
+    for (host, finding) in fleet.preflight(&plans) {
+        let line = format!("{}; fix: {}", finding.what, finding.fix);
+        match finding.severity {
+            facts::Severity::Fatal => problems.push_str(&format!("\n  host {host}: {line}")),
+            facts::Severity::Warning => progress(host, &format!("preflight warning: {line}")),
+        }
+    }
     if !problems.is_empty() {
         return Err(Error::Preflight { problems });
     }
@@ -509,11 +520,17 @@ pub fn status(fleet: &Fleet, release: &Release) -> Result<Vec<HostStatus>> {
         .into_iter()
         .zip(&fleet.targets)
         .map(|((p, f), t)| HostStatus {
+            // A host the server cannot run on is drift; a warning (io_uring limited to a group) is not.
             drift: p
                 .reasons
                 .iter()
                 .cloned()
-                .chain(facts::preflight(&t.host, &f))
+                .chain(
+                    facts::preflight(&t.host, &f)
+                        .into_iter()
+                        .filter(|p| p.severity == facts::Severity::Fatal)
+                        .map(|p| format!("{}; fix: {}", p.what, p.fix)),
+                )
                 .collect(),
             host: p.host.clone(),
             release: f.current.clone(),

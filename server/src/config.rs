@@ -509,13 +509,14 @@ impl Config {
     }
 }
 
+/// A serde_yaml error as `file:line:col: message`, the position said once.
 fn yaml_error(origin: &str, e: serde_yaml::Error) -> ConfigError {
-    let location = e.location();
+    let (at, message) = pincore_cli::position::yaml_error(origin, &e);
     ServerError::Config {
-        origin: origin.to_string(),
-        line: location.as_ref().map(|l| l.line()),
-        column: location.as_ref().map(|l| l.column()),
-        message: e.to_string(),
+        origin: at.file,
+        line: (at.line > 0).then_some(at.line),
+        column: (at.column > 0).then_some(at.column),
+        message,
     }
 }
 

@@ -23,13 +23,8 @@ fn filter_for(level: LogLevel) -> EnvFilter {
 
 /// Installs the global subscriber: `config.level` (or `RUST_LOG` when set), in `config.format`, on stderr.
 pub fn init(config: &LogConfig) -> Result<LogLevelHandle, ServerError> {
-    let env_override = std::env::var_os("RUST_LOG").is_some();
-    let filter = if env_override {
-        EnvFilter::try_from_default_env()
-            .map_err(|e| ServerError::Logging(format!("RUST_LOG: {e}")))?
-    } else {
-        filter_for(config.level)
-    };
+    let (filter, env_override) =
+        pincore_cli::logging::filter(config.level.as_str()).map_err(ServerError::Logging)?;
     let (filter, handle) = reload::Layer::new(filter);
     let registry = tracing_subscriber::registry().with(filter);
     let fmt = tracing_subscriber::fmt::layer()

@@ -4,15 +4,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use pincore_cli::exit;
 use pincore_server::config::{Config, CpuList, LogFormat, DEFAULT_ORIGIN, DEFAULT_YAML};
 use pincore_server::{logging, serve, Options, ServerError};
 
 const EXIT_CODES: &str = "\
 Exit codes:
   0  served and shut down cleanly (SIGTERM/SIGINT), or the configuration is valid
-  1  invalid configuration, or the server could not start (the error says what and how to fix it)
-  2  invalid command line, or the file it names cannot be read: missing, not a regular file (a device,
-     a directory, a FIFO) or over 16 MiB
+  1  the server could not start or stopped on an error (the error says what and how to fix it)
+  2  invalid command line or configuration (file:line:col and the problem), or the configuration file
+     cannot be read: missing, not a regular file (a device, a directory, a FIFO) or over 16 MiB
 
 Signals: SIGHUP reloads the --config file (limits, timeouts, log level); SIGTERM/SIGINT drain and exit.";
 
@@ -37,8 +38,8 @@ struct Cli {
 enum Mode {
     /// Serve (the default).
     Serve,
-    /// Validate a configuration file: exit 0 if valid, 1 with the error's line and column if not, 2 if it
-    /// cannot be read.
+    /// Validate a configuration file: exit 0 if valid, 2 with the error's file:line:col if it is not valid
+    /// or cannot be read.
     CheckConfig { file: PathBuf },
     /// Print the effective configuration (the --config file, or the embedded default, with every default filled in).
     PrintConfig {
@@ -79,16 +80,19 @@ impl Failure {
 
 impl From<String> for Failure {
     fn from(message: String) -> Failure {
-        Failure { code: 1, message }
+        Failure {
+            code: exit::FAILURE,
+            message,
+        }
     }
 }
 
 impl From<ServerError> for Failure {
     fn from(e: ServerError) -> Failure {
         let code = match e {
-            // The path on the command line is not a file the server can read: a usage error.
-            ServerError::ReadConfig(_) => 2,
-            _ => 1,
+            // A configuration that cannot be read or is not valid: bad input, as in every pincore tool.
+            ServerError::ReadConfig(_) | ServerError::Config { .. } => exit::USAGE,
+            _ => exit::FAILURE,
         };
         Failure {
             code,
@@ -110,7 +114,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .as_deref()
         .map(CpuList::parse)
         .transpose()
-        .map_err(|e| format!("--cpus: {e}"))?;
+        .map_err(|e| Failure {
+            code: exit::USAGE,
+            message: format!("--cpus: {e}"),
+        })?;
     match cli.command.unwrap_or(Mode::Serve) {
         Mode::CheckConfig { file } => {
             Config::from_file(&file)?;

@@ -23,21 +23,8 @@ pub struct Observed {
     pub root: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Severity {
-    /// The server cannot run as configured.
-    Fatal,
-    /// The server runs, but not as configured or not as fast.
-    Warning,
-}
-
-/// One problem found, with what to do about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    pub severity: Severity,
-    pub what: String,
-    pub fix: String,
-}
+/// The judgement shared with pincore-deploy's preflight and the doctor: one rule for every tool.
+pub use pincore_tuner::preflight::{Finding, Severity};
 
 const MIB: u64 = 1 << 20;
 
@@ -66,18 +53,11 @@ impl Observed {
 /// The findings for running `config` with `shards` shards on a host that looks like `observed`.
 pub fn findings(config: &Config, shards: usize, observed: &Observed) -> Vec<Finding> {
     let mut out = Vec::new();
-    match observed.io_uring_disabled {
-        Some(2) => out.push(Finding {
-            severity: Severity::Fatal,
-            what: "io_uring is disabled for every process (kernel.io_uring_disabled = 2)".into(),
-            fix: "set kernel.io_uring_disabled to 0 (sysctl -w kernel.io_uring_disabled=0, or a pincore-tuner profile)".into(),
-        }),
-        Some(1) if !observed.root => out.push(Finding {
-            severity: Severity::Warning,
-            what: "io_uring is limited to root and kernel.io_uring_group (kernel.io_uring_disabled = 1)".into(),
-            fix: "run as a member of the group in kernel.io_uring_group, or set kernel.io_uring_disabled to 0".into(),
-        }),
-        _ => {}
+    if let Some(disabled) = observed.io_uring_disabled {
+        out.extend(pincore_tuner::preflight::io_uring(
+            &disabled.to_string(),
+            observed.root,
+        ));
     }
     let needed = shards as u64 * (config.shards.io_memory_bytes as u64 + MIB);
     if let Some(memlock) = observed.memlock {
@@ -176,6 +156,17 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Fatal);
         assert!(f[0].fix.contains("io_uring_disabled"));
+    }
+
+    #[test]
+    fn io_uring_limited_to_a_group_warns_and_runs() {
+        let observed = Observed {
+            io_uring_disabled: Some(1),
+            ..healthy()
+        };
+        let f = findings(&Config::default(), 2, &observed);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Warning);
     }
 
     #[test]

@@ -187,25 +187,7 @@ fn io_hint(e: &std::io::Error) -> &'static str {
     }
 }
 
-/// Where in a profile something went wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Location {
-    /// A file path, or `built-in:NAME` for an embedded profile.
-    pub file: String,
-    /// 1-based; 0 when unknown.
-    pub line: usize,
-    /// 1-based; 0 when unknown.
-    pub column: usize,
-}
-
-impl std::fmt::Display for Location {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (self.line, self.column) {
-            (0, _) => write!(f, "{}", self.file),
-            (l, 0) => write!(f, "{}:{l}", self.file),
-            (l, c) => write!(f, "{}:{l}:{c}", self.file),
-        }
-    }
-}
+/// Where in a profile file an error is (`file:line:col`; `built-in:NAME` for an embedded profile).
+pub use pincore_cli::position::Position as Location;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -23,6 +23,7 @@ pub mod netns;
 pub mod nic;
 pub mod persist;
 pub mod plan;
+pub mod preflight;
 pub mod profile;
 pub mod report;
 pub mod state;

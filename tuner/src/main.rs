@@ -1,12 +1,13 @@
 //! pincore-tuner: parse arguments, enter the network namespace if asked, run one command, map the outcome
 //! to an exit code.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use pincore_cli::duration::parse_duration;
+use pincore_cli::exit;
 use pincore_tuner::doctor::{self, Advice, Sampling};
 use pincore_tuner::netns::Namespace;
 use pincore_tuner::nic::{self, CpuSet, NicRequest};
@@ -74,7 +75,7 @@ enum Command {
     /// Sample kernel counters twice and turn what grew into advice: exit 0 healthy, 1 findings, 2 error.
     Doctor {
         /// Time between the two samples (5s, 500ms, 1m).
-        #[arg(long, default_value = "5s", value_parser = doctor::parse_interval)]
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
         interval: Duration,
         /// Read the second sample from this recorded tree instead of re-reading --root after the interval
         /// (the interval then only labels the deltas).
@@ -180,7 +181,7 @@ fn main() -> ExitCode {
             }
         }
     }
-    init_logging(cli.verbose);
+    pincore_cli::logging::init(cli.verbose);
     let options = Options {
         root: cli.root.clone(),
         profile_dir: cli.profile_dir.clone(),
@@ -212,7 +213,7 @@ fn main() -> ExitCode {
 
 /// One library call per command; returns the exit code for outcomes that are not errors.
 fn run(cli: &Cli, tuner: &Tuner) -> Result<ExitCode, Error> {
-    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let colour = pincore_cli::output::colour_on_stdout();
     let print = |out: &dyn Fn() -> String| print!("{}", out());
     match &cli.command {
         Command::Profiles => {
@@ -237,7 +238,7 @@ fn run(cli: &Cli, tuner: &Tuner) -> Result<ExitCode, Error> {
             let v = tuner.verify(profile)?;
             print(&|| report::render(&v, cli.json, colour));
             if !v.in_sync {
-                return Ok(ExitCode::from(1));
+                return Ok(exit::code(exit::FAILURE));
             }
         }
         Command::Doctor { interval, after } => {
@@ -256,7 +257,7 @@ fn run(cli: &Cli, tuner: &Tuner) -> Result<ExitCode, Error> {
             let report = doctor::examine(&sampling, &Advice::from_builtin_profiles()?)?;
             print(&|| report::render(&report, cli.json, colour));
             if !report.healthy {
-                return Ok(ExitCode::from(1));
+                return Ok(exit::code(exit::FAILURE));
             }
         }
         Command::Nic { action } => match action {
@@ -275,7 +276,7 @@ fn run(cli: &Cli, tuner: &Tuner) -> Result<ExitCode, Error> {
                 let v = tuner.nic_verify(&args.request())?;
                 print(&|| report::render(&v, cli.json, colour));
                 if !v.in_sync {
-                    return Ok(ExitCode::from(1));
+                    return Ok(exit::code(exit::FAILURE));
                 }
             }
             NicAction::Rollback => {
@@ -311,24 +312,8 @@ fn fail(e: &Error) -> ExitCode {
 
 fn exit_code(e: &Error) -> u8 {
     if e.needs_rollback() {
-        3
+        exit::PARTIAL
     } else {
-        2
+        exit::USAGE
     }
-}
-
-fn init_logging(verbose: u8) {
-    let level = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
 }

@@ -12,97 +12,8 @@ use crate::profile::{FlatProfile, ProfileSummary};
 use crate::tuned::TunedImport;
 use crate::tuner::{ApplyReport, RollbackReport, Verification};
 
-/// Something a command returns, printable for a person.
-pub trait Human {
-    fn human(&self, colour: bool) -> String;
-}
-
-/// The output of a command: pretty JSON with stable field names, or the human view.
-pub fn render<T: Human + Serialize>(value: &T, json: bool, colour: bool) -> String {
-    if json {
-        // The reports hold strings, numbers and paths only: serialising cannot fail.
-        let mut s = serde_json::to_string_pretty(value).expect("report serialises");
-        s.push('\n');
-        s
-    } else {
-        value.human(colour)
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Style {
-    Plain,
-    Green,
-    Yellow,
-    Red,
-    Dim,
-}
-
-/// Columns padded to their widest cell; the last column is not padded.
-struct Table {
-    rows: Vec<Vec<(String, Style)>>,
-}
-
-impl Table {
-    fn new(headers: &[&str]) -> Table {
-        Table {
-            rows: vec![headers
-                .iter()
-                .map(|h| (h.to_uppercase(), Style::Plain))
-                .collect()],
-        }
-    }
-
-    fn row(&mut self, cells: Vec<(String, Style)>) {
-        self.rows.push(cells);
-    }
-
-    fn render(&self, colour: bool) -> String {
-        let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
-        let widths: Vec<usize> = (0..columns)
-            .map(|c| {
-                self.rows
-                    .iter()
-                    .filter_map(|r| r.get(c))
-                    .map(|(t, _)| t.chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let mut out = String::new();
-        for row in &self.rows {
-            let mut line = String::new();
-            for (i, (text, style)) in row.iter().enumerate() {
-                let pad = if i + 1 == row.len() {
-                    0
-                } else {
-                    widths[i] - text.chars().count() + 2
-                };
-                line.push_str(&paint(text, *style, colour));
-                line.push_str(&" ".repeat(pad));
-            }
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
-        out
-    }
-}
-
-fn paint(text: &str, style: Style, colour: bool) -> String {
-    let code = match style {
-        Style::Plain => return text.to_string(),
-        _ if !colour => return text.to_string(),
-        Style::Green => "32",
-        Style::Yellow => "33",
-        Style::Red => "31",
-        Style::Dim => "2",
-    };
-    format!("\x1b[{code}m{text}\x1b[0m")
-}
-
-fn plain(s: impl Into<String>) -> (String, Style) {
-    (s.into(), Style::Plain)
-}
+pub use pincore_cli::output::{render, Human};
+use pincore_cli::table::{plain, Style, Table};
 
 fn action_cell(a: Action) -> (String, Style) {
     let style = match a {
@@ -124,7 +35,7 @@ pub struct ProfileList(pub Vec<ProfileSummary>);
 
 impl Human for ProfileList {
     fn human(&self, colour: bool) -> String {
-        let mut t = Table::new(&["profile", "from", "description"]);
+        let mut t = Table::new(&["PROFILE", "FROM", "DESCRIPTION"]);
         for p in &self.0 {
             let description = match &p.error {
                 Some(e) => (format!("invalid: {e}"), Style::Red),
@@ -148,7 +59,7 @@ impl Human for FlatProfile {
             self.description,
             self.chain.join(" → ")
         );
-        let mut t = Table::new(&["key", "target", "from", "why", "source"]);
+        let mut t = Table::new(&["KEY", "TARGET", "FROM", "WHY", "SOURCE"]);
         for e in &self.entries {
             t.row(vec![
                 plain(e.key.to_string()),
@@ -165,7 +76,7 @@ impl Human for FlatProfile {
 
 impl Human for Plan {
     fn human(&self, colour: bool) -> String {
-        let mut t = Table::new(&["key", "current", "target", "action", "why"]);
+        let mut t = Table::new(&["KEY", "CURRENT", "TARGET", "ACTION", "WHY"]);
         for c in &self.changes {
             let action = match (&c.write, c.action) {
                 (Some(w), Action::Change) if *w != c.target.value => {
@@ -245,7 +156,7 @@ impl Human for Verification {
                 self.profile
             );
         } else {
-            let mut t = Table::new(&["key", "expected", "actual", "profile"]);
+            let mut t = Table::new(&["KEY", "EXPECTED", "ACTUAL", "PROFILE"]);
             for d in &self.drift {
                 t.row(vec![
                     plain(d.key.to_string()),
@@ -296,7 +207,7 @@ impl Human for ApplyReport {
     fn human(&self, colour: bool) -> String {
         let mut out = String::new();
         if !self.changed.is_empty() {
-            out.push_str(&applied_table(&self.changed, ["key", "was", "now"], colour));
+            out.push_str(&applied_table(&self.changed, ["KEY", "WAS", "NOW"], colour));
             out.push('\n');
         }
         let scope = self
@@ -341,7 +252,7 @@ impl Human for RollbackReport {
         if !r.restored.is_empty() {
             out.push_str(&applied_table(
                 &r.restored,
-                ["key", "applied", "restored"],
+                ["KEY", "APPLIED", "RESTORED"],
                 colour,
             ));
             out.push('\n');

@@ -155,6 +155,28 @@ fn unchanged_counters_are_healthy() {
 }
 
 #[test]
+fn the_interval_takes_durations_as_every_pincore_tool_writes_them() {
+    let s = Snapshots::new();
+    for (text, secs) in [("1.5s", 1.5), ("250ms", 0.25), ("2m", 120.0), ("3", 3.0)] {
+        let out = tuner()
+            .arg("--root")
+            .arg(s.before.path())
+            .args(["doctor", "--json", "--interval", text, "--after"])
+            .arg(s.after.path())
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["interval_secs"], secs, "{text}: {report:#}");
+    }
+    let out = tuner()
+        .args(["doctor", "--interval", "5h"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown unit `h`"));
+}
+
+#[test]
 fn listen_overflows_advise_somaxconn() {
     let s = Snapshots::new();
     s.bump("proc/net/netstat", "TcpExt", "ListenOverflows", 37)

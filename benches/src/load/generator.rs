@@ -117,7 +117,7 @@ pub fn run(
             .into_iter()
             .map(|h| {
                 h.join()
-                    .unwrap_or_else(|_| Err(BenchError::invalid("client thread", "panicked")))
+                    .unwrap_or_else(|_| Err(BenchError::failed("client thread", "panicked")))
             })
             .collect()
     });
@@ -133,7 +133,7 @@ pub fn run(
         connect_error = connect_error.or(outcome.first_connect_error);
         histogram
             .add(&outcome.histogram)
-            .map_err(|e| BenchError::invalid("merging histograms", e.to_string()))?;
+            .map_err(|e| BenchError::failed("merging histograms", e.to_string()))?;
         counters.add(&outcome.counters);
     }
     if stop.load(Ordering::Relaxed) {

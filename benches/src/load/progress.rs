@@ -52,6 +52,6 @@ pub fn run_with_progress(spec: &LoadSpec, stop: &AtomicBool, show: bool) -> Resu
         eprintln!();
         worker
             .join()
-            .unwrap_or_else(|_| Err(crate::BenchError::invalid("load run", "panicked")))
+            .unwrap_or_else(|_| Err(crate::BenchError::failed("load run", "panicked")))
     })
 }

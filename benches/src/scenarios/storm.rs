@@ -103,7 +103,7 @@ pub fn run(spec: &StormSpec, stop: &AtomicBool) -> Result<StormReport> {
         .local_addr()
         .ok()
         .and_then(|a| a.as_socket())
-        .ok_or_else(|| BenchError::invalid("storm listener", "has no IPv4 address"))?;
+        .ok_or_else(|| BenchError::failed("storm listener", "has no IPv4 address"))?;
     let before = TcpExt::read();
     let started = Instant::now();
     let deadline = spec.accept_delay + spec.timeout;

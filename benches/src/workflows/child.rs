@@ -46,7 +46,7 @@ impl ChildRun {
     /// The command that runs this spec with executable `me`, inside `netns` if given.
     pub fn command(&self, netns: Option<&str>, me: &Path) -> Result<Command> {
         let json = serde_json::to_string(self)
-            .map_err(|e| BenchError::invalid("child run spec", e.to_string()))?;
+            .map_err(|e| BenchError::failed("child run spec", e.to_string()))?;
         let mut c = launch::command_in(netns, me);
         c.arg(SUBCOMMAND).env(SPEC_ENV, json);
         Ok(c)
@@ -82,7 +82,7 @@ impl ChildRun {
 }
 
 fn to_json(value: &impl Serialize) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| BenchError::invalid("json output", e.to_string()))
+    Ok(pincore_cli::output::json(value))
 }
 
 #[cfg(test)]

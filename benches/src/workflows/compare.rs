@@ -585,7 +585,7 @@ pub fn human(report: &CompareReport) -> String {
 fn write_outputs(report: &CompareReport, dir: &Path) -> Result<()> {
     let json = dir.join("compare.json");
     let text = serde_json::to_string_pretty(report)
-        .map_err(|e| BenchError::invalid("compare.json", e.to_string()))?;
+        .map_err(|e| BenchError::failed("compare.json", e.to_string()))?;
     std::fs::write(&json, text)
         .map_err(|e| BenchError::io(format!("writing {}", json.display()), e))?;
     let series: Vec<Series> = report

@@ -23,7 +23,7 @@ impl CpuTimes {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| BenchError::io(format!("reading {}", path.display()), e))?;
         parse_stat(&text).ok_or_else(|| {
-            BenchError::invalid(
+            BenchError::failed(
                 path.display().to_string(),
                 format!("no utime/stime fields in {text:?}"),
             )

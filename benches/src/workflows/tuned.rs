@@ -808,7 +808,7 @@ pub fn human(report: &TunedReport) -> String {
 fn write_outputs(report: &TunedReport, dir: &Path) -> Result<()> {
     let json = dir.join("tuned.json");
     let text = serde_json::to_string_pretty(report)
-        .map_err(|e| BenchError::invalid("tuned.json", e.to_string()))?;
+        .map_err(|e| BenchError::failed("tuned.json", e.to_string()))?;
     std::fs::write(&json, text)
         .map_err(|e| BenchError::io(format!("writing {}", json.display()), e))?;
     let panel = |title: &str, of: fn(&Measurement) -> latency::Percentiles| chart::Panel {

@@ -158,25 +158,6 @@ impl crate::report::Human for Report {
     }
 }
 
-/// Parses an interval such as `5s`, `500ms`, `1m` or a plain number of seconds.
-pub fn parse_interval(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration (try 5s, 500ms, 1m)"))?;
-    let secs = match unit {
-        "" | "s" => number,
-        "ms" => number / 1000.0,
-        "m" => number * 60.0,
-        _ => return Err(format!("`{text}`: unknown unit `{unit}` (use ms, s or m)")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{text}`: {e}"))
-}
-
 /// Whether `root` is the running kernel's own root (netlink and setns then make sense).
 pub fn is_live_root(root: &Path) -> bool {
     root == Path::new("/")
@@ -195,15 +176,5 @@ mod tests {
         let report = check_once(root, &Advice::default()).unwrap();
         assert!(report.healthy, "{:?}", report.findings);
         assert_eq!(report.listeners.len(), 2);
-    }
-
-    #[test]
-    fn intervals() {
-        assert_eq!(parse_interval("5s").unwrap(), Duration::from_secs(5));
-        assert_eq!(parse_interval("2").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_interval("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_interval("1m").unwrap(), Duration::from_secs(60));
-        assert!(parse_interval("5h").unwrap_err().contains("unknown unit"));
-        assert!(parse_interval("soon").is_err());
     }
 }

@@ -382,26 +382,25 @@ pub fn diagnose(
             });
         }
     }
-    if let Some(v) = after
-        .sysctl("kernel.io_uring_disabled")
-        .filter(|v| *v != "0")
-    {
-        findings.push(Finding {
-            symptom: Symptom::IoUringDisabled,
-            summary: "io_uring is restricted: an io_uring server cannot start (or only as root)"
-                .into(),
-            evidence: vec![format!(
-                "kernel.io_uring_disabled = {v} (1: only root and kernel.io_uring_group; 2: off)"
-            )],
-            knob: "kernel.io_uring_disabled".into(),
-            current: Some(v.to_string()),
-            value: "0".into(),
-            profile: advice
-                .0
-                .get("kernel.io_uring_disabled")
-                .map(|r| r.profile.clone()),
-            note: Some("or keep 1 and put the service's group in kernel.io_uring_group".into()),
-        });
+    // Judged as for a service user (root is exempt from `1`): the doctor does not know who will run the server.
+    if let Some(v) = after.sysctl("kernel.io_uring_disabled") {
+        if let Some(judged) = crate::preflight::io_uring(v, false) {
+            findings.push(Finding {
+                symptom: Symptom::IoUringDisabled,
+                summary: judged.what,
+                evidence: vec![format!(
+                    "kernel.io_uring_disabled = {v} (1: only root and kernel.io_uring_group; 2: off)"
+                )],
+                knob: "kernel.io_uring_disabled".into(),
+                current: Some(v.to_string()),
+                value: "0".into(),
+                profile: advice
+                    .0
+                    .get("kernel.io_uring_disabled")
+                    .map(|r| r.profile.clone()),
+                note: Some(judged.fix),
+            });
+        }
     }
 
     findings

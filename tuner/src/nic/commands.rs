@@ -215,34 +215,13 @@ fn skipped(plan: &NicPlan) -> Vec<NicChange> {
         .collect()
 }
 
-/// Rows padded to the widest cell of each column.
+/// Rows padded to the widest cell of each column (the first row is the header).
 fn table(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|t| t.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
+    let mut t = pincore_cli::table::Table::headless();
     for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(i, cell)| {
-                if i + 1 == row.len() {
-                    cell.clone()
-                } else {
-                    format!("{cell:<w$}", w = widths[i])
-                }
-            })
-            .collect();
-        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+        t.plain_row(row.iter().cloned());
     }
-    out
+    t.render(false)
 }
 
 /// NIC settings as a table: setting, current, target, action, why.

@@ -31,25 +31,10 @@ pub(super) fn parse(text: &str, default_name: &str, origin: Origin) -> Result<Pr
     })
 }
 
-/// Turns a serde_yaml error into one with the file, line and column up front.
+/// A serde_yaml error as `file:line:col: message`.
 fn yaml_error(file: &str, e: &serde_yaml::Error) -> Error {
-    let mut message = e.to_string();
-    // serde_yaml appends " at line L column C"; the location goes first instead, like a compiler's.
-    if let Some(pos) = message.rfind(" at line ") {
-        message.truncate(pos);
-    }
-    let (line, column) = e
-        .location()
-        .map(|l| (l.line(), l.column()))
-        .unwrap_or((0, 0));
-    Error::Profile {
-        location: Location {
-            file: file.to_string(),
-            line,
-            column,
-        },
-        message,
-    }
+    let (location, message) = pincore_cli::position::yaml_error(file, e);
+    Error::Profile { location, message }
 }
 
 #[derive(Deserialize)]

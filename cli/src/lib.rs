@@ -1,0 +1,19 @@
+//! pincore-cli: what every pincore binary shares, so the four tools read the same words the same way and
+//! answer in the same shape.
+//!
+//! - [`duration`]: the one grammar for durations (`1.5s`, `250ms`, `2m`, `100us`), on command lines and in
+//!   files alike.
+//! - [`logging`]: `-v`/`-vv` and `RUST_LOG` to stderr.
+//! - [`table`] and [`output`]: aligned tables for people, `--json` for machines, from the same value.
+//! - [`exit`]: the exit-code conventions.
+//! - [`position`]: `file:line:col: message` for errors in YAML files.
+//!
+//! This crate is a leaf: it knows nothing of profiles, manifests, servers or load runs, and depends on no
+//! other pincore crate.
+
+pub mod duration;
+pub mod exit;
+pub mod logging;
+pub mod output;
+pub mod position;
+pub mod table;
