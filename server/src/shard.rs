@@ -56,6 +56,8 @@ pub struct Shared {
     pub settings: Vec<AnySettings>,
     /// Chooses the shard that owns a key: fixed seeds, so every shard agrees.
     pub owners: ahash::RandomState,
+    /// Each shard's poll state for the stall watchdog, by shard index.
+    pub(crate) watches: std::sync::Arc<[crate::framework::stall::Watch]>,
 }
 
 impl Shared {

@@ -84,8 +84,8 @@ pub async fn accept_loop(shard: Rc<Shard>, service: usize, listener: TcpListener
     tracing::debug!(shard = shard.id, service = name, "stopped accepting");
 }
 
-/// A service's future, marked as that service's while it is polled (two thread-local stores per poll), so the
-/// stall detector can say which service held the CPU.
+/// A service's future, marked as being polled (a few relaxed stores per poll), so the stall watchdog can say
+/// which service held the CPU.
 struct Attributed {
     shard: Rc<Shard>,
     service: usize,
@@ -96,7 +96,7 @@ impl Future for Attributed {
     type Output = ();
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let guard = stall::Polling::enter(this.service);
+        let guard = stall::Polling::enter(&this.shard.shared.watches[this.shard.id]);
         let poll = this.inner.as_mut().poll(cx);
         if let Some(held) = guard.leave() {
             let name = this.shard.shared.catalog.specs[this.service].name;

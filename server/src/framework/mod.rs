@@ -17,7 +17,7 @@ mod context;
 mod deadline;
 mod server;
 pub(crate) mod service;
-mod stall;
+pub(crate) mod stall;
 
 pub use buffer::InputBuffer;
 pub use context::{read_within, write_within, Connection, Context, ReadError, Unavailable};

@@ -203,6 +203,7 @@ fn serve(catalog: Catalog, options: Options, log: LogLevelHandle) -> Result<(), 
             tracing::info!(service = *service, %addr, "listening");
         }
     }
+    let watches: Arc<[stall::Watch]> = (0..shards).map(|_| stall::Watch::default()).collect();
     let signals = control::install_signals()
         .map_err(|e| ServerError::Executor(format!("cannot install signal handlers: {e}")))?;
     let shared = Arc::new(Shared {
@@ -220,7 +221,11 @@ fn serve(catalog: Catalog, options: Options, log: LogLevelHandle) -> Result<(), 
         // Fixed seeds: every shard must pick the same owner for a key; ownership only spreads work, so a
         // client aiming keys at one shard gains nothing it could not get by connecting there.
         owners: ahash::RandomState::with_seeds(0x7069_6e63, 0x6f72_6500, 0x6b65_7973, 0x6861_7368),
+        watches: watches.clone(),
     });
+    let stopped = Arc::new(AtomicBool::new(false));
+    stall::start(watches, stopped.clone())
+        .map_err(|e| ServerError::Executor(format!("cannot start the stall watchdog: {e}")))?;
     tracing::info!(shards, cpus = %CpuList::List(cpus.clone()), io_memory_bytes = config.shards.io_memory_bytes, "starting shards");
 
     let requests: MeshBuilder<Envelope, _> = MeshBuilder::full(shards, config.shards.mesh_capacity);
@@ -230,12 +235,12 @@ fn serve(catalog: Catalog, options: Options, log: LogLevelHandle) -> Result<(), 
         .io_memory(config.shards.io_memory_bytes)
         // One unpinned thread per shard for blocking work (signal waits, config file reads).
         .blocking_thread_pool_placement(PoolPlacement::Unbound(1))
-        // glommio's stall detector, told which service held the CPU (see `stall`).
-        .detect_stalls(Some(Box::new(stall::handler)))
         .on_all_shards(move || run_shard(shared, config, requests, replies))
         .map_err(|e| ServerError::Executor(e.to_string()))?;
     let mut failure = None;
-    for result in pool.join_all() {
+    let results = pool.join_all();
+    stopped.store(true, Ordering::Relaxed);
+    for result in results {
         match result {
             Ok(Ok(())) => {}
             Ok(Err(e)) => failure = Some(e),
