@@ -37,6 +37,34 @@ impl InputBuffer {
         }
     }
 
+    /// Takes the next complete line (without its `\n`, and a `\r` before it), or `None` until one arrived.
+    pub fn line(&mut self) -> Option<Vec<u8>> {
+        let end = self.data().iter().position(|&b| b == b'\n')?;
+        let mut line = self.data()[..end].to_vec();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        self.consume(end + 1);
+        Some(line)
+    }
+
+    /// The next line from `conn`, reading as needed within `within` per read; `Ok(None)` at end of input,
+    /// [`ReadError::TooLarge`] for a line longer than the buffer.
+    pub async fn read_line<S: Service>(
+        &mut self,
+        conn: &mut Connection<S>,
+        within: Duration,
+    ) -> Result<Option<Vec<u8>>, ReadError> {
+        loop {
+            if let Some(line) = self.line() {
+                return Ok(Some(line));
+            }
+            if self.fill(conn, within).await? == 0 {
+                return Ok(None);
+            }
+        }
+    }
+
     /// Reads more bytes from `conn`, within `within`. `Ok(0)` is end of input; [`ReadError::TooLarge`]
     /// means the buffer is full: the peer sent more than `max` bytes without a complete frame.
     pub async fn fill<S: Service>(
@@ -73,5 +101,15 @@ mod tests {
         b.consume(100);
         assert_eq!(b.data(), b"");
         assert_eq!(b.start, 0);
+    }
+
+    #[test]
+    fn lines_come_out_whole_without_their_ending() {
+        let mut b = InputBuffer::new(64);
+        b.buf.extend_from_slice(b"one\r\ntwo\nthr");
+        assert_eq!(b.line().as_deref(), Some(&b"one"[..]));
+        assert_eq!(b.line().as_deref(), Some(&b"two"[..]));
+        assert_eq!(b.line(), None);
+        assert_eq!(b.data(), b"thr");
     }
 }
