@@ -5,8 +5,9 @@
 //! on the key's owner with `Context::on_owner`, whichever shard received it.
 //!
 //! Frames are a 4-byte big-endian length and that many bytes (at most 64 KiB). A request is
-//! `PUT key value` or `GET key`; the reply is `<receiving shard> <owner shard> <result>`, where the result
-//! is `OK`, the value, `NIL` or `ERR ...`.
+//! `PUT key value`, `GET key` or `COUNT` (keys on every shard, asked of all of them with
+//! `Context::on_every_shard`); the reply is `<receiving shard> <owner shard> <result>`, where the result
+//! is `OK`, the value, `NIL`, the count or `ERR ...` (the owner is `-` for COUNT).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -52,6 +53,14 @@ impl Service for Store {
                     input.consume(4 + len);
                     let mut words = request.splitn(3, |&b| b == b' ');
                     let result = match (words.next(), words.next(), words.next()) {
+                        (Some(b"COUNT"), None, None) => {
+                            let counts = ctx.on_every_shard(|| |store: std::rc::Rc<Store>| async move { store.owned.borrow().len() }).await;
+                            let total: Result<usize, _> = counts.into_iter().sum();
+                            match total {
+                                Ok(n) => format!("{} - {n}", ctx.shard_id()).into_bytes(),
+                                Err(e) => format!("{} - ERR {e}", ctx.shard_id()).into_bytes(),
+                            }
+                        }
                         (Some(op @ (b"PUT" | b"GET")), Some(key), value) => {
                             let (put, key) = (op == b"PUT", key.to_vec());
                             let value = value.unwrap_or_default().to_vec();
@@ -73,7 +82,7 @@ impl Service for Store {
                             }
                         }
                         _ => format!(
-                            "{} - ERR requests are PUT key value and GET key",
+                            "{} - ERR requests are PUT key value, GET key and COUNT",
                             ctx.shard_id()
                         )
                         .into_bytes(),

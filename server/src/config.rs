@@ -803,6 +803,50 @@ mod tests {
     }
 
     #[test]
+    fn other_services_are_accepted_only_by_a_server_that_runs_them() {
+        let yaml = "services:\n  counter:\n    listen: 127.0.0.1:7100\n    settings: {step: 2}\n";
+        let err = Config::from_yaml(yaml, "c").unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "c:2:1: services.counter: no such service; this server runs resp, echo, admin"
+            ),
+            "{err}"
+        );
+        let c = Config::from_yaml_for(yaml, "c", &["counter"]).unwrap();
+        let counter = c.services.get("counter").unwrap();
+        assert_eq!(counter.settings["step"], serde_yaml::Value::from(2));
+        assert_eq!(
+            Config::from_yaml_for(&c.to_yaml(), "p", &["counter"]).unwrap(),
+            c
+        );
+        let err = Config::from_yaml_for("log: {level: info}\n", "c", &["counter"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("services.counter is missing"), "{err}");
+    }
+
+    #[test]
+    fn builtins_take_no_settings_and_settings_change_live() {
+        let yaml = "services:\n  echo:\n    listen: 127.0.0.1:7007\n    settings: {x: 1}\n";
+        let err = Config::from_yaml(yaml, "c").unwrap_err().to_string();
+        assert!(err.starts_with("c:4:1: services.echo.settings:"), "{err}");
+        let old =
+            Config::from_yaml_for("services:\n  g: {listen: 127.0.0.1:1}\n", "c", &["g"]).unwrap();
+        let new = Config::from_yaml_for(
+            "services:\n  g: {listen: 127.0.0.1:1, settings: {a: 1}}\n",
+            "c",
+            &["g"],
+        )
+        .unwrap();
+        assert!(old.needs_restart(&new).is_empty());
+        let merged = old.with_live_settings_of(&new);
+        assert_eq!(
+            merged.services.get("g").unwrap().settings,
+            new.services.get("g").unwrap().settings
+        );
+    }
+
+    #[test]
     fn print_config_round_trips() {
         let c = Config::default();
         assert_eq!(Config::from_yaml(&c.to_yaml(), "p").unwrap(), c);

@@ -400,12 +400,27 @@ impl Shard {
         }
     }
 
-    /// Runs a service's job on this shard's instance of it.
+    /// Runs a service's job on this shard's instance of it; a panic is contained (and counted) here.
     async fn run_job(self: &Rc<Self>, service: usize, job: Job) -> Outcome {
+        use futures_lite::FutureExt;
         let instance = self.instances.borrow().get(service).cloned();
-        match instance {
-            Some(instance) => Outcome::Ran(job(instance.as_any()).await),
-            None => Outcome::Ran(None),
+        let Some(instance) = instance else {
+            return Outcome::Ran(None);
+        };
+        match std::panic::AssertUnwindSafe(job(instance.as_any()))
+            .catch_unwind()
+            .await
+        {
+            Ok(reply) => Outcome::Ran(reply),
+            Err(_) => {
+                self.metrics.panicked(service);
+                tracing::error!(
+                    shard = self.id,
+                    service = self.shared.catalog.specs[service].name,
+                    "a job sent from another shard panicked; its sender gets Unavailable"
+                );
+                Outcome::Ran(None)
+            }
         }
     }
 

@@ -11,30 +11,28 @@ use std::time::{Duration, Instant};
 use pincore_testkit::KillOnDrop;
 use support::sample;
 
-/// An example's binary: built next to this test by `cargo test`/`nextest` (examples are built with the
-/// tests), or built now when missing.
+/// An example's binary, built (or found up to date) by cargo now: running only this test target does not
+/// build the examples, and a stale one would test old code.
 fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/examples-<hash> → target/<profile>
     let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let path = profile_dir.join("examples").join(name);
-    if !path.exists() {
-        let target = profile_dir.parent().expect("target root");
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "-p",
-                "pincore-server",
-                "--example",
-                name,
-                "--target-dir",
-            ])
-            .arg(target)
-            .status()
-            .expect("run cargo build --example");
-        assert!(status.success(), "cargo build --example {name} failed");
-    }
-    path
+    let target = profile_dir.parent().expect("target root");
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "pincore-server",
+            "--example",
+            name,
+            "--target-dir",
+        ])
+        .arg(target)
+        .status()
+        .expect("run cargo build --example");
+    assert!(status.success(), "cargo build --example {name} failed");
+    profile_dir.join("examples").join(name)
 }
 
 /// A running example with its config file and log.
@@ -252,6 +250,7 @@ fn rpc_handler_runs_each_key_on_its_owner_shard() {
         assert_eq!(result, format!("value{i}"));
     }
     assert_eq!(rpc(&mut get, "GET missing").2, "NIL");
+    assert_eq!(rpc(&mut get, "COUNT").2, "32", "asked of every shard");
     assert!(rpc(&mut get, "DROP x").2.starts_with("ERR"));
     // A frame past the 64 KiB limit closes the connection without buffering it.
     get.write_all(&(1u32 << 20).to_be_bytes()).unwrap();

@@ -9,20 +9,20 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
 use glommio::net::TcpStream;
 use glommio::GlommioError;
 
 use super::deadline::ReadDeadline;
 use super::service::{AdmissionClass, RawConnection, Service};
 use crate::config::Config;
-use crate::mesh::{Job, Op, Outcome};
+use crate::mesh::{Job, Op, Outcome, Ticket};
 use crate::metrics::{Counter, Histogram, ShardSnapshot};
 use crate::shard::{Admission, Shard};
 
-/// Another shard could not be reached: the server is shutting down.
+/// A job for another shard did not complete: that shard is shutting down, or the job panicked there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a shard is unavailable (the server is shutting down)")]
+#[error("a shard is unavailable (the server is shutting down, or the job failed there)")]
 pub struct Unavailable;
 
 /// A service's view of the shard it runs on. Cheap to clone; shard-local.
@@ -111,8 +111,54 @@ impl<S: Service> Context<S> {
 
     /// Runs `job` on `shard` with that shard's instance of this service, and returns what it returns.
     /// The message is the closure: what it captures travels to the other shard (so it must be `Send`),
-    /// the future it makes runs there.
+    /// the future it makes runs there. A job that panics is contained there and reported as
+    /// [`Unavailable`].
     pub async fn on_shard<R, F, Fut>(&self, shard: usize, job: F) -> Result<R, Unavailable>
+    where
+        F: FnOnce(Rc<S>) -> Fut + Send + 'static,
+        Fut: Future<Output = R> + 'static,
+        R: Send + 'static,
+    {
+        let ticket = self.send(shard, job).await;
+        Self::receive(ticket.await)
+    }
+
+    /// [`Context::on_shard`] on the shard that owns `key` ([`Context::owner_of`]).
+    pub async fn on_owner<R, F, Fut>(&self, key: &[u8], job: F) -> Result<R, Unavailable>
+    where
+        F: FnOnce(Rc<S>) -> Fut + Send + 'static,
+        Fut: Future<Output = R> + 'static,
+        R: Send + 'static,
+    {
+        self.on_shard(self.owner_of(key), job).await
+    }
+
+    /// [`Context::on_shard`] on every shard, replies in shard order. Every other shard gets its job before
+    /// this one runs its own, so they run at the same time.
+    pub async fn on_every_shard<R, F, Fut>(
+        &self,
+        job: impl Fn() -> F,
+    ) -> Vec<Result<R, Unavailable>>
+    where
+        F: FnOnce(Rc<S>) -> Fut + Send + 'static,
+        Fut: Future<Output = R> + 'static,
+        R: Send + 'static,
+    {
+        let here = self.shard_id();
+        let mut tickets: Vec<Option<Ticket>> = (0..self.shards()).map(|_| None).collect();
+        for shard in (0..self.shards()).filter(|&s| s != here) {
+            tickets[shard] = Some(self.send(shard, job()).await);
+        }
+        tickets[here] = Some(self.send(here, job()).await);
+        let mut replies = Vec::with_capacity(tickets.len());
+        for ticket in tickets.into_iter().flatten() {
+            replies.push(Self::receive(ticket.await));
+        }
+        replies
+    }
+
+    /// Sends `job` to `shard` (runs it, when that is this shard) and returns the ticket of its reply.
+    async fn send<R, F, Fut>(&self, shard: usize, job: F) -> Ticket
     where
         F: FnOnce(Rc<S>) -> Fut + Send + 'static,
         Fut: Future<Output = R> + 'static,
@@ -130,50 +176,18 @@ impl<S: Service> Context<S> {
                 }
             })
         });
-        let ticket = self
-            .shard
-            .call(
-                shard,
-                Op::Run {
-                    service: self.index,
-                    job,
-                },
-            )
-            .await;
-        match ticket.await {
+        let op = Op::Run {
+            service: self.index,
+            job,
+        };
+        self.shard.call(shard, op).await
+    }
+
+    fn receive<R: 'static>(outcome: Outcome) -> Result<R, Unavailable> {
+        match outcome {
             Outcome::Ran(Some(reply)) => reply.downcast::<R>().map(|r| *r).map_err(|_| Unavailable),
             _ => Err(Unavailable),
         }
-    }
-
-    /// [`Context::on_shard`] on the shard that owns `key` ([`Context::owner_of`]).
-    pub async fn on_owner<R, F, Fut>(&self, key: &[u8], job: F) -> Result<R, Unavailable>
-    where
-        F: FnOnce(Rc<S>) -> Fut + Send + 'static,
-        Fut: Future<Output = R> + 'static,
-        R: Send + 'static,
-    {
-        self.on_shard(self.owner_of(key), job).await
-    }
-
-    /// [`Context::on_shard`] on every shard, in shard order; the jobs run concurrently.
-    pub async fn on_every_shard<R, F, Fut>(
-        &self,
-        job: impl Fn() -> F,
-    ) -> Vec<Result<R, Unavailable>>
-    where
-        F: FnOnce(Rc<S>) -> Fut + Send + 'static,
-        Fut: Future<Output = R> + 'static,
-        R: Send + 'static,
-    {
-        let calls: Vec<_> = (0..self.shards())
-            .map(|shard| self.on_shard(shard, job()))
-            .collect();
-        let mut replies = Vec::with_capacity(calls.len());
-        for call in calls {
-            replies.push(call.await);
-        }
-        replies
     }
 
     /// Runs blocking work (file reads, DNS, a synchronous library) on the shard's blocking pool, so the
@@ -186,8 +200,25 @@ impl<S: Service> Context<S> {
     }
 
     /// Runs `task` in the shard's low-share housekeeping queue (sweeps, refreshes): it yields to connections.
+    /// A panic ends the task (logged and counted as this service's), not the shard.
     pub fn spawn_housekeeping(&self, task: impl Future<Output = ()> + 'static) {
-        match glommio::spawn_local_into(task, self.shard.housekeeping) {
+        let shard = self.shard.clone();
+        let index = self.index;
+        let contained = async move {
+            if std::panic::AssertUnwindSafe(task)
+                .catch_unwind()
+                .await
+                .is_err()
+            {
+                shard.metrics.panicked(index);
+                tracing::error!(
+                    shard = shard.id,
+                    service = S::NAME,
+                    "housekeeping task panicked; it is stopped, the shard keeps serving"
+                );
+            }
+        };
+        match glommio::spawn_local_into(contained, self.shard.housekeeping) {
             Ok(task) => {
                 task.detach();
             }
