@@ -3,6 +3,7 @@
 //! [`Config::from_yaml`] is the one way text becomes a [`Config`]; `check-config`, start-up, SIGHUP reload and
 //! pincore-deploy all call it, so a file that passes the check is a file the server accepts.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -73,16 +74,23 @@ impl fmt::Display for NicMode {
     }
 }
 
-/// The services, each on its own port (changing these needs a restart).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// The built-in services of `pincore-server`, in the order they are registered.
+pub const BUILTIN_SERVICES: [&str; 3] = ["resp", "echo", "admin"];
+
+/// The services, each on its own port (changing a listener needs a restart; `settings` change live).
+///
+/// The built-ins have fields of their own (with defaults); any other name is a service registered by a
+/// program built on [`crate::framework::Server`], and is accepted only by that program's check.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Services {
     pub resp: ServiceConfig,
     pub echo: ServiceConfig,
     pub admin: ServiceConfig,
+    /// Services other than the built-ins, by name.
+    pub other: BTreeMap<String, ServiceConfig>,
 }
 
-/// One service's listener.
+/// One service's listener, and its own settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
@@ -92,6 +100,65 @@ pub struct ServiceConfig {
     /// listen(2) backlog; the kernel silently caps it at `net.core.somaxconn`.
     #[serde(default = "backlog_default")]
     pub backlog: u32,
+    /// The service's own section, read by its `Settings` type (the built-ins take none); changes live on
+    /// SIGHUP.
+    #[serde(default, skip_serializing_if = "serde_yaml::Value::is_null")]
+    pub settings: serde_yaml::Value,
+}
+
+impl ServiceConfig {
+    /// The listener alone, without the settings (what needs a restart to change).
+    fn listener(&self) -> (bool, SocketAddr, u32) {
+        (self.enabled, self.listen, self.backlog)
+    }
+}
+
+impl Serialize for Services {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let all = self.all();
+        let mut map = serializer.serialize_map(Some(all.len()))?;
+        for (name, service) in all {
+            map.serialize_entry(name, service)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Services {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Services;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of service names to listeners")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Services, A::Error> {
+                let mut services = Services::default();
+                while let Some(name) = map.next_key::<String>()? {
+                    // Each value is read straight from the YAML, so its errors keep their line and column.
+                    let service = map.next_value::<ServiceConfig>()?;
+                    match name.as_str() {
+                        "resp" => services.resp = service,
+                        "echo" => services.echo = service,
+                        "admin" => services.admin = service,
+                        _ => {
+                            if services.other.insert(name.clone(), service).is_some() {
+                                return Err(serde::de::Error::custom(format!(
+                                    "services.{name} is given twice"
+                                )));
+                            }
+                        }
+                    }
+                }
+                Ok(services)
+            }
+        }
+        deserializer.deserialize_map(Visit)
+    }
 }
 
 /// Limits against hostile clients, enforced per shard (changed live by SIGHUP).
@@ -181,11 +248,13 @@ impl Default for Services {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], port)),
             backlog,
+            settings: serde_yaml::Value::Null,
         };
         Services {
             resp: service(6380, 1024),
             echo: service(7007, 1024),
             admin: service(9180, 128),
+            other: BTreeMap::new(),
         }
     }
 }
@@ -253,13 +322,34 @@ impl LogLevel {
 }
 
 impl Services {
-    /// The services in a fixed order with their names, enabled or not.
-    pub fn all(&self) -> [(&'static str, &ServiceConfig); 3] {
-        [
+    /// Every service section with its name, enabled or not: the built-ins first, then the others by name.
+    pub fn all(&self) -> Vec<(&str, &ServiceConfig)> {
+        let mut all = vec![
             ("resp", &self.resp),
             ("echo", &self.echo),
             ("admin", &self.admin),
-        ]
+        ];
+        all.extend(self.other.iter().map(|(n, s)| (n.as_str(), s)));
+        all
+    }
+
+    /// The section of the service called `name`.
+    pub fn get(&self, name: &str) -> Option<&ServiceConfig> {
+        match name {
+            "resp" => Some(&self.resp),
+            "echo" => Some(&self.echo),
+            "admin" => Some(&self.admin),
+            _ => self.other.get(name),
+        }
+    }
+
+    fn get_mut(&mut self, name: &str) -> Option<&mut ServiceConfig> {
+        match name {
+            "resp" => Some(&mut self.resp),
+            "echo" => Some(&mut self.echo),
+            "admin" => Some(&mut self.admin),
+            _ => self.other.get_mut(name),
+        }
     }
 }
 
@@ -322,9 +412,37 @@ impl fmt::Display for CpuList {
 }
 
 impl Config {
-    /// Parses and validates configuration text. `origin` names the text in errors (a path, or
-    /// [`DEFAULT_ORIGIN`]). Keys missing from the text take their default values.
+    /// Parses and validates configuration text for `pincore-server` (its built-in services, which take no
+    /// settings). `origin` names the text in errors (a path, or [`DEFAULT_ORIGIN`]). Keys missing from the
+    /// text take their default values.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config = Config::from_yaml_for(text, origin, &BUILTIN_SERVICES)?;
+        for name in BUILTIN_SERVICES {
+            if config
+                .services
+                .get(name)
+                .is_some_and(|s| !s.settings.is_null())
+            {
+                let path = format!("services.{name}.settings");
+                return Err(config_error(
+                    text,
+                    origin,
+                    &path,
+                    format!("the built-in {name} service takes no settings; remove it"),
+                ));
+            }
+        }
+        Ok(config)
+    }
+
+    /// Parses and validates configuration text for a server running the services named `services` (see
+    /// [`crate::framework::Server`]); their settings sections are checked by the caller, which knows their
+    /// types.
+    pub fn from_yaml_for(
+        text: &str,
+        origin: &str,
+        services: &[&str],
+    ) -> Result<Config, ConfigError> {
         pincore_tuner::nesting::check(text).map_err(|deep| ServerError::Config {
             origin: origin.to_string(),
             line: Some(deep.line),
@@ -339,7 +457,7 @@ impl Config {
         } else {
             serde_yaml::from_str::<Config>(text).map_err(|e| yaml_error(origin, e))?
         };
-        config.validate(text, origin)?;
+        config.validate(text, origin, services)?;
         Ok(config)
     }
 
@@ -381,8 +499,8 @@ impl Config {
         if self.shards.nic != new.shards.nic {
             changed.push("shards.nic".to_string());
         }
-        for ((name, old), (_, next)) in self.services.all().into_iter().zip(new.services.all()) {
-            if old != next {
+        for (name, old) in self.services.all() {
+            if new.services.get(name).map(ServiceConfig::listener) != Some(old.listener()) {
                 changed.push(format!("services.{name}"));
             }
         }
@@ -392,25 +510,23 @@ impl Config {
         changed
     }
 
-    /// `self` with the live-reloadable parts (limits, timeouts, log level) taken from `new`.
+    /// `self` with the live-reloadable parts (limits, timeouts, log level, services' settings) taken from
+    /// `new`.
     pub fn with_live_settings_of(&self, new: &Config) -> Config {
         let mut merged = self.clone();
         merged.limits = new.limits.clone();
         merged.timeouts = new.timeouts.clone();
         merged.log.level = new.log.level;
+        for (name, service) in new.services.all() {
+            if let Some(running) = merged.services.get_mut(name) {
+                running.settings = service.settings.clone();
+            }
+        }
         merged
     }
 
-    fn validate(&self, text: &str, origin: &str) -> Result<(), ConfigError> {
-        let fail = |path: &str, message: String| {
-            let line = locate(text, path);
-            Err(ServerError::Config {
-                origin: origin.to_string(),
-                line,
-                column: line.map(|_| 1),
-                message: format!("{path}: {message}"),
-            })
-        };
+    fn validate(&self, text: &str, origin: &str, services: &[&str]) -> Result<(), ConfigError> {
+        let fail = |path: &str, message: String| Err(config_error(text, origin, path, message));
         let positive = [
             ("shards.io_memory_bytes", self.shards.io_memory_bytes as u64),
             ("shards.mesh_capacity", self.shards.mesh_capacity as u64),
@@ -470,11 +586,27 @@ impl Config {
                 ),
             );
         }
+        for name in self.services.other.keys() {
+            if !services.contains(&name.as_str()) {
+                return fail(
+                    &format!("services.{name}"),
+                    format!("no such service; this server runs {}", services.join(", ")),
+                );
+            }
+        }
+        for name in services {
+            if self.services.get(name).is_none() {
+                return fail(
+                    "services",
+                    format!("services.{name} is missing; give it at least `listen: ADDRESS:PORT`"),
+                );
+            }
+        }
         let enabled: Vec<_> = self
             .services
             .all()
             .into_iter()
-            .filter(|(_, s)| s.enabled)
+            .filter(|(name, s)| s.enabled && services.contains(name))
             .collect();
         if enabled.is_empty() {
             return fail(
@@ -506,6 +638,17 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+/// An error about the value at the dotted key `path`, with its line when it can be found in `text`.
+pub(crate) fn config_error(text: &str, origin: &str, path: &str, message: String) -> ConfigError {
+    let line = locate(text, path);
+    ServerError::Config {
+        origin: origin.to_string(),
+        line,
+        column: line.map(|_| 1),
+        message: format!("{path}: {message}"),
     }
 }
 
@@ -658,6 +801,50 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.starts_with("c:3:1: shards.nic.device"), "{err}");
+    }
+
+    #[test]
+    fn other_services_are_accepted_only_by_a_server_that_runs_them() {
+        let yaml = "services:\n  counter:\n    listen: 127.0.0.1:7100\n    settings: {step: 2}\n";
+        let err = Config::from_yaml(yaml, "c").unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "c:2:1: services.counter: no such service; this server runs resp, echo, admin"
+            ),
+            "{err}"
+        );
+        let c = Config::from_yaml_for(yaml, "c", &["counter"]).unwrap();
+        let counter = c.services.get("counter").unwrap();
+        assert_eq!(counter.settings["step"], serde_yaml::Value::from(2));
+        assert_eq!(
+            Config::from_yaml_for(&c.to_yaml(), "p", &["counter"]).unwrap(),
+            c
+        );
+        let err = Config::from_yaml_for("log: {level: info}\n", "c", &["counter"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("services.counter is missing"), "{err}");
+    }
+
+    #[test]
+    fn builtins_take_no_settings_and_settings_change_live() {
+        let yaml = "services:\n  echo:\n    listen: 127.0.0.1:7007\n    settings: {x: 1}\n";
+        let err = Config::from_yaml(yaml, "c").unwrap_err().to_string();
+        assert!(err.starts_with("c:4:1: services.echo.settings:"), "{err}");
+        let old =
+            Config::from_yaml_for("services:\n  g: {listen: 127.0.0.1:1}\n", "c", &["g"]).unwrap();
+        let new = Config::from_yaml_for(
+            "services:\n  g: {listen: 127.0.0.1:1, settings: {a: 1}}\n",
+            "c",
+            &["g"],
+        )
+        .unwrap();
+        assert!(old.needs_restart(&new).is_empty());
+        let merged = old.with_live_settings_of(&new);
+        assert_eq!(
+            merged.services.get("g").unwrap().settings,
+            new.services.get("g").unwrap().settings
+        );
     }
 
     #[test]

@@ -10,7 +10,6 @@ use sd_notify::NotifyState;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::config::Config;
 use crate::mesh::Op;
 use crate::shard::Shard;
 
@@ -70,20 +69,21 @@ async fn reload(shard: &Rc<Shard>) {
         notify(NotifyState::Ready);
         return;
     };
-    let cpus_override = shard.shared.cpus_override.clone();
+    let shared = shard.shared.clone();
     let read = glommio::executor()
         .spawn_blocking(move || {
-            Config::from_file(&path).map(|mut config| {
-                if let Some(cpus) = cpus_override {
+            // Every registered service's settings are parsed and checked here, before any shard sees them.
+            shared.catalog.read(&path).map(|(mut config, settings)| {
+                if let Some(cpus) = shared.cpus_override.clone() {
                     config.shards.cpus = cpus;
                 }
-                config
+                (config, settings)
             })
         })
         .await;
     match read {
         Err(e) => tracing::error!(error = %e, "reload failed; the running configuration is kept"),
-        Ok(new) => {
+        Ok((new, settings)) => {
             let running = shard.config();
             for key in running.needs_restart(&new) {
                 tracing::warn!(
@@ -95,11 +95,14 @@ async fn reload(shard: &Rc<Shard>) {
             shard.shared.log.set(merged.log.level);
             for target in 0..shard.count {
                 shard
-                    .tell(target, Op::Reconfigure(Box::new(merged.clone())))
+                    .tell(
+                        target,
+                        Op::Reconfigure(Box::new(merged.clone()), settings.clone()),
+                    )
                     .await;
             }
             tracing::info!(
-                "configuration reloaded: limits, timeouts and log level applied on every shard"
+                "configuration reloaded: limits, timeouts, log level and services' settings applied on every shard"
             );
         }
     }

@@ -46,7 +46,7 @@ pub enum ServerError {
     /// A listening socket could not be created.
     #[error("cannot listen on {addr} for the {service} service: {source} (is another process using the port? change services.{service}.listen)")]
     Listen {
-        service: &'static str,
+        service: String,
         addr: SocketAddr,
         #[source]
         source: std::io::Error,

@@ -1,18 +1,18 @@
-//! pincore-server: a thread-per-core server on glommio (io_uring) with a Redis-protocol key-value store, a
-//! byte echo service and an HTTP admin endpoint with Prometheus metrics.
+//! pincore-server: a thread-per-core TCP server framework on glommio (io_uring), and the server built on it
+//! with a Redis-protocol key-value store, a byte echo service and an HTTP admin endpoint with Prometheus
+//! metrics.
 //!
-//! One shard runs pinned on each allowed CPU, with its own SO_REUSEPORT listener per service. Each shard serves
-//! its own connections from one keyspace split into independently locked parts, so no request crosses to
-//! another thread; glommio's channel mesh carries control and metrics only. See ARCHITECTURE.md for the code map.
+//! One shard runs pinned on each allowed CPU, with its own SO_REUSEPORT listener per service. Write a
+//! service against [`framework`] (the API boundary) and register it with a [`framework::Server`]; the
+//! built-in services in [`builtin`] are written the same way. See ARCHITECTURE.md for the code map.
 //!
 //! Other crates use [`config::Config::from_yaml`] to validate a configuration without starting anything.
 
-pub mod command;
+pub mod builtin;
 pub mod config;
 mod control;
 pub mod error;
-pub mod keyspace;
-pub mod kv;
+pub mod framework;
 pub mod listener;
 pub mod logging;
 pub mod mesh;
@@ -20,11 +20,9 @@ pub mod metrics;
 pub mod nic;
 pub mod placement;
 pub mod preflight;
-mod server;
-mod service;
 pub mod shard;
-pub mod store;
 
+pub use builtin::serve;
 pub use config::{Config, ConfigError};
 pub use error::ServerError;
-pub use server::{serve, Options};
+pub use framework::{Options, Server};

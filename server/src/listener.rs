@@ -10,52 +10,28 @@ use std::os::fd::OwnedFd;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::config::{Config, ServiceConfig};
+use crate::config::Config;
 use crate::error::ServerError;
-
-/// The services a shard can run, in a fixed order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Service {
-    Resp,
-    Echo,
-    Admin,
-}
-
-impl Service {
-    pub const ALL: [Service; 3] = [Service::Resp, Service::Echo, Service::Admin];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Service::Resp => "resp",
-            Service::Echo => "echo",
-            Service::Admin => "admin",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    pub fn config(self, config: &Config) -> &ServiceConfig {
-        match self {
-            Service::Resp => &config.services.resp,
-            Service::Echo => &config.services.echo,
-            Service::Admin => &config.services.admin,
-        }
-    }
-}
 
 /// The listening sockets of one shard, by service.
 #[derive(Debug, Default)]
 pub struct ShardSockets {
-    pub sockets: Vec<(Service, OwnedFd, SocketAddr)>,
+    /// (service index, name, socket, address)
+    pub sockets: Vec<(usize, &'static str, OwnedFd, SocketAddr)>,
 }
 
-/// Binds every enabled service once per shard. Port 0 picks a free port once and reuses it for every shard.
-pub fn bind_all(config: &Config, shards: usize) -> Result<Vec<ShardSockets>, ServerError> {
+/// Binds every enabled service of `services` (names, by service index) once per shard. Port 0 picks a free
+/// port once and reuses it for every shard.
+pub fn bind_all(
+    config: &Config,
+    shards: usize,
+    services: &[&'static str],
+) -> Result<Vec<ShardSockets>, ServerError> {
     let mut out: Vec<ShardSockets> = (0..shards).map(|_| ShardSockets::default()).collect();
-    for service in Service::ALL {
-        let service_config = service.config(config);
+    for (index, &service) in services.iter().enumerate() {
+        let Some(service_config) = config.services.get(service) else {
+            continue;
+        };
         if !service_config.enabled {
             continue;
         }
@@ -64,7 +40,7 @@ pub fn bind_all(config: &Config, shards: usize) -> Result<Vec<ShardSockets>, Ser
             // SO_REUSEPORT lets any process of the same user bind the same port and silently take a share of
             // its connections (a second server started by mistake). A plain bind first proves the port is free.
             probe(addr).map_err(|source| ServerError::Listen {
-                service: service.name(),
+                service: service.to_string(),
                 addr,
                 source,
             })?;
@@ -72,7 +48,7 @@ pub fn bind_all(config: &Config, shards: usize) -> Result<Vec<ShardSockets>, Ser
         for shard in out.iter_mut() {
             let socket =
                 listen(addr, service_config.backlog).map_err(|source| ServerError::Listen {
-                    service: service.name(),
+                    service: service.to_string(),
                     addr,
                     source,
                 })?;
@@ -81,7 +57,9 @@ pub fn bind_all(config: &Config, shards: usize) -> Result<Vec<ShardSockets>, Ser
                     addr = bound;
                 }
             }
-            shard.sockets.push((service, OwnedFd::from(socket), addr));
+            shard
+                .sockets
+                .push((index, service, OwnedFd::from(socket), addr));
         }
     }
     Ok(out)
@@ -107,15 +85,17 @@ fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<Socket> {
 mod tests {
     use super::*;
 
+    const BUILTIN: [&str; 3] = ["resp", "echo", "admin"];
+
     #[test]
     fn every_shard_gets_a_socket_on_the_same_port() {
         let mut config = Config::default();
         config.services.resp.listen = "127.0.0.1:0".parse().unwrap();
         config.services.echo.enabled = false;
         config.services.admin.enabled = false;
-        let sockets = bind_all(&config, 3).unwrap();
+        let sockets = bind_all(&config, 3, &BUILTIN).unwrap();
         assert_eq!(sockets.len(), 3);
-        let ports: Vec<u16> = sockets.iter().map(|s| s.sockets[0].2.port()).collect();
+        let ports: Vec<u16> = sockets.iter().map(|s| s.sockets[0].3.port()).collect();
         assert!(
             ports[0] != 0 && ports.iter().all(|&p| p == ports[0]),
             "{ports:?}"
@@ -128,9 +108,9 @@ mod tests {
         config.services.resp.listen = "127.0.0.1:0".parse().unwrap();
         config.services.echo.enabled = false;
         config.services.admin.enabled = false;
-        let first = bind_all(&config, 2).unwrap();
-        config.services.resp.listen = first[0].sockets[0].2;
-        let err = bind_all(&config, 2).unwrap_err().to_string();
+        let first = bind_all(&config, 2, &BUILTIN).unwrap();
+        config.services.resp.listen = first[0].sockets[0].3;
+        let err = bind_all(&config, 2, &BUILTIN).unwrap_err().to_string();
         assert!(err.contains("resp") && err.contains("in use"), "{err}");
     }
 
@@ -141,7 +121,7 @@ mod tests {
         config.services.echo.listen = taken.local_addr().unwrap();
         config.services.resp.enabled = false;
         config.services.admin.enabled = false;
-        let err = bind_all(&config, 1).unwrap_err().to_string();
+        let err = bind_all(&config, 1, &BUILTIN).unwrap_err().to_string();
         assert!(
             err.contains("echo") && err.contains(&taken.local_addr().unwrap().to_string()),
             "{err}"

@@ -1,8 +1,8 @@
 //! Messages between shards over glommio's bounded channel mesh, and the replies that come back.
 //!
 //! Two full meshes connect every pair of shards: requests ([`Envelope`]) and replies ([`Reply`]). They carry
-//! control and housekeeping, never a data request (every shard serves its own connections from the shared
-//! [`crate::keyspace::Keyspace`]): metrics snapshots for INFO and scrapes, reloads, drain. Each shard matches replies to waiting requests by id in a shard-local
+//! control and housekeeping (metrics snapshots for INFO and scrapes, reloads, drain) and the jobs a service
+//! sends to its instance on another shard ([`Op::Run`], see [`crate::framework::Context::on_shard`]). Each shard matches replies to waiting requests by id in a shard-local
 //! table ([`Pending`]), so a connection can send several requests before awaiting any and still collect replies
 //! in request order. Reply channels are always drained without blocking, so no cycle of full channels can
 //! deadlock two shards.
@@ -14,16 +14,25 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
+use std::any::Any;
+
 use crate::config::Config;
+use crate::framework::service::{AnySettings, LocalFuture};
 use crate::metrics::ShardSnapshot;
 
+/// A service's job for another shard: given that shard's instance of the service, the future of its reply
+/// (`None`: the instance is not of the expected type).
+pub type Job = Box<dyn FnOnce(Rc<dyn Any>) -> LocalFuture<Option<Box<dyn Any + Send>>> + Send>;
+
 /// What one shard asks of another.
-#[derive(Debug)]
 pub enum Op {
     /// This shard's metrics, for a scrape or INFO.
     Snapshot,
-    /// Apply a reloaded configuration (only its live parts differ from the running one).
-    Reconfigure(Box<Config>),
+    /// Apply a reloaded configuration (only its live parts differ from the running one) and each service's
+    /// new settings, by service index.
+    Reconfigure(Box<Config>, Vec<AnySettings>),
+    /// Run a service's job on this shard's instance of service number `service`.
+    Run { service: usize, job: Job },
     /// Stop accepting and drain connections.
     Drain,
     /// Sent to shard 0: the sender has no connections left (or its drain deadline passed).
@@ -33,22 +42,21 @@ pub enum Op {
 }
 
 /// What comes back.
-#[derive(Debug)]
 pub enum Outcome {
     Done,
     Snapshot(Box<ShardSnapshot>),
+    /// What a [`Op::Run`] job returned.
+    Ran(Option<Box<dyn Any + Send>>),
     /// The shard could not be reached (it is shutting down).
     Unavailable,
 }
 
 /// A request with the id its reply will carry (0: no reply wanted).
-#[derive(Debug)]
 pub struct Envelope {
     pub id: u64,
     pub op: Op,
 }
 
-#[derive(Debug)]
 pub struct Reply {
     pub id: u64,
     pub outcome: Outcome,

@@ -3,16 +3,18 @@
 //! Each shard counts in plain `Cell`s that only its own thread touches: no atomics and no locks on the request
 //! path. A scrape asks every shard for a [`ShardSnapshot`] over the cross-shard channels and renders the merged
 //! snapshots here, so the cost of monitoring is paid at scrape time, not per request.
+//!
+//! The framework counts what every service has (connections, bytes, rejections, connection durations, panics,
+//! stalls, errors); a service registers its own series ([`Counter`], [`Histogram`], gauges read at scrape
+//! time) through its [`crate::framework::Context`], and they are rendered next to the framework's.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::rc::Rc;
 use std::time::Duration;
 
-use crate::command::Command;
-use crate::listener::Service;
-
-/// Upper bounds (seconds) of the command latency histogram buckets; `+Inf` is implied.
+/// Upper bounds (seconds) of the latency histogram buckets; `+Inf` is implied.
 pub const LATENCY_BUCKETS: [f64; 15] = [
     0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
     0.05, 0.1, 0.25, 1.0,
@@ -61,6 +63,71 @@ impl Rejection {
     }
 }
 
+fn bump(cell: &Cell<u64>, by: u64) {
+    cell.set(cell.get().wrapping_add(by));
+}
+
+/// A counter a service registered; cloning it gives another handle on the same series.
+#[derive(Clone, Default)]
+pub struct Counter(Rc<Cell<u64>>);
+
+impl Counter {
+    pub fn inc(&self) {
+        bump(&self.0, 1);
+    }
+    pub fn add(&self, n: u64) {
+        bump(&self.0, n);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+#[derive(Default)]
+struct HistogramCells {
+    buckets: [Cell<u64>; BUCKETS],
+    sum_nanos: Cell<u64>,
+}
+
+/// A latency histogram a service registered (buckets [`LATENCY_BUCKETS`]), merged over shards at a scrape.
+#[derive(Clone, Default)]
+pub struct Histogram(Rc<HistogramCells>);
+
+impl Histogram {
+    pub fn observe(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        let bucket = LATENCY_BUCKETS
+            .iter()
+            .position(|&le| secs <= le)
+            .unwrap_or(BUCKETS - 1);
+        bump(&self.0.buckets[bucket], 1);
+        bump(
+            &self.0.sum_nanos,
+            took.as_nanos().min(u64::MAX as u128) as u64,
+        );
+    }
+
+    fn snapshot(&self) -> HistogramSnapshot {
+        HistogramSnapshot {
+            buckets: std::array::from_fn(|i| self.0.buckets[i].get()),
+            sum_nanos: self.0.sum_nanos.get(),
+        }
+    }
+}
+
+enum Source {
+    Counter(Counter),
+    Histogram(Histogram),
+    Gauge(Box<dyn Fn() -> u64>),
+}
+
+struct Registered {
+    name: String,
+    help: String,
+    labels: Vec<(String, String)>,
+    source: Source,
+}
+
 #[derive(Default)]
 struct ServiceCounters {
     open: Cell<u64>,
@@ -68,50 +135,68 @@ struct ServiceCounters {
     rejected: [Cell<u64>; 3],
     bytes_in: Cell<u64>,
     bytes_out: Cell<u64>,
-}
-
-#[derive(Default)]
-struct CommandCounters {
-    calls: Cell<u64>,
-    buckets: [Cell<u64>; BUCKETS],
-    sum_nanos: Cell<u64>,
+    panics: Cell<u64>,
+    stalls: Cell<u64>,
+    durations: Histogram,
 }
 
 /// One shard's counters. Only the owning shard's thread reads or writes them.
-#[derive(Default)]
 pub struct ShardMetrics {
-    services: [ServiceCounters; 3],
-    commands: [CommandCounters; Command::COUNT],
+    names: Vec<&'static str>,
+    services: Vec<ServiceCounters>,
     errors: RefCell<BTreeMap<&'static str, u64>>,
     executor: RefCell<ExecutorSnapshot>,
-}
-
-fn bump(cell: &Cell<u64>, by: u64) {
-    cell.set(cell.get().wrapping_add(by));
+    registered: RefCell<Vec<Registered>>,
 }
 
 impl ShardMetrics {
-    pub fn accepted(&self, service: Service) {
-        let s = &self.services[service.index()];
+    /// Counters for the services named, by their index.
+    pub fn new(services: &[&'static str]) -> ShardMetrics {
+        ShardMetrics {
+            names: services.to_vec(),
+            services: services
+                .iter()
+                .map(|_| ServiceCounters::default())
+                .collect(),
+            errors: RefCell::default(),
+            executor: RefCell::default(),
+            registered: RefCell::default(),
+        }
+    }
+
+    pub fn accepted(&self, service: usize) {
+        let s = &self.services[service];
         bump(&s.accepted, 1);
         bump(&s.open, 1);
     }
 
-    pub fn closed(&self, service: Service) {
-        let s = &self.services[service.index()];
+    /// A connection of `service` closed after `lasted`.
+    pub fn closed(&self, service: usize, lasted: Duration) {
+        let s = &self.services[service];
         s.open.set(s.open.get().saturating_sub(1));
+        s.durations.observe(lasted);
     }
 
-    pub fn rejected(&self, service: Service, why: Rejection) {
-        bump(&self.services[service.index()].rejected[why as usize], 1);
+    pub fn rejected(&self, service: usize, why: Rejection) {
+        bump(&self.services[service].rejected[why as usize], 1);
     }
 
-    pub fn bytes_in(&self, service: Service, n: usize) {
-        bump(&self.services[service.index()].bytes_in, n as u64);
+    pub fn bytes_in(&self, service: usize, n: usize) {
+        bump(&self.services[service].bytes_in, n as u64);
     }
 
-    pub fn bytes_out(&self, service: Service, n: usize) {
-        bump(&self.services[service.index()].bytes_out, n as u64);
+    pub fn bytes_out(&self, service: usize, n: usize) {
+        bump(&self.services[service].bytes_out, n as u64);
+    }
+
+    /// A connection handler of `service` panicked (its connection was closed).
+    pub fn panicked(&self, service: usize) {
+        bump(&self.services[service].panics, 1);
+    }
+
+    /// A poll of `service` held the shard's CPU past the stall threshold.
+    pub fn stalled(&self, service: usize) {
+        bump(&self.services[service].stalls, 1);
     }
 
     /// Connections currently open on this shard, all services together.
@@ -119,8 +204,8 @@ impl ShardMetrics {
         self.services.iter().map(|s| s.open.get()).sum()
     }
 
-    pub fn open_connections_of(&self, service: Service) -> u64 {
-        self.services[service.index()].open.get()
+    pub fn open_connections_of(&self, service: usize) -> u64 {
+        self.services[service].open.get()
     }
 
     /// Counts one error by reason (a stable snake_case label).
@@ -128,22 +213,41 @@ impl ShardMetrics {
         *self.errors.borrow_mut().entry(reason).or_insert(0) += 1;
     }
 
-    /// Records one command and how long it took from parse to reply.
-    pub fn command(&self, command: Command, took: Duration) {
-        let c = &self.commands[command.index()];
-        bump(&c.calls, 1);
-        let secs = took.as_secs_f64();
-        let bucket = LATENCY_BUCKETS
-            .iter()
-            .position(|&le| secs <= le)
-            .unwrap_or(BUCKETS - 1);
-        bump(&c.buckets[bucket], 1);
-        bump(&c.sum_nanos, took.as_nanos().min(u64::MAX as u128) as u64);
+    /// Registers a counter series. Series of one name share its help text and differ by labels.
+    pub fn counter(&self, name: &str, help: &str, labels: &[(&str, &str)]) -> Counter {
+        let counter = Counter::default();
+        self.register(name, help, labels, Source::Counter(counter.clone()));
+        counter
     }
 
-    /// Total commands served by this shard.
-    pub fn total_commands(&self) -> u64 {
-        self.commands.iter().map(|c| c.calls.get()).sum()
+    /// Registers a histogram series (merged over shards when rendered).
+    pub fn histogram(&self, name: &str, help: &str, labels: &[(&str, &str)]) -> Histogram {
+        let histogram = Histogram::default();
+        self.register(name, help, labels, Source::Histogram(histogram.clone()));
+        histogram
+    }
+
+    /// Registers a gauge read by calling `read` at each scrape (rendered per shard).
+    pub fn gauge(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[(&str, &str)],
+        read: impl Fn() -> u64 + 'static,
+    ) {
+        self.register(name, help, labels, Source::Gauge(Box::new(read)));
+    }
+
+    fn register(&self, name: &str, help: &str, labels: &[(&str, &str)], source: Source) {
+        self.registered.borrow_mut().push(Registered {
+            name: name.to_string(),
+            help: help.to_string(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            source,
+        });
     }
 
     /// Adds glommio's executor statistics since the last call (glommio hands out deltas) to the running totals.
@@ -176,34 +280,41 @@ impl ShardMetrics {
     }
 
     /// A plain-data copy of every counter, to send to the shard that renders a scrape.
-    pub fn snapshot(&self, shard: usize, cpu: usize, keys: u64, expiring: u64) -> ShardSnapshot {
+    pub fn snapshot(&self, shard: usize, cpu: usize) -> ShardSnapshot {
         ShardSnapshot {
             shard,
             cpu,
-            keys,
-            expiring,
-            services: Service::ALL.map(|service| {
-                let s = &self.services[service.index()];
-                ServiceSnapshot {
+            services: self
+                .names
+                .iter()
+                .zip(&self.services)
+                .map(|(name, s)| ServiceSnapshot {
+                    name,
                     open: s.open.get(),
                     accepted: s.accepted.get(),
-                    rejected: [
-                        s.rejected[0].get(),
-                        s.rejected[1].get(),
-                        s.rejected[2].get(),
-                    ],
+                    rejected: std::array::from_fn(|i| s.rejected[i].get()),
                     bytes_in: s.bytes_in.get(),
                     bytes_out: s.bytes_out.get(),
-                }
-            }),
-            commands: Command::ALL.map(|command| {
-                let c = &self.commands[command.index()];
-                CommandSnapshot {
-                    calls: c.calls.get(),
-                    buckets: std::array::from_fn(|i| c.buckets[i].get()),
-                    sum_nanos: c.sum_nanos.get(),
-                }
-            }),
+                    panics: s.panics.get(),
+                    stalls: s.stalls.get(),
+                    durations: s.durations.snapshot(),
+                })
+                .collect(),
+            series: self
+                .registered
+                .borrow()
+                .iter()
+                .map(|r| SeriesSnapshot {
+                    name: r.name.clone(),
+                    help: r.help.clone(),
+                    labels: r.labels.clone(),
+                    value: match &r.source {
+                        Source::Counter(c) => SeriesValue::Counter(c.get()),
+                        Source::Histogram(h) => SeriesValue::Histogram(h.snapshot()),
+                        Source::Gauge(read) => SeriesValue::Gauge(read()),
+                    },
+                })
+                .collect(),
             errors: {
                 let counted = self.errors.borrow();
                 let mut errors: Vec<(&'static str, u64)> = ERROR_REASONS
@@ -224,19 +335,50 @@ impl ShardMetrics {
 }
 
 #[derive(Debug, Clone, Default)]
+pub struct HistogramSnapshot {
+    pub buckets: [u64; BUCKETS],
+    pub sum_nanos: u64,
+}
+
+impl HistogramSnapshot {
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+    fn add(&mut self, other: &HistogramSnapshot) {
+        for (b, v) in self.buckets.iter_mut().zip(other.buckets) {
+            *b += v;
+        }
+        self.sum_nanos = self.sum_nanos.wrapping_add(other.sum_nanos);
+    }
+}
+
+#[derive(Debug, Clone, Default)]
 pub struct ServiceSnapshot {
+    pub name: &'static str,
     pub open: u64,
     pub accepted: u64,
     pub rejected: [u64; 3],
     pub bytes_in: u64,
     pub bytes_out: u64,
+    pub panics: u64,
+    pub stalls: u64,
+    pub durations: HistogramSnapshot,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct CommandSnapshot {
-    pub calls: u64,
-    pub buckets: [u64; BUCKETS],
-    pub sum_nanos: u64,
+/// One registered series' value at a scrape.
+#[derive(Debug, Clone)]
+pub enum SeriesValue {
+    Counter(u64),
+    Histogram(HistogramSnapshot),
+    Gauge(u64),
+}
+
+#[derive(Debug, Clone)]
+pub struct SeriesSnapshot {
+    pub name: String,
+    pub help: String,
+    pub labels: Vec<(String, String)>,
+    pub value: SeriesValue,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -254,12 +396,31 @@ pub struct ExecutorSnapshot {
 pub struct ShardSnapshot {
     pub shard: usize,
     pub cpu: usize,
-    pub keys: u64,
-    pub expiring: u64,
-    pub services: [ServiceSnapshot; 3],
-    pub commands: [CommandSnapshot; Command::COUNT],
+    /// The framework's counters of each service, in registration order.
+    pub services: Vec<ServiceSnapshot>,
+    /// What the services registered themselves.
+    pub series: Vec<SeriesSnapshot>,
     pub errors: Vec<(&'static str, u64)>,
     pub executor: ExecutorSnapshot,
+}
+
+impl ShardSnapshot {
+    /// The framework's counters of the service called `name`.
+    pub fn service(&self, name: &str) -> Option<&ServiceSnapshot> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// The sum of the counter (or gauge) series called `name`, over all its labels.
+    pub fn sum_of(&self, name: &str) -> u64 {
+        self.series
+            .iter()
+            .filter(|s| s.name == name)
+            .map(|s| match &s.value {
+                SeriesValue::Counter(v) | SeriesValue::Gauge(v) => *v,
+                SeriesValue::Histogram(h) => h.count(),
+            })
+            .sum()
+    }
 }
 
 struct Family<'a> {
@@ -285,16 +446,38 @@ impl Family<'_> {
         }
         let _ = writeln!(self.out, " {value}");
     }
+    fn histogram(&mut self, name: &str, labels: &[(&str, &str)], h: &HistogramSnapshot) {
+        let mut cumulative = 0;
+        let bucket = format!("{name}_bucket");
+        let les: Vec<String> = LATENCY_BUCKETS.iter().map(f64::to_string).collect();
+        for (i, le) in les.iter().enumerate() {
+            cumulative += h.buckets[i];
+            let mut with_le = labels.to_vec();
+            with_le.push(("le", le));
+            self.sample(&bucket, &with_le, cumulative);
+        }
+        cumulative += h.buckets[BUCKETS - 1];
+        let mut with_le = labels.to_vec();
+        with_le.push(("le", "+Inf"));
+        self.sample(&bucket, &with_le, cumulative);
+        self.sample(&format!("{name}_sum"), labels, h.sum_nanos as f64 / 1e9);
+        self.sample(&format!("{name}_count"), labels, cumulative);
+    }
 }
 
 /// Renders merged snapshots as Prometheus text exposition format 0.0.4.
 ///
-/// Per-shard series carry `shard="N"`; connection, byte, command and error families also carry the sum over
-/// all shards as `shard="total"` (exclude it when summing: `sum(x{shard!="total"})`).
+/// Per-shard series carry `shard="N"`; connection, byte, counter and error families also carry the sum over
+/// all shards as `shard="total"` (exclude it when summing: `sum(x{shard!="total"})`). Histograms are merged
+/// over shards.
 pub fn render(snapshots: &[ShardSnapshot], ready: bool) -> String {
     let mut out = String::with_capacity(16 * 1024);
     let mut f = Family { out: &mut out };
     let shard_labels: Vec<String> = snapshots.iter().map(|s| s.shard.to_string()).collect();
+    let services: Vec<&'static str> = snapshots
+        .first()
+        .map(|s| s.services.iter().map(|s| s.name).collect())
+        .unwrap_or_default();
 
     f.header(
         "pincore_ready",
@@ -316,7 +499,7 @@ pub fn render(snapshots: &[ShardSnapshot], ready: bool) -> String {
     }
 
     type Pick = fn(&ServiceSnapshot) -> u64;
-    let service_families: [(&str, &str, &str, Pick); 4] = [
+    let service_families: [(&str, &str, &str, Pick); 6] = [
         (
             "pincore_connections_open",
             "gauge",
@@ -341,21 +524,29 @@ pub fn render(snapshots: &[ShardSnapshot], ready: bool) -> String {
             "Bytes written to clients.",
             |s| s.bytes_out,
         ),
+        (
+            "pincore_service_panics_total",
+            "counter",
+            "Connection handlers that panicked; each one's connection was closed, the shard kept serving.",
+            |s| s.panics,
+        ),
+        (
+            "pincore_service_stalls_total",
+            "counter",
+            "Times a service held its shard's CPU past the stall detector's threshold without yielding.",
+            |s| s.stalls,
+        ),
     ];
     for (name, kind, help, pick) in service_families {
         f.header(name, kind, help);
-        for service in Service::ALL {
+        for (i, service) in services.iter().enumerate() {
             let mut total = 0;
             for (s, label) in snapshots.iter().zip(&shard_labels) {
-                let v = pick(&s.services[service.index()]);
+                let v = s.services.get(i).map_or(0, pick);
                 total += v;
-                f.sample(name, &[("service", service.name()), ("shard", label)], v);
+                f.sample(name, &[("service", service), ("shard", label)], v);
             }
-            f.sample(
-                name,
-                &[("service", service.name()), ("shard", "total")],
-                total,
-            );
+            f.sample(name, &[("service", service), ("shard", "total")], total);
         }
     }
 
@@ -365,16 +556,16 @@ pub fn render(snapshots: &[ShardSnapshot], ready: bool) -> String {
         "counter",
         "Connections closed at accept time, by reason.",
     );
-    for service in Service::ALL {
+    for (i, service) in services.iter().enumerate() {
         for why in Rejection::ALL {
             let mut total = 0;
             for (s, label) in snapshots.iter().zip(&shard_labels) {
-                let v = s.services[service.index()].rejected[why as usize];
+                let v = s.services.get(i).map_or(0, |s| s.rejected[why as usize]);
                 total += v;
                 f.sample(
                     name,
                     &[
-                        ("service", service.name()),
+                        ("service", service),
                         ("reason", why.as_str()),
                         ("shard", label),
                     ],
@@ -384,7 +575,7 @@ pub fn render(snapshots: &[ShardSnapshot], ready: bool) -> String {
             f.sample(
                 name,
                 &[
-                    ("service", service.name()),
+                    ("service", service),
                     ("reason", why.as_str()),
                     ("shard", "total"),
                 ],
@@ -393,20 +584,20 @@ pub fn render(snapshots: &[ShardSnapshot], ready: bool) -> String {
         }
     }
 
-    let name = "pincore_commands_total";
-    f.header(name, "counter", "RESP commands served, by command.");
-    for command in Command::ALL {
-        let mut total = 0;
-        for (s, label) in snapshots.iter().zip(&shard_labels) {
-            let v = s.commands[command.index()].calls;
-            total += v;
-            f.sample(name, &[("command", command.name()), ("shard", label)], v);
+    let name = "pincore_connection_duration_seconds";
+    f.header(
+        name,
+        "histogram",
+        "How long connections stayed open, by service, all shards.",
+    );
+    for (i, service) in services.iter().enumerate() {
+        let mut merged = HistogramSnapshot::default();
+        for s in snapshots {
+            if let Some(s) = s.services.get(i) {
+                merged.add(&s.durations);
+            }
         }
-        f.sample(
-            name,
-            &[("command", command.name()), ("shard", "total")],
-            total,
-        );
+        f.histogram(name, &[("service", service)], &merged);
     }
 
     let name = "pincore_errors_total";
@@ -426,65 +617,7 @@ pub fn render(snapshots: &[ShardSnapshot], ready: bool) -> String {
         f.sample(name, &[("reason", reason), ("shard", "total")], v);
     }
 
-    let name = "pincore_command_duration_seconds";
-    f.header(
-        name,
-        "histogram",
-        "Time from parsing a command to its reply being ready, all shards.",
-    );
-    for command in Command::ALL {
-        let mut buckets = [0u64; BUCKETS];
-        let mut sum_nanos = 0u64;
-        for s in snapshots {
-            let c = &s.commands[command.index()];
-            for (b, v) in buckets.iter_mut().zip(c.buckets) {
-                *b += v;
-            }
-            sum_nanos = sum_nanos.wrapping_add(c.sum_nanos);
-        }
-        let mut cumulative = 0;
-        for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
-            cumulative += buckets[i];
-            f.sample(
-                &format!("{name}_bucket"),
-                &[("command", command.name()), ("le", &le.to_string())],
-                cumulative,
-            );
-        }
-        cumulative += buckets[BUCKETS - 1];
-        f.sample(
-            &format!("{name}_bucket"),
-            &[("command", command.name()), ("le", "+Inf")],
-            cumulative,
-        );
-        f.sample(
-            &format!("{name}_sum"),
-            &[("command", command.name())],
-            sum_nanos as f64 / 1e9,
-        );
-        f.sample(
-            &format!("{name}_count"),
-            &[("command", command.name())],
-            cumulative,
-        );
-    }
-
-    f.header(
-        "pincore_keys",
-        "gauge",
-        "Keys stored, by the shard that sweeps their keyspace parts.",
-    );
-    for (s, label) in snapshots.iter().zip(&shard_labels) {
-        f.sample("pincore_keys", &[("shard", label)], s.keys);
-    }
-    f.header(
-        "pincore_keys_expiring",
-        "gauge",
-        "Keys with a time to live, by the shard that sweeps their keyspace parts.",
-    );
-    for (s, label) in snapshots.iter().zip(&shard_labels) {
-        f.sample("pincore_keys_expiring", &[("shard", label)], s.expiring);
-    }
+    render_registered(&mut f, snapshots, &shard_labels);
 
     type PickEx = fn(&ExecutorSnapshot) -> f64;
     let executor_families: [(&str, &str, PickEx); 4] = [
@@ -546,25 +679,110 @@ pub fn render(snapshots: &[ShardSnapshot], ready: bool) -> String {
     out
 }
 
+/// The services' own series, family by family in the order they were first registered: counters per shard
+/// and in total, histograms merged over shards, gauges per shard.
+fn render_registered(f: &mut Family<'_>, snapshots: &[ShardSnapshot], shard_labels: &[String]) {
+    let mut families: Vec<(&str, &str, &SeriesValue)> = Vec::new();
+    let mut label_sets: Vec<(&str, &[(String, String)])> = Vec::new();
+    for s in snapshots {
+        for series in &s.series {
+            if !families.iter().any(|(n, _, _)| *n == series.name) {
+                families.push((&series.name, &series.help, &series.value));
+            }
+            if !label_sets
+                .iter()
+                .any(|(n, l)| *n == series.name && *l == series.labels.as_slice())
+            {
+                label_sets.push((&series.name, &series.labels));
+            }
+        }
+    }
+    for (name, help, kind) in families {
+        let kind_name = match kind {
+            SeriesValue::Counter(_) => "counter",
+            SeriesValue::Histogram(_) => "histogram",
+            SeriesValue::Gauge(_) => "gauge",
+        };
+        f.header(name, kind_name, help);
+        for (_, labels) in label_sets.iter().filter(|(n, _)| *n == name) {
+            let find = |s: &'_ ShardSnapshot| -> Option<SeriesValue> {
+                s.series
+                    .iter()
+                    .find(|x| x.name == name && x.labels.as_slice() == *labels)
+                    .map(|x| x.value.clone())
+            };
+            let base: Vec<(&str, &str)> = labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            match kind {
+                SeriesValue::Histogram(_) => {
+                    let mut merged = HistogramSnapshot::default();
+                    for s in snapshots {
+                        if let Some(SeriesValue::Histogram(h)) = find(s) {
+                            merged.add(&h);
+                        }
+                    }
+                    f.histogram(name, &base, &merged);
+                }
+                SeriesValue::Counter(_) | SeriesValue::Gauge(_) => {
+                    let mut total = 0;
+                    for (s, label) in snapshots.iter().zip(shard_labels) {
+                        let v = match find(s) {
+                            Some(SeriesValue::Counter(v) | SeriesValue::Gauge(v)) => v,
+                            _ => 0,
+                        };
+                        total += v;
+                        let mut with_shard = base.clone();
+                        with_shard.push(("shard", label));
+                        f.sample(name, &with_shard, v);
+                    }
+                    if matches!(kind, SeriesValue::Counter(_)) {
+                        let mut with_total = base.clone();
+                        with_total.push(("shard", "total"));
+                        f.sample(name, &with_total, total);
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn histogram_is_cumulative_and_totals_add_up() {
-        let m = ShardMetrics::default();
-        m.accepted(Service::Resp);
-        m.command(Command::Get, Duration::from_micros(5));
-        m.command(Command::Get, Duration::from_millis(2));
-        m.command(Command::Get, Duration::from_secs(3));
-        m.error("malformed");
-        let a = m.snapshot(0, 0, 10, 1);
-        let b = m.snapshot(1, 1, 5, 0);
+        let shard = |keys: u64| {
+            let m = ShardMetrics::new(&["resp", "echo"]);
+            m.accepted(0);
+            let calls = m.counter("pincore_commands_total", "c", &[("command", "get")]);
+            let took = m.histogram(
+                "pincore_command_duration_seconds",
+                "d",
+                &[("command", "get")],
+            );
+            for d in [
+                Duration::from_micros(5),
+                Duration::from_millis(2),
+                Duration::from_secs(3),
+            ] {
+                calls.inc();
+                took.observe(d);
+            }
+            m.gauge("pincore_keys", "k", &[], move || keys);
+            m.error("malformed");
+            m
+        };
+        let a = shard(10).snapshot(0, 0);
+        let b = shard(5).snapshot(1, 1);
         let text = render(&[a, b], true);
         assert!(
             text.contains("pincore_connections_open{service=\"resp\",shard=\"total\"} 2"),
             "{text}"
         );
+        assert!(text.contains("pincore_connections_open{service=\"echo\",shard=\"0\"} 0"));
         assert!(text
             .contains("pincore_command_duration_seconds_bucket{command=\"get\",le=\"0.00001\"} 2"));
         assert!(text
@@ -573,7 +791,10 @@ mod tests {
             text.contains("pincore_command_duration_seconds_bucket{command=\"get\",le=\"+Inf\"} 6")
         );
         assert!(text.contains("pincore_command_duration_seconds_count{command=\"get\"} 6"));
+        assert!(text.contains("pincore_commands_total{command=\"get\",shard=\"1\"} 3"));
+        assert!(text.contains("pincore_commands_total{command=\"get\",shard=\"total\"} 6"));
         assert!(text.contains("pincore_errors_total{reason=\"malformed\",shard=\"total\"} 2"));
         assert!(text.contains("pincore_keys{shard=\"1\"} 5"));
+        assert_eq!(text.matches("# TYPE pincore_keys gauge").count(), 1);
     }
 }

@@ -1,9 +1,9 @@
-//! A shard: one pinned glommio executor with its own metrics, connections and settings, serving its
-//! connections from the shared keyspace.
+//! A shard: one pinned glommio executor with its own metrics, connections, settings and one instance of each
+//! registered service.
 //!
-//! Everything here is shard-local (`Rc`, `Cell`, `RefCell`); shards send each other control and metrics through
-//! the channel mesh ([`crate::mesh`]). The process-wide state is [`Shared`]: its keyspace is locked per part by
-//! every request (see [`crate::keyspace`]); the rest is read at start-up, on reload and by readiness checks.
+//! Everything here is shard-local (`Rc`, `Cell`, `RefCell`); shards send each other control, metrics and
+//! services' jobs through the channel mesh ([`crate::mesh`]). The process-wide state is [`Shared`], read at
+//! start-up, on reload and by readiness checks.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -18,14 +18,18 @@ use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use std::hash::BuildHasher;
+
 use glommio::channels::channel_mesh::Senders;
 use glommio::channels::shared_channel::ConnectedReceiver;
+use glommio::TaskQueueHandle;
 
 use crate::config::Config;
-use crate::keyspace::Keyspace;
-use crate::listener::{Service, ShardSockets};
+use crate::framework::catalog::Catalog;
+use crate::framework::service::{AdmissionClass, AnySettings, Erased};
+use crate::listener::ShardSockets;
 use crate::logging::LogLevelHandle;
-use crate::mesh::{Envelope, Op, Outcome, Pending, Reply, Ticket};
+use crate::mesh::{Envelope, Job, Op, Outcome, Pending, Reply, Ticket};
 use crate::metrics::{Rejection, ShardMetrics, ShardSnapshot};
 
 /// Process-wide state, shared by every shard's thread. Nothing in it is touched on the request path.
@@ -46,13 +50,24 @@ pub struct Shared {
     pub signals: Mutex<Option<signal_hook::iterator::Signals>>,
     /// Each shard takes its own listening sockets at start.
     pub sockets: Mutex<Vec<Option<ShardSockets>>>,
-    /// The keys, which every shard serves its own connections from.
-    pub keyspace: Keyspace,
+    /// The registered services: how to build one on a shard, how to read its settings.
+    pub catalog: Catalog,
+    /// Each service's settings at start-up, by service index.
+    pub settings: Vec<AnySettings>,
+    /// Chooses the shard that owns a key: fixed seeds, so every shard agrees.
+    pub owners: ahash::RandomState,
+    /// Each shard's poll state for the stall watchdog, by shard index.
+    pub(crate) watches: std::sync::Arc<[crate::framework::stall::Watch]>,
 }
 
 impl Shared {
     pub fn shards(&self) -> usize {
         self.cpus.len()
+    }
+
+    /// The shard that owns `key` (see [`crate::framework::Context::owner_of`]).
+    pub fn owner_of(&self, key: &[u8]) -> usize {
+        (self.owners.hash_one(key) % self.shards().max(1) as u64) as usize
     }
 
     /// Every shard listens and shutdown has not begun.
@@ -111,9 +126,11 @@ struct ConnectionTable {
     /// Open connections' descriptors, to shut their read side when draining.
     open: HashMap<u64, RawFd>,
     per_ip: HashMap<IpAddr, usize>,
-    /// Admin connections still holding a slot (an evicted one leaves at once, before its task ends).
+    /// Control-class connections still holding a slot (an evicted one leaves at once, before its task ends).
     admin: HashMap<u64, AdminSlot>,
     admin_per_ip: HashMap<IpAddr, usize>,
+    /// Control-class connections open (evicted ones until their task ends), not counted against the data caps.
+    control_open: usize,
 }
 
 struct AdminSlot {
@@ -154,6 +171,12 @@ pub struct Shard {
     pub shared: std::sync::Arc<Shared>,
     pub metrics: ShardMetrics,
     config: RefCell<Rc<Config>>,
+    /// Each service's settings, by service index (replaced on reload).
+    settings: RefCell<Vec<AnySettings>>,
+    /// This shard's instance of each service, by service index (set once at start).
+    pub(crate) instances: RefCell<Vec<Rc<dyn Erased>>>,
+    /// The low-share queue for housekeeping tasks.
+    pub housekeeping: TaskQueueHandle,
     requests: Senders<Envelope>,
     replies: Senders<Reply>,
     pending: Rc<Pending>,
@@ -168,8 +191,8 @@ pub struct Shard {
     pub queue_names: RefCell<Vec<(usize, &'static str)>>,
 }
 
-/// Admin (HTTP) connections allowed per shard, besides `limits.max_connections_per_shard` for the data
-/// services.
+/// Control-class (admin) connections allowed per shard, besides `limits.max_connections_per_shard` for the
+/// data services.
 pub const ADMIN_CONNECTIONS_PER_SHARD: u64 = 64;
 
 /// A connection admitted by [`Shard::admit`]; dropping it releases its slot.
@@ -177,22 +200,27 @@ pub struct Admission {
     shard: Rc<Shard>,
     id: u64,
     ip: IpAddr,
-    service: Service,
+    service: usize,
+    class: AdmissionClass,
+    opened: Instant,
 }
 
 impl Drop for Admission {
     fn drop(&mut self) {
         let mut table = self.shard.connections.borrow_mut();
         table.open.remove(&self.id);
-        if self.service == Service::Admin {
+        if self.class == AdmissionClass::Control {
             table.release_admin(self.id);
+            table.control_open -= 1;
         } else if let Some(n) = table.per_ip.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
                 table.per_ip.remove(&self.ip);
             }
         }
-        self.shard.metrics.closed(self.service);
+        self.shard
+            .metrics
+            .closed(self.service, self.opened.elapsed());
     }
 }
 
@@ -203,13 +231,17 @@ impl Shard {
         config: Config,
         requests: Senders<Envelope>,
         replies: Senders<Reply>,
+        housekeeping: TaskQueueHandle,
     ) -> Shard {
         Shard {
             id,
             count: shared.shards(),
             cpu: shared.cpus.get(id).copied().unwrap_or(0),
+            metrics: ShardMetrics::new(&shared.catalog.names()),
+            settings: RefCell::new(shared.settings.clone()),
+            instances: RefCell::default(),
+            housekeeping,
             shared,
-            metrics: ShardMetrics::default(),
             config: RefCell::new(Rc::new(config)),
             requests,
             replies,
@@ -232,15 +264,16 @@ impl Shard {
         self.draining.get()
     }
 
-    /// The keys (shared by every shard).
-    pub fn keyspace(&self) -> &Keyspace {
-        &self.shared.keyspace
+    /// The settings of service number `index`.
+    pub fn settings_of(&self, index: usize) -> AnySettings {
+        self.settings.borrow()[index].clone()
     }
 
-    /// Admits a new connection from `ip`, or says why not.
+    /// Admits a new connection from `ip` to service number `service`, or says why not.
     pub fn admit(
         self: &Rc<Self>,
-        service: Service,
+        service: usize,
+        class: AdmissionClass,
         ip: IpAddr,
         fd: RawFd,
     ) -> Result<Admission, Rejection> {
@@ -249,7 +282,7 @@ impl Shard {
         }
         let config = self.config();
         let mut table = self.connections.borrow_mut();
-        if service == Service::Admin {
+        if class == AdmissionClass::Control {
             // The admin port has its own caps, apart from the data ports', so a flood there cannot lock out
             // scrapes. At a cap the longest-idle admin connection (that address's own, at the per-IP cap)
             // is closed to make room: idle sockets cannot hold the port against a new scrape or probe.
@@ -278,8 +311,7 @@ impl Shard {
                 }
             }
         } else {
-            let data_open =
-                table.open.len() - self.metrics.open_connections_of(Service::Admin) as usize;
+            let data_open = table.open.len() - table.control_open;
             if data_open >= config.limits.max_connections_per_shard {
                 return Err(Rejection::MaxConnections);
             }
@@ -292,10 +324,11 @@ impl Shard {
         table.next_id += 1;
         let id = table.next_id;
         table.open.insert(id, fd);
-        if service == Service::Admin {
+        if class == AdmissionClass::Control {
             let idle_since = Some(Instant::now());
             table.admin.insert(id, AdminSlot { ip, fd, idle_since });
             *table.admin_per_ip.entry(ip).or_insert(0) += 1;
+            table.control_open += 1;
         }
         self.metrics.accepted(service);
         Ok(Admission {
@@ -303,6 +336,8 @@ impl Shard {
             id,
             ip,
             service,
+            class,
+            opened: Instant::now(),
         })
     }
 
@@ -320,6 +355,9 @@ impl Shard {
     /// Sends `op` to `shard` (or runs it here when it is this shard) and returns the reply's ticket.
     pub async fn call(self: &Rc<Self>, shard: usize, op: Op) -> Ticket {
         if shard == self.id {
+            if let Op::Run { service, job } = op {
+                return Ticket::Ready(Some(self.run_job(service, job).await));
+            }
             return Ticket::Ready(Some(self.handle(op).unwrap_or(Outcome::Done)));
         }
         let id = self.pending.register();
@@ -362,13 +400,51 @@ impl Shard {
         }
     }
 
+    /// Runs a service's job on this shard's instance of it; a panic is contained (and counted) here.
+    async fn run_job(self: &Rc<Self>, service: usize, job: Job) -> Outcome {
+        use futures_lite::FutureExt;
+        let instance = self.instances.borrow().get(service).cloned();
+        let Some(instance) = instance else {
+            return Outcome::Ran(None);
+        };
+        match std::panic::AssertUnwindSafe(job(instance.as_any()))
+            .catch_unwind()
+            .await
+        {
+            Ok(reply) => Outcome::Ran(reply),
+            Err(_) => {
+                self.metrics.panicked(service);
+                tracing::error!(
+                    shard = self.id,
+                    service = self.shared.catalog.specs[service].name,
+                    "a job sent from another shard panicked; its sender gets Unavailable"
+                );
+                Outcome::Ran(None)
+            }
+        }
+    }
+
     /// Executes a request on this shard: data operations return an outcome, control operations `None`.
     pub fn handle(self: &Rc<Self>, op: Op) -> Option<Outcome> {
         let outcome = match op {
             Op::Snapshot => Outcome::Snapshot(Box::new(self.snapshot())),
-            Op::Reconfigure(config) => {
+            Op::Reconfigure(config, settings) => {
                 *self.config.borrow_mut() = Rc::new(*config);
+                *self.settings.borrow_mut() = settings.clone();
+                let instances = self.instances.borrow().clone();
+                for (instance, settings) in instances.iter().zip(&settings) {
+                    instance.reload(settings);
+                }
                 tracing::debug!(shard = self.id, "configuration applied");
+                return None;
+            }
+            Op::Run { service, job } => {
+                // Only reached for a job without a reply slot; `call` and `serve_peer` run jobs themselves.
+                let shard = self.clone();
+                glommio::spawn_local(async move {
+                    shard.run_job(service, job).await;
+                })
+                .detach();
                 return None;
             }
             Op::Drain => {
@@ -391,14 +467,30 @@ impl Shard {
     pub fn snapshot(&self) -> ShardSnapshot {
         self.metrics
             .absorb_executor_stats(&self.queue_names.borrow());
-        let (keys, expiring) = self.keyspace().counts_of(self.id, self.count);
-        self.metrics
-            .snapshot(self.id, self.cpu, keys as u64, expiring as u64)
+        self.metrics.snapshot(self.id, self.cpu)
     }
 
-    /// Serves one peer's requests until its channel closes.
+    /// Serves one peer's requests until its channel closes. A service's job runs in a task of its own, so a
+    /// slow one does not hold up the control messages behind it.
     pub async fn serve_peer(self: Rc<Self>, peer: usize, requests: ConnectedReceiver<Envelope>) {
         while let Some(Envelope { id, op }) = requests.recv().await {
+            if let Op::Run { service, job } = op {
+                let shard = self.clone();
+                glommio::spawn_local(async move {
+                    let outcome = shard.run_job(service, job).await;
+                    if id != 0
+                        && shard
+                            .replies
+                            .send_to(peer, Reply { id, outcome })
+                            .await
+                            .is_err()
+                    {
+                        tracing::debug!(shard = shard.id, peer, "peer gone; reply dropped");
+                    }
+                })
+                .detach();
+                continue;
+            }
             let outcome = self.handle(op);
             if id != 0 {
                 let reply = Reply {
@@ -419,24 +511,6 @@ impl Shard {
             self.pending.complete(id, outcome);
         }
         self.pending.fail_all();
-    }
-
-    /// Deletes expired keys every `sweep_interval_ms`, a bounded batch at a time (runs in a low-share queue).
-    pub async fn sweep_expired(self: Rc<Self>) {
-        const BATCH: usize = 512;
-        while !self.exit.is_set() {
-            let interval = Duration::from_millis(self.config().shards.sweep_interval_ms);
-            glommio::timer::sleep(interval).await;
-            for part in Keyspace::parts_of(self.id, self.count) {
-                loop {
-                    let removed = self.keyspace().lock_part(part).sweep(Instant::now(), BATCH);
-                    if removed < BATCH {
-                        break;
-                    }
-                    glommio::yield_if_needed().await;
-                }
-            }
-        }
     }
 
     /// Stops accepting, closes idle connections, waits for the others up to the drain deadline, then reports

@@ -15,7 +15,7 @@
 use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::store::Store;
+use super::store::Store;
 
 /// Parts the keyspace is split into (a power of two): enough that two shards rarely want the same one, and
 /// that one part's hash-table growth rehashes 1/256 of the keys.
@@ -85,6 +85,10 @@ impl Keyspace {
         n
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Deletes every key atomically: every part is held until all are empty.
     pub fn flush(&self) {
         let mut all: Vec<MutexGuard<'_, Store>> = (0..PARTS).map(|i| self.lock_part(i)).collect();
@@ -131,7 +135,7 @@ mod tests {
     use super::*;
     use std::time::Instant;
 
-    use crate::store::{SetCondition, SetTtl};
+    use crate::builtin::resp::store::{SetCondition, SetTtl};
 
     #[test]
     fn keys_spread_over_parts_and_every_shard_looks_after_a_share() {

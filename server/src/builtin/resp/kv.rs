@@ -1,12 +1,11 @@
 //! What the single-key commands mean: arguments in, an encoded RESP reply out, on the keyspace part that holds
-//! the key (locked by the caller, see [`crate::keyspace`]).
+//! the key (locked by the caller, see [`super::keyspace`]).
 
 use std::time::{Duration, Instant};
 
 use pincore_resp::reply;
 
-use crate::command::Command;
-use crate::store::{parse_i64, SetCondition, SetTtl, Store};
+use super::store::{parse_i64, SetCondition, SetTtl, Store};
 
 const NOT_AN_INTEGER: &[u8] = b"ERR value is not an integer or out of range";
 const SYNTAX: &[u8] = b"ERR syntax error";
@@ -35,66 +34,66 @@ fn set_deadline(n: &[u8], unit_ms: i64, now: Instant) -> Result<Instant, &'stati
         .ok_or(EXPIRE_TIME_SET)
 }
 
-/// Executes a single-key command (`args[0]` is the name, `args[1]` the key; arity already checked).
-pub fn execute(
+/// GET key
+pub fn get(store: &mut Store, key: &[u8], now: Instant, out: &mut Vec<u8>) {
+    match store.get(key, now) {
+        Some(value) => reply::bulk(out, value),
+        None => reply::null(out),
+    }
+}
+
+/// INCR, DECR (`delta` ±1) and INCRBY (`delta` the argument, still unparsed).
+pub fn incr_by(
     store: &mut Store,
-    command: Command,
-    args: &[&[u8]],
+    key: &[u8],
+    delta: Result<i64, &[u8]>,
     now: Instant,
     out: &mut Vec<u8>,
 ) {
-    let key = args[1];
-    match command {
-        Command::Get => match store.get(key, now) {
-            Some(value) => reply::bulk(out, value),
-            None => reply::null(out),
+    let delta = match delta {
+        Ok(d) => d,
+        Err(text) => match parse_i64(text) {
+            Some(d) => d,
+            None => return reply::error(out, NOT_AN_INTEGER),
         },
-        Command::Set => set(store, args, now, out),
-        Command::Del => reply::integer(out, i64::from(store.delete(key, now))),
-        Command::Exists => reply::integer(out, i64::from(store.exists(key, now))),
-        Command::Incr | Command::Decr | Command::IncrBy => {
-            let delta = match command {
-                Command::Incr => 1,
-                Command::Decr => -1,
-                _ => match parse_i64(args[2]) {
-                    Some(d) => d,
-                    None => return reply::error(out, NOT_AN_INTEGER),
-                },
-            };
-            match store.incr_by(key, delta, now) {
-                Ok(n) => reply::integer(out, n),
-                Err(e) => reply::error(out, e.message()),
-            }
+    };
+    match store.incr_by(key, delta, now) {
+        Ok(n) => reply::integer(out, n),
+        Err(e) => reply::error(out, e.message()),
+    }
+}
+
+/// EXPIRE key seconds
+pub fn expire(store: &mut Store, key: &[u8], seconds: &[u8], now: Instant, out: &mut Vec<u8>) {
+    let Some(seconds) = parse_i64(seconds) else {
+        return reply::error(out, NOT_AN_INTEGER);
+    };
+    // Redis's expireGenericCommand: the deadline in Unix milliseconds must fit an i64.
+    let Some(ms) = seconds.checked_mul(1000) else {
+        return reply::error(out, EXPIRE_TIME_EXPIRE);
+    };
+    if ms > i64::MAX - unix_ms() {
+        return reply::error(out, EXPIRE_TIME_EXPIRE);
+    }
+    let deadline = if ms <= 0 {
+        None
+    } else {
+        // A deadline past what Instant holds is as good as never; none fits i64 ms anyway.
+        match now.checked_add(Duration::from_millis(ms as u64)) {
+            Some(at) => Some(at),
+            None => return reply::error(out, EXPIRE_TIME_EXPIRE),
         }
-        Command::Expire => {
-            let Some(seconds) = parse_i64(args[2]) else {
-                return reply::error(out, NOT_AN_INTEGER);
-            };
-            // Redis's expireGenericCommand: the deadline in Unix milliseconds must fit an i64.
-            let Some(ms) = seconds.checked_mul(1000) else {
-                return reply::error(out, EXPIRE_TIME_EXPIRE);
-            };
-            if ms > i64::MAX - unix_ms() {
-                return reply::error(out, EXPIRE_TIME_EXPIRE);
-            }
-            let deadline = if ms <= 0 {
-                None
-            } else {
-                // A deadline past what Instant holds is as good as never; none fits i64 ms anyway.
-                match now.checked_add(Duration::from_millis(ms as u64)) {
-                    Some(at) => Some(at),
-                    None => return reply::error(out, EXPIRE_TIME_EXPIRE),
-                }
-            };
-            reply::integer(out, i64::from(store.expire_at(key, deadline, now)));
-        }
-        Command::Ttl => match store.ttl(key, now) {
-            None => reply::integer(out, -2),
-            Some(None) => reply::integer(out, -1),
-            // Redis rounds the remaining milliseconds to the nearest second.
-            Some(Some(ms)) => reply::integer(out, ((ms + 500) / 1000).min(i64::MAX as u128) as i64),
-        },
-        _ => reply::error(out, b"ERR internal: not a single-key command"),
+    };
+    reply::integer(out, i64::from(store.expire_at(key, deadline, now)));
+}
+
+/// TTL key
+pub fn ttl(store: &mut Store, key: &[u8], now: Instant, out: &mut Vec<u8>) {
+    match store.ttl(key, now) {
+        None => reply::integer(out, -2),
+        Some(None) => reply::integer(out, -1),
+        // Redis rounds the remaining milliseconds to the nearest second.
+        Some(Some(ms)) => reply::integer(out, ((ms + 500) / 1000).min(i64::MAX as u128) as i64),
     }
 }
 
@@ -102,7 +101,7 @@ pub fn execute(
 ///
 /// Options are checked as Redis 7.0 checks them: the same option may repeat (the last EX or PX wins), NX with
 /// XX or two kinds of TTL are a syntax error, and the TTL is judged only once every option parsed.
-fn set(store: &mut Store, args: &[&[u8]], now: Instant, out: &mut Vec<u8>) {
+pub fn set(store: &mut Store, args: &[&[u8]], now: Instant, out: &mut Vec<u8>) {
     enum Ttl<'a> {
         None,
         Keep,
@@ -166,13 +165,20 @@ mod tests {
 
     fn run(store: &mut Store, args: &[&[u8]]) -> Vec<u8> {
         let mut out = Vec::new();
-        execute(
-            store,
-            Command::lookup(args[0]),
-            args,
-            Instant::now(),
-            &mut out,
-        );
+        let now = Instant::now();
+        let (key, out_) = (args[1], &mut out);
+        match args[0].to_ascii_uppercase().as_slice() {
+            b"GET" => get(store, key, now, out_),
+            b"SET" => set(store, args, now, out_),
+            b"INCR" => incr_by(store, key, Ok(1), now, out_),
+            b"DECR" => incr_by(store, key, Ok(-1), now, out_),
+            b"INCRBY" => incr_by(store, key, Err(args[2]), now, out_),
+            b"EXPIRE" => expire(store, key, args[2], now, out_),
+            b"TTL" => ttl(store, key, now, out_),
+            b"EXISTS" => reply::integer(out_, i64::from(store.exists(key, now))),
+            b"DEL" => reply::integer(out_, i64::from(store.delete(key, now))),
+            other => panic!("not a single-key command: {other:?}"),
+        }
         out
     }
 

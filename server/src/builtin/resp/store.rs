@@ -1,4 +1,4 @@
-//! One part of the keyspace (see [`crate::keyspace`]): binary-safe keys and values with optional expiry.
+//! One part of the keyspace (see [`super::keyspace`]): binary-safe keys and values with optional expiry.
 //!
 //! Keys expire lazily (a read of an expired key deletes it) and by a periodic sweep over an index ordered by
 //! deadline, so memory held by expired keys that nobody reads is bounded by the sweep interval.

@@ -1,4 +1,5 @@
-//! Start-up: placement, preflight, listening sockets, the shard pool, and the wait for shutdown.
+//! The [`Server`] builder and start-up: placement, preflight, listening sockets, the shard pool, and the
+//! wait for shutdown.
 
 use std::cell::Cell;
 use std::os::fd::IntoRawFd;
@@ -13,22 +14,139 @@ use glommio::net::TcpListener;
 use glommio::{Latency, LocalExecutorPoolBuilder, PoolPlacement, Shares};
 use std::os::fd::FromRawFd;
 
+use super::accept;
+use super::catalog::Catalog;
+use super::context::Context;
+use super::service::{Service, Spec};
+use super::stall;
 use crate::config::{Config, CpuList};
 use crate::control;
 use crate::error::ServerError;
-use crate::keyspace::Keyspace;
 use crate::listener;
-use crate::logging::LogLevelHandle;
+use crate::logging::{self, LogLevelHandle};
 use crate::mesh::{Envelope, Reply};
 use crate::nic;
 use crate::placement;
 use crate::preflight::{self, Observed, Severity};
-use crate::service;
 use crate::shard::{Shard, Shared};
+
+/// A server: the services it runs, registered in order, and the engine that runs them.
+///
+/// ```no_run
+/// # use pincore_server::framework::{Connection, Server, Service};
+/// struct Hello;
+/// impl Service for Hello {
+///     const NAME: &'static str = "hello";
+///     type Settings = ();
+///     async fn serve(&self, mut conn: Connection<Self>) {
+///         let idle = conn.context().config().timeouts.idle();
+///         let _ = conn.write(b"hello\n", idle).await;
+///     }
+/// }
+/// std::process::exit(Server::new().service(|_| Hello).main());
+/// ```
+#[derive(Default)]
+pub struct Server {
+    catalog: Catalog,
+}
+
+impl Server {
+    pub fn new() -> Server {
+        Server::default()
+    }
+
+    /// Registers a service: `make` builds its instance on each shard. Its listener is `services.<NAME>`.
+    pub fn service<S: Service>(
+        mut self,
+        make: impl Fn(&Context<S>) -> S + Send + Sync + 'static,
+    ) -> Server {
+        self.catalog.specs.push(Spec::of(make));
+        self
+    }
+
+    /// The names of the registered services, in order.
+    pub fn services(&self) -> Vec<&'static str> {
+        self.catalog.names()
+    }
+
+    /// Validates configuration text for these services, their settings included (`check-config`).
+    pub fn check_config(&self, text: &str, origin: &str) -> Result<Config, ServerError> {
+        Ok(self.catalog.parse(text, origin)?.0)
+    }
+
+    /// Reads and validates a configuration file for these services.
+    pub fn read_config(&self, path: &Path) -> Result<Config, ServerError> {
+        Ok(self.catalog.read(path)?.0)
+    }
+
+    /// A small command line for programs built on the framework: `[--config FILE]` serves (the default
+    /// configuration without one), `check-config FILE` validates. Returns the exit code: 0 served or
+    /// valid, 1 invalid or failed, 2 unusable command line or unreadable file.
+    pub fn main(self) -> i32 {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let usage = "usage: [--config FILE] | check-config FILE";
+        let (check, path) = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+            [] => (false, None),
+            ["--config", path] => (false, Some(PathBuf::from(path))),
+            ["check-config", path] => (true, Some(PathBuf::from(path))),
+            _ => {
+                eprintln!("{usage}");
+                return 2;
+            }
+        };
+        let config = match &path {
+            Some(path) => self.read_config(path),
+            None => self.check_config("", "<defaults>"),
+        };
+        let config = match config {
+            Ok(config) => config,
+            Err(e) => {
+                eprintln!("{e}");
+                return if matches!(e, ServerError::ReadConfig(_)) {
+                    2
+                } else {
+                    1
+                };
+            }
+        };
+        if check {
+            println!(
+                "{}: valid",
+                path.map(|p| p.display().to_string()).unwrap_or_default()
+            );
+            return 0;
+        }
+        let log = match logging::init(&config.log) {
+            Ok(log) => log,
+            Err(e) => {
+                eprintln!("{e}");
+                return 1;
+            }
+        };
+        let options = Options {
+            config,
+            config_path: path,
+            cpus_override: None,
+        };
+        match self.run(options, log) {
+            Ok(()) => 0,
+            Err(e) => {
+                tracing::error!(error = %e, "stopped");
+                eprintln!("{e}");
+                1
+            }
+        }
+    }
+
+    /// Runs the services until SIGTERM or SIGINT has drained them.
+    pub fn run(self, options: Options, log: LogLevelHandle) -> Result<(), ServerError> {
+        serve(self.catalog, options, log)
+    }
+}
 
 /// How to start the server.
 pub struct Options {
-    /// The validated configuration (see [`Config::from_yaml`]).
+    /// The validated configuration (see [`Config::from_yaml`] and [`Server::check_config`]).
     pub config: Config,
     /// The file it came from, re-read on SIGHUP.
     pub config_path: Option<PathBuf>,
@@ -36,9 +154,13 @@ pub struct Options {
     pub cpus_override: Option<CpuList>,
 }
 
-/// Runs the server until SIGTERM or SIGINT has drained it. The entry point of `pincore-server`.
-pub fn serve(options: Options, log: LogLevelHandle) -> Result<(), ServerError> {
+fn serve(catalog: Catalog, options: Options, log: LogLevelHandle) -> Result<(), ServerError> {
     let mut config = options.config;
+    let origin = options.config_path.as_ref().map_or_else(
+        || "<configuration>".to_string(),
+        |p| p.display().to_string(),
+    );
+    let settings = catalog.settings_of(&config, "", &origin)?;
     if let Some(cpus) = &options.cpus_override {
         config.shards.cpus = cpus.clone();
     }
@@ -75,12 +197,13 @@ pub fn serve(options: Options, log: LogLevelHandle) -> Result<(), ServerError> {
         });
     }
 
-    let sockets = listener::bind_all(&config, shards)?;
+    let sockets = listener::bind_all(&config, shards, &catalog.names())?;
     if let Some(first) = sockets.first() {
-        for (service, _, addr) in &first.sockets {
-            tracing::info!(service = service.name(), %addr, "listening");
+        for (_, service, _, addr) in &first.sockets {
+            tracing::info!(service = *service, %addr, "listening");
         }
     }
+    let watches: Arc<[stall::Watch]> = (0..shards).map(|_| stall::Watch::default()).collect();
     let signals = control::install_signals()
         .map_err(|e| ServerError::Executor(format!("cannot install signal handlers: {e}")))?;
     let shared = Arc::new(Shared {
@@ -93,8 +216,16 @@ pub fn serve(options: Options, log: LogLevelHandle) -> Result<(), ServerError> {
         started: Instant::now(),
         signals: Mutex::new(Some(signals)),
         sockets: Mutex::new(sockets.into_iter().map(Some).collect()),
-        keyspace: Keyspace::default(),
+        catalog,
+        settings,
+        // Fixed seeds: every shard must pick the same owner for a key; ownership only spreads work, so a
+        // client aiming keys at one shard gains nothing it could not get by connecting there.
+        owners: ahash::RandomState::with_seeds(0x7069_6e63, 0x6f72_6500, 0x6b65_7973, 0x6861_7368),
+        watches: watches.clone(),
     });
+    let stopped = Arc::new(AtomicBool::new(false));
+    stall::start(watches, stopped.clone())
+        .map_err(|e| ServerError::Executor(format!("cannot start the stall watchdog: {e}")))?;
     tracing::info!(shards, cpus = %CpuList::List(cpus.clone()), io_memory_bytes = config.shards.io_memory_bytes, "starting shards");
 
     let requests: MeshBuilder<Envelope, _> = MeshBuilder::full(shards, config.shards.mesh_capacity);
@@ -107,7 +238,9 @@ pub fn serve(options: Options, log: LogLevelHandle) -> Result<(), ServerError> {
         .on_all_shards(move || run_shard(shared, config, requests, replies))
         .map_err(|e| ServerError::Executor(e.to_string()))?;
     let mut failure = None;
-    for result in pool.join_all() {
+    let results = pool.join_all();
+    stopped.store(true, Ordering::Relaxed);
+    for result in results {
         match result {
             Ok(Ok(())) => {}
             Ok(Err(e)) => failure = Some(e),
@@ -160,7 +293,14 @@ async fn run_shard(
     let executor = glommio::executor();
     let housekeeping =
         executor.create_task_queue(Shares::Static(50), Latency::NotImportant, "housekeeping");
-    let shard = Rc::new(Shard::new(id, shared.clone(), config, request_tx, reply_tx));
+    let shard = Rc::new(Shard::new(
+        id,
+        shared.clone(),
+        config,
+        request_tx,
+        reply_tx,
+        housekeeping,
+    ));
     shard.queue_names.borrow_mut().extend([
         (executor.current_task_queue().index(), "default"),
         (housekeeping.index(), "housekeeping"),
@@ -172,9 +312,10 @@ async fn run_shard(
     for (_, rx) in reply_rx.streams() {
         glommio::spawn_local(shard.clone().collect_replies(rx)).detach();
     }
-    glommio::spawn_local_into(shard.clone().sweep_expired(), housekeeping)
-        .map_err(|e| e.to_string())?
-        .detach();
+    let instances: Vec<_> = (0..shared.catalog.specs.len())
+        .map(|index| (shared.catalog.specs[index].make)(shard.clone(), index))
+        .collect();
+    *shard.instances.borrow_mut() = instances;
 
     let sockets = shared
         .sockets
@@ -182,11 +323,11 @@ async fn run_shard(
         .ok()
         .and_then(|mut all| all.get_mut(id).and_then(Option::take))
         .ok_or_else(|| format!("shard {id}: no listening sockets were prepared"))?;
-    for (service, fd, _) in sockets.sockets {
+    for (service, _, fd, _) in sockets.sockets {
         // SAFETY: the descriptor is a listening TCP socket created by listener::bind_all, and ownership moves
         // into the glommio listener here (into_raw_fd gives it up).
         let listener = unsafe { TcpListener::from_raw_fd(fd.into_raw_fd()) };
-        glommio::spawn_local(service::accept_loop(shard.clone(), service, listener)).detach();
+        glommio::spawn_local(accept::accept_loop(shard.clone(), service, listener)).detach();
     }
     if shared.listening.fetch_add(1, Ordering::Relaxed) + 1 == shared.shards() {
         tracing::info!("ready: every shard is listening");

@@ -2,21 +2,43 @@
 
 use std::fmt::Write;
 
-use crate::listener::Service;
-use crate::metrics::ShardSnapshot;
-use crate::shard::Shard;
+use pincore_resp::reply;
+
+use super::{Resp, COMMANDS_TOTAL, KEYS, KEYS_EXPIRING};
+use crate::framework::{Service, ServiceSnapshot, ShardSnapshot};
 
 const SECTIONS: [&str; 4] = ["server", "clients", "stats", "keyspace"];
 
+/// INFO's arguments: the sections asked for, lower-cased.
+pub fn sections(args: &[&[u8]]) -> Vec<String> {
+    args[1..]
+        .iter()
+        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+        .collect()
+}
+
+/// INFO's reply once every shard's snapshot is in.
+pub fn reply(resp: &Resp, requested: &[String], snapshots: &[ShardSnapshot], out: &mut Vec<u8>) {
+    reply::bulk(out, render(resp, requested, snapshots).as_bytes());
+}
+
 /// Renders the requested sections (all of them for none, `default`, `all` or `everything`).
-pub fn render(shard: &Shard, requested: &[String], snapshots: &[ShardSnapshot]) -> String {
+pub fn render(resp: &Resp, requested: &[String], snapshots: &[ShardSnapshot]) -> String {
     let everything = requested.is_empty()
         || requested
             .iter()
             .any(|s| matches!(s.as_str(), "default" | "all" | "everything"));
     let wanted = |name: &str| everything || requested.iter().any(|s| s == name);
-    let config = shard.config();
-    let sum = |pick: fn(&ShardSnapshot) -> u64| snapshots.iter().map(pick).sum::<u64>();
+    let ctx = &resp.ctx;
+    let config = ctx.config();
+    let sum = |name: &str| snapshots.iter().map(|s| s.sum_of(name)).sum::<u64>();
+    let resp_sum = |pick: fn(&ServiceSnapshot) -> u64| {
+        snapshots
+            .iter()
+            .filter_map(|s| s.service(Resp::NAME))
+            .map(pick)
+            .sum::<u64>()
+    };
     let mut out = String::new();
     for section in SECTIONS.iter().filter(|s| wanted(s)) {
         if !out.is_empty() {
@@ -30,30 +52,21 @@ pub fn render(shard: &Shard, requested: &[String], snapshots: &[ShardSnapshot]) 
                     env!("CARGO_PKG_VERSION"),
                     std::process::id(),
                     config.services.resp.listen.port(),
-                    shard.shared.started.elapsed().as_secs(),
-                    shard.count,
+                    ctx.started().elapsed().as_secs(),
+                    ctx.shards(),
                 );
             }
             "clients" => {
                 let _ = write!(
                     out,
                     "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\n",
-                    sum(|s| s.services[Service::Resp.index()].open),
-                    config.limits.max_connections_per_shard * shard.count,
+                    resp_sum(|s| s.open),
+                    config.limits.max_connections_per_shard * ctx.shards(),
                 );
             }
             "stats" => {
-                let resp = |pick: fn(&crate::metrics::ServiceSnapshot) -> u64| {
-                    snapshots
-                        .iter()
-                        .map(|s| pick(&s.services[Service::Resp.index()]))
-                        .sum::<u64>()
-                };
-                let commands: u64 = snapshots
-                    .iter()
-                    .flat_map(|s| s.commands.iter())
-                    .map(|c| c.calls)
-                    .sum();
+                let resp = resp_sum;
+                let commands = sum(COMMANDS_TOTAL);
                 let _ = write!(
                     out,
                     "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\n",
@@ -66,12 +79,12 @@ pub fn render(shard: &Shard, requested: &[String], snapshots: &[ShardSnapshot]) 
             }
             _ => {
                 out.push_str("# Keyspace\r\n");
-                let keys = sum(|s| s.keys);
+                let keys = sum(KEYS);
                 if keys > 0 {
                     let _ = write!(
                         out,
                         "db0:keys={keys},expires={},avg_ttl=0\r\n",
-                        sum(|s| s.expiring)
+                        sum(KEYS_EXPIRING)
                     );
                 }
             }

@@ -3,19 +3,15 @@
 //! one watchdog per connection ([`ReadDeadline`]) rather than a timer per read.
 
 use std::collections::VecDeque;
-use std::os::fd::AsRawFd;
-use std::rc::Rc;
 use std::time::Instant;
 
 use futures_lite::AsyncReadExt;
-use glommio::net::TcpStream;
 use pincore_resp::{reply, CommandParser, Limits};
 
-use super::deadline::ReadDeadline;
-use super::dispatch::{self, Connection, Dispatched, Queued};
-use super::write_within;
-use crate::listener::Service;
-use crate::shard::Shard;
+use super::commands::{self, Session};
+use super::dispatch::{self, Dispatched, Queued};
+use super::Resp;
+use crate::framework::Connection;
 
 const INITIAL_BUFFER: usize = 16 * 1024;
 /// Replies are written out once this much is pending, so a pipeline of large GETs cannot grow memory without
@@ -24,24 +20,22 @@ const FLUSH_AT: usize = 256 * 1024;
 /// Requests to other shards in flight per connection before their replies are collected.
 const MAX_QUEUED: usize = 512;
 
-pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
-    let mut buf = vec![0u8; INITIAL_BUFFER.min(shard.config().limits.max_request_bytes)];
+pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
+    let ctx = conn.context().clone();
+    let mut buf = vec![0u8; INITIAL_BUFFER.min(ctx.config().limits.max_request_bytes)];
     let mut filled = 0;
     let mut out = Vec::with_capacity(INITIAL_BUFFER);
     // Resumes a command that arrives over several reads instead of rescanning it: the incomplete tail is
     // always moved to the front of `buf`, so each call sees the same command start with more bytes.
     let mut parser = CommandParser::new();
-    let mut conn = Connection::default();
-    let deadline = ReadDeadline::new(
-        stream.as_raw_fd(),
-        Instant::now() + shard.config().timeouts.idle(),
-    );
+    let mut session = Session::default();
+    let deadline = conn.read_deadline(Instant::now() + ctx.config().timeouts.idle());
     // When the oldest incomplete request's first bytes arrived.
     let mut request_started: Option<Instant> = None;
     // Commands of one read answered at once, whose latency is recorded when the read's commands are done.
-    let mut served: Vec<crate::command::Command> = Vec::new();
+    let mut served: Vec<usize> = Vec::new();
     loop {
-        let config = shard.config();
+        let config = ctx.config();
         let limits = Limits {
             max_bulk_len: config.limits.max_bulk_len,
             max_array_len: config.limits.max_array_len,
@@ -49,13 +43,13 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
         };
         if filled == buf.len() {
             if buf.len() >= config.limits.max_request_bytes {
-                shard.metrics.error("request_too_large");
+                ctx.error("request_too_large");
                 out.clear();
                 reply::error(
                     &mut out,
                     b"ERR request larger than limits.max_request_bytes; closing",
                 );
-                let _ = write_within(&mut stream, &out, config.timeouts.idle()).await;
+                let _ = conn.write(&out, config.timeouts.idle()).await;
                 break;
             }
             buf.resize((buf.len() * 2).min(config.limits.max_request_bytes), 0);
@@ -65,18 +59,18 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
             Some(started) => started + config.timeouts.request(),
             None => now + config.timeouts.idle(),
         });
-        let read = stream.read(&mut buf[filled..]).await;
+        let read = conn.stream().read(&mut buf[filled..]).await;
         if deadline.expired() {
             if request_started.is_some() {
-                shard.metrics.error("request_timeout");
+                ctx.error("request_timeout");
                 out.clear();
                 reply::error(
                     &mut out,
                     b"ERR request not completed within timeouts.request_ms; closing",
                 );
-                let _ = write_within(&mut stream, &out, config.timeouts.idle()).await;
+                let _ = conn.write(&out, config.timeouts.idle()).await;
             } else {
-                shard.metrics.error("idle_timeout");
+                ctx.error("idle_timeout");
             }
             break;
         }
@@ -84,14 +78,14 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) => {
-                tracing::debug!(shard = shard.id, error = %e, "read failed; closing the connection");
+                tracing::debug!(shard = ctx.shard_id(), error = %e, "read failed; closing the connection");
                 break;
             }
         };
         let read_at = Instant::now();
         deadline.park(read_at);
         filled += n;
-        shard.metrics.bytes_in(Service::Resp, n);
+        conn.count_in(n);
 
         let mut pos = 0;
         let mut close = false;
@@ -111,13 +105,16 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
                     // Every command of one read starts when the read completed: one clock read per read,
                     // not two per command.
                     let started = read_at;
-                    let command = crate::command::Command::lookup(argv[0]);
+                    let command = commands::lookup(argv[0]);
                     if queue.is_empty() {
                         match dispatch::dispatch(
-                            shard, &mut conn, command, &argv, started, &mut out,
-                        )
-                        .await
-                        {
+                            resp,
+                            &mut session,
+                            command,
+                            &argv,
+                            started,
+                            &mut out,
+                        ) {
                             Dispatched::Written => served.push(command),
                             Dispatched::Later(pending) => {
                                 queue.push_back(Queued::pending(command, started, pending))
@@ -130,10 +127,13 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
                     } else {
                         let mut local = Vec::new();
                         match dispatch::dispatch(
-                            shard, &mut conn, command, &argv, started, &mut local,
-                        )
-                        .await
-                        {
+                            resp,
+                            &mut session,
+                            command,
+                            &argv,
+                            started,
+                            &mut local,
+                        ) {
                             Dispatched::Written => {
                                 queue.push_back(Queued::ready(command, started, local))
                             }
@@ -147,41 +147,33 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
                         }
                     }
                     if queue.len() >= MAX_QUEUED || out.len() >= FLUSH_AT {
-                        dispatch::resolve(shard, &mut queue, &mut out).await;
+                        dispatch::resolve(resp, &mut queue, &mut out).await;
                         if out.len() >= FLUSH_AT {
-                            if write_within(&mut stream, &out, config.timeouts.idle())
-                                .await
-                                .is_err()
-                            {
+                            if conn.write(&out, config.timeouts.idle()).await.is_err() {
                                 return;
                             }
-                            shard.metrics.bytes_out(Service::Resp, out.len());
                             out.clear();
                         }
                     }
                 }
                 Err(e) => {
-                    shard.metrics.error(e.kind().as_str());
-                    dispatch::resolve(shard, &mut queue, &mut out).await;
+                    ctx.error(e.kind().as_str());
+                    dispatch::resolve(resp, &mut queue, &mut out).await;
                     reply::protocol_error(&mut out, &e);
-                    tracing::debug!(shard = shard.id, error = %e, "protocol error; closing the connection");
+                    tracing::debug!(shard = ctx.shard_id(), error = %e, "protocol error; closing the connection");
                     close = true;
                 }
             }
         }
-        dispatch::resolve(shard, &mut queue, &mut out).await;
+        dispatch::resolve(resp, &mut queue, &mut out).await;
         let took = read_at.elapsed();
         for command in served.drain(..) {
-            shard.metrics.command(command, took);
+            resp.record(command, took);
         }
         if !out.is_empty() {
-            if write_within(&mut stream, &out, config.timeouts.idle())
-                .await
-                .is_err()
-            {
+            if conn.write(&out, config.timeouts.idle()).await.is_err() {
                 break;
             }
-            shard.metrics.bytes_out(Service::Resp, out.len());
             out.clear();
             if out.capacity() > 4 * FLUSH_AT {
                 out = Vec::with_capacity(INITIAL_BUFFER);

@@ -3,18 +3,23 @@
 //! Requests are GET or HEAD without a body; the head is bounded by `limits.max_http_header_bytes` and must
 //! arrive within `timeouts.request_ms`. Connections are kept alive unless the client asks otherwise, and closed
 //! after `timeouts.admin_idle_ms` without a request — or sooner, when a new connection needs the slot of this
-//! one idling (see [`Shard::admit`]).
+//! one idling (see [`AdmissionClass::Control`]).
 
-use std::rc::Rc;
 use std::time::Instant;
 
-use glommio::net::TcpStream;
+use crate::framework::{AdmissionClass, Connection, Context, ReadError, Service};
 
-use super::{read_within, write_within, ReadError};
-use crate::listener::Service;
-use crate::mesh::{Op, Outcome};
-use crate::metrics;
-use crate::shard::{Admission, Shard};
+pub struct Admin;
+
+impl Service for Admin {
+    const NAME: &'static str = "admin";
+    const ADMISSION: AdmissionClass = AdmissionClass::Control;
+    type Settings = ();
+
+    async fn serve(&self, conn: Connection<Self>) {
+        serve(conn).await
+    }
+}
 
 struct Request {
     method: String,
@@ -39,12 +44,13 @@ impl Response {
     }
 }
 
-pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream, admission: &Admission) {
+async fn serve(mut conn: Connection<Admin>) {
+    let ctx = conn.context().clone();
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = vec![0u8; 4096];
     let mut started: Option<Instant> = None;
     loop {
-        let config = shard.config();
+        let config = ctx.config();
         // A complete head already buffered (pipelined requests)?
         if let Some(end) = find_head_end(&buf) {
             let head = buf[..end].to_vec();
@@ -52,7 +58,7 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream, admission: &Admissi
             started = (!buf.is_empty()).then(Instant::now);
             let (response, keep_alive, head_only) = match parse_head(&head) {
                 Some(request) if request.has_body => {
-                    shard.metrics.error("http_bad_request");
+                    ctx.error("http_bad_request");
                     (
                         Response::text("400 Bad Request", "request bodies are not accepted\n"),
                         false,
@@ -60,11 +66,11 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream, admission: &Admissi
                     )
                 }
                 Some(request) => {
-                    let response = route(shard, &request).await;
+                    let response = route(&ctx, &request).await;
                     (response, request.keep_alive, request.method == "HEAD")
                 }
                 None => {
-                    shard.metrics.error("http_bad_request");
+                    ctx.error("http_bad_request");
                     (
                         Response::text("400 Bad Request", "malformed request\n"),
                         false,
@@ -83,22 +89,22 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream, admission: &Admissi
             if !head_only {
                 out.extend_from_slice(response.body.as_bytes());
             }
-            if write_within(&mut stream, &out, config.timeouts.admin_idle())
+            if conn
+                .write(&out, config.timeouts.admin_idle())
                 .await
                 .is_err()
             {
                 break;
             }
-            shard.metrics.bytes_out(Service::Admin, out.len());
             if !keep_alive {
                 break;
             }
             continue;
         }
         if buf.len() >= config.limits.max_http_header_bytes {
-            shard.metrics.error("http_header_too_large");
+            ctx.error("http_header_too_large");
             let out = b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-            let _ = write_within(&mut stream, out, config.timeouts.admin_idle()).await;
+            let _ = conn.write(out, config.timeouts.admin_idle()).await;
             break;
         }
         let limit = match started {
@@ -106,24 +112,23 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream, admission: &Admissi
             None => config.timeouts.admin_idle(),
         };
         let room = (config.limits.max_http_header_bytes - buf.len()).min(chunk.len());
-        shard.admin_idle(admission, started.is_none() && buf.is_empty());
-        match read_within(&mut stream, &mut chunk[..room], limit).await {
+        conn.set_idle(started.is_none() && buf.is_empty());
+        match conn.read(&mut chunk[..room], limit).await {
             Ok(0) => break,
             Ok(n) => {
-                shard.admin_idle(admission, false);
-                shard.metrics.bytes_in(Service::Admin, n);
+                conn.set_idle(false);
                 buf.extend_from_slice(&chunk[..n]);
                 started.get_or_insert_with(Instant::now);
             }
             Err(ReadError::TimedOut) => {
-                shard.metrics.error(if started.is_some() {
+                ctx.error(if started.is_some() {
                     "request_timeout"
                 } else {
                     "idle_timeout"
                 });
                 break;
             }
-            Err(ReadError::Io(_)) => break,
+            Err(_) => break,
         }
     }
 }
@@ -166,7 +171,7 @@ fn parse_head(head: &[u8]) -> Option<Request> {
     })
 }
 
-async fn route(shard: &Rc<Shard>, request: &Request) -> Response {
+async fn route(ctx: &Context<Admin>, request: &Request) -> Response {
     if request.method != "GET" && request.method != "HEAD" {
         return Response::text(
             "405 Method Not Allowed",
@@ -174,27 +179,18 @@ async fn route(shard: &Rc<Shard>, request: &Request) -> Response {
         );
     }
     match request.path.as_str() {
-        "/metrics" => {
-            let tickets = shard.broadcast(|| Op::Snapshot).await;
-            let mut snapshots = Vec::with_capacity(tickets.len());
-            for ticket in tickets {
-                if let Outcome::Snapshot(s) = ticket.await {
-                    snapshots.push(*s);
-                }
-            }
-            Response {
-                status: "200 OK",
-                content_type: "text/plain; version=0.0.4; charset=utf-8",
-                body: metrics::render(&snapshots, shard.shared.ready()),
-            }
-        }
+        "/metrics" => Response {
+            status: "200 OK",
+            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            body: ctx.render_metrics().await,
+        },
         "/healthz" => Response::text("200 OK", "ok\n"),
-        "/readyz" if shard.shared.ready() => Response::text("200 OK", "ready\n"),
+        "/readyz" if ctx.ready() => Response::text("200 OK", "ready\n"),
         "/readyz" => Response::text("503 Service Unavailable", "not ready\n"),
         "/config" => Response {
             status: "200 OK",
             content_type: "application/json",
-            body: shard.config().to_json() + "\n",
+            body: ctx.config().to_json() + "\n",
         },
         _ => Response::text(
             "404 Not Found",

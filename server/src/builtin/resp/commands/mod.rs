@@ -1,0 +1,422 @@
+//! The RESP command table, in the spirit of Redis's: one row per command, one file per family.
+//!
+//! A row says everything the server and its clients need to know about a command: its name, arity, flags,
+//! key positions, how it routes and the function that runs it. `COMMAND`, `COMMAND COUNT`, `COMMAND INFO`,
+//! `COMMAND DOCS`, the per-command metrics and the arity check all come from the table. Adding a command is
+//! one row here and one function in its family's file.
+//!
+//! Every shard serves the keyspace directly (see [`super::keyspace`]), so `Route` describes what a command
+//! touches rather than where it is sent: only [`Run::EveryShard`] commands (INFO) wait on other shards.
+
+mod connection;
+mod keys;
+mod server;
+mod strings;
+
+use std::time::Instant;
+
+use super::info;
+use super::Resp;
+use crate::framework::ShardSnapshot;
+
+/// Flags, as Redis names them in `COMMAND INFO`.
+pub mod flag {
+    pub const WRITE: u8 = 1;
+    pub const READONLY: u8 = 2;
+    pub const ADMIN: u8 = 4;
+    pub const FAST: u8 = 8;
+    /// Every flag with its Redis name, in the order `COMMAND` lists them.
+    pub const NAMES: [(u8, &str); 4] = [
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (ADMIN, "admin"),
+        (FAST, "fast"),
+    ];
+}
+
+/// What a command touches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Only the connection (PING, CLIENT, QUIT) or constant server facts (COMMAND, CONFIG GET).
+    Connection,
+    /// The keys at its key positions, each part locked for the command's own work.
+    Keys,
+    /// Every shard's data: the whole keyspace (DBSIZE, FLUSHALL) or every shard's metrics (INFO).
+    AllShards,
+}
+
+/// The per-command state a function sees.
+pub struct Call<'a> {
+    pub resp: &'a Resp,
+    pub session: &'a mut Session,
+    /// The arguments, the command name first; the arity is already checked.
+    pub args: &'a [&'a [u8]],
+    pub now: Instant,
+    pub out: &'a mut Vec<u8>,
+}
+
+/// Per-connection state that commands can change.
+#[derive(Default)]
+pub struct Session {
+    pub name: Option<Vec<u8>>,
+}
+
+/// What a command did besides writing its reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Reply,
+    /// Close the connection after the reply (QUIT).
+    Close,
+}
+
+/// How a command runs.
+#[derive(Clone, Copy)]
+pub enum Run {
+    /// On this shard, at once.
+    Here(fn(&mut Call<'_>) -> Flow),
+    /// Once every shard's metrics snapshot is in: `prepare` reads the arguments, `render` writes the reply.
+    EveryShard {
+        prepare: fn(&[&[u8]]) -> Vec<String>,
+        render: fn(&Resp, &[String], &[ShardSnapshot], &mut Vec<u8>),
+    },
+}
+
+/// One row of the table.
+pub struct Spec {
+    /// Lower-case, as `COMMAND` and the metrics labels show it.
+    pub name: &'static str,
+    /// Redis's arity: positive is exact, negative a minimum (both count the name).
+    pub arity: i32,
+    pub flags: u8,
+    /// Key positions: first, last (negative counts from the end), step; 0, 0, 0 for none.
+    pub keys: (i32, i32, i32),
+    pub route: Route,
+    /// The family (Redis's `group` in `COMMAND DOCS`).
+    pub group: &'static str,
+    pub summary: &'static str,
+    pub run: Run,
+}
+
+use flag::{ADMIN, FAST, READONLY, WRITE};
+use Route::{AllShards, Connection as Conn, Keys};
+
+#[allow(clippy::too_many_arguments)] // one argument per column, so that each row reads as a table line
+const fn row(
+    name: &'static str,
+    arity: i32,
+    flags: u8,
+    keys: (i32, i32, i32),
+    route: Route,
+    group: &'static str,
+    summary: &'static str,
+    run: fn(&mut Call<'_>) -> Flow,
+) -> Spec {
+    Spec {
+        name,
+        arity,
+        flags,
+        keys,
+        route,
+        group,
+        summary,
+        run: Run::Here(run),
+    }
+}
+
+/// The commands, in the order of their metric series.
+pub static COMMANDS: [Spec; 21] = [
+    row(
+        "ping",
+        -1,
+        FAST,
+        (0, 0, 0),
+        Conn,
+        "connection",
+        "Returns PONG, or the message given.",
+        connection::ping,
+    ),
+    row(
+        "echo",
+        2,
+        FAST,
+        (0, 0, 0),
+        Conn,
+        "connection",
+        "Returns the message given.",
+        connection::echo,
+    ),
+    row(
+        "get",
+        2,
+        READONLY | FAST,
+        (1, 1, 1),
+        Keys,
+        "string",
+        "Returns the value of a key.",
+        strings::get,
+    ),
+    row(
+        "set",
+        -3,
+        WRITE,
+        (1, 1, 1),
+        Keys,
+        "string",
+        "Sets a key's value, with NX|XX, EX|PX|KEEPTTL and GET.",
+        strings::set,
+    ),
+    row(
+        "del",
+        -2,
+        WRITE,
+        (1, -1, 1),
+        Keys,
+        "generic",
+        "Deletes keys; returns how many existed.",
+        keys::del,
+    ),
+    row(
+        "exists",
+        -2,
+        READONLY | FAST,
+        (1, -1, 1),
+        Keys,
+        "generic",
+        "Counts the keys given that exist.",
+        keys::exists,
+    ),
+    row(
+        "incr",
+        2,
+        WRITE | FAST,
+        (1, 1, 1),
+        Keys,
+        "string",
+        "Adds 1 to a key's integer value.",
+        strings::incr,
+    ),
+    row(
+        "incrby",
+        3,
+        WRITE | FAST,
+        (1, 1, 1),
+        Keys,
+        "string",
+        "Adds an integer to a key's integer value.",
+        strings::incrby,
+    ),
+    row(
+        "decr",
+        2,
+        WRITE | FAST,
+        (1, 1, 1),
+        Keys,
+        "string",
+        "Subtracts 1 from a key's integer value.",
+        strings::decr,
+    ),
+    row(
+        "mget",
+        -2,
+        READONLY | FAST,
+        (1, -1, 1),
+        Keys,
+        "string",
+        "Returns the values of keys.",
+        strings::mget,
+    ),
+    row(
+        "mset",
+        -3,
+        WRITE,
+        (1, -1, 2),
+        Keys,
+        "string",
+        "Sets several keys at once, atomically.",
+        strings::mset,
+    ),
+    row(
+        "expire",
+        3,
+        WRITE | FAST,
+        (1, 1, 1),
+        Keys,
+        "generic",
+        "Sets a key's time to live in seconds.",
+        keys::expire,
+    ),
+    row(
+        "ttl",
+        2,
+        READONLY | FAST,
+        (1, 1, 1),
+        Keys,
+        "generic",
+        "Returns a key's time to live in seconds.",
+        keys::ttl,
+    ),
+    row(
+        "dbsize",
+        1,
+        READONLY | FAST,
+        (0, 0, 0),
+        AllShards,
+        "server",
+        "Returns the number of keys.",
+        server::dbsize,
+    ),
+    row(
+        "flushall",
+        -1,
+        WRITE,
+        (0, 0, 0),
+        AllShards,
+        "server",
+        "Deletes every key.",
+        server::flushall,
+    ),
+    Spec {
+        name: "info",
+        arity: -1,
+        flags: 0,
+        keys: (0, 0, 0),
+        route: AllShards,
+        group: "server",
+        summary: "Returns the server, clients, stats and keyspace sections, from every shard.",
+        run: Run::EveryShard {
+            prepare: info::sections,
+            render: info::reply,
+        },
+    },
+    row(
+        "config",
+        -2,
+        ADMIN,
+        (0, 0, 0),
+        Conn,
+        "server",
+        "CONFIG GET: the persistence and memory parameters clients probe.",
+        server::config,
+    ),
+    row(
+        "command",
+        -1,
+        0,
+        (0, 0, 0),
+        Conn,
+        "server",
+        "Describes the commands: COMMAND, COUNT, INFO, DOCS.",
+        server::command,
+    ),
+    row(
+        "quit",
+        -1,
+        FAST,
+        (0, 0, 0),
+        Conn,
+        "connection",
+        "Closes the connection after the reply.",
+        connection::quit,
+    ),
+    row(
+        "client",
+        -2,
+        0,
+        (0, 0, 0),
+        Conn,
+        "connection",
+        "CLIENT SETNAME, GETNAME, SETINFO.",
+        connection::client,
+    ),
+    row(
+        "select",
+        2,
+        FAST,
+        (0, 0, 0),
+        Conn,
+        "connection",
+        "Selects database 0 (the only one).",
+        connection::select,
+    ),
+];
+
+/// The index that stands for a command not in the table (its metrics are labelled `unknown`).
+pub const UNKNOWN: usize = COMMANDS.len();
+
+/// The metric label of index `i` (a row's name, or `unknown`).
+pub fn label(i: usize) -> &'static str {
+    COMMANDS.get(i).map_or("unknown", |c| c.name)
+}
+
+/// Resolves a command name case-insensitively to its row, or [`UNKNOWN`].
+pub fn lookup(name: &[u8]) -> usize {
+    COMMANDS
+        .iter()
+        .position(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+        .unwrap_or(UNKNOWN)
+}
+
+impl Spec {
+    /// Whether `argc` (including the name) is acceptable for this command.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        if self.arity >= 0 {
+            argc == self.arity as usize
+        } else {
+            argc >= self.arity.unsigned_abs() as usize
+        }
+    }
+}
+
+/// The reply to a wrong number of arguments, counted as `wrong_arity`.
+pub fn wrong_arity(call: &mut Call<'_>, name: &str) -> Flow {
+    call.resp.ctx.error("wrong_arity");
+    pincore_resp::reply::error(
+        call.out,
+        format!("ERR wrong number of arguments for '{name}' command").as_bytes(),
+    );
+    Flow::Reply
+}
+
+/// At most 128 bytes of client input, lossily as text (CR/LF are made safe by the encoder).
+pub fn printable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(128)]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_is_case_insensitive() {
+        assert_eq!(label(lookup(b"gEt")), "get");
+        assert_eq!(lookup(b"nope"), UNKNOWN);
+        assert_eq!(label(UNKNOWN), "unknown");
+    }
+
+    #[test]
+    fn arity_follows_redis() {
+        let get = &COMMANDS[lookup(b"get")];
+        assert!(get.arity_ok(2) && !get.arity_ok(3));
+        let mset = &COMMANDS[lookup(b"mset")];
+        assert!(mset.arity_ok(5) && !mset.arity_ok(2));
+    }
+
+    #[test]
+    fn rows_are_consistent() {
+        for (i, c) in COMMANDS.iter().enumerate() {
+            assert_eq!(lookup(c.name.as_bytes()), i, "{} is listed twice", c.name);
+            assert_eq!(c.name, c.name.to_ascii_lowercase());
+            assert_eq!(
+                c.route == Route::Keys,
+                c.keys.0 > 0,
+                "{}: keys and route",
+                c.name
+            );
+            assert!(
+                c.flags & (WRITE | READONLY) != WRITE | READONLY,
+                "{}: write and readonly",
+                c.name
+            );
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Server commands: DBSIZE, FLUSHALL, CONFIG, COMMAND (INFO, which waits for every shard, is in
+//! [`crate::builtin::resp::info`]).
+
+use pincore_resp::reply;
+
+use super::{flag, printable, wrong_arity, Call, Flow, Spec, COMMANDS};
+
+pub fn dbsize(c: &mut Call<'_>) -> Flow {
+    reply::integer(c.out, c.resp.keyspace.len() as i64);
+    Flow::Reply
+}
+
+pub fn flushall(c: &mut Call<'_>) -> Flow {
+    if let Some(mode) = c.args.get(1) {
+        if c.args.len() > 2
+            || !(mode.eq_ignore_ascii_case(b"ASYNC") || mode.eq_ignore_ascii_case(b"SYNC"))
+        {
+            reply::error(c.out, b"ERR syntax error");
+            return Flow::Reply;
+        }
+    }
+    c.resp.keyspace.flush();
+    reply::simple(c.out, b"OK");
+    Flow::Reply
+}
+
+/// CONFIG GET, enough for redis-benchmark's start-up probe (`save`, `appendonly`) and tools that ask about
+/// persistence or memory: this server keeps data in memory only.
+pub fn config(c: &mut Call<'_>) -> Flow {
+    const PARAMETERS: [(&str, &str); 4] = [
+        ("save", ""),
+        ("appendonly", "no"),
+        ("maxmemory", "0"),
+        ("databases", "1"),
+    ];
+    let args = c.args;
+    if !args[1].eq_ignore_ascii_case(b"GET") {
+        let text = format!(
+            "ERR unknown subcommand '{}'. This server supports CONFIG GET only.",
+            printable(args[1])
+        );
+        reply::error(c.out, text.as_bytes());
+        return Flow::Reply;
+    }
+    if args.len() < 3 {
+        return wrong_arity(c, "config");
+    }
+    let mut found = Vec::new();
+    for pattern in &args[2..] {
+        for (name, value) in PARAMETERS {
+            if (pattern == b"*" || name.as_bytes().eq_ignore_ascii_case(pattern))
+                && !found.iter().any(|(n, _)| *n == name)
+            {
+                found.push((name, value));
+            }
+        }
+    }
+    reply::array(c.out, found.len() * 2);
+    for (name, value) in found {
+        reply::bulk(c.out, name.as_bytes());
+        reply::bulk(c.out, value.as_bytes());
+    }
+    Flow::Reply
+}
+
+/// COMMAND [COUNT | INFO name... | DOCS [name...]], generated from the table.
+pub fn command(c: &mut Call<'_>) -> Flow {
+    let out = &mut *c.out;
+    let named = |args: &[&[u8]]| -> Vec<Option<&'static Spec>> {
+        args.iter()
+            .map(|name| {
+                COMMANDS
+                    .iter()
+                    .find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
+            })
+            .collect()
+    };
+    match c.args.get(1) {
+        None => {
+            reply::array(out, COMMANDS.len());
+            COMMANDS.iter().for_each(|spec| info(out, spec));
+        }
+        Some(sub) if sub.eq_ignore_ascii_case(b"COUNT") => {
+            reply::integer(out, COMMANDS.len() as i64)
+        }
+        Some(sub) if sub.eq_ignore_ascii_case(b"INFO") => {
+            let specs = if c.args.len() == 2 {
+                COMMANDS.iter().map(Some).collect()
+            } else {
+                named(&c.args[2..])
+            };
+            reply::array(out, specs.len());
+            for spec in specs {
+                match spec {
+                    Some(spec) => info(out, spec),
+                    None => reply::null(out),
+                }
+            }
+        }
+        Some(sub) if sub.eq_ignore_ascii_case(b"DOCS") => {
+            let specs: Vec<&Spec> = if c.args.len() == 2 {
+                COMMANDS.iter().collect()
+            } else {
+                named(&c.args[2..]).into_iter().flatten().collect()
+            };
+            reply::array(out, specs.len() * 2);
+            for spec in specs {
+                reply::bulk(out, spec.name.as_bytes());
+                reply::array(out, 4);
+                reply::bulk(out, b"summary");
+                reply::bulk(out, spec.summary.as_bytes());
+                reply::bulk(out, b"group");
+                reply::bulk(out, spec.group.as_bytes());
+            }
+        }
+        Some(sub) => {
+            let text = format!(
+                "ERR unknown subcommand '{}'. Try COMMAND COUNT, DOCS or INFO.",
+                printable(sub)
+            );
+            reply::error(out, text.as_bytes());
+        }
+    }
+    Flow::Reply
+}
+
+/// One command as Redis 7's COMMAND INFO shows it: name, arity, flags, first key, last key, step, ACL
+/// categories, tips, key specs, subcommands.
+fn info(out: &mut Vec<u8>, spec: &Spec) {
+    reply::array(out, 10);
+    reply::bulk(out, spec.name.as_bytes());
+    reply::integer(out, i64::from(spec.arity));
+    let flags: Vec<&str> = flag::NAMES
+        .iter()
+        .filter(|(bit, _)| spec.flags & bit != 0)
+        .map(|(_, name)| *name)
+        .collect();
+    reply::array(out, flags.len());
+    for name in flags {
+        reply::simple(out, name.as_bytes());
+    }
+    let (first, last, step) = spec.keys;
+    reply::integer(out, i64::from(first));
+    reply::integer(out, i64::from(last));
+    reply::integer(out, i64::from(step));
+    reply::array(out, 0);
+    reply::array(out, 0);
+    reply::array(out, 0);
+    reply::array(out, 0);
+}

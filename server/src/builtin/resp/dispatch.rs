@@ -1,0 +1,144 @@
+//! Running RESP commands from the table on the shard that received them; only [`Run::EveryShard`]
+//! commands (INFO) wait for the other shards (their metrics). Replies are collected in request order.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use pincore_resp::reply;
+
+use super::commands::{printable, Call, Flow, Run, Session, COMMANDS};
+use super::Resp;
+use crate::framework::{ShardSnapshot, Unavailable};
+
+/// What [`dispatch`] did with a command.
+pub enum Dispatched {
+    /// The reply is in the output buffer.
+    Written,
+    /// The reply depends on other shards.
+    Later(Pending),
+    /// The reply is written and the connection closes after it (QUIT).
+    Close,
+}
+
+/// A reply that waits for every shard's metrics.
+pub struct Pending {
+    command: usize,
+    arguments: Vec<String>,
+    snapshots: std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Vec<ShardSnapshot>, Unavailable>>>,
+    >,
+}
+
+/// A reply slot in request order.
+pub struct Queued {
+    command: usize,
+    started: Instant,
+    reply: Result<Vec<u8>, Pending>,
+}
+
+impl Queued {
+    pub fn ready(command: usize, started: Instant, bytes: Vec<u8>) -> Queued {
+        Queued {
+            command,
+            started,
+            reply: Ok(bytes),
+        }
+    }
+    pub fn pending(command: usize, started: Instant, pending: Pending) -> Queued {
+        Queued {
+            command,
+            started,
+            reply: Err(pending),
+        }
+    }
+}
+
+const UNAVAILABLE: &[u8] = b"ERR a shard is unavailable (the server is shutting down)";
+
+fn unknown(out: &mut Vec<u8>, args: &[&[u8]]) {
+    let mut text = format!(
+        "ERR unknown command '{}', with args beginning with: ",
+        printable(args[0])
+    );
+    for arg in args.iter().skip(1).take(8) {
+        text.push_str(&format!("'{}' ", printable(arg)));
+    }
+    reply::error(out, text.as_bytes());
+}
+
+/// Runs the command at table row `command` (or [`super::commands::UNKNOWN`]) received at `now`. Local replies are appended
+/// to `out`.
+pub fn dispatch(
+    resp: &Resp,
+    session: &mut Session,
+    command: usize,
+    args: &[&[u8]],
+    now: Instant,
+    out: &mut Vec<u8>,
+) -> Dispatched {
+    let Some(spec) = COMMANDS.get(command) else {
+        resp.ctx.error("unknown_command");
+        unknown(out, args);
+        return Dispatched::Written;
+    };
+    if !spec.arity_ok(args.len()) {
+        resp.ctx.error("wrong_arity");
+        reply::error(
+            out,
+            format!("ERR wrong number of arguments for '{}' command", spec.name).as_bytes(),
+        );
+        return Dispatched::Written;
+    }
+    match spec.run {
+        Run::Here(run) => {
+            let mut call = Call {
+                resp,
+                session,
+                args,
+                now,
+                out,
+            };
+            match run(&mut call) {
+                Flow::Reply => Dispatched::Written,
+                Flow::Close => Dispatched::Close,
+            }
+        }
+        Run::EveryShard { prepare, .. } => {
+            let ctx = resp.ctx.clone();
+            Dispatched::Later(Pending {
+                command,
+                arguments: prepare(args),
+                snapshots: Box::pin(async move { ctx.snapshots().await }),
+            })
+        }
+    }
+}
+
+/// Waits for queued replies in order and appends them to `out`, recording each command's latency.
+pub async fn resolve(resp: &Resp, queue: &mut VecDeque<Queued>, out: &mut Vec<u8>) {
+    while let Some(Queued {
+        command,
+        started,
+        reply,
+    }) = queue.pop_front()
+    {
+        match reply {
+            Ok(bytes) => out.extend_from_slice(&bytes),
+            Err(pending) => gather(resp, pending, out).await,
+        }
+        resp.record(command, started.elapsed());
+    }
+}
+
+async fn gather(resp: &Resp, pending: Pending, out: &mut Vec<u8>) {
+    let Some(Run::EveryShard { render, .. }) = COMMANDS.get(pending.command).map(|s| s.run) else {
+        return;
+    };
+    match pending.snapshots.await {
+        Ok(snapshots) => render(resp, &pending.arguments, &snapshots, out),
+        Err(Unavailable) => {
+            resp.ctx.error("shard_unavailable");
+            reply::error(out, UNAVAILABLE);
+        }
+    }
+}

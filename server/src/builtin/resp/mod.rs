@@ -1,0 +1,124 @@
+//! The `resp` service: a Redis-protocol key-value store on a keyspace shared by every shard.
+//!
+//! `session.rs` is the connection (read buffer, pipelining, deadlines), `dispatch.rs` runs a command from
+//! the table in `commands/` (one file per family), `info.rs` renders INFO, `kv.rs` is what the single-key
+//! commands mean on a [`store::Store`], and `keyspace.rs` the parts every shard locks. It is written against
+//! the public framework API only.
+
+pub mod commands;
+mod dispatch;
+mod info;
+pub mod keyspace;
+pub mod kv;
+mod session;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use keyspace::Keyspace;
+
+use crate::framework::{Connection, Context, Counter, Histogram, Service};
+
+/// Series the INFO command reads back from every shard's snapshot.
+const COMMANDS_TOTAL: &str = "pincore_commands_total";
+const KEYS: &str = "pincore_keys";
+const KEYS_EXPIRING: &str = "pincore_keys_expiring";
+
+/// One shard's instance of the key-value service.
+pub struct Resp {
+    ctx: Context<Resp>,
+    keyspace: Arc<Keyspace>,
+    /// Per table row (and one for unknown commands): calls and their latency.
+    calls: Vec<Counter>,
+    took: Vec<Histogram>,
+}
+
+impl Service for Resp {
+    const NAME: &'static str = "resp";
+    type Settings = ();
+
+    async fn serve(&self, conn: Connection<Self>) {
+        session::serve(self, conn).await
+    }
+}
+
+impl Resp {
+    /// The instance of shard `ctx` on `keyspace`: registers its metrics and starts its share of the expiry
+    /// sweep.
+    pub fn new(ctx: &Context<Resp>, keyspace: Arc<Keyspace>) -> Resp {
+        let labels: Vec<&str> = (0..=commands::UNKNOWN).map(commands::label).collect();
+        let calls = labels
+            .iter()
+            .map(|c| {
+                ctx.counter(
+                    COMMANDS_TOTAL,
+                    "RESP commands served, by command.",
+                    &[("command", c)],
+                )
+            })
+            .collect();
+        let took = labels
+            .iter()
+            .map(|c| {
+                ctx.histogram(
+                    "pincore_command_duration_seconds",
+                    "Time from parsing a command to its reply being ready, all shards.",
+                    &[("command", c)],
+                )
+            })
+            .collect();
+        let (shard, shards) = (ctx.shard_id(), ctx.shards());
+        type Pick = fn((usize, usize)) -> usize;
+        let gauges: [(&str, &str, Pick); 2] = [
+            (
+                KEYS,
+                "Keys stored, by the shard that sweeps their keyspace parts.",
+                |c| c.0,
+            ),
+            (
+                KEYS_EXPIRING,
+                "Keys with a time to live, by the shard that sweeps their keyspace parts.",
+                |c| c.1,
+            ),
+        ];
+        for (name, help, pick) in gauges {
+            let counted = keyspace.clone();
+            ctx.gauge(name, help, &[], move || {
+                pick(counted.counts_of(shard, shards)) as u64
+            });
+        }
+        ctx.spawn_housekeeping(sweep_expired(ctx.clone(), keyspace.clone()));
+        Resp {
+            ctx: ctx.clone(),
+            keyspace,
+            calls,
+            took,
+        }
+    }
+
+    /// Counts one command (table row, or [`commands::UNKNOWN`]) and how long it took from parse to reply.
+    fn record(&self, command: usize, took: Duration) {
+        self.calls[command].inc();
+        self.took[command].observe(took);
+    }
+}
+
+/// Deletes expired keys of this shard's parts every `shards.sweep_interval_ms`, a bounded batch at a time
+/// (in the low-share housekeeping queue).
+async fn sweep_expired(ctx: Context<Resp>, keyspace: Arc<Keyspace>) {
+    const BATCH: usize = 512;
+    while !ctx.exiting() {
+        let interval = Duration::from_millis(ctx.config().shards.sweep_interval_ms);
+        glommio::timer::sleep(interval).await;
+        for part in Keyspace::parts_of(ctx.shard_id(), ctx.shards()) {
+            loop {
+                let removed = keyspace.lock_part(part).sweep(Instant::now(), BATCH);
+                if removed < BATCH {
+                    break;
+                }
+                glommio::yield_if_needed().await;
+            }
+        }
+    }
+}
