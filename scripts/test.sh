@@ -23,11 +23,16 @@ packages=(
   systemd         # deploy: systemd-analyze verify for the rendered unit
   binutils        # deploy: strip, to keep test releases small
   python3-pip     # installs the PyPI tools below
+  nodejs          # ioredis, a real Node.js client of the RESP service
 )
 
 # PyPI tools the tests call. kubernetes-validate ships the Kubernetes JSON schemas, so it works offline.
 pip_packages=(
   kubernetes-validate  # deploy: rendered Kubernetes objects
+)
+# PyPI libraries the tests import: the current redis-py, which speaks RESP3 by default.
+pip_libraries=(
+  redis
 )
 
 missing=()
@@ -47,6 +52,9 @@ pip_missing=()
 for p in "${pip_packages[@]}"; do
   command -v "$p" >/dev/null 2>&1 || pip_missing+=("$p")
 done
+for p in "${pip_libraries[@]}"; do
+  python3 -c "import $p" >/dev/null 2>&1 || pip_missing+=("$p")
+done
 if [ ${#pip_missing[@]} -gt 0 ]; then
   echo "installing from PyPI: ${pip_missing[*]}"
   # Debian's own python refuses system-wide installs unless told (PEP 668); other pythons do not need it.
@@ -55,6 +63,21 @@ if [ ${#pip_missing[@]} -gt 0 ]; then
   # A pyenv-managed python puts new commands on PATH only through its shims.
   if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 fi
+
+# npm packages the tests require, kept in target/ (not system-wide); the tests find them through NODE_PATH.
+# Debian ships npm apart from nodejs; NodeSource's nodejs includes it.
+if ! command -v npm >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends npm
+fi
+node_dir="$PWD/target/node"
+if ! NODE_PATH="$node_dir/node_modules" node -e "require('ioredis')" >/dev/null 2>&1; then
+  echo "installing from npm: ioredis"
+  mkdir -p "$node_dir"
+  npm install --silent --no-audit --no-fund --prefix "$node_dir" ioredis@5
+fi
+export NODE_PATH="$node_dir/node_modules"
 
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest

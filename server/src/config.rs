@@ -412,18 +412,31 @@ impl fmt::Display for CpuList {
 }
 
 impl Config {
-    /// Parses and validates configuration text for `pincore-server` (its built-in services, which take no
-    /// settings). `origin` names the text in errors (a path, or [`DEFAULT_ORIGIN`]). Keys missing from the
+    /// Parses and validates configuration text for `pincore-server` (its built-in services: only `resp` takes
+    /// settings, its users). `origin` names the text in errors (a path, or [`DEFAULT_ORIGIN`]). Keys missing from the
     /// text take their default values.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
         let config = Config::from_yaml_for(text, origin, &BUILTIN_SERVICES)?;
         for name in BUILTIN_SERVICES {
-            if config
-                .services
-                .get(name)
-                .is_some_and(|s| !s.settings.is_null())
-            {
-                let path = format!("services.{name}.settings");
+            let Some(settings) = config.services.get(name).map(|s| &s.settings) else {
+                continue;
+            };
+            let path = format!("services.{name}.settings");
+            if name == "resp" {
+                // The key-value service's users (see `builtin::resp::auth`).
+                use crate::framework::Settings as _;
+                let parsed: crate::builtin::resp::auth::RespSettings = if settings.is_null() {
+                    Default::default()
+                } else {
+                    serde_yaml::from_value(settings.clone())
+                        .map_err(|e| config_error(text, origin, &path, e.to_string()))?
+                };
+                parsed
+                    .validate()
+                    .map_err(|e| config_error(text, origin, &path, e))?;
+                continue;
+            }
+            if !settings.is_null() {
                 return Err(config_error(
                     text,
                     origin,

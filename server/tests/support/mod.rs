@@ -50,9 +50,14 @@ impl Server {
         timeouts: &str,
         env: &[(&str, &std::ffi::OsStr)],
     ) -> Server {
+        Server::start_from(&config_text(limits, timeouts), env)
+    }
+
+    /// Starts the server with this whole configuration text (every service on port 0).
+    pub fn start_from(config: &str, env: &[(&str, &std::ffi::OsStr)]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("server.yaml");
-        std::fs::write(&config_path, config_text(limits, timeouts)).expect("write config");
+        std::fs::write(&config_path, config).expect("write config");
         let log_path = dir.path().join("server.log");
         let log = std::fs::File::create(&log_path).expect("log file");
         let process = KillOnDrop::spawn(

@@ -24,6 +24,7 @@ pub enum Dispatched {
 pub struct Pending {
     command: usize,
     arguments: Vec<String>,
+    protocol: reply::Protocol,
     snapshots: std::pin::Pin<
         Box<dyn std::future::Future<Output = Result<Vec<ShardSnapshot>, Unavailable>>>,
     >,
@@ -81,6 +82,11 @@ pub fn dispatch(
         unknown(out, args);
         return Dispatched::Written;
     };
+    if !session.authenticated && !matches!(spec.name, "auth" | "hello" | "ping" | "quit") {
+        resp.ctx.error("noauth");
+        reply::error(out, b"NOAUTH Authentication required.");
+        return Dispatched::Written;
+    }
     if !spec.arity_ok(args.len()) {
         resp.ctx.error("wrong_arity");
         reply::error(
@@ -108,6 +114,7 @@ pub fn dispatch(
             Dispatched::Later(Pending {
                 command,
                 arguments: prepare(args),
+                protocol: session.protocol,
                 snapshots: Box::pin(async move { ctx.snapshots().await }),
             })
         }
@@ -135,7 +142,7 @@ async fn gather(resp: &Resp, pending: Pending, out: &mut Vec<u8>) {
         return;
     };
     match pending.snapshots.await {
-        Ok(snapshots) => render(resp, &pending.arguments, &snapshots, out),
+        Ok(snapshots) => render(resp, &pending.arguments, &snapshots, pending.protocol, out),
         Err(Unavailable) => {
             resp.ctx.error("shard_unavailable");
             reply::error(out, UNAVAILABLE);

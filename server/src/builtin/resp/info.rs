@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use pincore_resp::reply;
+use pincore_resp::reply::{self, Protocol};
 
 use super::{Resp, COMMANDS_TOTAL, KEYS, KEYS_EXPIRING};
 use crate::framework::{Service, ServiceSnapshot, ShardSnapshot};
@@ -18,8 +18,20 @@ pub fn sections(args: &[&[u8]]) -> Vec<String> {
 }
 
 /// INFO's reply once every shard's snapshot is in.
-pub fn reply(resp: &Resp, requested: &[String], snapshots: &[ShardSnapshot], out: &mut Vec<u8>) {
-    reply::bulk(out, render(resp, requested, snapshots).as_bytes());
+pub fn reply(
+    resp: &Resp,
+    requested: &[String],
+    snapshots: &[ShardSnapshot],
+    protocol: Protocol,
+    out: &mut Vec<u8>,
+) {
+    // RESP3 marks it as plain text, as Redis does; RESP2 sends the same text as a bulk string.
+    reply::verbatim(
+        out,
+        protocol,
+        b"txt",
+        render(resp, requested, snapshots).as_bytes(),
+    );
 }
 
 /// Renders the requested sections (all of them for none, `default`, `all` or `everything`).
@@ -48,7 +60,8 @@ pub fn render(resp: &Resp, requested: &[String], snapshots: &[ShardSnapshot]) ->
             "server" => {
                 let _ = write!(
                     out,
-                    "# Server\r\nredis_version:7.0.0\r\npincore_version:{}\r\nredis_mode:standalone\r\nos:Linux\r\narch_bits:64\r\nmultiplexing_api:io_uring\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\nshards:{}\r\n",
+                    "# Server\r\nredis_version:{}\r\npincore_version:{}\r\nredis_mode:standalone\r\nos:Linux\r\narch_bits:64\r\nmultiplexing_api:io_uring\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\nshards:{}\r\n",
+                    super::commands::REDIS_VERSION,
                     env!("CARGO_PKG_VERSION"),
                     std::process::id(),
                     config.services.resp.listen.port(),

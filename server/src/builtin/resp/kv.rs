@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use pincore_resp::reply;
+use pincore_resp::reply::{self, Protocol};
 
 use super::store::{parse_i64, SetCondition, SetTtl, Store};
 
@@ -35,10 +35,10 @@ fn set_deadline(n: &[u8], unit_ms: i64, now: Instant) -> Result<Instant, &'stati
 }
 
 /// GET key
-pub fn get(store: &mut Store, key: &[u8], now: Instant, out: &mut Vec<u8>) {
+pub fn get(store: &mut Store, key: &[u8], now: Instant, protocol: Protocol, out: &mut Vec<u8>) {
     match store.get(key, now) {
         Some(value) => reply::bulk(out, value),
-        None => reply::null(out),
+        None => reply::nil(out, protocol),
     }
 }
 
@@ -101,7 +101,7 @@ pub fn ttl(store: &mut Store, key: &[u8], now: Instant, out: &mut Vec<u8>) {
 ///
 /// Options are checked as Redis 7.0 checks them: the same option may repeat (the last EX or PX wins), NX with
 /// XX or two kinds of TTL are a syntax error, and the TTL is judged only once every option parsed.
-pub fn set(store: &mut Store, args: &[&[u8]], now: Instant, out: &mut Vec<u8>) {
+pub fn set(store: &mut Store, args: &[&[u8]], now: Instant, protocol: Protocol, out: &mut Vec<u8>) {
     enum Ttl<'a> {
         None,
         Keep,
@@ -150,12 +150,12 @@ pub fn set(store: &mut Store, args: &[&[u8]], now: Instant, out: &mut Vec<u8>) {
     if want_old {
         match old {
             Some(v) => reply::bulk(out, &v),
-            None => reply::null(out),
+            None => reply::nil(out, protocol),
         }
     } else if stored {
         reply::simple(out, b"OK");
     } else {
-        reply::null(out);
+        reply::nil(out, protocol);
     }
 }
 
@@ -168,8 +168,8 @@ mod tests {
         let now = Instant::now();
         let (key, out_) = (args[1], &mut out);
         match args[0].to_ascii_uppercase().as_slice() {
-            b"GET" => get(store, key, now, out_),
-            b"SET" => set(store, args, now, out_),
+            b"GET" => get(store, key, now, Protocol::Resp2, out_),
+            b"SET" => set(store, args, now, Protocol::Resp2, out_),
             b"INCR" => incr_by(store, key, Ok(1), now, out_),
             b"DECR" => incr_by(store, key, Ok(-1), now, out_),
             b"INCRBY" => incr_by(store, key, Err(args[2]), now, out_),

@@ -5,6 +5,7 @@
 //! commands mean on a [`store::Store`], and `keyspace.rs` the parts every shard locks. It is written against
 //! the public framework API only.
 
+pub mod auth;
 pub mod commands;
 mod dispatch;
 mod info;
@@ -32,11 +33,12 @@ pub struct Resp {
     /// Per table row (and one for unknown commands): calls and their latency.
     calls: Vec<Counter>,
     took: Vec<Histogram>,
+    auth_failures: Counter,
 }
 
 impl Service for Resp {
     const NAME: &'static str = "resp";
-    type Settings = ();
+    type Settings = auth::RespSettings;
 
     async fn serve(&self, conn: Connection<Self>) {
         session::serve(self, conn).await
@@ -89,12 +91,32 @@ impl Resp {
             });
         }
         ctx.spawn_housekeeping(sweep_expired(ctx.clone(), keyspace.clone()));
+        let auth_failures = ctx.counter(
+            "pincore_auth_failures_total",
+            "AUTH and HELLO ... AUTH attempts refused (unknown user or wrong password).",
+            &[],
+        );
         Resp {
             ctx: ctx.clone(),
             keyspace,
             calls,
             took,
+            auth_failures,
         }
+    }
+
+    /// Whether clients must authenticate before running commands (read per call: SIGHUP can change it).
+    fn needs_auth(&self) -> bool {
+        self.ctx.settings().required()
+    }
+
+    /// Checks a username and password (see [`auth`]); a failure is counted.
+    fn authenticate(&self, user: &[u8], password: &[u8]) -> Result<(), &'static [u8]> {
+        let checked = self.ctx.settings().check(user, password);
+        if checked.is_err() {
+            self.auth_failures.inc();
+        }
+        checked
     }
 
     /// Counts one command (table row, or [`commands::UNKNOWN`]) and how long it took from parse to reply.

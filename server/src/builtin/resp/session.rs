@@ -28,7 +28,10 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
     // Resumes a command that arrives over several reads instead of rescanning it: the incomplete tail is
     // always moved to the front of `buf`, so each call sees the same command start with more bytes.
     let mut parser = CommandParser::new();
-    let mut session = Session::default();
+    let mut session = Session::new();
+    // Decided once per connection, so the check costs nothing per command. As in Redis, a connection made
+    // while the service was open stays authenticated when SIGHUP adds users.
+    session.authenticated = !resp.needs_auth();
     let deadline = conn.read_deadline(Instant::now() + ctx.config().timeouts.idle());
     // When the oldest incomplete request's first bytes arrived.
     let mut request_started: Option<Instant> = None;

@@ -15,6 +15,8 @@ mod strings;
 
 use std::time::Instant;
 
+pub use connection::REDIS_VERSION;
+
 use super::info;
 use super::Resp;
 use crate::framework::ShardSnapshot;
@@ -56,9 +58,37 @@ pub struct Call<'a> {
 }
 
 /// Per-connection state that commands can change.
-#[derive(Default)]
 pub struct Session {
+    /// Unique among the server's connections since it started (CLIENT ID, HELLO's `id`).
+    pub id: u64,
     pub name: Option<Vec<u8>>,
+    /// RESP2 until the client says `HELLO 3`.
+    pub protocol: pincore_resp::reply::Protocol,
+    /// Whether AUTH (or HELLO ... AUTH) succeeded, or the service was open when the connection was made;
+    /// until then only HELLO, AUTH, PING and QUIT run.
+    pub authenticated: bool,
+    /// The user AUTH named (ACL WHOAMI); `None` is `default`.
+    pub user: Option<Vec<u8>>,
+}
+
+impl Session {
+    /// A new connection's state, with the next client id.
+    pub fn new() -> Session {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Session {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            name: None,
+            protocol: Default::default(),
+            authenticated: false,
+            user: None,
+        }
+    }
+}
+
+impl Default for Session {
+    fn default() -> Session {
+        Session::new()
+    }
 }
 
 /// What a command did besides writing its reply.
@@ -77,7 +107,7 @@ pub enum Run {
     /// Once every shard's metrics snapshot is in: `prepare` reads the arguments, `render` writes the reply.
     EveryShard {
         prepare: fn(&[&[u8]]) -> Vec<String>,
-        render: fn(&Resp, &[String], &[ShardSnapshot], &mut Vec<u8>),
+        render: fn(&Resp, &[String], &[ShardSnapshot], pincore_resp::reply::Protocol, &mut Vec<u8>),
     },
 }
 
@@ -124,7 +154,7 @@ const fn row(
 }
 
 /// The commands, in the order of their metric series.
-pub static COMMANDS: [Spec; 21] = [
+pub static COMMANDS: [Spec; 24] = [
     row(
         "ping",
         -1,
@@ -325,7 +355,7 @@ pub static COMMANDS: [Spec; 21] = [
         (0, 0, 0),
         Conn,
         "connection",
-        "CLIENT SETNAME, GETNAME, SETINFO.",
+        "CLIENT SETNAME, GETNAME, SETINFO, ID.",
         connection::client,
     ),
     row(
@@ -337,6 +367,36 @@ pub static COMMANDS: [Spec; 21] = [
         "connection",
         "Selects database 0 (the only one).",
         connection::select,
+    ),
+    row(
+        "hello",
+        -1,
+        FAST,
+        (0, 0, 0),
+        Conn,
+        "connection",
+        "Switches to RESP2 or RESP3 (with AUTH and SETNAME) and returns the server's facts.",
+        connection::hello,
+    ),
+    row(
+        "auth",
+        -2,
+        FAST,
+        (0, 0, 0),
+        Conn,
+        "connection",
+        "Authenticates the connection as a configured user.",
+        connection::auth,
+    ),
+    row(
+        "acl",
+        -2,
+        0,
+        (0, 0, 0),
+        Conn,
+        "server",
+        "ACL WHOAMI: the user this connection is authenticated as.",
+        connection::acl,
     ),
 ];
 

@@ -55,7 +55,7 @@ pub fn config(c: &mut Call<'_>) -> Flow {
             }
         }
     }
-    reply::array(c.out, found.len() * 2);
+    reply::map(c.out, c.session.protocol, found.len());
     for (name, value) in found {
         reply::bulk(c.out, name.as_bytes());
         reply::bulk(c.out, value.as_bytes());
@@ -65,6 +65,7 @@ pub fn config(c: &mut Call<'_>) -> Flow {
 
 /// COMMAND [COUNT | INFO name... | DOCS [name...]], generated from the table.
 pub fn command(c: &mut Call<'_>) -> Flow {
+    let protocol = c.session.protocol;
     let out = &mut *c.out;
     let named = |args: &[&[u8]]| -> Vec<Option<&'static Spec>> {
         args.iter()
@@ -93,7 +94,7 @@ pub fn command(c: &mut Call<'_>) -> Flow {
             for spec in specs {
                 match spec {
                     Some(spec) => info(out, spec),
-                    None => reply::null(out),
+                    None => reply::nil(out, protocol),
                 }
             }
         }
@@ -103,10 +104,10 @@ pub fn command(c: &mut Call<'_>) -> Flow {
             } else {
                 named(&c.args[2..]).into_iter().flatten().collect()
             };
-            reply::array(out, specs.len() * 2);
+            reply::map(out, protocol, specs.len());
             for spec in specs {
                 reply::bulk(out, spec.name.as_bytes());
-                reply::array(out, 4);
+                reply::map(out, protocol, 2);
                 reply::bulk(out, b"summary");
                 reply::bulk(out, spec.summary.as_bytes());
                 reply::bulk(out, b"group");

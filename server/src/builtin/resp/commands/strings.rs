@@ -11,13 +11,20 @@ pub fn get(c: &mut Call<'_>) -> Flow {
         &mut c.resp.keyspace.lock(c.args[1]),
         c.args[1],
         c.now,
+        c.session.protocol,
         c.out,
     );
     Flow::Reply
 }
 
 pub fn set(c: &mut Call<'_>) -> Flow {
-    kv::set(&mut c.resp.keyspace.lock(c.args[1]), c.args, c.now, c.out);
+    kv::set(
+        &mut c.resp.keyspace.lock(c.args[1]),
+        c.args,
+        c.now,
+        c.session.protocol,
+        c.out,
+    );
     Flow::Reply
 }
 
@@ -62,7 +69,7 @@ pub fn mget(c: &mut Call<'_>) -> Flow {
     for k in keys {
         match locked.store(k).get(k, c.now) {
             Some(v) => reply::bulk(c.out, v),
-            None => reply::null(c.out),
+            None => reply::nil(c.out, c.session.protocol),
         }
     }
     Flow::Reply

@@ -1,0 +1,171 @@
+//! Who may use the RESP service: users with SHA-256 password hashes in `services.resp.settings.users`, checked
+//! by AUTH and HELLO ... AUTH. With no users configured the service is open (Redis's `nopass` default user);
+//! with any, a connection runs nothing but HELLO, AUTH, PING and QUIT until it authenticates.
+//!
+//! Hashes, not passwords, are what the configuration holds (as Redis ACL's `#<hash>` form does), so a leaked
+//! config file or `/config` output does not give the password away:
+//! `printf %s "$PASSWORD" | sha256sum`.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::framework::Settings;
+
+/// The `resp` service's own settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RespSettings {
+    /// Users allowed to connect; empty: no authentication (bind to loopback only, then).
+    pub users: Vec<User>,
+}
+
+/// One user: a name (`default` is the one `AUTH password` means) and the SHA-256 of its password, in hex.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub name: String,
+    pub password_sha256: String,
+}
+
+impl Settings for RespSettings {
+    fn validate(&self) -> Result<(), String> {
+        for (i, user) in self.users.iter().enumerate() {
+            if user.name.is_empty() || user.name.bytes().any(|b| b <= b' ' || b > b'~') {
+                return Err(format!(
+                    "users[{i}].name {:?}: a user name is printable ASCII without spaces",
+                    user.name
+                ));
+            }
+            if self.users[..i].iter().any(|u| u.name == user.name) {
+                return Err(format!("users[{i}].name {:?} is listed twice", user.name));
+            }
+            let hash = &user.password_sha256;
+            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!(
+                    "users[{i}].password_sha256: 64 hex digits, the SHA-256 of the password (`printf %s \"$PASSWORD\" | sha256sum`), not the password itself"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a failed AUTH answers, in Redis's words (the same for an unknown user and a wrong password).
+pub const WRONGPASS: &[u8] = b"WRONGPASS invalid username-password pair or user is disabled.";
+
+impl RespSettings {
+    /// Whether clients must authenticate.
+    pub fn required(&self) -> bool {
+        !self.users.is_empty()
+    }
+
+    /// Checks `password` for `user`. With no users configured only `default` exists and any password is
+    /// accepted, as with Redis's `nopass` default user.
+    pub fn check(&self, user: &[u8], password: &[u8]) -> Result<(), &'static [u8]> {
+        if !self.required() {
+            return if user == b"default" {
+                Ok(())
+            } else {
+                Err(WRONGPASS)
+            };
+        }
+        let digest = Sha256::digest(password);
+        let matches = self.users.iter().any(|u| {
+            u.name.as_bytes() == user && constant_time_eq_hex(&u.password_sha256, &digest)
+        });
+        if matches {
+            Ok(())
+        } else {
+            Err(WRONGPASS)
+        }
+    }
+}
+
+/// `hex` (64 hex digits, validated) equals `digest`, compared without an early exit.
+fn constant_time_eq_hex(hex: &str, digest: &[u8]) -> bool {
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        b'A'..=b'F' => c - b'A' + 10,
+        _ => 0xff,
+    };
+    let hex = hex.as_bytes();
+    if hex.len() != digest.len() * 2 {
+        return false;
+    }
+    let mut diff = 0u8;
+    for (i, &byte) in digest.iter().enumerate() {
+        diff |= (nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1])) ^ byte;
+    }
+    diff == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha(p: &str) -> String {
+        Sha256::digest(p.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn users_are_checked_by_hash() {
+        let s = RespSettings {
+            users: vec![
+                User {
+                    name: "default".into(),
+                    password_sha256: sha("s3cret"),
+                },
+                User {
+                    name: "app".into(),
+                    password_sha256: sha("other").to_uppercase(),
+                },
+            ],
+        };
+        assert!(s.validate().is_ok() && s.required());
+        assert_eq!(s.check(b"default", b"s3cret"), Ok(()));
+        assert_eq!(s.check(b"app", b"other"), Ok(()));
+        assert_eq!(s.check(b"default", b"other"), Err(WRONGPASS));
+        assert_eq!(s.check(b"nobody", b"s3cret"), Err(WRONGPASS));
+        assert_eq!(s.check(b"app", b""), Err(WRONGPASS));
+    }
+
+    #[test]
+    fn with_no_users_only_default_exists_and_takes_any_password() {
+        let open = RespSettings::default();
+        assert!(!open.required());
+        assert_eq!(open.check(b"default", b"anything"), Ok(()));
+        assert_eq!(open.check(b"app", b"anything"), Err(WRONGPASS));
+    }
+
+    #[test]
+    fn a_plain_password_where_a_hash_belongs_is_refused_with_the_fix() {
+        let s = RespSettings {
+            users: vec![User {
+                name: "default".into(),
+                password_sha256: "hunter2".into(),
+            }],
+        };
+        let e = s.validate().unwrap_err();
+        assert!(
+            e.contains("users[0].password_sha256") && e.contains("sha256sum"),
+            "{e}"
+        );
+        let twice = RespSettings {
+            users: vec![
+                User {
+                    name: "a".into(),
+                    password_sha256: sha("x"),
+                },
+                User {
+                    name: "a".into(),
+                    password_sha256: sha("y"),
+                },
+            ],
+        };
+        assert!(twice.validate().unwrap_err().contains("listed twice"));
+    }
+}

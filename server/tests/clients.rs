@@ -1,0 +1,209 @@
+//! Real Redis clients against pincore-server: redis-py with its default settings (RESP3) and ioredis, each
+//! with the service open and with users configured; and the HELLO/AUTH replies on the wire.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use pincore_testkit::{command, require, Missing};
+use support::Server;
+
+/// SHA-256 of `s3cret` and of `app-pass`, as `printf %s PASSWORD | sha256sum` prints them.
+const S3CRET: &str = "1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0";
+const APP_PASS: &str = "e8d2ceab404c3b326738ef7b974436bf5420cf3b7abc617b67c4d1e1ed3f3f1e";
+
+const PORTS: &str =
+    "  echo: {listen: 127.0.0.1:0}\n  admin: {listen: 127.0.0.1:0}\nlog: {level: debug}\n";
+
+fn open_server() -> Server {
+    Server::start_from(
+        &format!("services:\n  resp: {{listen: 127.0.0.1:0}}\n{PORTS}"),
+        &[],
+    )
+}
+
+fn server_with_users() -> Server {
+    Server::start_from(
+        &format!(
+            "services:\n  resp:\n    listen: 127.0.0.1:0\n    settings:\n      users:\n        - {{name: default, password_sha256: {S3CRET}}}\n        - {{name: app, password_sha256: {APP_PASS}}}\n{PORTS}"
+        ),
+        &[],
+    )
+}
+
+fn script(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(name)
+}
+
+/// `python3` can import redis-py (the test command installs it).
+fn redis_py() -> Result<(), Missing> {
+    command("python3")?;
+    let ok = Command::new("python3")
+        .args(["-c", "import redis"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then_some(())
+        .ok_or_else(|| Missing("redis-py is not installed (pip install redis)".into()))
+}
+
+/// `node` can require ioredis (the test command installs it and sets NODE_PATH).
+fn ioredis() -> Result<(), Missing> {
+    command("node")?;
+    let ok = Command::new("node")
+        .args(["-e", "require('ioredis')"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then_some(()).ok_or_else(|| {
+        Missing(
+            "ioredis is not installed (npm install ioredis, NODE_PATH to its node_modules)".into(),
+        )
+    })
+}
+
+fn run_client(program: &str, file: &str, server: &Server, password: Option<&str>) {
+    let mut cmd = Command::new(program);
+    cmd.arg(script(file)).arg(server.resp.port().to_string());
+    if let Some(p) = password {
+        cmd.arg(p);
+    }
+    // Bounded by the clients' own socket timeouts (5 s per call) and nextest's slow-test limit.
+    let out = cmd.output().expect("client ran");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("all checks passed"),
+        "{file}:\n{stdout}\n{}\n--- server log\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+}
+
+#[test]
+fn redis_py_with_default_settings_works() {
+    require!(redis_py());
+    let server = open_server();
+    run_client("python3", "redis_py.py", &server, None);
+}
+
+#[test]
+fn redis_py_authenticates_and_is_refused_without_the_password() {
+    require!(redis_py());
+    let server = server_with_users();
+    run_client("python3", "redis_py.py", &server, Some("s3cret"));
+    assert!(server.metric("pincore_auth_failures_total{shard=\"total\"}") >= 1.0);
+}
+
+#[test]
+fn ioredis_works() {
+    require!(ioredis());
+    let server = open_server();
+    run_client("node", "ioredis.js", &server, None);
+}
+
+#[test]
+fn ioredis_authenticates() {
+    require!(ioredis());
+    let server = server_with_users();
+    run_client("node", "ioredis.js", &server, Some("s3cret"));
+}
+
+#[test]
+fn hello_switches_the_protocol_and_replies_in_it() {
+    use std::io::Write;
+    let server = open_server();
+    let mut stream = server.connect();
+    stream
+        .write_all(b"HELLO 3\r\nGET missing\r\nHELLO 2\r\nGET missing\r\nHELLO 4\r\nHELLO x\r\n")
+        .unwrap();
+    let last = "-ERR Protocol version is not an integer or out of range\r\n";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut reply = Vec::new();
+    while !String::from_utf8_lossy(&reply).ends_with(last) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            String::from_utf8_lossy(&reply)
+        );
+        reply.extend(support::read_at_least(&mut stream, 1));
+    }
+    let text = String::from_utf8_lossy(&reply);
+    // HELLO 3 answers with a RESP3 map of seven fields, proto 3.
+    assert!(text.starts_with("%7\r\n$6\r\nserver\r\n"), "{text}");
+    let [hello3, after3, after2]: [&str; 3] = text
+        .split("$7\r\nmodules\r\n*0\r\n")
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap();
+    assert!(hello3.contains("$5\r\nproto\r\n:3\r\n"), "{hello3}");
+    // Then a missing key is RESP3's null, and HELLO 2 answers with a flat array, proto 2.
+    assert!(after3.starts_with("_\r\n*14\r\n"), "{after3}");
+    assert!(after3.contains("$5\r\nproto\r\n:2\r\n"), "{after3}");
+    // Back in RESP2 the null is `$-1`; an unknown version keeps the connection as it was.
+    assert_eq!(
+        after2,
+        format!("$-1\r\n-NOPROTO sorry, this protocol version is not supported.\r\n{last}")
+    );
+}
+
+#[test]
+fn with_users_only_hello_auth_ping_and_quit_run_before_auth() {
+    require!(command("redis-cli"));
+    let server = server_with_users();
+    let port = server.resp.port().to_string();
+    let cli = |args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .args(["-p", &port])
+            .args(args)
+            .output()
+            .unwrap();
+        // redis-cli reports a failed AUTH on stderr, then runs the command unauthenticated.
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        )
+        .trim()
+        .to_string()
+    };
+    assert_eq!(cli(&["SET", "k", "v"]), "NOAUTH Authentication required.");
+    assert_eq!(cli(&["PING"]), "PONG");
+    assert_eq!(
+        cli(&[
+            "--user",
+            "app",
+            "--pass",
+            "app-pass",
+            "--no-auth-warning",
+            "ACL",
+            "WHOAMI"
+        ]),
+        "app"
+    );
+    assert_eq!(
+        cli(&["-a", "s3cret", "--no-auth-warning", "SET", "k", "v"]),
+        "OK"
+    );
+    assert!(cli(&["-a", "nope", "--no-auth-warning", "GET", "k"]).contains("WRONGPASS"));
+    let failures = server.metric("pincore_auth_failures_total{shard=\"total\"}");
+    assert!(failures >= 1.0, "{failures}");
+    // The configuration holds hashes: a plain password there is refused with the fix.
+    let bad = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        bad.path(),
+        format!("services:\n  resp:\n    listen: 127.0.0.1:0\n    settings:\n      users: [{{name: default, password_sha256: hunter2}}]\n{PORTS}"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pincore-server"))
+        .arg("check-config")
+        .arg(bad.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("users[0].password_sha256") && stderr.contains("sha256sum"),
+        "{stderr}"
+    );
+}
