@@ -465,12 +465,21 @@ impl Config {
         // An empty file (or one with only comments) means "all defaults".
         let value: serde_yaml::Value =
             serde_yaml::from_str(text).map_err(|e| yaml_error(origin, e))?;
-        let config = if value.is_null() {
+        let mut config = if value.is_null() {
             Config::default()
         } else {
             serde_yaml::from_str::<Config>(text).map_err(|e| yaml_error(origin, e))?
         };
         config.validate(text, origin, services)?;
+        // A built-in this server does not run keeps its default section but is off, so nothing (preflight,
+        // `/config`) takes it for a listener.
+        for name in BUILTIN_SERVICES {
+            if !services.contains(&name) {
+                if let Some(section) = config.services.get_mut(name) {
+                    section.enabled = false;
+                }
+            }
+        }
         Ok(config)
     }
 
@@ -827,6 +836,10 @@ mod tests {
             "{err}"
         );
         let c = Config::from_yaml_for(yaml, "c", &["counter"]).unwrap();
+        assert!(
+            !c.services.resp.enabled,
+            "a built-in this server does not run is off"
+        );
         let counter = c.services.get("counter").unwrap();
         assert_eq!(counter.settings["step"], serde_yaml::Value::from(2));
         assert_eq!(

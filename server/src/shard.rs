@@ -81,42 +81,85 @@ impl Shared {
 #[derive(Default)]
 pub struct Latch {
     set: Cell<bool>,
-    wakers: RefCell<Vec<Waker>>,
+    next: Cell<u64>,
+    /// The waiters' wakers by waiter id; a waiter dropped before the latch is set removes its own.
+    wakers: RefCell<HashMap<u64, Waker>>,
 }
 
 impl Latch {
     pub fn set(&self) {
         self.set.set(true);
         let wakers = std::mem::take(&mut *self.wakers.borrow_mut());
-        wakers.into_iter().for_each(Waker::wake);
+        wakers.into_values().for_each(Waker::wake);
     }
 
     pub fn is_set(&self) -> bool {
         self.set.get()
     }
 
-    /// Resolves once [`Latch::set`] has been called. Meant for a few long-lived tasks (accept loops, the
-    /// shard's main future): a task's waker is stored once however often it polls.
+    /// Resolves once [`Latch::set`] has been called. Any number of tasks may wait (every connection of a
+    /// service waiting for the drain, say): each holds one waker slot until it resolves or is dropped.
     pub fn wait(&self) -> LatchWait<'_> {
-        LatchWait { latch: self }
+        LatchWait {
+            latch: self,
+            id: None,
+        }
     }
 }
 
 pub struct LatchWait<'a> {
     latch: &'a Latch,
+    id: Option<u64>,
 }
 
 impl Future for LatchWait<'_> {
     type Output = ();
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.latch.set.get() {
+        let this = self.get_mut();
+        if this.latch.set.get() {
             return Poll::Ready(());
         }
-        let mut wakers = self.latch.wakers.borrow_mut();
-        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            wakers.push(cx.waker().clone());
-        }
+        let id = *this.id.get_or_insert_with(|| {
+            let id = this.latch.next.get() + 1;
+            this.latch.next.set(id);
+            id
+        });
+        this.latch
+            .wakers
+            .borrow_mut()
+            .insert(id, cx.waker().clone());
         Poll::Pending
+    }
+}
+
+impl Drop for LatchWait<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            self.latch.wakers.borrow_mut().remove(&id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod latch_tests {
+    use super::*;
+
+    #[test]
+    fn dropped_waiters_leave_no_waker_behind_and_live_ones_are_woken() {
+        let latch = Latch::default();
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        for _ in 0..1000 {
+            let mut wait = latch.wait();
+            assert!(Pin::new(&mut wait).poll(&mut cx).is_pending());
+        }
+        assert!(latch.wakers.borrow().is_empty());
+        let mut kept = latch.wait();
+        assert!(Pin::new(&mut kept).poll(&mut cx).is_pending());
+        assert!(Pin::new(&mut kept).poll(&mut cx).is_pending());
+        assert_eq!(latch.wakers.borrow().len(), 1);
+        latch.set();
+        assert!(Pin::new(&mut kept).poll(&mut cx).is_ready());
     }
 }
 
