@@ -6,7 +6,8 @@
 //! - [`logging`]: `-v`/`-vv` and `RUST_LOG` to stderr.
 //! - [`table`] and [`output`]: aligned tables for people, `--json` for machines, from the same value.
 //! - [`exit`]: the exit-code conventions.
-//! - [`position`]: `file:line:col: message` for errors in YAML files.
+//! - [`position`]: `file:line:col: message` for errors in YAML files, with a did-you-mean for unknown keys.
+//! - [`suggest`]: "did you mean" for mistyped names (profiles, sysctl keys, configuration keys).
 //!
 //! This crate is a leaf: it knows nothing of profiles, manifests, servers or load runs, and depends on no
 //! other pincore crate.
@@ -16,4 +17,5 @@ pub mod exit;
 pub mod logging;
 pub mod output;
 pub mod position;
+pub mod suggest;
 pub mod table;

@@ -23,13 +23,15 @@ impl fmt::Display for Position {
     }
 }
 
-/// The position and the message of a serde_yaml error, the message without its trailing location.
+/// The position and the message of a serde_yaml error, the message without its trailing location and, for
+/// an unknown key, with the known key it was probably meant to be.
 pub fn yaml_error(file: &str, e: &serde_yaml::Error) -> (Position, String) {
     let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
     let mut message = e.to_string();
     if let Some(at) = message.rfind(" at line ") {
         message.truncate(at);
     }
+    message.push_str(&unknown_key_hint(&message));
     (
         Position {
             file: file.to_string(),
@@ -38,6 +40,19 @@ pub fn yaml_error(file: &str, e: &serde_yaml::Error) -> (Position, String) {
         },
         message,
     )
+}
+
+/// " — did you mean `cpus`?" for serde's "unknown field `cpu`, expected one of `cpus`, ..." (or "expected
+/// `a` or `b`"); empty when the message is about something else or nothing is close.
+fn unknown_key_hint(message: &str) -> String {
+    let Some((_, rest)) = message.split_once("unknown field `") else {
+        return String::new();
+    };
+    let Some((typed, expected)) = rest.split_once('`') else {
+        return String::new();
+    };
+    let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    crate::suggest::did_you_mean(typed, known)
 }
 
 #[cfg(test)]
@@ -53,6 +68,23 @@ mod tests {
         let text = format!("{at}: {message}");
         assert!(text.starts_with("m.yaml:2:4: "), "{text}");
         assert!(!text.contains("at line"), "{text}");
+    }
+
+    #[test]
+    fn an_unknown_key_gets_the_known_key_it_was_probably_meant_to_be() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Shards {
+            cpus: Option<String>,
+            mesh_capacity: Option<u32>,
+        }
+        let e = serde_yaml::from_str::<Shards>("cpu: \"0\"\n").unwrap_err();
+        let (_, message) = yaml_error("s.yaml", &e);
+        assert!(message.ends_with(" — did you mean `cpus`?"), "{message}");
+        let e = serde_yaml::from_str::<Shards>("colour: red\n").unwrap_err();
+        let (_, message) = yaml_error("s.yaml", &e);
+        assert!(!message.contains("did you mean"), "{message}");
     }
 
     #[test]

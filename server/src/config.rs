@@ -106,6 +106,17 @@ pub struct ServiceConfig {
     pub settings: serde_yaml::Value,
 }
 
+/// A service's section as written: every key optional.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceDoc {
+    enabled: Option<bool>,
+    listen: Option<SocketAddr>,
+    backlog: Option<u32>,
+    #[serde(default)]
+    settings: serde_yaml::Value,
+}
+
 impl ServiceConfig {
     /// The listener alone, without the settings (what needs a restart to change).
     fn listener(&self) -> (bool, SocketAddr, u32) {
@@ -140,7 +151,34 @@ impl<'de> Deserialize<'de> for Services {
                 let mut services = Services::default();
                 while let Some(name) = map.next_key::<String>()? {
                     // Each value is read straight from the YAML, so its errors keep their line and column.
-                    let service = map.next_value::<ServiceConfig>()?;
+                    // A built-in's keys fall back to its own defaults one by one (`echo: {enabled: false}`
+                    // needs no address); another service must say where it listens.
+                    let doc = map.next_value::<ServiceDoc>()?;
+                    let base = match name.as_str() {
+                        "resp" => Some(services.resp.clone()),
+                        "echo" => Some(services.echo.clone()),
+                        "admin" => Some(services.admin.clone()),
+                        _ => None,
+                    };
+                    let service = match (base, doc.listen) {
+                        (Some(base), listen) => ServiceConfig {
+                            enabled: doc.enabled.unwrap_or(base.enabled),
+                            listen: listen.unwrap_or(base.listen),
+                            backlog: doc.backlog.unwrap_or(base.backlog),
+                            settings: doc.settings,
+                        },
+                        (None, Some(listen)) => ServiceConfig {
+                            enabled: doc.enabled.unwrap_or_else(enabled_default),
+                            listen,
+                            backlog: doc.backlog.unwrap_or_else(backlog_default),
+                            settings: doc.settings,
+                        },
+                        (None, None) => {
+                            return Err(serde::de::Error::custom(format!(
+                                "services.{name}: missing field `listen` (only the built-in services have a default address)"
+                            )))
+                        }
+                    };
                     match name.as_str() {
                         "resp" => services.resp = service,
                         "echo" => services.echo = service,
@@ -703,6 +741,41 @@ fn locate(text: &str, path: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_key_of_a_built_in_service_is_optional() {
+        let c = Config::from_yaml(
+            "services: {echo: {enabled: false}, admin: {backlog: 64}}\n",
+            "t",
+        )
+        .unwrap();
+        assert!(!c.services.echo.enabled);
+        assert_eq!(
+            c.services.echo.listen,
+            Config::default().services.echo.listen
+        );
+        assert_eq!(c.services.admin.backlog, 64);
+        assert_eq!(
+            c.services.admin.listen,
+            Config::default().services.admin.listen
+        );
+        // A service that is not built in has no default address.
+        let e = Config::from_yaml_for("services: {mine: {enabled: true}}\n", "t", &["mine"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("services.mine: missing field `listen`"), "{e}");
+    }
+
+    #[test]
+    fn a_mistyped_key_gets_a_did_you_mean() {
+        let e = Config::from_yaml("shards:\n  cpu: \"0\"\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("t:2:3: ") && e.ends_with("did you mean `cpus`?"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn embedded_default_parses_and_matches_code_defaults() {

@@ -27,7 +27,6 @@ pub mod preflight;
 pub mod profile;
 pub mod report;
 pub mod state;
-pub mod suggest;
 pub mod sysctl;
 mod trust;
 pub mod tuned;

@@ -191,7 +191,7 @@ impl SysctlTree {
                     .take(4096)
                     .filter_map(|e| e.ok()?.file_name().into_string().ok())
                     .collect();
-                name = crate::suggest::closest(&part, siblings.iter().map(String::as_str))?
+                name = pincore_cli::suggest::closest(&part, siblings.iter().map(String::as_str))?
                     .to_string();
                 next = dir.join(&name);
                 replaced = true;

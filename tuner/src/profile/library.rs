@@ -228,7 +228,7 @@ impl ProfileLibrary {
                 .iter()
                 .map(|p| file_stem(p)),
         );
-        crate::suggest::did_you_mean(typed, names.iter().map(String::as_str))
+        pincore_cli::suggest::did_you_mean(typed, names.iter().map(String::as_str))
     }
 }
 
