@@ -48,6 +48,11 @@ impl Sample {
     pub fn read(root: &Path, live: bool) -> Result<Sample, Error> {
         let mut sample = Sample::default();
         let proc_net = root.join("proc/net");
+        // Counters missing from a partial tree are reported as not visible; a tree with neither part is
+        // not a /proc tree at all (a mistyped --root), and would otherwise read as a healthy host.
+        if !proc_net.is_dir() && !root.join("proc/sys").is_dir() {
+            return Err(Error::NotAProcTree(root.to_path_buf()));
+        }
         sample.netstat = sample.file(&proc_net.join("netstat"), Counters::parse_paired)?;
         sample.snmp = sample.file(&proc_net.join("snmp"), Counters::parse_paired)?;
         sample.sockstat = sample.file(&proc_net.join("sockstat"), Counters::parse_sockstat)?;
@@ -110,6 +115,13 @@ impl Sample {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_root_without_proc_is_not_read_as_a_healthy_host() {
+        let empty = tempfile::tempdir().unwrap();
+        let e = Sample::read(empty.path(), false).unwrap_err().to_string();
+        assert!(e.contains("is not a /proc tree"), "{e}");
+    }
 
     #[test]
     fn sysctl_names_are_valid_keys() {
