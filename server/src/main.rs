@@ -50,6 +50,7 @@ enum Mode {
 }
 
 fn main() -> ExitCode {
+    keep_large_values_out_of_the_heap();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -59,6 +60,17 @@ fn main() -> ExitCode {
             }
             ExitCode::from(code)
         }
+    }
+}
+
+/// Values of 128 KiB and more get pages of their own, returned to the kernel when the value is freed or
+/// overwritten. glibc's default raises this threshold each time such a block is freed, after which large values
+/// land in the heap and their memory stays with the process: overwriting 300 values of 1 MiB with 1 byte left
+/// 265 MiB of RSS (README, "Memory").
+fn keep_large_values_out_of_the_heap() {
+    // SAFETY: mallopt only sets a tuning parameter of the allocator; it is called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }
 

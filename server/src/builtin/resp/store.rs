@@ -134,6 +134,22 @@ pub struct Store {
     expiries: BTreeSet<(Instant, Vec<u8>)>,
 }
 
+/// The keys a store held, taken out by [`Store::take_all`]; freed on drop.
+pub struct Taken {
+    map: HashTable<Slot>,
+    expiries: BTreeSet<(Instant, Vec<u8>)>,
+}
+
+impl Taken {
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty() && self.expiries.is_empty()
+    }
+}
+
 /// How SET treats an existing key and its TTL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SetCondition {
@@ -341,9 +357,18 @@ impl Store {
         )
     }
 
+    /// Empties the store and hands back what it held, so the caller can free it outside the lock (freeing a
+    /// million keys takes hundreds of milliseconds).
+    #[must_use = "the taken keys are freed when dropped: drop them where a stall does not matter"]
+    pub fn take_all(&mut self) -> Taken {
+        Taken {
+            map: std::mem::take(&mut self.map),
+            expiries: std::mem::take(&mut self.expiries),
+        }
+    }
+
     pub fn flush(&mut self) {
-        self.map = HashTable::new();
-        self.expiries = BTreeSet::new();
+        drop(self.take_all());
     }
 
     /// Deletes up to `budget` keys whose deadline has passed; returns how many.
