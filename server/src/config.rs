@@ -211,6 +211,11 @@ pub struct LimitsConfig {
     pub max_array_len: usize,
     pub max_inline_len: usize,
     pub max_request_bytes: usize,
+    /// Read buffers of all of a shard's connections together, beyond each one's first 16 KiB: bounds what
+    /// many connections sending big partial commands can hold at once.
+    pub max_read_buffer_bytes_per_shard: usize,
+    /// Largest reply a command may produce (MGET of many big keys); past it the connection is closed.
+    pub max_reply_bytes: usize,
     pub max_http_header_bytes: usize,
 }
 
@@ -307,6 +312,8 @@ impl Default for LimitsConfig {
             max_array_len: 65536,
             max_inline_len: 65536,
             max_request_bytes: 16 << 20,
+            max_read_buffer_bytes_per_shard: 256 << 20,
+            max_reply_bytes: 16 << 20,
             max_http_header_bytes: 8192,
         }
     }
@@ -646,6 +653,24 @@ impl Config {
                 ),
             );
         }
+        if self.limits.max_read_buffer_bytes_per_shard < self.limits.max_request_bytes {
+            return fail(
+                "limits.max_read_buffer_bytes_per_shard",
+                format!(
+                    "{} is less than limits.max_request_bytes ({}): no connection could receive its largest command",
+                    self.limits.max_read_buffer_bytes_per_shard, self.limits.max_request_bytes
+                ),
+            );
+        }
+        if self.limits.max_reply_bytes < self.limits.max_bulk_len + 64 {
+            return fail(
+                "limits.max_reply_bytes",
+                format!(
+                    "{} cannot hold a GET of the largest value (limits.max_bulk_len {})",
+                    self.limits.max_reply_bytes, self.limits.max_bulk_len
+                ),
+            );
+        }
         for name in self.services.other.keys() {
             if !services.contains(&name.as_str()) {
                 return fail(
@@ -741,6 +766,21 @@ fn locate(text: &str, path: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buffer_limits_must_hold_one_command_and_one_value() {
+        let e = Config::from_yaml("limits: {max_read_buffer_bytes_per_shard: 1000}\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("limits.max_read_buffer_bytes_per_shard"), "{e}");
+        let e = Config::from_yaml("limits: {max_reply_bytes: 1000}\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("limits.max_reply_bytes") && e.contains("max_bulk_len"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn every_key_of_a_built_in_service_is_optional() {

@@ -34,6 +34,9 @@ pub struct Resp {
     calls: Vec<Counter>,
     took: Vec<Histogram>,
     auth_failures: Counter,
+    /// Bytes this shard's connections hold in read buffers beyond their first 16 KiB each
+    /// (`limits.max_read_buffer_bytes_per_shard`).
+    read_buffers: std::cell::Cell<usize>,
 }
 
 impl Service for Resp {
@@ -102,6 +105,7 @@ impl Resp {
             calls,
             took,
             auth_failures,
+            read_buffers: std::cell::Cell::new(0),
         }
     }
 

@@ -20,9 +20,45 @@ const FLUSH_AT: usize = 256 * 1024;
 /// Requests to other shards in flight per connection before their replies are collected.
 const MAX_QUEUED: usize = 512;
 
+/// A connection's share of its shard's read-buffer budget.
+struct Lease<'a> {
+    budget: &'a std::cell::Cell<usize>,
+    bytes: usize,
+}
+
+impl Lease<'_> {
+    /// Takes `more` bytes if the shard stays within `limit`.
+    fn grow(&mut self, more: usize, limit: usize) -> bool {
+        let used = self.budget.get();
+        if used + more > limit {
+            return false;
+        }
+        self.budget.set(used + more);
+        self.bytes += more;
+        true
+    }
+
+    fn release_all(&mut self) {
+        self.budget.set(self.budget.get() - self.bytes);
+        self.bytes = 0;
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        self.release_all();
+    }
+}
+
 pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
     let ctx = conn.context().clone();
     let mut buf = vec![0u8; INITIAL_BUFFER.min(ctx.config().limits.max_request_bytes)];
+    // What this connection's buffer holds beyond its first 16 KiB, counted against the shard's budget and
+    // given back however the connection ends.
+    let mut lease = Lease {
+        budget: &resp.read_buffers,
+        bytes: 0,
+    };
     let mut filled = 0;
     let mut out = Vec::with_capacity(INITIAL_BUFFER);
     // Resumes a command that arrives over several reads instead of rescanning it: the incomplete tail is
@@ -55,7 +91,21 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
                 let _ = conn.write(&out, config.timeouts.idle()).await;
                 break;
             }
-            buf.resize((buf.len() * 2).min(config.limits.max_request_bytes), 0);
+            let grown = (buf.len() * 2).min(config.limits.max_request_bytes);
+            if !lease.grow(
+                grown - buf.len(),
+                config.limits.max_read_buffer_bytes_per_shard,
+            ) {
+                ctx.error("read_buffers_full");
+                out.clear();
+                reply::error(
+                    &mut out,
+                    b"ERR the shard's read buffers are full (limits.max_read_buffer_bytes_per_shard); closing",
+                );
+                let _ = conn.write(&out, config.timeouts.idle()).await;
+                break;
+            }
+            buf.resize(grown, 0);
         }
         let now = Instant::now();
         deadline.set(match request_started {
@@ -110,14 +160,30 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
                     let started = read_at;
                     let command = commands::lookup(argv[0]);
                     if queue.is_empty() {
-                        match dispatch::dispatch(
+                        let mark = out.len();
+                        let outcome = dispatch::dispatch(
                             resp,
                             &mut session,
                             command,
                             &argv,
                             started,
                             &mut out,
-                        ) {
+                        );
+                        // A reply past the limit is dropped before anything of it is sent: the client gets
+                        // an error instead, and the connection closes (as Redis's output-buffer limit does).
+                        if out.len() - mark > config.limits.max_reply_bytes {
+                            out.truncate(mark);
+                            out.shrink_to(FLUSH_AT);
+                            ctx.error("reply_too_large");
+                            reply::error(
+                                &mut out,
+                                b"ERR reply larger than limits.max_reply_bytes; closing",
+                            );
+                            served.push(command);
+                            close = true;
+                            continue;
+                        }
+                        match outcome {
                             Dispatched::Written => served.push(command),
                             Dispatched::Later(pending) => {
                                 queue.push_back(Queued::pending(command, started, pending))
@@ -195,6 +261,7 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
         };
         if filled == 0 && buf.len() > 4 * INITIAL_BUFFER {
             buf = vec![0u8; INITIAL_BUFFER.min(config.limits.max_request_bytes)];
+            lease.release_all();
         }
     }
 }

@@ -1,0 +1,113 @@
+//! What one client, or many together, can make a shard hold: a reply is bounded by `max_reply_bytes`, and the
+//! read buffers of all of a shard's connections by `max_read_buffer_bytes_per_shard`.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use support::{closed_by_peer, Server};
+
+fn server(limits: &str) -> Server {
+    Server::start_from(
+        &format!(
+            "shards: {{cpus: \"0\"}}\nservices:\n  resp: {{listen: 127.0.0.1:0}}\n  echo: {{listen: 127.0.0.1:0}}\n  admin: {{listen: 127.0.0.1:0}}\nlimits:\n{limits}timeouts: {{idle_ms: 10000, request_ms: 10000}}\n"
+        ),
+        &[],
+    )
+}
+
+/// Reads until the peer closes (or 5 s pass) and returns everything it sent.
+fn read_to_close(stream: &mut std::net::TcpStream) -> Vec<u8> {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut all = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    while Instant::now() < deadline {
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => all.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break,
+        }
+    }
+    all
+}
+
+#[test]
+fn a_reply_past_max_reply_bytes_is_an_error_and_closes_the_connection() {
+    let s =
+        server("  max_bulk_len: 10000\n  max_request_bytes: 100000\n  max_reply_bytes: 30000\n");
+    let value = "v".repeat(10_000);
+    for i in 0..5 {
+        assert_eq!(s.cli(&["SET", &format!("k{i}"), &value]), "OK");
+    }
+    // Two values fit; five (50 KB) do not.
+    assert_eq!(s.cli(&["MGET", "k0", "k1"]).len(), 2 * 10_000 + 1);
+    let mut stream = s.connect();
+    stream
+        .write_all(b"PING\r\nMGET k0 k1 k2 k3 k4\r\nPING\r\n")
+        .unwrap();
+    let reply = String::from_utf8_lossy(&read_to_close(&mut stream)).into_owned();
+    assert_eq!(
+        reply, "+PONG\r\n-ERR reply larger than limits.max_reply_bytes; closing\r\n",
+        "nothing of the big reply is sent, and nothing after it"
+    );
+    assert_eq!(
+        s.metric("pincore_errors_total{reason=\"reply_too_large\",shard=\"total\"}"),
+        1.0
+    );
+    s.assert_healthy();
+}
+
+#[test]
+fn the_read_buffers_of_a_shard_are_bounded_together() {
+    // Each connection may buffer a 200 KB command, but the shard only 300 KB beyond 16 KiB per connection.
+    let s = server(
+        "  max_bulk_len: 190000\n  max_request_bytes: 200000\n  max_read_buffer_bytes_per_shard: 300000\n",
+    );
+    let partial = |stream: &mut std::net::TcpStream| {
+        // A SET whose value is announced as 190 KB and sent only in part: its bytes stay buffered.
+        stream
+            .write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$190000\r\n")
+            .unwrap();
+        stream.write_all(&vec![b'x'; 120_000]).unwrap();
+    };
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut stream = s.connect();
+        partial(&mut stream);
+        held.push(stream);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Two fit (each grows its buffer to 128 KiB: 112 KiB counted); the later ones are refused.
+    let mut refused = 0;
+    for stream in &mut held[2..] {
+        let reply = String::from_utf8_lossy(&read_to_close(stream)).into_owned();
+        if reply.contains("read buffers are full") {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 2);
+    assert!(!closed_by_peer(&mut held[0], Duration::from_millis(100)));
+    assert_eq!(
+        s.metric("pincore_errors_total{reason=\"read_buffers_full\",shard=\"total\"}"),
+        2.0
+    );
+    // Closing the holders gives their share back: a whole big SET goes through again.
+    held.clear();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut stream = s.connect();
+    stream
+        .write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$190000\r\n")
+        .unwrap();
+    stream.write_all(&vec![b'y'; 190_000]).unwrap();
+    stream.write_all(b"\r\n").unwrap();
+    let mut ok = [0u8; 5];
+    stream.read_exact(&mut ok).unwrap();
+    assert_eq!(&ok, b"+OK\r\n");
+}
