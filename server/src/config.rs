@@ -479,6 +479,11 @@ impl Config {
                 parsed
                     .validate()
                     .map_err(|e| config_error(text, origin, &path, e))?;
+                if config.services.resp.enabled {
+                    parsed
+                        .check_exposure(config.services.resp.listen)
+                        .map_err(|e| config_error(text, origin, "services.resp.listen", e))?;
+                }
                 continue;
             }
             if !settings.is_null() {
@@ -766,6 +771,27 @@ fn locate(text: &str, path: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_open_resp_service_beyond_loopback_is_refused_unless_protected_mode_is_off() {
+        let e = Config::from_yaml("services: {resp: {listen: 0.0.0.0:6380}}\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("t:1:") && e.contains("services.resp.listen 0.0.0.0:6380"),
+            "{e}"
+        );
+        Config::from_yaml(
+            "services: {resp: {listen: 0.0.0.0:6380, settings: {protected_mode: false}}}\n",
+            "t",
+        )
+        .unwrap();
+        Config::from_yaml(
+            "services: {resp: {listen: 0.0.0.0:6380, enabled: false}}\n",
+            "t",
+        )
+        .unwrap();
+    }
 
     #[test]
     fn buffer_limits_must_hold_one_command_and_one_value() {

@@ -12,11 +12,36 @@ use sha2::{Digest, Sha256};
 use crate::framework::Settings;
 
 /// The `resp` service's own settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RespSettings {
     /// Users allowed to connect; empty: no authentication (bind to loopback only, then).
     pub users: Vec<User>,
+    /// Refuse to listen beyond loopback with no users (Redis's protected mode); `false` says the network
+    /// itself is trusted.
+    pub protected_mode: bool,
+}
+
+impl Default for RespSettings {
+    fn default() -> RespSettings {
+        RespSettings {
+            users: Vec::new(),
+            protected_mode: true,
+        }
+    }
+}
+
+impl RespSettings {
+    /// Protected mode: listening on `listen` with no users lets anyone who reaches it read, overwrite and
+    /// FLUSHALL the data. Refused unless the address is loopback or protected mode is off.
+    pub fn check_exposure(&self, listen: std::net::SocketAddr) -> Result<(), String> {
+        if self.required() || !self.protected_mode || listen.ip().is_loopback() {
+            return Ok(());
+        }
+        Err(format!(
+            "services.resp.listen {listen} is reachable from other hosts and no users are configured, so anyone who reaches it could read, change and FLUSHALL the data. Add services.resp.settings.users (SHA-256 password hashes), listen on 127.0.0.1, or set services.resp.settings.protected_mode: false if the network is trusted"
+        ))
+    }
 }
 
 /// One user: a name (`default` is the one `AUTH password` means) and the SHA-256 of its password, in hex.
@@ -114,6 +139,7 @@ mod tests {
     #[test]
     fn users_are_checked_by_hash() {
         let s = RespSettings {
+            protected_mode: true,
             users: vec![
                 User {
                     name: "default".into(),
@@ -134,6 +160,39 @@ mod tests {
     }
 
     #[test]
+    fn protected_mode_refuses_an_open_service_beyond_loopback() {
+        let open = RespSettings::default();
+        assert!(open
+            .check_exposure("127.0.0.1:6380".parse().unwrap())
+            .is_ok());
+        assert!(open.check_exposure("[::1]:6380".parse().unwrap()).is_ok());
+        let e = open
+            .check_exposure("0.0.0.0:6380".parse().unwrap())
+            .unwrap_err();
+        assert!(
+            e.contains("protected_mode: false") && e.contains("users"),
+            "{e}"
+        );
+        let trusted = RespSettings {
+            protected_mode: false,
+            ..Default::default()
+        };
+        assert!(trusted
+            .check_exposure("0.0.0.0:6380".parse().unwrap())
+            .is_ok());
+        let with_users = RespSettings {
+            users: vec![User {
+                name: "default".into(),
+                password_sha256: sha("p"),
+            }],
+            ..Default::default()
+        };
+        assert!(with_users
+            .check_exposure("10.0.0.5:6380".parse().unwrap())
+            .is_ok());
+    }
+
+    #[test]
     fn with_no_users_only_default_exists_and_takes_any_password() {
         let open = RespSettings::default();
         assert!(!open.required());
@@ -148,6 +207,7 @@ mod tests {
                 name: "default".into(),
                 password_sha256: "hunter2".into(),
             }],
+            ..Default::default()
         };
         let e = s.validate().unwrap_err();
         assert!(
@@ -165,6 +225,7 @@ mod tests {
                     password_sha256: sha("y"),
                 },
             ],
+            ..Default::default()
         };
         assert!(twice.validate().unwrap_err().contains("listed twice"));
     }
