@@ -774,11 +774,11 @@ mod tests {
 
     #[test]
     fn an_open_resp_service_beyond_loopback_is_refused_unless_protected_mode_is_off() {
-        let e = Config::from_yaml("services: {resp: {listen: 0.0.0.0:6380}}\n", "t")
+        let e = Config::from_yaml("services:\n  resp:\n    listen: 0.0.0.0:6380\n", "t")
             .unwrap_err()
             .to_string();
         assert!(
-            e.starts_with("t:1:") && e.contains("services.resp.listen 0.0.0.0:6380"),
+            e.starts_with("t:3:1: services.resp.listen: 0.0.0.0:6380 is reachable"),
             "{e}"
         );
         Config::from_yaml(

@@ -39,7 +39,7 @@ impl RespSettings {
             return Ok(());
         }
         Err(format!(
-            "services.resp.listen {listen} is reachable from other hosts and no users are configured, so anyone who reaches it could read, change and FLUSHALL the data. Add services.resp.settings.users (SHA-256 password hashes), listen on 127.0.0.1, or set services.resp.settings.protected_mode: false if the network is trusted"
+            "{listen} is reachable from other hosts and no users are configured, so anyone who reaches it could read, change and FLUSHALL the data. Add services.resp.settings.users (SHA-256 password hashes), listen on 127.0.0.1, or set services.resp.settings.protected_mode: false if the network is trusted"
         ))
     }
 }
