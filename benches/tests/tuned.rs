@@ -166,7 +166,8 @@ fn a_mistyped_profile_fails_before_anything_is_measured() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // A profile that does not exist is bad input, like any other invalid argument: exit 2.
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("--profile: profile `conections` not found — did you mean `connections`?"),
         "{stderr}"

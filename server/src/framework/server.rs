@@ -80,8 +80,9 @@ impl Server {
     }
 
     /// A small command line for programs built on the framework: `[--config FILE]` serves (the default
-    /// configuration without one), `check-config FILE` validates. Returns the exit code: 0 served or
-    /// valid, 1 invalid or failed, 2 unusable command line or unreadable file.
+    /// configuration without one), `check-config FILE` validates. Returns the exit code, the same as
+    /// pincore-server's: 0 served or valid, 1 could not start or stopped on an error, 2 unusable command
+    /// line, invalid configuration or unreadable file.
     pub fn main(self) -> i32 {
         let args: Vec<String> = std::env::args().skip(1).collect();
         let usage = "usage: [--config FILE] | check-config FILE";
@@ -102,10 +103,11 @@ impl Server {
             Ok(config) => config,
             Err(e) => {
                 eprintln!("{e}");
-                return if matches!(e, ServerError::ReadConfig(_)) {
-                    2
-                } else {
-                    1
+                return match e {
+                    ServerError::ReadConfig(_) | ServerError::Config { .. } => {
+                        pincore_cli::exit::USAGE.into()
+                    }
+                    _ => pincore_cli::exit::FAILURE.into(),
                 };
             }
         };
