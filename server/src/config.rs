@@ -822,7 +822,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("max_memory_bytes"), "{e}");
+        assert!(
+            e.contains("services.resp.settings") && e.contains("expected usize"),
+            "{e}"
+        );
     }
 
     #[test]
