@@ -794,6 +794,41 @@ mod tests {
     }
 
     #[test]
+    fn max_memory_and_its_eviction_policy_are_resp_settings() {
+        let c = Config::from_yaml(
+            "services:\n  resp:\n    settings: {max_memory_bytes: 1048576, eviction_policy: allkeys-lru}\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            c.services.resp.settings["eviction_policy"],
+            serde_yaml::Value::from("allkeys-lru")
+        );
+        let e = Config::from_yaml(
+            "services:\n  resp:\n    settings:\n      eviction_policy: lru\n",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("t:3:1: services.resp.settings:")
+                && e.contains("eviction_policy")
+                && e.contains("\"lru\" is not an eviction policy; use one of noeviction, allkeys-lru, allkeys-lfu, allkeys-random, volatile-lru, volatile-lfu, volatile-random, volatile-ttl"),
+            "{e}"
+        );
+        let e = Config::from_yaml(
+            "services: {resp: {settings: {max_memory_bytes: -1}}}\n",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("services.resp.settings") && e.contains("expected usize"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn buffer_limits_must_hold_one_command_and_one_value() {
         let e = Config::from_yaml("limits: {max_read_buffer_bytes_per_shard: 1000}\n", "t")
             .unwrap_err()

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::eviction::Policy;
 use crate::framework::Settings;
 
 /// The `resp` service's own settings.
@@ -20,6 +21,10 @@ pub struct RespSettings {
     /// Refuse to listen beyond loopback with no users (Redis's protected mode); `false` says the network
     /// itself is trusted.
     pub protected_mode: bool,
+    /// Redis's `maxmemory`: the bytes every key may cost together (see `keyspace`); 0 is no bound.
+    pub max_memory_bytes: usize,
+    /// Redis's `maxmemory-policy`: what a write finds when the keyspace is over `max_memory_bytes`.
+    pub eviction_policy: Policy,
 }
 
 impl Default for RespSettings {
@@ -27,6 +32,8 @@ impl Default for RespSettings {
         RespSettings {
             users: Vec::new(),
             protected_mode: true,
+            max_memory_bytes: 0,
+            eviction_policy: Policy::NoEviction,
         }
     }
 }
@@ -150,6 +157,7 @@ mod tests {
                     password_sha256: sha("other").to_uppercase(),
                 },
             ],
+            ..RespSettings::default()
         };
         assert!(s.validate().is_ok() && s.required());
         assert_eq!(s.check(b"default", b"s3cret"), Ok(()));

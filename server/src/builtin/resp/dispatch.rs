@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use pincore_resp::reply;
 
-use super::commands::{printable, Call, Flow, Run, Session, COMMANDS};
+use super::commands::{flag, printable, Call, Flow, Run, Session, COMMANDS};
+use super::keyspace::OOM;
 use super::Resp;
 use crate::framework::{ShardSnapshot, Unavailable};
 
@@ -93,6 +94,10 @@ pub fn dispatch(
             out,
             format!("ERR wrong number of arguments for '{}' command", spec.name).as_bytes(),
         );
+        return Dispatched::Written;
+    }
+    if spec.flags & flag::DENYOOM != 0 && !resp.make_room(now) {
+        reply::error(out, OOM);
         return Dispatched::Written;
     }
     match spec.run {

@@ -1,13 +1,13 @@
-//! INFO: the server, clients, stats and keyspace sections, from every shard's snapshot.
+//! INFO: the server, clients, memory, stats and keyspace sections, from every shard's snapshot.
 
 use std::fmt::Write;
 
 use pincore_resp::reply::{self, Protocol};
 
-use super::{Resp, COMMANDS_TOTAL, KEYS, KEYS_EXPIRING};
+use super::{Resp, COMMANDS_TOTAL, EVICTED_KEYS, KEYS, KEYS_EXPIRING};
 use crate::framework::{Service, ServiceSnapshot, ShardSnapshot};
 
-const SECTIONS: [&str; 4] = ["server", "clients", "stats", "keyspace"];
+const SECTIONS: [&str; 5] = ["server", "clients", "memory", "stats", "keyspace"];
 
 /// INFO's arguments: the sections asked for, lower-cased.
 pub fn sections(args: &[&[u8]]) -> Vec<String> {
@@ -77,17 +77,30 @@ pub fn render(resp: &Resp, requested: &[String], snapshots: &[ShardSnapshot]) ->
                     config.limits.max_connections_per_shard * ctx.shards(),
                 );
             }
+            "memory" => {
+                // used_memory is what the keys cost (see `keyspace`), the figure maxmemory bounds.
+                let used = resp.keyspace.used_memory();
+                let (max, policy) = resp.keyspace.limit();
+                let _ = write!(
+                    out,
+                    "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\n",
+                    human(used),
+                    human(max),
+                    policy.name(),
+                );
+            }
             "stats" => {
                 let resp = resp_sum;
                 let commands = sum(COMMANDS_TOTAL);
                 let _ = write!(
                     out,
-                    "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\n",
+                    "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nevicted_keys:{}\r\n",
                     resp(|s| s.accepted),
                     commands,
                     resp(|s| s.rejected.iter().sum()),
                     resp(|s| s.bytes_in),
                     resp(|s| s.bytes_out),
+                    sum(EVICTED_KEYS),
                 );
             }
             _ => {
@@ -104,4 +117,29 @@ pub fn render(resp: &Resp, requested: &[String], snapshots: &[ShardSnapshot]) ->
         }
     }
     out
+}
+
+/// Bytes as Redis's `bytesToHuman` writes them: `0B`, `1.50K`, `2.00M`, `1.25G`.
+fn human(bytes: usize) -> String {
+    const UNITS: [(u32, char); 3] = [(30, 'G'), (20, 'M'), (10, 'K')];
+    for (shift, unit) in UNITS {
+        if bytes >= 1 << shift {
+            return format!("{:.2}{unit}", bytes as f64 / f64::from(1u32 << shift));
+        }
+    }
+    format!("{bytes}B")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human;
+
+    #[test]
+    fn sizes_read_as_redis_writes_them() {
+        assert_eq!(human(0), "0B");
+        assert_eq!(human(1023), "1023B");
+        assert_eq!(human(1536), "1.50K");
+        assert_eq!(human(2 << 20), "2.00M");
+        assert_eq!(human(5 << 30), "5.00G");
+    }
 }

@@ -11,21 +11,43 @@
 //! are atomic with respect to each other and no two of them can deadlock. Whole-keyspace work (FLUSHALL)
 //! takes every part in order too; housekeeping (the expiry sweep, key counts for metrics) is divided by part:
 //! shard `s` of `n` looks after the parts `i` with `i % n == s`.
+//!
+//! Memory is bounded by `maxmemory` ([`Keyspace::set_limit`]): each part counts its bytes
+//! ([`Store::bytes`]), and a locked part ([`Part`]) adds what changed to one shared counter when it is
+//! released, so the total costs a load to read and at most one relaxed atomic add per write. A write that may
+//! grow memory first calls [`Keyspace::make_room`], which refuses it or evicts keys, as Redis's
+//! `performEvictions` does.
 
+use std::cell::Cell;
 use std::hash::BuildHasher;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
 
+use super::eviction::Policy;
 use super::store::{Store, Taken};
 
 /// Parts the keyspace is split into (a power of two): enough that two shards rarely want the same one, and
 /// that one part's hash-table growth rehashes 1/256 of the keys.
 pub const PARTS: usize = 256;
 
+/// Keys one command may evict before it is refused with `-OOM` all the same: bounds the work a write does
+/// (each eviction is a lock, a sample of five and a free, about a microsecond), while one write of a large
+/// value over many small keys still frees its room.
+pub const MAX_EVICTIONS_PER_COMMAND: usize = 256;
+
 /// The whole keyspace, shared by every shard.
 pub struct Keyspace {
     parts: Box<[Mutex<Store>]>,
     /// Chooses a key's part; keyed from OS randomness so a client cannot aim every key at one part.
     chooser: ahash::RandomState,
+    /// The sum of every part's [`Store::bytes`], as of the last released lock.
+    used: AtomicUsize,
+    /// `maxmemory`: 0 is no bound.
+    max_memory: AtomicUsize,
+    /// The eviction policy, as its index in [`Policy::ALL`].
+    policy: AtomicU8,
 }
 
 impl Default for Keyspace {
@@ -33,11 +55,118 @@ impl Default for Keyspace {
         Keyspace {
             parts: (0..PARTS).map(|_| Mutex::default()).collect(),
             chooser: ahash::RandomState::new(),
+            used: AtomicUsize::new(0),
+            max_memory: AtomicUsize::new(0),
+            policy: AtomicU8::new(0),
+        }
+    }
+}
+
+/// What [`Keyspace::make_room`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Room {
+    /// Keys evicted.
+    pub evicted: usize,
+    /// The write may run: under `maxmemory`, or brought under it.
+    pub made: bool,
+}
+
+/// Redis's reply to a write refused by `maxmemory`, word for word.
+pub const OOM: &[u8] = b"OOM command not allowed when used memory > 'maxmemory'.";
+
+/// One part, locked; when released, the change in its bytes goes to the keyspace's total.
+pub struct Part<'a> {
+    store: MutexGuard<'a, Store>,
+    used: &'a AtomicUsize,
+    bytes_before: usize,
+}
+
+impl Deref for Part<'_> {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl DerefMut for Part<'_> {
+    fn deref_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+}
+
+impl Drop for Part<'_> {
+    fn drop(&mut self) {
+        let now = self.store.bytes();
+        if now > self.bytes_before {
+            self.used
+                .fetch_add(now - self.bytes_before, Ordering::Relaxed);
+        } else if now < self.bytes_before {
+            self.used
+                .fetch_sub(self.bytes_before - now, Ordering::Relaxed);
         }
     }
 }
 
 impl Keyspace {
+    /// Sets `maxmemory` (bytes, 0 for none) and the policy for when a write finds it exceeded.
+    pub fn set_limit(&self, max_memory: usize, policy: Policy) {
+        self.max_memory.store(max_memory, Ordering::Relaxed);
+        let index = Policy::ALL.iter().position(|p| *p == policy).unwrap_or(0);
+        self.policy.store(index as u8, Ordering::Relaxed);
+    }
+
+    /// (`maxmemory`, policy) as last set.
+    pub fn limit(&self) -> (usize, Policy) {
+        let policy = Policy::ALL
+            .get(usize::from(self.policy.load(Ordering::Relaxed)))
+            .copied()
+            .unwrap_or_default();
+        (self.max_memory.load(Ordering::Relaxed), policy)
+    }
+
+    /// The bytes every key costs together (Redis's `used_memory`, for the keyspace).
+    pub fn used_memory(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Before a write that may grow memory: when over `maxmemory`, evicts keys by the policy until under it
+    /// (at most [`MAX_EVICTIONS_PER_COMMAND`]), or refuses the write under `noeviction` or when nothing
+    /// more can go.
+    pub fn make_room(&self, now: Instant) -> Room {
+        let (max, policy) = self.limit();
+        let mut room = Room {
+            evicted: 0,
+            made: true,
+        };
+        if max == 0 || self.used_memory() <= max {
+            return room;
+        }
+        if policy == Policy::NoEviction {
+            room.made = false;
+            return room;
+        }
+        // A random part for each eviction; from a part with nothing to take, on to the next, so that after
+        // every part in turn it is certain there is nothing left (a volatile policy with few keys with TTL).
+        let mut part = random_part();
+        let mut empty = 0;
+        while self.used_memory() > max {
+            if room.evicted == MAX_EVICTIONS_PER_COMMAND || empty == PARTS {
+                room.made = false;
+                break;
+            }
+            // The part is released at the end of the statement, adding what it freed to `used`.
+            if self.lock_part(part).evict(policy, now) {
+                room.evicted += 1;
+                empty = 0;
+                part = random_part();
+            } else {
+                empty += 1;
+                part = (part + 1) % PARTS;
+            }
+        }
+        room
+    }
+
     /// The part holding `key`.
     pub fn part_of(&self, key: &[u8]) -> usize {
         // The top bits of a 64-bit hash: PARTS is 2^8.
@@ -45,16 +174,21 @@ impl Keyspace {
     }
 
     /// The part holding `key`, locked.
-    pub fn lock(&self, key: &[u8]) -> MutexGuard<'_, Store> {
+    pub fn lock(&self, key: &[u8]) -> Part<'_> {
         self.lock_part(self.part_of(key))
     }
 
     /// Part `index`, locked. A panic while a part was held (a bug, never input) leaves its data as it was: the
     /// lock is taken anyway rather than failing every later command on that part.
-    pub fn lock_part(&self, index: usize) -> MutexGuard<'_, Store> {
-        self.parts[index]
+    pub fn lock_part(&self, index: usize) -> Part<'_> {
+        let store = self.parts[index]
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Part {
+            bytes_before: store.bytes(),
+            store,
+            used: &self.used,
+        }
     }
 
     /// Every part holding one of `keys`, locked in ascending order (so multi-key commands are atomic and
@@ -96,8 +230,7 @@ impl Keyspace {
     /// million keys).
     pub fn flush(&self) {
         let taken: Vec<Taken> = {
-            let mut all: Vec<MutexGuard<'_, Store>> =
-                (0..PARTS).map(|i| self.lock_part(i)).collect();
+            let mut all: Vec<Part<'_>> = (0..PARTS).map(|i| self.lock_part(i)).collect();
             all.iter_mut().map(|store| store.take_all()).collect()
         };
         let keys: usize = taken.iter().map(Taken::len).sum();
@@ -126,11 +259,15 @@ impl Keyspace {
         (shard..PARTS).step_by(shards.max(1))
     }
 
-    /// (keys, keys with a time to live) in the parts shard `shard` of `shards` looks after.
-    pub fn counts_of(&self, shard: usize, shards: usize) -> (usize, usize) {
-        Keyspace::parts_of(shard, shards).fold((0, 0), |(keys, expiring), i| {
+    /// (keys, keys with a time to live, their bytes) in the parts shard `shard` of `shards` looks after.
+    pub fn counts_of(&self, shard: usize, shards: usize) -> (usize, usize, usize) {
+        Keyspace::parts_of(shard, shards).fold((0, 0, 0), |(keys, expiring, bytes), i| {
             let store = self.lock_part(i);
-            (keys + store.len(), expiring + store.expiring())
+            (
+                keys + store.len(),
+                expiring + store.expiring(),
+                bytes + store.bytes(),
+            )
         })
     }
 }
@@ -139,7 +276,7 @@ impl Keyspace {
 pub struct Locked<'a> {
     keyspace: &'a Keyspace,
     indexes: Vec<usize>,
-    guards: Vec<MutexGuard<'a, Store>>,
+    guards: Vec<Part<'a>>,
 }
 
 impl Locked<'_> {
@@ -154,6 +291,22 @@ impl Locked<'_> {
     }
 }
 
+/// A part chosen at random for an eviction: a per-thread xorshift, seeded from the OS, so shards evicting at
+/// once pick different parts and no lock or shared counter is touched to choose.
+fn random_part() -> usize {
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(std::collections::hash_map::RandomState::new().hash_one(0u64) | 1);
+    }
+    STATE.with(|state| {
+        let mut x = state.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        state.set(x);
+        (x >> (64 - PARTS.trailing_zeros())) as usize
+    })
+}
+
 /// Returns free heap pages of every malloc arena to the kernel.
 pub fn release_free_memory() {
     // SAFETY: malloc_trim only walks the allocator's own free lists; it has no preconditions.
@@ -165,7 +318,6 @@ pub fn release_free_memory() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
 
     use crate::builtin::resp::store::{SetCondition, SetTtl};
 
@@ -198,8 +350,8 @@ mod tests {
         }
         assert_eq!(ks.len(), 50);
         assert_eq!(ks.lock(b"k7").get(b"k7", now), Some(&b"v"[..]));
-        let (keys0, _) = ks.counts_of(0, 2);
-        let (keys1, _) = ks.counts_of(1, 2);
+        let (keys0, _, _) = ks.counts_of(0, 2);
+        let (keys1, _, _) = ks.counts_of(1, 2);
         assert_eq!(keys0 + keys1, 50);
         ks.flush();
         assert_eq!(ks.len(), 0);
@@ -235,5 +387,120 @@ mod tests {
         }
         assert_eq!(ks.len(), 2001);
         assert_eq!(ks.lock(b"shared").get(b"shared", now), Some(&b"2000"[..]));
+    }
+
+    fn fill(ks: &Keyspace, n: usize, ttl: Option<Instant>, now: Instant) {
+        for i in 0..n {
+            let key = format!("key:{i}");
+            let ttl = ttl.map_or(SetTtl::Clear, SetTtl::At);
+            ks.lock(key.as_bytes()).set(
+                key.as_bytes(),
+                &[b'x'; 100],
+                SetCondition::Always,
+                ttl,
+                now,
+                false,
+            );
+        }
+    }
+
+    fn bytes_of_parts(ks: &Keyspace) -> usize {
+        (0..2).map(|s| ks.counts_of(s, 2).2).sum()
+    }
+
+    #[test]
+    fn used_memory_is_the_sum_of_the_parts_through_writes_deletes_and_flush() {
+        let ks = Keyspace::default();
+        let now = Instant::now();
+        fill(&ks, 1000, None, now);
+        assert!(ks.used_memory() > 1000 * 100);
+        assert_eq!(ks.used_memory(), bytes_of_parts(&ks));
+        let mut locked = ks.lock_keys([&b"key:1"[..], b"key:2"]);
+        assert!(locked.store(b"key:1").delete(b"key:1", now));
+        locked.store(b"key:2").set(
+            b"key:2",
+            b"",
+            SetCondition::Always,
+            SetTtl::Clear,
+            now,
+            false,
+        );
+        drop(locked);
+        assert_eq!(ks.used_memory(), bytes_of_parts(&ks));
+        ks.flush();
+        assert_eq!(ks.used_memory(), 0);
+    }
+
+    #[test]
+    fn over_the_limit_noeviction_refuses_and_a_policy_evicts_under_it() {
+        let ks = Keyspace::default();
+        let now = Instant::now();
+        fill(&ks, 2000, None, now);
+        let used = ks.used_memory();
+        assert_eq!(
+            ks.make_room(now),
+            Room {
+                evicted: 0,
+                made: true
+            },
+            "no limit"
+        );
+        ks.set_limit(used / 2, Policy::NoEviction);
+        assert_eq!(
+            ks.make_room(now),
+            Room {
+                evicted: 0,
+                made: false
+            }
+        );
+        assert_eq!(ks.len(), 2000);
+
+        ks.set_limit(used - used / 20, Policy::AllKeysRandom);
+        let room = ks.make_room(now);
+        assert!(room.made && room.evicted > 0, "{room:?}");
+        assert!(ks.used_memory() <= used - used / 20);
+        assert_eq!(ks.len(), 2000 - room.evicted);
+
+        ks.set_limit(used / 2, Policy::AllKeysLru);
+        let room = ks.make_room(now);
+        assert_eq!(
+            room,
+            Room {
+                evicted: MAX_EVICTIONS_PER_COMMAND,
+                made: false
+            },
+            "bounded work"
+        );
+        assert_eq!(ks.used_memory(), bytes_of_parts(&ks));
+    }
+
+    #[test]
+    fn a_volatile_policy_with_no_key_to_take_refuses() {
+        let ks = Keyspace::default();
+        let now = Instant::now();
+        fill(&ks, 100, None, now);
+        ks.set_limit(1, Policy::VolatileLru);
+        assert_eq!(
+            ks.make_room(now),
+            Room {
+                evicted: 0,
+                made: false
+            }
+        );
+        assert_eq!(ks.len(), 100);
+        ks.lock(b"t").set(
+            b"t",
+            b"v",
+            SetCondition::Always,
+            SetTtl::At(now + std::time::Duration::from_secs(60)),
+            now,
+            false,
+        );
+        let room = ks.make_room(now);
+        assert_eq!(
+            (room.evicted, ks.len()),
+            (1, 100),
+            "only the key with a TTL goes"
+        );
     }
 }

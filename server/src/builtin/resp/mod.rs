@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod commands;
 mod dispatch;
+pub mod eviction;
 mod info;
 pub mod keyspace;
 pub mod kv;
@@ -25,6 +26,7 @@ use crate::framework::{Connection, Context, Counter, Histogram, Service};
 const COMMANDS_TOTAL: &str = "pincore_commands_total";
 const KEYS: &str = "pincore_keys";
 const KEYS_EXPIRING: &str = "pincore_keys_expiring";
+const EVICTED_KEYS: &str = "pincore_evicted_keys_total";
 
 /// One shard's instance of the key-value service.
 pub struct Resp {
@@ -34,6 +36,8 @@ pub struct Resp {
     calls: Vec<Counter>,
     took: Vec<Histogram>,
     auth_failures: Counter,
+    /// Keys this shard's commands evicted to stay under `maxmemory`.
+    evicted: Counter,
     /// Bytes this shard's connections hold in read buffers beyond their first 16 KiB each
     /// (`limits.max_read_buffer_bytes_per_shard`).
     read_buffers: std::cell::Cell<usize>,
@@ -45,6 +49,11 @@ impl Service for Resp {
 
     async fn serve(&self, conn: Connection<Self>) {
         session::serve(self, conn).await
+    }
+
+    fn on_reload(&self, settings: &auth::RespSettings) {
+        self.keyspace
+            .set_limit(settings.max_memory_bytes, settings.eviction_policy);
     }
 }
 
@@ -74,8 +83,8 @@ impl Resp {
             })
             .collect();
         let (shard, shards) = (ctx.shard_id(), ctx.shards());
-        type Pick = fn((usize, usize)) -> usize;
-        let gauges: [(&str, &str, Pick); 2] = [
+        type Pick = fn((usize, usize, usize)) -> usize;
+        let gauges: [(&str, &str, Pick); 3] = [
             (
                 KEYS,
                 "Keys stored, by the shard that sweeps their keyspace parts.",
@@ -85,6 +94,11 @@ impl Resp {
                 KEYS_EXPIRING,
                 "Keys with a time to live, by the shard that sweeps their keyspace parts.",
                 |c| c.1,
+            ),
+            (
+                "pincore_keyspace_bytes",
+                "Bytes the keys cost (what maxmemory bounds), by the shard that sweeps their keyspace parts.",
+                |c| c.2,
             ),
         ];
         for (name, help, pick) in gauges {
@@ -99,12 +113,20 @@ impl Resp {
             "AUTH and HELLO ... AUTH attempts refused (unknown user or wrong password).",
             &[],
         );
+        let evicted = ctx.counter(
+            EVICTED_KEYS,
+            "Keys evicted to keep the keyspace under maxmemory.",
+            &[],
+        );
+        let settings = ctx.settings();
+        keyspace.set_limit(settings.max_memory_bytes, settings.eviction_policy);
         Resp {
             ctx: ctx.clone(),
             keyspace,
             calls,
             took,
             auth_failures,
+            evicted,
             read_buffers: std::cell::Cell::new(0),
         }
     }
@@ -121,6 +143,20 @@ impl Resp {
             self.auth_failures.inc();
         }
         checked
+    }
+
+    /// Before a command that may grow memory: makes room under `maxmemory` (see
+    /// [`Keyspace::make_room`]), counting evictions; false when the command must be refused with `-OOM`
+    /// (counted as `reason="oom"`).
+    fn make_room(&self, now: Instant) -> bool {
+        let room = self.keyspace.make_room(now);
+        if room.evicted > 0 {
+            self.evicted.add(room.evicted as u64);
+        }
+        if !room.made {
+            self.ctx.error("oom");
+        }
+        room.made
     }
 
     /// Counts one command (table row, or [`commands::UNKNOWN`]) and how long it took from parse to reply.

@@ -3,9 +3,13 @@
 //! Keys expire lazily (a read of an expired key deletes it) and by a periodic sweep over an index ordered by
 //! deadline, so memory held by expired keys that nobody reads is bounded by the sweep interval.
 //!
-//! Each key is one heap block holding its key, value and deadline ([`Slot`]), and the table holds a 16-byte
-//! pointer to it: per key that is one allocation and the table's share, where a map of `Vec` key to `Vec`
-//! value costs two allocations and a 64-byte bucket. Memory per key is what a cache is sized by.
+//! Each key is one heap block holding its key, value, deadline and access record ([`Slot`]), and the table
+//! holds a 16-byte pointer to it: per key that is one allocation and the table's share, where a map of `Vec`
+//! key to `Vec` value costs two allocations and a 64-byte bucket. Memory per key is what a cache is sized by.
+//!
+//! A store counts the bytes it holds ([`Store::bytes`], see [`footprint`]) exactly as keys come and go, so
+//! the keyspace can hold a `maxmemory` bound; when over it, [`Store::evict`] removes the key a Redis eviction
+//! policy ([`Policy`]) picks among a few sampled ones.
 
 use std::collections::BTreeSet;
 use std::hash::BuildHasher;
@@ -13,6 +17,8 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use hashbrown::HashTable;
+
+use super::eviction::{Access, Policy};
 
 /// Keys are hashed with aHash, keyed per part from OS randomness: several times cheaper than std's SipHash on
 /// short keys, and a client cannot precompute colliding keys.
@@ -30,16 +36,24 @@ fn from_nanos(nanos: u64) -> Instant {
     *EPOCH + Duration::from_nanos(nanos)
 }
 
-/// One key with its value and deadline, in one allocation:
-/// `[flags][key length, LEB128][deadline: 8 bytes LE, if flags say so][key][value]`.
+/// One key with its value, deadline and access record, in one allocation:
+/// `[flags][access: 4 bytes LE][key length, LEB128][deadline: 8 bytes LE, if flags say so][key][value]`.
+///
+/// The access record is what LRU and LFU eviction judge by, in the 24 + 8 bits Redis gives them: the low 24
+/// bits are the clock at the last write or read ([`clock`], seconds; it wraps after 194 days, as Redis's
+/// does), the high 8 bits a logarithmic access counter ([`Access`]). Four bytes more per key (one glibc chunk
+/// step of 16 bytes in four keys) buys eviction that keeps what is read.
 struct Slot(Box<[u8]>);
 
 const HAS_DEADLINE: u8 = 1;
+/// Bytes before the key length: the flags and the access record.
+const HEADER: usize = 1 + 4;
 
 impl Slot {
-    fn new(key: &[u8], value: &[u8], deadline: Option<u64>) -> Slot {
-        let mut bytes = Vec::with_capacity(1 + 5 + 8 + key.len() + value.len());
+    fn new(key: &[u8], value: &[u8], deadline: Option<u64>, access: Access) -> Slot {
+        let mut bytes = Vec::with_capacity(HEADER + 5 + 8 + key.len() + value.len());
         bytes.push(if deadline.is_some() { HAS_DEADLINE } else { 0 });
+        bytes.extend_from_slice(&access.0.to_le_bytes());
         let mut len = key.len();
         loop {
             let low = (len & 0x7f) as u8;
@@ -62,7 +76,7 @@ impl Slot {
     fn layout(&self) -> (usize, usize) {
         let b = &self.0;
         let mut len = 0usize;
-        let mut i = 1;
+        let mut i = HEADER;
         let mut shift = 0;
         loop {
             let byte = b[i];
@@ -93,7 +107,7 @@ impl Slot {
         if self.0[0] & HAS_DEADLINE == 0 {
             return None;
         }
-        let at = 1 + self.0[1..].iter().position(|b| b & 0x80 == 0)? + 1;
+        let at = HEADER + self.0[HEADER..].iter().position(|b| b & 0x80 == 0)? + 1;
         let nanos: [u8; 8] = self.0[at..at + 8].try_into().ok()?;
         Some(u64::from_le_bytes(nanos))
     }
@@ -102,13 +116,22 @@ impl Slot {
         self.deadline().map(from_nanos)
     }
 
+    fn access(&self) -> Access {
+        let bytes: [u8; 4] = [self.0[1], self.0[2], self.0[3], self.0[4]];
+        Access(u32::from_le_bytes(bytes))
+    }
+
+    fn set_access(&mut self, access: Access) {
+        self.0[1..HEADER].copy_from_slice(&access.0.to_le_bytes());
+    }
+
     /// Replaces the value, keeping key and deadline; in place when the length is unchanged.
     fn set_value(&mut self, value: &[u8]) {
         let (start, len) = self.layout();
         if self.0.len() - start - len == value.len() {
             self.0[start + len..].copy_from_slice(value);
         } else {
-            *self = Slot::new(self.key(), value, self.deadline());
+            *self = Slot::new(self.key(), value, self.deadline(), self.access());
         }
     }
 
@@ -121,17 +144,63 @@ impl Slot {
             self.0[at..at + 8].copy_from_slice(&nanos.to_le_bytes());
             return;
         }
-        *self = Slot::new(self.key(), self.value(), deadline);
+        *self = Slot::new(self.key(), self.value(), deadline, self.access());
     }
 }
 
+/// Keys a policy compares before evicting one (Redis's `maxmemory-samples` default).
+pub const SAMPLES: usize = 5;
+
+/// What the glibc allocator takes for a block of `len` bytes: an 8-byte header, rounded up to 16, at
+/// least 32 (its minimum chunk).
+fn chunk(len: usize) -> usize {
+    (len + 8).next_multiple_of(16).max(32)
+}
+
+/// The table's share of one key: a 16-byte pointer and a control byte per bucket, with buckets between 8/7
+/// and 16/7 times the keys (hashbrown grows at 7/8 full and doubles): 19 to 39 bytes, 32 taken as typical.
+const TABLE_SHARE: usize = 32;
+
+/// A (deadline, key) entry of the expiry index: 40 bytes in a B-tree node of eleven, nodes about two
+/// thirds full, so about 64 bytes, and the key's own copy.
+const EXPIRY_SHARE: usize = 64;
+
+/// The bytes a key costs: its block, its share of the table and, with a deadline, its index entry. This is
+/// what [`Store::bytes`] adds up and `maxmemory` bounds; it leaves out what every process has (code,
+/// connection buffers), as Redis's `used_memory` counts its allocations and not its RSS.
+fn footprint(slot: &Slot) -> usize {
+    let expiry = match slot.deadline() {
+        Some(_) => EXPIRY_SHARE + chunk(slot.key().len()),
+        None => 0,
+    };
+    chunk(slot.0.len()) + TABLE_SHARE + expiry
+}
+
 /// The keys of one keyspace part. Whoever holds the part's lock touches it.
-#[derive(Default)]
 pub struct Store {
     map: HashTable<Slot>,
     hasher: Hasher,
     /// (deadline, key) for every key with a TTL; kept in step with `map`.
     expiries: BTreeSet<(Instant, Vec<u8>)>,
+    /// The sum of [`footprint`] over `map`, kept in step with it.
+    bytes: usize,
+    /// xorshift64 state: LFU increments and eviction samples (not security: which key goes is no secret).
+    random: u64,
+}
+
+impl Default for Store {
+    fn default() -> Store {
+        let hasher = Hasher::new();
+        // Any odd seed works; the hasher's keys are random per store.
+        let random = hasher.hash_one(0u64) | 1;
+        Store {
+            map: HashTable::new(),
+            hasher,
+            expiries: BTreeSet::new(),
+            bytes: 0,
+            random,
+        }
+    }
 }
 
 /// The keys a store held, taken out by [`Store::take_all`]; freed on drop.
@@ -202,6 +271,20 @@ impl Store {
         self.expiries.len()
     }
 
+    /// The bytes the keys of this store cost (see [`footprint`]).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn next_random(&mut self) -> u64 {
+        let mut x = self.random;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.random = x;
+        x
+    }
+
     fn hash(&self, key: &[u8]) -> u64 {
         self.hasher.hash_one(key)
     }
@@ -215,12 +298,34 @@ impl Store {
         self.map.find_mut(hash, |s| s.key() == key)
     }
 
-    fn insert_new(&mut self, key: &[u8], value: &[u8]) {
+    fn insert_new(&mut self, key: &[u8], value: &[u8], now: Instant) {
+        let slot = Slot::new(key, value, None, Access::new(now));
+        self.bytes += footprint(&slot);
         let hasher = &self.hasher;
         self.map
-            .insert_unique(hasher.hash_one(key), Slot::new(key, value, None), |s| {
-                hasher.hash_one(s.key())
-            });
+            .insert_unique(hasher.hash_one(key), slot, |s| hasher.hash_one(s.key()));
+    }
+
+    /// Changes the slot of `key` (which exists) with `change`, keeping [`Store::bytes`] in step.
+    fn update(&mut self, key: &[u8], change: impl FnOnce(&mut Slot)) {
+        let hash = self.hasher.hash_one(key);
+        if let Some(slot) = self.map.find_mut(hash, |s| s.key() == key) {
+            let before = footprint(slot);
+            change(slot);
+            self.bytes = self.bytes - before + footprint(slot);
+        }
+    }
+
+    /// Writes `value` at `key`, creating it if absent (its access record starts anew either way).
+    fn write(&mut self, key: &[u8], value: &[u8], now: Instant) {
+        if self.slot(key).is_none() {
+            return self.insert_new(key, value, now);
+        }
+        let random = self.next_random() as u32;
+        self.update(key, |slot| {
+            slot.set_value(value);
+            slot.set_access(slot.access().touched(now, random));
+        });
     }
 
     /// Removes `key` if its deadline has passed; true if it is (still) present.
@@ -239,6 +344,7 @@ impl Store {
     fn remove(&mut self, key: &[u8]) -> Option<()> {
         let hash = self.hash(key);
         let (slot, _) = self.map.find_entry(hash, |s| s.key() == key).ok()?.remove();
+        self.bytes -= footprint(&slot);
         if let Some(at) = slot.expires_at() {
             self.expiries.remove(&(at, key.to_vec()));
         }
@@ -246,7 +352,7 @@ impl Store {
     }
 
     fn set_deadline(&mut self, key: &[u8], deadline: Option<Instant>) {
-        let Some(slot) = self.slot_mut(key) else {
+        let Some(slot) = self.slot(key) else {
             return;
         };
         let old = slot.expires_at();
@@ -255,7 +361,7 @@ impl Store {
         if slot.deadline() == deadline {
             return;
         }
-        slot.set_deadline(deadline);
+        self.update(key, |slot| slot.set_deadline(deadline));
         if let Some(old) = old {
             self.expiries.remove(&(old, key.to_vec()));
         }
@@ -264,11 +370,15 @@ impl Store {
         }
     }
 
+    /// GET: the value, and the key counts as accessed for LRU and LFU.
     pub fn get(&mut self, key: &[u8], now: Instant) -> Option<&[u8]> {
         if !self.live(key, now) {
             return None;
         }
-        self.slot(key).map(Slot::value)
+        let random = self.next_random() as u32;
+        let slot = self.slot_mut(key)?;
+        slot.set_access(slot.access().touched(now, random));
+        Some(slot.value())
     }
 
     /// SET: returns whether the value was stored, and the previous value when `want_old`.
@@ -295,10 +405,7 @@ impl Store {
         if !allowed {
             return (false, old);
         }
-        match self.slot_mut(key) {
-            Some(slot) => slot.set_value(value),
-            None => self.insert_new(key, value),
-        }
+        self.write(key, value, now);
         match ttl {
             SetTtl::Clear => self.set_deadline(key, None),
             SetTtl::Keep => {}
@@ -324,10 +431,7 @@ impl Store {
         let next = current.checked_add(delta).ok_or(IncrError::Overflow)?;
         let mut text = itoa::Buffer::new();
         let text = text.format(next).as_bytes();
-        match self.slot_mut(key) {
-            Some(slot) => slot.set_value(text),
-            None => self.insert_new(key, text),
-        }
+        self.write(key, text, now);
         Ok(next)
     }
 
@@ -361,6 +465,7 @@ impl Store {
     /// million keys takes hundreds of milliseconds).
     #[must_use = "the taken keys are freed when dropped: drop them where a stall does not matter"]
     pub fn take_all(&mut self) -> Taken {
+        self.bytes = 0;
         Taken {
             map: std::mem::take(&mut self.map),
             expiries: std::mem::take(&mut self.expiries),
@@ -385,11 +490,77 @@ impl Store {
             let (_, key) = self.expiries.pop_first().expect("non-empty");
             let hash = self.hash(&key);
             if let Ok(entry) = self.map.find_entry(hash, |s| s.key() == key.as_slice()) {
-                entry.remove();
+                let (slot, _) = entry.remove();
+                self.bytes -= footprint(&slot);
             }
             removed += 1;
         }
         removed
+    }
+
+    /// Evicts the key `policy` wants gone most among [`SAMPLES`] sampled ones (only keys with a TTL for a
+    /// volatile policy); false if there was none to evict.
+    pub fn evict(&mut self, policy: Policy, now: Instant) -> bool {
+        if self.map.is_empty() || (policy.volatile() && self.expiries.is_empty()) {
+            return false;
+        }
+        let victim = if policy == Policy::VolatileTtl {
+            // The index is ordered by deadline: its first key is the soonest of the whole part, a better
+            // choice than the soonest of a sample, found as cheaply.
+            self.expiries.first().map(|(_, key)| key.clone())
+        } else {
+            let start = self.next_random();
+            let mut best: Option<(u64, &Slot)> = None;
+            for slot in self.sample(start, policy.volatile()) {
+                let deadline = slot.deadline();
+                let expired = slot.expires_at().is_some_and(|at| at <= now);
+                let score = policy.score(slot.access(), deadline, expired, now);
+                if best.is_none_or(|(b, _)| score > b) {
+                    best = Some((score, slot));
+                }
+            }
+            match best {
+                Some((_, slot)) => Some(slot.key().to_vec()),
+                // A volatile policy found no key with a TTL among the sampled ones: the soonest to expire.
+                None if policy.volatile() => self.expiries.first().map(|(_, key)| key.clone()),
+                None => None,
+            }
+        };
+        victim.is_some_and(|key| self.remove(&key).is_some())
+    }
+
+    /// Up to [`SAMPLES`] keys near a random place of the table (`start` chooses it); with `volatile`, only
+    /// keys with a deadline.
+    ///
+    /// The table offers no access by position, so the sample is gathered with `iter_hash`: for a hash whose
+    /// position bits are fixed by `start`, it yields the keys in the probe group at that position whose
+    /// control byte matches the hash's top seven bits; going through all 128 values of those bits visits
+    /// every key in that group. That costs one 16-byte group compare per value, where walking the iterator
+    /// to a random place costs a step per key of the part.
+    fn sample(&self, start: u64, volatile: bool) -> Vec<&Slot> {
+        const TOP_BITS: u32 = 7;
+        let position = start & (u64::MAX >> TOP_BITS);
+        let first = (start >> 57) as u32;
+        let mut sample: Vec<&Slot> = Vec::with_capacity(SAMPLES);
+        for step in 0..1u32 << TOP_BITS {
+            let top = u64::from((first + step) & ((1 << TOP_BITS) - 1));
+            for slot in self.map.iter_hash(position | top << (64 - TOP_BITS)) {
+                // Each key matches one value of the top bits, so none is seen twice.
+                if !volatile || slot.deadline().is_some() {
+                    sample.push(slot);
+                    if sample.len() == SAMPLES {
+                        return sample;
+                    }
+                }
+            }
+        }
+        if sample.is_empty() && !volatile && !self.map.is_empty() {
+            // Nothing at that place (the table's own layout can differ from the one assumed above): a key
+            // at a random rank, a walk through the table but still a right answer.
+            let rank = (start % self.map.len() as u64) as usize;
+            sample.extend(self.map.iter().nth(rank));
+        }
+        sample
     }
 }
 
@@ -455,7 +626,7 @@ mod tests {
     fn a_slot_keeps_key_value_and_deadline_through_every_change() {
         for key_len in [0usize, 1, 127, 128, 300, 20_000] {
             let key: Vec<u8> = (0..key_len).map(|i| (i % 251) as u8).collect();
-            let mut slot = Slot::new(&key, b"value", None);
+            let mut slot = Slot::new(&key, b"value", None, Access(7));
             assert_eq!(
                 (slot.key(), slot.value(), slot.deadline()),
                 (&key[..], &b"value"[..], None)
@@ -483,11 +654,14 @@ mod tests {
                 (slot.key(), slot.value(), slot.deadline()),
                 (&key[..], &b"a much longer value than before"[..], None)
             );
+            assert_eq!(slot.access(), Access(7), "the access record survives");
         }
-        // One allocation: flags, a one-byte length, key and value, nothing else.
+        // One allocation: flags, access record, a one-byte length, key and value, nothing else.
         assert_eq!(
-            Slot::new(b"key:000000000001", &[b'x'; 64], None).0.len(),
-            2 + 16 + 64
+            Slot::new(b"key:000000000001", &[b'x'; 64], None, Access(0))
+                .0
+                .len(),
+            1 + 4 + 1 + 16 + 64
         );
     }
 
@@ -628,5 +802,204 @@ mod tests {
         assert!(s.expire_at(b"k", None, now));
         assert!(!s.exists(b"k", now));
         assert!(!s.expire_at(b"k", None, now));
+    }
+
+    fn put(s: &mut Store, key: &str, value: &str, ttl: Option<Instant>, now: Instant) {
+        let ttl = ttl.map_or(SetTtl::Clear, SetTtl::At);
+        s.set(
+            key.as_bytes(),
+            value.as_bytes(),
+            SetCondition::Always,
+            ttl,
+            now,
+            false,
+        );
+    }
+
+    /// The bytes counted from scratch, to check the running count against.
+    fn recount(s: &Store) -> usize {
+        s.map.iter().map(footprint).sum()
+    }
+
+    fn cost(key: &str, value: &str, deadline: Option<u64>) -> usize {
+        footprint(&Slot::new(
+            key.as_bytes(),
+            value.as_bytes(),
+            deadline,
+            Access(0),
+        ))
+    }
+
+    #[test]
+    fn bytes_go_up_and_down_exactly_with_every_change() {
+        let mut s = Store::default();
+        let now = Instant::now();
+        let later = Some(now + Duration::from_secs(60));
+        assert_eq!(s.bytes(), 0);
+        put(&mut s, "a", "1", None, now);
+        assert_eq!(s.bytes(), cost("a", "1", None));
+        let big = "x".repeat(1000);
+        put(&mut s, "a", &big, None, now);
+        assert_eq!(s.bytes(), cost("a", &big, None), "overwrite, larger");
+        put(&mut s, "a", "22", None, now);
+        assert_eq!(s.bytes(), cost("a", "22", None), "overwrite, smaller");
+        put(&mut s, "b", "v", later, now);
+        let with_ttl = cost("a", "22", None) + cost("b", "v", Some(1));
+        assert_eq!(
+            s.bytes(),
+            with_ttl,
+            "a TTL costs its deadline and index entry"
+        );
+        assert!(cost("b", "v", Some(1)) > cost("b", "v", None) + EXPIRY_SHARE);
+        assert!(s.expire_at(b"a", later, now));
+        assert_eq!(
+            s.bytes(),
+            cost("a", "22", Some(1)) + cost("b", "v", Some(1))
+        );
+        put(&mut s, "a", "22", None, now);
+        assert_eq!(s.bytes(), with_ttl, "SET without EX drops the TTL's cost");
+        assert_eq!(s.incr_by(b"n", 7, now), Ok(7));
+        assert_eq!(s.bytes(), with_ttl + cost("n", "7", None));
+        assert_eq!(s.incr_by(b"n", 100, now), Ok(107));
+        assert_eq!(s.bytes(), with_ttl + cost("n", "107", None));
+        assert!(s.delete(b"n", now));
+        assert_eq!(s.bytes(), with_ttl, "delete");
+        let after = now + Duration::from_secs(61);
+        assert_eq!(s.get(b"b", after), None);
+        assert_eq!(s.bytes(), cost("a", "22", None), "lazy expiry");
+        put(&mut s, "c", "v", Some(now + Duration::from_millis(1)), now);
+        assert_eq!(s.sweep(after, 10), 1);
+        assert_eq!(s.bytes(), cost("a", "22", None), "swept expiry");
+        assert!(s.expire_at(b"a", None, now));
+        assert_eq!(s.bytes(), 0, "EXPIRE in the past");
+        for i in 0..500 {
+            let ttl = (i % 3 == 0).then_some(now + Duration::from_secs(i));
+            put(&mut s, &format!("k{i}"), &"v".repeat(i as usize), ttl, now);
+        }
+        assert_eq!(s.bytes(), recount(&s));
+        drop(s.take_all());
+        assert_eq!(s.bytes(), 0, "flush");
+    }
+
+    /// A store of the given keys, small enough that a sample sees every one of them.
+    fn small(keys: &[(&str, Option<Duration>)], now: Instant) -> Store {
+        let mut s = Store::default();
+        for (key, ttl) in keys {
+            put(&mut s, key, "v", ttl.map(|t| now + t), now);
+        }
+        assert!(keys.len() <= SAMPLES);
+        s
+    }
+
+    fn keys(s: &Store) -> Vec<String> {
+        let mut keys: Vec<String> = s
+            .map
+            .iter()
+            .map(|slot| String::from_utf8_lossy(slot.key()).into_owned())
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn a_sample_of_a_small_store_sees_every_key() {
+        let now = Instant::now();
+        let s = small(&[("a", None), ("b", None), ("c", None), ("d", None)], now);
+        for start in [0, 1, u64::MAX, 0x9e37_79b9_7f4a_7c15] {
+            assert_eq!(s.sample(start, false).len(), 4, "start {start:#x}");
+        }
+    }
+
+    #[test]
+    fn volatile_policies_never_evict_a_key_without_a_ttl() {
+        let now = Instant::now();
+        let hour = Some(Duration::from_secs(3600));
+        for policy in Policy::ALL.into_iter().filter(|p| p.volatile()) {
+            let mut s = small(&[("a", None), ("t", hour), ("b", None), ("c", None)], now);
+            assert!(s.evict(policy, now), "{policy:?}");
+            assert_eq!(keys(&s), ["a", "b", "c"], "{policy:?}");
+            for _ in 0..10 {
+                assert!(
+                    !s.evict(policy, now),
+                    "{policy:?} evicted a key without TTL"
+                );
+            }
+            assert_eq!(s.len(), 3);
+        }
+    }
+
+    #[test]
+    fn volatile_ttl_evicts_the_soonest_deadline() {
+        let now = Instant::now();
+        let secs = |n| Some(Duration::from_secs(n));
+        let mut s = small(
+            &[
+                ("late", secs(300)),
+                ("soon", secs(5)),
+                ("mid", secs(60)),
+                ("never", None),
+            ],
+            now,
+        );
+        assert!(s.evict(Policy::VolatileTtl, now));
+        assert_eq!(keys(&s), ["late", "mid", "never"]);
+        assert!(s.evict(Policy::VolatileTtl, now));
+        assert_eq!(keys(&s), ["late", "never"]);
+    }
+
+    #[test]
+    fn lru_evicts_a_key_not_read_over_ones_just_read() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(100);
+        for _ in 0..20 {
+            let mut s = small(
+                &[("a", None), ("b", None), ("cold", None), ("d", None)],
+                now,
+            );
+            for key in ["a", "b", "d"] {
+                assert!(s.get(key.as_bytes(), later).is_some());
+            }
+            assert!(s.evict(Policy::AllKeysLru, later));
+            assert_eq!(keys(&s), ["a", "b", "d"]);
+        }
+    }
+
+    #[test]
+    fn lfu_evicts_the_least_read_key() {
+        let now = Instant::now();
+        for _ in 0..20 {
+            let mut s = small(&[("hot", None), ("rare", None), ("warm", None)], now);
+            for i in 0..50 {
+                s.get(b"hot", now);
+                if i % 5 == 0 {
+                    s.get(b"warm", now);
+                }
+            }
+            assert!(s.evict(Policy::AllKeysLfu, now));
+            assert_eq!(keys(&s), ["hot", "warm"]);
+        }
+    }
+
+    #[test]
+    fn expired_keys_are_evicted_first_and_random_takes_any() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(10);
+        let mut s = small(
+            &[
+                ("a", None),
+                ("gone", Some(Duration::from_secs(1))),
+                ("b", None),
+            ],
+            now,
+        );
+        s.get(b"a", now);
+        assert!(s.evict(Policy::AllKeysLru, later));
+        assert_eq!(keys(&s), ["a", "b"]);
+        let mut many = Store::default();
+        for i in 0..1000 {
+            put(&mut many, &format!("k{i}"), "v", None, now);
+        }
+        while many.evict(Policy::AllKeysRandom, now) {}
+        assert!(many.is_empty() && many.bytes() == 0);
     }
 }

@@ -27,10 +27,13 @@ pub mod flag {
     pub const READONLY: u8 = 2;
     pub const ADMIN: u8 = 4;
     pub const FAST: u8 = 8;
+    /// May grow memory: refused (or preceded by evictions) when the keyspace is over `maxmemory`.
+    pub const DENYOOM: u8 = 16;
     /// Every flag with its Redis name, in the order `COMMAND` lists them.
-    pub const NAMES: [(u8, &str); 4] = [
+    pub const NAMES: [(u8, &str); 5] = [
         (WRITE, "write"),
         (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
         (ADMIN, "admin"),
         (FAST, "fast"),
     ];
@@ -127,7 +130,7 @@ pub struct Spec {
     pub run: Run,
 }
 
-use flag::{ADMIN, FAST, READONLY, WRITE};
+use flag::{ADMIN, DENYOOM, FAST, READONLY, WRITE};
 use Route::{AllShards, Connection as Conn, Keys};
 
 #[allow(clippy::too_many_arguments)] // one argument per column, so that each row reads as a table line
@@ -188,7 +191,7 @@ pub static COMMANDS: [Spec; 24] = [
     row(
         "set",
         -3,
-        WRITE,
+        WRITE | DENYOOM,
         (1, 1, 1),
         Keys,
         "string",
@@ -218,7 +221,7 @@ pub static COMMANDS: [Spec; 24] = [
     row(
         "incr",
         2,
-        WRITE | FAST,
+        WRITE | DENYOOM | FAST,
         (1, 1, 1),
         Keys,
         "string",
@@ -228,7 +231,7 @@ pub static COMMANDS: [Spec; 24] = [
     row(
         "incrby",
         3,
-        WRITE | FAST,
+        WRITE | DENYOOM | FAST,
         (1, 1, 1),
         Keys,
         "string",
@@ -238,7 +241,7 @@ pub static COMMANDS: [Spec; 24] = [
     row(
         "decr",
         2,
-        WRITE | FAST,
+        WRITE | DENYOOM | FAST,
         (1, 1, 1),
         Keys,
         "string",
@@ -258,7 +261,7 @@ pub static COMMANDS: [Spec; 24] = [
     row(
         "mset",
         -3,
-        WRITE,
+        WRITE | DENYOOM,
         (1, -1, 2),
         Keys,
         "string",
@@ -475,6 +478,11 @@ mod tests {
             assert!(
                 c.flags & (WRITE | READONLY) != WRITE | READONLY,
                 "{}: write and readonly",
+                c.name
+            );
+            assert!(
+                c.flags & DENYOOM == 0 || c.flags & WRITE != 0,
+                "{}: only a write can grow memory",
                 c.name
             );
         }

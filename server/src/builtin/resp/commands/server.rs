@@ -25,12 +25,15 @@ pub fn flushall(c: &mut Call<'_>) -> Flow {
 }
 
 /// CONFIG GET, enough for redis-benchmark's start-up probe (`save`, `appendonly`) and tools that ask about
-/// persistence or memory: this server keeps data in memory only.
+/// persistence or memory: this server keeps data in memory only, bounded by `maxmemory` as configured.
 pub fn config(c: &mut Call<'_>) -> Flow {
-    const PARAMETERS: [(&str, &str); 4] = [
+    let (max_memory, policy) = c.resp.keyspace.limit();
+    let max_memory = max_memory.to_string();
+    let parameters: [(&str, &str); 5] = [
         ("save", ""),
         ("appendonly", "no"),
-        ("maxmemory", "0"),
+        ("maxmemory", &max_memory),
+        ("maxmemory-policy", policy.name()),
         ("databases", "1"),
     ];
     let args = c.args;
@@ -47,7 +50,7 @@ pub fn config(c: &mut Call<'_>) -> Flow {
     }
     let mut found = Vec::new();
     for pattern in &args[2..] {
-        for (name, value) in PARAMETERS {
+        for (name, value) in parameters {
             if (pattern == b"*" || name.as_bytes().eq_ignore_ascii_case(pattern))
                 && !found.iter().any(|(n, _)| *n == name)
             {
