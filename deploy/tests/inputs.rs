@@ -163,3 +163,28 @@ fn a_config_file_or_profile_that_is_a_device_names_its_key_and_line() {
     let m = dir.manifest("pincore-server", INLINE, "big-profile.yaml");
     refused(&[OsStr::new("validate"), m.as_os_str()], "over the limit");
 }
+
+#[test]
+fn a_mistyped_key_or_profile_name_in_a_manifest_gets_a_suggestion() {
+    let dir = Dir::new();
+    let m = dir.manifest("pincore-server", INLINE, "connections");
+    let text = std::fs::read_to_string(&m).unwrap();
+    std::fs::write(
+        &m,
+        text.replace("  profile: connections", "  profle: connections"),
+    )
+    .unwrap();
+    refused(
+        &[OsStr::new("validate"), m.as_os_str()],
+        "tuning: unknown field `profle`",
+    );
+    refused(
+        &[OsStr::new("validate"), m.as_os_str()],
+        " — did you mean `profile`?",
+    );
+    let m = dir.manifest("pincore-server", INLINE, "conections");
+    refused(
+        &[OsStr::new("validate"), m.as_os_str()],
+        "profile `conections` not found — did you mean `connections`?",
+    );
+}

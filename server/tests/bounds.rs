@@ -111,3 +111,59 @@ fn the_read_buffers_of_a_shard_are_bounded_together() {
     stream.read_exact(&mut ok).unwrap();
     assert_eq!(&ok, b"+OK\r\n");
 }
+
+/// The server's resident memory, from /proc.
+fn rss_bytes(s: &Server) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.process.0.id())).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+#[test]
+fn clients_that_never_read_pin_little_memory_however_much_they_ask_for() {
+    // Each client pipelines 400 GETs of a 1 MiB value and never reads a byte of the replies: 400 MiB each
+    // if replies were queued by count. A connection holds at most one flush's worth of replies
+    // (256 KiB plus one reply) while the kernel's socket buffers are full, so 8 of them pin a few MiB.
+    // A shard per CPU (the default): when requests were forwarded to the shard owning the key, replies from
+    // the other shard queued by count (512 per connection), 2.35 GiB for 8 such clients.
+    let s = Server::start_from(
+        "services:\n  resp: {listen: 127.0.0.1:0}\n  echo: {listen: 127.0.0.1:0}\n  admin: {listen: 127.0.0.1:0}\nlimits: {max_bulk_len: 2000000, max_request_bytes: 4000000}\n",
+        &[],
+    );
+    let value = vec![b'v'; 1 << 20];
+    let mut set = s.connect();
+    let mut request = format!("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n${}\r\n", value.len()).into_bytes();
+    request.extend_from_slice(&value);
+    request.extend_from_slice(b"\r\n");
+    set.write_all(&request).unwrap();
+    assert_eq!(support::read_at_least(&mut set, 5), b"+OK\r\n");
+    let before = rss_bytes(&s);
+
+    let pipeline = b"GET big\r\n".repeat(400);
+    let mut attackers: Vec<_> = (0..8)
+        .map(|_| {
+            let mut c = s.connect();
+            c.write_all(&pipeline).unwrap();
+            c
+        })
+        .collect();
+    // Give the shard time to run every command it will run and fill every socket buffer.
+    std::thread::sleep(Duration::from_millis(1500));
+    let pinned = rss_bytes(&s).saturating_sub(before);
+    eprintln!("8 clients that never read pin {} KiB", pinned >> 10);
+    assert!(
+        pinned < 64 << 20,
+        "8 clients that never read pin {} MiB of the server's memory",
+        pinned >> 20
+    );
+    // The server still answers everyone else at once.
+    assert_eq!(s.cli(&["PING"]), "PONG");
+    for c in &mut attackers {
+        let _ = c.shutdown(std::net::Shutdown::Both);
+    }
+    s.assert_healthy();
+}

@@ -91,6 +91,20 @@ fn a_mistyped_profile_name_gets_a_suggestion() {
 }
 
 #[test]
+fn a_mistyped_subcommand_gets_a_suggestion_and_changes_nothing() {
+    let host = FixtureHost::new();
+    let before = host.snapshot();
+    let run = host.run(&["aply", "connections"]).expect(2);
+    assert!(
+        run.stderr.contains("unrecognized subcommand 'aply'")
+            && run.stderr.contains("a similar subcommand exists: 'apply'"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(host.snapshot(), before);
+}
+
+#[test]
 fn a_root_without_proc_sys_is_named_as_not_a_proc_tree() {
     let empty = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_pincore-tuner"))
