@@ -112,17 +112,6 @@ fn the_read_buffers_of_a_shard_are_bounded_together() {
     assert_eq!(&ok, b"+OK\r\n");
 }
 
-/// The server's resident memory, from /proc.
-fn rss_bytes(s: &Server) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", s.process.0.id())).unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kib * 1024
-}
-
 #[test]
 fn clients_that_never_read_pin_little_memory_however_much_they_ask_for() {
     // Each client pipelines 400 GETs of a 1 MiB value and never reads a byte of the replies: 400 MiB each
@@ -141,7 +130,7 @@ fn clients_that_never_read_pin_little_memory_however_much_they_ask_for() {
     request.extend_from_slice(b"\r\n");
     set.write_all(&request).unwrap();
     assert_eq!(support::read_at_least(&mut set, 5), b"+OK\r\n");
-    let before = rss_bytes(&s);
+    let before = s.rss_kib();
 
     let pipeline = b"GET big\r\n".repeat(400);
     let mut attackers: Vec<_> = (0..8)
@@ -153,7 +142,7 @@ fn clients_that_never_read_pin_little_memory_however_much_they_ask_for() {
         .collect();
     // Give the shard time to run every command it will run and fill every socket buffer.
     std::thread::sleep(Duration::from_millis(1500));
-    let pinned = rss_bytes(&s).saturating_sub(before);
+    let pinned = s.rss_kib().saturating_sub(before) << 10;
     eprintln!("8 clients that never read pin {} KiB", pinned >> 10);
     assert!(
         pinned < 64 << 20,

@@ -8,16 +8,6 @@ use std::time::{Duration, Instant};
 
 use support::{read_at_least, Server};
 
-fn rss_kib(server: &Server) -> u64 {
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", server.process.0.id())).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap()
-}
-
 /// Sends `count` commands built by `command` in one pipeline and waits for all `+OK`s.
 fn pipeline_sets(server: &Server, count: usize, command: impl Fn(usize) -> Vec<u8>) {
     let mut stream = server.connect();
@@ -47,7 +37,7 @@ fn set(key: &[u8], value: &[u8]) -> Vec<u8> {
 fn settled_rss(server: &Server, below: u64) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let rss = rss_kib(server);
+        let rss = server.rss_kib();
         if rss < below || Instant::now() > deadline {
             return rss;
         }
@@ -58,12 +48,12 @@ fn settled_rss(server: &Server, below: u64) -> u64 {
 #[test]
 fn flushall_returns_the_keys_memory_without_stalling() {
     let server = Server::start();
-    let before = rss_kib(&server);
+    let before = server.rss_kib();
     let value = [b'v'; 64];
     pipeline_sets(&server, 300_000, |i| {
         set(format!("k:{i:010}").as_bytes(), &value)
     });
-    let loaded = rss_kib(&server);
+    let loaded = server.rss_kib();
     assert!(
         loaded > before + 30_000,
         "300k keys should take tens of MiB: {before} → {loaded} KiB"
@@ -85,18 +75,18 @@ fn flushall_returns_the_keys_memory_without_stalling() {
 #[test]
 fn overwriting_large_values_with_small_ones_returns_their_memory() {
     let server = Server::start();
-    let before = rss_kib(&server);
+    let before = server.rss_kib();
     let big = vec![b'x'; 1 << 20];
     // One large value freed first: glibc's malloc then raises its mmap threshold past 1 MiB by default, and
     // every later large value would live in the heap, whose pages it keeps.
     pipeline_sets(&server, 1, |_| set(b"warm", &big));
     pipeline_sets(&server, 1, |_| set(b"warm", b"w"));
-    let before = before.max(rss_kib(&server));
+    let before = before.max(server.rss_kib());
     // Twice over, in one pipeline, as a cache refreshing its values would.
     pipeline_sets(&server, 120, |i| {
         set(format!("big:{}", i % 60).as_bytes(), &big)
     });
-    let loaded = rss_kib(&server);
+    let loaded = server.rss_kib();
     assert!(loaded > before + 50_000, "{before} → {loaded} KiB");
     pipeline_sets(&server, 60, |i| set(format!("big:{i}").as_bytes(), b"y"));
     assert_eq!(server.cli(&["GET", "big:7"]), "y");

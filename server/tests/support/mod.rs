@@ -211,6 +211,17 @@ impl Server {
         sample(&body, series).unwrap_or_else(|| panic!("{series} not in /metrics"))
     }
 
+    /// The server's resident memory in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.process.0.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap()
+    }
+
     /// A healthy fresh client: PING answers PONG.
     pub fn assert_healthy(&self) {
         let reply = self.round_trip(b"PING\r\n", 7);
