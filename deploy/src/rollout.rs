@@ -542,17 +542,6 @@ pub fn status(fleet: &Fleet, release: &Release) -> Result<Vec<HostStatus>> {
         .collect())
 }
 
-/// The URL of the server's `/healthz` as seen on the host, from the admin listener's address.
-pub fn health_url(admin: std::net::SocketAddr) -> String {
-    let ip = match admin.ip() {
-        std::net::IpAddr::V4(v4) if v4.is_unspecified() => "127.0.0.1".to_string(),
-        std::net::IpAddr::V6(v6) if v6.is_unspecified() => "[::1]".to_string(),
-        std::net::IpAddr::V4(v4) => v4.to_string(),
-        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-    };
-    format!("http://{ip}:{}/healthz", admin.port())
-}
-
 /// Loads the manifest's release and connects to its hosts (`only` selects some by name).
 pub fn prepare(
     manifest: &Manifest,

@@ -238,8 +238,8 @@ pub fn health_gate(
         "health gate",
         format!(
             "{url} not healthy for {} within {} (last: {last})",
-            crate::manifest::format_duration(rollout.min_healthy_time),
-            crate::manifest::format_duration(rollout.healthy_deadline),
+            pincore_cli::duration::format_duration(rollout.min_healthy_time),
+            pincore_cli::duration::format_duration(rollout.healthy_deadline),
         ),
     ))
 }
