@@ -13,22 +13,15 @@ use crate::facts::{self, Deployed, Facts};
 use crate::manifest::{Host, Manifest, Rollout};
 use crate::plan::{self, Desired, HostPlan, Step};
 use crate::release::{sha256, Release};
-use crate::service::{self, Service};
+use crate::service;
 use crate::steps::{
     health_gate, record, release_dir, retune, revert, switch, tune, upload, with_server_log,
-    write_record,
+    write_record, Target,
 };
-use crate::transport::{self, Transport};
+use crate::transport;
 
 /// Reports progress as it happens: `(host, message)`.
 pub type Progress<'a> = &'a (dyn Fn(&str, &str) + Sync);
-
-/// A host with its open transport and its service manager.
-pub struct Target {
-    pub host: Host,
-    pub transport: Box<dyn Transport>,
-    pub service: Box<dyn Service>,
-}
 
 /// The hosts of one command, connected through one ssh multiplexing directory.
 pub struct Fleet {

@@ -8,9 +8,15 @@ use crate::error::{Error, Result};
 use crate::facts::{self, Deployed};
 use crate::manifest::{Host, Rollout, Tuning};
 use crate::release::{open_binary, Binary, Release};
-use crate::rollout::Target;
 use crate::service::Service;
 use crate::transport::{quote, Transport};
+
+/// A host with its open transport and its service manager: what every step acts on.
+pub struct Target {
+    pub host: Host,
+    pub transport: Box<dyn Transport>,
+    pub service: Box<dyn Service>,
+}
 
 /// Adds the server's last log lines to a failed health gate: usually the reason (a port in use, a bad CPU list).
 pub(crate) fn with_server_log(error: Error, target: &Target) -> Error {
