@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::commands::release_dir;
 use crate::error::{Error, Result};
 use crate::facts::{self, Deployed, Facts};
 use crate::manifest::{Host, Manifest, Rollout};
@@ -15,7 +16,7 @@ use crate::plan::{self, Desired, HostPlan, Step};
 use crate::release::{sha256, Release};
 use crate::service;
 use crate::steps::{
-    health_gate, record, release_dir, retune, revert, switch, tune, upload, with_server_log,
+    health_gate, record, retune, revert, switch, tune, upload, with_server_log,
     write_record, Target,
 };
 use crate::transport;
