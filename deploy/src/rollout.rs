@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::commands::release_dir;
 use crate::error::{Error, Result};
-use crate::facts::{self, Deployed, Facts};
+use crate::facts::{self, Deployed, Facts, Severity};
 use crate::manifest::{Host, Manifest, Rollout};
 use crate::plan::{self, Desired, HostPlan, Step};
 use crate::release::{sha256, Release};
@@ -142,17 +142,68 @@ impl Fleet {
             .collect())
     }
 
-    /// Every host's preflight findings, each with the host's name, in manifest order. `plans` is what
-    /// [`Fleet::plan`] returned (its facts are the preflight's input).
-    pub fn preflight<'a>(
-        &'a self,
-        plans: &'a [(HostPlan, Facts)],
-    ) -> impl Iterator<Item = (&'a str, facts::Finding)> + 'a {
-        self.targets.iter().zip(plans).flat_map(|(t, (_, f))| {
-            facts::preflight(&t.host, f)
-                .into_iter()
-                .map(move |p| (t.host.name.as_str(), p))
+    /// Every host's preflight, judged once from the facts in `plans` (what [`Fleet::plan`] returned).
+    pub fn preflight(&self, plans: &[(HostPlan, Facts)]) -> Preflight {
+        Preflight {
+            hosts: self
+                .targets
+                .iter()
+                .zip(plans)
+                .map(|(t, (_, f))| {
+                    let findings = facts::preflight(&t.host, f)
+                        .into_iter()
+                        .map(|p| (p.severity, format!("{}; fix: {}", p.what, p.fix)))
+                        .collect();
+                    (t.host.name.clone(), findings)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Every host's preflight findings, in manifest order, each worded `what; fix: how`: what `plan` prints,
+/// `apply` refuses on (fatal) or passes on as progress (warning), and `status` counts as drift (fatal only).
+#[derive(Debug, Clone)]
+pub struct Preflight {
+    hosts: Vec<(String, Vec<(Severity, String)>)>,
+}
+
+impl Preflight {
+    /// Every finding with its host's name.
+    pub fn findings(&self) -> impl Iterator<Item = (&str, Severity, &str)> {
+        self.hosts.iter().flat_map(|(host, findings)| {
+            findings
+                .iter()
+                .map(move |(severity, line)| (host.as_str(), *severity, line.as_str()))
         })
+    }
+
+    /// The fatal findings of the `i`th host: why the server cannot run there.
+    pub fn fatal(&self, i: usize) -> impl Iterator<Item = &str> {
+        self.hosts[i]
+            .1
+            .iter()
+            .filter(|(severity, _)| *severity == Severity::Fatal)
+            .map(|(_, line)| line.as_str())
+    }
+
+    /// Whether no host has a fatal finding.
+    pub fn passed(&self) -> bool {
+        (0..self.hosts.len()).all(|i| self.fatal(i).next().is_none())
+    }
+
+    /// An error naming every fatal finding, if there is one: nothing may be changed then.
+    pub fn check(&self) -> Result<()> {
+        let problems: String = self
+            .findings()
+            .filter(|(_, severity, _)| *severity == Severity::Fatal)
+            .map(|(host, _, line)| format!("\n  host {host}: {line}"))
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Preflight { problems })
+        }
     }
 }
 
@@ -297,17 +348,13 @@ pub fn apply(
     progress: Progress,
 ) -> Result<Summary> {
     let plans = fleet.plan(release)?;
-    let mut problems = String::new();
-    for (host, finding) in fleet.preflight(&plans) {
-        let line = format!("{}; fix: {}", finding.what, finding.fix);
-        match finding.severity {
-            facts::Severity::Fatal => problems.push_str(&format!("\n  host {host}: {line}")),
-            facts::Severity::Warning => progress(host, &format!("preflight warning: {line}")),
+    let preflight = fleet.preflight(&plans);
+    for (host, severity, line) in preflight.findings() {
+        if severity == Severity::Warning {
+            progress(host, &format!("preflight warning: {line}"));
         }
     }
-    if !problems.is_empty() {
-        return Err(Error::Preflight { problems });
-    }
+    preflight.check()?;
     let needs: Vec<bool> = plans.iter().map(|(p, _)| !p.in_sync()).collect();
     for (p, _) in plans.iter().filter(|(p, _)| p.in_sync()) {
         progress(&p.host, "unchanged");
@@ -509,22 +556,18 @@ pub struct HostStatus {
 
 /// Per host: release, health, tuning verify result and drift from the manifest.
 pub fn status(fleet: &Fleet, release: &Release) -> Result<Vec<HostStatus>> {
-    Ok(fleet
-        .plan(release)?
+    let plans = fleet.plan(release)?;
+    let preflight = fleet.preflight(&plans);
+    Ok(plans
         .into_iter()
-        .zip(&fleet.targets)
-        .map(|((p, f), t)| HostStatus {
+        .enumerate()
+        .map(|(i, (p, f))| HostStatus {
             // A host the server cannot run on is drift; a warning (io_uring limited to a group) is not.
             drift: p
                 .reasons
                 .iter()
                 .cloned()
-                .chain(
-                    facts::preflight(&t.host, &f)
-                        .into_iter()
-                        .filter(|p| p.severity == facts::Severity::Fatal)
-                        .map(|p| format!("{}; fix: {}", p.what, p.fix)),
-                )
+                .chain(preflight.fatal(i).map(str::to_string))
                 .collect(),
             host: p.host.clone(),
             release: f.current.clone(),
