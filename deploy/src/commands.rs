@@ -138,7 +138,7 @@ pub struct ServiceScripts {
 }
 
 /// Reads everything `facts::parse` knows in one read-only script, one `@section` each: the recorded deployment,
-/// the complete releases, `current`, the service, health, the
+/// the complete releases (and the profile argument each recorded), `current`, the service, health, the
 /// tuner's verify result, the installed service definition, the online CPUs, the NIC and io_uring.
 pub fn read_facts(host: &Host, service: &ServiceScripts, health_url: &str) -> String {
     let install = quote(&host.paths.install);
@@ -155,6 +155,7 @@ echo @definition; {definition}
 echo @online; cat /sys/devices/system/cpu/online 2>/dev/null
 echo @nic; {nic}
 echo @io_uring; cat /proc/sys/kernel/io_uring_disabled 2>/dev/null
+echo @profiles; for d in {install}/releases/*; do [ -f \"$d/.complete\" ] && [ -r \"$d/profile.arg\" ] && printf '%s %s\\n' \"$(basename \"$d\")\" \"$(head -n 1 \"$d/profile.arg\")\"; done; true
 echo @end",
         state = quote(&host.paths.state),
         running = service.running,

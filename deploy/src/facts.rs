@@ -1,6 +1,8 @@
 //! What is on a host now, read in one round trip and without changing anything: the recorded deployment, the
-//! releases present, the `current` symlink, the service, health, the tuner's verify result and the installed
-//! service definition.
+//! releases present (with the profile each records), the `current` symlink, the service, health, the tuner's
+//! verify result and the installed service definition.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -72,6 +74,8 @@ pub struct Facts {
     pub nic_present: Option<bool>,
     /// `kernel.io_uring_disabled` (absent before Linux 6.6).
     pub io_uring_disabled: Option<String>,
+    /// Release id → the tuner's profile argument recorded in it (`profile.arg`), for the complete releases.
+    pub profiles: BTreeMap<String, String>,
 }
 
 /// Reads the facts of `host` in one script.
@@ -137,6 +141,11 @@ pub fn parse(out: &str) -> Facts {
         online_cpus: first("online"),
         nic_present: first("nic").map(|v| v == "yes"),
         io_uring_disabled: first("io_uring"),
+        profiles: get("profiles")
+            .iter()
+            .filter_map(|l| l.trim().split_once(' '))
+            .map(|(id, argument)| (id.to_string(), argument.trim().to_string()))
+            .collect(),
     }
 }
 
@@ -255,6 +264,23 @@ no
         assert_eq!(one[0].severity, Severity::Warning);
         let two = preflight(&host, &parse("@io_uring\n2\n@end\n"));
         assert_eq!(two[0].severity, Severity::Fatal);
+    }
+
+    #[test]
+    fn each_release_names_the_profile_it_records() {
+        let f = parse(
+            "@profiles\naaaa connections\nbbbb /opt/pincore/releases/bbbb/profile.yaml\n@end\n",
+        );
+        assert_eq!(
+            f.profiles.into_iter().collect::<Vec<_>>(),
+            [
+                ("aaaa".to_string(), "connections".to_string()),
+                (
+                    "bbbb".to_string(),
+                    "/opt/pincore/releases/bbbb/profile.yaml".to_string()
+                )
+            ]
+        );
     }
 
     #[test]

@@ -12,12 +12,12 @@ use crate::commands::release_dir;
 use crate::error::{Error, Result};
 use crate::facts::{self, Deployed, Facts, Severity};
 use crate::manifest::{Host, Manifest, Rollout};
-use crate::plan::{self, Desired, HostPlan, Step};
+use crate::plan::{self, Desired, HostPlan, Step, Undo};
 use crate::release::{sha256, Release};
 use crate::service;
 use crate::steps::{
-    health_gate, record, retune, revert, switch, tune, upload, with_server_log,
-    write_record, Target,
+    health_gate, record, retune, revert, switch, tune, upload, with_server_log, write_record,
+    Target,
 };
 use crate::transport;
 
@@ -461,72 +461,11 @@ fn apply_host(
     }
 }
 
-/// Every host back to its previous release and that release's tuning; hosts without one fail with a message.
+/// Every host back to its previous release and that release's tuning, as [`plan::rollback`] decides from its
+/// facts; hosts without one fail with a message and are not touched.
 pub fn rollback(fleet: &Fleet, rollout: &Rollout, progress: Progress) -> Result<Summary> {
     let facts = fleet.facts()?;
     let needs = vec![true; fleet.targets.len()];
-    let work = |i: usize| {
-        let target = &fleet.targets[i];
-        let f = &facts[i];
-        let started = Instant::now();
-        let current = f.deployed.as_ref().map(|d| d.release.clone());
-        let previous = f.deployed.as_ref().and_then(|d| d.previous.clone());
-        let result = (|| -> Result<()> {
-            let (Some(deployed), Some(prev)) = (&f.deployed, &previous) else {
-                return Err(Error::step(
-                    &target.host.name,
-                    "rollback",
-                    "no previous release recorded in deployed.json (nothing to roll back to)",
-                ));
-            };
-            if !f.releases.contains(prev) {
-                return Err(Error::step(
-                    &target.host.name,
-                    "rollback",
-                    format!("previous release {prev} is no longer on the host"),
-                ));
-            }
-            let t = &*target.transport;
-            progress(&target.host.name, &format!("switch to {prev}"));
-            switch(t, &target.host, prev)?;
-            let dir = release_dir(&target.host, prev);
-            progress(&target.host.name, "tune");
-            retune(t, &target.host, &dir)?;
-            progress(&target.host.name, "restart");
-            target.service.restart(t)?;
-            progress(&target.host.name, "health gate");
-            health_gate(t, &*target.service, &fleet.health_url, rollout)?;
-            let profile = t.check("read the profile", &format!("cat {dir}/profile.arg"), b"")?;
-            write_record(
-                t,
-                &target.host,
-                &Deployed {
-                    release: prev.clone(),
-                    previous: Some(deployed.release.clone()),
-                    // The hashes of the release rolled back to are not kept on the host; its id names it exactly.
-                    hashes: deployed.hashes.clone(),
-                    profile: profile.trim().to_string(),
-                    deployed_at: SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs()),
-                },
-            )
-        })();
-        let (outcome, error) = match result {
-            Ok(()) => (Outcome::Done, None),
-            Err(e) => (Outcome::Failed, Some(e.to_string())),
-        };
-        progress(&target.host.name, outcome.as_str());
-        HostReport {
-            host: target.host.name.clone(),
-            from: current,
-            to: previous,
-            outcome,
-            steps: Vec::new(),
-            error,
-            seconds: started.elapsed().as_secs_f64(),
-        }
-    };
     let releases: Vec<_> = facts
         .iter()
         .map(|f| {
@@ -537,7 +476,76 @@ pub fn rollback(fleet: &Fleet, rollout: &Rollout, progress: Progress) -> Result<
             )
         })
         .collect();
+    let work = |i: usize| {
+        let target = &fleet.targets[i];
+        let started = Instant::now();
+        let result = plan::rollback(&facts[i])
+            .map_err(|why| Error::step(&target.host.name, "rollback", why))
+            .and_then(|undo| roll_back(target, &undo, &fleet.health_url, rollout, progress));
+        let (outcome, error) = match result {
+            Ok(()) => (Outcome::Done, None),
+            Err(e) => (Outcome::Failed, Some(e.to_string())),
+        };
+        progress(&target.host.name, outcome.as_str());
+        HostReport {
+            host: target.host.name.clone(),
+            from: releases[i].0.clone(),
+            to: releases[i].1.clone(),
+            outcome,
+            steps: Vec::new(),
+            error,
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    };
     Ok(in_batches(fleet, rollout, &needs, &releases, &work))
+}
+
+/// Carries out one host's rollback plan.
+fn roll_back(
+    target: &Target,
+    undo: &[Undo],
+    health_url: &str,
+    rollout: &Rollout,
+    progress: Progress,
+) -> Result<()> {
+    let (t, host) = (&*target.transport, &target.host);
+    for step in undo {
+        match step {
+            Undo::Switch(id) => {
+                progress(&host.name, &format!("switch to {id}"));
+                switch(t, host, id)?;
+            }
+            Undo::Retune(id) => {
+                progress(&host.name, "tune");
+                retune(t, host, &release_dir(host, id))?;
+            }
+            Undo::Restart => {
+                progress(&host.name, "restart");
+                target.service.restart(t)?;
+                progress(&host.name, "health gate");
+                health_gate(t, &*target.service, health_url, rollout)?;
+            }
+            Undo::Record {
+                release,
+                previous,
+                profile,
+                hashes,
+            } => write_record(
+                t,
+                host,
+                &Deployed {
+                    release: release.clone(),
+                    previous: Some(previous.clone()),
+                    hashes: hashes.clone(),
+                    profile: profile.clone(),
+                    deployed_at: SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs()),
+                },
+            )?,
+        }
+    }
+    Ok(())
 }
 
 /// One host's line in `status`.
