@@ -6,7 +6,8 @@ use pincore_server::config::Config;
 use pincore_tuner::{FlatProfile, ProfileLibrary};
 
 use crate::error::Result;
-use crate::manifest::{Locator, ServerConfig, Tuning};
+use crate::manifest::locate::Locator;
+use crate::manifest::model::{ServerConfig, Tuning};
 
 /// Flattens the manifest's profile (built-in or file, with its includes).
 pub fn profile(tuning: &Tuning, locator: &Locator) -> Result<FlatProfile> {

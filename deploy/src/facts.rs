@@ -1,16 +1,19 @@
 //! What is on a host now, read in one round trip and without changing anything: the recorded deployment, the
-//! releases present, the `current` symlink, the service, health, the tuner's verify result and the installed
-//! service definition.
+//! releases present (with the profile each records), the `current` symlink, the service, health, the tuner's
+//! verify result and the installed service definition.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 pub use pincore_tuner::preflight::{Finding, Severity};
 
+use crate::commands;
 use crate::error::Result;
 use crate::manifest::Host;
 use crate::release::Hashes;
 use crate::service::Service;
-use crate::transport::{quote, Transport};
+use crate::transport::Transport;
 
 /// The per-host record of what was deployed: `STATE/deployed.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,21 +74,8 @@ pub struct Facts {
     pub nic_present: Option<bool>,
     /// `kernel.io_uring_disabled` (absent before Linux 6.6).
     pub io_uring_disabled: Option<String>,
-}
-
-/// The tuner command line on a host, with the host's state and sysctl directories.
-pub fn tuner(host: &Host, release_dir: &str) -> String {
-    format!(
-        "{dir}/pincore-tuner --state-dir {state} --sysctl-dir {sysctl}",
-        dir = release_dir,
-        state = quote(&host.paths.tuner),
-        sysctl = quote(&host.paths.sysctl),
-    )
-}
-
-/// The health probe run on the host: exits 0 when `url` answers 2xx within a second.
-pub fn health_probe(url: &str) -> String {
-    format!("curl -fsS -o /dev/null --max-time 1 {}", quote(url))
+    /// Release id → the tuner's profile argument recorded in it (`profile.arg`), for the complete releases.
+    pub profiles: BTreeMap<String, String>,
 }
 
 /// Reads the facts of `host` in one script.
@@ -95,36 +85,16 @@ pub fn gather(
     service: &dyn Service,
     health_url: &str,
 ) -> Result<Facts> {
-    let install = quote(&host.paths.install);
-    let current = format!("{install}/current");
-    let script = format!(
-        "echo @deployed; cat {state}/deployed.json 2>/dev/null; echo
-echo @releases; for d in {install}/releases/*; do [ -f \"$d/.complete\" ] && basename \"$d\"; done; true
-echo @current; readlink {current} 2>/dev/null | sed 's#.*/##'; true
-echo @running; ({running}) >/dev/null 2>&1 && echo yes || echo no
-echo @pid; ({pid}) 2>/dev/null
-echo @health; {probe} >/dev/null 2>&1 && echo yes || echo no
-echo @verify; if [ -x {current}/pincore-tuner ]; then {tuner} verify \"$(cat {current}/profile.arg)\" >/dev/null 2>&1; echo $?; fi
-echo @definition; {definition}
-echo @online; cat /sys/devices/system/cpu/online 2>/dev/null
-echo @nic; {nic}
-echo @io_uring; cat /proc/sys/kernel/io_uring_disabled 2>/dev/null
-echo @end",
-        state = quote(&host.paths.state),
-        running = service.running_script(),
-        pid = service.pid_script(),
-        probe = health_probe(health_url),
-        tuner = tuner(host, &current),
-        definition = match service.definition_path() {
-            Some(p) => format!("sha256sum {} 2>/dev/null | cut -d' ' -f1", quote(&p)),
-            None => "true".into(),
-        },
-        nic = match &host.nic {
-            Some(nic) => format!("[ -e /sys/class/net/{} ] && echo yes || echo no", quote(nic)),
-            None => "true".into(),
-        },
-    );
-    let out = t.check("read facts", &script, b"")?;
+    let scripts = commands::ServiceScripts {
+        running: service.running_script(),
+        pid: service.pid_script(),
+        definition_path: service.definition_path(),
+    };
+    let out = t.check(
+        "read facts",
+        &commands::read_facts(host, &scripts, health_url),
+        b"",
+    )?;
     Ok(parse(&out))
 }
 
@@ -171,6 +141,11 @@ pub fn parse(out: &str) -> Facts {
         online_cpus: first("online"),
         nic_present: first("nic").map(|v| v == "yes"),
         io_uring_disabled: first("io_uring"),
+        profiles: get("profiles")
+            .iter()
+            .filter_map(|l| l.trim().split_once(' '))
+            .map(|(id, argument)| (id.to_string(), argument.trim().to_string()))
+            .collect(),
     }
 }
 
@@ -289,6 +264,23 @@ no
         assert_eq!(one[0].severity, Severity::Warning);
         let two = preflight(&host, &parse("@io_uring\n2\n@end\n"));
         assert_eq!(two[0].severity, Severity::Fatal);
+    }
+
+    #[test]
+    fn each_release_names_the_profile_it_records() {
+        let f = parse(
+            "@profiles\naaaa connections\nbbbb /opt/pincore/releases/bbbb/profile.yaml\n@end\n",
+        );
+        assert_eq!(
+            f.profiles.into_iter().collect::<Vec<_>>(),
+            [
+                ("aaaa".to_string(), "connections".to_string()),
+                (
+                    "bbbb".to_string(),
+                    "/opt/pincore/releases/bbbb/profile.yaml".to_string()
+                )
+            ]
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! driven only through [`service::Service`].
 
 pub mod checks;
+pub mod commands;
 pub mod error;
 pub mod facts;
 pub mod manifest;

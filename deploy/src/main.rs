@@ -131,20 +131,15 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
             let m = Manifest::load(manifest)?;
             let (release, fleet) = rollout::prepare(&m, hosts, m.health_url())?;
             let planned = fleet.plan(&release)?;
-            let mut ok = true;
-            for (host, finding) in fleet.preflight(&planned) {
-                let fatal = finding.severity == Severity::Fatal;
-                let kind = if fatal {
-                    "preflight"
-                } else {
-                    "preflight warning"
+            let preflight = fleet.preflight(&planned);
+            for (host, severity, line) in preflight.findings() {
+                let kind = match severity {
+                    Severity::Fatal => "preflight",
+                    Severity::Warning => "preflight warning",
                 };
-                eprintln!(
-                    "host {host}: {kind}: {}; fix: {}",
-                    finding.what, finding.fix
-                );
-                ok &= !fatal;
+                eprintln!("host {host}: {kind}: {line}");
             }
+            let ok = preflight.passed();
             let plans: Vec<_> = planned.into_iter().map(|(p, _)| p).collect();
             if cli.json {
                 print_json(&plans);

@@ -1,9 +1,11 @@
-//! The pure decisions of a rollout: *(desired, observed) → steps* per host, and how hosts are split into a
-//! canary and batches. Nothing here touches a host, so every rule is unit tested.
+//! The pure decisions of a rollout: *(desired, observed) → steps* per host, *observed → steps* back to the
+//! previous release, and how hosts are split into a canary and batches. Nothing here touches a host, so every
+//! rule is unit tested.
 
 use serde::Serialize;
 
 use crate::facts::{Facts, Tuned};
+use crate::release::Hashes;
 
 /// What a host should run after the rollout.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +117,60 @@ pub fn decide(host: &str, desired: &Desired, observed: &Facts) -> HostPlan {
     }
 }
 
+/// One thing done to put a host back on its previous release, in this order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Undo {
+    /// Point `current` at the release.
+    Switch(String),
+    /// `pincore-tuner rollback` (back to the values before pincore's first apply), then the release's profile.
+    Retune(String),
+    /// Restart the server, then gate on `/healthz`.
+    Restart,
+    /// Record `release` in `deployed.json`, with the release rolled back from as its previous one.
+    Record {
+        release: String,
+        previous: String,
+        /// The profile argument the release recorded (`profile.arg`).
+        profile: String,
+        /// The hashes of the release rolled back to are not kept on the host; its id names it exactly, so
+        /// the record keeps the ones it had.
+        hashes: Hashes,
+    },
+}
+
+/// Decides how a host goes back from the release `observed` records to the one before it, or says in words
+/// why it cannot (nothing is touched then).
+pub fn rollback(observed: &Facts) -> Result<Vec<Undo>, String> {
+    let deployed = observed.deployed.as_ref();
+    let Some((deployed, previous)) = deployed.and_then(|d| Some((d, d.previous.clone()?))) else {
+        return Err(
+            "no previous release recorded in deployed.json (nothing to roll back to)".into(),
+        );
+    };
+    if !observed.releases.contains(&previous) {
+        return Err(format!(
+            "previous release {previous} is no longer on the host"
+        ));
+    }
+    let Some(profile) = observed.profiles.get(&previous) else {
+        return Err(format!(
+            "previous release {previous} has no readable profile.arg: its tuning is unknown, so it is not switched to"
+        ));
+    };
+    Ok(vec![
+        Undo::Switch(previous.clone()),
+        Undo::Retune(previous.clone()),
+        Undo::Restart,
+        Undo::Record {
+            release: previous,
+            previous: deployed.release.clone(),
+            profile: profile.clone(),
+            hashes: deployed.hashes.clone(),
+        },
+    ])
+}
+
 /// Splits `hosts` host indices into the canary batch and then batches of `max_parallel`.
 pub fn batches(hosts: usize, canary: usize, max_parallel: usize) -> Vec<Vec<usize>> {
     let canary = canary.min(hosts);
@@ -136,7 +192,6 @@ pub fn should_stop(failures: usize, max_fail: usize) -> bool {
 mod tests {
     use super::*;
     use crate::facts::Deployed;
-    use crate::release::Hashes;
 
     fn facts(release: Option<&str>, running: bool, healthy: bool, tuning: Tuned) -> Facts {
         Facts {
@@ -162,6 +217,7 @@ mod tests {
             online_cpus: None,
             nic_present: None,
             io_uring_disabled: None,
+            profiles: Default::default(),
         }
     }
 
@@ -246,5 +302,75 @@ mod tests {
         assert!(!should_stop(0, 0));
         assert!(should_stop(1, 0));
         assert!(!should_stop(1, 1));
+    }
+
+    /// A host that was deployed twice: `current` recorded over `previous`, both on the host.
+    fn deployed_twice(current: &str, previous: &str) -> Facts {
+        let mut f = facts(Some(current), true, true, Tuned::Match);
+        if let Some(d) = f.deployed.as_mut() {
+            d.previous = Some(previous.into());
+        }
+        f.releases.push(previous.into());
+        for r in [current, previous] {
+            f.profiles.insert(r.into(), format!("profile-of-{r}"));
+        }
+        f
+    }
+
+    #[test]
+    fn rollback_switches_retunes_restarts_and_records_the_previous_release() {
+        let f = deployed_twice("r2", "r1");
+        let hashes = f.deployed.as_ref().unwrap().hashes.clone();
+        assert_eq!(
+            rollback(&f).unwrap(),
+            [
+                Undo::Switch("r1".into()),
+                Undo::Retune("r1".into()),
+                Undo::Restart,
+                Undo::Record {
+                    release: "r1".into(),
+                    previous: "r2".into(),
+                    profile: "profile-of-r1".into(),
+                    hashes,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn rollback_restarts_a_stopped_server_too() {
+        let mut f = deployed_twice("r2", "r1");
+        f.running = false;
+        f.healthy = false;
+        assert!(rollback(&f).unwrap().contains(&Undo::Restart));
+    }
+
+    #[test]
+    fn nothing_to_roll_back_to_is_refused_before_any_step() {
+        let fresh = facts(None, false, false, Tuned::Unknown);
+        assert_eq!(
+            rollback(&fresh).unwrap_err(),
+            "no previous release recorded in deployed.json (nothing to roll back to)"
+        );
+        let once = facts(Some("r1"), true, true, Tuned::Match);
+        assert!(rollback(&once).unwrap_err().contains("no previous release"));
+    }
+
+    #[test]
+    fn a_previous_release_gone_from_the_host_or_without_its_profile_is_refused() {
+        let mut gone = deployed_twice("r2", "r1");
+        gone.releases.retain(|r| r != "r1");
+        assert_eq!(
+            rollback(&gone).unwrap_err(),
+            "previous release r1 is no longer on the host"
+        );
+        let mut unknown = deployed_twice("r2", "r1");
+        unknown.profiles.remove("r1");
+        assert!(
+            rollback(&unknown)
+                .unwrap_err()
+                .contains("r1 has no readable profile.arg"),
+            "{unknown:?}"
+        );
     }
 }

@@ -8,27 +8,21 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::commands::release_dir;
 use crate::error::{Error, Result};
-use crate::facts::{self, Deployed, Facts};
+use crate::facts::{self, Deployed, Facts, Severity};
 use crate::manifest::{Host, Manifest, Rollout};
-use crate::plan::{self, Desired, HostPlan, Step};
+use crate::plan::{self, Desired, HostPlan, Step, Undo};
 use crate::release::{sha256, Release};
-use crate::service::{self, Service};
+use crate::service;
 use crate::steps::{
-    health_gate, record, release_dir, retune, revert, switch, tune, upload, with_server_log,
-    write_record,
+    health_gate, record, retune, revert, switch, tune, upload, with_server_log, write_record,
+    Target,
 };
-use crate::transport::{self, Transport};
+use crate::transport;
 
 /// Reports progress as it happens: `(host, message)`.
 pub type Progress<'a> = &'a (dyn Fn(&str, &str) + Sync);
-
-/// A host with its open transport and its service manager.
-pub struct Target {
-    pub host: Host,
-    pub transport: Box<dyn Transport>,
-    pub service: Box<dyn Service>,
-}
 
 /// The hosts of one command, connected through one ssh multiplexing directory.
 pub struct Fleet {
@@ -148,17 +142,68 @@ impl Fleet {
             .collect())
     }
 
-    /// Every host's preflight findings, each with the host's name, in manifest order. `plans` is what
-    /// [`Fleet::plan`] returned (its facts are the preflight's input).
-    pub fn preflight<'a>(
-        &'a self,
-        plans: &'a [(HostPlan, Facts)],
-    ) -> impl Iterator<Item = (&'a str, facts::Finding)> + 'a {
-        self.targets.iter().zip(plans).flat_map(|(t, (_, f))| {
-            facts::preflight(&t.host, f)
-                .into_iter()
-                .map(move |p| (t.host.name.as_str(), p))
+    /// Every host's preflight, judged once from the facts in `plans` (what [`Fleet::plan`] returned).
+    pub fn preflight(&self, plans: &[(HostPlan, Facts)]) -> Preflight {
+        Preflight {
+            hosts: self
+                .targets
+                .iter()
+                .zip(plans)
+                .map(|(t, (_, f))| {
+                    let findings = facts::preflight(&t.host, f)
+                        .into_iter()
+                        .map(|p| (p.severity, format!("{}; fix: {}", p.what, p.fix)))
+                        .collect();
+                    (t.host.name.clone(), findings)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Every host's preflight findings, in manifest order, each worded `what; fix: how`: what `plan` prints,
+/// `apply` refuses on (fatal) or passes on as progress (warning), and `status` counts as drift (fatal only).
+#[derive(Debug, Clone)]
+pub struct Preflight {
+    hosts: Vec<(String, Vec<(Severity, String)>)>,
+}
+
+impl Preflight {
+    /// Every finding with its host's name.
+    pub fn findings(&self) -> impl Iterator<Item = (&str, Severity, &str)> {
+        self.hosts.iter().flat_map(|(host, findings)| {
+            findings
+                .iter()
+                .map(move |(severity, line)| (host.as_str(), *severity, line.as_str()))
         })
+    }
+
+    /// The fatal findings of the `i`th host: why the server cannot run there.
+    pub fn fatal(&self, i: usize) -> impl Iterator<Item = &str> {
+        self.hosts[i]
+            .1
+            .iter()
+            .filter(|(severity, _)| *severity == Severity::Fatal)
+            .map(|(_, line)| line.as_str())
+    }
+
+    /// Whether no host has a fatal finding.
+    pub fn passed(&self) -> bool {
+        (0..self.hosts.len()).all(|i| self.fatal(i).next().is_none())
+    }
+
+    /// An error naming every fatal finding, if there is one: nothing may be changed then.
+    pub fn check(&self) -> Result<()> {
+        let problems: String = self
+            .findings()
+            .filter(|(_, severity, _)| *severity == Severity::Fatal)
+            .map(|(host, _, line)| format!("\n  host {host}: {line}"))
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Preflight { problems })
+        }
     }
 }
 
@@ -303,17 +348,13 @@ pub fn apply(
     progress: Progress,
 ) -> Result<Summary> {
     let plans = fleet.plan(release)?;
-    let mut problems = String::new();
-    for (host, finding) in fleet.preflight(&plans) {
-        let line = format!("{}; fix: {}", finding.what, finding.fix);
-        match finding.severity {
-            facts::Severity::Fatal => problems.push_str(&format!("\n  host {host}: {line}")),
-            facts::Severity::Warning => progress(host, &format!("preflight warning: {line}")),
+    let preflight = fleet.preflight(&plans);
+    for (host, severity, line) in preflight.findings() {
+        if severity == Severity::Warning {
+            progress(host, &format!("preflight warning: {line}"));
         }
     }
-    if !problems.is_empty() {
-        return Err(Error::Preflight { problems });
-    }
+    preflight.check()?;
     let needs: Vec<bool> = plans.iter().map(|(p, _)| !p.in_sync()).collect();
     for (p, _) in plans.iter().filter(|(p, _)| p.in_sync()) {
         progress(&p.host, "unchanged");
@@ -420,72 +461,11 @@ fn apply_host(
     }
 }
 
-/// Every host back to its previous release and that release's tuning; hosts without one fail with a message.
+/// Every host back to its previous release and that release's tuning, as [`plan::rollback`] decides from its
+/// facts; hosts without one fail with a message and are not touched.
 pub fn rollback(fleet: &Fleet, rollout: &Rollout, progress: Progress) -> Result<Summary> {
     let facts = fleet.facts()?;
     let needs = vec![true; fleet.targets.len()];
-    let work = |i: usize| {
-        let target = &fleet.targets[i];
-        let f = &facts[i];
-        let started = Instant::now();
-        let current = f.deployed.as_ref().map(|d| d.release.clone());
-        let previous = f.deployed.as_ref().and_then(|d| d.previous.clone());
-        let result = (|| -> Result<()> {
-            let (Some(deployed), Some(prev)) = (&f.deployed, &previous) else {
-                return Err(Error::step(
-                    &target.host.name,
-                    "rollback",
-                    "no previous release recorded in deployed.json (nothing to roll back to)",
-                ));
-            };
-            if !f.releases.contains(prev) {
-                return Err(Error::step(
-                    &target.host.name,
-                    "rollback",
-                    format!("previous release {prev} is no longer on the host"),
-                ));
-            }
-            let t = &*target.transport;
-            progress(&target.host.name, &format!("switch to {prev}"));
-            switch(t, &target.host, prev)?;
-            let dir = release_dir(&target.host, prev);
-            progress(&target.host.name, "tune");
-            retune(t, &target.host, &dir)?;
-            progress(&target.host.name, "restart");
-            target.service.restart(t)?;
-            progress(&target.host.name, "health gate");
-            health_gate(t, &*target.service, &fleet.health_url, rollout)?;
-            let profile = t.check("read the profile", &format!("cat {dir}/profile.arg"), b"")?;
-            write_record(
-                t,
-                &target.host,
-                &Deployed {
-                    release: prev.clone(),
-                    previous: Some(deployed.release.clone()),
-                    // The hashes of the release rolled back to are not kept on the host; its id names it exactly.
-                    hashes: deployed.hashes.clone(),
-                    profile: profile.trim().to_string(),
-                    deployed_at: SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs()),
-                },
-            )
-        })();
-        let (outcome, error) = match result {
-            Ok(()) => (Outcome::Done, None),
-            Err(e) => (Outcome::Failed, Some(e.to_string())),
-        };
-        progress(&target.host.name, outcome.as_str());
-        HostReport {
-            host: target.host.name.clone(),
-            from: current,
-            to: previous,
-            outcome,
-            steps: Vec::new(),
-            error,
-            seconds: started.elapsed().as_secs_f64(),
-        }
-    };
     let releases: Vec<_> = facts
         .iter()
         .map(|f| {
@@ -496,7 +476,76 @@ pub fn rollback(fleet: &Fleet, rollout: &Rollout, progress: Progress) -> Result<
             )
         })
         .collect();
+    let work = |i: usize| {
+        let target = &fleet.targets[i];
+        let started = Instant::now();
+        let result = plan::rollback(&facts[i])
+            .map_err(|why| Error::step(&target.host.name, "rollback", why))
+            .and_then(|undo| roll_back(target, &undo, &fleet.health_url, rollout, progress));
+        let (outcome, error) = match result {
+            Ok(()) => (Outcome::Done, None),
+            Err(e) => (Outcome::Failed, Some(e.to_string())),
+        };
+        progress(&target.host.name, outcome.as_str());
+        HostReport {
+            host: target.host.name.clone(),
+            from: releases[i].0.clone(),
+            to: releases[i].1.clone(),
+            outcome,
+            steps: Vec::new(),
+            error,
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    };
     Ok(in_batches(fleet, rollout, &needs, &releases, &work))
+}
+
+/// Carries out one host's rollback plan.
+fn roll_back(
+    target: &Target,
+    undo: &[Undo],
+    health_url: &str,
+    rollout: &Rollout,
+    progress: Progress,
+) -> Result<()> {
+    let (t, host) = (&*target.transport, &target.host);
+    for step in undo {
+        match step {
+            Undo::Switch(id) => {
+                progress(&host.name, &format!("switch to {id}"));
+                switch(t, host, id)?;
+            }
+            Undo::Retune(id) => {
+                progress(&host.name, "tune");
+                retune(t, host, &release_dir(host, id))?;
+            }
+            Undo::Restart => {
+                progress(&host.name, "restart");
+                target.service.restart(t)?;
+                progress(&host.name, "health gate");
+                health_gate(t, &*target.service, health_url, rollout)?;
+            }
+            Undo::Record {
+                release,
+                previous,
+                profile,
+                hashes,
+            } => write_record(
+                t,
+                host,
+                &Deployed {
+                    release: release.clone(),
+                    previous: Some(previous.clone()),
+                    hashes: hashes.clone(),
+                    profile: profile.clone(),
+                    deployed_at: SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs()),
+                },
+            )?,
+        }
+    }
+    Ok(())
 }
 
 /// One host's line in `status`.
@@ -515,22 +564,18 @@ pub struct HostStatus {
 
 /// Per host: release, health, tuning verify result and drift from the manifest.
 pub fn status(fleet: &Fleet, release: &Release) -> Result<Vec<HostStatus>> {
-    Ok(fleet
-        .plan(release)?
+    let plans = fleet.plan(release)?;
+    let preflight = fleet.preflight(&plans);
+    Ok(plans
         .into_iter()
-        .zip(&fleet.targets)
-        .map(|((p, f), t)| HostStatus {
+        .enumerate()
+        .map(|(i, (p, f))| HostStatus {
             // A host the server cannot run on is drift; a warning (io_uring limited to a group) is not.
             drift: p
                 .reasons
                 .iter()
                 .cloned()
-                .chain(
-                    facts::preflight(&t.host, &f)
-                        .into_iter()
-                        .filter(|p| p.severity == facts::Severity::Fatal)
-                        .map(|p| format!("{}; fix: {}", p.what, p.fix)),
-                )
+                .chain(preflight.fatal(i).map(str::to_string))
                 .collect(),
             host: p.host.clone(),
             release: f.current.clone(),
@@ -540,17 +585,6 @@ pub fn status(fleet: &Fleet, release: &Release) -> Result<Vec<HostStatus>> {
             tuning: f.tuning,
         })
         .collect())
-}
-
-/// The URL of the server's `/healthz` as seen on the host, from the admin listener's address.
-pub fn health_url(admin: std::net::SocketAddr) -> String {
-    let ip = match admin.ip() {
-        std::net::IpAddr::V4(v4) if v4.is_unspecified() => "127.0.0.1".to_string(),
-        std::net::IpAddr::V6(v6) if v6.is_unspecified() => "[::1]".to_string(),
-        std::net::IpAddr::V4(v4) => v4.to_string(),
-        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-    };
-    format!("http://{ip}:{}/healthz", admin.port())
 }
 
 /// Loads the manifest's release and connects to its hosts (`only` selects some by name).

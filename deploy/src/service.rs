@@ -1,11 +1,12 @@
 //! What keeps pincore-server running on a host: systemd, or a plain pidfile supervisor for hosts without it.
 //!
-//! The rollout only ever says install, restart, stop and "is it running"; each implementation turns those into
-//! shell scripts run through the host's [`Transport`].
+//! The rollout only ever says install, restart, stop and "is it running"; each implementation answers with the
+//! scripts [`commands`](crate::commands) builds for its manager, run through the host's [`Transport`].
 
+use crate::commands::{supervisor, systemd};
 use crate::error::Result;
 use crate::manifest::{Host, ServiceKind};
-use crate::transport::{quote, Transport};
+use crate::transport::Transport;
 use crate::unit;
 
 /// The service manager of one host.
@@ -70,63 +71,42 @@ impl Service for Systemd {
     }
 
     fn definition_path(&self) -> Option<String> {
-        Some(format!("/etc/systemd/system/{}", unit::UNIT_NAME))
+        Some(systemd::unit_path())
     }
 
     fn install(&self, t: &dyn Transport) -> Result<()> {
-        let user = unit::SERVICE_USER;
-        t.check(
-            "create the service user",
-            &format!("id -u {user} >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin {user}"),
-            b"",
-        )?;
-        let path = self.definition_path().unwrap_or_default();
+        t.check("create the service user", &systemd::create_user(), b"")?;
         t.upload(
             self.definition().unwrap_or_default().as_bytes(),
-            &path,
+            &systemd::unit_path(),
             0o644,
         )?;
-        t.check(
-            "install the unit",
-            &format!(
-                "mkdir -p {state} && chown {user}: {state} && systemctl daemon-reload && systemctl enable --quiet {}",
-                unit::UNIT_NAME,
-                state = quote(&self.host.paths.state),
-            ),
-            b"",
-        )
-        .map(drop)
+        t.check("install the unit", &systemd::enable(&self.host), b"")
+            .map(drop)
     }
 
     fn restart_script(&self) -> String {
-        format!("systemctl restart {}", unit::UNIT_NAME)
+        systemd::restart()
     }
 
     fn stop_script(&self) -> String {
-        format!("systemctl stop {}", unit::UNIT_NAME)
+        systemd::stop()
     }
 
     fn running_script(&self) -> String {
-        format!("systemctl is-active --quiet {}", unit::UNIT_NAME)
+        systemd::running()
     }
 
     fn pid_script(&self) -> String {
-        format!(
-            "systemctl show --value -p MainPID {} | grep -v '^0$' || true",
-            unit::UNIT_NAME
-        )
+        systemd::pid()
     }
 
     fn dead_script(&self) -> String {
-        // `failed`: systemd gave up (Restart= attempts exhausted); `activating` and `active` are not dead.
-        format!("systemctl is-failed --quiet {}", unit::UNIT_NAME)
+        systemd::dead()
     }
 
     fn log_script(&self) -> String {
-        format!(
-            "journalctl --no-pager -q -n 3 -u {} 2>/dev/null || true",
-            unit::UNIT_NAME
-        )
+        systemd::log()
     }
 }
 
@@ -134,37 +114,6 @@ impl Service for Systemd {
 /// in `STATE/server.log`. For hosts without systemd as PID 1 (containers, test hosts).
 pub struct Supervisor {
     host: Host,
-}
-
-impl Supervisor {
-    fn pidfile(&self) -> String {
-        quote(&format!("{}/server.pid", self.host.paths.state))
-    }
-
-    /// A shell function: is process $1 alive? (A killed process whose parent is gone stays a zombie until init
-    /// reaps it, and `kill -0` still succeeds on a zombie.)
-    const ALIVE: &'static str =
-        "alive() { kill -0 \"$1\" 2>/dev/null && ! grep -q '^State:.*Z' /proc/\"$1\"/status 2>/dev/null; }";
-
-    fn stop_now(&self) -> String {
-        // TERM, then up to 10 s for the drain, then KILL: bounded, and leaves no pidfile behind.
-        format!(
-            "{alive}
-pidfile={pidfile}
-if [ -f \"$pidfile\" ]; then
-  pid=$(cat \"$pidfile\")
-  if [ -n \"$pid\" ] && alive \"$pid\"; then
-    kill -TERM \"$pid\"
-    i=0
-    while alive \"$pid\" && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-    kill -KILL \"$pid\" 2>/dev/null || true
-  fi
-  rm -f \"$pidfile\"
-fi",
-            alive = Self::ALIVE,
-            pidfile = self.pidfile()
-        )
-    }
 }
 
 impl Service for Supervisor {
@@ -179,64 +128,34 @@ impl Service for Supervisor {
     fn install(&self, t: &dyn Transport) -> Result<()> {
         t.check(
             "prepare the state directory",
-            &format!("mkdir -p {}", quote(&self.host.paths.state)),
+            &supervisor::install(&self.host),
             b"",
         )
         .map(drop)
     }
 
     fn restart_script(&self) -> String {
-        let current = quote(&format!("{}/current", self.host.paths.install));
-        let log = quote(&format!("{}/server.log", self.host.paths.state));
-        let pin = self
-            .host
-            .cpus
-            .as_deref()
-            .map(|c| format!("taskset -c {} ", quote(c)))
-            .unwrap_or_default();
-        // `trap '' HUP`: run over a pty (Ansible's ssh uses `-tt`), closing the session sends SIGHUP to this
-        // shell's process group, which the server is still in until `setsid` has run; an ignored SIGHUP survives
-        // exec, and the server installs its own (reload) handler once it is up.
-        format!(
-            "set -e
-trap '' HUP
-{stop}
-mkdir -p {state}
-{current}/pincore-server check-config {current}/server.yaml >/dev/null
-setsid {pin}{current}/pincore-server --config {current}/server.yaml >>{log} 2>&1 </dev/null &
-echo $! > {pidfile}",
-            stop = self.stop_now(),
-            state = quote(&self.host.paths.state),
-            pidfile = self.pidfile(),
-        )
+        supervisor::restart(&self.host)
     }
 
     fn stop_script(&self) -> String {
-        self.stop_now()
+        supervisor::stop(&self.host)
     }
 
     fn running_script(&self) -> String {
-        format!(
-            "{}\npid=$(cat {} 2>/dev/null) && [ -n \"$pid\" ] && alive \"$pid\"",
-            Self::ALIVE,
-            self.pidfile()
-        )
+        supervisor::running(&self.host)
     }
 
     fn pid_script(&self) -> String {
-        format!("{} && echo \"$pid\" || true", self.running_script())
+        supervisor::pid(&self.host)
     }
 
     fn dead_script(&self) -> String {
-        // Nothing restarts a supervised server: once its process is gone it stays gone.
-        format!("! ({})", self.running_script())
+        supervisor::dead(&self.host)
     }
 
     fn log_script(&self) -> String {
-        format!(
-            "tail -n 3 {} 2>/dev/null || true",
-            quote(&format!("{}/server.log", self.host.paths.state))
-        )
+        supervisor::log(&self.host)
     }
 }
 

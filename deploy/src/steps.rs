@@ -4,13 +4,20 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::commands;
 use crate::error::{Error, Result};
-use crate::facts::{self, Deployed};
+use crate::facts::Deployed;
 use crate::manifest::{Host, Rollout, Tuning};
 use crate::release::{open_binary, Binary, Release};
-use crate::rollout::Target;
 use crate::service::Service;
-use crate::transport::{quote, Transport};
+use crate::transport::Transport;
+
+/// A host with its open transport and its service manager: what every step acts on.
+pub struct Target {
+    pub host: Host,
+    pub transport: Box<dyn Transport>,
+    pub service: Box<dyn Service>,
+}
 
 /// Adds the server's last log lines to a failed health gate: usually the reason (a port in use, a bad CPU list).
 pub(crate) fn with_server_log(error: Error, target: &Target) -> Error {
@@ -45,33 +52,21 @@ pub(crate) fn revert(
     match previous {
         Some(prev) => {
             switch(t, host, prev)?;
-            retune(t, host, &release_dir(host, prev))?;
+            retune(t, host, &commands::release_dir(host, prev))?;
             target.service.restart(t)?;
             health_gate(t, &*target.service, url, rollout)
         }
         None => {
             target.service.stop(t)?;
-            t.check(
-                "remove current",
-                &format!(
-                    "rm -f {}",
-                    quote(&format!("{}/current", host.paths.install))
-                ),
-                b"",
-            )?;
+            t.check("remove current", &commands::remove_current(host), b"")?;
             t.check(
                 "tuner rollback",
-                &format!("{} rollback", facts::tuner(host, failed_dir)),
+                &commands::tuner_rollback(host, failed_dir),
                 b"",
             )
             .map(drop)
         }
     }
-}
-
-/// The release directory of `id` on `host`.
-pub fn release_dir(host: &Host, id: &str) -> String {
-    quote(&format!("{}/releases/{id}", host.paths.install))
 }
 
 /// Streams a release binary to `dest` and checks that what was sent is what the release was hashed from:
@@ -104,25 +99,13 @@ pub(crate) fn upload(t: &dyn Transport, host: &Host, release: &Release) -> Resul
         ("pincore-tuner", &release.tuner, &release.hashes.tuner),
     ];
     // Binaries already on the host in an earlier release (same SHA-256) are hard-linked instead of uploaded.
-    let links: String = binaries
+    let hashes: Vec<(&str, &str)> = binaries
         .iter()
-        .map(|(name, _, sum)| {
-            format!(
-                "src=$(grep -l '^{sum}  {name}$' {install}/releases/*/SHA256SUMS 2>/dev/null | head -n 1) || true
-if [ -n \"$src\" ] && ln -f \"$(dirname \"$src\")/{name}\" {p}/{name}; then echo {name}; fi
-",
-                install = quote(&host.paths.install),
-                p = quote(&partial),
-            )
-        })
+        .map(|(name, _, sum)| (*name, sum.as_str()))
         .collect();
     let linked = t.check(
         "prepare the release directory",
-        &format!(
-            "set -e\nrm -rf {p}\nmkdir -p {p} {state}\n{links}",
-            p = quote(&partial),
-            state = quote(&host.paths.state)
-        ),
+        &commands::prepare_release(host, &partial, &hashes),
         b"",
     )?;
     for (name, binary, _) in binaries {
@@ -146,18 +129,10 @@ if [ -n \"$src\" ] && ln -f \"$(dirname \"$src\")/{name}\" {p}/{name}; then echo
     if let Tuning::File { text, .. } = &release.tuning {
         files.push(("profile.yaml", text.clone()));
     }
-    let writes: String = files
-        .iter()
-        .map(|(name, text)| format!("printf '%s' {} > {}/{name}\n", quote(text), quote(&partial)))
-        .collect();
     // The config is checked by the very binary that will run it, on the host, before anything switches.
     t.check(
         "config check (pincore-server check-config)",
-        &format!(
-            "set -e\n{writes}{p}/pincore-server check-config {p}/server.yaml\ntouch {p}/.complete && rm -rf {d} && mv {p} {d}",
-            p = quote(&partial),
-            d = quote(&dir)
-        ),
+        &commands::complete_release(&partial, &dir, &files),
         b"",
     )
     .map(drop)
@@ -165,23 +140,15 @@ if [ -n \"$src\" ] && ln -f \"$(dirname \"$src\")/{name}\" {p}/{name}; then echo
 
 /// Points `INSTALL/current` at release `id` (a rename, so it is never missing or half-written).
 pub(crate) fn switch(t: &dyn Transport, host: &Host, id: &str) -> Result<()> {
-    let install = quote(&host.paths.install);
-    t.check(
-        "switch current",
-        &format!("ln -sfn releases/{id} {install}/.current.new && mv -Tf {install}/.current.new {install}/current"),
-        b"",
-    )
-    .map(drop)
+    t.check("switch current", &commands::switch(host, id), b"")
+        .map(drop)
 }
 
 /// `pincore-tuner apply --persist` with the profile of the release in `dir`.
 pub(crate) fn tune(t: &dyn Transport, host: &Host, dir: &str) -> Result<()> {
     t.check(
         "tune (pincore-tuner apply --persist)",
-        &format!(
-            "{} apply \"$(cat {dir}/profile.arg)\" --persist",
-            facts::tuner(host, dir)
-        ),
+        &commands::tune(host, dir),
         b"",
     )
     .map(drop)
@@ -189,11 +156,7 @@ pub(crate) fn tune(t: &dyn Transport, host: &Host, dir: &str) -> Result<()> {
 
 /// Back to the values before pincore's first apply, then the release's own profile.
 pub(crate) fn retune(t: &dyn Transport, host: &Host, dir: &str) -> Result<()> {
-    t.check(
-        "tuner rollback",
-        &format!("{} rollback", facts::tuner(host, dir)),
-        b"",
-    )?;
+    t.check("tuner rollback", &commands::tuner_rollback(host, dir), b"")?;
     tune(t, host, dir)
 }
 
@@ -209,11 +172,7 @@ pub fn health_gate(
     let mut healthy_since: Option<Instant> = None;
     let mut last = String::from("no answer yet");
     // One round trip per probe: the health check, and on failure whether the server is gone.
-    let probe = format!(
-        "{} && exit 0; ({}) >/dev/null 2>&1 && echo exited; exit 1",
-        facts::health_probe(url),
-        service.dead_script()
-    );
+    let probe = commands::health_gate_probe(url, &service.dead_script());
     while started.elapsed() < rollout.healthy_deadline {
         let out = t.run(&probe, b"")?;
         if out.success() {
@@ -238,8 +197,8 @@ pub fn health_gate(
         "health gate",
         format!(
             "{url} not healthy for {} within {} (last: {last})",
-            crate::manifest::format_duration(rollout.min_healthy_time),
-            crate::manifest::format_duration(rollout.healthy_deadline),
+            pincore_cli::duration::format_duration(rollout.min_healthy_time),
+            pincore_cli::duration::format_duration(rollout.healthy_deadline),
         ),
     ))
 }
@@ -267,11 +226,7 @@ pub(crate) fn record(
 pub(crate) fn write_record(t: &dyn Transport, host: &Host, deployed: &Deployed) -> Result<()> {
     // Serialising a struct of strings and numbers cannot fail.
     let json = serde_json::to_string_pretty(deployed).unwrap_or_default();
-    t.check(
-        "record deployed.json",
-        &format!("mkdir -p {}", quote(&host.paths.state)),
-        b"",
-    )?;
+    t.check("record deployed.json", &commands::make_state_dir(host), b"")?;
     t.upload(
         json.as_bytes(),
         &format!("{}/deployed.json", host.paths.state),

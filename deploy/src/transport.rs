@@ -8,6 +8,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use crate::commands;
 use crate::error::{Error, Result};
 use crate::manifest::{Host, TransportKind};
 
@@ -75,9 +76,7 @@ pub trait Transport: Send + Sync {
 
     /// [`Transport::upload`] streaming from a reader (a release binary is never held in memory).
     fn upload_from(&self, source: &mut (dyn Read + Send), path: &str, mode: u32) -> Result<()> {
-        let q = quote(path);
-        let script =
-            format!("set -e; cat > {q}.tmp.$$; chmod {mode:o} {q}.tmp.$$; mv -f {q}.tmp.$$ {q}");
+        let script = commands::upload(path, mode);
         self.check_from(&format!("upload {path}"), &script, source)
             .map(drop)
     }
@@ -90,19 +89,6 @@ pub fn connect(host: &Host, control_dir: &Path) -> Box<dyn Transport> {
             host: host.name.clone(),
         }),
         TransportKind::Ssh => Box::new(Ssh::new(host, control_dir)),
-    }
-}
-
-/// Quotes `text` for a POSIX shell.
-pub fn quote(text: &str) -> String {
-    if !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-=:,+@%".contains(c))
-    {
-        text.to_string()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
     }
 }
 
@@ -250,7 +236,7 @@ impl Transport for Ssh {
             .args(&self.args)
             .arg("--")
             .arg(&self.destination)
-            .arg(format!("sh -c {}", quote(script)));
+            .arg(commands::remote(script));
         tracing::debug!(host = %self.host, %script, "ssh");
         let out = output(spawn(&self.host, command, stdin)?);
         if out.code == 255 {
@@ -272,17 +258,6 @@ impl Drop for Ssh {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quoting_survives_the_shell() {
-        let local = Local::new("here");
-        for text in ["plain", "with space", "it's", "$HOME `x` \"y\"", ""] {
-            let out = local
-                .run(&format!("printf %s {}", quote(text)), b"")
-                .unwrap();
-            assert_eq!(out.stdout, text);
-        }
-    }
 
     #[test]
     fn local_runs_scripts_with_stdin_and_reports_exit_codes() {

@@ -28,7 +28,7 @@ ssh_args = -o ControlMaster=auto -o ControlPersist=60s
 /// `ansible.cfg`, `inventory.yml`, `playbook.yml` and the files the playbook copies.
 pub fn render(manifest: &Manifest) -> Result<Vec<(String, Vec<u8>)>> {
     let release = Release::read(manifest)?;
-    let (dropin_name, dropin) = super::dropin(manifest);
+    let (dropin_name, dropin) = super::sysctl::dropin(manifest);
     let mut files = vec![
         ("ansible.cfg".to_string(), ANSIBLE_CFG.as_bytes().to_vec()),
         ("inventory.yml".to_string(), yaml(&inventory(manifest))?),

@@ -80,7 +80,7 @@ pub fn namespace(k: &Kubernetes) -> Namespace {
 
 pub fn config_map(manifest: &Manifest, k: &Kubernetes) -> ConfigMap {
     // The profile: its file when it is one, and always the tuner's drop-in rendering of it (what the node gets).
-    let (dropin_name, dropin) = super::dropin(manifest);
+    let (dropin_name, dropin) = super::sysctl::dropin(manifest);
     let mut data = BTreeMap::from([
         ("server.yaml".to_string(), manifest.server.text.clone()),
         (

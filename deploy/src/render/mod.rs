@@ -4,6 +4,7 @@
 
 pub mod ansible;
 pub mod kubernetes;
+pub mod sysctl;
 pub mod systemd;
 
 use std::path::{Path, PathBuf};
@@ -36,12 +37,4 @@ pub fn render(manifest: &Manifest, format: Format, out: &Path) -> Result<Vec<Pat
         written.push(path);
     }
     Ok(written)
-}
-
-/// The drop-in's file name and content: pincore-tuner's own rendering of the flattened profile.
-pub fn dropin(manifest: &Manifest) -> (String, String) {
-    (
-        pincore_tuner::persist::dropin_name(&manifest.profile.name),
-        pincore_tuner::persist::render_dropin(&manifest.profile),
-    )
 }

@@ -16,7 +16,7 @@ pub fn render(manifest: &Manifest) -> Vec<(String, Vec<u8>)> {
             )
         })
         .collect();
-    let (name, text) = super::dropin(manifest);
+    let (name, text) = super::sysctl::dropin(manifest);
     files.push((name, text.into_bytes()));
     files
 }

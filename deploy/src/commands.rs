@@ -1,0 +1,380 @@
+//! Every shell command pincore-deploy runs on a host, as text: the release directory, `current`, the tuner, the
+//! health probe, the facts script, `deployed.json`, and the scripts of the two service managers.
+//!
+//! Functions here only build POSIX shell text, with every value from the manifest quoted by [`quote`]. Running
+//! it is the [`Transport`](crate::transport::Transport)'s job and deciding when is the rollout's, so this is the
+//! one place to read (and test) what a deploy does to a host.
+
+use crate::manifest::Host;
+
+/// Quotes `text` for a POSIX shell.
+pub fn quote(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-=:,+@%".contains(c))
+    {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// The remote command ssh is given: ssh joins its arguments into one string for the login shell, so the script
+/// goes as one quoted `sh -c`.
+pub fn remote(script: &str) -> String {
+    format!("sh -c {}", quote(script))
+}
+
+/// Writes standard input to `path` atomically (temp file, then rename), with `mode`.
+pub fn upload(path: &str, mode: u32) -> String {
+    let q = quote(path);
+    format!("set -e; cat > {q}.tmp.$$; chmod {mode:o} {q}.tmp.$$; mv -f {q}.tmp.$$ {q}")
+}
+
+/// Creates the state directory (`deployed.json`, the supervisor's pidfile and log).
+pub fn make_state_dir(host: &Host) -> String {
+    format!("mkdir -p {}", quote(&host.paths.state))
+}
+
+/// The release directory of `id` on `host`, quoted.
+pub fn release_dir(host: &Host, id: &str) -> String {
+    quote(&format!("{}/releases/{id}", host.paths.install))
+}
+
+/// Empties `partial` (where a release is assembled) and hard-links into it each of `binaries` (name, SHA-256)
+/// that an earlier release on the host already has; prints the names of those linked.
+pub fn prepare_release(host: &Host, partial: &str, binaries: &[(&str, &str)]) -> String {
+    let links: String = binaries
+        .iter()
+        .map(|(name, sum)| {
+            format!(
+                "src=$(grep -l '^{sum}  {name}$' {install}/releases/*/SHA256SUMS 2>/dev/null | head -n 1) || true
+if [ -n \"$src\" ] && ln -f \"$(dirname \"$src\")/{name}\" {p}/{name}; then echo {name}; fi
+",
+                install = quote(&host.paths.install),
+                p = quote(partial),
+            )
+        })
+        .collect();
+    format!(
+        "set -e\nrm -rf {p}\nmkdir -p {p} {state}\n{links}",
+        p = quote(partial),
+        state = quote(&host.paths.state)
+    )
+}
+
+/// Writes `files` (name, content) into `partial`, checks the config with the release's own server binary, and
+/// only then marks the release complete and moves it to `dir`.
+pub fn complete_release(partial: &str, dir: &str, files: &[(&str, String)]) -> String {
+    let writes: String = files
+        .iter()
+        .map(|(name, text)| format!("printf '%s' {} > {}/{name}\n", quote(text), quote(partial)))
+        .collect();
+    format!(
+        "set -e\n{writes}{p}/pincore-server check-config {p}/server.yaml\ntouch {p}/.complete && rm -rf {d} && mv {p} {d}",
+        p = quote(partial),
+        d = quote(dir)
+    )
+}
+
+/// Points `INSTALL/current` at release `id` (a rename, so it is never missing or half-written).
+pub fn switch(host: &Host, id: &str) -> String {
+    let install = quote(&host.paths.install);
+    format!("ln -sfn releases/{id} {install}/.current.new && mv -Tf {install}/.current.new {install}/current")
+}
+
+/// Removes `INSTALL/current` (a host reverted to no release at all).
+pub fn remove_current(host: &Host) -> String {
+    format!(
+        "rm -f {}",
+        quote(&format!("{}/current", host.paths.install))
+    )
+}
+
+/// The tuner command line of the release in `release_dir` (quoted), with the host's state and sysctl
+/// directories.
+pub fn tuner(host: &Host, release_dir: &str) -> String {
+    format!(
+        "{dir}/pincore-tuner --state-dir {state} --sysctl-dir {sysctl}",
+        dir = release_dir,
+        state = quote(&host.paths.tuner),
+        sysctl = quote(&host.paths.sysctl),
+    )
+}
+
+/// `pincore-tuner apply --persist` with the profile recorded in the release in `dir`.
+pub fn tune(host: &Host, dir: &str) -> String {
+    format!(
+        "{} apply \"$(cat {dir}/profile.arg)\" --persist",
+        tuner(host, dir)
+    )
+}
+
+/// `pincore-tuner rollback`: back to the values before pincore's first apply.
+pub fn tuner_rollback(host: &Host, dir: &str) -> String {
+    format!("{} rollback", tuner(host, dir))
+}
+
+/// Exits 0 when `url` answers 2xx within a second.
+pub fn health_probe(url: &str) -> String {
+    format!("curl -fsS -o /dev/null --max-time 1 {}", quote(url))
+}
+
+/// One probe of the health gate: exits 0 when healthy; otherwise prints `exited` when the server is gone for
+/// good (`dead` is the service manager's script for that) and exits 1.
+pub fn health_gate_probe(url: &str, dead: &str) -> String {
+    format!(
+        "{} && exit 0; ({dead}) >/dev/null 2>&1 && echo exited; exit 1",
+        health_probe(url)
+    )
+}
+
+/// The scripts of the service manager that [`read_facts`] runs.
+pub struct ServiceScripts {
+    pub running: String,
+    pub pid: String,
+    pub definition_path: Option<String>,
+}
+
+/// Reads everything `facts::parse` knows in one read-only script, one `@section` each: the recorded deployment,
+/// the complete releases (and the profile argument each recorded), `current`, the service, health, the
+/// tuner's verify result, the installed service definition, the online CPUs, the NIC and io_uring.
+pub fn read_facts(host: &Host, service: &ServiceScripts, health_url: &str) -> String {
+    let install = quote(&host.paths.install);
+    let current = format!("{install}/current");
+    format!(
+        "echo @deployed; cat {state}/deployed.json 2>/dev/null; echo
+echo @releases; for d in {install}/releases/*; do [ -f \"$d/.complete\" ] && basename \"$d\"; done; true
+echo @current; readlink {current} 2>/dev/null | sed 's#.*/##'; true
+echo @running; ({running}) >/dev/null 2>&1 && echo yes || echo no
+echo @pid; ({pid}) 2>/dev/null
+echo @health; {probe} >/dev/null 2>&1 && echo yes || echo no
+echo @verify; if [ -x {current}/pincore-tuner ]; then {tuner} verify \"$(cat {current}/profile.arg)\" >/dev/null 2>&1; echo $?; fi
+echo @definition; {definition}
+echo @online; cat /sys/devices/system/cpu/online 2>/dev/null
+echo @nic; {nic}
+echo @io_uring; cat /proc/sys/kernel/io_uring_disabled 2>/dev/null
+echo @profiles; for d in {install}/releases/*; do [ -f \"$d/.complete\" ] && [ -r \"$d/profile.arg\" ] && printf '%s %s\\n' \"$(basename \"$d\")\" \"$(head -n 1 \"$d/profile.arg\")\"; done; true
+echo @end",
+        state = quote(&host.paths.state),
+        running = service.running,
+        pid = service.pid,
+        probe = health_probe(health_url),
+        tuner = tuner(host, &current),
+        definition = match &service.definition_path {
+            Some(p) => format!("sha256sum {} 2>/dev/null | cut -d' ' -f1", quote(p)),
+            None => "true".into(),
+        },
+        nic = match &host.nic {
+            Some(nic) => format!("[ -e /sys/class/net/{} ] && echo yes || echo no", quote(nic)),
+            None => "true".into(),
+        },
+    )
+}
+
+/// systemd with the unit from [`unit::render`](crate::unit::render).
+pub mod systemd {
+    use super::quote;
+    use crate::manifest::Host;
+    use crate::unit::{SERVICE_USER, UNIT_NAME};
+
+    /// Where the unit is installed.
+    pub fn unit_path() -> String {
+        format!("/etc/systemd/system/{UNIT_NAME}")
+    }
+
+    /// Creates the service user unless it exists.
+    pub fn create_user() -> String {
+        let user = SERVICE_USER;
+        format!("id -u {user} >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin {user}")
+    }
+
+    /// Gives the service user its state directory and enables the (uploaded) unit.
+    pub fn enable(host: &Host) -> String {
+        format!(
+            "mkdir -p {state} && chown {user}: {state} && systemctl daemon-reload && systemctl enable --quiet {UNIT_NAME}",
+            user = SERVICE_USER,
+            state = quote(&host.paths.state),
+        )
+    }
+
+    pub fn restart() -> String {
+        format!("systemctl restart {UNIT_NAME}")
+    }
+
+    pub fn stop() -> String {
+        format!("systemctl stop {UNIT_NAME}")
+    }
+
+    pub fn running() -> String {
+        format!("systemctl is-active --quiet {UNIT_NAME}")
+    }
+
+    pub fn pid() -> String {
+        format!("systemctl show --value -p MainPID {UNIT_NAME} | grep -v '^0$' || true")
+    }
+
+    /// `failed`: systemd gave up (Restart= attempts exhausted); `activating` and `active` are not dead.
+    pub fn dead() -> String {
+        format!("systemctl is-failed --quiet {UNIT_NAME}")
+    }
+
+    pub fn log() -> String {
+        format!("journalctl --no-pager -q -n 3 -u {UNIT_NAME} 2>/dev/null || true")
+    }
+}
+
+/// A plain supervisor for hosts without systemd: the server runs detached in its own session, its pid in
+/// `STATE/server.pid` and its output in `STATE/server.log`.
+pub mod supervisor {
+    use super::quote;
+    use crate::manifest::Host;
+
+    /// A shell function: is process $1 alive? (A killed process whose parent is gone stays a zombie until init
+    /// reaps it, and `kill -0` still succeeds on a zombie.)
+    const ALIVE: &str =
+        "alive() { kill -0 \"$1\" 2>/dev/null && ! grep -q '^State:.*Z' /proc/\"$1\"/status 2>/dev/null; }";
+
+    fn pidfile(host: &Host) -> String {
+        quote(&format!("{}/server.pid", host.paths.state))
+    }
+
+    /// Creates the state directory.
+    pub fn install(host: &Host) -> String {
+        super::make_state_dir(host)
+    }
+
+    /// TERM, then up to 10 s for the drain, then KILL: bounded, and leaves no pidfile behind.
+    pub fn stop(host: &Host) -> String {
+        format!(
+            "{ALIVE}
+pidfile={pidfile}
+if [ -f \"$pidfile\" ]; then
+  pid=$(cat \"$pidfile\")
+  if [ -n \"$pid\" ] && alive \"$pid\"; then
+    kill -TERM \"$pid\"
+    i=0
+    while alive \"$pid\" && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+    kill -KILL \"$pid\" 2>/dev/null || true
+  fi
+  rm -f \"$pidfile\"
+fi",
+            pidfile = pidfile(host)
+        )
+    }
+
+    /// Stops the server, checks the config and starts the server from `current` (pinned to the host's CPUs).
+    pub fn restart(host: &Host) -> String {
+        let current = quote(&format!("{}/current", host.paths.install));
+        let log = quote(&format!("{}/server.log", host.paths.state));
+        let pin = host
+            .cpus
+            .as_deref()
+            .map(|c| format!("taskset -c {} ", quote(c)))
+            .unwrap_or_default();
+        // `trap '' HUP`: run over a pty (Ansible's ssh uses `-tt`), closing the session sends SIGHUP to this
+        // shell's process group, which the server is still in until `setsid` has run; an ignored SIGHUP survives
+        // exec, and the server installs its own (reload) handler once it is up.
+        format!(
+            "set -e
+trap '' HUP
+{stop}
+mkdir -p {state}
+{current}/pincore-server check-config {current}/server.yaml >/dev/null
+setsid {pin}{current}/pincore-server --config {current}/server.yaml >>{log} 2>&1 </dev/null &
+echo $! > {pidfile}",
+            stop = stop(host),
+            state = quote(&host.paths.state),
+            pidfile = pidfile(host),
+        )
+    }
+
+    pub fn running(host: &Host) -> String {
+        format!(
+            "{ALIVE}\npid=$(cat {} 2>/dev/null) && [ -n \"$pid\" ] && alive \"$pid\"",
+            pidfile(host)
+        )
+    }
+
+    pub fn pid(host: &Host) -> String {
+        format!("{} && echo \"$pid\" || true", running(host))
+    }
+
+    /// Nothing restarts a supervised server: once its process is gone it stays gone.
+    pub fn dead(host: &Host) -> String {
+        format!("! ({})", running(host))
+    }
+
+    pub fn log(host: &Host) -> String {
+        format!(
+            "tail -n 3 {} 2>/dev/null || true",
+            quote(&format!("{}/server.log", host.paths.state))
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::{Local, Transport};
+
+    #[test]
+    fn quoting_survives_the_shell() {
+        let local = Local::new("here");
+        for text in ["plain", "with space", "it's", "$HOME `x` \"y\"", ""] {
+            let out = local
+                .run(&format!("printf %s {}", quote(text)), b"")
+                .unwrap();
+            assert_eq!(out.stdout, text);
+        }
+    }
+
+    fn host(install: &str, state: &str) -> Host {
+        let mut host = crate::unit::tests::host(None);
+        host.paths.install = install.into();
+        host.paths.state = state.into();
+        host
+    }
+
+    #[test]
+    fn plain_paths_stay_bare_and_others_are_quoted_once() {
+        let plain = host("/opt/pincore", "/var/lib/pincore");
+        assert_eq!(release_dir(&plain, "ab12"), "/opt/pincore/releases/ab12");
+        assert_eq!(
+            switch(&plain, "ab12"),
+            "ln -sfn releases/ab12 /opt/pincore/.current.new && mv -Tf /opt/pincore/.current.new /opt/pincore/current"
+        );
+        let odd = host("/opt/pin core", "/var/lib/it's");
+        assert_eq!(release_dir(&odd, "ab12"), "'/opt/pin core/releases/ab12'");
+        assert_eq!(remove_current(&odd), "rm -f '/opt/pin core/current'");
+        assert_eq!(make_state_dir(&odd), r"mkdir -p '/var/lib/it'\''s'");
+        assert_eq!(
+            tuner(&odd, &release_dir(&odd, "ab12")),
+            "'/opt/pin core/releases/ab12'/pincore-tuner --state-dir /var/lib/pincore-tuner --sysctl-dir /etc/sysctl.d"
+        );
+        assert_eq!(
+            health_probe("http://[::1]:9180/healthz"),
+            "curl -fsS -o /dev/null --max-time 1 'http://[::1]:9180/healthz'"
+        );
+    }
+
+    #[test]
+    fn a_file_written_into_a_release_keeps_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let partial = dir.path().join("p q");
+        std::fs::create_dir(&partial).unwrap();
+        let text = "it's $HOME `x`\n\"y\"\n";
+        // The check-config line fails here (no server binary): the writes before it are what is tested.
+        let script = complete_release(
+            partial.to_str().unwrap(),
+            dir.path().join("done").to_str().unwrap(),
+            &[("profile.arg", text.to_string())],
+        );
+        Local::new("here").run(&script, b"").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(partial.join("profile.arg")).unwrap(),
+            text
+        );
+    }
+}
