@@ -2,56 +2,17 @@
 //! optionally from inside a network namespace.
 //!
 //! [`SettingStore`] is the narrow interface apply, rollback and the state file work through. A [`Setting`]
-//! is a sysctl today; other kernel settings that are files holding a value (`/proc/irq/N/smp_affinity_list`,
-//! `/sys/class/net/DEV/queues/rx-N/rps_cpus`) join by adding a variant here and an arm in [`Host`].
+//! is a sysctl, an IRQ's affinity or a queue's RPS/XPS file; another kernel setting that is a file holding a
+//! value joins by adding a variant in `setting.rs` and an arm in [`Host`].
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Error, Result};
 use crate::netns::Namespace;
-use crate::plan::Observed;
+// `host::Setting` stays a public path (the fuzz targets and callers outside the crate use it).
+use crate::setting::Observed;
+pub use crate::setting::Setting;
 use crate::sysctl::{Key, SysctlTree};
-
-/// Something the tuner changes, records and restores.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Setting {
-    Sysctl {
-        key: Key,
-    },
-    /// `/proc/irq/IRQ/smp_affinity_list`: the CPUs that take an interrupt.
-    IrqAffinity {
-        irq: u32,
-    },
-    /// `/sys/class/net/DEVICE/queues/QUEUE/FILE`: a queue's RPS, RFS or XPS setting.
-    Queue {
-        device: String,
-        queue: String,
-        file: String,
-    },
-}
-
-impl Setting {
-    pub fn sysctl(key: Key) -> Setting {
-        Setting::Sysctl { key }
-    }
-}
-
-impl std::fmt::Display for Setting {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Setting::Sysctl { key } => write!(f, "{key}"),
-            Setting::IrqAffinity { irq } => write!(f, "irq/{irq}/smp_affinity_list"),
-            Setting::Queue {
-                device,
-                queue,
-                file,
-            } => write!(f, "{device}/{queue}/{file}"),
-        }
-    }
-}
 
 /// Reads and writes settings. Values are the raw text (without the trailing newline), so a restore writes
 /// back exactly what was there.
