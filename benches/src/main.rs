@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use pincore_bench::host::{cpus, interrupt};
-use pincore_bench::load::generator::LoadSpec;
 use pincore_bench::load::progress;
+use pincore_bench::load::spec::LoadSpec;
 use pincore_bench::load::workload::{Protocol, Workload};
 use pincore_bench::scenarios::churn::{self, ChurnSpec};
 use pincore_bench::scenarios::storm::{self, StormSpec};

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::load::generator::LoadSpec;
 use crate::load::latency::{self, Percentiles};
+use crate::load::spec::LoadSpec;
 
 /// Counts kept by every client thread over the measured window (warm-up excluded), then summed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,15 +13,17 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BenchError, Result};
-use crate::load::generator::{self, LoadSpec};
+use crate::load::generator;
 use crate::load::latency::{self, Percentiles};
 use crate::load::report::{group, RunReport};
+use crate::load::spec::LoadSpec;
 use crate::load::workload::{Protocol, Workload};
 use crate::workflows::chart::{self, Series};
 use crate::workflows::cputime::{self, CpuTimes};
 use crate::workflows::launch::{self, ServerProcess};
 use crate::workflows::machine::Machine;
 use crate::workflows::redis_benchmark;
+use crate::workflows::summary::RunSummary;
 
 /// How to compare.
 #[derive(Debug, Clone)]
@@ -54,21 +56,6 @@ pub enum MatchupKind {
 
 impl MatchupKind {
     pub const ALL: [MatchupKind; 3] = [MatchupKind::Resp, MatchupKind::Echo, MatchupKind::Client];
-}
-
-/// One run, reduced to what the comparison reports.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunSummary {
-    pub rate: f64,
-    pub failures: u64,
-    pub latency_us: Percentiles,
-    /// Every request answered in the run, warm-up included (the CPU time below is divided by it).
-    #[serde(default)]
-    pub all_requests: u64,
-    /// The server's CPU time (user + system, all threads, from /proc/PID/stat) over the whole run, in µs per
-    /// request of `all_requests`; `null` when the server's process could not be read.
-    #[serde(default)]
-    pub server_cpu_us_per_request: Option<f64>,
 }
 
 /// One side of a matchup, over all its runs.
@@ -371,13 +358,7 @@ fn run_load<S: ServerCheck>(
 ) -> Result<RunSummary> {
     let summary = with_server_cpu(server.pid(), || {
         let report: RunReport = generator::run(spec, stop, None)?;
-        Ok(RunSummary {
-            rate: report.rate,
-            failures: report.counters.failures(),
-            latency_us: report.latency_us,
-            all_requests: report.all_replies,
-            server_cpu_us_per_request: None,
-        })
+        Ok(RunSummary::of(&report))
     })?;
     server.check()?;
     Ok(summary)

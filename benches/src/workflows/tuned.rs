@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{BenchError, Result};
 use crate::host::cpus;
 use crate::host::netns::{self, Namespace};
-use crate::load::generator::LoadSpec;
 use crate::load::latency;
 use crate::load::report::{group, RunReport};
+use crate::load::spec::LoadSpec;
 use crate::load::workload::{Protocol, Workload};
 use crate::scenarios::churn::ChurnReport;
 use crate::scenarios::churn::ChurnSpec;
@@ -832,29 +832,6 @@ fn write_outputs(report: &TunedReport, dir: &Path) -> Result<()> {
         }
     };
     chart::before_after_svg(&dir.join("tuned.svg"), &title, &panels)
-}
-
-/// Waits until an HTTP `GET /readyz` on `admin` answers 200 (used inside the namespace).
-pub fn wait_ready(admin: SocketAddr, timeout: Duration, stop: &AtomicBool) -> Result<()> {
-    let started = std::time::Instant::now();
-    loop {
-        let last = match launch::http_status(admin, "/readyz") {
-            Ok(200) => return Ok(()),
-            Ok(code) => format!("/readyz answered {code}"),
-            Err(e) => e,
-        };
-        if stop.load(Ordering::Relaxed) {
-            return Err(BenchError::Interrupted);
-        }
-        if started.elapsed() >= timeout {
-            return Err(BenchError::NotReady {
-                what: format!("pincore-server (admin {admin})"),
-                seconds: timeout.as_secs_f64(),
-                message: last,
-            });
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[cfg(test)]
