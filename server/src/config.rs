@@ -1,14 +1,16 @@
 //! The server configuration: YAML with an embedded default, validated before anything starts.
 //!
-//! [`Config::from_yaml`] is the one way text becomes a [`Config`]; `check-config`, start-up, SIGHUP reload and
-//! pincore-deploy all call it, so a file that passes the check is a file the server accepts.
+//! [`Config::from_yaml_for`] is the one way text becomes a [`Config`] for a given set of services; the caller
+//! checks those services' own settings sections. [`Config::from_yaml`] (in `crate::builtin`, beside the
+//! services it checks) does that for pincore-server's built-in services; `check-config`, start-up, SIGHUP
+//! reload and pincore-deploy all come through here, so a file that passes the check is a file the server
+//! accepts.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use pincore_tuner::input;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ServerError;
@@ -457,47 +459,6 @@ impl fmt::Display for CpuList {
 }
 
 impl Config {
-    /// Parses and validates configuration text for `pincore-server` (its built-in services: only `resp` takes
-    /// settings, its users). `origin` names the text in errors (a path, or [`DEFAULT_ORIGIN`]). Keys missing from the
-    /// text take their default values.
-    pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let config = Config::from_yaml_for(text, origin, &BUILTIN_SERVICES)?;
-        for name in BUILTIN_SERVICES {
-            let Some(settings) = config.services.get(name).map(|s| &s.settings) else {
-                continue;
-            };
-            let path = format!("services.{name}.settings");
-            if name == "resp" {
-                // The key-value service's users (see `builtin::resp::auth`).
-                use crate::framework::Settings as _;
-                let parsed: crate::builtin::resp::auth::RespSettings = if settings.is_null() {
-                    Default::default()
-                } else {
-                    serde_yaml::from_value(settings.clone())
-                        .map_err(|e| config_error(text, origin, &path, e.to_string()))?
-                };
-                parsed
-                    .validate()
-                    .map_err(|e| config_error(text, origin, &path, e))?;
-                if config.services.resp.enabled {
-                    parsed
-                        .check_exposure(config.services.resp.listen)
-                        .map_err(|e| config_error(text, origin, "services.resp.listen", e))?;
-                }
-                continue;
-            }
-            if !settings.is_null() {
-                return Err(config_error(
-                    text,
-                    origin,
-                    &path,
-                    format!("the built-in {name} service takes no settings; remove it"),
-                ));
-            }
-        }
-        Ok(config)
-    }
-
     /// Parses and validates configuration text for a server running the services named `services` (see
     /// [`crate::framework::Server`]); their settings sections are checked by the caller, which knows their
     /// types.
@@ -531,20 +492,6 @@ impl Config {
             }
         }
         Ok(config)
-    }
-
-    /// The embedded default configuration.
-    pub fn embedded_default() -> Config {
-        // The embedded text is checked by a unit test to parse and to equal `Config::default()`.
-        Config::from_yaml(DEFAULT_YAML, DEFAULT_ORIGIN).unwrap_or_default()
-    }
-
-    /// Reads (a regular file of at most 16 MiB, see [`pincore_tuner::input`]) and validates a configuration file.
-    pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
-        let expected =
-            input::Expected::text("a YAML configuration file (see `pincore-server print-config`)");
-        let text = input::read_text(path, expected)?;
-        Config::from_yaml(&text, &path.display().to_string())
     }
 
     /// The effective configuration as YAML (what `print-config` shows).
