@@ -1,4 +1,6 @@
-//! What a service sees of its shard ([`Context`]) and of one accepted connection ([`Connection`]).
+//! The API a service is written against: the [`Service`] trait, what it sees of its shard ([`Context`]) and of
+//! one accepted connection ([`Connection`]). They name each other, so they live together; how the engine
+//! holds services of different types is `erased.rs`, below them the shard (`crate::shard`).
 
 use std::any::Any;
 use std::future::Future;
@@ -13,12 +15,37 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
 use glommio::net::TcpStream;
 use glommio::GlommioError;
 
+use super::catalog::AdmissionClass;
 use super::deadline::ReadDeadline;
-use super::service::{AdmissionClass, RawConnection, Service};
+use super::settings::Settings;
 use crate::config::Config;
 use crate::mesh::{Job, Op, Outcome, Ticket};
 use crate::metrics::{Counter, Histogram, ShardSnapshot};
-use crate::shard::{Admission, Shard};
+use crate::shard::{Admission, RawConnection, Shard};
+
+/// A TCP service the engine runs on every shard: one instance per shard, one call of [`Service::serve`] per
+/// accepted connection.
+///
+/// Instances are shard-local (`Rc`, `Cell` and `RefCell` are fine and need no locks): the engine builds one
+/// on each shard with the factory given to [`super::Server::service`]. What the shards share (a store, say)
+/// the factory captures in an `Arc`.
+#[allow(async_fn_in_trait)] // services are shard-local: their futures are never sent to another thread
+pub trait Service: Sized + 'static {
+    /// The name: `services.<NAME>` in the configuration, the `service` label in metrics.
+    const NAME: &'static str;
+    /// How connections are admitted (data ports by default).
+    const ADMISSION: AdmissionClass = AdmissionClass::Data;
+    /// This service's own configuration section (`()` for none).
+    type Settings: Settings;
+
+    /// Handles one accepted connection until it should close. A panic closes this connection only (it is
+    /// counted in `pincore_service_panics_total`); the shard keeps serving.
+    async fn serve(&self, conn: Connection<Self>);
+
+    /// Called on every shard after SIGHUP brought a new, valid value of [`Service::Settings`];
+    /// [`Context::settings`] already returns it.
+    fn on_reload(&self, _settings: &Self::Settings) {}
+}
 
 /// A job for another shard did not complete: that shard is shutting down, or the job panicked there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
