@@ -11,6 +11,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use pincore_tuner::cpuset::CpuSet;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ServerError;
@@ -401,35 +402,16 @@ impl Services {
 }
 
 impl CpuList {
-    /// Parses `all` or a list of CPUs and ranges such as `0-3,8`.
+    /// Parses `all` or a list of CPUs and ranges such as `0-3,8` (pincore-tuner's [`CpuSet`], the one CPU
+    /// list grammar every pincore tool reads).
     pub fn parse(text: &str) -> Result<CpuList, String> {
         let text = text.trim();
         if text.eq_ignore_ascii_case("all") {
             return Ok(CpuList::All);
         }
-        let mut cpus = Vec::new();
-        for part in text.split(',').map(str::trim) {
-            let bad = || {
-                format!("invalid CPU list {text:?}: {part:?} is not a CPU number or range such as 2-5 (or use \"all\")")
-            };
-            let (lo, hi) = match part.split_once('-') {
-                Some((lo, hi)) => (
-                    lo.trim().parse::<usize>().map_err(|_| bad())?,
-                    hi.trim().parse::<usize>().map_err(|_| bad())?,
-                ),
-                None => {
-                    let cpu = part.parse::<usize>().map_err(|_| bad())?;
-                    (cpu, cpu)
-                }
-            };
-            if lo > hi || hi >= 4096 {
-                return Err(bad());
-            }
-            cpus.extend(lo..=hi);
-        }
-        cpus.sort_unstable();
-        cpus.dedup();
-        Ok(CpuList::List(cpus))
+        CpuSet::parse_nonempty(text)
+            .map(|set| CpuList::List(set.to_vec()))
+            .map_err(|e| format!("{e} (or \"all\" for every CPU the process may use)"))
     }
 }
 
@@ -904,6 +886,25 @@ mod tests {
         assert!(CpuList::parse("2-1").is_err());
         assert!(CpuList::parse("x").is_err());
         assert_eq!(CpuList::List(vec![0, 2]).to_string(), "0,2");
+    }
+
+    #[test]
+    fn a_bad_cpu_list_reads_as_in_the_tuner_and_the_bench_and_names_all() {
+        for text in ["3-1", "0-x", "9000", ""] {
+            let ours = CpuList::parse(text).unwrap_err();
+            let tuner = CpuSet::parse_nonempty(text).unwrap_err();
+            assert!(
+                ours.starts_with(&tuner) && ours.contains("\"all\""),
+                "{ours}"
+            );
+        }
+        let e = Config::from_yaml("shards:\n  cpus: 0-x\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("c.yaml:2:") && e.contains("`x` in CPU list `0-x` is not a CPU number"),
+            "{e}"
+        );
     }
 
     #[test]

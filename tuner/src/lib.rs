@@ -14,6 +14,7 @@
 
 pub mod apply;
 mod atomic;
+pub mod cpuset;
 pub mod doctor;
 pub mod error;
 pub mod host;

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::cpuset::CpuSet;
 use super::discovery::{discover, Nic, Topology};
 use super::placement::{self, place, NicChange, NicPlan, NicRequest};
 use super::{irqbalance_advice, irqbalance_pids};
 use crate::apply::{self, Applied, ApplyRequest, PlannedWrite, Rollback};
+use crate::cpuset::CpuSet;
 use crate::error::{Error, Result};
 use crate::host::SettingStore;
 use crate::plan::{Action, Observed};

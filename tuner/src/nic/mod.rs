@@ -6,7 +6,6 @@
 //! ([`crate::apply`]), with its own state file so `nic rollback` and `rollback` undo one thing each.
 
 mod commands;
-pub mod cpuset;
 pub mod discovery;
 pub mod placement;
 
@@ -15,7 +14,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 pub use commands::{change_table, NicApplyReport, NicRollbackReport, NicVerification};
-pub use cpuset::CpuSet;
+pub use crate::cpuset::CpuSet;
 pub use discovery::{device_names, discover, Nic, Topology};
 pub use placement::{place, plan, NicChange, NicPlan, NicRequest, Placement};
 

@@ -9,8 +9,8 @@
 
 use serde::Serialize;
 
-use super::cpuset::CpuSet;
 use super::discovery::{Nic, SkippedVector, Topology};
+use crate::cpuset::CpuSet;
 use crate::error::{Error, Result};
 use crate::setting::{Action, Observed, Setting};
 use crate::sysctl::Key;
