@@ -12,7 +12,7 @@ use crate::netns::Namespace;
 // `host::Setting` stays a public path (the fuzz targets and callers outside the crate use it).
 use crate::setting::Observed;
 pub use crate::setting::Setting;
-use crate::sysctl::{Key, SysctlTree};
+use crate::sysctl::{self, Key, SysctlTree};
 
 /// Reads and writes settings. Values are the raw text (without the trailing newline), so a restore writes
 /// back exactly what was there.
@@ -164,11 +164,9 @@ impl SettingStore for Host {
             Setting::Sysctl { key } => Ok(self.sysctl.read_raw(key)?),
             _ => {
                 let path = self.nic_path(setting)?;
-                match std::fs::read_to_string(&path) {
-                    Ok(s) => Ok(Some(s.trim_end_matches('\n').to_string())),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(Error::io("reading", &path, e)),
-                }
+                let what =
+                    "a NIC setting file (a regular file under ROOT/proc/irq or ROOT/sys/class/net)";
+                Ok(sysctl::read_value(&path, what)?.map(|s| s.trim_end_matches('\n').to_string()))
             }
         }
     }
@@ -178,15 +176,7 @@ impl SettingStore for Host {
             Setting::Sysctl { key } => self.sysctl.write(key, value).map_err(Error::from),
             _ => {
                 let path = self.nic_path(setting)?;
-                // No O_CREAT: a queue or IRQ that does not exist must not appear in a fixture tree either.
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .truncate(true)
-                    .open(&path)
-                    .and_then(|mut f| {
-                        std::io::Write::write_all(&mut f, format!("{value}\n").as_bytes())
-                    })
-                    .map_err(|e| nic_write_error(setting, &path, e))
+                sysctl::write_value(&path, value).map_err(|e| nic_write_error(setting, &path, e))
             }
         }
     }
