@@ -10,6 +10,8 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use pincore_cli::output::Human;
+use pincore_cli::table::Table;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BenchError, Result};
@@ -503,13 +505,18 @@ fn summarise(name: &str, runs: Vec<RunSummary>) -> Contender {
 }
 
 /// The table printed for people.
-pub fn human(report: &CompareReport) -> String {
+impl Human for CompareReport {
+    fn human(&self, colour: bool) -> String {
+        human(self, colour)
+    }
+}
+
+fn human(report: &CompareReport, colour: bool) -> String {
     let mut s = format!(
         "Machine: {}. {} alternating runs of {:.1} s each (after {:.1} s warm-up); client threads {}.\n\n",
         report.machine.describe(), report.rounds, report.duration_s, report.warmup_s, report.client_threads
     );
-    s.push_str(&format!(
-        "{:<46} {:<16} {:>11} {:>23} {:>9} {:>9} {:>9} {:>10} {:>8} {:>7} {:>9}\n",
+    let mut table = Table::new(&[
         "matchup",
         "server/client",
         "median/s",
@@ -520,8 +527,9 @@ pub fn human(report: &CompareReport) -> String {
         "cpu µs/req",
         "failures",
         "ratio",
-        "cpu ratio"
-    ));
+        "cpu ratio",
+    ])
+    .align_right(&[2, 3, 4, 5, 6, 7, 8, 9, 10]);
     for m in &report.matchups {
         for (i, c) in m.contenders.iter().enumerate() {
             let (ratio, cpu_ratio) = match (i, m.cpu_ratio) {
@@ -529,10 +537,13 @@ pub fn human(report: &CompareReport) -> String {
                 (0, None) => (format!("{:.2}×", m.rate_ratio), "-".into()),
                 _ => (String::new(), String::new()),
             };
-            s.push_str(&format!(
-                "{:<46} {:<16} {:>11} {:>23} {:>9} {:>9} {:>9} {:>10} {:>8} {:>7} {:>9}\n",
-                if i == 0 { m.name.as_str() } else { "" },
-                c.name,
+            table.plain_row([
+                if i == 0 {
+                    m.name.clone()
+                } else {
+                    String::new()
+                },
+                c.name.clone(),
                 group(c.median_rate),
                 format!("{} – {}", group(c.min_rate), group(c.max_rate)),
                 latency::human(c.latency_us.p50_us),
@@ -544,12 +555,13 @@ pub fn human(report: &CompareReport) -> String {
                 },
                 c.server_cpu_us_per_request
                     .map_or("-".into(), |us| format!("{us:.2}")),
-                c.failures,
+                c.failures.to_string(),
                 ratio,
-                cpu_ratio
-            ));
+                cpu_ratio,
+            ]);
         }
     }
+    s.push_str(&table.render(colour));
     s.push_str(
         "\nratio: the first line's median rate over the second's (above 1: the first is faster).\n\
          cpu µs/req: the server's CPU time (user + system, all threads, /proc/PID/stat) over each whole run, \

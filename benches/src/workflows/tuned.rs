@@ -14,6 +14,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use pincore_cli::output::Human;
+use pincore_cli::table::Table;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BenchError, Result};
@@ -756,7 +758,13 @@ pub fn verdicts(b: &Measurement, a: &Measurement) -> Vec<String> {
 }
 
 /// The before/after table printed for people.
-pub fn human(report: &TunedReport) -> String {
+impl Human for TunedReport {
+    fn human(&self, colour: bool) -> String {
+        human(self, colour)
+    }
+}
+
+fn human(report: &TunedReport, colour: bool) -> String {
     let s = &report.scenarios;
     let mut out = format!("Machine: {}\n", report.machine.describe());
     match report.namespaces.as_slice() {
@@ -775,20 +783,20 @@ pub fn human(report: &TunedReport) -> String {
         s.steady_connections, s.steady_duration_s, s.steady_warmup_s
     ));
     let with_after = report.after.is_some();
-    let mut header = format!("{:<12} {:<26} {:>16}", "scenario", "metric", "before");
-    if with_after {
-        header.push_str(&format!(" {:>16}  change", "after"));
-    }
-    out.push_str(header.trim_end());
-    out.push('\n');
+    let headers: &[&str] = if with_after {
+        &["scenario", "metric", "before", "after", "change"]
+    } else {
+        &["scenario", "metric", "before"]
+    };
+    let mut table = Table::new(headers).align_right(&[2, 3]);
     for row in comparison(&report.before, report.after.as_ref()) {
-        let mut line = format!("{:<12} {:<26} {:>16}", row.scenario, row.metric, row.before);
+        let mut cells = vec![row.scenario.to_string(), row.metric.to_string(), row.before];
         if with_after {
-            line.push_str(&format!(" {:>16}  {}", row.after, row.change));
+            cells.extend([row.after, row.change]);
         }
-        out.push_str(line.trim_end());
-        out.push('\n');
+        table.plain_row(cells);
     }
+    out.push_str(&table.render(colour));
     if let Some(after) = &report.after {
         out.push('\n');
         for verdict in verdicts(&report.before, after) {
@@ -919,7 +927,7 @@ mod tests {
         r.tuner_output.clear();
         let r = r.judged();
         assert!(r.verdicts.is_empty());
-        let table = human(&r);
+        let table = r.human(false);
         assert!(
             !table.contains("change") && !table.contains("fixes"),
             "{table}"
