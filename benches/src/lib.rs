@@ -2,7 +2,7 @@
 //! user would otherwise run, and the one-command tuned benchmark (before/after a tuning profile, inside a
 //! throwaway network namespace).
 //!
-//! - [`load::generator::run`] drives a target with a [`load::generator::LoadSpec`]: closed loop (connections ×
+//! - [`load::generator::run`] drives a target with a [`load::spec::LoadSpec`]: closed loop (connections ×
 //!   pipeline requests in flight) or open loop (`rate` requests/s, latency measured from each request's
 //!   intended send time, so a stall shows in the percentiles instead of slowing the client down).
 //! - [`workflows::compare::run`] starts pincore-server and its peers on loopback and alternates identical runs.

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use pincore_bench::host::{cpus, interrupt};
-use pincore_bench::load::generator::LoadSpec;
 use pincore_bench::load::progress;
+use pincore_bench::load::spec::LoadSpec;
 use pincore_bench::load::workload::{Protocol, Workload};
 use pincore_bench::scenarios::churn::{self, ChurnSpec};
 use pincore_bench::scenarios::storm::{self, StormSpec};
@@ -20,6 +20,7 @@ use pincore_bench::workflows::tuned::{self, TunedSpec};
 use pincore_bench::BenchError;
 use pincore_cli::duration::parse_duration;
 use pincore_cli::exit;
+use pincore_cli::output::{colour_on_stdout, render};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -285,11 +286,7 @@ fn dispatch(mode: Mode) -> Result<(), BenchError> {
             let spec = args.load.spec(resolve(&args.target)?)?;
             let show = !args.quiet && std::io::stderr().is_terminal();
             let report = progress::run_with_progress(&spec, &stop, show)?;
-            if args.json {
-                print!("{}", pincore_cli::output::json(&report));
-            } else {
-                print!("{}", report.human());
-            }
+            print!("{}", render(&report, args.json, colour_on_stdout()));
             Ok(())
         }
         Mode::Compare(args) => {
@@ -315,10 +312,8 @@ fn dispatch(mode: Mode) -> Result<(), BenchError> {
                 },
             };
             let report = compare::run(&spec, &stop)?;
-            if args.json {
-                print!("{}", pincore_cli::output::json(&report));
-            } else {
-                print!("{}", compare::human(&report));
+            print!("{}", render(&report, args.json, colour_on_stdout()));
+            if !args.json {
                 eprintln!(
                     "wrote {0}/compare.json and {0}/compare.svg",
                     spec.out_dir.display()
@@ -335,10 +330,8 @@ fn dispatch(mode: Mode) -> Result<(), BenchError> {
                 out_dir: args.out,
             };
             let report = tuned::run(&spec, &stop)?;
-            if args.json {
-                print!("{}", pincore_cli::output::json(&report));
-            } else {
-                print!("{}", tuned::human(&report));
+            print!("{}", render(&report, args.json, colour_on_stdout()));
+            if !args.json {
                 eprintln!(
                     "wrote {0}/tuned.json and {0}/tuned.svg",
                     spec.out_dir.display()
@@ -354,11 +347,7 @@ fn dispatch(mode: Mode) -> Result<(), BenchError> {
                 timeout: args.timeout,
             };
             let report = storm::run(&spec, &stop)?;
-            if args.json {
-                print!("{}", pincore_cli::output::json(&report));
-            } else {
-                print!("{}", report.human());
-            }
+            print!("{}", render(&report, args.json, colour_on_stdout()));
             Ok(())
         }
         Mode::Churn(args) => {
@@ -369,11 +358,7 @@ fn dispatch(mode: Mode) -> Result<(), BenchError> {
                 timeout: args.timeout,
             };
             let report = churn::run(&spec, &stop)?;
-            if args.json {
-                print!("{}", pincore_cli::output::json(&report));
-            } else {
-                print!("{}", report.human());
-            }
+            print!("{}", render(&report, args.json, colour_on_stdout()));
             Ok(())
         }
         Mode::Child => {

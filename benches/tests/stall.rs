@@ -6,8 +6,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use pincore_bench::load::generator::{self, LoadSpec};
+use pincore_bench::load::generator;
 use pincore_bench::load::report::RunReport;
+use pincore_bench::load::spec::LoadSpec;
 use pincore_bench::load::workload::{Protocol, Workload};
 
 const PAYLOAD: usize = 16;

@@ -1,5 +1,6 @@
 //! Aligned tables for people: each column padded to its widest cell, two spaces apart, the last column
-//! unpadded, colour only when asked for (the caller knows whether it writes to a terminal).
+//! unpadded, numbers right-aligned when asked for, colour only when asked for (the caller knows whether it
+//! writes to a terminal).
 
 /// How a cell is painted on a terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +16,8 @@ pub enum Style {
 #[derive(Debug, Default)]
 pub struct Table {
     rows: Vec<Vec<(String, Style)>>,
+    /// Columns whose cells are right-aligned (numbers), by index.
+    right: Vec<usize>,
 }
 
 impl Table {
@@ -22,7 +25,14 @@ impl Table {
     pub fn new(headers: &[&str]) -> Table {
         Table {
             rows: vec![headers.iter().map(|h| plain(*h)).collect()],
+            right: Vec::new(),
         }
+    }
+
+    /// Right-aligns the cells of `columns` (header included), so numbers line up by their last digit.
+    pub fn align_right(mut self, columns: &[usize]) -> Table {
+        self.right.extend_from_slice(columns);
+        self
     }
 
     /// A table without a header row.
@@ -57,9 +67,18 @@ impl Table {
         for row in &self.rows {
             let mut line = String::new();
             for (i, (text, style)) in row.iter().enumerate() {
-                line.push_str(&paint(text, *style, colour));
-                if i + 1 < row.len() {
-                    line.push_str(&" ".repeat(widths[i] - text.chars().count() + 2));
+                let pad = widths[i] - text.chars().count();
+                if self.right.contains(&i) {
+                    line.push_str(&" ".repeat(pad));
+                    line.push_str(&paint(text, *style, colour));
+                    if i + 1 < row.len() {
+                        line.push_str("  ");
+                    }
+                } else {
+                    line.push_str(&paint(text, *style, colour));
+                    if i + 1 < row.len() {
+                        line.push_str(&" ".repeat(pad + 2));
+                    }
                 }
             }
             out.push_str(line.trim_end());
@@ -99,6 +118,17 @@ mod tests {
         assert_eq!(
             t.render(false),
             "HOST       RESULT  WHY\na          ok\nlong-host  failed  health check\n"
+        );
+    }
+
+    #[test]
+    fn right_aligned_columns_line_up_by_their_last_character() {
+        let mut t = Table::new(&["NAME", "RATE", "NOTE"]).align_right(&[1]);
+        t.plain_row(["a", "1,234", "x"]);
+        t.plain_row(["bb", "5", ""]);
+        assert_eq!(
+            t.render(false),
+            "NAME   RATE  NOTE\na     1,234  x\nbb        5\n"
         );
     }
 

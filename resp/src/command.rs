@@ -141,12 +141,27 @@ fn parse(
                 None => return Ok(None),
                 Some(header) => header,
             },
-            Some(_) => return inline::parse(buf, 0, limits, args, progress),
+            Some(_) => return inline_line(buf, 0, limits, args, progress),
         },
-        Progress::Inline { scanned } => return inline::parse(buf, scanned, limits, args, progress),
+        Progress::Inline { scanned } => return inline_line(buf, scanned, limits, args, progress),
         Progress::Array { remaining, next } => (remaining, next),
     };
     bulk_strings(buf, limits, args, remaining, next, progress)
+}
+
+/// Reads an inline line (see [`inline::parse`]), remembering how much was scanned when it is not all here.
+fn inline_line(
+    buf: &[u8],
+    scanned: usize,
+    limits: &Limits,
+    args: &mut Vec<Range<usize>>,
+    progress: &mut Progress,
+) -> Result<Option<usize>, ProtocolError> {
+    let parsed = inline::parse(buf, scanned, limits, args)?;
+    if parsed.is_none() {
+        *progress = Progress::Inline { scanned: buf.len() };
+    }
+    Ok(parsed)
 }
 
 /// Reads `*N\r\n`: the number of arguments and where the first starts. `*0` and `*-1` are empty commands.

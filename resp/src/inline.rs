@@ -10,17 +10,17 @@
 
 use std::ops::Range;
 
-use crate::command::Progress;
 use crate::error::ProtocolError;
 use crate::Limits;
 
 /// Parses the inline line at the front of `buf`, whose first `scanned` bytes are known to hold no newline.
+/// `Ok(None)` means no whole line yet, and then none of `buf` holds a newline: resume with `scanned =
+/// buf.len()` once more bytes arrive.
 pub(crate) fn parse(
     buf: &[u8],
     scanned: usize,
     limits: &Limits,
     args: &mut Vec<Range<usize>>,
-    progress: &mut Progress,
 ) -> Result<Option<usize>, ProtocolError> {
     let too_long = ProtocolError::InlineTooLong {
         max: limits.max_inline_len,
@@ -37,7 +37,6 @@ pub(crate) fn parse(
         if buf.len() > limits.max_inline_len && !waiting_for_lf {
             return Err(too_long);
         }
-        *progress = Progress::Inline { scanned: buf.len() };
         return Ok(None);
     };
     let line_end = if newline > 0 && buf[newline - 1] == b'\r' {

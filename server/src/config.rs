@@ -1,14 +1,17 @@
 //! The server configuration: YAML with an embedded default, validated before anything starts.
 //!
-//! [`Config::from_yaml`] is the one way text becomes a [`Config`]; `check-config`, start-up, SIGHUP reload and
-//! pincore-deploy all call it, so a file that passes the check is a file the server accepts.
+//! [`Config::from_yaml_for`] is the one way text becomes a [`Config`] for a given set of services; the caller
+//! checks those services' own settings sections. [`Config::from_yaml`] (in `crate::builtin`, beside the
+//! services it checks) does that for pincore-server's built-in services; `check-config`, start-up, SIGHUP
+//! reload and pincore-deploy all come through here, so a file that passes the check is a file the server
+//! accepts.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use pincore_tuner::input;
+use pincore_tuner::cpuset::CpuSet;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ServerError;
@@ -399,35 +402,16 @@ impl Services {
 }
 
 impl CpuList {
-    /// Parses `all` or a list of CPUs and ranges such as `0-3,8`.
+    /// Parses `all` or a list of CPUs and ranges such as `0-3,8` (pincore-tuner's [`CpuSet`], the one CPU
+    /// list grammar every pincore tool reads).
     pub fn parse(text: &str) -> Result<CpuList, String> {
         let text = text.trim();
         if text.eq_ignore_ascii_case("all") {
             return Ok(CpuList::All);
         }
-        let mut cpus = Vec::new();
-        for part in text.split(',').map(str::trim) {
-            let bad = || {
-                format!("invalid CPU list {text:?}: {part:?} is not a CPU number or range such as 2-5 (or use \"all\")")
-            };
-            let (lo, hi) = match part.split_once('-') {
-                Some((lo, hi)) => (
-                    lo.trim().parse::<usize>().map_err(|_| bad())?,
-                    hi.trim().parse::<usize>().map_err(|_| bad())?,
-                ),
-                None => {
-                    let cpu = part.parse::<usize>().map_err(|_| bad())?;
-                    (cpu, cpu)
-                }
-            };
-            if lo > hi || hi >= 4096 {
-                return Err(bad());
-            }
-            cpus.extend(lo..=hi);
-        }
-        cpus.sort_unstable();
-        cpus.dedup();
-        Ok(CpuList::List(cpus))
+        CpuSet::parse_nonempty(text)
+            .map(|set| CpuList::List(set.to_vec()))
+            .map_err(|e| format!("{e} (or \"all\" for every CPU the process may use)"))
     }
 }
 
@@ -457,47 +441,6 @@ impl fmt::Display for CpuList {
 }
 
 impl Config {
-    /// Parses and validates configuration text for `pincore-server` (its built-in services: only `resp` takes
-    /// settings, its users). `origin` names the text in errors (a path, or [`DEFAULT_ORIGIN`]). Keys missing from the
-    /// text take their default values.
-    pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let config = Config::from_yaml_for(text, origin, &BUILTIN_SERVICES)?;
-        for name in BUILTIN_SERVICES {
-            let Some(settings) = config.services.get(name).map(|s| &s.settings) else {
-                continue;
-            };
-            let path = format!("services.{name}.settings");
-            if name == "resp" {
-                // The key-value service's users (see `builtin::resp::auth`).
-                use crate::framework::Settings as _;
-                let parsed: crate::builtin::resp::auth::RespSettings = if settings.is_null() {
-                    Default::default()
-                } else {
-                    serde_yaml::from_value(settings.clone())
-                        .map_err(|e| config_error(text, origin, &path, e.to_string()))?
-                };
-                parsed
-                    .validate()
-                    .map_err(|e| config_error(text, origin, &path, e))?;
-                if config.services.resp.enabled {
-                    parsed
-                        .check_exposure(config.services.resp.listen)
-                        .map_err(|e| config_error(text, origin, "services.resp.listen", e))?;
-                }
-                continue;
-            }
-            if !settings.is_null() {
-                return Err(config_error(
-                    text,
-                    origin,
-                    &path,
-                    format!("the built-in {name} service takes no settings; remove it"),
-                ));
-            }
-        }
-        Ok(config)
-    }
-
     /// Parses and validates configuration text for a server running the services named `services` (see
     /// [`crate::framework::Server`]); their settings sections are checked by the caller, which knows their
     /// types.
@@ -531,20 +474,6 @@ impl Config {
             }
         }
         Ok(config)
-    }
-
-    /// The embedded default configuration.
-    pub fn embedded_default() -> Config {
-        // The embedded text is checked by a unit test to parse and to equal `Config::default()`.
-        Config::from_yaml(DEFAULT_YAML, DEFAULT_ORIGIN).unwrap_or_default()
-    }
-
-    /// Reads (a regular file of at most 16 MiB, see [`pincore_tuner::input`]) and validates a configuration file.
-    pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
-        let expected =
-            input::Expected::text("a YAML configuration file (see `pincore-server print-config`)");
-        let text = input::read_text(path, expected)?;
-        Config::from_yaml(&text, &path.display().to_string())
     }
 
     /// The effective configuration as YAML (what `print-config` shows).
@@ -957,6 +886,25 @@ mod tests {
         assert!(CpuList::parse("2-1").is_err());
         assert!(CpuList::parse("x").is_err());
         assert_eq!(CpuList::List(vec![0, 2]).to_string(), "0,2");
+    }
+
+    #[test]
+    fn a_bad_cpu_list_reads_as_in_the_tuner_and_the_bench_and_names_all() {
+        for text in ["3-1", "0-x", "9000", ""] {
+            let ours = CpuList::parse(text).unwrap_err();
+            let tuner = CpuSet::parse_nonempty(text).unwrap_err();
+            assert!(
+                ours.starts_with(&tuner) && ours.contains("\"all\""),
+                "{ours}"
+            );
+        }
+        let e = Config::from_yaml("shards:\n  cpus: 0-x\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("c.yaml:2:") && e.contains("`x` in CPU list `0-x` is not a CPU number"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub enum ServerError {
     #[error("no CPU to run a shard on with shards.nic mode {mode} for {device}: its queue interrupts go to CPUs [{irq_cpus}], the shards may use CPUs [{allowed}]; {fix}")]
     NicNoCpus {
         device: String,
-        mode: crate::config::NicMode,
+        mode: String,
         irq_cpus: String,
         allowed: String,
         fix: String,

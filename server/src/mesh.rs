@@ -17,8 +17,11 @@ use std::task::{Context, Poll, Waker};
 use std::any::Any;
 
 use crate::config::Config;
-use crate::framework::service::{AnySettings, LocalFuture};
+use crate::framework::settings::AnySettings;
 use crate::metrics::ShardSnapshot;
+
+/// A future of any service, as the engine spawns it.
+pub(crate) type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
 /// A service's job for another shard: given that shard's instance of the service, the future of its reply
 /// (`None`: the instance is not of the expected type).

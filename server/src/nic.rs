@@ -84,7 +84,7 @@ pub fn shard_cpus(
     };
     Err(ServerError::NicNoCpus {
         device: nic.device.clone(),
-        mode: nic.mode,
+        mode: nic.mode.to_string(),
         irq_cpus: if irq.is_empty() {
             "none known".into()
         } else {

@@ -2,20 +2,18 @@
 //!
 //! glommio's `CpuSet::online()` reads `/sys/devices/system/cpu/online` and ignores the affinity mask, so under
 //! `taskset`, a cgroup cpuset or Kubernetes' static CPU manager it could pin a shard to a CPU the process may
-//! not use. The mask is read here with `sched_getaffinity` and is the upper bound.
+//! not use. The mask (`sched_getaffinity`, read by pincore-tuner's `CpuSet::allowed`) is the upper bound.
 
 use glommio::{CpuSet, PoolPlacement};
 
 use crate::config::CpuList;
 use crate::error::ServerError;
 
-/// The CPUs this process may run on, ascending.
+/// The CPUs this process may run on, ascending (pincore-tuner's [`pincore_tuner::cpuset::CpuSet::allowed`]).
 pub fn allowed_cpus() -> Result<Vec<usize>, ServerError> {
-    let mask = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
-        .map_err(|e| ServerError::Affinity(e.to_string()))?;
-    Ok((0..nix::sched::CpuSet::count())
-        .filter(|&cpu| mask.is_set(cpu).unwrap_or(false))
-        .collect())
+    pincore_tuner::cpuset::CpuSet::allowed()
+        .map(|set| set.to_vec())
+        .map_err(|e| ServerError::Affinity(e.to_string()))
 }
 
 /// The shard CPUs: `requested` intersected with `allowed`, one shard per CPU, ascending.

@@ -5,6 +5,7 @@
 //! services' jobs through the channel mesh ([`crate::mesh`]). The process-wide state is [`Shared`], read at
 //! start-up, on reload and by readiness checks.
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
@@ -25,11 +26,12 @@ use glommio::channels::shared_channel::ConnectedReceiver;
 use glommio::TaskQueueHandle;
 
 use crate::config::Config;
+use crate::framework::catalog::AdmissionClass;
 use crate::framework::catalog::Catalog;
-use crate::framework::service::{AdmissionClass, AnySettings, Erased};
+use crate::framework::settings::AnySettings;
 use crate::listener::ShardSockets;
 use crate::logging::LogLevelHandle;
-use crate::mesh::{Envelope, Job, Op, Outcome, Pending, Reply, Ticket};
+use crate::mesh::{Envelope, Job, LocalFuture, Op, Outcome, Pending, Reply, Ticket};
 use crate::metrics::{Rejection, ShardMetrics, ShardSnapshot};
 
 /// Process-wide state, shared by every shard's thread. Nothing in it is touched on the request path.
@@ -204,6 +206,23 @@ impl ConnectionTable {
             .min()
             .map(|(_, id)| id)
     }
+}
+
+/// A service of some type, as a shard holds it (implemented for every [`crate::framework::Service`] in
+/// `framework/erased.rs`).
+pub(crate) trait Erased {
+    fn serve(self: Rc<Self>, conn: RawConnection) -> LocalFuture<()>;
+    fn reload(&self, settings: &AnySettings);
+    fn as_any(self: Rc<Self>) -> Rc<dyn Any>;
+}
+
+/// What the engine hands a service's [`Erased::serve`]: the stream and its admission slot.
+pub(crate) struct RawConnection {
+    pub shard: Rc<Shard>,
+    pub index: usize,
+    pub stream: glommio::net::TcpStream,
+    pub peer: std::net::IpAddr,
+    pub admission: Admission,
 }
 
 /// One shard's state.

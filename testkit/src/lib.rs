@@ -123,7 +123,8 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 ///
 /// Its name is unique per process and call, so tests can run in parallel.
 pub struct NetNs {
-    name: String,
+    /// pincore-tuner's throwaway namespace: `ip netns add`, loopback up, `ip netns delete` on drop.
+    inner: pincore_tuner::netns::OwnedNamespace,
 }
 
 impl NetNs {
@@ -135,21 +136,20 @@ impl NetNs {
             SEQ.fetch_add(1, Ordering::Relaxed),
             label
         );
-        run_checked(Command::new("ip").args(["netns", "add", &name]))?;
-        let ns = NetNs { name };
-        run_checked(Command::new("ip").args(["-n", &ns.name, "link", "set", "lo", "up"]))?;
-        Ok(ns)
+        let inner =
+            pincore_tuner::netns::OwnedNamespace::create(&name).map_err(io::Error::other)?;
+        Ok(NetNs { inner })
     }
 
     /// The namespace's name, as `ip netns` and `pincore-tuner --netns` take it.
     pub fn name(&self) -> &str {
-        &self.name
+        self.inner.name()
     }
 
     /// A command that runs `program` inside this namespace.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name]).arg(program);
+        c.args(["netns", "exec", self.name()]).arg(program);
         c
     }
 
@@ -169,16 +169,6 @@ impl NetNs {
                 .args(["-q", "-w", &format!("{key}={value}")]),
         )
         .map(drop)
-    }
-}
-
-impl Drop for NetNs {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "delete", &self.name])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
     }
 }
 

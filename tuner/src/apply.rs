@@ -10,8 +10,9 @@ use serde::Serialize;
 
 use crate::atomic::{remove_if_present, write_atomically, Durability};
 use crate::error::{Error, Result};
-use crate::host::{Setting, SettingStore};
+use crate::host::SettingStore;
 use crate::input;
+use crate::setting::Setting;
 use crate::state::{
     RecordedFile, RecordedSetting, RestoreScope, StateRecord, StateStore, STATE_VERSION,
 };

@@ -2,56 +2,17 @@
 //! optionally from inside a network namespace.
 //!
 //! [`SettingStore`] is the narrow interface apply, rollback and the state file work through. A [`Setting`]
-//! is a sysctl today; other kernel settings that are files holding a value (`/proc/irq/N/smp_affinity_list`,
-//! `/sys/class/net/DEV/queues/rx-N/rps_cpus`) join by adding a variant here and an arm in [`Host`].
+//! is a sysctl, an IRQ's affinity or a queue's RPS/XPS file; another kernel setting that is a file holding a
+//! value joins by adding a variant in `setting.rs` and an arm in [`Host`].
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Error, Result};
 use crate::netns::Namespace;
-use crate::plan::Observed;
-use crate::sysctl::{Key, SysctlTree};
-
-/// Something the tuner changes, records and restores.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Setting {
-    Sysctl {
-        key: Key,
-    },
-    /// `/proc/irq/IRQ/smp_affinity_list`: the CPUs that take an interrupt.
-    IrqAffinity {
-        irq: u32,
-    },
-    /// `/sys/class/net/DEVICE/queues/QUEUE/FILE`: a queue's RPS, RFS or XPS setting.
-    Queue {
-        device: String,
-        queue: String,
-        file: String,
-    },
-}
-
-impl Setting {
-    pub fn sysctl(key: Key) -> Setting {
-        Setting::Sysctl { key }
-    }
-}
-
-impl std::fmt::Display for Setting {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Setting::Sysctl { key } => write!(f, "{key}"),
-            Setting::IrqAffinity { irq } => write!(f, "irq/{irq}/smp_affinity_list"),
-            Setting::Queue {
-                device,
-                queue,
-                file,
-            } => write!(f, "{device}/{queue}/{file}"),
-        }
-    }
-}
+// `host::Setting` stays a public path (the fuzz targets and callers outside the crate use it).
+use crate::setting::Observed;
+pub use crate::setting::Setting;
+use crate::sysctl::{self, Key, SysctlTree};
 
 /// Reads and writes settings. Values are the raw text (without the trailing newline), so a restore writes
 /// back exactly what was there.
@@ -203,11 +164,9 @@ impl SettingStore for Host {
             Setting::Sysctl { key } => Ok(self.sysctl.read_raw(key)?),
             _ => {
                 let path = self.nic_path(setting)?;
-                match std::fs::read_to_string(&path) {
-                    Ok(s) => Ok(Some(s.trim_end_matches('\n').to_string())),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(Error::io("reading", &path, e)),
-                }
+                let what =
+                    "a NIC setting file (a regular file under ROOT/proc/irq or ROOT/sys/class/net)";
+                Ok(sysctl::read_value(&path, what)?.map(|s| s.trim_end_matches('\n').to_string()))
             }
         }
     }
@@ -217,15 +176,7 @@ impl SettingStore for Host {
             Setting::Sysctl { key } => self.sysctl.write(key, value).map_err(Error::from),
             _ => {
                 let path = self.nic_path(setting)?;
-                // No O_CREAT: a queue or IRQ that does not exist must not appear in a fixture tree either.
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .truncate(true)
-                    .open(&path)
-                    .and_then(|mut f| {
-                        std::io::Write::write_all(&mut f, format!("{value}\n").as_bytes())
-                    })
-                    .map_err(|e| nic_write_error(setting, &path, e))
+                sysctl::write_value(&path, value).map_err(|e| nic_write_error(setting, &path, e))
             }
         }
     }

@@ -14,6 +14,7 @@
 
 pub mod apply;
 mod atomic;
+pub mod cpuset;
 pub mod doctor;
 pub mod error;
 pub mod host;
@@ -26,6 +27,7 @@ pub mod plan;
 pub mod preflight;
 pub mod profile;
 pub mod report;
+pub mod setting;
 pub mod state;
 pub mod sysctl;
 mod trust;
@@ -33,6 +35,7 @@ pub mod tuned;
 pub mod tuner;
 
 pub use error::{Error, Location, Result};
-pub use plan::{plan, Action, Change, Observed, Plan};
+pub use plan::{plan, Change, Plan};
 pub use profile::{FlatEntry, FlatProfile, Op, Profile, ProfileLibrary, Target};
+pub use setting::{Action, Observed};
 pub use tuner::{Options, Tuner};

@@ -1,4 +1,5 @@
-//! Acting inside a named network namespace (`--netns NAME`, as `ip netns` names them).
+//! Acting inside a named network namespace (`--netns NAME`, as `ip netns` names them), and making
+//! throwaway ones ([`OwnedNamespace`]).
 //!
 //! `setns(2)` moves only the calling thread, so [`Namespace::enter`] must run before the process starts any
 //! thread; the binary calls it first thing. After it, `/proc/sys/net` shows the namespace's values.
@@ -32,11 +33,7 @@ impl Namespace {
             name: name.to_string(),
             message,
         };
-        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-            return Err(fail(
-                "not a namespace name (as `ip netns list` prints them)".into(),
-            ));
-        }
+        check_name(name)?;
         let path: PathBuf = Path::new(NETNS_RUN_DIR).join(name);
         let entered = File::open(&path).map_err(|e| {
             fail(format!(
@@ -123,5 +120,87 @@ impl Namespace {
         setns(&self.entered, CloneFlags::CLONE_NEWNET)
             .map_err(|e| fail("re-entering the namespace", e))?;
         Ok(Some(out))
+    }
+}
+
+/// A network namespace this process created (`ip netns add`), with its loopback up; deleted (`ip netns
+/// delete`) by [`OwnedNamespace::delete`] or, failing that, on drop — on success, error and unwinding alike.
+///
+/// The one way pincore makes a throwaway namespace: pincore-bench's tuned benchmark and the test kit both
+/// use it. It changes nothing outside the new namespace.
+#[derive(Debug)]
+pub struct OwnedNamespace {
+    name: String,
+    /// Cleared once `delete` ran, so drop does not delete a second time.
+    owned: bool,
+}
+
+impl OwnedNamespace {
+    /// Creates `/run/netns/NAME` and brings its loopback up. If the loopback cannot be brought up, the
+    /// namespace is deleted again before the error is returned.
+    pub fn create(name: &str) -> Result<OwnedNamespace> {
+        check_name(name)?;
+        ip(name, &["netns", "add", name])?;
+        let ns = OwnedNamespace {
+            name: name.to_string(),
+            owned: true,
+        };
+        ip(name, &["-n", name, "link", "set", "lo", "up"])?;
+        tracing::debug!(namespace = name, "created network namespace");
+        Ok(ns)
+    }
+
+    /// The namespace's name, as `ip netns` and `--netns` take it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Deletes the namespace now, saying why when it cannot (drop would only log it).
+    pub fn delete(mut self) -> Result<()> {
+        self.owned = false;
+        ip(&self.name, &["netns", "delete", &self.name])
+    }
+}
+
+impl Drop for OwnedNamespace {
+    fn drop(&mut self) {
+        if self.owned {
+            if let Err(e) = ip(&self.name, &["netns", "delete", &self.name]) {
+                tracing::warn!(namespace = %self.name, error = %e, "could not delete network namespace; remove it with `ip netns delete`");
+            }
+        }
+    }
+}
+
+/// Refuses a name that is not one `/run/netns/NAME` file: empty, `.`, `..` or containing `/`.
+fn check_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return Err(Error::Netns {
+            name: name.to_string(),
+            message: "not a namespace name (as `ip netns list` prints them)".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Runs `ip ARGS` for namespace `name`; a failure carries `ip`'s own words.
+fn ip(name: &str, args: &[&str]) -> Result<()> {
+    let fail = |message: String| Error::Netns {
+        name: name.to_string(),
+        message,
+    };
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| fail(format!("cannot run `ip` (install iproute2): {e}")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(fail(format!(
+            "`ip {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
     }
 }

@@ -8,60 +8,8 @@ use serde::Serialize;
 
 use crate::nic::NicPlan;
 use crate::profile::{FlatProfile, Op, Target};
+pub use crate::setting::{Action, Observed};
 use crate::sysctl::Key;
-
-/// What the kernel shows for one key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Observed {
-    /// The current value, whitespace-normalised.
-    Value(String),
-    /// This kernel has no such key (too old, module not loaded).
-    Missing,
-    /// The key exists on the host but not in this network namespace, or it is host-global and so not this
-    /// namespace's to change. The string says which.
-    NotInNamespace(String),
-    /// The key exists and has this value, but this process may not change it here (its file has no write
-    /// bit: e.g. `net.core.rmem_max` inside a non-initial network namespace). The second string says why.
-    ReadOnly(String, String),
-}
-
-/// What applying the plan does with one key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Action {
-    /// The live value does not satisfy the target: write [`Change::write`].
-    Change,
-    /// Already satisfied.
-    Ok,
-    /// The kernel does not have the key; skipped.
-    Missing,
-    /// Not visible (or not per-namespace) in the network namespace being tuned; skipped.
-    #[serde(rename = "not-visible-in-namespace")]
-    NotInNamespace,
-    /// Differs from the target but cannot be written here (read-only in this namespace or tree); skipped.
-    #[serde(rename = "read-only-here")]
-    ReadOnly,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Change => "change",
-            Action::Ok => "ok",
-            Action::Missing => "missing",
-            Action::NotInNamespace => "not-visible-in-namespace",
-            Action::ReadOnly => "read-only-here",
-        }
-    }
-
-    /// True for the actions that leave a key alone because it is not this run's to write.
-    pub fn skipped(self) -> bool {
-        matches!(
-            self,
-            Action::Missing | Action::NotInNamespace | Action::ReadOnly
-        )
-    }
-}
 
 /// One key of a plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

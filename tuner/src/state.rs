@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic::{remove_if_present, write_atomically, Durability};
 use crate::error::{Error, Result};
-use crate::host::Setting;
 use crate::input::{self, Expected};
+use crate::setting::Setting;
 use crate::trust;
 
 /// Where state lives unless `--state-dir` says otherwise (under `--root`). Not the server's state directory

@@ -131,18 +131,11 @@ impl SysctlTree {
             .map(|s| s.strip_suffix('\n').unwrap_or(&s).to_string()))
     }
 
-    /// The key's file, read through [`crate::input`]: under `--root` a fixture tree could hold anything there
-    /// (a symlink to /dev/zero must not hang the tuner). No sysctl holds anywhere near 1 MiB.
+    /// The key's file, through [`read_value`].
     fn read_file(&self, key: &Key) -> Result<Option<String>, SysctlError> {
         let path = self.path(key);
-        let expected = crate::input::Expected {
-            what: "a sysctl file (a regular file under ROOT/proc/sys)",
-            limit: 1 << 20,
-        };
-        match crate::input::read_text(&path, expected) {
-            Ok(s) => Ok(Some(s)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(SysctlError::Io {
+        read_value(&path, "a sysctl file (a regular file under ROOT/proc/sys)").map_err(|e| {
+            SysctlError::Io {
                 key: key.clone(),
                 op: "reading",
                 path,
@@ -150,8 +143,8 @@ impl SysctlTree {
                     crate::input::Problem::Io(io) => io,
                     _ => io::Error::other(e.to_string()),
                 },
-            }),
-        }
+            }
+        })
     }
 
     /// The permission bits of the key's file (`None` when it cannot be stat'ed): inside a non-initial network
@@ -205,13 +198,7 @@ impl SysctlTree {
     /// Writes `value` as the kernel expects it (one write of the whole value).
     pub fn write(&self, key: &Key, value: &str) -> Result<(), SysctlError> {
         let path = self.path(key);
-        // Opening without O_CREAT: a key the kernel does not have must not be created in a fixture tree either.
-        let result = std::fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(&path)
-            .and_then(|mut f| io::Write::write_all(&mut f, format!("{value}\n").as_bytes()));
-        result.map_err(|e| match e.raw_os_error() {
+        write_value(&path, value).map_err(|e| match e.raw_os_error() {
             Some(libc::EACCES) | Some(libc::EPERM) => SysctlError::PermissionDenied {
                 key: key.clone(),
                 path,
@@ -228,6 +215,37 @@ impl SysctlTree {
             },
         })
     }
+}
+
+/// Reads a kernel value file — a sysctl, an IRQ's `smp_affinity_list`, a queue's `rps_cpus` — as the file
+/// holds it; `Ok(None)` when it does not exist. The one way the tuner reads a setting: through
+/// [`crate::input`], so under `--root` a fixture tree's FIFO, device or symlink to /dev/zero is refused
+/// instead of hanging the tuner, and the read stops at 1 MiB (no kernel value comes near it). `what` names
+/// the kind of file in errors.
+pub fn read_value(
+    path: &Path,
+    what: &'static str,
+) -> Result<Option<String>, crate::input::InputError> {
+    let expected = crate::input::Expected {
+        what,
+        limit: 1 << 20,
+    };
+    match crate::input::read_text(path, expected) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes `value` and a newline to a kernel value file in one write, as the kernel expects. The file is
+/// opened without `O_CREAT`: a setting the kernel does not have must not appear in a fixture tree either.
+/// The error keeps its errno, which tells the caller's user what to do (EACCES: root; EINVAL: the value).
+pub fn write_value(path: &Path, value: &str) -> io::Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .and_then(|mut f| io::Write::write_all(&mut f, format!("{value}\n").as_bytes()))
 }
 
 #[cfg(test)]
@@ -284,6 +302,25 @@ mod tests {
             tree.read(&Key::parse("net.core.nope").unwrap()).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn value_files_are_read_checked_and_written_without_creating() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rps_cpus");
+        assert_eq!(read_value(&file, "a queue file").unwrap(), None);
+        assert!(write_value(&file, "f").is_err());
+        assert!(!file.exists());
+        std::fs::write(&file, "0\n").unwrap();
+        write_value(&file, "f").unwrap();
+        assert_eq!(
+            read_value(&file, "a queue file").unwrap().as_deref(),
+            Some("f\n")
+        );
+        let e = read_value(dir.path(), "a queue file")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a regular file"), "{e}");
     }
 
     #[test]

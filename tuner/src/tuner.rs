@@ -8,13 +8,14 @@ use serde::Serialize;
 
 use crate::apply::{self, Applied, ApplyRequest, PlannedFile, PlannedWrite, Rollback};
 use crate::error::{Error, Result, UnknownKey};
-use crate::host::{Host, Setting};
+use crate::host::Host;
 use crate::input;
 use crate::netns::Namespace;
 use crate::nic::NicChange;
 use crate::persist::{self, Override, SysctlConfig};
 use crate::plan::{self, Action, Change, Observed, Plan};
 use crate::profile::{FlatProfile, ProfileLibrary, ProfileSummary, DEFAULT_PROFILE_DIR};
+use crate::setting::Setting;
 use crate::state::{RestoreScope, StateStore, DEFAULT_STATE_DIR, LEGACY_STATE_DIR};
 use crate::sysctl::Key;
 use crate::tuned::{import_tuned, TunedImport};

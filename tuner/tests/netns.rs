@@ -382,3 +382,36 @@ fn the_rollback_hint_after_a_namespace_apply_carries_the_flags_that_find_its_sta
         .join(format!("last-apply.netns-{}.json", ns.name()))
         .exists());
 }
+
+/// The one throwaway-namespace helper (used by the test kit and pincore-bench): loopback up, deleted on
+/// drop and by `delete`, and a name that cannot be a namespace refused before `ip` runs.
+#[test]
+fn owned_namespaces_come_up_with_loopback_and_go_on_drop_and_delete() {
+    use pincore_tuner::netns::OwnedNamespace;
+    require!(netns());
+    let name = format!("pct{}-owned", std::process::id());
+    let path = std::path::Path::new("/run/netns").join(&name);
+    let ns = OwnedNamespace::create(&name).unwrap();
+    assert!(path.exists());
+    let lo = Command::new("ip")
+        .args(["-n", &name, "-o", "link", "show", "lo"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&lo.stdout).contains("UP"), "{lo:?}");
+    drop(ns);
+    assert!(!path.exists(), "drop deletes the namespace");
+
+    let ns = OwnedNamespace::create(&name).unwrap();
+    ns.delete().unwrap();
+    assert!(!path.exists(), "delete deletes the namespace");
+
+    let e = OwnedNamespace::create("../x").unwrap_err().to_string();
+    assert!(e.contains("not a namespace name"), "{e}");
+    let e = OwnedNamespace::create(&"n".repeat(300))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("ip netns add"),
+        "a failure carries ip's words: {e}"
+    );
+}

@@ -1,44 +1,25 @@
-//! Which CPUs client threads are pinned to: a list written like `0-3,8`, or the process's affinity mask.
+//! Which CPUs client threads are pinned to: a list written like `0-3,8`, or the process's affinity mask,
+//! both read by pincore-tuner's `CpuSet` as the server and the tuner read them.
+
+use pincore_tuner::cpuset::CpuSet;
 
 use crate::error::{BenchError, Result};
 
-/// Parses `0-3,8` into `[0, 1, 2, 3, 8]`.
+/// Parses `0-3,8` into `[0, 1, 2, 3, 8]` (ascending, each CPU once).
 pub fn parse_cpu_list(text: &str) -> Result<Vec<usize>> {
-    let bad = |m: String| BenchError::invalid(format!("--cpus {text}"), m);
-    let mut cpus = Vec::new();
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let number = |n: &str| {
-            n.trim().parse::<usize>().map_err(|_| {
-                bad(format!(
-                    "`{n}` is not a CPU number (write a list like 0-3,8)"
-                ))
-            })
-        };
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b) = (number(a)?, number(b)?);
-                if a > b || b - a > 4096 {
-                    return Err(bad(format!("`{part}` is not an ascending range")));
-                }
-                cpus.extend(a..=b);
-            }
-            None => cpus.push(number(part)?),
-        }
-    }
-    if cpus.is_empty() {
-        return Err(bad("names no CPU".into()));
-    }
-    Ok(cpus)
+    CpuSet::parse_nonempty(text)
+        .map(|set| set.to_vec())
+        .map_err(|m| BenchError::invalid(format!("--cpus {text}"), m))
 }
 
-/// The CPUs this process may run on (its affinity mask), in order.
+/// The CPUs this process may run on (its affinity mask), in order; every CPU the machine has when the mask
+/// cannot be read.
 pub fn allowed_cpus() -> Vec<usize> {
-    match nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) {
-        Ok(set) => (0..nix::sched::CpuSet::count())
-            .filter(|&c| set.is_set(c).unwrap_or(false))
-            .collect(),
-        Err(_) => (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect(),
-    }
+    CpuSet::allowed()
+        .map(|set| set.to_vec())
+        .unwrap_or_else(|_| {
+            (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect()
+        })
 }
 
 #[cfg(test)]
@@ -55,6 +36,15 @@ mod tests {
             .to_string()
             .contains("--cpus x"));
         assert!(parse_cpu_list("").is_err());
+    }
+
+    #[test]
+    fn a_bad_list_reads_as_in_the_server_and_the_tuner() {
+        for text in ["3-1", "0-x", "9000", ""] {
+            let ours = parse_cpu_list(text).unwrap_err().to_string();
+            let tuner = CpuSet::parse_nonempty(text).unwrap_err();
+            assert!(ours.contains(&tuner), "{ours} / {tuner}");
+        }
     }
 
     #[test]

@@ -1,25 +1,30 @@
 //! A throwaway network namespace for the tuned benchmark: created with loopback up, deleted when dropped
-//! (on success, failure and Ctrl-C alike).
+//! (on success, failure and Ctrl-C alike). pincore-tuner's [`OwnedNamespace`] makes and deletes it; this
+//! adds the benchmark's own words when deleting fails.
 
-use std::process::{Command, Stdio};
+use pincore_tuner::netns::OwnedNamespace;
 
 use crate::error::{BenchError, Result};
 
 /// A network namespace this process created; `ip netns delete` runs on drop.
 pub struct Namespace {
+    /// Taken by drop, which deletes it and says so on stderr when it cannot.
+    inner: Option<OwnedNamespace>,
     name: String,
 }
 
 impl Namespace {
     /// Creates `/run/netns/NAME` and brings its loopback up.
     pub fn create(name: &str) -> Result<Namespace> {
-        ip(&["netns", "add", name])?;
-        let ns = Namespace {
-            name: name.to_string(),
-        };
-        ip(&["-n", name, "link", "set", "lo", "up"])?;
+        let inner = OwnedNamespace::create(name).map_err(|e| BenchError::Failed {
+            what: "creating the benchmark's network namespace".into(),
+            message: e.to_string(),
+        })?;
         tracing::info!(namespace = name, "created network namespace");
-        Ok(ns)
+        Ok(Namespace {
+            inner: Some(inner),
+            name: name.to_string(),
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -29,29 +34,16 @@ impl Namespace {
 
 impl Drop for Namespace {
     fn drop(&mut self) {
-        match ip(&["netns", "delete", &self.name]) {
+        let Some(inner) = self.inner.take() else {
+            return;
+        };
+        match inner.delete() {
             Ok(()) => tracing::info!(namespace = %self.name, "deleted network namespace"),
             Err(e) => eprintln!(
                 "pincore-bench: could not delete network namespace {}: {e}; remove it with `ip netns delete {}`",
                 self.name, self.name
             ),
         }
-    }
-}
-
-fn ip(args: &[&str]) -> Result<()> {
-    let out = Command::new("ip")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| BenchError::io("running `ip` (install iproute2)", e))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(BenchError::Process {
-            program: format!("ip {}", args.join(" ")),
-            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        })
     }
 }
 

@@ -2,7 +2,6 @@
 //! connections, closed loop (a fixed number of requests in flight per connection) or open loop (requests
 //! sent on a fixed schedule, latency measured from each request's intended send time).
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -12,14 +11,13 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use pincore_resp::Limits;
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{BenchError, Result};
 use crate::load::connection::{Connection, ReadOutcome, State};
 use crate::load::latency;
 use crate::load::report::{Counters, RunReport};
+use crate::load::spec::LoadSpec;
 use crate::load::timer::Timer;
-use crate::load::workload::{Rng, Workload};
+use crate::load::workload::Rng;
 
 /// Most requests one connection may have in flight in open loop; later ones wait (their latency still
 /// counts from their intended send time).
@@ -31,56 +29,6 @@ const HOUSEKEEPING_NS: u64 = 10_000_000;
 const PROGRESS_NS: u64 = 1_000_000_000;
 /// The open-loop timer's token.
 const TIMER: Token = Token(usize::MAX);
-
-/// What to run: target, requests, concurrency, pacing and timing.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LoadSpec {
-    pub target: SocketAddr,
-    pub workload: Workload,
-    pub connections: usize,
-    /// Closed loop: requests in flight per connection.
-    pub pipeline: usize,
-    /// Open loop: total requests per second over all connections; `None` for closed loop.
-    pub rate: Option<f64>,
-    pub threads: usize,
-    /// CPUs the client threads are pinned to, round-robin; `None` leaves them to the scheduler.
-    pub cpus: Option<Vec<usize>>,
-    pub warmup: Duration,
-    pub duration: Duration,
-    /// A request without a reply for this long is a timeout (its connection is closed and reopened).
-    pub timeout: Duration,
-}
-
-impl LoadSpec {
-    /// Checks every setting, naming the flag that is wrong.
-    pub fn validate(&self) -> Result<()> {
-        self.workload
-            .validate()
-            .map_err(|m| BenchError::invalid("workload", m))?;
-        let bad = |flag: &str, m: &str| Err(BenchError::invalid(flag, m));
-        if self.connections == 0 {
-            return bad("--connections", "must be at least 1");
-        }
-        if self.pipeline == 0 {
-            return bad("--pipeline", "must be at least 1");
-        }
-        if self.threads == 0 {
-            return bad("--threads", "must be at least 1");
-        }
-        if self.duration.is_zero() {
-            return bad("--duration", "must be longer than zero");
-        }
-        if let Some(rate) = self.rate {
-            if !(rate.is_finite() && rate > 0.0) {
-                return bad("--rate", "must be a positive number of requests per second");
-            }
-        }
-        if matches!(&self.cpus, Some(c) if c.is_empty()) {
-            return bad("--cpus", "names no CPU");
-        }
-        Ok(())
-    }
-}
 
 /// A sample for the live progress line, sent by each thread about once a second.
 pub struct Progress {

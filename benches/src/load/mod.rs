@@ -6,5 +6,6 @@ pub mod generator;
 pub mod latency;
 pub mod progress;
 pub mod report;
+pub mod spec;
 pub mod timer;
 pub mod workload;

@@ -6,9 +6,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::error::Result;
-use crate::load::generator::{self, LoadSpec, Progress};
+use crate::load::generator::{self, Progress};
 use crate::load::latency::{self, Percentiles};
 use crate::load::report::{progress_line, RunReport};
+use crate::load::spec::LoadSpec;
 
 /// Runs `spec`; when `show` is true, redraws one progress line on stderr about once a second.
 pub fn run_with_progress(spec: &LoadSpec, stop: &AtomicBool, show: bool) -> Result<RunReport> {

@@ -4,10 +4,11 @@
 use std::fmt::Write as _;
 
 use hdrhistogram::Histogram;
+use pincore_cli::output::Human;
 use serde::{Deserialize, Serialize};
 
-use crate::load::generator::LoadSpec;
 use crate::load::latency::{self, Percentiles};
+use crate::load::spec::LoadSpec;
 
 /// Counts kept by every client thread over the measured window (warm-up excluded), then summed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,9 +102,11 @@ impl RunReport {
             latency_us: Percentiles::of(histogram),
         }
     }
+}
 
-    /// The table printed for people.
-    pub fn human(&self) -> String {
+/// The block printed for people.
+impl Human for RunReport {
+    fn human(&self, _colour: bool) -> String {
         let mut s = String::new();
         let pinned = match &self.cpus {
             Some(c) => format!(

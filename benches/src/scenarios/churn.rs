@@ -8,6 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use pincore_cli::output::Human;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BenchError, Result};
@@ -129,9 +130,9 @@ fn churn_thread(
     (histogram, done, errors)
 }
 
-impl ChurnReport {
-    /// The table printed for people.
-    pub fn human(&self) -> String {
+/// The block printed for people.
+impl Human for ChurnReport {
+    fn human(&self, _colour: bool) -> String {
         let opt = |v: Option<u64>| v.map_or("?".to_string(), |v| v.to_string());
         let p = self.latency_us.points().map(|(_, v)| latency::human(v));
         let mut s = format!(

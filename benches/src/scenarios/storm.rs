@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+use pincore_cli::output::Human;
 use serde::{Deserialize, Serialize};
 use socket2::{Domain, Socket, Type};
 
@@ -246,9 +247,9 @@ fn connect_all(target: SocketAddr, spec: &StormSpec, stop: &AtomicBool) -> Resul
     Ok((histogram, connected, failed, open as u64))
 }
 
-impl StormReport {
-    /// The table printed for people.
-    pub fn human(&self) -> String {
+/// The block printed for people.
+impl Human for StormReport {
+    fn human(&self, _colour: bool) -> String {
         let opt = |v: Option<u64>| v.map_or("?".to_string(), |v| v.to_string());
         let p = self.connect_us.points().map(|(_, v)| latency::human(v));
         let mut s = format!(

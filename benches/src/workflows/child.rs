@@ -12,12 +12,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BenchError, Result};
-use crate::load::generator::LoadSpec;
 use crate::load::progress;
+use crate::load::spec::LoadSpec;
 use crate::scenarios::churn::{self, ChurnSpec};
 use crate::scenarios::storm::{self, StormSpec};
 use crate::workflows::launch;
-use crate::workflows::tuned;
 
 /// The environment variable that carries a child's spec.
 pub const SPEC_ENV: &str = "PINCORE_BENCH_CHILD_SPEC";
@@ -75,7 +74,7 @@ impl ChildRun {
             ChildRun::Churn(spec) => to_json(&churn::run(spec, stop)?),
             ChildRun::Load(spec) => to_json(&progress::run_with_progress(spec, stop, false)?),
             ChildRun::WaitReady { admin, timeout } => {
-                tuned::wait_ready(*admin, *timeout, stop).map(|()| String::new())
+                launch::wait_ready(*admin, *timeout, stop).map(|()| String::new())
             }
         }
     }

@@ -10,18 +10,22 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use pincore_cli::output::Human;
+use pincore_cli::table::Table;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BenchError, Result};
-use crate::load::generator::{self, LoadSpec};
+use crate::load::generator;
 use crate::load::latency::{self, Percentiles};
 use crate::load::report::{group, RunReport};
+use crate::load::spec::LoadSpec;
 use crate::load::workload::{Protocol, Workload};
 use crate::workflows::chart::{self, Series};
 use crate::workflows::cputime::{self, CpuTimes};
 use crate::workflows::launch::{self, ServerProcess};
 use crate::workflows::machine::Machine;
 use crate::workflows::redis_benchmark;
+use crate::workflows::summary::RunSummary;
 
 /// How to compare.
 #[derive(Debug, Clone)]
@@ -54,21 +58,6 @@ pub enum MatchupKind {
 
 impl MatchupKind {
     pub const ALL: [MatchupKind; 3] = [MatchupKind::Resp, MatchupKind::Echo, MatchupKind::Client];
-}
-
-/// One run, reduced to what the comparison reports.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunSummary {
-    pub rate: f64,
-    pub failures: u64,
-    pub latency_us: Percentiles,
-    /// Every request answered in the run, warm-up included (the CPU time below is divided by it).
-    #[serde(default)]
-    pub all_requests: u64,
-    /// The server's CPU time (user + system, all threads, from /proc/PID/stat) over the whole run, in µs per
-    /// request of `all_requests`; `null` when the server's process could not be read.
-    #[serde(default)]
-    pub server_cpu_us_per_request: Option<f64>,
 }
 
 /// One side of a matchup, over all its runs.
@@ -371,13 +360,7 @@ fn run_load<S: ServerCheck>(
 ) -> Result<RunSummary> {
     let summary = with_server_cpu(server.pid(), || {
         let report: RunReport = generator::run(spec, stop, None)?;
-        Ok(RunSummary {
-            rate: report.rate,
-            failures: report.counters.failures(),
-            latency_us: report.latency_us,
-            all_requests: report.all_replies,
-            server_cpu_us_per_request: None,
-        })
+        Ok(RunSummary::of(&report))
     })?;
     server.check()?;
     Ok(summary)
@@ -522,13 +505,18 @@ fn summarise(name: &str, runs: Vec<RunSummary>) -> Contender {
 }
 
 /// The table printed for people.
-pub fn human(report: &CompareReport) -> String {
+impl Human for CompareReport {
+    fn human(&self, colour: bool) -> String {
+        human(self, colour)
+    }
+}
+
+fn human(report: &CompareReport, colour: bool) -> String {
     let mut s = format!(
         "Machine: {}. {} alternating runs of {:.1} s each (after {:.1} s warm-up); client threads {}.\n\n",
         report.machine.describe(), report.rounds, report.duration_s, report.warmup_s, report.client_threads
     );
-    s.push_str(&format!(
-        "{:<46} {:<16} {:>11} {:>23} {:>9} {:>9} {:>9} {:>10} {:>8} {:>7} {:>9}\n",
+    let mut table = Table::new(&[
         "matchup",
         "server/client",
         "median/s",
@@ -539,8 +527,9 @@ pub fn human(report: &CompareReport) -> String {
         "cpu µs/req",
         "failures",
         "ratio",
-        "cpu ratio"
-    ));
+        "cpu ratio",
+    ])
+    .align_right(&[2, 3, 4, 5, 6, 7, 8, 9, 10]);
     for m in &report.matchups {
         for (i, c) in m.contenders.iter().enumerate() {
             let (ratio, cpu_ratio) = match (i, m.cpu_ratio) {
@@ -548,10 +537,13 @@ pub fn human(report: &CompareReport) -> String {
                 (0, None) => (format!("{:.2}×", m.rate_ratio), "-".into()),
                 _ => (String::new(), String::new()),
             };
-            s.push_str(&format!(
-                "{:<46} {:<16} {:>11} {:>23} {:>9} {:>9} {:>9} {:>10} {:>8} {:>7} {:>9}\n",
-                if i == 0 { m.name.as_str() } else { "" },
-                c.name,
+            table.plain_row([
+                if i == 0 {
+                    m.name.clone()
+                } else {
+                    String::new()
+                },
+                c.name.clone(),
                 group(c.median_rate),
                 format!("{} – {}", group(c.min_rate), group(c.max_rate)),
                 latency::human(c.latency_us.p50_us),
@@ -563,12 +555,13 @@ pub fn human(report: &CompareReport) -> String {
                 },
                 c.server_cpu_us_per_request
                     .map_or("-".into(), |us| format!("{us:.2}")),
-                c.failures,
+                c.failures.to_string(),
                 ratio,
-                cpu_ratio
-            ));
+                cpu_ratio,
+            ]);
         }
     }
+    s.push_str(&table.render(colour));
     s.push_str(
         "\nratio: the first line's median rate over the second's (above 1: the first is faster).\n\
          cpu µs/req: the server's CPU time (user + system, all threads, /proc/PID/stat) over each whole run, \

@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use crate::error::{BenchError, Result};
@@ -340,4 +341,27 @@ pub fn with_absolute_out_dir<T>(mut spec: T, field: impl Fn(&mut T) -> &mut Path
         .canonicalize()
         .map_err(|e| BenchError::io(format!("resolving {}", dir.display()), e))?;
     Ok(spec)
+}
+
+/// Waits until an HTTP `GET /readyz` on `admin` answers 200 (used inside the namespace).
+pub fn wait_ready(admin: SocketAddr, timeout: Duration, stop: &AtomicBool) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let last = match http_status(admin, "/readyz") {
+            Ok(200) => return Ok(()),
+            Ok(code) => format!("/readyz answered {code}"),
+            Err(e) => e,
+        };
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(BenchError::Interrupted);
+        }
+        if started.elapsed() >= timeout {
+            return Err(BenchError::NotReady {
+                what: format!("pincore-server (admin {admin})"),
+                seconds: timeout.as_secs_f64(),
+                message: last,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

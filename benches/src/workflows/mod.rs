@@ -9,4 +9,5 @@ pub mod echo_server;
 pub mod launch;
 pub mod machine;
 pub mod redis_benchmark;
+pub mod summary;
 pub mod tuned;

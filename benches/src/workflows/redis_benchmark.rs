@@ -6,9 +6,9 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::error::{BenchError, Result};
-use crate::load::generator::LoadSpec;
 use crate::load::latency::Percentiles;
-use crate::workflows::compare::RunSummary;
+use crate::load::spec::LoadSpec;
+use crate::workflows::summary::RunSummary;
 
 /// Runs redis-benchmark with the same connections, pipeline, value size and key space as `like`.
 pub fn run(program: &Path, like: &LoadSpec, requests: u64) -> Result<RunSummary> {

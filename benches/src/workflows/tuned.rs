@@ -14,14 +14,16 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use pincore_cli::output::Human;
+use pincore_cli::table::Table;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BenchError, Result};
 use crate::host::cpus;
 use crate::host::netns::{self, Namespace};
-use crate::load::generator::LoadSpec;
 use crate::load::latency;
 use crate::load::report::{group, RunReport};
+use crate::load::spec::LoadSpec;
 use crate::load::workload::{Protocol, Workload};
 use crate::scenarios::churn::ChurnReport;
 use crate::scenarios::churn::ChurnSpec;
@@ -756,7 +758,13 @@ pub fn verdicts(b: &Measurement, a: &Measurement) -> Vec<String> {
 }
 
 /// The before/after table printed for people.
-pub fn human(report: &TunedReport) -> String {
+impl Human for TunedReport {
+    fn human(&self, colour: bool) -> String {
+        human(self, colour)
+    }
+}
+
+fn human(report: &TunedReport, colour: bool) -> String {
     let s = &report.scenarios;
     let mut out = format!("Machine: {}\n", report.machine.describe());
     match report.namespaces.as_slice() {
@@ -775,20 +783,20 @@ pub fn human(report: &TunedReport) -> String {
         s.steady_connections, s.steady_duration_s, s.steady_warmup_s
     ));
     let with_after = report.after.is_some();
-    let mut header = format!("{:<12} {:<26} {:>16}", "scenario", "metric", "before");
-    if with_after {
-        header.push_str(&format!(" {:>16}  change", "after"));
-    }
-    out.push_str(header.trim_end());
-    out.push('\n');
+    let headers: &[&str] = if with_after {
+        &["scenario", "metric", "before", "after", "change"]
+    } else {
+        &["scenario", "metric", "before"]
+    };
+    let mut table = Table::new(headers).align_right(&[2, 3]);
     for row in comparison(&report.before, report.after.as_ref()) {
-        let mut line = format!("{:<12} {:<26} {:>16}", row.scenario, row.metric, row.before);
+        let mut cells = vec![row.scenario.to_string(), row.metric.to_string(), row.before];
         if with_after {
-            line.push_str(&format!(" {:>16}  {}", row.after, row.change));
+            cells.extend([row.after, row.change]);
         }
-        out.push_str(line.trim_end());
-        out.push('\n');
+        table.plain_row(cells);
     }
+    out.push_str(&table.render(colour));
     if let Some(after) = &report.after {
         out.push('\n');
         for verdict in verdicts(&report.before, after) {
@@ -832,29 +840,6 @@ fn write_outputs(report: &TunedReport, dir: &Path) -> Result<()> {
         }
     };
     chart::before_after_svg(&dir.join("tuned.svg"), &title, &panels)
-}
-
-/// Waits until an HTTP `GET /readyz` on `admin` answers 200 (used inside the namespace).
-pub fn wait_ready(admin: SocketAddr, timeout: Duration, stop: &AtomicBool) -> Result<()> {
-    let started = std::time::Instant::now();
-    loop {
-        let last = match launch::http_status(admin, "/readyz") {
-            Ok(200) => return Ok(()),
-            Ok(code) => format!("/readyz answered {code}"),
-            Err(e) => e,
-        };
-        if stop.load(Ordering::Relaxed) {
-            return Err(BenchError::Interrupted);
-        }
-        if started.elapsed() >= timeout {
-            return Err(BenchError::NotReady {
-                what: format!("pincore-server (admin {admin})"),
-                seconds: timeout.as_secs_f64(),
-                message: last,
-            });
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[cfg(test)]
@@ -942,7 +927,7 @@ mod tests {
         r.tuner_output.clear();
         let r = r.judged();
         assert!(r.verdicts.is_empty());
-        let table = human(&r);
+        let table = r.human(false);
         assert!(
             !table.contains("change") && !table.contains("fixes"),
             "{table}"

@@ -14,9 +14,9 @@ use std::time::Duration;
 use futures_lite::FutureExt;
 use glommio::net::TcpListener;
 
-use super::service::{LocalFuture, RawConnection};
 use super::stall;
-use crate::shard::Shard;
+use crate::mesh::LocalFuture;
+use crate::shard::{RawConnection, Shard};
 
 /// Accepts connections for service number `service` until the shard stops accepting (drain), then closes
 /// the listener.

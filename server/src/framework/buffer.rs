@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use super::context::{Connection, ReadError};
-use super::service::Service;
+use super::service::{Connection, ReadError, Service};
 
 /// Bytes received and not yet consumed, never more than `max`: a client cannot make the server hold more
 /// than that for it, however it frames (or fails to frame) its requests.

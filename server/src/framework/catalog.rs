@@ -1,10 +1,32 @@
-//! The registered services as the engine knows them, and reading a configuration for exactly those.
+//! The registered services as the engine knows them (name, admission class, settings parser), and reading a
+//! configuration for exactly those.
 
 use std::path::Path;
 
-use super::service::{AnySettings, Spec};
+use super::settings::AnySettings;
 use crate::config::{config_error, Config};
 use crate::error::ServerError;
+
+/// How a service's connections are admitted against the shard's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdmissionClass {
+    /// Counted against `limits.max_connections_per_shard` and `limits.max_connections_per_ip`.
+    Data,
+    /// A control port (metrics, probes): its own small caps (64 per shard, `limits.max_admin_connections_per_ip`
+    /// per address), apart from the data ports', so a flood there cannot lock out scrapes. At a cap the
+    /// connection idle the longest is closed to admit the new one; a service marks its connections idle with
+    /// [`Connection::set_idle`].
+    Control,
+}
+
+/// A registered service as the engine's configuration side knows it: its name, admission class and how to
+/// read its settings. (How to build it on a shard is kept by the [`super::Server`], see `erased.rs`.)
+pub(crate) struct Spec {
+    pub name: &'static str,
+    pub admission: AdmissionClass,
+    /// Parses and validates `services.<name>.settings` (`Null` when absent).
+    pub parse: fn(&serde_yaml::Value) -> Result<AnySettings, String>,
+}
 
 /// The services a server runs, by index (the order they were registered).
 #[derive(Default)]

@@ -13,17 +13,21 @@
 mod accept;
 mod buffer;
 pub(crate) mod catalog;
-mod context;
 mod deadline;
+mod erased;
 mod server;
 pub(crate) mod service;
+pub(crate) mod settings;
 pub(crate) mod stall;
 
 pub use buffer::InputBuffer;
-pub use context::{read_within, write_within, Connection, Context, ReadError, Unavailable};
+pub use catalog::AdmissionClass;
 pub use deadline::ReadDeadline;
 pub use server::{Options, Server};
-pub use service::{AdmissionClass, Service, Settings};
+pub use service::{
+    read_within, write_within, Connection, Context, ReadError, Service, Unavailable,
+};
+pub use settings::Settings;
 
 pub use crate::config::Config;
 pub use crate::metrics::{Counter, Histogram, ServiceSnapshot, ShardSnapshot};

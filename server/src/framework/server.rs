@@ -16,8 +16,8 @@ use std::os::fd::FromRawFd;
 
 use super::accept;
 use super::catalog::Catalog;
-use super::context::Context;
-use super::service::{Service, Spec};
+use super::erased::{self, Make};
+use super::service::{Context, Service};
 use super::stall;
 use crate::config::{Config, CpuList};
 use crate::control;
@@ -48,6 +48,8 @@ use crate::shard::{Shard, Shared};
 #[derive(Default)]
 pub struct Server {
     catalog: Catalog,
+    /// How to build each registered service on a shard, by service index.
+    makers: Vec<Make>,
 }
 
 impl Server {
@@ -60,7 +62,9 @@ impl Server {
         mut self,
         make: impl Fn(&Context<S>) -> S + Send + Sync + 'static,
     ) -> Server {
-        self.catalog.specs.push(Spec::of(make));
+        let (spec, make) = erased::register(make);
+        self.catalog.specs.push(spec);
+        self.makers.push(make);
         self
     }
 
@@ -142,7 +146,7 @@ impl Server {
 
     /// Runs the services until SIGTERM or SIGINT has drained them.
     pub fn run(self, options: Options, log: LogLevelHandle) -> Result<(), ServerError> {
-        serve(self.catalog, options, log)
+        serve(self.catalog, self.makers, options, log)
     }
 }
 
@@ -156,7 +160,12 @@ pub struct Options {
     pub cpus_override: Option<CpuList>,
 }
 
-fn serve(catalog: Catalog, options: Options, log: LogLevelHandle) -> Result<(), ServerError> {
+fn serve(
+    catalog: Catalog,
+    makers: Vec<Make>,
+    options: Options,
+    log: LogLevelHandle,
+) -> Result<(), ServerError> {
     let mut config = options.config;
     let origin = options.config_path.as_ref().map_or_else(
         || "<configuration>".to_string(),
@@ -230,6 +239,7 @@ fn serve(catalog: Catalog, options: Options, log: LogLevelHandle) -> Result<(), 
         .map_err(|e| ServerError::Executor(format!("cannot start the stall watchdog: {e}")))?;
     tracing::info!(shards, cpus = %CpuList::List(cpus.clone()), io_memory_bytes = config.shards.io_memory_bytes, "starting shards");
 
+    let makers = Arc::new(makers);
     let requests: MeshBuilder<Envelope, _> = MeshBuilder::full(shards, config.shards.mesh_capacity);
     let replies: MeshBuilder<Reply, _> = MeshBuilder::full(shards, config.shards.mesh_capacity);
     let pool = LocalExecutorPoolBuilder::new(placement::pool_placement(&cpus)?)
@@ -237,7 +247,7 @@ fn serve(catalog: Catalog, options: Options, log: LogLevelHandle) -> Result<(), 
         .io_memory(config.shards.io_memory_bytes)
         // One unpinned thread per shard for blocking work (signal waits, config file reads).
         .blocking_thread_pool_placement(PoolPlacement::Unbound(1))
-        .on_all_shards(move || run_shard(shared, config, requests, replies))
+        .on_all_shards(move || run_shard(shared, makers, config, requests, replies))
         .map_err(|e| ServerError::Executor(e.to_string()))?;
     let mut failure = None;
     let results = pool.join_all();
@@ -261,6 +271,7 @@ fn serve(catalog: Catalog, options: Options, log: LogLevelHandle) -> Result<(), 
 /// One shard's life: join the meshes, start the peer, sweep and accept tasks, wait for the exit message.
 async fn run_shard(
     shared: Arc<Shared>,
+    makers: Arc<Vec<Make>>,
     config: Config,
     requests: MeshBuilder<Envelope, glommio::channels::channel_mesh::Full>,
     replies: MeshBuilder<Reply, glommio::channels::channel_mesh::Full>,
@@ -314,8 +325,10 @@ async fn run_shard(
     for (_, rx) in reply_rx.streams() {
         glommio::spawn_local(shard.clone().collect_replies(rx)).detach();
     }
-    let instances: Vec<_> = (0..shared.catalog.specs.len())
-        .map(|index| (shared.catalog.specs[index].make)(shard.clone(), index))
+    let instances: Vec<_> = makers
+        .iter()
+        .enumerate()
+        .map(|(index, make)| make(shard.clone(), index))
         .collect();
     *shard.instances.borrow_mut() = instances;
 

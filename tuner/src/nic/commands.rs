@@ -5,17 +5,18 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::cpuset::CpuSet;
 use super::discovery::{discover, Nic, Topology};
 use super::placement::{self, place, NicChange, NicPlan, NicRequest};
 use super::{irqbalance_advice, irqbalance_pids};
 use crate::apply::{self, Applied, ApplyRequest, PlannedWrite, Rollback};
+use crate::cpuset::CpuSet;
 use crate::error::{Error, Result};
-use crate::host::{Setting, SettingStore};
+use crate::host::SettingStore;
 use crate::plan::{Action, Observed};
-use crate::report::Human;
+use crate::setting::Setting;
 use crate::state::{RestoreScope, StateStore};
 use crate::tuner::Tuner;
+use pincore_cli::output::Human;
 
 /// What `nic apply` did.
 #[derive(Debug, Clone, Serialize)]

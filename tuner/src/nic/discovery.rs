@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::cpuset::CpuSet;
+use crate::cpuset::CpuSet;
 use crate::error::{Error, Result};
 
 /// What a vector serves.

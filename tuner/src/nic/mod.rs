@@ -6,7 +6,6 @@
 //! ([`crate::apply`]), with its own state file so `nic rollback` and `rollback` undo one thing each.
 
 mod commands;
-pub mod cpuset;
 pub mod discovery;
 pub mod placement;
 
@@ -14,8 +13,8 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
+pub use crate::cpuset::CpuSet;
 pub use commands::{change_table, NicApplyReport, NicRollbackReport, NicVerification};
-pub use cpuset::CpuSet;
 pub use discovery::{device_names, discover, Nic, Topology};
 pub use placement::{place, plan, NicChange, NicPlan, NicRequest, Placement};
 
@@ -35,14 +34,14 @@ pub fn queue_affinity(root: &Path, device: &str) -> Result<Vec<QueueAffinity>> {
         .into_iter()
         .map(|vector| {
             let path = root.join(format!("proc/irq/{}/smp_affinity_list", vector.irq));
-            let cpus = match std::fs::read_to_string(&path) {
-                Ok(text) => Some(CpuSet::parse_list(&text).map_err(|why| Error::Parse {
+            let what = "an IRQ's smp_affinity_list (a regular file under ROOT/proc/irq)";
+            let cpus = match crate::sysctl::read_value(&path, what)? {
+                Some(text) => Some(CpuSet::parse_list(&text).map_err(|why| Error::Parse {
                     path: path.clone(),
                     line: 1,
                     why,
                 })?),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(Error::io("reading", &path, e)),
+                None => None,
             };
             Ok(QueueAffinity { vector, cpus })
         })

@@ -9,11 +9,10 @@
 
 use serde::Serialize;
 
-use super::cpuset::CpuSet;
 use super::discovery::{Nic, SkippedVector, Topology};
+use crate::cpuset::CpuSet;
 use crate::error::{Error, Result};
-use crate::host::Setting;
-use crate::plan::{Action, Observed};
+use crate::setting::{Action, Observed, Setting};
 use crate::sysctl::Key;
 
 /// The global RFS table size scaling.rst suggests for a moderately loaded server.

@@ -1,5 +1,10 @@
 //! Sets of CPUs in the kernel's two spellings: lists (`0-3,8`, as in `smp_affinity_list` and
-//! `local_cpulist`) and hex masks (`00000000,0000000f`, as in `rps_cpus` and `xps_cpus`).
+//! `local_cpulist`) and hex masks (`00000000,0000000f`, as in `rps_cpus` and `xps_cpus`), and the process's
+//! affinity mask.
+//!
+//! The one place pincore reads a CPU list or mask: the tuner's profiles and NIC files, the server's
+//! `shards.cpus` and `--cpus`, and pincore-bench's `--cpus` all parse with [`CpuSet::parse_list`], so a
+//! list means the same and a mistake reads the same in every tool.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -52,10 +57,12 @@ impl CpuSet {
             .filter(|p| !p.is_empty())
         {
             let number = |n: &str| -> Result<u32, String> {
-                let cpu: u32 = n
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("`{n}` in CPU list `{text}` is not a CPU number"))?;
+                let cpu: u32 = n.trim().parse().map_err(|_| {
+                    format!(
+                        "`{}` in CPU list `{text}` is not a CPU number; write a list such as 0-3,8",
+                        n.trim()
+                    )
+                })?;
                 if cpu > MAX_CPU {
                     return Err(format!(
                         "CPU {cpu} in `{text}` is beyond the kernel's limit of {MAX_CPU}"
@@ -68,7 +75,7 @@ impl CpuSet {
                     let (a, b) = (number(a)?, number(b)?);
                     if a > b {
                         return Err(format!(
-                            "range `{part}` in CPU list `{text}` runs backwards"
+                            "range `{part}` in CPU list `{text}` runs backwards; write it as {b}-{a}"
                         ));
                     }
                     set.extend(a..=b);
@@ -79,6 +86,35 @@ impl CpuSet {
             }
         }
         Ok(CpuSet(set))
+    }
+
+    /// Parses a list that must name at least one CPU: what a user gives to run or pin on.
+    pub fn parse_nonempty(text: &str) -> Result<CpuSet, String> {
+        let set = CpuSet::parse_list(text)?;
+        if set.is_empty() {
+            return Err(format!(
+                "CPU list `{}` names no CPU; write a list such as 0-3,8",
+                text.trim()
+            ));
+        }
+        Ok(set)
+    }
+
+    /// The CPUs this process may run on: its affinity mask (`sched_getaffinity`), which `taskset`, a cgroup
+    /// cpuset or Kubernetes' CPU manager narrow. `/sys/devices/system/cpu/online` does not show it.
+    pub fn allowed() -> std::io::Result<CpuSet> {
+        let mask = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))?;
+        Ok(CpuSet(
+            (0..nix::sched::CpuSet::count())
+                .filter(|&cpu| mask.is_set(cpu).unwrap_or(false))
+                .filter_map(|cpu| u32::try_from(cpu).ok())
+                .collect(),
+        ))
+    }
+
+    /// The CPU numbers, ascending, as indexes.
+    pub fn to_vec(&self) -> Vec<usize> {
+        self.0.iter().map(|&cpu| cpu as usize).collect()
     }
 
     /// Parses a hex mask, with or without the kernel's comma between 32-bit words.
@@ -201,9 +237,25 @@ mod tests {
         assert_eq!(set.iter().collect::<Vec<_>>(), vec![0, 1, 2, 3, 8, 10, 11]);
         assert_eq!(set.to_list(), "0-3,8,10-11");
         assert_eq!(CpuSet::parse_list("").unwrap(), CpuSet::default());
-        assert!(CpuSet::parse_list("3-1").unwrap_err().contains("backwards"));
+        assert_eq!(
+            CpuSet::parse_list("3-1").unwrap_err(),
+            "range `3-1` in CPU list `3-1` runs backwards; write it as 1-3"
+        );
+        assert_eq!(
+            CpuSet::parse_list("0-x").unwrap_err(),
+            "`x` in CPU list `0-x` is not a CPU number; write a list such as 0-3,8"
+        );
+        assert!(CpuSet::parse_nonempty(" ")
+            .unwrap_err()
+            .contains("names no CPU"));
+        assert_eq!(CpuSet::parse_nonempty("2,0").unwrap().to_vec(), vec![0, 2]);
         assert!(CpuSet::parse_list("a").is_err());
         assert!(CpuSet::parse_list("9000").is_err());
+    }
+
+    #[test]
+    fn this_process_may_run_somewhere() {
+        assert!(!CpuSet::allowed().unwrap().is_empty());
     }
 
     #[test]
