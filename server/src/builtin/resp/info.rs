@@ -7,6 +7,10 @@ use pincore_resp::reply::{self, Protocol};
 use super::{Resp, COMMANDS_TOTAL, EVICTED_KEYS, KEYS, KEYS_EXPIRING};
 use crate::framework::{Service, ServiceSnapshot, ShardSnapshot};
 
+/// The Redis version whose commands and replies this server follows, as HELLO and INFO report it: clients
+/// use it to decide which commands and reply shapes to expect.
+pub const REDIS_VERSION: &str = "7.0.15";
+
 const SECTIONS: [&str; 5] = ["server", "clients", "memory", "stats", "keyspace"];
 
 /// INFO's arguments: the sections asked for, lower-cased.
@@ -61,7 +65,7 @@ pub fn render(resp: &Resp, requested: &[String], snapshots: &[ShardSnapshot]) ->
                 let _ = write!(
                     out,
                     "# Server\r\nredis_version:{}\r\npincore_version:{}\r\nredis_mode:standalone\r\nos:Linux\r\narch_bits:64\r\nmultiplexing_api:io_uring\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\nshards:{}\r\n",
-                    super::commands::REDIS_VERSION,
+                    REDIS_VERSION,
                     env!("CARGO_PKG_VERSION"),
                     std::process::id(),
                     config.services.resp.listen.port(),

@@ -3,10 +3,7 @@
 use pincore_resp::reply::{self, Protocol};
 
 use super::{printable, wrong_arity, Call, Flow};
-
-/// The Redis version whose commands and replies this server follows, as HELLO and INFO report it: clients
-/// use it to decide which commands and reply shapes to expect.
-pub const REDIS_VERSION: &str = "7.0.15";
+use crate::builtin::resp::info::REDIS_VERSION;
 
 /// HELLO [protover [AUTH username password] [SETNAME clientname]]: switches the connection to RESP2 or RESP3
 /// and answers with the server's facts, as a map in the protocol now spoken. Every option is checked before

@@ -15,8 +15,6 @@ mod strings;
 
 use std::time::Instant;
 
-pub use connection::REDIS_VERSION;
-
 use super::info;
 use super::Resp;
 use crate::framework::ShardSnapshot;
