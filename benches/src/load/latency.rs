@@ -47,6 +47,19 @@ impl Percentiles {
     }
 
     /// The five reported points in order, for tables and charts.
+    /// Two lines for a report block: `label` and the points' names, then their values in human units, each
+    /// in a column of 9 (the label column is 12 wide, indented by 2).
+    pub fn human_rows(&self, label: &str) -> String {
+        let points = self.points();
+        let mut names = format!("  {label:<12}");
+        let mut values = format!("  {:<12}", "");
+        for (name, us) in points {
+            names.push_str(&format!("{name:>9} "));
+            values.push_str(&format!("{:>9} ", human(us)));
+        }
+        format!("{}\n{}\n", names.trim_end(), values.trim_end())
+    }
+
     pub fn points(&self) -> [(&'static str, f64); 5] {
         [
             ("p50", self.p50_us),

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{BenchError, Result};
 use crate::load::latency::{self, Percentiles};
-use crate::scenarios::netstat::{time_wait_sockets, TcpExt};
+use crate::scenarios::netstat::{self, time_wait_sockets, TcpExt};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChurnSpec {
@@ -134,7 +134,6 @@ fn churn_thread(
 impl Human for ChurnReport {
     fn human(&self, _colour: bool) -> String {
         let opt = |v: Option<u64>| v.map_or("?".to_string(), |v| v.to_string());
-        let p = self.latency_us.points().map(|(_, v)| latency::human(v));
         let mut s = format!(
             "{}: {} threads churning connections (connect, 16 B echo, close) for {:.1} s\n",
             self.target, self.threads, self.duration_s
@@ -162,17 +161,8 @@ impl Human for ChurnReport {
             opt(self.time_wait_before),
             opt(self.time_wait)
         ));
-        s.push_str(&format!(
-            "  latency     {:>9} {:>9} {:>9} {:>9} {:>9}\n",
-            "p50", "p90", "p99", "p99.9", "max"
-        ));
-        s.push_str(&format!(
-            "              {:>9} {:>9} {:>9} {:>9} {:>9}\n",
-            p[0], p[1], p[2], p[3], p[4]
-        ));
-        for (k, v) in &self.tcpext {
-            s.push_str(&format!("  {k:<20} {v}\n"));
-        }
+        s.push_str(&self.latency_us.human_rows("latency"));
+        s.push_str(&netstat::counter_lines(&self.tcpext));
         s
     }
 }

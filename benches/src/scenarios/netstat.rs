@@ -90,3 +90,11 @@ mod tests {
         assert_eq!(d.get("TCPTimeWaitOverflow"), 0);
     }
 }
+
+/// One line per TcpExt counter that moved, for a report block.
+pub fn counter_lines(counters: &std::collections::BTreeMap<String, u64>) -> String {
+    counters
+        .iter()
+        .map(|(k, v)| format!("  {k:<20} {v}\n"))
+        .collect()
+}

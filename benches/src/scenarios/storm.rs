@@ -20,7 +20,7 @@ use socket2::{Domain, Socket, Type};
 
 use crate::error::{BenchError, Result};
 use crate::load::latency::{self, Percentiles};
-use crate::scenarios::netstat::TcpExt;
+use crate::scenarios::netstat::{self, TcpExt};
 
 /// What storm to raise.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -251,7 +251,6 @@ fn connect_all(target: SocketAddr, spec: &StormSpec, stop: &AtomicBool) -> Resul
 impl Human for StormReport {
     fn human(&self, _colour: bool) -> String {
         let opt = |v: Option<u64>| v.map_or("?".to_string(), |v| v.to_string());
-        let p = self.connect_us.points().map(|(_, v)| latency::human(v));
         let mut s = format!(
             "{} simultaneous connects, listen({}) (somaxconn {}, tcp_max_syn_backlog {}), first accept after {:.0} ms\n",
             self.connections, self.backlog, opt(self.somaxconn), opt(self.tcp_max_syn_backlog), self.accept_delay_ms
@@ -260,17 +259,8 @@ impl Human for StormReport {
             "  connected   {} ({} failed, {} timed out, {} accepted) in {:.2} s\n",
             self.connected, self.failed, self.timed_out, self.accepted, self.elapsed_s
         ));
-        s.push_str(&format!(
-            "  connect     {:>9} {:>9} {:>9} {:>9} {:>9}\n",
-            "p50", "p90", "p99", "p99.9", "max"
-        ));
-        s.push_str(&format!(
-            "              {:>9} {:>9} {:>9} {:>9} {:>9}\n",
-            p[0], p[1], p[2], p[3], p[4]
-        ));
-        for (k, v) in &self.tcpext {
-            s.push_str(&format!("  {k:<20} {v}\n"));
-        }
+        s.push_str(&self.connect_us.human_rows("connect"));
+        s.push_str(&netstat::counter_lines(&self.tcpext));
         s
     }
 }
