@@ -266,6 +266,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// Prints a workflow's report and, for people, where its JSON and chart were written.
+fn print_with_files<R: serde::Serialize + pincore_cli::output::Human>(
+    report: &R,
+    json: bool,
+    out_dir: &std::path::Path,
+    name: &str,
+) {
+    print!("{}", render(report, json, colour_on_stdout()));
+    if !json {
+        eprintln!(
+            "wrote {0}/{name}.json and {0}/{name}.svg",
+            out_dir.display()
+        );
+    }
+}
+
 fn resolve(target: &str) -> Result<SocketAddr, BenchError> {
     target
         .to_socket_addrs()
@@ -312,13 +328,7 @@ fn dispatch(mode: Mode) -> Result<(), BenchError> {
                 },
             };
             let report = compare::run(&spec, &stop)?;
-            print!("{}", render(&report, args.json, colour_on_stdout()));
-            if !args.json {
-                eprintln!(
-                    "wrote {0}/compare.json and {0}/compare.svg",
-                    spec.out_dir.display()
-                );
-            }
+            print_with_files(&report, args.json, &spec.out_dir, "compare");
             Ok(())
         }
         Mode::Tuned(args) => {
@@ -330,13 +340,7 @@ fn dispatch(mode: Mode) -> Result<(), BenchError> {
                 out_dir: args.out,
             };
             let report = tuned::run(&spec, &stop)?;
-            print!("{}", render(&report, args.json, colour_on_stdout()));
-            if !args.json {
-                eprintln!(
-                    "wrote {0}/tuned.json and {0}/tuned.svg",
-                    spec.out_dir.display()
-                );
-            }
+            print_with_files(&report, args.json, &spec.out_dir, "tuned");
             Ok(())
         }
         Mode::Storm(args) => {
