@@ -207,3 +207,44 @@ fn with_users_only_hello_auth_ping_and_quit_run_before_auth() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_reload_that_would_open_an_exposed_service_is_refused() {
+    // Listening on every address with users: allowed. The same file without users would let anyone who
+    // reaches the port read and FLUSHALL the data; SIGHUP must refuse it as start-up does.
+    let with_users = format!(
+        "services:\n  resp:\n    listen: 0.0.0.0:0\n    settings:\n      users: [{{name: default, password_sha256: {S3CRET}}}]\n{PORTS}"
+    );
+    let server = Server::start_from(&with_users, &[]);
+    let on_loopback = std::net::SocketAddr::from(([127, 0, 0, 1], server.resp.port()));
+    std::fs::write(
+        &server.config_path,
+        with_users.replace(
+            &format!(
+                "\n    settings:\n      users: [{{name: default, password_sha256: {S3CRET}}}]"
+            ),
+            "",
+        ),
+    )
+    .unwrap();
+    server.process.signal(libc::SIGHUP);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !server.log().contains("reload failed") {
+        assert!(std::time::Instant::now() < deadline, "{}", server.log());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let log = server.log();
+    assert!(
+        log.contains("services.resp.listen") && log.contains("no users are configured"),
+        "{log}"
+    );
+    // The running settings stay: a new connection still has to authenticate.
+    let mut client = std::net::TcpStream::connect(on_loopback).unwrap();
+    use std::io::Write;
+    client.write_all(b"GET k\r\n").unwrap();
+    assert!(
+        String::from_utf8_lossy(&support::read_at_least(&mut client, 7)).starts_with("-NOAUTH"),
+        "{}",
+        server.log()
+    );
+}

@@ -26,6 +26,8 @@ pub(crate) struct Spec {
     pub admission: AdmissionClass,
     /// Parses and validates `services.<name>.settings` (`Null` when absent).
     pub parse: fn(&serde_yaml::Value) -> Result<AnySettings, String>,
+    /// Checks parsed settings against the service's `listen` address (see `Settings::check_listen`).
+    pub check_listen: fn(&AnySettings, std::net::SocketAddr) -> Result<(), String>,
 }
 
 /// The services a server runs, by index (the order they were registered).
@@ -61,19 +63,27 @@ impl Catalog {
         self.specs
             .iter()
             .map(|spec| {
-                let value = config
-                    .services
-                    .get(spec.name)
-                    .map(|s| s.settings.clone())
-                    .unwrap_or_default();
-                (spec.parse)(&value).map_err(|message| {
+                let service = config.services.get(spec.name);
+                let value = service.map(|s| s.settings.clone()).unwrap_or_default();
+                let settings = (spec.parse)(&value).map_err(|message| {
                     config_error(
                         text,
                         origin,
                         &format!("services.{}.settings", spec.name),
                         message,
                     )
-                })
+                })?;
+                if let Some(service) = service.filter(|s| s.enabled) {
+                    (spec.check_listen)(&settings, service.listen).map_err(|message| {
+                        config_error(
+                            text,
+                            origin,
+                            &format!("services.{}.listen", spec.name),
+                            message,
+                        )
+                    })?;
+                }
+                Ok(settings)
             })
             .collect()
     }

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use super::catalog::Spec;
 use super::service::{Connection, Context, Service};
-use super::settings::{parse_settings, AnySettings};
+use super::settings::{check_listen, parse_settings, AnySettings};
 use crate::mesh::LocalFuture;
 use crate::shard::{Erased, RawConnection, Shard};
 
@@ -40,6 +40,7 @@ pub(crate) fn register<S: Service>(
         name: S::NAME,
         admission: S::ADMISSION,
         parse: parse_settings::<S::Settings>,
+        check_listen: check_listen::<S::Settings>,
     };
     let make: Make = Box::new(move |shard, index| {
         let ctx = Context::<S>::new(shard, index);

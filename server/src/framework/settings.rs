@@ -20,6 +20,13 @@ pub trait Settings:
     fn validate(&self) -> Result<(), String> {
         Ok(())
     }
+
+    /// Checks the settings against the address the service listens on, at start-up and on every reload
+    /// (for example, refusing to serve without authentication beyond loopback). The message should say
+    /// what to change.
+    fn check_listen(&self, _listen: std::net::SocketAddr) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A service that takes no settings.
@@ -38,4 +45,15 @@ pub(crate) fn parse_settings<T: Settings>(
     };
     settings.validate()?;
     Ok(Arc::new(settings))
+}
+
+/// [`Settings::check_listen`] on settings [`parse_settings`] made.
+pub(crate) fn check_listen<T: Settings>(
+    settings: &AnySettings,
+    listen: std::net::SocketAddr,
+) -> Result<(), String> {
+    match settings.downcast_ref::<T>() {
+        Some(settings) => settings.check_listen(listen),
+        None => Ok(()),
+    }
 }

@@ -60,6 +60,10 @@ pub struct User {
 }
 
 impl Settings for RespSettings {
+    fn check_listen(&self, listen: std::net::SocketAddr) -> Result<(), String> {
+        self.check_exposure(listen)
+    }
+
     fn validate(&self) -> Result<(), String> {
         for (i, user) in self.users.iter().enumerate() {
             if user.name.is_empty() || user.name.bytes().any(|b| b <= b' ' || b > b'~') {
