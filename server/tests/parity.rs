@@ -399,7 +399,10 @@ fn values_cannot_outgrow_the_bulk_limit() {
     let mut c = Client::connect(s.resp);
     let refused: &[u8] = b"-ERR string exceeds maximum allowed size (limits.max_bulk_len)\r\n";
     assert_eq!(c.call(&[b"SETRANGE", b"k", b"1024", b"x"]), refused);
-    assert_eq!(c.call(&[b"SETRANGE", b"k", b"9223372036854775807", b"x"]), refused);
+    assert_eq!(
+        c.call(&[b"SETRANGE", b"k", b"9223372036854775807", b"x"]),
+        refused
+    );
     assert_eq!(c.call(&[b"SETRANGE", b"k", b"1023", b"x"]), b":1024\r\n");
     assert_eq!(c.call(&[b"APPEND", b"k", b"y"]), refused);
     assert_eq!(c.call(&[b"APPEND", b"k", b""]), b":1024\r\n");

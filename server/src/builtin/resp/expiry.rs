@@ -94,7 +94,10 @@ pub struct StringOptions<'a> {
 /// Reads SET's or GETEX's options as Redis 7.0's `parseExtendedStringArgumentsOrReply` does: an option may
 /// repeat (the last value wins), NX with XX or two kinds of TTL are a syntax error, and NX, XX, GET and
 /// KEEPTTL belong to SET, PERSIST to GETEX.
-pub fn string_options<'a>(options: &[&'a [u8]], set: bool) -> Result<StringOptions<'a>, &'static [u8]> {
+pub fn string_options<'a>(
+    options: &[&'a [u8]],
+    set: bool,
+) -> Result<StringOptions<'a>, &'static [u8]> {
     let mut parsed = StringOptions {
         condition: SetCondition::Always,
         get: false,
@@ -141,10 +144,15 @@ pub fn string_options<'a>(options: &[&'a [u8]], set: bool) -> Result<StringOptio
 
 /// EX, PX, EXAT, PXAT: (absolute, unit in ms).
 fn timed_option(option: &[u8]) -> Option<(bool, i64)> {
-    [(&b"EX"[..], false, 1000), (b"PX", false, 1), (b"EXAT", true, 1000), (b"PXAT", true, 1)]
-        .into_iter()
-        .find(|(name, _, _)| option.eq_ignore_ascii_case(name))
-        .map(|(_, at, unit)| (at, unit))
+    [
+        (&b"EX"[..], false, 1000),
+        (b"PX", false, 1),
+        (b"EXAT", true, 1000),
+        (b"PXAT", true, 1),
+    ]
+    .into_iter()
+    .find(|(name, _, _)| option.eq_ignore_ascii_case(name))
+    .map(|(_, at, unit)| (at, unit))
 }
 
 /// Whether `next` may follow `before`: no TTL yet, or the same option again.
@@ -159,7 +167,11 @@ fn same_kind(before: Ttl<'_>, next: Ttl<'_>) -> bool {
 
 /// The deadline of an EX/PX/EXAT/PXAT argument as Redis 7.0's `getExpireMillisecondsOrReply` judges it:
 /// an integer above 0, whose Unix time in milliseconds fits an i64. `None` for the other options.
-pub fn string_deadline(ttl: Ttl<'_>, clock: &Clock, command: &str) -> Result<Option<Instant>, Vec<u8>> {
+pub fn string_deadline(
+    ttl: Ttl<'_>,
+    clock: &Clock,
+    command: &str,
+) -> Result<Option<Instant>, Vec<u8>> {
     let (n, unit_ms, from) = match ttl {
         Ttl::In { n, unit_ms } => (n, unit_ms, clock.unix_ms()),
         Ttl::At { n, unit_ms } => (n, unit_ms, 0),
@@ -201,7 +213,9 @@ impl ExpireCondition {
             *flag = true;
         }
         if c.nx && (c.xx || c.gt || c.lt) {
-            return Err(b"ERR NX and XX, GT or LT options at the same time are not compatible".to_vec());
+            return Err(
+                b"ERR NX and XX, GT or LT options at the same time are not compatible".to_vec(),
+            );
         }
         if c.gt && c.lt {
             return Err(b"ERR GT and LT options at the same time are not compatible".to_vec());
@@ -222,7 +236,13 @@ impl ExpireCondition {
 /// The Unix time in milliseconds of EXPIRE's (`relative`) or EXPIREAT's time argument `n` in units of
 /// `unit_ms`, as Redis 7.0's `expireGenericCommand` judges it: negative times are allowed (the key is
 /// deleted), an overflow of the conversion or the addition is not.
-pub fn expire_when(n: &[u8], unit_ms: i64, relative: bool, clock: &Clock, command: &str) -> Result<i64, Vec<u8>> {
+pub fn expire_when(
+    n: &[u8],
+    unit_ms: i64,
+    relative: bool,
+    clock: &Clock,
+    command: &str,
+) -> Result<i64, Vec<u8>> {
     let n = parse_i64(n).ok_or(NOT_AN_INTEGER)?;
     let base = if relative { clock.unix_ms() } else { 0 };
     n.checked_mul(unit_ms)
@@ -238,7 +258,11 @@ mod tests {
     #[test]
     fn a_unix_time_comes_back_unchanged() {
         let clock = Clock::now();
-        for ms in [clock.unix_ms() + 1, clock.unix_ms() + 86_400_000, 9_000_000_000_000] {
+        for ms in [
+            clock.unix_ms() + 1,
+            clock.unix_ms() + 86_400_000,
+            9_000_000_000_000,
+        ] {
             let later = Clock::now();
             assert_eq!(later.unix_ms_of(clock.instant_at(ms)), ms);
         }

@@ -6,8 +6,7 @@ use std::time::Instant;
 use pincore_resp::reply::{self, Protocol};
 
 use super::expiry::{
-    string_deadline, string_options, Clock, ExpireCondition, StringOptions,
-    Ttl, NOT_AN_INTEGER,
+    string_deadline, string_options, Clock, ExpireCondition, StringOptions, Ttl, NOT_AN_INTEGER,
 };
 use super::store::{parse_i64, SetTtl, Store};
 
@@ -68,7 +67,14 @@ pub fn expire(
 
 /// TTL, PTTL (`ms`), EXPIRETIME, PEXPIRETIME (`absolute`): -2 for a missing key, -1 for one without TTL;
 /// seconds are rounded to the nearest, as Redis does.
-pub fn ttl(store: &mut Store, key: &[u8], clock: &Clock, now: Instant, ms: bool, absolute: bool) -> i64 {
+pub fn ttl(
+    store: &mut Store,
+    key: &[u8],
+    clock: &Clock,
+    now: Instant,
+    ms: bool,
+    absolute: bool,
+) -> i64 {
     let at = match store.expiry(key, now) {
         None => return -2,
         Some(None) => return -1,
@@ -133,7 +139,14 @@ pub fn set(
 
 /// GETEX key [EX seconds|PX milliseconds|EXAT unix-seconds|PXAT unix-ms|PERSIST]: the value, and then the
 /// TTL changed; a missing key is nil whatever the options' values (Redis judges them only for a key).
-pub fn getex(store: &mut Store, args: &[&[u8]], clock: &Clock, now: Instant, protocol: Protocol, out: &mut Vec<u8>) {
+pub fn getex(
+    store: &mut Store,
+    args: &[&[u8]],
+    clock: &Clock,
+    now: Instant,
+    protocol: Protocol,
+    out: &mut Vec<u8>,
+) {
     let options = match string_options(&args[2..], false) {
         Ok(options) => options,
         Err(message) => return reply::error(out, message),
@@ -161,11 +174,18 @@ pub fn getex(store: &mut Store, args: &[&[u8]], clock: &Clock, now: Instant, pro
 
 /// `size + append` over the bulk limit (or overflowing), as Redis's `checkStringLength`.
 fn too_long(size: u64, append: u64, max: usize) -> bool {
-    size.checked_add(append).is_none_or(|total| total > max as u64)
+    size.checked_add(append)
+        .is_none_or(|total| total > max as u64)
 }
 
 /// APPEND key value: the new length, within `max` bytes.
-pub fn append(store: &mut Store, key: &[u8], value: &[u8], max: usize, now: Instant) -> Result<i64, &'static [u8]> {
+pub fn append(
+    store: &mut Store,
+    key: &[u8],
+    value: &[u8],
+    max: usize,
+    now: Instant,
+) -> Result<i64, &'static [u8]> {
     let joined = match store.get(key, now) {
         None => value.to_vec(),
         Some(old) if too_long(old.len() as u64, value.len() as u64, max) => return Err(TOO_LONG),
@@ -238,14 +258,21 @@ pub fn getrange(store: &mut Store, args: &[&[u8]], now: Instant, out: &mut Vec<u
 fn parse_float(bytes: &[u8]) -> Option<f64> {
     let text = std::str::from_utf8(bytes).ok()?;
     let value: f64 = text.parse().ok()?;
-    let spelled_infinite = text.trim_start_matches(['+', '-']).to_ascii_lowercase().starts_with("inf");
+    let spelled_infinite = text
+        .trim_start_matches(['+', '-'])
+        .to_ascii_lowercase()
+        .starts_with("inf");
     (!value.is_nan() && (value.is_finite() || spelled_infinite)).then_some(value)
 }
 
 /// A float as Redis's `ld2string` in human mode writes one: fixed-point, at most 17 decimals, trailing
 /// zeros dropped; f64 is trusted to 15 significant digits, so its rounding noise never shows.
 fn format_float(value: f64) -> String {
-    let magnitude = if value == 0.0 { 0 } else { value.abs().log10().floor() as i32 };
+    let magnitude = if value == 0.0 {
+        0
+    } else {
+        value.abs().log10().floor() as i32
+    };
     let decimals = (14 - magnitude).clamp(0, 17) as usize;
     let mut text = format!("{value:.decimals$}");
     if text.contains('.') {
@@ -259,7 +286,12 @@ fn format_float(value: f64) -> String {
 }
 
 /// INCRBYFLOAT key increment: the new value as text, keeping the key's TTL.
-pub fn incr_by_float(store: &mut Store, key: &[u8], increment: &[u8], now: Instant) -> Result<String, &'static [u8]> {
+pub fn incr_by_float(
+    store: &mut Store,
+    key: &[u8],
+    increment: &[u8],
+    now: Instant,
+) -> Result<String, &'static [u8]> {
     let current = match store.get(key, now) {
         None => 0.0,
         Some(value) => parse_float(value).ok_or(NOT_A_FLOAT)?,
@@ -270,7 +302,14 @@ pub fn incr_by_float(store: &mut Store, key: &[u8], increment: &[u8], now: Insta
         return Err(b"ERR increment would produce NaN or Infinity");
     }
     let text = format_float(value);
-    store.set(key, text.as_bytes(), Default::default(), SetTtl::Keep, now, false);
+    store.set(
+        key,
+        text.as_bytes(),
+        Default::default(),
+        SetTtl::Keep,
+        now,
+        false,
+    );
     Ok(text)
 }
 

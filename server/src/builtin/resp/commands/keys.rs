@@ -60,12 +60,22 @@ pub fn type_of(c: &mut Call<'_>) -> Flow {
 fn expire_generic(c: &mut Call<'_>, unit_ms: i64, relative: bool, command: &str) -> Flow {
     let clock = Clock::now();
     let judged = ExpireCondition::parse(&c.args[3..]).and_then(|condition| {
-        Ok((condition, expire_when(c.args[2], unit_ms, relative, &clock, command)?))
+        Ok((
+            condition,
+            expire_when(c.args[2], unit_ms, relative, &clock, command)?,
+        ))
     });
     match judged {
         Ok((condition, when)) => {
             let key = c.args[1];
-            let set = kv::expire(&mut c.resp.keyspace.lock(key), key, when, condition, &clock, c.now);
+            let set = kv::expire(
+                &mut c.resp.keyspace.lock(key),
+                key,
+                when,
+                condition,
+                &clock,
+                c.now,
+            );
             reply::integer(c.out, set);
         }
         Err(message) => reply::error(c.out, &message),
@@ -92,7 +102,14 @@ pub fn pexpireat(c: &mut Call<'_>) -> Flow {
 fn ttl_generic(c: &mut Call<'_>, ms: bool, absolute: bool) -> Flow {
     let clock = Clock::now();
     let key = c.args[1];
-    let n = kv::ttl(&mut c.resp.keyspace.lock(key), key, &clock, c.now, ms, absolute);
+    let n = kv::ttl(
+        &mut c.resp.keyspace.lock(key),
+        key,
+        &clock,
+        c.now,
+        ms,
+        absolute,
+    );
     reply::integer(c.out, n);
     Flow::Reply
 }

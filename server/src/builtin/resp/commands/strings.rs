@@ -34,14 +34,34 @@ pub fn get(c: &mut Call<'_>) -> Flow {
 
 pub fn set(c: &mut Call<'_>) -> Flow {
     let clock = Clock::now();
-    kv::set(&mut part(c), c.args, &clock, c.now, c.session.protocol, c.out);
+    kv::set(
+        &mut part(c),
+        c.args,
+        &clock,
+        c.now,
+        c.session.protocol,
+        c.out,
+    );
     Flow::Reply
 }
 
 /// SETNX, SETEX, PSETEX and GETSET: SET with fixed options, replying in their own ways.
-fn set_variant(c: &mut Call<'_>, value: &[u8], options: StringOptions<'_>, command: &str) -> Result<(bool, Option<Vec<u8>>), Vec<u8>> {
+fn set_variant(
+    c: &mut Call<'_>,
+    value: &[u8],
+    options: StringOptions<'_>,
+    command: &str,
+) -> Result<(bool, Option<Vec<u8>>), Vec<u8>> {
     let clock = Clock::now();
-    kv::write_string(&mut part(c), c.args[1], value, options, &clock, c.now, command)
+    kv::write_string(
+        &mut part(c),
+        c.args[1],
+        value,
+        options,
+        &clock,
+        c.now,
+        command,
+    )
 }
 
 pub fn setnx(c: &mut Call<'_>) -> Flow {
@@ -60,7 +80,10 @@ fn set_expiring(c: &mut Call<'_>, unit_ms: i64, command: &str) -> Flow {
     let options = StringOptions {
         condition: SetCondition::Always,
         get: false,
-        ttl: Ttl::In { n: c.args[2], unit_ms },
+        ttl: Ttl::In {
+            n: c.args[2],
+            unit_ms,
+        },
     };
     match set_variant(c, c.args[3], options, command) {
         Ok(_) => reply::simple(c.out, b"OK"),
@@ -100,7 +123,14 @@ pub fn getdel(c: &mut Call<'_>) -> Flow {
 
 pub fn getex(c: &mut Call<'_>) -> Flow {
     let clock = Clock::now();
-    kv::getex(&mut part(c), c.args, &clock, c.now, c.session.protocol, c.out);
+    kv::getex(
+        &mut part(c),
+        c.args,
+        &clock,
+        c.now,
+        c.session.protocol,
+        c.out,
+    );
     Flow::Reply
 }
 
@@ -187,7 +217,11 @@ fn set_pairs(c: &mut Call<'_>, only_new: bool, name: &str) -> Option<bool> {
     }
     let pairs = c.args[1..].chunks_exact(2);
     let mut locked = c.resp.keyspace.lock_keys(pairs.clone().map(|p| p[0]));
-    if only_new && pairs.clone().any(|p| locked.store(p[0]).exists(p[0], c.now)) {
+    if only_new
+        && pairs
+            .clone()
+            .any(|p| locked.store(p[0]).exists(p[0], c.now))
+    {
         return Some(false);
     }
     for pair in pairs {
