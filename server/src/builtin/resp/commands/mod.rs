@@ -545,7 +545,7 @@ pub static COMMANDS: [Spec; 54] = [
         (1, -1, 1),
         Keys,
         "generic",
-        "Deletes keys; returns how many existed.",
+        "DEL by its non-blocking name: a key is one allocation, freed at once.",
         keys::del,
     ),
     row(
