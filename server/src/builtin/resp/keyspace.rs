@@ -205,6 +205,13 @@ impl Keyspace {
         }
     }
 
+    /// A key that has not expired (RANDOMKEY): from a random part, or the next one holding a key, so nil
+    /// means the keyspace is empty. One part is locked at a time: like Redis's, the answer is any key.
+    pub fn random_key(&self, now: Instant) -> Option<Vec<u8>> {
+        let first = random_part();
+        (0..PARTS).find_map(|i| self.lock_part((first + i) % PARTS).random_key(now))
+    }
+
     /// Calls `f` on every part in ascending order, each locked while `f` runs on it.
     pub fn for_each_part(&self, mut f: impl FnMut(usize, &mut Store)) {
         for i in 0..PARTS {

@@ -1,38 +1,19 @@
 //! What the single-key commands mean: arguments in, an encoded RESP reply out, on the keyspace part that holds
 //! the key (locked by the caller, see [`super::keyspace`]).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use pincore_resp::reply::{self, Protocol};
 
-use super::store::{parse_i64, SetCondition, SetTtl, Store};
+use super::expiry::{
+    string_deadline, string_options, Clock, ExpireCondition, StringOptions, Ttl, NOT_AN_INTEGER,
+};
+use super::store::{parse_i64, SetTtl, Store};
 
-const NOT_AN_INTEGER: &[u8] = b"ERR value is not an integer or out of range";
-const SYNTAX: &[u8] = b"ERR syntax error";
-const EXPIRE_TIME_SET: &[u8] = b"ERR invalid expire time in 'set' command";
-const EXPIRE_TIME_EXPIRE: &[u8] = b"ERR invalid expire time in 'expire' command";
+const NOT_A_FLOAT: &[u8] = b"ERR value is not a valid float";
 
-/// Now in Unix milliseconds: Redis checks that a deadline, now + ttl, fits an i64 of these.
-fn unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// The deadline of `SET ... EX|PX n` as Redis 7.0's getExpireMillisecondsOrReply decides it: n must be an
-/// integer above 0, and now + n (in ms) must fit an i64.
-fn set_deadline(n: &[u8], unit_ms: i64, now: Instant) -> Result<Instant, &'static [u8]> {
-    let n = parse_i64(n).ok_or(NOT_AN_INTEGER)?;
-    if n <= 0 {
-        return Err(EXPIRE_TIME_SET);
-    }
-    let ms = n.checked_mul(unit_ms).ok_or(EXPIRE_TIME_SET)?;
-    if ms > i64::MAX - unix_ms() {
-        return Err(EXPIRE_TIME_SET);
-    }
-    now.checked_add(Duration::from_millis(ms as u64))
-        .ok_or(EXPIRE_TIME_SET)
-}
+/// Redis's words for a value that would outgrow the bulk limit; the limit named is pincore's own setting.
+pub const TOO_LONG: &[u8] = b"ERR string exceeds maximum allowed size (limits.max_bulk_len)";
 
 /// GET key
 pub fn get(store: &mut Store, key: &[u8], now: Instant, protocol: Protocol, out: &mut Vec<u8>) {
@@ -63,118 +44,299 @@ pub fn incr_by(
     }
 }
 
-/// EXPIRE key seconds
-pub fn expire(store: &mut Store, key: &[u8], seconds: &[u8], now: Instant, out: &mut Vec<u8>) {
-    let Some(seconds) = parse_i64(seconds) else {
+/// EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT: gives `key` the deadline `when` (Unix ms, see
+/// [`super::expiry::expire_when`]) if `condition` allows; a deadline already past deletes the key. 1 if it
+/// was set (or the key deleted), 0 if the key is missing or the condition refused.
+pub fn expire(
+    store: &mut Store,
+    key: &[u8],
+    when: i64,
+    condition: ExpireCondition,
+    clock: &Clock,
+    now: Instant,
+) -> i64 {
+    let Some(current) = store.expiry(key, now) else {
+        return 0;
+    };
+    if !condition.allows(current.map(|at| clock.unix_ms_of(at)), when) {
+        return 0;
+    }
+    let deadline = (when > clock.unix_ms()).then(|| clock.instant_at(when));
+    i64::from(store.expire_at(key, deadline, now))
+}
+
+/// TTL, PTTL (`ms`), EXPIRETIME, PEXPIRETIME (`absolute`): -2 for a missing key, -1 for one without TTL;
+/// seconds are rounded to the nearest, as Redis does.
+pub fn ttl(
+    store: &mut Store,
+    key: &[u8],
+    clock: &Clock,
+    now: Instant,
+    ms: bool,
+    absolute: bool,
+) -> i64 {
+    let at = match store.expiry(key, now) {
+        None => return -2,
+        Some(None) => return -1,
+        Some(Some(at)) => at,
+    };
+    let n = if absolute {
+        clock.unix_ms_of(at)
+    } else {
+        i64::try_from(at.saturating_duration_since(now).as_millis()).unwrap_or(i64::MAX)
+    };
+    if ms {
+        n
+    } else {
+        n.saturating_add(500) / 1000
+    }
+}
+
+/// SET and its variants (SETNX, SETEX, PSETEX, GETSET): the deadline is judged first, then the condition;
+/// `Ok((stored, previous value if options.get))`, or the error reply.
+pub fn write_string(
+    store: &mut Store,
+    key: &[u8],
+    value: &[u8],
+    options: StringOptions<'_>,
+    clock: &Clock,
+    now: Instant,
+    command: &str,
+) -> Result<(bool, Option<Vec<u8>>), Vec<u8>> {
+    let ttl = match string_deadline(options.ttl, clock, command)? {
+        Some(at) => SetTtl::At(at),
+        None if options.ttl == Ttl::Keep => SetTtl::Keep,
+        None => SetTtl::Clear,
+    };
+    Ok(store.set(key, value, options.condition, ttl, now, options.get))
+}
+
+/// SET key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-seconds|PXAT unix-ms|KEEPTTL]
+///
+/// Options are checked as Redis 7.0 checks them (see [`string_options`]): every option is read before the
+/// TTL is judged.
+pub fn set(
+    store: &mut Store,
+    args: &[&[u8]],
+    clock: &Clock,
+    now: Instant,
+    protocol: Protocol,
+    out: &mut Vec<u8>,
+) {
+    let written = string_options(&args[3..], true)
+        .map_err(<[u8]>::to_vec)
+        .and_then(|options| {
+            let written = write_string(store, args[1], args[2], options, clock, now, "set")?;
+            Ok((options.get, written))
+        });
+    match written {
+        Err(message) => reply::error(out, &message),
+        Ok((true, (_, Some(old)))) => reply::bulk(out, &old),
+        Ok((true, (_, None)) | (false, (false, _))) => reply::nil(out, protocol),
+        Ok((false, (true, _))) => reply::simple(out, b"OK"),
+    }
+}
+
+/// GETEX key [EX seconds|PX milliseconds|EXAT unix-seconds|PXAT unix-ms|PERSIST]: the value, and then the
+/// TTL changed; a missing key is nil whatever the options' values (Redis judges them only for a key).
+pub fn getex(
+    store: &mut Store,
+    args: &[&[u8]],
+    clock: &Clock,
+    now: Instant,
+    protocol: Protocol,
+    out: &mut Vec<u8>,
+) {
+    let options = match string_options(&args[2..], false) {
+        Ok(options) => options,
+        Err(message) => return reply::error(out, message),
+    };
+    let key = args[1];
+    if !store.exists(key, now) {
+        return reply::nil(out, protocol);
+    }
+    let deadline = match string_deadline(options.ttl, clock, "getex") {
+        Ok(deadline) => deadline,
+        Err(message) => return reply::error(out, &message),
+    };
+    get(store, key, now, protocol, out);
+    match (options.ttl, deadline) {
+        (Ttl::Persist, _) => {
+            store.persist(key, now);
+        }
+        (_, Some(at)) => {
+            // A deadline already past (EXAT in the past) deletes the key, as Redis does.
+            store.expire_at(key, (at > clock.instant()).then_some(at), now);
+        }
+        _ => {}
+    }
+}
+
+/// `size + append` over the bulk limit (or overflowing), as Redis's `checkStringLength`.
+fn too_long(size: u64, append: u64, max: usize) -> bool {
+    size.checked_add(append)
+        .is_none_or(|total| total > max as u64)
+}
+
+/// APPEND key value: the new length, within `max` bytes.
+pub fn append(
+    store: &mut Store,
+    key: &[u8],
+    value: &[u8],
+    max: usize,
+    now: Instant,
+) -> Result<i64, &'static [u8]> {
+    let joined = match store.get(key, now) {
+        None => value.to_vec(),
+        Some(old) if too_long(old.len() as u64, value.len() as u64, max) => return Err(TOO_LONG),
+        Some(old) => [old, value].concat(),
+    };
+    store.set(key, &joined, Default::default(), SetTtl::Keep, now, false);
+    Ok(joined.len() as i64)
+}
+
+/// SETRANGE key offset value: overwrites from `offset`, padding with zero bytes; the new length, within
+/// `max` bytes. An empty value changes nothing (and creates no key).
+pub fn setrange(
+    store: &mut Store,
+    key: &[u8],
+    offset: &[u8],
+    value: &[u8],
+    max: usize,
+    now: Instant,
+) -> Result<i64, &'static [u8]> {
+    let offset = parse_i64(offset).ok_or(NOT_AN_INTEGER)?;
+    let offset = u64::try_from(offset).map_err(|_| &b"ERR offset is out of range"[..])?;
+    let old = store.get(key, now);
+    let old_len = old.map_or(0, <[u8]>::len);
+    if value.is_empty() {
+        return Ok(old_len as i64);
+    }
+    if too_long(offset, value.len() as u64, max) {
+        return Err(TOO_LONG);
+    }
+    // Within `max`, which is a usize.
+    let (offset, end) = (offset as usize, offset as usize + value.len());
+    let mut new = old.map(<[u8]>::to_vec).unwrap_or_default();
+    if new.len() < end {
+        new.resize(end, 0);
+    }
+    new[offset..end].copy_from_slice(value);
+    store.set(key, &new, Default::default(), SetTtl::Keep, now, false);
+    Ok(new.len() as i64)
+}
+
+/// GETRANGE key start end (and SUBSTR): negative indexes count from the end, both ends included, clamped
+/// to the value as Redis 7.0's `getrangeCommand` does; a missing key is the empty string.
+pub fn getrange(store: &mut Store, args: &[&[u8]], now: Instant, out: &mut Vec<u8>) {
+    let (Some(start), Some(end)) = (parse_i64(args[2]), parse_i64(args[3])) else {
         return reply::error(out, NOT_AN_INTEGER);
     };
-    // Redis's expireGenericCommand: the deadline in Unix milliseconds must fit an i64.
-    let Some(ms) = seconds.checked_mul(1000) else {
-        return reply::error(out, EXPIRE_TIME_EXPIRE);
-    };
-    if ms > i64::MAX - unix_ms() {
-        return reply::error(out, EXPIRE_TIME_EXPIRE);
+    let value = store.get(args[1], now).unwrap_or_default();
+    let len = value.len() as i128;
+    let (mut start, mut end) = (i128::from(start), i128::from(end));
+    if start < 0 && end < 0 && start > end {
+        return reply::bulk(out, b"");
     }
-    let deadline = if ms <= 0 {
-        None
-    } else {
-        // A deadline past what Instant holds is as good as never; none fits i64 ms anyway.
-        match now.checked_add(Duration::from_millis(ms as u64)) {
-            Some(at) => Some(at),
-            None => return reply::error(out, EXPIRE_TIME_EXPIRE),
-        }
-    };
-    reply::integer(out, i64::from(store.expire_at(key, deadline, now)));
+    if start < 0 {
+        start = (len + start).max(0);
+    }
+    if end < 0 {
+        end = (len + end).max(0);
+    }
+    end = end.min(len - 1);
+    if start > end || len == 0 {
+        return reply::bulk(out, b"");
+    }
+    reply::bulk(out, &value[start as usize..=end as usize]);
 }
 
-/// TTL key
-pub fn ttl(store: &mut Store, key: &[u8], now: Instant, out: &mut Vec<u8>) {
-    match store.ttl(key, now) {
-        None => reply::integer(out, -2),
-        Some(None) => reply::integer(out, -1),
-        // Redis rounds the remaining milliseconds to the nearest second.
-        Some(Some(ms)) => reply::integer(out, ((ms + 500) / 1000).min(i64::MAX as u128) as i64),
-    }
-}
-
-/// SET key value [NX|XX] [EX seconds|PX milliseconds|KEEPTTL] [GET]
+/// A float as Redis's `string2ld` reads one: no leading space, nothing after the number, not NaN.
 ///
-/// Options are checked as Redis 7.0 checks them: the same option may repeat (the last EX or PX wins), NX with
-/// XX or two kinds of TTL are a syntax error, and the TTL is judged only once every option parsed.
-pub fn set(store: &mut Store, args: &[&[u8]], now: Instant, protocol: Protocol, out: &mut Vec<u8>) {
-    enum Ttl<'a> {
-        None,
-        Keep,
-        Ex(&'a [u8]),
-        Px(&'a [u8]),
-    }
-    let mut condition = SetCondition::Always;
-    let mut ttl = Ttl::None;
-    let mut want_old = false;
-    let mut i = 3;
-    while i < args.len() {
-        let opt = args[i];
-        let is = |name: &[u8]| opt.eq_ignore_ascii_case(name);
-        let next = args.get(i + 1).copied();
-        if is(b"NX") && condition != SetCondition::IfPresent {
-            condition = SetCondition::IfAbsent;
-        } else if is(b"XX") && condition != SetCondition::IfAbsent {
-            condition = SetCondition::IfPresent;
-        } else if is(b"GET") {
-            want_old = true;
-        } else if is(b"KEEPTTL") && matches!(ttl, Ttl::None | Ttl::Keep) {
-            ttl = Ttl::Keep;
-        } else if let (true, Some(n), Ttl::None | Ttl::Ex(_)) = (is(b"EX"), next, &ttl) {
-            ttl = Ttl::Ex(n);
-            i += 1;
-        } else if let (true, Some(n), Ttl::None | Ttl::Px(_)) = (is(b"PX"), next, &ttl) {
-            ttl = Ttl::Px(n);
-            i += 1;
-        } else {
-            return reply::error(out, SYNTAX);
-        }
-        i += 1;
-    }
-    let ttl = match ttl {
-        Ttl::None => SetTtl::Clear,
-        Ttl::Keep => SetTtl::Keep,
-        Ttl::Ex(n) | Ttl::Px(n) => {
-            let unit_ms = if matches!(ttl, Ttl::Ex(_)) { 1000 } else { 1 };
-            match set_deadline(n, unit_ms, now) {
-                Ok(at) => SetTtl::At(at),
-                Err(message) => return reply::error(out, message),
-            }
-        }
-    };
-    let (stored, old) = store.set(args[1], args[2], condition, ttl, now, want_old);
-    if want_old {
-        match old {
-            Some(v) => reply::bulk(out, &v),
-            None => reply::nil(out, protocol),
-        }
-    } else if stored {
-        reply::simple(out, b"OK");
+/// Redis computes in C's `long double` (80-bit on x86-64); pincore in f64, so values need more than 15
+/// significant digits, or beyond 1e308, to differ.
+fn parse_float(bytes: &[u8]) -> Option<f64> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let value: f64 = text.parse().ok()?;
+    let spelled_infinite = text
+        .trim_start_matches(['+', '-'])
+        .to_ascii_lowercase()
+        .starts_with("inf");
+    (!value.is_nan() && (value.is_finite() || spelled_infinite)).then_some(value)
+}
+
+/// A float as Redis's `ld2string` in human mode writes one: fixed-point, at most 17 decimals, trailing
+/// zeros dropped; f64 is trusted to 15 significant digits, so its rounding noise never shows.
+fn format_float(value: f64) -> String {
+    let magnitude = if value == 0.0 {
+        0
     } else {
-        reply::nil(out, protocol);
+        value.abs().log10().floor() as i32
+    };
+    let decimals = (14 - magnitude).clamp(0, 17) as usize;
+    let mut text = format!("{value:.decimals$}");
+    if text.contains('.') {
+        let kept = text.trim_end_matches('0').trim_end_matches('.').len();
+        text.truncate(kept);
     }
+    if text == "-0" {
+        text = "0".into();
+    }
+    text
+}
+
+/// INCRBYFLOAT key increment: the new value as text, keeping the key's TTL.
+pub fn incr_by_float(
+    store: &mut Store,
+    key: &[u8],
+    increment: &[u8],
+    now: Instant,
+) -> Result<String, &'static [u8]> {
+    let current = match store.get(key, now) {
+        None => 0.0,
+        Some(value) => parse_float(value).ok_or(NOT_A_FLOAT)?,
+    };
+    let increment = parse_float(increment).ok_or(NOT_A_FLOAT)?;
+    let value = current + increment;
+    if !value.is_finite() {
+        return Err(b"ERR increment would produce NaN or Infinity");
+    }
+    let text = format_float(value);
+    store.set(
+        key,
+        text.as_bytes(),
+        Default::default(),
+        SetTtl::Keep,
+        now,
+        false,
+    );
+    Ok(text)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::builtin::resp::expiry::expire_when;
 
     fn run(store: &mut Store, args: &[&[u8]]) -> Vec<u8> {
         let mut out = Vec::new();
-        let now = Instant::now();
+        let clock = Clock::now();
+        let now = clock.instant();
         let (key, out_) = (args[1], &mut out);
         match args[0].to_ascii_uppercase().as_slice() {
             b"GET" => get(store, key, now, Protocol::Resp2, out_),
-            b"SET" => set(store, args, now, Protocol::Resp2, out_),
+            b"SET" => set(store, args, &clock, now, Protocol::Resp2, out_),
             b"INCR" => incr_by(store, key, Ok(1), now, out_),
             b"DECR" => incr_by(store, key, Ok(-1), now, out_),
             b"INCRBY" => incr_by(store, key, Err(args[2]), now, out_),
-            b"EXPIRE" => expire(store, key, args[2], now, out_),
-            b"TTL" => ttl(store, key, now, out_),
+            b"EXPIRE" => match expire_when(args[2], 1000, true, &clock, "expire") {
+                Ok(when) => {
+                    let set = expire(store, key, when, Default::default(), &clock, now);
+                    reply::integer(out_, set)
+                }
+                Err(message) => reply::error(out_, &message),
+            },
+            b"TTL" => reply::integer(out_, ttl(store, key, &clock, now, false, false)),
             b"EXISTS" => reply::integer(out_, i64::from(store.exists(key, now))),
             b"DEL" => reply::integer(out_, i64::from(store.delete(key, now))),
             other => panic!("not a single-key command: {other:?}"),
@@ -289,6 +451,27 @@ mod tests {
                 "EXPIRE {seconds:?}"
             );
         }
+    }
+
+    #[test]
+    fn floats_are_written_as_redis_writes_them() {
+        for (value, text) in [
+            (0.1 + 0.2, "0.3"),
+            (17179869185.5, "17179869185.5"),
+            (1e20, "100000000000000000000"),
+            (-0.0, "0"),
+            (1.0 / 3.0 - 1.0 / 3.0, "0"),
+            (-0.1, "-0.1"),
+            (3.0, "3"),
+            (1e-20, "0"),
+        ] {
+            assert_eq!(format_float(value), text, "{value}");
+        }
+        for bad in ["", " 1", "1 ", "nan", "abc", "1e400"] {
+            assert_eq!(parse_float(bad.as_bytes()), None, "{bad:?}");
+        }
+        assert_eq!(parse_float(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_float(b"5."), Some(5.0));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod commands;
 mod dispatch;
 pub mod eviction;
+pub mod expiry;
 mod info;
 pub mod keyspace;
 pub mod kv;

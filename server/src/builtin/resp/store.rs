@@ -449,6 +449,54 @@ impl Store {
         true
     }
 
+    /// When `key` expires: `None` if it is missing, `Some(None)` if it has no TTL.
+    pub fn expiry(&mut self, key: &[u8], now: Instant) -> Option<Option<Instant>> {
+        if !self.live(key, now) {
+            return None;
+        }
+        Some(self.slot(key)?.expires_at())
+    }
+
+    /// PERSIST: drops the TTL of `key`; true if it had one.
+    pub fn persist(&mut self, key: &[u8], now: Instant) -> bool {
+        if self.expiry(key, now).flatten().is_none() {
+            return false;
+        }
+        self.set_deadline(key, None);
+        true
+    }
+
+    /// Removes `key` and hands back its value and deadline (RENAME's source, GETDEL).
+    pub fn take(&mut self, key: &[u8], now: Instant) -> Option<(Vec<u8>, Option<Instant>)> {
+        if !self.live(key, now) {
+            return None;
+        }
+        let slot = self.slot(key)?;
+        let taken = (slot.value().to_vec(), slot.expires_at());
+        self.remove(key);
+        Some(taken)
+    }
+
+    /// Writes `key` anew with `value` and `deadline`, replacing any key of that name (RENAME's and COPY's
+    /// destination).
+    pub fn put(&mut self, key: &[u8], value: &[u8], deadline: Option<Instant>, now: Instant) {
+        let ttl = deadline.map_or(SetTtl::Clear, SetTtl::At);
+        self.set(key, value, SetCondition::Always, ttl, now, false);
+    }
+
+    /// A key at a random place of the table that has not expired (RANDOMKEY); expired keys met on the way
+    /// are deleted, as Redis's `dbRandomKey` does, a bounded number of them.
+    pub fn random_key(&mut self, now: Instant) -> Option<Vec<u8>> {
+        for _ in 0..SAMPLES * 4 {
+            let start = self.next_random();
+            let key = self.sample(start, false).first()?.key().to_vec();
+            if self.live(&key, now) {
+                return Some(key);
+            }
+        }
+        None
+    }
+
     /// Remaining time to live in milliseconds: `None` if the key is missing, `Some(None)` if it has no TTL.
     pub fn ttl(&mut self, key: &[u8], now: Instant) -> Option<Option<u128>> {
         if !self.live(key, now) {

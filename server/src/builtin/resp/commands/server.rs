@@ -1,4 +1,4 @@
-//! Server commands: DBSIZE, FLUSHALL, CONFIG, COMMAND (INFO, which waits for every shard, is in
+//! Server commands: DBSIZE, FLUSHALL, FLUSHDB, TIME, CONFIG, COMMAND (INFO, which waits for every shard, is in
 //! [`crate::builtin::resp::info`]).
 
 use pincore_resp::reply;
@@ -10,6 +10,7 @@ pub fn dbsize(c: &mut Call<'_>) -> Flow {
     Flow::Reply
 }
 
+/// FLUSHALL and FLUSHDB (there is one database) [ASYNC|SYNC]: freeing is always off the request path.
 pub fn flushall(c: &mut Call<'_>) -> Flow {
     if let Some(mode) = c.args.get(1) {
         if c.args.len() > 2
@@ -21,6 +22,17 @@ pub fn flushall(c: &mut Call<'_>) -> Flow {
     }
     c.resp.keyspace.flush();
     reply::simple(c.out, b"OK");
+    Flow::Reply
+}
+
+/// TIME: Unix seconds and microseconds, as two bulk strings.
+pub fn time(c: &mut Call<'_>) -> Flow {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    reply::array(c.out, 2);
+    reply::bulk(c.out, now.as_secs().to_string().as_bytes());
+    reply::bulk(c.out, now.subsec_micros().to_string().as_bytes());
     Flow::Reply
 }
 

@@ -1,26 +1,43 @@
-//! String commands: GET, SET, INCR, INCRBY, DECR, MGET, MSET.
+//! String commands: GET, SET and its variants (SETNX, SETEX, PSETEX, GETSET), GETDEL, GETEX, APPEND,
+//! STRLEN, GETRANGE/SUBSTR, SETRANGE, INCR, INCRBY, INCRBYFLOAT, DECR, DECRBY, MGET, MSET, MSETNX.
 
 use pincore_resp::reply;
 
 use super::{wrong_arity, Call, Flow};
+use crate::builtin::resp::expiry::{Clock, StringOptions, Ttl, NOT_AN_INTEGER};
+use crate::builtin::resp::keyspace::Part;
 use crate::builtin::resp::kv;
-use crate::builtin::resp::store::{SetCondition, SetTtl};
+use crate::builtin::resp::store::{parse_i64, SetCondition, SetTtl};
+
+/// The part of the command's first key, locked.
+fn part<'a>(c: &Call<'a>) -> Part<'a> {
+    c.resp.keyspace.lock(c.args[1])
+}
+
+/// The largest value a command may build (APPEND, SETRANGE): what a client could send as one bulk.
+fn max_value(c: &Call<'_>) -> usize {
+    c.resp.ctx.config().limits.max_bulk_len
+}
+
+fn integer_or_error(c: &mut Call<'_>, result: Result<i64, &[u8]>) -> Flow {
+    match result {
+        Ok(n) => reply::integer(c.out, n),
+        Err(message) => reply::error(c.out, message),
+    }
+    Flow::Reply
+}
 
 pub fn get(c: &mut Call<'_>) -> Flow {
-    kv::get(
-        &mut c.resp.keyspace.lock(c.args[1]),
-        c.args[1],
-        c.now,
-        c.session.protocol,
-        c.out,
-    );
+    kv::get(&mut part(c), c.args[1], c.now, c.session.protocol, c.out);
     Flow::Reply
 }
 
 pub fn set(c: &mut Call<'_>) -> Flow {
+    let clock = Clock::now();
     kv::set(
-        &mut c.resp.keyspace.lock(c.args[1]),
+        &mut part(c),
         c.args,
+        &clock,
         c.now,
         c.session.protocol,
         c.out,
@@ -28,37 +45,154 @@ pub fn set(c: &mut Call<'_>) -> Flow {
     Flow::Reply
 }
 
-pub fn incr(c: &mut Call<'_>) -> Flow {
-    kv::incr_by(
-        &mut c.resp.keyspace.lock(c.args[1]),
+/// SETNX, SETEX, PSETEX and GETSET: SET with fixed options, replying in their own ways.
+fn set_variant(
+    c: &mut Call<'_>,
+    value: &[u8],
+    options: StringOptions<'_>,
+    command: &str,
+) -> Result<(bool, Option<Vec<u8>>), Vec<u8>> {
+    let clock = Clock::now();
+    kv::write_string(
+        &mut part(c),
         c.args[1],
-        Ok(1),
+        value,
+        options,
+        &clock,
         c.now,
+        command,
+    )
+}
+
+pub fn setnx(c: &mut Call<'_>) -> Flow {
+    let options = StringOptions {
+        condition: SetCondition::IfAbsent,
+        get: false,
+        ttl: Ttl::None,
+    };
+    let stored = set_variant(c, c.args[2], options, "setnx").is_ok_and(|(stored, _)| stored);
+    reply::integer(c.out, i64::from(stored));
+    Flow::Reply
+}
+
+/// SETEX key seconds value and PSETEX key milliseconds value.
+fn set_expiring(c: &mut Call<'_>, unit_ms: i64, command: &str) -> Flow {
+    let options = StringOptions {
+        condition: SetCondition::Always,
+        get: false,
+        ttl: Ttl::In {
+            n: c.args[2],
+            unit_ms,
+        },
+    };
+    match set_variant(c, c.args[3], options, command) {
+        Ok(_) => reply::simple(c.out, b"OK"),
+        Err(message) => reply::error(c.out, &message),
+    }
+    Flow::Reply
+}
+
+pub fn setex(c: &mut Call<'_>) -> Flow {
+    set_expiring(c, 1000, "setex")
+}
+
+pub fn psetex(c: &mut Call<'_>) -> Flow {
+    set_expiring(c, 1, "psetex")
+}
+
+pub fn getset(c: &mut Call<'_>) -> Flow {
+    let options = StringOptions {
+        condition: SetCondition::Always,
+        get: true,
+        ttl: Ttl::None,
+    };
+    match set_variant(c, c.args[2], options, "getset") {
+        Ok((_, Some(old))) => reply::bulk(c.out, &old),
+        _ => reply::nil(c.out, c.session.protocol),
+    }
+    Flow::Reply
+}
+
+pub fn getdel(c: &mut Call<'_>) -> Flow {
+    match part(c).take(c.args[1], c.now) {
+        Some((value, _)) => reply::bulk(c.out, &value),
+        None => reply::nil(c.out, c.session.protocol),
+    }
+    Flow::Reply
+}
+
+pub fn getex(c: &mut Call<'_>) -> Flow {
+    let clock = Clock::now();
+    kv::getex(
+        &mut part(c),
+        c.args,
+        &clock,
+        c.now,
+        c.session.protocol,
         c.out,
     );
+    Flow::Reply
+}
+
+pub fn append(c: &mut Call<'_>) -> Flow {
+    let max = max_value(c);
+    let appended = kv::append(&mut part(c), c.args[1], c.args[2], max, c.now);
+    integer_or_error(c, appended)
+}
+
+pub fn strlen(c: &mut Call<'_>) -> Flow {
+    let len = part(c).get(c.args[1], c.now).map_or(0, <[u8]>::len);
+    reply::integer(c.out, len as i64);
+    Flow::Reply
+}
+
+/// GETRANGE and SUBSTR (its old name).
+pub fn getrange(c: &mut Call<'_>) -> Flow {
+    kv::getrange(&mut part(c), c.args, c.now, c.out);
+    Flow::Reply
+}
+
+pub fn setrange(c: &mut Call<'_>) -> Flow {
+    let max = max_value(c);
+    let (key, offset, value) = (c.args[1], c.args[2], c.args[3]);
+    let written = kv::setrange(&mut part(c), key, offset, value, max, c.now);
+    integer_or_error(c, written)
+}
+
+pub fn incr(c: &mut Call<'_>) -> Flow {
+    kv::incr_by(&mut part(c), c.args[1], Ok(1), c.now, c.out);
     Flow::Reply
 }
 
 pub fn decr(c: &mut Call<'_>) -> Flow {
-    kv::incr_by(
-        &mut c.resp.keyspace.lock(c.args[1]),
-        c.args[1],
-        Ok(-1),
-        c.now,
-        c.out,
-    );
+    kv::incr_by(&mut part(c), c.args[1], Ok(-1), c.now, c.out);
     Flow::Reply
 }
 
 pub fn incrby(c: &mut Call<'_>) -> Flow {
-    let (key, delta) = (c.args[1], c.args[2]);
-    kv::incr_by(
-        &mut c.resp.keyspace.lock(key),
-        key,
-        Err(delta),
-        c.now,
-        c.out,
-    );
+    kv::incr_by(&mut part(c), c.args[1], Err(c.args[2]), c.now, c.out);
+    Flow::Reply
+}
+
+/// DECRBY: INCRBY of the negated decrement, which i64::MIN has not (Redis's own message for it).
+pub fn decrby(c: &mut Call<'_>) -> Flow {
+    let delta = match parse_i64(c.args[2]) {
+        None => Err(NOT_AN_INTEGER),
+        Some(i64::MIN) => Err(&b"ERR decrement would overflow"[..]),
+        Some(d) => Ok(-d),
+    };
+    match delta {
+        Ok(delta) => kv::incr_by(&mut part(c), c.args[1], Ok(delta), c.now, c.out),
+        Err(message) => reply::error(c.out, message),
+    }
+    Flow::Reply
+}
+
+pub fn incrbyfloat(c: &mut Call<'_>) -> Flow {
+    match kv::incr_by_float(&mut part(c), c.args[1], c.args[2], c.now) {
+        Ok(text) => reply::bulk(c.out, text.as_bytes()),
+        Err(message) => reply::error(c.out, message),
+    }
     Flow::Reply
 }
 
@@ -75,12 +209,21 @@ pub fn mget(c: &mut Call<'_>) -> Flow {
     Flow::Reply
 }
 
-pub fn mset(c: &mut Call<'_>) -> Flow {
+/// MSET and MSETNX (`only_new`): every pair's part locked at once, so all keys are set or none.
+fn set_pairs(c: &mut Call<'_>, only_new: bool, name: &str) -> Option<bool> {
     if c.args.len().is_multiple_of(2) {
-        return wrong_arity(c, "mset");
+        wrong_arity(c, name);
+        return None;
     }
     let pairs = c.args[1..].chunks_exact(2);
     let mut locked = c.resp.keyspace.lock_keys(pairs.clone().map(|p| p[0]));
+    if only_new
+        && pairs
+            .clone()
+            .any(|p| locked.store(p[0]).exists(p[0], c.now))
+    {
+        return Some(false);
+    }
     for pair in pairs {
         locked.store(pair[0]).set(
             pair[0],
@@ -91,6 +234,19 @@ pub fn mset(c: &mut Call<'_>) -> Flow {
             false,
         );
     }
-    reply::simple(c.out, b"OK");
+    Some(true)
+}
+
+pub fn mset(c: &mut Call<'_>) -> Flow {
+    if set_pairs(c, false, "mset").is_some() {
+        reply::simple(c.out, b"OK");
+    }
+    Flow::Reply
+}
+
+pub fn msetnx(c: &mut Call<'_>) -> Flow {
+    if let Some(set) = set_pairs(c, true, "msetnx") {
+        reply::integer(c.out, i64::from(set));
+    }
     Flow::Reply
 }
