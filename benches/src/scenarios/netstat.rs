@@ -72,6 +72,14 @@ impl TcpExt {
     }
 }
 
+/// One line per TcpExt counter that moved, for a report block.
+pub fn counter_lines(counters: &std::collections::BTreeMap<String, u64>) -> String {
+    counters
+        .iter()
+        .map(|(k, v)| format!("  {k:<20} {v}\n"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,12 +97,4 @@ mod tests {
         assert_eq!(d.get("SyncookiesSent"), 0);
         assert_eq!(d.get("TCPTimeWaitOverflow"), 0);
     }
-}
-
-/// One line per TcpExt counter that moved, for a report block.
-pub fn counter_lines(counters: &std::collections::BTreeMap<String, u64>) -> String {
-    counters
-        .iter()
-        .map(|(k, v)| format!("  {k:<20} {v}\n"))
-        .collect()
 }
