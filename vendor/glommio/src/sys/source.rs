@@ -135,6 +135,13 @@ pub(crate) struct InnerSource {
 }
 
 impl InnerSource {
+    /// Whether anything reads this source's queued/submitted/fulfilled timestamps (a latency collection
+    /// function): when nothing does, they are not taken, sparing three clock reads per operation.
+    pub(crate) fn wants_timestamps(&self) -> bool {
+        self.stats_collection
+            .is_some_and(|stats| stats.latency.is_some())
+    }
+
     pub(crate) fn update_source_type(&mut self, source_type: SourceType) -> SourceType {
         std::mem::replace(&mut self.source_type, source_type)
     }
