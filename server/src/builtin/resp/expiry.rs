@@ -18,51 +18,61 @@ pub fn invalid_expire_time(command: &str) -> Vec<u8> {
     format!("ERR invalid expire time in '{command}' command").into_bytes()
 }
 
-/// The monotonic and the wall clock read at one instant.
-#[derive(Debug, Clone, Copy)]
+/// The monotonic and the wall clock read at one instant: on first use, so a command that needs no time
+/// (SET without a TTL option, the commonest write) reads no clock at all.
+#[derive(Debug, Default)]
 pub struct Clock {
-    instant: Instant,
-    unix_ns: i128,
+    pair: std::cell::OnceCell<(Instant, i128)>,
 }
 
 impl Clock {
+    /// A clock for one command; both clocks are read together when it is first asked.
     pub fn now() -> Clock {
-        let instant = Instant::now();
-        let unix_ns = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i128);
-        Clock { instant, unix_ns }
+        Clock::default()
+    }
+
+    /// (the monotonic reading, Unix nanoseconds), read together.
+    fn pair(&self) -> (Instant, i128) {
+        *self.pair.get_or_init(|| {
+            let instant = Instant::now();
+            let unix_ns = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i128);
+            (instant, unix_ns)
+        })
     }
 
     /// The monotonic reading.
     pub fn instant(&self) -> Instant {
-        self.instant
+        self.pair().0
     }
 
     /// Now in Unix milliseconds (Redis's `mstime()`).
     pub fn unix_ms(&self) -> i64 {
-        (self.unix_ns / 1_000_000) as i64
+        (self.pair().1 / 1_000_000) as i64
     }
 
     /// The instant of Unix time `ms`; a time already past is now (an expired deadline).
     pub fn instant_at(&self, ms: i64) -> Instant {
-        let ahead = i128::from(ms) * 1_000_000 - self.unix_ns;
+        let (instant, unix_ns) = self.pair();
+        let ahead = i128::from(ms) * 1_000_000 - unix_ns;
         if ahead <= 0 {
-            return self.instant;
+            return instant;
         }
         let secs = u64::try_from(ahead / 1_000_000_000).unwrap_or(u64::MAX);
         let ahead = Duration::new(secs, (ahead % 1_000_000_000) as u32);
         // Past what Instant holds (hundreds of billions of years) is as good as never: the furthest it can.
-        self.instant
+        instant
             .checked_add(ahead)
-            .unwrap_or(self.instant + Duration::from_secs(u32::MAX.into()))
+            .unwrap_or(instant + Duration::from_secs(u32::MAX.into()))
     }
 
     /// The Unix time in milliseconds of `at`, rounded to the nearest.
     pub fn unix_ms_of(&self, at: Instant) -> i64 {
-        let ns = match at.checked_duration_since(self.instant) {
-            Some(ahead) => self.unix_ns + ahead.as_nanos() as i128,
-            None => self.unix_ns - self.instant.duration_since(at).as_nanos() as i128,
+        let (instant, unix_ns) = self.pair();
+        let ns = match at.checked_duration_since(instant) {
+            Some(ahead) => unix_ns + ahead.as_nanos() as i128,
+            None => unix_ns - instant.duration_since(at).as_nanos() as i128,
         };
         i64::try_from((ns + 500_000).div_euclid(1_000_000)).unwrap_or(i64::MAX)
     }
@@ -266,7 +276,7 @@ mod tests {
             let later = Clock::now();
             assert_eq!(later.unix_ms_of(clock.instant_at(ms)), ms);
         }
-        assert_eq!(clock.instant_at(0), clock.instant, "the past is now");
+        assert_eq!(clock.instant_at(0), clock.instant(), "the past is now");
     }
 
     #[test]
