@@ -7,6 +7,7 @@
 //! - [`table`] and [`output`]: aligned tables for people, `--json` for machines, from the same value.
 //! - [`exit`]: the exit-code conventions.
 //! - [`position`]: `file:line:col: message` for errors in YAML files, with a did-you-mean for unknown keys.
+//! - [`port`]: loopback ports for servers a tool starts, outside the kernel's ephemeral range.
 //! - [`suggest`]: "did you mean" for mistyped names (profiles, sysctl keys, configuration keys).
 //!
 //! This crate is a leaf: it knows nothing of profiles, manifests, servers or load runs, and depends on no
@@ -16,6 +17,7 @@ pub mod duration;
 pub mod exit;
 pub mod logging;
 pub mod output;
+pub mod port;
 pub mod position;
 pub mod suggest;
 pub mod table;

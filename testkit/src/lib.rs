@@ -187,11 +187,11 @@ pub fn run_checked(cmd: &mut Command) -> io::Result<Output> {
     }
 }
 
-/// A loopback port that was free a moment ago (bind to port 0, read it, close).
+/// A loopback port that was free a moment ago, outside the range outgoing connections take their local ports
+/// from, so the many clients of tests running alongside cannot take it first (see [`pincore_cli::port`]).
 pub fn free_port() -> u16 {
-    // Binding 127.0.0.1:0 only fails if the machine has no loopback, which no test here can survive anyway.
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local_addr of a bound socket").port()
+    // Binding on 127.0.0.1 only fails if the machine has no loopback, which no test here can survive anyway.
+    pincore_cli::port::free_loopback_port().expect("bind a loopback port")
 }
 
 /// Waits until `addr` accepts a TCP connection, up to `timeout`.

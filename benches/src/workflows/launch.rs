@@ -267,12 +267,10 @@ pub fn accepts(addr: SocketAddr) -> std::result::Result<bool, String> {
         .map_err(|e| format!("connect {addr}: {e}"))
 }
 
-/// A loopback port free a moment ago.
+/// A loopback port free a moment ago, outside the range outgoing connections take ports from (see
+/// [`pincore_cli::port`]).
 pub fn free_port() -> Result<u16> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| BenchError::io("finding a free loopback port", e))
+    pincore_cli::port::free_loopback_port().map_err(|e| BenchError::io("finding a free loopback port", e))
 }
 
 /// Runs `command` to completion and returns its stdout; kills it and returns [`BenchError::Interrupted`]
