@@ -26,7 +26,7 @@ fn candidates(ephemeral: (u16, u16)) -> (u16, u16) {
     let (low, high) = ephemeral;
     let below = (10_000u16, low.saturating_sub(1));
     let above = (high.saturating_add(1).max(10_000), u16::MAX);
-    let width = |(a, b): (u16, u16)| if b > a { b - a } else { 0 };
+    let width = |(a, b): (u16, u16)| b.saturating_sub(a);
     if width(below) >= width(above) {
         below
     } else {
