@@ -19,21 +19,27 @@ for program in redis-benchmark redis-cli; do
 done
 tick=$(getconf CLK_TCK)
 pid=""
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; true' EXIT INT TERM
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Free loopback ports for this run, so that runs side by side (or a server left over) do not collide.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+redis_port=$(free_port) pincore_port=$(free_port)
+config=$(mktemp --suffix=.yaml)
+printf 'services:\n  resp: {listen: 127.0.0.1:%s}\n  echo: {listen: 127.0.0.1:%s}\n  admin: {listen: 127.0.0.1:%s}\n' \
+  "$pincore_port" "$(free_port)" "$(free_port)" >"$config"
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -f "$config"; true' EXIT INT TERM
 
 for round in $(seq "$rounds"); do
   for server in $servers; do
     if [ "$server" = redis ]; then
-      port=16399
+      port=$redis_port
       redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no >/dev/null 2>&1 &
     elif [ "${SHARDS:-one}" = all ]; then
-      port=6380
-      "$server" >/dev/null 2>&1 &
+      port=$pincore_port
+      "$server" --config "$config" >/dev/null 2>&1 &
     else
-      port=6380
-      "$server" --cpus 0 >/dev/null 2>&1 &
+      port=$pincore_port
+      "$server" --config "$config" --cpus 0 >/dev/null 2>&1 &
     fi
     pid=$!
     for _ in $(seq 100); do
