@@ -1,16 +1,24 @@
 //! Redis's glob-style patterns (`stringmatchlen` in Redis's `util.c`), byte for byte: `*`, `?`, `[abc]`,
 //! `[^abc]`, `[a-z]` and `\` escapes, case-sensitive. PSUBSCRIBE and PUBSUB CHANNELS match with it.
+//! Like Redis 7.2 (and unlike 7.0, whose recursion a long enough pattern could use to exhaust the stack),
+//! a pattern nesting more than [`MAX_NESTING`] `*`s matches nothing.
+
+/// The `*`s a match may nest: each is one level of recursion on the shard's stack.
+pub const MAX_NESTING: usize = 1000;
 
 /// Whether `string` matches `pattern`, as Redis 7.0 decides it.
 pub fn matches(pattern: &[u8], string: &[u8]) -> bool {
     let mut give_up = false;
-    match_from(pattern, string, &mut give_up)
+    match_from(pattern, string, &mut give_up, 0)
 }
 
 /// One step of the match. `give_up` is Redis's `skipLongerMatches`: once the rest of the pattern after a `*`
 /// matched nowhere in the rest of the string, no earlier `*` can make it match, which keeps patterns such as
 /// `a*a*a*a*b` linear instead of exponential.
-fn match_from(pattern: &[u8], string: &[u8], give_up: &mut bool) -> bool {
+fn match_from(pattern: &[u8], string: &[u8], give_up: &mut bool, nesting: usize) -> bool {
+    if nesting > MAX_NESTING {
+        return false;
+    }
     // Redis reads one byte past the end (its strings end with a zero byte); `at` does the same safely.
     let at = |p: usize| pattern.get(p).copied().unwrap_or(0);
     let (mut p, mut s) = (0usize, 0usize);
@@ -24,7 +32,7 @@ fn match_from(pattern: &[u8], string: &[u8], give_up: &mut bool) -> bool {
                     return true;
                 }
                 while s < string.len() {
-                    if match_from(&pattern[p + 1..], &string[s..], give_up) {
+                    if match_from(&pattern[p + 1..], &string[s..], give_up, nesting + 1) {
                         return true;
                     }
                     if *give_up {
@@ -100,7 +108,7 @@ fn match_from(pattern: &[u8], string: &[u8], give_up: &mut bool) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::matches;
+    use super::{matches, MAX_NESTING};
 
     #[test]
     fn redis_glob_rules() {
@@ -147,5 +155,14 @@ mod tests {
                 "{pattern:?} against {string:?}"
             );
         }
+    }
+
+    #[test]
+    fn deep_patterns_match_nothing_instead_of_exhausting_the_stack() {
+        let pattern = "*a".repeat(200_000);
+        let string = "a".repeat(200_000);
+        assert!(!matches(pattern.as_bytes(), string.as_bytes()));
+        let shallow = "*a".repeat(MAX_NESTING);
+        assert!(matches(shallow.as_bytes(), string.as_bytes()));
     }
 }
