@@ -19,8 +19,9 @@ const LIMITS: Limits = Limits {
     max_inline_len: 1 << 16,
 };
 
-/// Two shards (one per CPU of the two the test needs) and the given `services.resp.settings` body.
-fn two_shards(settings: &str) -> Option<Server> {
+/// Two shards (one per CPU of the two the test needs), the given `services.resp.settings` body and
+/// `idle_ms`.
+fn two_shards(settings: &str, idle_ms: u64) -> Option<Server> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cpus < 2 {
         println!("skipped: needs 2 CPUs to run 2 shards, this machine allows {cpus}");
@@ -28,7 +29,7 @@ fn two_shards(settings: &str) -> Option<Server> {
     }
     Some(Server::start_from(
         &format!(
-            "shards: {{cpus: \"0-1\"}}\nservices:\n  resp:\n    listen: 127.0.0.1:0\n    settings: {{{settings}}}\n  echo: {{listen: 127.0.0.1:0}}\n  admin: {{listen: 127.0.0.1:0}}\ntimeouts: {{idle_ms: 20000, request_ms: 5000}}\nlog: {{level: debug}}\n"
+            "shards: {{cpus: \"0-1\"}}\nservices:\n  resp:\n    listen: 127.0.0.1:0\n    settings: {{{settings}}}\n  echo: {{listen: 127.0.0.1:0}}\n  admin: {{listen: 127.0.0.1:0}}\ntimeouts: {{idle_ms: {idle_ms}, request_ms: 5000}}\nlog: {{level: debug}}\n"
         ),
         &[],
     ))
@@ -114,7 +115,9 @@ fn assert_unregistered(server: &Server, channel: &str) {
 
 #[test]
 fn messages_reach_subscribers_on_every_shard_in_publish_order() {
-    let Some(s) = two_shards("") else { return };
+    let Some(s) = two_shards("", 20_000) else {
+        return;
+    };
     // SO_REUSEPORT spreads connections over both shards by their port numbers; 12 make it near certain.
     let mut channel_subscribers: Vec<Client> = (0..8).map(|_| Client::connect(&s)).collect();
     let mut pattern_subscribers: Vec<Client> = (0..4).map(|_| Client::connect(&s)).collect();
@@ -177,7 +180,7 @@ fn messages_reach_subscribers_on_every_shard_in_publish_order() {
 #[test]
 fn a_subscriber_that_does_not_read_is_closed_and_counted() {
     const LIMIT: usize = 1 << 20;
-    let Some(s) = two_shards(&format!("pubsub_max_pending_bytes: {LIMIT}")) else {
+    let Some(s) = two_shards(&format!("pubsub_max_pending_bytes: {LIMIT}"), 20_000) else {
         return;
     };
     let mut slow = Client::connect(&s);
@@ -226,4 +229,30 @@ fn a_subscriber_that_does_not_read_is_closed_and_counted() {
     drop(healthy);
     assert_unregistered(&s, "firehose");
     s.assert_healthy();
+}
+
+#[test]
+fn a_subscriber_is_not_closed_for_idleness() {
+    let Some(s) = two_shards("", 300) else { return };
+    let mut subscriber = Client::connect(&s);
+    assert_eq!(subscriber.call(&[b"SUBSCRIBE", b"quiet"])[2], b"1");
+    let mut idle = Client::connect(&s);
+    assert_eq!(idle.call(&[b"PING"]), [b"PONG"]);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(
+        closed_by_peer(&mut idle.stream, Duration::from_secs(2)),
+        "idle_ms no longer closes idle connections; this test proves nothing then"
+    );
+    let mut publisher = Client::connect(&s);
+    assert_eq!(
+        publisher.call(&[b"PUBLISH", b"quiet", b"still here"]),
+        [b"1"]
+    );
+    assert_eq!(subscriber.next()[2], b"still here");
+    // Unsubscribed, it is an idle connection like any other again.
+    assert_eq!(subscriber.call(&[b"UNSUBSCRIBE"])[2], b"0");
+    assert!(closed_by_peer(
+        &mut subscriber.stream,
+        Duration::from_secs(2)
+    ));
 }

@@ -22,6 +22,9 @@ const INITIAL_BUFFER: usize = 16 * 1024;
 const FLUSH_AT: usize = 256 * 1024;
 /// Requests to other shards in flight per connection before their replies are collected.
 const MAX_QUEUED: usize = 512;
+/// The read deadline of a subscribed connection between requests: in effect none (Redis closes no
+/// subscriber for idleness), yet a plain instant a timer can sleep until.
+const SUBSCRIBED_IDLE: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
 
 /// A connection's share of its shard's read-buffer budget.
 struct Lease<'a> {
@@ -114,7 +117,7 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
         match request_started {
             Some(started) => deadline.set(started + config.timeouts.request()),
             // As in Redis, a subscriber waiting for messages is not idle.
-            None if session.subscribed() => deadline.park(now),
+            None if session.subscribed() => deadline.set(now + SUBSCRIBED_IDLE),
             None => deadline.set(now + config.timeouts.idle()),
         }
         let read = match session.mailbox() {
