@@ -143,6 +143,9 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
                             break;
                         }
                         out.clear();
+                        // Publishers on other shards may keep the mailbox full: let this shard's other
+                        // connections run.
+                        glommio::yield_if_needed().await;
                         continue;
                     }
                 }
