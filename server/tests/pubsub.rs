@@ -129,6 +129,13 @@ fn messages_reach_subscribers_on_every_shard_in_publish_order() {
         assert_eq!(c.call(&[b"PSUBSCRIBE", b"new*"])[2], b"1");
     }
     let mut publishers: Vec<Client> = (0..4).map(|_| Client::connect(&s)).collect();
+    let stats = s.cli(&["INFO", "stats"]);
+    assert!(
+        ["pubsub_channels:1", "pubsub_patterns:1"]
+            .iter()
+            .all(|want| stats.lines().any(|l| l.trim_end() == *want)),
+        "INFO stats counts the channels and patterns subscribed to on every shard:\n{stats}"
+    );
     let on = |shard: usize| {
         s.metric(&format!(
             "pincore_connections_open{{service=\"resp\",shard=\"{shard}\"}}"

@@ -121,6 +121,12 @@ impl PubSub {
         self.read().patterns.len()
     }
 
+    /// Channels and patterns with subscribers (INFO's `pubsub_channels` and `pubsub_patterns`).
+    pub fn counts(&self) -> (usize, usize) {
+        let registry = self.read();
+        (registry.channels.len(), registry.patterns.len())
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
         // A panic cannot leave the maps half-changed: every change is one insert or one removal.
         self.registry
