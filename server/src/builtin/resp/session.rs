@@ -143,6 +143,9 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
                             break;
                         }
                         out.clear();
+                        if out.capacity() > 4 * FLUSH_AT {
+                            out = Vec::with_capacity(INITIAL_BUFFER);
+                        }
                         // Publishers on other shards may keep the mailbox full: let this shard's other
                         // connections run.
                         glommio::yield_if_needed().await;
