@@ -1,6 +1,8 @@
 //! Differential parity with Redis 7.0: the same script of string and key commands sent over raw RESP to
 //! redis-server and to pincore-server, reply by reply. Replies that depend on the clock or on chance (PTTL,
-//! TIME, RANDOMKEY) are compared by shape; everything else, errors included, byte for byte.
+//! TIME, RANDOMKEY) are compared by shape; everything else, errors included, byte for byte. Pub/sub runs on
+//! several connections per server: what each one receives, confirmations and messages, is compared the same
+//! way.
 
 mod support;
 
@@ -38,23 +40,43 @@ impl Client {
 
     /// Sends one command and returns its whole reply, raw.
     fn call(&mut self, args: &[&[u8]]) -> Vec<u8> {
+        self.call_n(args, 1)
+    }
+
+    /// Sends one command and returns the next `replies` replies (pushes included), raw.
+    fn call_n(&mut self, args: &[&[u8]], replies: usize) -> Vec<u8> {
         let mut request = Vec::new();
         encode_command(&mut request, args);
         self.0.write_all(&request).expect("send");
+        self.receive(replies, args)
+    }
+
+    /// Reads the next `replies` replies (for `after`, in failure messages).
+    fn receive(&mut self, replies: usize, after: &[&[u8]]) -> Vec<u8> {
         let limits = Limits {
             max_bulk_len: 1 << 30,
             max_array_len: 1 << 20,
             max_inline_len: 1 << 16,
         };
-        loop {
-            if let Some((len, _)) = skip_reply(&self.1, &limits).expect("a valid reply") {
-                return self.1.drain(..len).collect();
+        let mut taken = Vec::new();
+        for _ in 0..replies {
+            loop {
+                if let Some((len, _)) = skip_reply(&self.1, &limits).expect("a valid reply") {
+                    taken.extend(self.1.drain(..len));
+                    break;
+                }
+                let mut buf = [0u8; 65536];
+                let n = self.0.read(&mut buf).unwrap_or_else(|e| {
+                    panic!(
+                        "no reply after {after:?}: {e}; so far {:?}",
+                        String::from_utf8_lossy(&taken)
+                    )
+                });
+                assert!(n > 0, "closed while waiting for the reply to {after:?}");
+                self.1.extend_from_slice(&buf[..n]);
             }
-            let mut buf = [0u8; 65536];
-            let n = self.0.read(&mut buf).expect("read a reply");
-            assert!(n > 0, "closed while waiting for the reply to {args:?}");
-            self.1.extend_from_slice(&buf[..n]);
         }
+        taken
     }
 }
 
@@ -104,6 +126,16 @@ fn agree(check: Check, redis: &[u8], pincore: &[u8]) -> bool {
     }
 }
 
+/// Arguments are space-separated; `\0` stands for a zero byte and `""` for an empty argument.
+fn words(line: &str) -> Vec<Vec<u8>> {
+    line.split(' ')
+        .map(|w| match w {
+            "\"\"" => Vec::new(),
+            w => w.replace("\\0", "\0").into_bytes(),
+        })
+        .collect()
+}
+
 /// Runs `script` on both servers, one connection each, and fails listing every reply that differs.
 fn run(script: &[(Check, &str)], protocol3: bool) {
     require!(command("redis-server"));
@@ -117,29 +149,31 @@ fn run(script: &[(Check, &str)], protocol3: bool) {
     }
     let mut differences = Vec::new();
     for (check, line) in script {
-        // Arguments are space-separated; `\0` stands for a zero byte and `""` for an empty argument.
-        let words: Vec<Vec<u8>> = line
-            .split(' ')
-            .map(|w| match w {
-                "\"\"" => Vec::new(),
-                w => w.replace("\\0", "\0").into_bytes(),
-            })
-            .collect();
+        let words = words(line);
         let args: Vec<&[u8]> = words.iter().map(Vec::as_slice).collect();
         let (a, b) = (redis.call(&args), ours.call(&args));
         if !agree(*check, &a, &b) {
-            differences.push(format!(
-                "{line}\n  redis:   {:?}\n  pincore: {:?}",
-                String::from_utf8_lossy(&a),
-                String::from_utf8_lossy(&b)
-            ));
+            differences.push(difference(line, &a, &b));
         }
     }
+    assert_none(&differences, script.len());
+}
+
+/// One step whose replies differ, for the failure message.
+fn difference(step: &str, redis: &[u8], pincore: &[u8]) -> String {
+    format!(
+        "{step}\n  redis:   {:?}\n  pincore: {:?}",
+        String::from_utf8_lossy(redis),
+        String::from_utf8_lossy(pincore)
+    )
+}
+
+/// Fails listing every difference of a script of `steps` steps.
+fn assert_none(differences: &[String], steps: usize) {
     assert!(
         differences.is_empty(),
-        "{} of {} replies differ from redis-server's:\n{}",
+        "{} of {steps} steps differ from redis-server's:\n{}",
         differences.len(),
-        script.len(),
         differences.join("\n")
     );
 }
@@ -407,4 +441,132 @@ fn values_cannot_outgrow_the_bulk_limit() {
     assert_eq!(c.call(&[b"APPEND", b"k", b"y"]), refused);
     assert_eq!(c.call(&[b"APPEND", b"k", b""]), b":1024\r\n");
     assert_eq!(c.call(&[b"STRLEN", b"k"]), b":1024\r\n");
+}
+
+/// One step of a pub/sub script on connection `.0`: send the command `.1` (none when empty) and read `.2`
+/// replies, confirmations and messages alike.
+type Step = (usize, &'static str, usize);
+
+/// Runs a pub/sub `script` with `connections` connections per server and compares what each step read.
+fn run_pubsub(script: &[Step], connections: usize, protocol3: bool) {
+    require!(command("redis-server"));
+    let (_redis, redis_addr) = redis_server();
+    let pincore = Server::start();
+    let mut redis: Vec<Client> = (0..connections)
+        .map(|_| Client::connect(redis_addr))
+        .collect();
+    let mut ours: Vec<Client> = (0..connections)
+        .map(|_| Client::connect(pincore.resp))
+        .collect();
+    if protocol3 {
+        for c in redis.iter_mut().chain(ours.iter_mut()) {
+            c.call(&[b"HELLO", b"3"]);
+        }
+    }
+    let mut differences = Vec::new();
+    for &(connection, line, replies) in script {
+        let words = if line.is_empty() {
+            Vec::new()
+        } else {
+            words(line)
+        };
+        let args: Vec<&[u8]> = words.iter().map(Vec::as_slice).collect();
+        let step = |c: &mut Client| {
+            if args.is_empty() {
+                c.receive(replies, &[b"(waiting for a message)"])
+            } else {
+                c.call_n(&args, replies)
+            }
+        };
+        let (a, b) = (step(&mut redis[connection]), step(&mut ours[connection]));
+        if a != b {
+            differences.push(difference(&format!("{connection}: {line}"), &a, &b));
+        }
+    }
+    assert_none(&differences, script.len());
+}
+
+/// Connection 0 subscribes to channels, 1 publishes, 2 subscribes to patterns. Where Redis's order is its
+/// hash table's (UNSUBSCRIBE without arguments, PUBSUB CHANNELS), a step has at most one name to list.
+const PUBSUB: &[Step] = &[
+    (0, "SUBSCRIBE news sport", 2),
+    (0, "SUBSCRIBE news", 1),
+    (2, "PSUBSCRIBE n* h[ae]llo", 2),
+    (1, "PUBLISH news hello", 1),
+    (0, "", 1),
+    (2, "", 1),
+    (1, "PUBLISH sport goal", 1),
+    (0, "", 1),
+    (1, "PUBLISH nothing x", 1),
+    (2, "", 1),
+    (1, "PUBLISH hallo \"\"", 1),
+    (2, "", 1),
+    (1, "PUBLISH other x", 1),
+    (1, "PUBSUB NUMSUB news sport other", 1),
+    (1, "PUBSUB NUMSUB", 1),
+    (1, "PUBSUB NUMPAT", 1),
+    (1, "PUBSUB CHANNELS s*", 1),
+    (1, "PUBSUB CHANNELS x*", 1),
+    (1, "PUBSUB", 1),
+    (1, "PUBSUB NUMPAT x", 1),
+    (1, "PUBSUB CHANNELS a b", 1),
+    (1, "PUBSUB FOO", 1),
+    (1, "PUBLISH news", 1),
+    (0, "GET k", 1),
+    (0, "CONFIG GET maxmemory", 1),
+    (0, "PUBLISH news x", 1),
+    (0, "GET", 1),
+    (0, "NOSUCHCOMMAND", 1),
+    (0, "PING", 1),
+    (0, "PING hi", 1),
+    (0, "UNSUBSCRIBE sport missing", 2),
+    (0, "UNSUBSCRIBE", 1),
+    (0, "UNSUBSCRIBE", 1),
+    (0, "PUNSUBSCRIBE", 1),
+    (0, "PING", 1),
+    (0, "GET k", 1),
+    (1, "PUBSUB NUMSUB news", 1),
+    (2, "PUNSUBSCRIBE n* x*", 2),
+    (1, "PUBSUB NUMPAT", 1),
+    (2, "PUNSUBSCRIBE", 1),
+    (0, "SUBSCRIBE", 1),
+    (0, "SUBSCRIBE a", 1),
+    (0, "PSUBSCRIBE b*", 1),
+    (0, "UNSUBSCRIBE", 1),
+    (0, "RESET", 1),
+    (1, "PUBSUB NUMPAT", 1),
+    (1, "PUBLISH bee x", 1),
+    (0, "SUBSCRIBE z", 1),
+    (0, "QUIT", 1),
+];
+
+/// In RESP3 confirmations and messages are push messages, and a subscribed connection runs any command.
+const PUBSUB_RESP3: &[Step] = &[
+    (0, "SUBSCRIBE news", 1),
+    (2, "PSUBSCRIBE n*", 1),
+    (1, "PUBLISH news hello", 1),
+    (0, "", 1),
+    (2, "", 1),
+    (0, "SET k v", 1),
+    (0, "GET k", 1),
+    (0, "GET missing", 1),
+    (0, "PING", 1),
+    (0, "PUBLISH news self", 2),
+    (2, "", 1),
+    (0, "PUBSUB NUMSUB news", 1),
+    (0, "UNSUBSCRIBE news", 1),
+    (0, "UNSUBSCRIBE", 1),
+    (2, "PUNSUBSCRIBE", 1),
+    (2, "PUNSUBSCRIBE", 1),
+    (1, "PUBLISH news x", 1),
+];
+
+#[test]
+fn pubsub_replies_and_messages_are_redis_s_in_resp2() {
+    run_pubsub(PUBSUB, 3, false);
+}
+
+#[test]
+fn pubsub_replies_and_messages_are_redis_s_in_resp3() {
+    run_pubsub(PUBSUB_RESP3, 3, true);
 }

@@ -14,11 +14,13 @@ use crate::error::ServerError;
 use crate::framework::{Options, Server, Settings as _};
 use crate::logging::LogLevelHandle;
 
-/// A server with the built-in services: `resp` (on one keyspace shared by every shard), `echo`, `admin`.
+/// A server with the built-in services: `resp` (on one keyspace and one pub/sub registry shared by every
+/// shard), `echo`, `admin`.
 pub fn server() -> Server {
     let keyspace = Arc::new(resp::keyspace::Keyspace::default());
+    let pubsub = Arc::new(resp::pubsub::PubSub::default());
     Server::new()
-        .service(move |ctx| resp::Resp::new(ctx, keyspace.clone()))
+        .service(move |ctx| resp::Resp::new(ctx, keyspace.clone(), pubsub.clone()))
         .service(|_| echo::Echo)
         .service(|_| admin::Admin)
 }

@@ -42,6 +42,24 @@ function check(name, got, want) {
   const replies = await pipe.exec();
   check("pipeline errors", replies.filter(([err]) => err).length, 0);
   check("pipeline gets", replies.slice(1000).map(([, v]) => v), [...Array(1000).keys()].map(String));
+  // Pub/sub: a subscriber connection of its own gets 'message' and 'pmessage' events for r's PUBLISH.
+  const sub = new Redis({ port, password, maxRetriesPerRequest: 1 });
+  const event = (name) => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${name} event within 5 s`)), 5000);
+    sub.once(name, (...args) => { clearTimeout(timer); resolve(args); });
+  });
+  check("subscribe", await sub.subscribe("chat"), 1);
+  let message = event("message");
+  check("publish", await r.publish("chat", "hi"), 1);
+  check("message", await message, ["chat", "hi"]);
+  check("psubscribe", await sub.psubscribe("ch*"), 2);
+  message = event("message");
+  const pmessage = event("pmessage");
+  check("publish to channel and pattern", await r.publish("chat", "again"), 2);
+  check("message again", await message, ["chat", "again"]);
+  check("pmessage", await pmessage, ["ch*", "chat", "again"]);
+  check("numsub", await r.pubsub("NUMSUB", "chat"), ["chat", 1]);
+  sub.disconnect();
   r.disconnect();
   console.log("all checks passed");
 })().catch((e) => {

@@ -70,4 +70,29 @@ check("info", r.info("server")["redis_version"], "7.0.15")
 check("client id", r.client_id() > 0, True)
 check("whoami", r.acl_whoami(), "default")
 check("dbsize", r.dbsize() >= 1000, True)
+
+# Pub/sub: confirmations, a message and a pattern message, read with get_message (push messages in RESP3).
+p = r.pubsub()
+p.subscribe("chat")
+check("subscribe", p.get_message(timeout=5),
+      {"type": "subscribe", "pattern": None, "channel": b"chat", "data": 1})
+p.psubscribe("ch*")
+check("psubscribe", p.get_message(timeout=5),
+      {"type": "psubscribe", "pattern": None, "channel": b"ch*", "data": 2})
+check("publish", r.publish("chat", "hi"), 2)
+check("message", p.get_message(timeout=5),
+      {"type": "message", "pattern": None, "channel": b"chat", "data": b"hi"})
+check("pmessage", p.get_message(timeout=5),
+      {"type": "pmessage", "pattern": b"ch*", "channel": b"chat", "data": b"hi"})
+check("pubsub numsub", r.pubsub_numsub("chat"), [(b"chat", 1)])
+check("pubsub numpat", r.pubsub_numpat(), 1)
+check("pubsub channels", r.pubsub_channels(), [b"chat"])
+p.unsubscribe("chat")
+check("unsubscribe", p.get_message(timeout=5),
+      {"type": "unsubscribe", "pattern": None, "channel": b"chat", "data": 1})
+p.close()
+deadline = time.time() + 5
+while r.pubsub_numpat() != 0 and time.time() < deadline:
+    time.sleep(0.02)
+check("closed subscriber unregistered", (r.pubsub_numpat(), r.publish("chat", "x")), (0, 0))
 print("all checks passed")

@@ -25,6 +25,9 @@ pub struct RespSettings {
     pub max_memory_bytes: usize,
     /// Redis's `maxmemory-policy`: what a write finds when the keyspace is over `max_memory_bytes`.
     pub eviction_policy: Policy,
+    /// The bytes of published messages a subscribed connection may have pending (delivered to it, not yet
+    /// written to its socket) before it is closed: Redis's `client-output-buffer-limit pubsub` hard limit.
+    pub pubsub_max_pending_bytes: usize,
 }
 
 impl Default for RespSettings {
@@ -34,6 +37,7 @@ impl Default for RespSettings {
             protected_mode: true,
             max_memory_bytes: 0,
             eviction_policy: Policy::NoEviction,
+            pubsub_max_pending_bytes: super::pubsub::DEFAULT_MAX_PENDING,
         }
     }
 }
@@ -65,6 +69,12 @@ impl Settings for RespSettings {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if self.pubsub_max_pending_bytes == 0 {
+            return Err(format!(
+                "pubsub_max_pending_bytes: 0 would close every subscriber at its first message; give the bytes a subscriber may have pending (default {})",
+                super::pubsub::DEFAULT_MAX_PENDING
+            ));
+        }
         for (i, user) in self.users.iter().enumerate() {
             if user.name.is_empty() || user.name.bytes().any(|b| b <= b' ' || b > b'~') {
                 return Err(format!(

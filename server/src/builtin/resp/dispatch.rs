@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use pincore_resp::reply;
 
-use super::commands::{flag, printable, Call, Flow, Run, Session, COMMANDS};
+use super::commands::{flag, printable, Call, Flow, Run, Session, Spec, COMMANDS};
 use super::keyspace::OOM;
 use super::Resp;
 use crate::framework::{ShardSnapshot, Unavailable};
@@ -68,6 +68,28 @@ fn unknown(out: &mut Vec<u8>, args: &[&[u8]]) {
     reply::error(out, text.as_bytes());
 }
 
+/// What a subscribed RESP2 connection may run: its replies are read as messages, so nothing else.
+fn subscribed_may_run(spec: &Spec) -> bool {
+    matches!(
+        spec.name,
+        "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ping" | "quit" | "reset"
+    )
+}
+
+/// A command's name as Redis prints it in errors: `config|get` for a subcommand of a container command.
+fn full_name(spec: &Spec, args: &[&[u8]]) -> String {
+    let container = matches!(
+        spec.name,
+        "config" | "client" | "acl" | "pubsub" | "command"
+    );
+    match args.get(1) {
+        Some(sub) if container => {
+            format!("{}|{}", spec.name, printable(sub).to_ascii_lowercase())
+        }
+        _ => spec.name.to_string(),
+    }
+}
+
 /// Runs the command at table row `command` (or [`super::commands::UNKNOWN`]) received at `now`. Local replies are appended
 /// to `out`.
 pub fn dispatch(
@@ -94,6 +116,18 @@ pub fn dispatch(
             out,
             format!("ERR wrong number of arguments for '{}' command", spec.name).as_bytes(),
         );
+        return Dispatched::Written;
+    }
+    if session.protocol == reply::Protocol::Resp2
+        && session.subscribed()
+        && !subscribed_may_run(spec)
+    {
+        resp.ctx.error("subscribed_context");
+        let text = format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            full_name(spec, args)
+        );
+        reply::error(out, text.as_bytes());
         return Dispatched::Written;
     }
     if spec.flags & flag::DENYOOM != 0 && !resp.make_room(now) {

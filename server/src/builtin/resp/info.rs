@@ -94,17 +94,20 @@ pub fn render(resp: &Resp, requested: &[String], snapshots: &[ShardSnapshot]) ->
                 );
             }
             "stats" => {
+                let (channels, patterns) = resp.pubsub.counts();
                 let resp = resp_sum;
                 let commands = sum(COMMANDS_TOTAL);
                 let _ = write!(
                     out,
-                    "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nevicted_keys:{}\r\n",
+                    "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nevicted_keys:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\n",
                     resp(|s| s.accepted),
                     commands,
                     resp(|s| s.rejected.iter().sum()),
                     resp(|s| s.bytes_in),
                     resp(|s| s.bytes_out),
                     sum(EVICTED_KEYS),
+                    channels,
+                    patterns,
                 );
             }
             _ => {

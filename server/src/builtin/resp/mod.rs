@@ -2,7 +2,8 @@
 //!
 //! `session.rs` is the connection (read buffer, pipelining, deadlines), `dispatch.rs` runs a command from
 //! the table in `commands/` (one file per family), `info.rs` renders INFO, `kv.rs` is what the single-key
-//! commands mean on a [`store::Store`], and `keyspace.rs` the parts every shard locks. It is written against
+//! commands mean on a [`store::Store`], `keyspace.rs` the parts every shard locks, and `pubsub.rs` the
+//! subscriptions every shard shares, with a mailbox per subscribed connection. It is written against
 //! the public framework API only.
 
 pub mod auth;
@@ -10,9 +11,11 @@ pub mod commands;
 mod dispatch;
 pub mod eviction;
 pub mod expiry;
+mod glob;
 mod info;
 pub mod keyspace;
 pub mod kv;
+pub mod pubsub;
 mod session;
 pub mod store;
 
@@ -20,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keyspace::Keyspace;
+use pubsub::PubSub;
 
 use crate::framework::{Connection, Context, Counter, Histogram, Service};
 
@@ -33,6 +37,8 @@ const EVICTED_KEYS: &str = "pincore_evicted_keys_total";
 pub struct Resp {
     ctx: Context<Resp>,
     keyspace: Arc<Keyspace>,
+    /// Channel and pattern subscriptions, shared by every shard.
+    pubsub: Arc<PubSub>,
     /// Per table row (and one for unknown commands): calls and their latency.
     calls: Vec<Counter>,
     took: Vec<Histogram>,
@@ -55,13 +61,14 @@ impl Service for Resp {
     fn on_reload(&self, settings: &auth::RespSettings) {
         self.keyspace
             .set_limit(settings.max_memory_bytes, settings.eviction_policy);
+        self.pubsub.set_limit(settings.pubsub_max_pending_bytes);
     }
 }
 
 impl Resp {
-    /// The instance of shard `ctx` on `keyspace`: registers its metrics and starts its share of the expiry
-    /// sweep.
-    pub fn new(ctx: &Context<Resp>, keyspace: Arc<Keyspace>) -> Resp {
+    /// The instance of shard `ctx` on `keyspace` and `pubsub`: registers its metrics and starts its share of
+    /// the expiry sweep.
+    pub fn new(ctx: &Context<Resp>, keyspace: Arc<Keyspace>, pubsub: Arc<PubSub>) -> Resp {
         let labels: Vec<&str> = (0..=commands::UNKNOWN).map(commands::label).collect();
         let calls = labels
             .iter()
@@ -121,9 +128,11 @@ impl Resp {
         );
         let settings = ctx.settings();
         keyspace.set_limit(settings.max_memory_bytes, settings.eviction_policy);
+        pubsub.set_limit(settings.pubsub_max_pending_bytes);
         Resp {
             ctx: ctx.clone(),
             keyspace,
+            pubsub,
             calls,
             took,
             auth_failures,

@@ -1,6 +1,8 @@
 //! The RESP connection: a bounded read buffer, every complete command parsed per read (pipelining), replies
 //! written in one write, timeouts for idle clients and for requests that never complete (slowloris), kept by
-//! one watchdog per connection ([`ReadDeadline`]) rather than a timer per read.
+//! one watchdog per connection ([`ReadDeadline`]) rather than a timer per read. A subscribed connection also
+//! waits for its mailbox ([`Mailbox`]): published messages are written as they arrive, and before the reply
+//! of each command, so replies and messages keep the order they happened in.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -10,6 +12,7 @@ use pincore_resp::{reply, CommandParser, Limits};
 
 use super::commands::{self, Session};
 use super::dispatch::{self, Dispatched, Queued};
+use super::pubsub::Mailbox;
 use super::Resp;
 use crate::framework::Connection;
 
@@ -19,6 +22,9 @@ const INITIAL_BUFFER: usize = 16 * 1024;
 const FLUSH_AT: usize = 256 * 1024;
 /// Requests to other shards in flight per connection before their replies are collected.
 const MAX_QUEUED: usize = 512;
+/// The read deadline of a subscribed connection between requests: in effect none (Redis closes no
+/// subscriber for idleness), yet a plain instant a timer can sleep until.
+const SUBSCRIBED_IDLE: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
 
 /// A connection's share of its shard's read-buffer budget.
 struct Lease<'a> {
@@ -108,11 +114,46 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
             buf.resize(grown, 0);
         }
         let now = Instant::now();
-        deadline.set(match request_started {
-            Some(started) => started + config.timeouts.request(),
-            None => now + config.timeouts.idle(),
-        });
-        let read = conn.stream().read(&mut buf[filled..]).await;
+        match request_started {
+            Some(started) => deadline.set(started + config.timeouts.request()),
+            // As in Redis, a subscriber waiting for messages is not idle.
+            None if session.subscribed() => deadline.set(now + SUBSCRIBED_IDLE),
+            None => deadline.set(now + config.timeouts.idle()),
+        }
+        let read = match session.mailbox() {
+            None => conn.stream().read(&mut buf[filled..]).await,
+            Some(mailbox) => {
+                // A read dropped here loses nothing: glommio keeps the readiness poll in the stream.
+                let woke = futures_lite::future::or(
+                    async { Some(conn.stream().read(&mut buf[filled..]).await) },
+                    async {
+                        mailbox.arrival().await;
+                        None
+                    },
+                )
+                .await;
+                match woke {
+                    Some(read) => read,
+                    None => {
+                        if !take_mail(&session, &mut out, &conn)
+                            || send(&mut conn, &out, Some(mailbox), config.timeouts.idle())
+                                .await
+                                .is_err()
+                        {
+                            break;
+                        }
+                        out.clear();
+                        if out.capacity() > 4 * FLUSH_AT {
+                            out = Vec::with_capacity(INITIAL_BUFFER);
+                        }
+                        // Publishers on other shards may keep the mailbox full: let this shard's other
+                        // connections run.
+                        glommio::yield_if_needed().await;
+                        continue;
+                    }
+                }
+            }
+        };
         if deadline.expired() {
             if request_started.is_some() {
                 ctx.error("request_timeout");
@@ -160,6 +201,9 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
                     let started = read_at;
                     let command = commands::lookup(argv[0]);
                     if queue.is_empty() {
+                        if !take_mail(&session, &mut out, &conn) {
+                            return;
+                        }
                         let mark = out.len();
                         let outcome = dispatch::dispatch(
                             resp,
@@ -195,6 +239,9 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
                         }
                     } else {
                         let mut local = Vec::new();
+                        if !take_mail(&session, &mut local, &conn) {
+                            return;
+                        }
                         match dispatch::dispatch(
                             resp,
                             &mut session,
@@ -218,7 +265,11 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
                     if queue.len() >= MAX_QUEUED || out.len() >= FLUSH_AT {
                         dispatch::resolve(resp, &mut queue, &mut out).await;
                         if out.len() >= FLUSH_AT {
-                            if conn.write(&out, config.timeouts.idle()).await.is_err() {
+                            let mailbox = session.mailbox().map(|m| &**m);
+                            if send(&mut conn, &out, mailbox, config.timeouts.idle())
+                                .await
+                                .is_err()
+                            {
                                 return;
                             }
                             out.clear();
@@ -239,8 +290,15 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
         for command in served.drain(..) {
             resp.record(command, took);
         }
+        if !take_mail(&session, &mut out, &conn) {
+            break;
+        }
         if !out.is_empty() {
-            if conn.write(&out, config.timeouts.idle()).await.is_err() {
+            let mailbox = session.mailbox().map(|m| &**m);
+            if send(&mut conn, &out, mailbox, config.timeouts.idle())
+                .await
+                .is_err()
+            {
                 break;
             }
             out.clear();
@@ -262,6 +320,64 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
         if filled == 0 && buf.len() > 4 * INITIAL_BUFFER {
             buf = vec![0u8; INITIAL_BUFFER.min(config.limits.max_request_bytes)];
             lease.release_all();
+        }
+    }
+}
+
+/// Moves a subscribed connection's pending messages to the end of `out`; false when its mailbox passed
+/// `pubsub_max_pending_bytes` and the connection must close (counted as `reason="pubsub_output_limit"`).
+/// Inlined: a connection that never subscribed pays one check per command.
+#[inline(always)]
+fn take_mail(session: &Session, out: &mut Vec<u8>, conn: &Connection<Resp>) -> bool {
+    match session.mailbox() {
+        None => true,
+        Some(mailbox) => take_pending(mailbox, out, conn),
+    }
+}
+
+#[cold]
+fn take_pending(mailbox: &Mailbox, out: &mut Vec<u8>, conn: &Connection<Resp>) -> bool {
+    if mailbox.drain_into(out).is_ok() {
+        return true;
+    }
+    output_limit(conn);
+    false
+}
+
+fn output_limit(conn: &Connection<Resp>) {
+    conn.context().error("pubsub_output_limit");
+    tracing::debug!(
+        shard = conn.context().shard_id(),
+        "subscriber closed: its pending messages passed services.resp.settings.pubsub_max_pending_bytes"
+    );
+}
+
+/// Writes `out`. For a subscribed connection the write is given up as soon as its mailbox overflows (a client
+/// that does not read is closed then, not after the write timeout), and what it took from the mailbox stops
+/// counting against the limit once written.
+async fn send(
+    conn: &mut Connection<Resp>,
+    out: &[u8],
+    mailbox: Option<&Mailbox>,
+    within: std::time::Duration,
+) -> Result<(), ()> {
+    let Some(mailbox) = mailbox else {
+        return conn.write(out, within).await.map_err(|_| ());
+    };
+    let written = futures_lite::future::or(async { Some(conn.write(out, within).await) }, async {
+        mailbox.overflow().await;
+        None
+    })
+    .await;
+    match written {
+        Some(Ok(())) => {
+            mailbox.written();
+            Ok(())
+        }
+        Some(Err(_)) => Err(()),
+        None => {
+            output_limit(conn);
+            Err(())
         }
     }
 }

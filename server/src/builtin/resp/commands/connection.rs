@@ -1,4 +1,4 @@
-//! Connection commands: HELLO, PING, ECHO, QUIT, CLIENT, SELECT.
+//! Connection commands: HELLO, PING, ECHO, QUIT, CLIENT, SELECT, RESET.
 
 use pincore_resp::reply::{self, Protocol};
 
@@ -71,6 +71,9 @@ pub fn hello(c: &mut Call<'_>) -> Flow {
         c.session.name = (!name.is_empty()).then(|| name.to_vec());
     }
     c.session.protocol = protocol;
+    if let Some(mailbox) = c.session.mailbox() {
+        mailbox.set_protocol(protocol);
+    }
     let out = &mut *c.out;
     reply::map(out, protocol, 7);
     reply::bulk(out, b"server");
@@ -141,6 +144,18 @@ fn valid_client_name(name: &[u8]) -> bool {
 }
 
 pub fn ping(c: &mut Call<'_>) -> Flow {
+    // A subscribed RESP2 connection reads every reply as a message: PING answers in that shape.
+    if c.session.protocol == Protocol::Resp2 && c.session.subscribed() {
+        let message: &[u8] = match c.args {
+            [_] => b"",
+            [_, message] => message,
+            _ => return wrong_arity(c, "ping"),
+        };
+        reply::array(c.out, 2);
+        reply::bulk(c.out, b"pong");
+        reply::bulk(c.out, message);
+        return Flow::Reply;
+    }
     match c.args {
         [_] => reply::simple(c.out, b"PONG"),
         [_, message] => reply::bulk(c.out, message),
@@ -157,6 +172,18 @@ pub fn echo(c: &mut Call<'_>) -> Flow {
 pub fn quit(c: &mut Call<'_>) -> Flow {
     reply::simple(c.out, b"OK");
     Flow::Close
+}
+
+/// RESET: the connection as it was when made — subscriptions dropped, RESP2, no name, and authenticated only
+/// if the service is open (Redis's default user without a password).
+pub fn reset(c: &mut Call<'_>) -> Flow {
+    c.session.pubsub = None;
+    c.session.protocol = Protocol::Resp2;
+    c.session.name = None;
+    c.session.user = None;
+    c.session.authenticated = !c.resp.needs_auth();
+    reply::simple(c.out, b"RESET");
+    Flow::Reply
 }
 
 pub fn select(c: &mut Call<'_>) -> Flow {

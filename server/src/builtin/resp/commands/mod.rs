@@ -10,6 +10,7 @@
 
 mod connection;
 mod keys;
+mod pubsub;
 mod server;
 mod strings;
 
@@ -27,12 +28,15 @@ pub mod flag {
     pub const FAST: u8 = 8;
     /// May grow memory: refused (or preceded by evictions) when the keyspace is over `maxmemory`.
     pub const DENYOOM: u8 = 16;
+    /// A publish/subscribe command.
+    pub const PUBSUB: u8 = 32;
     /// Every flag with its Redis name, in the order `COMMAND` lists them.
-    pub const NAMES: [(u8, &str); 5] = [
+    pub const NAMES: [(u8, &str); 6] = [
         (WRITE, "write"),
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
         (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
         (FAST, "fast"),
     ];
 }
@@ -42,6 +46,8 @@ pub mod flag {
 pub enum Route {
     /// Only the connection (PING, CLIENT, QUIT) or constant server facts (COMMAND, CONFIG GET).
     Connection,
+    /// Channels: the subscriptions every shard shares (SUBSCRIBE, PUBLISH, PUBSUB).
+    Channels,
     /// The keys at its key positions, each part locked for the command's own work.
     Keys,
     /// Every shard's data: the whole keyspace (DBSIZE, FLUSHALL) or every shard's metrics (INFO).
@@ -70,6 +76,9 @@ pub struct Session {
     pub authenticated: bool,
     /// The user AUTH named (ACL WHOAMI); `None` is `default`.
     pub user: Option<Vec<u8>>,
+    /// Channels and patterns subscribed to, and the mailbox their messages arrive in; made by the first
+    /// SUBSCRIBE or PSUBSCRIBE, unregistered on every shard when the connection closes.
+    pub pubsub: Option<super::pubsub::Subscriptions>,
 }
 
 impl Session {
@@ -82,7 +91,19 @@ impl Session {
             protocol: Default::default(),
             authenticated: false,
             user: None,
+            pubsub: None,
         }
+    }
+
+    /// Subscribed to at least one channel or pattern: in RESP2 only the pub/sub commands, PING, QUIT and
+    /// RESET run then, and the read deadline waits for nothing but partial requests.
+    pub fn subscribed(&self) -> bool {
+        self.pubsub.as_ref().is_some_and(|s| s.count() > 0)
+    }
+
+    /// The mailbox of a connection that has subscribed at some point.
+    pub fn mailbox(&self) -> Option<&std::sync::Arc<super::pubsub::Mailbox>> {
+        self.pubsub.as_ref().map(|s| s.mailbox())
     }
 }
 
@@ -128,8 +149,8 @@ pub struct Spec {
     pub run: Run,
 }
 
-use flag::{ADMIN, DENYOOM, FAST, READONLY, WRITE};
-use Route::{AllShards, Connection as Conn, Keys};
+use flag::{ADMIN, DENYOOM, FAST, PUBSUB, READONLY, WRITE};
+use Route::{AllShards, Channels, Connection as Conn, Keys};
 
 #[allow(clippy::too_many_arguments)] // one argument per column, so that each row reads as a table line
 const fn row(
@@ -155,7 +176,7 @@ const fn row(
 }
 
 /// The commands, in the order of their metric series.
-pub static COMMANDS: [Spec; 54] = [
+pub static COMMANDS: [Spec; 61] = [
     row(
         "ping",
         -1,
@@ -698,6 +719,76 @@ pub static COMMANDS: [Spec; 54] = [
         "server",
         "ACL WHOAMI: the user this connection is authenticated as.",
         connection::acl,
+    ),
+    row(
+        "reset",
+        1,
+        FAST,
+        (0, 0, 0),
+        Conn,
+        "connection",
+        "Resets the connection: unsubscribes, RESP2, no name, authenticated only if the service is open.",
+        connection::reset,
+    ),
+    row(
+        "subscribe",
+        -2,
+        PUBSUB,
+        (0, 0, 0),
+        Channels,
+        "pubsub",
+        "Subscribes to channels; their messages arrive from every shard's publishers.",
+        pubsub::subscribe,
+    ),
+    row(
+        "unsubscribe",
+        -1,
+        PUBSUB,
+        (0, 0, 0),
+        Channels,
+        "pubsub",
+        "Unsubscribes from channels, or from every channel without arguments.",
+        pubsub::unsubscribe,
+    ),
+    row(
+        "psubscribe",
+        -2,
+        PUBSUB,
+        (0, 0, 0),
+        Channels,
+        "pubsub",
+        "Subscribes to the channels matching glob-style patterns.",
+        pubsub::psubscribe,
+    ),
+    row(
+        "punsubscribe",
+        -1,
+        PUBSUB,
+        (0, 0, 0),
+        Channels,
+        "pubsub",
+        "Unsubscribes from patterns, or from every pattern without arguments.",
+        pubsub::punsubscribe,
+    ),
+    row(
+        "publish",
+        3,
+        PUBSUB | FAST,
+        (0, 0, 0),
+        Channels,
+        "pubsub",
+        "Posts a message to a channel; returns how many subscribers, on every shard, received it.",
+        pubsub::publish,
+    ),
+    row(
+        "pubsub",
+        -2,
+        0,
+        (0, 0, 0),
+        Channels,
+        "pubsub",
+        "PUBSUB CHANNELS [pattern], NUMSUB [channel ...], NUMPAT: the subscriptions of every shard.",
+        pubsub::pubsub,
     ),
 ];
 

@@ -1,0 +1,436 @@
+//! Publish/subscribe across shards: one registry every shard shares, and one mailbox per subscribed
+//! connection.
+//!
+//! The registry maps each channel, and each pattern, to the mailboxes of the connections subscribed to it,
+//! behind one `RwLock`: PUBLISH takes it shared, (un)subscribing exclusively. A publisher, on whatever shard,
+//! encodes the message once and appends it to each receiver's mailbox itself, under that mailbox's own mutex,
+//! then wakes the receiving connection's task (glommio queues a wake-up from another thread to that task's
+//! shard, and writes its eventfd only if the shard sleeps). So a PUBLISH never waits on another shard and
+//! costs no cross-shard message at all when nobody subscribes; its count of receivers is read from the
+//! registry as it delivers. Messages from one publisher reach every mailbox in the order they were published
+//! (each PUBLISH has appended everywhere before it replies).
+//!
+//! A mailbox is bounded: once what it holds plus what its connection has taken but not yet written would
+//! pass `services.resp.settings.pubsub_max_pending_bytes`, it drops its messages, takes no more and wakes its
+//! connection, which closes (Redis's `client-output-buffer-limit pubsub`, hard limit). The publisher never
+//! blocks on a slow subscriber.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::task::{Context, Poll, Waker};
+
+use pincore_resp::reply::{self, Protocol};
+
+use super::glob;
+
+/// The default of `services.resp.settings.pubsub_max_pending_bytes`: Redis's hard pub/sub limit.
+pub const DEFAULT_MAX_PENDING: usize = 32 * 1024 * 1024;
+
+/// The registry of subscriptions, shared by every shard.
+pub struct PubSub {
+    registry: RwLock<Registry>,
+    /// `services.resp.settings.pubsub_max_pending_bytes`, changed live by SIGHUP.
+    limit: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Registry {
+    channels: HashMap<Box<[u8]>, Vec<Arc<Mailbox>>>,
+    patterns: HashMap<Box<[u8]>, Vec<Arc<Mailbox>>>,
+}
+
+/// Whether a subscription is to a channel or to a pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Channel,
+    Pattern,
+}
+
+impl Default for PubSub {
+    fn default() -> PubSub {
+        PubSub {
+            registry: RwLock::default(),
+            limit: AtomicUsize::new(DEFAULT_MAX_PENDING),
+        }
+    }
+}
+
+impl PubSub {
+    /// Sets the bound of each subscriber's pending messages, in bytes.
+    pub fn set_limit(&self, bytes: usize) {
+        self.limit.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Delivers `message` on `channel` to every subscriber of the channel and of each matching pattern, and
+    /// returns how many deliveries that was (Redis's PUBLISH reply: a connection subscribed to the channel and
+    /// to two matching patterns counts three times).
+    pub fn publish(&self, channel: &[u8], message: &[u8]) -> usize {
+        let registry = self.read();
+        let limit = self.limit.load(Ordering::Relaxed);
+        let mut receivers = 0;
+        let mut encoded = Vec::new();
+        if let Some(mailboxes) = registry.channels.get(channel) {
+            reply::push(&mut encoded, Protocol::Resp2, 3);
+            reply::bulk(&mut encoded, b"message");
+            reply::bulk(&mut encoded, channel);
+            reply::bulk(&mut encoded, message);
+            for mailbox in mailboxes {
+                mailbox.deliver(&encoded, limit);
+            }
+            receivers += mailboxes.len();
+        }
+        for (pattern, mailboxes) in &registry.patterns {
+            if !glob::matches(pattern, channel) {
+                continue;
+            }
+            encoded.clear();
+            reply::push(&mut encoded, Protocol::Resp2, 4);
+            reply::bulk(&mut encoded, b"pmessage");
+            reply::bulk(&mut encoded, pattern);
+            reply::bulk(&mut encoded, channel);
+            reply::bulk(&mut encoded, message);
+            for mailbox in mailboxes {
+                mailbox.deliver(&encoded, limit);
+            }
+            receivers += mailboxes.len();
+        }
+        receivers
+    }
+
+    /// The channels with at least one subscriber, those matching `pattern` if one is given (PUBSUB CHANNELS).
+    pub fn channels(&self, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+        let registry = self.read();
+        registry
+            .channels
+            .keys()
+            .filter(|c| pattern.is_none_or(|p| glob::matches(p, c)))
+            .map(|c| c.to_vec())
+            .collect()
+    }
+
+    /// How many connections subscribe to `channel` (PUBSUB NUMSUB; patterns do not count).
+    pub fn subscribers(&self, channel: &[u8]) -> usize {
+        self.read().channels.get(channel).map_or(0, Vec::len)
+    }
+
+    /// How many distinct patterns have subscribers (PUBSUB NUMPAT).
+    pub fn patterns(&self) -> usize {
+        self.read().patterns.len()
+    }
+
+    /// Channels and patterns with subscribers (INFO's `pubsub_channels` and `pubsub_patterns`).
+    pub fn counts(&self) -> (usize, usize) {
+        let registry = self.read();
+        (registry.channels.len(), registry.patterns.len())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        // A panic cannot leave the maps half-changed: every change is one insert or one removal.
+        self.registry
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
+        self.registry
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn add(&self, kind: Kind, name: &[u8], mailbox: &Arc<Mailbox>) {
+        let mut registry = self.write();
+        let map = registry.map(kind);
+        match map.get_mut(name) {
+            Some(mailboxes) => mailboxes.push(mailbox.clone()),
+            None => {
+                map.insert(name.into(), vec![mailbox.clone()]);
+            }
+        }
+    }
+
+    fn remove(&self, kind: Kind, names: &[&[u8]], mailbox: &Arc<Mailbox>) {
+        if names.is_empty() {
+            return;
+        }
+        let mut registry = self.write();
+        let map = registry.map(kind);
+        for name in names {
+            let Some(mailboxes) = map.get_mut(*name) else {
+                continue;
+            };
+            mailboxes.retain(|m| !Arc::ptr_eq(m, mailbox));
+            if mailboxes.is_empty() {
+                map.remove(*name);
+            }
+        }
+    }
+}
+
+impl Registry {
+    fn map(&mut self, kind: Kind) -> &mut HashMap<Box<[u8]>, Vec<Arc<Mailbox>>> {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+        }
+    }
+}
+
+/// The messages published to one connection and not yet written to it.
+pub struct Mailbox {
+    /// The connection speaks RESP3: messages go out as push messages (`>`), else as arrays (`*`).
+    resp3: AtomicBool,
+    pending: Mutex<Pending>,
+}
+
+#[derive(Default)]
+struct Pending {
+    /// Encoded messages the connection has not taken yet.
+    bytes: Vec<u8>,
+    /// Bytes the connection has taken and not yet written.
+    taken: usize,
+    /// The limit was passed: the connection must close.
+    over: bool,
+    /// The connection's task, while it waits for messages.
+    waker: Option<Waker>,
+}
+
+/// A mailbox passed its limit; its connection closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overflowed;
+
+impl Mailbox {
+    fn new(protocol: Protocol) -> Mailbox {
+        Mailbox {
+            resp3: AtomicBool::new(protocol == Protocol::Resp3),
+            pending: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        // Every critical section is a few plain assignments and one append, which leave `Pending` whole.
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Appends one message encoded as a RESP2 array (its first byte becomes `>` for RESP3), or, if that would
+    /// pass `limit`, drops everything pending and marks the mailbox overflowed. Wakes the connection.
+    fn deliver(&self, encoded: &[u8], limit: usize) {
+        let waker = {
+            let mut pending = self.lock();
+            if pending.over {
+                return;
+            }
+            if pending.bytes.len() + pending.taken + encoded.len() > limit {
+                pending.over = true;
+                pending.bytes = Vec::new();
+            } else {
+                let start = pending.bytes.len();
+                pending.bytes.extend_from_slice(encoded);
+                if self.resp3.load(Ordering::Relaxed) {
+                    pending.bytes[start] = b'>';
+                }
+            }
+            pending.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// The protocol the connection speaks now (HELLO can change it while subscribed).
+    pub fn set_protocol(&self, protocol: Protocol) {
+        self.resp3
+            .store(protocol == Protocol::Resp3, Ordering::Relaxed);
+    }
+
+    /// Moves the pending messages to the end of `out`; they count against the limit until
+    /// [`Mailbox::written`].
+    pub fn drain_into(&self, out: &mut Vec<u8>) -> Result<(), Overflowed> {
+        let mut pending = self.lock();
+        if pending.over {
+            return Err(Overflowed);
+        }
+        if !pending.bytes.is_empty() {
+            out.extend_from_slice(&pending.bytes);
+            pending.taken += pending.bytes.len();
+            pending.bytes.clear();
+            if pending.bytes.capacity() > 64 * 1024 {
+                pending.bytes = Vec::new();
+            }
+        }
+        Ok(())
+    }
+
+    /// Everything taken so far has been written to the connection.
+    pub fn written(&self) {
+        self.lock().taken = 0;
+    }
+
+    /// Resolves when a message is pending or the mailbox overflowed.
+    pub fn arrival(&self) -> impl Future<Output = ()> + '_ {
+        Wait(self, |p: &Pending| p.over || !p.bytes.is_empty())
+    }
+
+    /// Resolves when the mailbox overflowed (to give up a write to a client that does not read).
+    pub fn overflow(&self) -> impl Future<Output = ()> + '_ {
+        Wait(self, |p: &Pending| p.over)
+    }
+}
+
+/// Waits until the mailbox's state satisfies the condition.
+struct Wait<'a, F>(&'a Mailbox, F);
+
+impl<F: Fn(&Pending) -> bool + Unpin> Future for Wait<'_, F> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut pending = self.0.lock();
+        if (self.1)(&pending) {
+            return Poll::Ready(());
+        }
+        pending.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// One connection's subscriptions; dropping it (the connection closed) removes them from the registry.
+pub struct Subscriptions {
+    pubsub: Arc<PubSub>,
+    mailbox: Arc<Mailbox>,
+    channels: HashSet<Box<[u8]>>,
+    patterns: HashSet<Box<[u8]>>,
+}
+
+impl Subscriptions {
+    pub fn new(pubsub: Arc<PubSub>, protocol: Protocol) -> Subscriptions {
+        Subscriptions {
+            pubsub,
+            mailbox: Arc::new(Mailbox::new(protocol)),
+            channels: HashSet::new(),
+            patterns: HashSet::new(),
+        }
+    }
+
+    pub fn mailbox(&self) -> &Arc<Mailbox> {
+        &self.mailbox
+    }
+
+    /// Channels and patterns subscribed to: the count Redis reports in every (un)subscribe confirmation.
+    pub fn count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
+    fn set(&mut self, kind: Kind) -> &mut HashSet<Box<[u8]>> {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+        }
+    }
+
+    /// Subscribes to a channel or pattern (nothing changes if it already is).
+    pub fn subscribe(&mut self, kind: Kind, name: &[u8]) {
+        if self.set(kind).insert(name.into()) {
+            self.pubsub.add(kind, name, &self.mailbox);
+        }
+    }
+
+    /// Unsubscribes from a channel or pattern (nothing changes if it is not subscribed).
+    pub fn unsubscribe(&mut self, kind: Kind, name: &[u8]) {
+        if self.set(kind).remove(name) {
+            self.pubsub.remove(kind, &[name], &self.mailbox);
+        }
+    }
+
+    /// The channels or patterns subscribed to, in no particular order (as Redis lists them).
+    pub fn names(&self, kind: Kind) -> Vec<Box<[u8]>> {
+        match kind {
+            Kind::Channel => self.channels.iter().cloned().collect(),
+            Kind::Pattern => self.patterns.iter().cloned().collect(),
+        }
+    }
+}
+
+impl Drop for Subscriptions {
+    fn drop(&mut self) {
+        for kind in [Kind::Channel, Kind::Pattern] {
+            let names = std::mem::take(self.set(kind));
+            let names: Vec<&[u8]> = names.iter().map(|n| &n[..]).collect();
+            self.pubsub.remove(kind, &names, &self.mailbox);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn taken(mailbox: &Mailbox) -> Vec<u8> {
+        let mut out = Vec::new();
+        mailbox.drain_into(&mut out).expect("not overflowed");
+        out
+    }
+
+    #[test]
+    fn publish_reaches_channel_and_pattern_subscribers_and_counts_them() {
+        let pubsub = Arc::new(PubSub::default());
+        let mut a = Subscriptions::new(pubsub.clone(), Protocol::Resp2);
+        let mut b = Subscriptions::new(pubsub.clone(), Protocol::Resp3);
+        a.subscribe(Kind::Channel, b"news");
+        b.subscribe(Kind::Channel, b"news");
+        b.subscribe(Kind::Pattern, b"n*");
+        assert_eq!(pubsub.publish(b"news", b"hi"), 3);
+        assert_eq!(
+            taken(a.mailbox()),
+            b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
+        );
+        assert_eq!(
+            taken(b.mailbox()),
+            b">3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n>4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
+        );
+        assert_eq!(pubsub.subscribers(b"news"), 2);
+        assert_eq!(pubsub.patterns(), 1);
+        assert_eq!(pubsub.channels(Some(b"x*")), Vec::<Vec<u8>>::new());
+        assert_eq!(pubsub.publish(b"other", b"hi"), 0);
+    }
+
+    #[test]
+    fn dropping_a_connections_subscriptions_unregisters_them() {
+        let pubsub = Arc::new(PubSub::default());
+        let mut a = Subscriptions::new(pubsub.clone(), Protocol::Resp2);
+        a.subscribe(Kind::Channel, b"c1");
+        a.subscribe(Kind::Channel, b"c2");
+        a.subscribe(Kind::Pattern, b"c*");
+        a.unsubscribe(Kind::Channel, b"c1");
+        assert_eq!(a.count(), 2);
+        drop(a);
+        assert_eq!(pubsub.subscribers(b"c2"), 0);
+        assert_eq!(pubsub.patterns(), 0);
+        assert!(pubsub.channels(None).is_empty());
+        assert_eq!(pubsub.publish(b"c2", b"x"), 0);
+    }
+
+    #[test]
+    fn a_mailbox_is_bounded_by_what_its_connection_has_not_written() {
+        let pubsub = Arc::new(PubSub::default());
+        pubsub.set_limit(100);
+        let mut a = Subscriptions::new(pubsub.clone(), Protocol::Resp2);
+        a.subscribe(Kind::Channel, b"c");
+        let mut out = Vec::new();
+        // Written messages no longer count.
+        for _ in 0..10 {
+            pubsub.publish(b"c", &[b'x'; 40]);
+            a.mailbox().drain_into(&mut out).unwrap();
+            a.mailbox().written();
+        }
+        // Taken but not written still counts.
+        pubsub.publish(b"c", &[b'x'; 40]);
+        a.mailbox().drain_into(&mut out).unwrap();
+        pubsub.publish(b"c", &[b'x'; 40]);
+        assert_eq!(a.mailbox().drain_into(&mut out), Err(Overflowed));
+        // The publisher still counts the receiver, as Redis does.
+        assert_eq!(pubsub.publish(b"c", b"y"), 1);
+    }
+}
