@@ -1,13 +1,14 @@
-//! Running RESP commands from the table on the shard that received them; only [`Run::EveryShard`]
-//! commands (INFO) wait for the other shards (their metrics). Replies are collected in request order.
+//! Running RESP commands from the table on the shard that received them, or queueing them between MULTI
+//! and EXEC; only [`Run::EveryShard`] commands (INFO) wait for the other shards (their metrics). Replies are
+//! collected in request order.
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
 use pincore_resp::reply;
 
-use super::commands::{flag, printable, Call, Flow, Run, Session, COMMANDS};
-use super::keyspace::OOM;
+use super::commands::{flag, printable, Call, Flow, Run, Session, Spec, COMMANDS};
+use super::keyspace::{Parts, OOM};
 use super::Resp;
 use crate::framework::{ShardSnapshot, Unavailable};
 
@@ -69,7 +70,7 @@ fn unknown(out: &mut Vec<u8>, args: &[&[u8]]) {
 }
 
 /// Runs the command at table row `command` (or [`super::commands::UNKNOWN`]) received at `now`. Local replies are appended
-/// to `out`.
+/// to `out`. Between MULTI and EXEC, commands are checked as Redis checks them and queued (see [`queue`]).
 pub fn dispatch(
     resp: &Resp,
     session: &mut Session,
@@ -80,20 +81,23 @@ pub fn dispatch(
 ) -> Dispatched {
     let Some(spec) = COMMANDS.get(command) else {
         resp.ctx.error("unknown_command");
+        session.refused();
         unknown(out, args);
         return Dispatched::Written;
     };
     if !session.authenticated && !matches!(spec.name, "auth" | "hello" | "ping" | "quit") {
         resp.ctx.error("noauth");
-        reply::error(out, b"NOAUTH Authentication required.");
+        refuse(resp, session, spec, out, b"NOAUTH Authentication required.");
         return Dispatched::Written;
     }
     if !spec.arity_ok(args.len()) {
         resp.ctx.error("wrong_arity");
-        reply::error(
-            out,
-            format!("ERR wrong number of arguments for '{}' command", spec.name).as_bytes(),
-        );
+        let text = format!("ERR wrong number of arguments for '{}' command", spec.name);
+        refuse(resp, session, spec, out, text.as_bytes());
+        return Dispatched::Written;
+    }
+    if session.transaction.is_some() && !runs_in_multi(spec) {
+        queue(resp, session, spec, command, args, now, out);
         return Dispatched::Written;
     }
     if spec.flags & flag::DENYOOM != 0 && !resp.make_room(now) {
@@ -108,6 +112,7 @@ pub fn dispatch(
                 args,
                 now,
                 out,
+                parts: Parts::Lock(&resp.keyspace),
             };
             match run(&mut call) {
                 Flow::Reply => Dispatched::Written,
@@ -122,6 +127,64 @@ pub fn dispatch(
                 protocol: session.protocol,
                 snapshots: Box::pin(async move { ctx.snapshots().await }),
             })
+        }
+    }
+}
+
+/// The commands that run at once between MULTI and EXEC, as Redis's `processCommand` lists them.
+fn runs_in_multi(spec: &Spec) -> bool {
+    matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit")
+}
+
+/// A command refused before it ran: in a transaction that aborts it (Redis's `rejectCommand`); a refused
+/// EXEC ends the transaction and says why.
+fn refuse(resp: &Resp, session: &mut Session, spec: &Spec, out: &mut Vec<u8>, message: &[u8]) {
+    session.refused();
+    if spec.name == "exec" {
+        session.end_transaction(&mut Parts::Lock(&resp.keyspace));
+        let why = message.strip_prefix(b"ERR ").unwrap_or(message);
+        reply::error(
+            out,
+            &[&b"EXECABORT Transaction discarded because of: "[..], why].concat(),
+        );
+    } else {
+        reply::error(out, message);
+    }
+}
+
+/// Queues a command between MULTI and EXEC: `+QUEUED`, or an error that aborts the transaction. A command
+/// that waits on other shards (INFO) is refused: EXEC runs its queue under keyspace locks, which are never
+/// held across an await. When memory is over `maxmemory`, every command is refused, as in Redis.
+fn queue(
+    resp: &Resp,
+    session: &mut Session,
+    spec: &Spec,
+    command: usize,
+    args: &[&[u8]],
+    now: Instant,
+    out: &mut Vec<u8>,
+) {
+    if matches!(spec.run, Run::EveryShard { .. }) {
+        resp.ctx.error("not_in_transaction");
+        let text = format!(
+            "ERR Command not allowed inside a transaction: {} waits for every shard, run it outside MULTI",
+            spec.name.to_ascii_uppercase()
+        );
+        return refuse(resp, session, spec, out, text.as_bytes());
+    }
+    if !resp.make_room(now) {
+        return refuse(resp, session, spec, out, OOM);
+    }
+    let limits = &resp.ctx.config().limits;
+    let bounds = (limits.max_array_len, limits.max_request_bytes);
+    let Some(transaction) = &mut session.transaction else {
+        return;
+    };
+    match transaction.push(command, args, bounds) {
+        Ok(()) => reply::simple(out, b"QUEUED"),
+        Err(message) => {
+            resp.ctx.error("transaction_too_large");
+            reply::error(out, message);
         }
     }
 }

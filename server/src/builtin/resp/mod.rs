@@ -2,7 +2,8 @@
 //!
 //! `session.rs` is the connection (read buffer, pipelining, deadlines), `dispatch.rs` runs a command from
 //! the table in `commands/` (one file per family), `info.rs` renders INFO, `kv.rs` is what the single-key
-//! commands mean on a [`store::Store`], and `keyspace.rs` the parts every shard locks. It is written against
+//! commands mean on a [`store::Store`], and `keyspace.rs` the parts every shard locks. `transaction.rs` is
+//! MULTI's queue and `watch.rs` WATCH's registrations. It is written against
 //! the public framework API only.
 
 pub mod auth;
@@ -15,6 +16,8 @@ pub mod keyspace;
 pub mod kv;
 mod session;
 pub mod store;
+mod transaction;
+pub mod watch;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,6 +42,7 @@ pub struct Resp {
     auth_failures: Counter,
     /// Keys this shard's commands evicted to stay under `maxmemory`.
     evicted: Counter,
+    transactions: transaction::Outcomes,
     /// Bytes this shard's connections hold in read buffers beyond their first 16 KiB each
     /// (`limits.max_read_buffer_bytes_per_shard`).
     read_buffers: std::cell::Cell<usize>,
@@ -128,6 +132,7 @@ impl Resp {
             took,
             auth_failures,
             evicted,
+            transactions: transaction::Outcomes::register(ctx),
             read_buffers: std::cell::Cell::new(0),
         }
     }

@@ -12,10 +12,14 @@ mod connection;
 mod keys;
 mod server;
 mod strings;
+mod transactions;
 
 use std::time::Instant;
 
 use super::info;
+use super::keyspace::Parts;
+use super::transaction::Transaction;
+use super::watch::Watching;
 use super::Resp;
 use crate::framework::ShardSnapshot;
 
@@ -56,6 +60,9 @@ pub struct Call<'a> {
     pub args: &'a [&'a [u8]],
     pub now: Instant,
     pub out: &'a mut Vec<u8>,
+    /// The keyspace parts, locked by the command itself, or held for it by the EXEC running it: commands
+    /// reach the keyspace only through these.
+    pub parts: Parts<'a>,
 }
 
 /// Per-connection state that commands can change.
@@ -70,6 +77,10 @@ pub struct Session {
     pub authenticated: bool,
     /// The user AUTH named (ACL WHOAMI); `None` is `default`.
     pub user: Option<Vec<u8>>,
+    /// Between MULTI and EXEC or DISCARD: the queued commands.
+    pub transaction: Option<Transaction>,
+    /// The keys WATCHed for the next EXEC.
+    pub watching: Watching,
 }
 
 impl Session {
@@ -82,7 +93,24 @@ impl Session {
             protocol: Default::default(),
             authenticated: false,
             user: None,
+            transaction: None,
+            watching: Watching::default(),
         }
+    }
+}
+
+impl Session {
+    /// A command was refused while a transaction is open: EXEC will abort it (Redis's `flagTransaction`).
+    pub fn refused(&mut self) {
+        if let Some(transaction) = &mut self.transaction {
+            transaction.abort();
+        }
+    }
+
+    /// Ends the transaction, if any, and every watch (EXEC, DISCARD, a closed connection).
+    pub fn end_transaction(&mut self, parts: &mut Parts<'_>) {
+        self.transaction = None;
+        self.watching.clear(parts);
     }
 }
 
@@ -155,7 +183,7 @@ const fn row(
 }
 
 /// The commands, in the order of their metric series.
-pub static COMMANDS: [Spec; 54] = [
+pub static COMMANDS: [Spec; 59] = [
     row(
         "ping",
         -1,
@@ -699,6 +727,56 @@ pub static COMMANDS: [Spec; 54] = [
         "ACL WHOAMI: the user this connection is authenticated as.",
         connection::acl,
     ),
+    row(
+        "multi",
+        1,
+        FAST,
+        (0, 0, 0),
+        Conn,
+        "transactions",
+        "Starts a transaction: later commands are queued until EXEC.",
+        transactions::multi,
+    ),
+    row(
+        "exec",
+        1,
+        0,
+        (0, 0, 0),
+        Conn,
+        "transactions",
+        "Runs the queued commands atomically, or none if a WATCHed key changed.",
+        transactions::exec,
+    ),
+    row(
+        "discard",
+        1,
+        FAST,
+        (0, 0, 0),
+        Conn,
+        "transactions",
+        "Drops the queued commands and ends the transaction.",
+        transactions::discard,
+    ),
+    row(
+        "watch",
+        -2,
+        FAST,
+        (1, -1, 1),
+        Keys,
+        "transactions",
+        "Makes the next EXEC run only if none of these keys changes before it.",
+        transactions::watch,
+    ),
+    row(
+        "unwatch",
+        1,
+        FAST,
+        (0, 0, 0),
+        Conn,
+        "transactions",
+        "Forgets every WATCHed key.",
+        transactions::unwatch,
+    ),
 ];
 
 /// The index that stands for a command not in the table (its metrics are labelled `unknown`).
@@ -718,6 +796,26 @@ pub fn lookup(name: &[u8]) -> usize {
 }
 
 impl Spec {
+    /// The keys among `args` (the name first) by the row's key positions, as Redis's
+    /// `getKeysFromCommand` reads them; none for a command without keys.
+    pub fn keys_of<'k>(&self, args: &'k [&'k [u8]]) -> impl Iterator<Item = &'k [u8]> + 'k {
+        let (first, last, step) = self.keys;
+        let argc = args.len() as i64;
+        let last = if last < 0 {
+            argc + i64::from(last)
+        } else {
+            i64::from(last)
+        };
+        let (first, last) = (i64::from(first), last.min(argc - 1));
+        let step = usize::try_from(step).unwrap_or(1).max(1);
+        let range = if first > 0 && first <= last {
+            first as usize..last as usize + 1
+        } else {
+            0..0
+        };
+        args[range].iter().step_by(step).copied()
+    }
+
     /// Whether `argc` (including the name) is acceptable for this command.
     pub fn arity_ok(&self, argc: usize) -> bool {
         if self.arity >= 0 {
