@@ -4,14 +4,12 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use pincore_resp::{encode_command, skip_reply, Limits};
 use pincore_testkit::{command, free_port, require, wait_for_tcp, KillOnDrop};
-use support::Server;
+use support::{Client, Server};
 
 /// How two replies must agree.
 #[derive(Clone, Copy)]
@@ -22,40 +20,6 @@ enum Check {
     Near(i64),
     /// The same RESP type and, for aggregates, the same length (TIME, RANDOMKEY).
     Shape,
-}
-
-/// One connection speaking raw RESP.
-struct Client(TcpStream, Vec<u8>);
-
-impl Client {
-    fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        Client(stream, Vec::new())
-    }
-
-    /// Sends one command and returns its whole reply, raw.
-    fn call(&mut self, args: &[&[u8]]) -> Vec<u8> {
-        let mut request = Vec::new();
-        encode_command(&mut request, args);
-        self.0.write_all(&request).expect("send");
-        let limits = Limits {
-            max_bulk_len: 1 << 30,
-            max_array_len: 1 << 20,
-            max_inline_len: 1 << 16,
-        };
-        loop {
-            if let Some((len, _)) = skip_reply(&self.1, &limits).expect("a valid reply") {
-                return self.1.drain(..len).collect();
-            }
-            let mut buf = [0u8; 65536];
-            let n = self.0.read(&mut buf).expect("read a reply");
-            assert!(n > 0, "closed while waiting for the reply to {args:?}");
-            self.1.extend_from_slice(&buf[..n]);
-        }
-    }
 }
 
 /// redis-server 7 on a free loopback port, persisting nothing.

@@ -252,16 +252,21 @@ impl Keyspace {
         (shard..PARTS).step_by(shards.max(1))
     }
 
-    /// (keys, keys with a time to live, their bytes) in the parts shard `shard` of `shards` looks after.
-    pub fn counts_of(&self, shard: usize, shards: usize) -> (usize, usize, usize) {
-        Keyspace::parts_of(shard, shards).fold((0, 0, 0), |(keys, expiring, bytes), i| {
-            let store = self.lock_part(i);
-            (
-                keys + store.len(),
-                expiring + store.expiring(),
-                bytes + store.bytes(),
-            )
-        })
+    /// (keys, keys with a time to live, their bytes, keys some connection WATCHes) in the parts shard
+    /// `shard` of `shards` looks after.
+    pub fn counts_of(&self, shard: usize, shards: usize) -> (usize, usize, usize, usize) {
+        Keyspace::parts_of(shard, shards).fold(
+            (0, 0, 0, 0),
+            |(keys, expiring, bytes, watched), i| {
+                let store = self.lock_part(i);
+                (
+                    keys + store.len(),
+                    expiring + store.expiring(),
+                    bytes + store.bytes(),
+                    watched + store.watchers.len(),
+                )
+            },
+        )
     }
 }
 
@@ -495,8 +500,8 @@ mod tests {
         }
         assert_eq!(ks.len(), 50);
         assert_eq!(ks.lock(b"k7").get(b"k7", now), Some(&b"v"[..]));
-        let (keys0, _, _) = ks.counts_of(0, 2);
-        let (keys1, _, _) = ks.counts_of(1, 2);
+        let (keys0, _, _, _) = ks.counts_of(0, 2);
+        let (keys1, _, _, _) = ks.counts_of(1, 2);
         assert_eq!(keys0 + keys1, 50);
         ks.flush();
         assert_eq!(ks.len(), 0);

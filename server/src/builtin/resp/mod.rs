@@ -88,8 +88,8 @@ impl Resp {
             })
             .collect();
         let (shard, shards) = (ctx.shard_id(), ctx.shards());
-        type Pick = fn((usize, usize, usize)) -> usize;
-        let gauges: [(&str, &str, Pick); 3] = [
+        type Pick = fn((usize, usize, usize, usize)) -> usize;
+        let gauges: [(&str, &str, Pick); 4] = [
             (
                 KEYS,
                 "Keys stored, by the shard that sweeps their keyspace parts.",
@@ -104,6 +104,11 @@ impl Resp {
                 "pincore_keyspace_bytes",
                 "Bytes the keys cost (what maxmemory bounds), by the shard that sweeps their keyspace parts.",
                 |c| c.2,
+            ),
+            (
+                "pincore_watched_keys",
+                "Keys some connection WATCHes, by the shard that sweeps their keyspace parts.",
+                |c| c.3,
             ),
         ];
         for (name, help, pick) in gauges {

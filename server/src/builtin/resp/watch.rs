@@ -37,6 +37,11 @@ impl Watchers {
         self.keys.is_empty()
     }
 
+    /// Keys watched by at least one connection.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
     /// `key` changed; `present` is whether it exists afterwards. Every connection watching it is flagged,
     /// except where a stale key was deleted (no logical change: the registration stops being stale).
     pub fn touch(&mut self, key: &[u8], present: bool) {
@@ -180,5 +185,98 @@ impl Watching {
         self.bytes = 0;
         // Every registration is gone, so no writer can set it again.
         self.touched.store(false, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::builtin::resp::keyspace::Keyspace;
+    use crate::builtin::resp::store::{SetCondition, SetTtl};
+
+    fn set(ks: &Keyspace, key: &[u8], ttl: SetTtl, now: Instant) {
+        ks.lock(key)
+            .set(key, b"v", SetCondition::Always, ttl, now, false);
+    }
+
+    const BOUNDS: (usize, usize) = (100, 10_000);
+
+    /// A connection watching `key` since `now`.
+    fn watching(ks: &Keyspace, key: &[u8], now: Instant) -> Watching {
+        let mut w = Watching::default();
+        w.watch(&mut Parts::Lock(ks), &[key], BOUNDS, now).unwrap();
+        w
+    }
+
+    #[test]
+    fn a_write_to_another_key_of_the_same_part_touches_nothing() {
+        let ks = Keyspace::default();
+        let now = Instant::now();
+        let watched = b"watched".as_slice();
+        let neighbour = (0..)
+            .map(|i| format!("n{i}").into_bytes())
+            .find(|k| ks.part_of(k) == ks.part_of(watched))
+            .unwrap();
+        let mut w = watching(&ks, watched, now);
+        set(&ks, &neighbour, SetTtl::Clear, now);
+        assert!(ks.lock(&neighbour).delete(&neighbour, now));
+        assert!(!w.broken(&mut Parts::Lock(&ks), now));
+        set(&ks, watched, SetTtl::Clear, now);
+        assert!(w.broken(&mut Parts::Lock(&ks), now));
+        w.clear(&mut Parts::Lock(&ks));
+        assert!(!w.touched() && w.is_empty());
+        assert_eq!(ks.lock(watched).watchers.len(), 0, "unregistered");
+    }
+
+    #[test]
+    fn expiry_breaks_a_watch_unless_the_key_had_expired_when_watched() {
+        let ks = Keyspace::default();
+        let now = Instant::now();
+        let later = now + Duration::from_secs(10);
+        set(&ks, b"live", SetTtl::At(now + Duration::from_secs(5)), now);
+        set(&ks, b"stale", SetTtl::At(now + Duration::from_secs(5)), now);
+        let (live, stale) = (watching(&ks, b"live", now), watching(&ks, b"stale", later));
+        assert!(
+            live.broken(&mut Parts::Lock(&ks), later),
+            "expired since WATCH"
+        );
+        assert!(!ks.lock(b"stale").exists(b"stale", later), "deleted lazily");
+        assert!(!stale.broken(&mut Parts::Lock(&ks), later));
+        set(&ks, b"stale", SetTtl::Clear, later);
+        assert!(stale.broken(&mut Parts::Lock(&ks), later), "written anew");
+    }
+
+    #[test]
+    fn flush_touches_the_watched_keys_that_exist() {
+        let ks = Keyspace::default();
+        let now = Instant::now();
+        set(&ks, b"here", SetTtl::Clear, now);
+        let (here, absent) = (watching(&ks, b"here", now), watching(&ks, b"absent", now));
+        ks.flush();
+        assert!(here.touched());
+        assert!(!absent.touched());
+    }
+
+    #[test]
+    fn watches_are_bounded_and_repeats_are_counted_once() {
+        let ks = Keyspace::default();
+        let now = Instant::now();
+        let mut w = Watching::default();
+        let mut parts = Parts::Lock(&ks);
+        w.watch(&mut parts, &[b"a", b"b", b"a"], (3, 100), now)
+            .unwrap();
+        w.watch(&mut parts, &[b"b", b"c"], (3, 100), now).unwrap();
+        assert_eq!(w.watch(&mut parts, &[b"d"], (3, 100), now), Err(TOO_MANY));
+        assert_eq!(w.keys().count(), 3);
+        let long = [b'k'; 99];
+        w.clear(&mut parts);
+        assert_eq!(
+            w.watch(&mut parts, &[b"a", &long[..]], (3, 99), now),
+            Err(TOO_MANY),
+            "bytes"
+        );
+        assert!(w.is_empty());
     }
 }

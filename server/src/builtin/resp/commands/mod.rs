@@ -861,6 +861,24 @@ mod tests {
     }
 
     #[test]
+    fn keys_come_from_the_key_positions() {
+        let keys = |args: &[&[u8]]| -> Vec<Vec<u8>> {
+            COMMANDS[lookup(args[0])]
+                .keys_of(args)
+                .map(<[u8]>::to_vec)
+                .collect()
+        };
+        assert_eq!(keys(&[b"get", b"k"]), [b"k"]);
+        assert_eq!(keys(&[b"mset", b"a", b"1", b"b", b"2"]), [b"a", b"b"]);
+        assert_eq!(keys(&[b"mset", b"a", b"1", b"b"]), [b"a", b"b"]);
+        assert_eq!(keys(&[b"del", b"a", b"b", b"c"]), [b"a", b"b", b"c"]);
+        assert_eq!(keys(&[b"rename", b"a", b"b"]), [b"a", b"b"]);
+        assert!(keys(&[b"ping"]).is_empty());
+        assert!(keys(&[b"dbsize"]).is_empty());
+        assert!(keys(&[b"get"]).is_empty(), "too few arguments: no key");
+    }
+
+    #[test]
     fn rows_are_consistent() {
         for (i, c) in COMMANDS.iter().enumerate() {
             assert_eq!(lookup(c.name.as_bytes()), i, "{} is listed twice", c.name);
