@@ -82,8 +82,11 @@ fn exec_is_atomic_for_a_reader_on_another_shard() {
         transactions >= 100 && reads >= 100,
         "{transactions} transactions, {reads} reads"
     );
-    let last = s.metric("pincore_transactions_total{outcome=\"exec\",shard=\"total\"}");
-    assert_eq!(last, f64::from(transactions));
+    let committed = s.metric("pincore_transactions_total{outcome=\"exec\",shard=\"total\"}");
+    assert_eq!(committed, f64::from(transactions));
+    // Each INCR is counted once, when EXEC runs it, not also when it is queued.
+    let incrs = s.metric("pincore_commands_total{command=\"incr\",shard=\"total\"}");
+    assert_eq!(incrs, f64::from(transactions * 10));
 }
 
 #[test]

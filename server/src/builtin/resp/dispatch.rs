@@ -20,6 +20,8 @@ pub enum Dispatched {
     Later(Pending),
     /// The reply is written and the connection closes after it (QUIT).
     Close,
+    /// The command was queued (or refused) between MULTI and EXEC: it is counted when EXEC runs it.
+    Queued,
 }
 
 /// A reply that waits for every shard's metrics.
@@ -34,7 +36,8 @@ pub struct Pending {
 
 /// A reply slot in request order.
 pub struct Queued {
-    command: usize,
+    /// The table row to count the command under; `None` for a command queued by MULTI (counted at EXEC).
+    command: Option<usize>,
     started: Instant,
     reply: Result<Vec<u8>, Pending>,
 }
@@ -42,14 +45,22 @@ pub struct Queued {
 impl Queued {
     pub fn ready(command: usize, started: Instant, bytes: Vec<u8>) -> Queued {
         Queued {
-            command,
+            command: Some(command),
+            started,
+            reply: Ok(bytes),
+        }
+    }
+    /// The reply to a command queued between MULTI and EXEC.
+    pub fn uncounted(started: Instant, bytes: Vec<u8>) -> Queued {
+        Queued {
+            command: None,
             started,
             reply: Ok(bytes),
         }
     }
     pub fn pending(command: usize, started: Instant, pending: Pending) -> Queued {
         Queued {
-            command,
+            command: Some(command),
             started,
             reply: Err(pending),
         }
@@ -98,7 +109,7 @@ pub fn dispatch(
     }
     if session.transaction.is_some() && !runs_in_multi(spec) {
         queue(resp, session, spec, command, args, now, out);
-        return Dispatched::Written;
+        return Dispatched::Queued;
     }
     if spec.flags & flag::DENYOOM != 0 && !resp.make_room(now) {
         reply::error(out, OOM);
@@ -201,7 +212,9 @@ pub async fn resolve(resp: &Resp, queue: &mut VecDeque<Queued>, out: &mut Vec<u8
             Ok(bytes) => out.extend_from_slice(&bytes),
             Err(pending) => gather(resp, pending, out).await,
         }
-        resp.record(command, started.elapsed());
+        if let Some(command) = command {
+            resp.record(command, started.elapsed());
+        }
     }
 }
 

@@ -198,6 +198,7 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
                         }
                         match outcome {
                             Dispatched::Written => served.push(command),
+                            Dispatched::Queued => {}
                             Dispatched::Later(pending) => {
                                 queue.push_back(Queued::pending(command, started, pending))
                             }
@@ -212,6 +213,9 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
                         {
                             Dispatched::Written => {
                                 queue.push_back(Queued::ready(command, started, local))
+                            }
+                            Dispatched::Queued => {
+                                queue.push_back(Queued::uncounted(started, local))
                             }
                             Dispatched::Later(pending) => {
                                 queue.push_back(Queued::pending(command, started, pending))

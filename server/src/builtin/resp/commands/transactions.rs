@@ -52,9 +52,14 @@ pub fn watch(c: &mut Call<'_>) -> Flow {
     let result = if c.session.transaction.is_some() {
         Err(&b"ERR WATCH inside MULTI is not allowed"[..])
     } else {
-        c.session
+        let watched = c
+            .session
             .watching
-            .watch(&mut c.parts, &c.args[1..], bounds, c.now)
+            .watch(&mut c.parts, &c.args[1..], bounds, c.now);
+        if watched.is_err() {
+            c.resp.ctx.error("watch_too_large");
+        }
+        watched
     };
     ok_or_error(c, result)
 }
