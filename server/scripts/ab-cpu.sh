@@ -7,6 +7,8 @@
 # usage: server/scripts/ab-cpu.sh ROUNDS REQUESTS "SERVER..." [redis-benchmark arguments...]
 #   SERVER is the path of a pincore-server binary, or `redis` for redis-server.
 #   SHARDS=all runs pincore with a shard per CPU (default: one shard, --cpus 0).
+#   PORT=N serves pincore's RESP on port N (and echo and admin on free ports) instead of the defaults 6380,
+#   7007 and 9180, and redis-server on N+1 instead of 16399: two runs on one machine then never share a port.
 # example: server/scripts/ab-cpu.sh 6 200000 "/tmp/old/pincore-server target/release/pincore-server redis" -t get,set
 # Prints one line per round, server and test (`rps=`), and one `cpu_us_per_req=` line per round and server.
 set -euo pipefail
@@ -19,21 +21,28 @@ for program in redis-benchmark redis-cli; do
 done
 tick=$(getconf CLK_TCK)
 pid=""
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; true' EXIT INT TERM
+config=""
+if [ -n "${PORT:-}" ]; then
+  config=$(mktemp)
+  printf 'services:\n  resp: {listen: 127.0.0.1:%s}\n  echo: {listen: 127.0.0.1:0}\n  admin: {listen: 127.0.0.1:0}\n' "$PORT" >"$config"
+fi
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; [ -n "$config" ] && rm -f "$config"; true' EXIT INT TERM
+pincore_port=${PORT:-6380}
+redis_port=$((${PORT:-16398} + 1))
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 for round in $(seq "$rounds"); do
   for server in $servers; do
     if [ "$server" = redis ]; then
-      port=16399
+      port=$redis_port
       redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no >/dev/null 2>&1 &
-    elif [ "${SHARDS:-one}" = all ]; then
-      port=6380
-      "$server" >/dev/null 2>&1 &
     else
-      port=6380
-      "$server" --cpus 0 >/dev/null 2>&1 &
+      port=$pincore_port
+      args=()
+      [ -n "$config" ] && args+=(--config "$config")
+      [ "${SHARDS:-one}" = all ] || args+=(--cpus 0)
+      "$server" "${args[@]}" >/dev/null 2>&1 &
     fi
     pid=$!
     for _ in $(seq 100); do
