@@ -481,6 +481,17 @@ const TRANSACTIONS: &[(Check, &str)] = &[
     (Same, "MULTI"),
     (Same, "PING"),
     (Same, "EXEC"),
+    // RESET ends the transaction and the watches; QUIT inside MULTI is not queued (tested in resp.rs).
+    (Same, "WATCH w"),
+    (Same, "MULTI"),
+    (Same, "SET w 1"),
+    (Same, "RESET"),
+    (Same, "EXEC"),
+    (Same, "B SET w 2"),
+    (Same, "MULTI"),
+    (Same, "GET w"),
+    (Same, "EXEC"),
+    (Same, "RESET x"),
     // Whole-keyspace commands and several keys in one transaction.
     (Same, "MULTI"),
     (Same, "MSET k1 1 k2 2 k3 3"),
@@ -508,6 +519,8 @@ const TRANSACTIONS_RESP3: &[(Check, &str)] = &[
     (Same, "MULTI"),
     (Same, "SET w"),
     (Same, "EXEC"),
+    (Same, "RESET"),
+    (Same, "GET missing"),
 ];
 
 #[test]

@@ -96,7 +96,8 @@ pub fn dispatch(
         unknown(out, args);
         return Dispatched::Written;
     };
-    if !session.authenticated && !matches!(spec.name, "auth" | "hello" | "ping" | "quit") {
+    if !session.authenticated && !matches!(spec.name, "auth" | "hello" | "ping" | "quit" | "reset")
+    {
         resp.ctx.error("noauth");
         refuse(resp, session, spec, out, b"NOAUTH Authentication required.");
         return Dispatched::Written;
@@ -144,7 +145,10 @@ pub fn dispatch(
 
 /// The commands that run at once between MULTI and EXEC, as Redis's `processCommand` lists them.
 fn runs_in_multi(spec: &Spec) -> bool {
-    matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit")
+    matches!(
+        spec.name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
 }
 
 /// A command refused before it ran: in a transaction that aborts it (Redis's `rejectCommand`); a refused

@@ -1,4 +1,4 @@
-//! Connection commands: HELLO, PING, ECHO, QUIT, CLIENT, SELECT.
+//! Connection commands: HELLO, PING, ECHO, QUIT, RESET, CLIENT, SELECT.
 
 use pincore_resp::reply::{self, Protocol};
 
@@ -157,6 +157,18 @@ pub fn echo(c: &mut Call<'_>) -> Flow {
 pub fn quit(c: &mut Call<'_>) -> Flow {
     reply::simple(c.out, b"OK");
     Flow::Close
+}
+
+/// RESET: the connection as new, as Redis 7.0's `clearClientConnectionState`: no transaction, no watched
+/// key, RESP2, no name, and authenticated only if the service is open.
+pub fn reset(c: &mut Call<'_>) -> Flow {
+    c.session.end_transaction(&mut c.parts);
+    c.session.protocol = Protocol::Resp2;
+    c.session.name = None;
+    c.session.user = None;
+    c.session.authenticated = !c.resp.needs_auth();
+    reply::simple(c.out, b"RESET");
+    Flow::Reply
 }
 
 pub fn select(c: &mut Call<'_>) -> Flow {

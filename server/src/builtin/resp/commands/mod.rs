@@ -183,7 +183,7 @@ const fn row(
 }
 
 /// The commands, in the order of their metric series.
-pub static COMMANDS: [Spec; 59] = [
+pub static COMMANDS: [Spec; 60] = [
     row(
         "ping",
         -1,
@@ -676,6 +676,16 @@ pub static COMMANDS: [Spec; 59] = [
         "connection",
         "Closes the connection after the reply.",
         connection::quit,
+    ),
+    row(
+        "reset",
+        1,
+        FAST,
+        (0, 0, 0),
+        Conn,
+        "connection",
+        "Ends any transaction and watch, back to RESP2, no name, and unauthenticated if users are configured.",
+        connection::reset,
     ),
     row(
         "client",
