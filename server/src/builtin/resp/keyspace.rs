@@ -8,7 +8,8 @@
 //! await), so no shard waits long on another.
 //!
 //! Commands on several keys (MGET, MSET, DEL, EXISTS) lock every part they touch in ascending order, so they
-//! are atomic with respect to each other and no two of them can deadlock. Whole-keyspace work (FLUSHALL)
+//! are atomic with respect to each other and no two of them can deadlock; EXEC locks every part of its whole
+//! transaction the same way and runs its commands on the held parts ([`Parts::Held`]). Whole-keyspace work (FLUSHALL)
 //! takes every part in order too; housekeeping (the expiry sweep, key counts for metrics) is divided by part:
 //! shard `s` of `n` looks after the parts `i` with `i % n == s`.
 //!

@@ -44,7 +44,8 @@ pub mod flag {
 /// What a command touches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
-    /// Only the connection (PING, CLIENT, QUIT) or constant server facts (COMMAND, CONFIG GET).
+    /// Only the connection (PING, CLIENT, QUIT) or constant server facts (COMMAND, CONFIG GET). MULTI, EXEC
+    /// and DISCARD too: what EXEC's queued commands touch comes from their own rows.
     Connection,
     /// The keys at its key positions, each part locked for the command's own work.
     Keys,
