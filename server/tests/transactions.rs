@@ -6,9 +6,20 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use pincore_testkit::{require, Missing};
 use support::{Client, Server, DEFAULT_TIMEOUTS};
 
 const PORTS: &str = "  echo: {listen: 127.0.0.1:0}\n  admin: {listen: 127.0.0.1:0}\n";
+
+/// CPUs 0 and 1 to pin two shards on.
+fn two_cpus() -> Result<(), Missing> {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    (cpus >= 2).then_some(()).ok_or_else(|| {
+        Missing(format!(
+            "two CPUs for two shards (this machine allows {cpus})"
+        ))
+    })
+}
 
 /// A server of two shards (the keyspace shared, each shard serving its own connections).
 fn two_shards() -> Server {
@@ -35,6 +46,7 @@ fn connect_to_shard(s: &Server, shard: usize) -> Client {
 
 #[test]
 fn exec_is_atomic_for_a_reader_on_another_shard() {
+    require!(two_cpus());
     let s = two_shards();
     let mut writer = connect_to_shard(&s, 0);
     let mut reader = connect_to_shard(&s, 1);
@@ -91,6 +103,7 @@ fn exec_is_atomic_for_a_reader_on_another_shard() {
 
 #[test]
 fn watch_aborts_on_a_write_from_another_shard_and_not_on_other_keys() {
+    require!(two_cpus());
     let s = two_shards();
     let mut watcher = connect_to_shard(&s, 0);
     let mut other = connect_to_shard(&s, 1);
