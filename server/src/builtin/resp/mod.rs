@@ -170,6 +170,11 @@ impl Resp {
         room.made
     }
 
+    /// Counts one call of table row `command` without timing it (a command run by EXEC).
+    fn count(&self, command: usize) {
+        self.calls[command].inc();
+    }
+
     /// Counts one command (table row, or [`commands::UNKNOWN`]) and how long it took from parse to reply.
     fn record(&self, command: usize, took: Duration) {
         self.calls[command].inc();

@@ -81,15 +81,24 @@ impl Transaction {
         Ok(())
     }
 
-    /// The queued commands in order: table row and arguments (the name first).
-    pub fn commands(&self) -> impl Iterator<Item = (usize, Vec<&[u8]>)> {
-        self.commands.iter().map(|(command, args)| {
-            let args = self.args[args.clone()]
-                .iter()
-                .map(|r| &self.bytes[r.clone()])
-                .collect();
-            (*command, args)
-        })
+    /// The queued commands' table rows, in order.
+    pub fn rows(&self) -> impl Iterator<Item = usize> + '_ {
+        self.commands.iter().map(|(command, _)| *command)
+    }
+
+    /// Calls `f` with each queued command in order: its table row and its arguments (the name first), in
+    /// one argument vector reused from command to command.
+    pub fn each(&self, mut f: impl FnMut(usize, &[&[u8]])) {
+        let mut argv: Vec<&[u8]> = Vec::new();
+        for (command, args) in &self.commands {
+            argv.clear();
+            argv.extend(
+                self.args[args.clone()]
+                    .iter()
+                    .map(|r| &self.bytes[r.clone()]),
+            );
+            f(*command, &argv);
+        }
     }
 }
 
@@ -132,14 +141,14 @@ mod tests {
         let mut t = Transaction::default();
         t.push(3, &[b"SET", b"k", b"v"], (10, 1000)).unwrap();
         t.push(2, &[b"GET", b""], (10, 1000)).unwrap();
-        let queued: Vec<(usize, Vec<&[u8]>)> = t.commands().collect();
-        assert_eq!(
-            queued,
-            vec![
-                (3, vec![&b"SET"[..], b"k", b"v"]),
-                (2, vec![&b"GET"[..], b""])
-            ]
-        );
+        let mut queued: Vec<(usize, Vec<Vec<u8>>)> = Vec::new();
+        t.each(|command, args| queued.push((command, args.iter().map(|a| a.to_vec()).collect())));
+        let expected: Vec<(usize, Vec<Vec<u8>>)> = vec![
+            (3, vec![b"SET".to_vec(), b"k".to_vec(), b"v".to_vec()]),
+            (2, vec![b"GET".to_vec(), Vec::new()]),
+        ];
+        assert_eq!(queued, expected);
+        assert_eq!(t.rows().collect::<Vec<_>>(), [3, 2]);
         assert!(!t.aborted());
     }
 

@@ -84,11 +84,10 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
         reply::error(c.out, EXEC_ABORT);
         return Flow::Reply;
     }
-    let queued: Vec<(usize, Vec<&[u8]>)> = transaction.commands().collect();
     // As Redis: a transaction that may grow memory is refused whole when there is no room.
-    let grows = queued
-        .iter()
-        .any(|(command, _)| COMMANDS[*command].flags & flag::DENYOOM != 0);
+    let grows = transaction
+        .rows()
+        .any(|command| COMMANDS[command].flags & flag::DENYOOM != 0);
     if grows && !resp.make_room(c.now) {
         c.session.watching.clear(&mut c.parts);
         counted.error_aborted.inc();
@@ -103,16 +102,17 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
         .keys()
         .map(|k| keyspace.part_of(k))
         .collect();
-    for (command, args) in &queued {
-        let spec = &COMMANDS[*command];
+    let mut everything = false;
+    transaction.each(|command, args| {
+        let spec = &COMMANDS[command];
         match spec.route {
-            Route::AllShards => {
-                indexes = (0..PARTS).collect();
-                break;
-            }
+            Route::AllShards => everything = true,
             Route::Keys => indexes.extend(spec.keys_of(args).map(|k| keyspace.part_of(k))),
             Route::Connection => {}
         }
+    });
+    if everything {
+        indexes = (0..PARTS).collect();
     }
     let mut held = keyspace.lock_parts(indexes);
     let mut parts = Parts::Held {
@@ -127,14 +127,15 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
         reply::nil_array(c.out, c.session.protocol);
         return Flow::Reply;
     }
-    reply::array(c.out, queued.len());
-    for (command, args) in &queued {
+    reply::array(c.out, transaction.len());
+    transaction.each(|command, args| {
         // Only commands that run here are queued (see `dispatch`); the others cannot reach this.
-        let Run::Here(run) = COMMANDS[*command].run else {
+        let Run::Here(run) = COMMANDS[command].run else {
             reply::error(c.out, b"ERR command not allowed inside a transaction");
-            continue;
+            return;
         };
-        let started = std::time::Instant::now();
+        // Counted as calls; their time is EXEC's (one clock read per transaction, not per command).
+        resp.count(command);
         run(&mut Call {
             resp,
             session: &mut *c.session,
@@ -146,8 +147,7 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
                 held: &mut held,
             },
         });
-        resp.record(*command, started.elapsed());
-    }
+    });
     counted.committed.inc();
     Flow::Reply
 }
