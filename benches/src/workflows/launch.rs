@@ -270,8 +270,7 @@ pub fn accepts(addr: SocketAddr) -> std::result::Result<bool, String> {
 /// A loopback port free a moment ago, outside the range outgoing connections take ports from (see
 /// [`pincore_cli::port`]).
 pub fn free_port() -> Result<u16> {
-    pincore_cli::port::free_loopback_port()
-        .map_err(|e| BenchError::io("finding a free loopback port", e))
+    pincore_cli::port::free_loopback_port().map_err(|e| BenchError::io("finding a free loopback port", e))
 }
 
 /// Runs `command` to completion and returns its stdout; kills it and returns [`BenchError::Interrupted`]
