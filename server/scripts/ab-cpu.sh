@@ -7,6 +7,7 @@
 # usage: server/scripts/ab-cpu.sh ROUNDS REQUESTS "SERVER..." [redis-benchmark arguments...]
 #   SERVER is the path of a pincore-server binary, or `redis` for redis-server.
 #   SHARDS=all runs pincore with a shard per CPU (default: one shard, --cpus 0).
+#   Every run picks free loopback ports for its servers, so two runs on one machine never share one.
 # example: server/scripts/ab-cpu.sh 6 200000 "/tmp/old/pincore-server target/release/pincore-server redis" -t get,set
 # Prints one line per round, server and test (`rps=`), and one `cpu_us_per_req=` line per round and server.
 set -euo pipefail

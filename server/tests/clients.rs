@@ -169,6 +169,27 @@ fn with_users_only_hello_auth_ping_and_quit_run_before_auth() {
     };
     assert_eq!(cli(&["SET", "k", "v"]), "NOAUTH Authentication required.");
     assert_eq!(cli(&["PING"]), "PONG");
+    assert_eq!(cli(&["RESET"]), "RESET");
+    // RESET after AUTH ends the authentication too.
+    let out = Command::new("redis-cli")
+        .args(["-p", &port])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("piped stdin")
+                .write_all(b"AUTH s3cret\nGET k\nRESET\nGET k\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "OK\n\nRESET\nNOAUTH Authentication required."
+    );
     assert_eq!(
         cli(&[
             "--user",

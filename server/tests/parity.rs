@@ -6,14 +6,12 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use pincore_resp::{encode_command, skip_reply, Limits};
 use pincore_testkit::{command, free_port, require, wait_for_tcp, KillOnDrop};
-use support::Server;
+use support::{Client, Server};
 
 /// How two replies must agree.
 #[derive(Clone, Copy)]
@@ -24,60 +22,6 @@ enum Check {
     Near(i64),
     /// The same RESP type and, for aggregates, the same length (TIME, RANDOMKEY).
     Shape,
-}
-
-/// One connection speaking raw RESP.
-struct Client(TcpStream, Vec<u8>);
-
-impl Client {
-    fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        Client(stream, Vec::new())
-    }
-
-    /// Sends one command and returns its whole reply, raw.
-    fn call(&mut self, args: &[&[u8]]) -> Vec<u8> {
-        self.call_n(args, 1)
-    }
-
-    /// Sends one command and returns the next `replies` replies (pushes included), raw.
-    fn call_n(&mut self, args: &[&[u8]], replies: usize) -> Vec<u8> {
-        let mut request = Vec::new();
-        encode_command(&mut request, args);
-        self.0.write_all(&request).expect("send");
-        self.receive(replies, args)
-    }
-
-    /// Reads the next `replies` replies (for `after`, in failure messages).
-    fn receive(&mut self, replies: usize, after: &[&[u8]]) -> Vec<u8> {
-        let limits = Limits {
-            max_bulk_len: 1 << 30,
-            max_array_len: 1 << 20,
-            max_inline_len: 1 << 16,
-        };
-        let mut taken = Vec::new();
-        for _ in 0..replies {
-            loop {
-                if let Some((len, _)) = skip_reply(&self.1, &limits).expect("a valid reply") {
-                    taken.extend(self.1.drain(..len));
-                    break;
-                }
-                let mut buf = [0u8; 65536];
-                let n = self.0.read(&mut buf).unwrap_or_else(|e| {
-                    panic!(
-                        "no reply after {after:?}: {e}; so far {:?}",
-                        String::from_utf8_lossy(&taken)
-                    )
-                });
-                assert!(n > 0, "closed while waiting for the reply to {after:?}");
-                self.1.extend_from_slice(&buf[..n]);
-            }
-        }
-        taken
-    }
 }
 
 /// redis-server 7 on a free loopback port, persisting nothing.
@@ -136,24 +80,35 @@ fn words(line: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Runs `script` on both servers, one connection each, and fails listing every reply that differs.
+/// Runs `script` on both servers, one connection each (and a second one for lines starting with `B `),
+/// and fails listing every reply that differs. A line `!sleep MS` waits, for both.
 fn run(script: &[(Check, &str)], protocol3: bool) {
     require!(command("redis-server"));
     let (_redis, redis_addr) = redis_server();
     let pincore = Server::start();
-    let mut redis = Client::connect(redis_addr);
-    let mut ours = Client::connect(pincore.resp);
+    let mut redis = [Client::connect(redis_addr), Client::connect(redis_addr)];
+    let mut ours = [Client::connect(pincore.resp), Client::connect(pincore.resp)];
     if protocol3 {
-        redis.call(&[b"HELLO", b"3"]);
-        ours.call(&[b"HELLO", b"3"]);
+        for c in redis.iter_mut().chain(ours.iter_mut()) {
+            c.call(&[b"HELLO", b"3"]);
+        }
     }
     let mut differences = Vec::new();
     for (check, line) in script {
+        if let Some(ms) = line.strip_prefix("!sleep ") {
+            std::thread::sleep(Duration::from_millis(ms.parse().expect("!sleep MS")));
+            continue;
+        }
+        let (who, line) = match line.strip_prefix("B ") {
+            Some(rest) => (1, rest),
+            None => (0, *line),
+        };
+        let (redis, ours) = (&mut redis[who], &mut ours[who]);
         let words = words(line);
         let args: Vec<&[u8]> = words.iter().map(Vec::as_slice).collect();
         let (a, b) = (redis.call(&args), ours.call(&args));
         if !agree(*check, &a, &b) {
-            differences.push(difference(line, &a, &b));
+            differences.push(difference(&format!("{}{line}", ["", "B "][who]), &a, &b));
         }
     }
     assert_none(&differences, script.len());
@@ -410,6 +365,177 @@ const RESP3: &[(Check, &str)] = &[
     (Same, "EXPIRE k 10 NX"),
 ];
 
+/// MULTI, EXEC, DISCARD, WATCH and UNWATCH: every error text, queueing errors that abort EXEC, runtime
+/// errors kept in their places, and WATCH touched by the other connection (`B`), by the watcher itself, by
+/// FLUSHALL and by expiry, or not touched by writes to other keys.
+const TRANSACTIONS: &[(Check, &str)] = &[
+    (Same, "EXEC"),
+    (Same, "DISCARD"),
+    (Same, "EXEC x"),
+    (Same, "MULTI x"),
+    (Same, "MULTI"),
+    (Same, "MULTI"),
+    (Same, "WATCH a"),
+    (Same, "SET a 1"),
+    (Same, "INCR a"),
+    (Same, "GET a"),
+    (Same, "EXEC"),
+    (Same, "MULTI"),
+    (Same, "SET s abc"),
+    (Same, "INCR s"),
+    (Same, "GET s"),
+    (Same, "INCRBY a x"),
+    (Same, "MSET m1 1 m2"),
+    (Same, "EXEC"),
+    (Same, "MULTI"),
+    (Same, "SET a 9"),
+    (Same, "SET a"),
+    (Same, "GET a"),
+    (Same, "EXEC"),
+    (Same, "GET a"),
+    (Same, "MULTI"),
+    (Same, "NOSUCH x"),
+    (Same, "PING"),
+    (Same, "EXEC"),
+    (Same, "MULTI"),
+    (Same, "SET a 9"),
+    (Same, "DISCARD"),
+    (Same, "GET a"),
+    (Same, "MULTI"),
+    (Same, "EXEC"),
+    (Same, "MULTI"),
+    (Same, "SET a 9"),
+    (Same, "EXEC x"),
+    (Same, "EXEC"),
+    (Same, "GET a"),
+    (Same, "MULTI"),
+    (Same, "DISCARD x"),
+    (Same, "EXEC"),
+    (Same, "WATCH"),
+    (Same, "UNWATCH x"),
+    (Same, "UNWATCH"),
+    // Watched and changed by the other connection: EXEC runs nothing and says so with a null array.
+    (Same, "WATCH w v"),
+    (Same, "B SET w 1"),
+    (Same, "MULTI"),
+    (Same, "SET done 1"),
+    (Same, "EXEC"),
+    (Same, "EXISTS done"),
+    // ...and no longer watched after it.
+    (Same, "B SET w 2"),
+    (Same, "MULTI"),
+    (Same, "GET w"),
+    (Same, "EXEC"),
+    // Watched, and only other keys written: EXEC runs.
+    (Same, "WATCH w"),
+    (Same, "B SET other 1"),
+    (Same, "B MSET x1 1 x2 2 x3 3 x4 4"),
+    (Same, "B GET w"),
+    (Same, "MULTI"),
+    (Same, "INCR w"),
+    (Same, "EXEC"),
+    // The watcher's own write counts too; EXPIRE is a change; DEL of a missing key is not.
+    (Same, "WATCH w"),
+    (Same, "SET w 5"),
+    (Same, "MULTI"),
+    (Same, "PING"),
+    (Same, "EXEC"),
+    (Same, "WATCH w"),
+    (Same, "B EXPIRE w 100"),
+    (Same, "MULTI"),
+    (Same, "PING"),
+    (Same, "EXEC"),
+    (Same, "WATCH nothing"),
+    (Same, "B DEL nothing"),
+    (Same, "MULTI"),
+    (Same, "PING"),
+    (Same, "EXEC"),
+    // UNWATCH, and DISCARD, forget the watch (and a failed watch's flag).
+    (Same, "WATCH w"),
+    (Same, "B SET w 6"),
+    (Same, "UNWATCH"),
+    (Same, "MULTI"),
+    (Same, "INCR w"),
+    (Same, "EXEC"),
+    (Same, "WATCH w"),
+    (Same, "B SET w 10"),
+    (Same, "MULTI"),
+    (Same, "DISCARD"),
+    (Same, "MULTI"),
+    (Same, "INCR w"),
+    (Same, "EXEC"),
+    (Same, "WATCH w"),
+    (Same, "MULTI"),
+    (Same, "UNWATCH"),
+    (Same, "PING"),
+    (Same, "EXEC"),
+    // FLUSHALL touches the watched keys that exist, and only those.
+    (Same, "WATCH w"),
+    (Same, "B FLUSHALL"),
+    (Same, "MULTI"),
+    (Same, "PING"),
+    (Same, "EXEC"),
+    (Same, "WATCH w"),
+    (Same, "B FLUSHALL"),
+    (Same, "MULTI"),
+    (Same, "PING"),
+    (Same, "EXEC"),
+    // A watched key that expires before EXEC aborts it; one already expired when watched does not.
+    (Same, "SET t v PX 100"),
+    (Same, "WATCH t"),
+    (Same, "!sleep 250"),
+    (Same, "MULTI"),
+    (Same, "PING"),
+    (Same, "EXEC"),
+    (Same, "SET t v PX 1"),
+    (Same, "!sleep 20"),
+    (Same, "WATCH t"),
+    (Same, "B EXISTS t"),
+    (Same, "MULTI"),
+    (Same, "PING"),
+    (Same, "EXEC"),
+    // RESET ends the transaction and the watches; QUIT inside MULTI is not queued (tested in resp.rs).
+    (Same, "WATCH w"),
+    (Same, "MULTI"),
+    (Same, "SET w 1"),
+    (Same, "RESET"),
+    (Same, "EXEC"),
+    (Same, "B SET w 2"),
+    (Same, "MULTI"),
+    (Same, "GET w"),
+    (Same, "EXEC"),
+    (Same, "RESET x"),
+    // Whole-keyspace commands and several keys in one transaction.
+    (Same, "MULTI"),
+    (Same, "MSET k1 1 k2 2 k3 3"),
+    (Same, "DBSIZE"),
+    (Same, "RENAME k1 k4"),
+    (Same, "MGET k1 k2 k3 k4"),
+    (Same, "FLUSHDB"),
+    (Same, "DBSIZE"),
+    (Same, "RANDOMKEY"),
+    (Same, "EXEC"),
+];
+
+/// RESP3: EXEC aborted by WATCH is a null, the array of replies keeps each reply's RESP3 encoding.
+const TRANSACTIONS_RESP3: &[(Check, &str)] = &[
+    (Same, "WATCH w"),
+    (Same, "B SET w 1"),
+    (Same, "MULTI"),
+    (Same, "GET w"),
+    (Same, "EXEC"),
+    (Same, "MULTI"),
+    (Same, "GET missing"),
+    (Same, "INCRBYFLOAT f 1.5"),
+    (Same, "SET w v GET"),
+    (Same, "EXEC"),
+    (Same, "MULTI"),
+    (Same, "SET w"),
+    (Same, "EXEC"),
+    (Same, "RESET"),
+    (Same, "GET missing"),
+];
+
 #[test]
 fn string_commands_reply_as_redis_does() {
     run(STRINGS, false);
@@ -423,6 +549,16 @@ fn key_commands_reply_as_redis_does() {
 #[test]
 fn resp3_replies_are_encoded_as_redis_encodes_them() {
     run(RESP3, true);
+}
+
+#[test]
+fn transactions_reply_as_redis_does() {
+    run(TRANSACTIONS, false);
+}
+
+#[test]
+fn transactions_reply_in_resp3_as_redis_does() {
+    run(TRANSACTIONS_RESP3, true);
 }
 
 /// APPEND and SETRANGE are bounded by pincore's `limits.max_bulk_len` where Redis's bound is

@@ -59,7 +59,7 @@ fn every_command_through_redis_cli() {
     assert_eq!(s.cli(&["CONFIG", "GET", "save"]), "save");
     assert_eq!(s.cli(&["CONFIG", "GET", "appendonly"]), "appendonly\nno");
     assert!(s.cli(&["COMMAND", "INFO", "get"]).contains("readonly"));
-    assert_eq!(s.cli(&["COMMAND", "COUNT"]), "61");
+    assert_eq!(s.cli(&["COMMAND", "COUNT"]), "66");
     assert_eq!(s.cli(&["CLIENT", "SETNAME", "tester"]), "OK");
     assert_eq!(
         s.cli(&["NOSUCH", "x"]),
@@ -84,6 +84,14 @@ fn client_name_and_quit_on_one_connection() {
     );
     // PING after QUIT is never answered: the server closed the connection.
     assert_eq!(reply, b"+OK\r\n$3\r\napp\r\n+OK\r\n");
+}
+
+#[test]
+fn quit_inside_multi_closes_without_running_the_queue() {
+    let s = Server::start();
+    let reply = s.round_trip(b"MULTI\r\nSET k v\r\nQUIT\r\nEXEC\r\n", 64);
+    assert_eq!(reply, b"+OK\r\n+QUEUED\r\n+OK\r\n");
+    assert_eq!(s.round_trip(b"EXISTS k\r\n", 4), b":0\r\n");
 }
 
 #[test]

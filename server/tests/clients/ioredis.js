@@ -60,6 +60,17 @@ function check(name, got, want) {
   check("pmessage", await pmessage, ["ch*", "chat", "again"]);
   check("numsub", await r.pubsub("NUMSUB", "chat"), ["chat", 1]);
   sub.disconnect();
+  check("multi exec", await r.multi().set("tx:a", 1).incr("tx:a").get("tx:a").exec(),
+    [[null, "OK"], [null, 2], [null, "2"]]);
+  const mixed = await r.multi().set("tx:s", "text").incr("tx:s").incr("tx:a").exec();
+  check("error inside a transaction stays in its place",
+    mixed.map(([err, v]) => (err ? "error" : v)), ["OK", "error", 3]);
+  const other = new Redis({ port, password, maxRetriesPerRequest: 1 });
+  check("watch", await r.watch("tx:a"), "OK");
+  await other.set("tx:a", 100);
+  check("watch conflict aborts exec", await r.multi().incr("tx:a").exec(), null);
+  check("unchanged by the aborted transaction", await other.get("tx:a"), "100");
+  other.disconnect();
   r.disconnect();
   console.log("all checks passed");
 })().catch((e) => {

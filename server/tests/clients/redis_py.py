@@ -65,6 +65,38 @@ replies = pipe.execute()
 check("pipeline sets", all(x is True for x in replies[:1000]), True)
 check("pipeline gets", replies[1000:], [str(i).encode() for i in range(1000)])
 
+pipe = r.pipeline(transaction=True)
+pipe.set("tx:a", 1).incr("tx:a").get("tx:a")
+check("transaction", pipe.execute(), [True, 2, b"2"])
+pipe = r.pipeline(transaction=True)
+pipe.set("tx:s", "text").incr("tx:s").incr("tx:a")
+replies = pipe.execute(raise_on_error=False)
+check("error inside a transaction stays in its place",
+      [isinstance(replies[1], redis.exceptions.ResponseError), replies[0], replies[2]], [True, True, 3])
+
+other = redis.Redis(port=port, password=password, socket_timeout=5)
+with r.pipeline() as watched:
+    watched.watch("tx:a")
+    other.set("tx:a", 100)
+    watched.multi()
+    watched.incr("tx:a")
+    try:
+        watched.execute()
+        print("FAIL EXEC ran although a watched key changed")
+        sys.exit(1)
+    except redis.exceptions.WatchError:
+        print("ok watch conflict raises WatchError")
+
+
+def add_ten(p):
+    value = int(p.get("tx:a"))
+    p.multi()
+    p.set("tx:a", value + 10)
+
+
+r.transaction(add_ten, "tx:a")
+check("transaction() with WATCH", r.get("tx:a"), b"110")
+
 check("config get", r.config_get("appendonly"), {"appendonly": "no"})
 check("info", r.info("server")["redis_version"], "7.0.15")
 check("client id", r.client_id() > 0, True)

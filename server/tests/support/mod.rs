@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use pincore_resp::{encode_command, skip_reply, Limits};
 use pincore_testkit::{wait_for_tcp, KillOnDrop};
 
 pub struct Server {
@@ -226,6 +227,66 @@ impl Server {
     pub fn assert_healthy(&self) {
         let reply = self.round_trip(b"PING\r\n", 7);
         assert_eq!(reply, b"+PONG\r\n", "server unhealthy\n{}", self.log());
+    }
+}
+
+/// One connection speaking raw RESP.
+pub struct Client(TcpStream, Vec<u8>);
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        Client(stream, Vec::new())
+    }
+
+    /// Sends one command written as space-separated words and returns its reply as text.
+    pub fn line(&mut self, line: &str) -> String {
+        let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        String::from_utf8_lossy(&self.call(&args)).into_owned()
+    }
+
+    /// Sends one command and returns its whole reply, raw.
+    pub fn call(&mut self, args: &[&[u8]]) -> Vec<u8> {
+        self.call_n(args, 1)
+    }
+
+    /// Sends one command and returns the next `replies` replies (pushes included), raw.
+    pub fn call_n(&mut self, args: &[&[u8]], replies: usize) -> Vec<u8> {
+        let mut request = Vec::new();
+        encode_command(&mut request, args);
+        self.0.write_all(&request).expect("send");
+        self.receive(replies, args)
+    }
+
+    /// Reads the next `replies` replies (`after` names the command, in failure messages).
+    pub fn receive(&mut self, replies: usize, after: &[&[u8]]) -> Vec<u8> {
+        let limits = Limits {
+            max_bulk_len: 1 << 30,
+            max_array_len: 1 << 20,
+            max_inline_len: 1 << 16,
+        };
+        let mut taken = Vec::new();
+        for _ in 0..replies {
+            loop {
+                if let Some((len, _)) = skip_reply(&self.1, &limits).expect("a valid reply") {
+                    taken.extend(self.1.drain(..len));
+                    break;
+                }
+                let mut buf = [0u8; 65536];
+                let n = self.0.read(&mut buf).unwrap_or_else(|e| {
+                    panic!(
+                        "no reply after {after:?}: {e}; so far {:?}",
+                        String::from_utf8_lossy(&taken)
+                    )
+                });
+                assert!(n > 0, "closed while waiting for the reply to {after:?}");
+                self.1.extend_from_slice(&buf[..n]);
+            }
+        }
+        taken
     }
 }
 

@@ -1,5 +1,6 @@
-//! Running RESP commands from the table on the shard that received them; only [`Run::EveryShard`]
-//! commands (INFO) wait for the other shards (their metrics). Replies are collected in request order.
+//! Running RESP commands from the table on the shard that received them, or queueing them between MULTI
+//! and EXEC; only [`Run::EveryShard`] commands (INFO) wait for the other shards (their metrics). Replies are
+//! collected in request order.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -7,7 +8,7 @@ use std::time::Instant;
 use pincore_resp::reply;
 
 use super::commands::{flag, printable, Call, Flow, Run, Session, Spec, COMMANDS};
-use super::keyspace::OOM;
+use super::keyspace::{Parts, OOM};
 use super::Resp;
 use crate::framework::{ShardSnapshot, Unavailable};
 
@@ -19,6 +20,8 @@ pub enum Dispatched {
     Later(Pending),
     /// The reply is written and the connection closes after it (QUIT).
     Close,
+    /// The command was queued (or refused) between MULTI and EXEC: it is counted when EXEC runs it.
+    Queued,
 }
 
 /// A reply that waits for every shard's metrics.
@@ -33,7 +36,8 @@ pub struct Pending {
 
 /// A reply slot in request order.
 pub struct Queued {
-    command: usize,
+    /// The table row to count the command under; `None` for a command queued by MULTI (counted at EXEC).
+    command: Option<usize>,
     started: Instant,
     reply: Result<Vec<u8>, Pending>,
 }
@@ -41,14 +45,22 @@ pub struct Queued {
 impl Queued {
     pub fn ready(command: usize, started: Instant, bytes: Vec<u8>) -> Queued {
         Queued {
-            command,
+            command: Some(command),
+            started,
+            reply: Ok(bytes),
+        }
+    }
+    /// The reply to a command queued between MULTI and EXEC.
+    pub fn uncounted(started: Instant, bytes: Vec<u8>) -> Queued {
+        Queued {
+            command: None,
             started,
             reply: Ok(bytes),
         }
     }
     pub fn pending(command: usize, started: Instant, pending: Pending) -> Queued {
         Queued {
-            command,
+            command: Some(command),
             started,
             reply: Err(pending),
         }
@@ -91,7 +103,7 @@ fn full_name(spec: &Spec, args: &[&[u8]]) -> String {
 }
 
 /// Runs the command at table row `command` (or [`super::commands::UNKNOWN`]) received at `now`. Local replies are appended
-/// to `out`.
+/// to `out`. Between MULTI and EXEC, commands are checked as Redis checks them and queued (see [`queue`]).
 pub fn dispatch(
     resp: &Resp,
     session: &mut Session,
@@ -102,20 +114,20 @@ pub fn dispatch(
 ) -> Dispatched {
     let Some(spec) = COMMANDS.get(command) else {
         resp.ctx.error("unknown_command");
+        session.refused();
         unknown(out, args);
         return Dispatched::Written;
     };
-    if !session.authenticated && !matches!(spec.name, "auth" | "hello" | "ping" | "quit") {
+    if !session.authenticated && !matches!(spec.name, "auth" | "hello" | "ping" | "quit" | "reset")
+    {
         resp.ctx.error("noauth");
-        reply::error(out, b"NOAUTH Authentication required.");
+        refuse(resp, session, spec, out, b"NOAUTH Authentication required.");
         return Dispatched::Written;
     }
     if !spec.arity_ok(args.len()) {
         resp.ctx.error("wrong_arity");
-        reply::error(
-            out,
-            format!("ERR wrong number of arguments for '{}' command", spec.name).as_bytes(),
-        );
+        let text = format!("ERR wrong number of arguments for '{}' command", spec.name);
+        refuse(resp, session, spec, out, text.as_bytes());
         return Dispatched::Written;
     }
     if session.protocol == reply::Protocol::Resp2
@@ -127,8 +139,12 @@ pub fn dispatch(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             full_name(spec, args)
         );
-        reply::error(out, text.as_bytes());
+        refuse(resp, session, spec, out, text.as_bytes());
         return Dispatched::Written;
+    }
+    if session.transaction.is_some() && !runs_in_multi(spec) {
+        queue(resp, session, spec, command, args, now, out);
+        return Dispatched::Queued;
     }
     if spec.flags & flag::DENYOOM != 0 && !resp.make_room(now) {
         reply::error(out, OOM);
@@ -142,6 +158,7 @@ pub fn dispatch(
                 args,
                 now,
                 out,
+                parts: Parts::Lock(&resp.keyspace),
             };
             match run(&mut call) {
                 Flow::Reply => Dispatched::Written,
@@ -160,6 +177,67 @@ pub fn dispatch(
     }
 }
 
+/// The commands that run at once between MULTI and EXEC, as Redis's `processCommand` lists them.
+fn runs_in_multi(spec: &Spec) -> bool {
+    matches!(
+        spec.name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
+}
+
+/// A command refused before it ran: in a transaction that aborts it (Redis's `rejectCommand`); a refused
+/// EXEC ends the transaction and says why.
+fn refuse(resp: &Resp, session: &mut Session, spec: &Spec, out: &mut Vec<u8>, message: &[u8]) {
+    session.refused();
+    if spec.name == "exec" {
+        session.end_transaction(&mut Parts::Lock(&resp.keyspace));
+        let why = message.strip_prefix(b"ERR ").unwrap_or(message);
+        reply::error(
+            out,
+            &[&b"EXECABORT Transaction discarded because of: "[..], why].concat(),
+        );
+    } else {
+        reply::error(out, message);
+    }
+}
+
+/// Queues a command between MULTI and EXEC: `+QUEUED`, or an error that aborts the transaction. A command
+/// that waits on other shards (INFO) is refused: EXEC runs its queue under keyspace locks, which are never
+/// held across an await. When memory is over `maxmemory`, every command is refused, as in Redis.
+fn queue(
+    resp: &Resp,
+    session: &mut Session,
+    spec: &Spec,
+    command: usize,
+    args: &[&[u8]],
+    now: Instant,
+    out: &mut Vec<u8>,
+) {
+    if matches!(spec.run, Run::EveryShard { .. }) {
+        resp.ctx.error("not_in_transaction");
+        let text = format!(
+            "ERR Command not allowed inside a transaction: {} waits for every shard, run it outside MULTI",
+            spec.name.to_ascii_uppercase()
+        );
+        return refuse(resp, session, spec, out, text.as_bytes());
+    }
+    if !resp.make_room(now) {
+        return refuse(resp, session, spec, out, OOM);
+    }
+    let limits = &resp.ctx.config().limits;
+    let bounds = (limits.max_array_len, limits.max_request_bytes);
+    let Some(transaction) = &mut session.transaction else {
+        return;
+    };
+    match transaction.push(command, args, bounds) {
+        Ok(()) => reply::simple(out, b"QUEUED"),
+        Err(message) => {
+            resp.ctx.error("transaction_too_large");
+            reply::error(out, message);
+        }
+    }
+}
+
 /// Waits for queued replies in order and appends them to `out`, recording each command's latency.
 pub async fn resolve(resp: &Resp, queue: &mut VecDeque<Queued>, out: &mut Vec<u8>) {
     while let Some(Queued {
@@ -172,7 +250,9 @@ pub async fn resolve(resp: &Resp, queue: &mut VecDeque<Queued>, out: &mut Vec<u8
             Ok(bytes) => out.extend_from_slice(&bytes),
             Err(pending) => gather(resp, pending, out).await,
         }
-        resp.record(command, started.elapsed());
+        if let Some(command) = command {
+            resp.record(command, started.elapsed());
+        }
     }
 }
 

@@ -8,7 +8,8 @@
 //! await), so no shard waits long on another.
 //!
 //! Commands on several keys (MGET, MSET, DEL, EXISTS) lock every part they touch in ascending order, so they
-//! are atomic with respect to each other and no two of them can deadlock. Whole-keyspace work (FLUSHALL)
+//! are atomic with respect to each other and no two of them can deadlock; EXEC locks every part of its whole
+//! transaction the same way and runs its commands on the held parts ([`Parts::Held`]). Whole-keyspace work (FLUSHALL)
 //! takes every part in order too; housekeeping (the expiry sweep, key counts for metrics) is divided by part:
 //! shard `s` of `n` looks after the parts `i` with `i % n == s`.
 //!
@@ -194,7 +195,11 @@ impl Keyspace {
     /// Every part holding one of `keys`, locked in ascending order (so multi-key commands are atomic and
     /// cannot deadlock each other).
     pub fn lock_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> Locked<'_> {
-        let mut indexes: Vec<usize> = keys.into_iter().map(|k| self.part_of(k)).collect();
+        self.lock_parts(keys.into_iter().map(|k| self.part_of(k)).collect())
+    }
+
+    /// The parts `indexes` (in any order, repeats allowed), locked in ascending order.
+    pub fn lock_parts(&self, mut indexes: Vec<usize>) -> Locked<'_> {
         indexes.sort_unstable();
         indexes.dedup();
         let guards = indexes.iter().map(|&i| self.lock_part(i)).collect();
@@ -240,25 +245,7 @@ impl Keyspace {
             let mut all: Vec<Part<'_>> = (0..PARTS).map(|i| self.lock_part(i)).collect();
             all.iter_mut().map(|store| store.take_all()).collect()
         };
-        let keys: usize = taken.iter().map(Taken::len).sum();
-        if taken.iter().all(Taken::is_empty) {
-            return;
-        }
-        // Small flushes are freed here; a thread costs more than a few thousand frees.
-        if keys < 4096 {
-            drop(taken);
-            return;
-        }
-        let spawned = std::thread::Builder::new()
-            .name("pincore-lazyfree".into())
-            .spawn(move || {
-                drop(taken);
-                release_free_memory();
-            });
-        if let Err(e) = spawned {
-            // No thread (process limit): the keys are gone all the same; they are freed here instead.
-            tracing::warn!(error = %e, keys, "cannot start a thread to free flushed keys; freeing them inline");
-        }
+        free_flushed(taken);
     }
 
     /// The parts shard `shard` of `shards` looks after (sweeps, counts in its metrics).
@@ -266,16 +253,21 @@ impl Keyspace {
         (shard..PARTS).step_by(shards.max(1))
     }
 
-    /// (keys, keys with a time to live, their bytes) in the parts shard `shard` of `shards` looks after.
-    pub fn counts_of(&self, shard: usize, shards: usize) -> (usize, usize, usize) {
-        Keyspace::parts_of(shard, shards).fold((0, 0, 0), |(keys, expiring, bytes), i| {
-            let store = self.lock_part(i);
-            (
-                keys + store.len(),
-                expiring + store.expiring(),
-                bytes + store.bytes(),
-            )
-        })
+    /// (keys, keys with a time to live, their bytes, keys some connection WATCHes) in the parts shard
+    /// `shard` of `shards` looks after.
+    pub fn counts_of(&self, shard: usize, shards: usize) -> (usize, usize, usize, usize) {
+        Keyspace::parts_of(shard, shards).fold(
+            (0, 0, 0, 0),
+            |(keys, expiring, bytes, watched), i| {
+                let store = self.lock_part(i);
+                (
+                    keys + store.len(),
+                    expiring + store.expiring(),
+                    bytes + store.bytes(),
+                    watched + store.watchers.len(),
+                )
+            },
+        )
     }
 }
 
@@ -290,11 +282,163 @@ impl Locked<'_> {
     /// The held part that stores `key` (one of the keys the lock was taken for).
     pub fn store(&mut self, key: &[u8]) -> &mut Store {
         let part = self.keyspace.part_of(key);
+        self.part(part)
+    }
+}
+
+/// Parts a transaction holds while its commands run ([`Parts::Held`]). A trait object, so that a command's
+/// [`Parts`] has one lifetime whatever the lock set borrows.
+pub trait Holding {
+    /// Held part `index`: EXEC holds every part its commands touch, so the command asks only for those.
+    fn part(&mut self, index: usize) -> &mut Store;
+}
+
+impl Holding for Locked<'_> {
+    fn part(&mut self, index: usize) -> &mut Store {
         let at = self
             .indexes
-            .binary_search(&part)
-            .expect("lock_keys holds the part of every key it was given");
+            .binary_search(&index)
+            .expect("the lock set holds every part its holder reaches");
         &mut self.guards[at]
+    }
+}
+
+/// Where a command gets the keyspace parts it works on.
+pub enum Parts<'a> {
+    /// Locked by the command for its own work: every command outside a transaction.
+    Lock(&'a Keyspace),
+    /// Already held by the transaction running the command (EXEC): every part its queued commands touch,
+    /// all of them when one works on the whole keyspace.
+    Held {
+        keyspace: &'a Keyspace,
+        held: &'a mut dyn Holding,
+    },
+}
+
+/// One part for one command: its own lock, or the transaction's.
+pub enum Guard<'a> {
+    Own(Part<'a>),
+    Held(&'a mut Store),
+}
+
+impl Deref for Guard<'_> {
+    type Target = Store;
+    #[inline]
+    fn deref(&self) -> &Store {
+        match self {
+            Guard::Own(part) => part,
+            Guard::Held(store) => store,
+        }
+    }
+}
+
+impl DerefMut for Guard<'_> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Store {
+        match self {
+            Guard::Own(part) => part,
+            Guard::Held(store) => store,
+        }
+    }
+}
+
+/// The parts of several keys for one command (see [`Keyspace::lock_keys`]).
+pub enum KeyParts<'a> {
+    Own(Locked<'a>),
+    Held {
+        keyspace: &'a Keyspace,
+        held: &'a mut dyn Holding,
+    },
+}
+
+impl KeyParts<'_> {
+    /// The part that stores `key` (one of the keys the parts were taken for).
+    pub fn store(&mut self, key: &[u8]) -> &mut Store {
+        match self {
+            KeyParts::Own(locked) => locked.store(key),
+            KeyParts::Held { keyspace, held } => held.part(keyspace.part_of(key)),
+        }
+    }
+}
+
+impl<'a> Parts<'a> {
+    pub fn keyspace(&self) -> &'a Keyspace {
+        match self {
+            Parts::Lock(keyspace) | Parts::Held { keyspace, .. } => keyspace,
+        }
+    }
+
+    /// The part of `key`.
+    #[inline]
+    pub fn lock(&mut self, key: &[u8]) -> Guard<'_> {
+        match self {
+            Parts::Lock(keyspace) => Guard::Own(keyspace.lock(key)),
+            Parts::Held { keyspace, held } => Guard::Held(held.part(keyspace.part_of(key))),
+        }
+    }
+
+    /// The parts of `keys`, together (see [`Keyspace::lock_keys`]).
+    pub fn lock_keys<'k>(&mut self, keys: impl IntoIterator<Item = &'k [u8]>) -> KeyParts<'_> {
+        match self {
+            Parts::Lock(keyspace) => KeyParts::Own(keyspace.lock_keys(keys)),
+            Parts::Held { keyspace, held } => KeyParts::Held {
+                keyspace,
+                held: &mut **held,
+            },
+        }
+    }
+
+    /// See [`Keyspace::random_key`].
+    pub fn random_key(&mut self, now: Instant) -> Option<Vec<u8>> {
+        match self {
+            Parts::Lock(keyspace) => keyspace.random_key(now),
+            Parts::Held { held, .. } => {
+                let first = random_part();
+                (0..PARTS).find_map(|i| held.part((first + i) % PARTS).random_key(now))
+            }
+        }
+    }
+
+    /// See [`Keyspace::len`].
+    pub fn key_count(&mut self) -> usize {
+        match self {
+            Parts::Lock(keyspace) => keyspace.len(),
+            Parts::Held { held, .. } => (0..PARTS).map(|i| held.part(i).len()).sum(),
+        }
+    }
+
+    /// See [`Keyspace::flush`].
+    pub fn flush(&mut self) {
+        match self {
+            Parts::Lock(keyspace) => keyspace.flush(),
+            Parts::Held { held, .. } => {
+                free_flushed((0..PARTS).map(|i| held.part(i).take_all()).collect())
+            }
+        }
+    }
+}
+
+/// Frees the tables FLUSHALL took: small ones here, large ones on a thread of their own (see
+/// [`Keyspace::flush`]).
+fn free_flushed(taken: Vec<Taken>) {
+    let keys: usize = taken.iter().map(Taken::len).sum();
+    if taken.iter().all(Taken::is_empty) {
+        return;
+    }
+    // Small flushes are freed here; a thread costs more than a few thousand frees.
+    if keys < 4096 {
+        drop(taken);
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("pincore-lazyfree".into())
+        .spawn(move || {
+            drop(taken);
+            release_free_memory();
+        });
+    if let Err(e) = spawned {
+        // No thread (process limit): the keys are gone all the same; they are freed here instead.
+        tracing::warn!(error = %e, keys, "cannot start a thread to free flushed keys; freeing them inline");
     }
 }
 
@@ -357,8 +501,8 @@ mod tests {
         }
         assert_eq!(ks.len(), 50);
         assert_eq!(ks.lock(b"k7").get(b"k7", now), Some(&b"v"[..]));
-        let (keys0, _, _) = ks.counts_of(0, 2);
-        let (keys1, _, _) = ks.counts_of(1, 2);
+        let (keys0, _, _, _) = ks.counts_of(0, 2);
+        let (keys1, _, _, _) = ks.counts_of(1, 2);
         assert_eq!(keys0 + keys1, 50);
         ks.flush();
         assert_eq!(ks.len(), 0);

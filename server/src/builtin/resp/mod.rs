@@ -3,7 +3,8 @@
 //! `session.rs` is the connection (read buffer, pipelining, deadlines), `dispatch.rs` runs a command from
 //! the table in `commands/` (one file per family), `info.rs` renders INFO, `kv.rs` is what the single-key
 //! commands mean on a [`store::Store`], `keyspace.rs` the parts every shard locks, and `pubsub.rs` the
-//! subscriptions every shard shares, with a mailbox per subscribed connection. It is written against
+//! subscriptions every shard shares, with a mailbox per subscribed connection. `transaction.rs` is MULTI's
+//! queue and `watch.rs` WATCH's registrations. It is written against
 //! the public framework API only.
 
 pub mod auth;
@@ -18,6 +19,8 @@ pub mod kv;
 pub mod pubsub;
 mod session;
 pub mod store;
+mod transaction;
+pub mod watch;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,6 +48,7 @@ pub struct Resp {
     auth_failures: Counter,
     /// Keys this shard's commands evicted to stay under `maxmemory`.
     evicted: Counter,
+    transactions: transaction::Outcomes,
     /// Bytes this shard's connections hold in read buffers beyond their first 16 KiB each
     /// (`limits.max_read_buffer_bytes_per_shard`).
     read_buffers: std::cell::Cell<usize>,
@@ -91,8 +95,8 @@ impl Resp {
             })
             .collect();
         let (shard, shards) = (ctx.shard_id(), ctx.shards());
-        type Pick = fn((usize, usize, usize)) -> usize;
-        let gauges: [(&str, &str, Pick); 3] = [
+        type Pick = fn((usize, usize, usize, usize)) -> usize;
+        let gauges: [(&str, &str, Pick); 4] = [
             (
                 KEYS,
                 "Keys stored, by the shard that sweeps their keyspace parts.",
@@ -107,6 +111,11 @@ impl Resp {
                 "pincore_keyspace_bytes",
                 "Bytes the keys cost (what maxmemory bounds), by the shard that sweeps their keyspace parts.",
                 |c| c.2,
+            ),
+            (
+                "pincore_watched_keys",
+                "Keys some connection WATCHes, by the shard that sweeps their keyspace parts.",
+                |c| c.3,
             ),
         ];
         for (name, help, pick) in gauges {
@@ -137,6 +146,7 @@ impl Resp {
             took,
             auth_failures,
             evicted,
+            transactions: transaction::Outcomes::register(ctx),
             read_buffers: std::cell::Cell::new(0),
         }
     }
@@ -167,6 +177,11 @@ impl Resp {
             self.ctx.error("oom");
         }
         room.made
+    }
+
+    /// Counts one call of table row `command` without timing it (a command run by EXEC).
+    fn count(&self, command: usize) {
+        self.calls[command].inc();
     }
 
     /// Counts one command (table row, or [`commands::UNKNOWN`]) and how long it took from parse to reply.

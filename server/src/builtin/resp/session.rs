@@ -13,6 +13,7 @@ use pincore_resp::{reply, CommandParser, Limits};
 use super::commands::{self, Session};
 use super::dispatch::{self, Dispatched, Queued};
 use super::pubsub::Mailbox;
+use super::keyspace::Parts;
 use super::Resp;
 use crate::framework::Connection;
 
@@ -56,6 +57,20 @@ impl Drop for Lease<'_> {
     }
 }
 
+/// A connection's session, whose transaction and watches end with it, however it ends (a panic included):
+/// a closed connection leaves no registration in the keyspace.
+struct Ending<'a> {
+    resp: &'a Resp,
+    session: Session,
+}
+
+impl Drop for Ending<'_> {
+    fn drop(&mut self) {
+        self.session
+            .end_transaction(&mut Parts::Lock(&self.resp.keyspace));
+    }
+}
+
 pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
     let ctx = conn.context().clone();
     let mut buf = vec![0u8; INITIAL_BUFFER.min(ctx.config().limits.max_request_bytes)];
@@ -70,7 +85,11 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
     // Resumes a command that arrives over several reads instead of rescanning it: the incomplete tail is
     // always moved to the front of `buf`, so each call sees the same command start with more bytes.
     let mut parser = CommandParser::new();
-    let mut session = Session::new();
+    let mut ending = Ending {
+        resp,
+        session: Session::new(),
+    };
+    let session = &mut ending.session;
     // Decided once per connection, so the check costs nothing per command. As in Redis, a connection made
     // while the service was open stays authenticated when SIGHUP adds users.
     session.authenticated = !resp.needs_auth();
@@ -135,7 +154,7 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
                 match woke {
                     Some(read) => read,
                     None => {
-                        if !take_mail(&session, &mut out, &conn)
+                        if !take_mail(session, &mut out, &conn)
                             || send(&mut conn, &out, Some(mailbox), config.timeouts.idle())
                                 .await
                                 .is_err()
@@ -201,18 +220,12 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
                     let started = read_at;
                     let command = commands::lookup(argv[0]);
                     if queue.is_empty() {
-                        if !take_mail(&session, &mut out, &conn) {
+                        if !take_mail(session, &mut out, &conn) {
                             return;
                         }
                         let mark = out.len();
-                        let outcome = dispatch::dispatch(
-                            resp,
-                            &mut session,
-                            command,
-                            &argv,
-                            started,
-                            &mut out,
-                        );
+                        let outcome =
+                            dispatch::dispatch(resp, session, command, &argv, started, &mut out);
                         // A reply past the limit is dropped before anything of it is sent: the client gets
                         // an error instead, and the connection closes (as Redis's output-buffer limit does).
                         if out.len() - mark > config.limits.max_reply_bytes {
@@ -229,6 +242,7 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
                         }
                         match outcome {
                             Dispatched::Written => served.push(command),
+                            Dispatched::Queued => {}
                             Dispatched::Later(pending) => {
                                 queue.push_back(Queued::pending(command, started, pending))
                             }
@@ -239,19 +253,16 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
                         }
                     } else {
                         let mut local = Vec::new();
-                        if !take_mail(&session, &mut local, &conn) {
+                        if !take_mail(session, &mut local, &conn) {
                             return;
                         }
-                        match dispatch::dispatch(
-                            resp,
-                            &mut session,
-                            command,
-                            &argv,
-                            started,
-                            &mut local,
-                        ) {
+                        match dispatch::dispatch(resp, session, command, &argv, started, &mut local)
+                        {
                             Dispatched::Written => {
                                 queue.push_back(Queued::ready(command, started, local))
+                            }
+                            Dispatched::Queued => {
+                                queue.push_back(Queued::uncounted(started, local))
                             }
                             Dispatched::Later(pending) => {
                                 queue.push_back(Queued::pending(command, started, pending))
@@ -290,7 +301,7 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
         for command in served.drain(..) {
             resp.record(command, took);
         }
-        if !take_mail(&session, &mut out, &conn) {
+        if !take_mail(session, &mut out, &conn) {
             break;
         }
         if !out.is_empty() {

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use hashbrown::HashTable;
 
 use super::eviction::{Access, Policy};
+use super::watch::Watchers;
 
 /// Keys are hashed with aHash, keyed per part from OS randomness: several times cheaper than std's SipHash on
 /// short keys, and a client cannot precompute colliding keys.
@@ -186,6 +187,8 @@ pub struct Store {
     bytes: usize,
     /// xorshift64 state: LFU increments and eviction samples (not security: which key goes is no secret).
     random: u64,
+    /// The connections WATCHing keys of this part; every change of a key below tells it.
+    pub watchers: Watchers,
 }
 
 impl Default for Store {
@@ -199,6 +202,7 @@ impl Default for Store {
             expiries: BTreeSet::new(),
             bytes: 0,
             random,
+            watchers: Watchers::default(),
         }
     }
 }
@@ -304,6 +308,15 @@ impl Store {
         let hasher = &self.hasher;
         self.map
             .insert_unique(hasher.hash_one(key), slot, |s| hasher.hash_one(s.key()));
+        self.touch(key, true);
+    }
+
+    /// Tells the connections watching `key` that it changed (`present`: it exists afterwards).
+    #[inline]
+    fn touch(&mut self, key: &[u8], present: bool) {
+        if !self.watchers.is_empty() {
+            self.watchers.touch(key, present);
+        }
     }
 
     /// Changes the slot of `key` (which exists) with `change`, keeping [`Store::bytes`] in step.
@@ -313,6 +326,7 @@ impl Store {
             let before = footprint(slot);
             change(slot);
             self.bytes = self.bytes - before + footprint(slot);
+            self.touch(key, true);
         }
     }
 
@@ -348,6 +362,7 @@ impl Store {
         if let Some(at) = slot.expires_at() {
             self.expiries.remove(&(at, key.to_vec()));
         }
+        self.touch(key, false);
         Some(())
     }
 
@@ -420,6 +435,14 @@ impl Store {
 
     pub fn exists(&mut self, key: &[u8], now: Instant) -> bool {
         self.live(key, now)
+    }
+
+    /// Whether `key` is here but past its deadline (not yet deleted); changes nothing, as Redis's
+    /// `keyIsExpired` (WATCH and EXEC judge watched keys by it).
+    pub fn is_expired(&self, key: &[u8], now: Instant) -> bool {
+        self.slot(key)
+            .and_then(Slot::expires_at)
+            .is_some_and(|at| at <= now)
     }
 
     /// INCRBY: adds `delta` to the integer stored at `key` (0 when absent), keeping its TTL.
@@ -513,6 +536,11 @@ impl Store {
     /// million keys takes hundreds of milliseconds).
     #[must_use = "the taken keys are freed when dropped: drop them where a stall does not matter"]
     pub fn take_all(&mut self) -> Taken {
+        if !self.watchers.is_empty() {
+            let (map, hasher) = (&self.map, &self.hasher);
+            self.watchers
+                .touch_all(|key| map.find(hasher.hash_one(key), |s| s.key() == key).is_some());
+        }
         self.bytes = 0;
         Taken {
             map: std::mem::take(&mut self.map),
@@ -540,6 +568,7 @@ impl Store {
             if let Ok(entry) = self.map.find_entry(hash, |s| s.key() == key.as_slice()) {
                 let (slot, _) = entry.remove();
                 self.bytes -= footprint(&slot);
+                self.touch(&key, false);
             }
             removed += 1;
         }

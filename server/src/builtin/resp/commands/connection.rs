@@ -174,9 +174,10 @@ pub fn quit(c: &mut Call<'_>) -> Flow {
     Flow::Close
 }
 
-/// RESET: the connection as it was when made — subscriptions dropped, RESP2, no name, and authenticated only
-/// if the service is open (Redis's default user without a password).
+/// RESET: the connection as new, as Redis 7.0's `clearClientConnectionState`: no transaction, no watched
+/// key, no subscription, RESP2, no name, and authenticated only if the service is open.
 pub fn reset(c: &mut Call<'_>) -> Flow {
+    c.session.end_transaction(&mut c.parts);
     c.session.pubsub = None;
     c.session.protocol = Protocol::Resp2;
     c.session.name = None;

@@ -13,7 +13,7 @@ use crate::builtin::resp::store::parse_i64;
 /// atomic.
 fn count(c: &mut Call<'_>, delete: bool) -> Flow {
     let keys = &c.args[1..];
-    let mut locked = c.resp.keyspace.lock_keys(keys.iter().copied());
+    let mut locked = c.parts.lock_keys(keys.iter().copied());
     let found = keys
         .iter()
         .filter(|k| {
@@ -41,7 +41,7 @@ pub fn exists(c: &mut Call<'_>) -> Flow {
 /// TOUCH: the keys that exist, each counted as read for LRU and LFU.
 pub fn touch(c: &mut Call<'_>) -> Flow {
     let keys = &c.args[1..];
-    let mut locked = c.resp.keyspace.lock_keys(keys.iter().copied());
+    let mut locked = c.parts.lock_keys(keys.iter().copied());
     let found = keys
         .iter()
         .filter(|k| locked.store(k).get(k, c.now).is_some())
@@ -51,7 +51,7 @@ pub fn touch(c: &mut Call<'_>) -> Flow {
 }
 
 pub fn type_of(c: &mut Call<'_>) -> Flow {
-    let exists = c.resp.keyspace.lock(c.args[1]).exists(c.args[1], c.now);
+    let exists = c.parts.lock(c.args[1]).exists(c.args[1], c.now);
     reply::simple(c.out, if exists { b"string" } else { b"none" });
     Flow::Reply
 }
@@ -68,14 +68,7 @@ fn expire_generic(c: &mut Call<'_>, unit_ms: i64, relative: bool, command: &str)
     match judged {
         Ok((condition, when)) => {
             let key = c.args[1];
-            let set = kv::expire(
-                &mut c.resp.keyspace.lock(key),
-                key,
-                when,
-                condition,
-                &clock,
-                c.now,
-            );
+            let set = kv::expire(&mut c.parts.lock(key), key, when, condition, &clock, c.now);
             reply::integer(c.out, set);
         }
         Err(message) => reply::error(c.out, &message),
@@ -102,14 +95,7 @@ pub fn pexpireat(c: &mut Call<'_>) -> Flow {
 fn ttl_generic(c: &mut Call<'_>, ms: bool, absolute: bool) -> Flow {
     let clock = Clock::now();
     let key = c.args[1];
-    let n = kv::ttl(
-        &mut c.resp.keyspace.lock(key),
-        key,
-        &clock,
-        c.now,
-        ms,
-        absolute,
-    );
+    let n = kv::ttl(&mut c.parts.lock(key), key, &clock, c.now, ms, absolute);
     reply::integer(c.out, n);
     Flow::Reply
 }
@@ -131,7 +117,7 @@ pub fn pexpiretime(c: &mut Call<'_>) -> Flow {
 }
 
 pub fn persist(c: &mut Call<'_>) -> Flow {
-    let removed = c.resp.keyspace.lock(c.args[1]).persist(c.args[1], c.now);
+    let removed = c.parts.lock(c.args[1]).persist(c.args[1], c.now);
     reply::integer(c.out, i64::from(removed));
     Flow::Reply
 }
@@ -140,7 +126,7 @@ pub fn persist(c: &mut Call<'_>) -> Flow {
 /// even when both names are the same; the value keeps its TTL. Both parts are held throughout.
 fn rename_generic(c: &mut Call<'_>, only_new: bool) -> Flow {
     let (from, to) = (c.args[1], c.args[2]);
-    let mut locked = c.resp.keyspace.lock_keys([from, to]);
+    let mut locked = c.parts.lock_keys([from, to]);
     let done = if only_new {
         |out: &mut Vec<u8>| reply::integer(out, 1)
     } else {
@@ -203,7 +189,7 @@ pub fn copy(c: &mut Call<'_>) -> Flow {
         reply::error(c.out, b"ERR source and destination objects are the same");
         return Flow::Reply;
     }
-    let mut locked = c.resp.keyspace.lock_keys([from, to]);
+    let mut locked = c.parts.lock_keys([from, to]);
     let Some(deadline) = locked.store(from).expiry(from, c.now) else {
         reply::integer(c.out, 0);
         return Flow::Reply;
@@ -222,7 +208,7 @@ pub fn copy(c: &mut Call<'_>) -> Flow {
 
 /// RANDOMKEY: a key of a random part (see [`crate::builtin::resp::keyspace::Keyspace::random_key`]).
 pub fn randomkey(c: &mut Call<'_>) -> Flow {
-    match c.resp.keyspace.random_key(c.now) {
+    match c.parts.random_key(c.now) {
         Some(key) => reply::bulk(c.out, &key),
         None => reply::nil(c.out, c.session.protocol),
     }

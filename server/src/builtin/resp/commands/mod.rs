@@ -13,10 +13,14 @@ mod keys;
 mod pubsub;
 mod server;
 mod strings;
+mod transactions;
 
 use std::time::Instant;
 
 use super::info;
+use super::keyspace::Parts;
+use super::transaction::Transaction;
+use super::watch::Watching;
 use super::Resp;
 use crate::framework::ShardSnapshot;
 
@@ -44,7 +48,8 @@ pub mod flag {
 /// What a command touches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
-    /// Only the connection (PING, CLIENT, QUIT) or constant server facts (COMMAND, CONFIG GET).
+    /// Only the connection (PING, CLIENT, QUIT) or constant server facts (COMMAND, CONFIG GET). MULTI, EXEC
+    /// and DISCARD too: what EXEC's queued commands touch comes from their own rows.
     Connection,
     /// Channels: the subscriptions every shard shares (SUBSCRIBE, PUBLISH, PUBSUB).
     Channels,
@@ -62,6 +67,9 @@ pub struct Call<'a> {
     pub args: &'a [&'a [u8]],
     pub now: Instant,
     pub out: &'a mut Vec<u8>,
+    /// The keyspace parts, locked by the command itself, or held for it by the EXEC running it: commands
+    /// reach the keyspace only through these.
+    pub parts: Parts<'a>,
 }
 
 /// Per-connection state that commands can change.
@@ -76,6 +84,10 @@ pub struct Session {
     pub authenticated: bool,
     /// The user AUTH named (ACL WHOAMI); `None` is `default`.
     pub user: Option<Vec<u8>>,
+    /// Between MULTI and EXEC or DISCARD: the queued commands.
+    pub transaction: Option<Transaction>,
+    /// The keys WATCHed for the next EXEC.
+    pub watching: Watching,
     /// Channels and patterns subscribed to, and the mailbox their messages arrive in; made by the first
     /// SUBSCRIBE or PSUBSCRIBE, unregistered on every shard when the connection closes.
     pub pubsub: Option<super::pubsub::Subscriptions>,
@@ -91,6 +103,8 @@ impl Session {
             protocol: Default::default(),
             authenticated: false,
             user: None,
+            transaction: None,
+            watching: Watching::default(),
             pubsub: None,
         }
     }
@@ -104,6 +118,21 @@ impl Session {
     /// The mailbox of a connection that has subscribed at some point.
     pub fn mailbox(&self) -> Option<&std::sync::Arc<super::pubsub::Mailbox>> {
         self.pubsub.as_ref().map(|s| s.mailbox())
+    }
+}
+
+impl Session {
+    /// A command was refused while a transaction is open: EXEC will abort it (Redis's `flagTransaction`).
+    pub fn refused(&mut self) {
+        if let Some(transaction) = &mut self.transaction {
+            transaction.abort();
+        }
+    }
+
+    /// Ends the transaction, if any, and every watch (EXEC, DISCARD, a closed connection).
+    pub fn end_transaction(&mut self, parts: &mut Parts<'_>) {
+        self.transaction = None;
+        self.watching.clear(parts);
     }
 }
 
@@ -176,7 +205,7 @@ const fn row(
 }
 
 /// The commands, in the order of their metric series.
-pub static COMMANDS: [Spec; 61] = [
+pub static COMMANDS: [Spec; 66] = [
     row(
         "ping",
         -1,
@@ -671,6 +700,16 @@ pub static COMMANDS: [Spec; 61] = [
         connection::quit,
     ),
     row(
+        "reset",
+        1,
+        FAST,
+        (0, 0, 0),
+        Conn,
+        "connection",
+        "Ends any transaction, watch and subscription, back to RESP2, no name, and unauthenticated if users are configured.",
+        connection::reset,
+    ),
+    row(
         "client",
         -2,
         0,
@@ -721,14 +760,54 @@ pub static COMMANDS: [Spec; 61] = [
         connection::acl,
     ),
     row(
-        "reset",
+        "multi",
         1,
         FAST,
         (0, 0, 0),
         Conn,
-        "connection",
-        "Resets the connection: unsubscribes, RESP2, no name, authenticated only if the service is open.",
-        connection::reset,
+        "transactions",
+        "Starts a transaction: later commands are queued until EXEC.",
+        transactions::multi,
+    ),
+    row(
+        "exec",
+        1,
+        0,
+        (0, 0, 0),
+        Conn,
+        "transactions",
+        "Runs the queued commands atomically, or none if a WATCHed key changed.",
+        transactions::exec,
+    ),
+    row(
+        "discard",
+        1,
+        FAST,
+        (0, 0, 0),
+        Conn,
+        "transactions",
+        "Drops the queued commands and ends the transaction.",
+        transactions::discard,
+    ),
+    row(
+        "watch",
+        -2,
+        FAST,
+        (1, -1, 1),
+        Keys,
+        "transactions",
+        "Makes the next EXEC run only if none of these keys changes before it.",
+        transactions::watch,
+    ),
+    row(
+        "unwatch",
+        1,
+        FAST,
+        (0, 0, 0),
+        Conn,
+        "transactions",
+        "Forgets every WATCHed key.",
+        transactions::unwatch,
     ),
     row(
         "subscribe",
@@ -809,6 +888,26 @@ pub fn lookup(name: &[u8]) -> usize {
 }
 
 impl Spec {
+    /// The keys among `args` (the name first) by the row's key positions, as Redis's
+    /// `getKeysFromCommand` reads them; none for a command without keys.
+    pub fn keys_of<'k>(&self, args: &'k [&'k [u8]]) -> impl Iterator<Item = &'k [u8]> + 'k {
+        let (first, last, step) = self.keys;
+        let argc = args.len() as i64;
+        let last = if last < 0 {
+            argc + i64::from(last)
+        } else {
+            i64::from(last)
+        };
+        let (first, last) = (i64::from(first), last.min(argc - 1));
+        let step = usize::try_from(step).unwrap_or(1).max(1);
+        let range = if first > 0 && first <= last {
+            first as usize..last as usize + 1
+        } else {
+            0..0
+        };
+        args[range].iter().step_by(step).copied()
+    }
+
     /// Whether `argc` (including the name) is acceptable for this command.
     pub fn arity_ok(&self, argc: usize) -> bool {
         if self.arity >= 0 {
@@ -851,6 +950,24 @@ mod tests {
         assert!(get.arity_ok(2) && !get.arity_ok(3));
         let mset = &COMMANDS[lookup(b"mset")];
         assert!(mset.arity_ok(5) && !mset.arity_ok(2));
+    }
+
+    #[test]
+    fn keys_come_from_the_key_positions() {
+        let keys = |args: &[&[u8]]| -> Vec<Vec<u8>> {
+            COMMANDS[lookup(args[0])]
+                .keys_of(args)
+                .map(<[u8]>::to_vec)
+                .collect()
+        };
+        assert_eq!(keys(&[b"get", b"k"]), [b"k"]);
+        assert_eq!(keys(&[b"mset", b"a", b"1", b"b", b"2"]), [b"a", b"b"]);
+        assert_eq!(keys(&[b"mset", b"a", b"1", b"b"]), [b"a", b"b"]);
+        assert_eq!(keys(&[b"del", b"a", b"b", b"c"]), [b"a", b"b", b"c"]);
+        assert_eq!(keys(&[b"rename", b"a", b"b"]), [b"a", b"b"]);
+        assert!(keys(&[b"ping"]).is_empty());
+        assert!(keys(&[b"dbsize"]).is_empty());
+        assert!(keys(&[b"get"]).is_empty(), "too few arguments: no key");
     }
 
     #[test]

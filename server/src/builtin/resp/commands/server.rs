@@ -6,7 +6,7 @@ use pincore_resp::reply;
 use super::{flag, printable, wrong_arity, Call, Flow, Spec, COMMANDS};
 
 pub fn dbsize(c: &mut Call<'_>) -> Flow {
-    reply::integer(c.out, c.resp.keyspace.len() as i64);
+    reply::integer(c.out, c.parts.key_count() as i64);
     Flow::Reply
 }
 
@@ -20,7 +20,7 @@ pub fn flushall(c: &mut Call<'_>) -> Flow {
             return Flow::Reply;
         }
     }
-    c.resp.keyspace.flush();
+    c.parts.flush();
     reply::simple(c.out, b"OK");
     Flow::Reply
 }

@@ -5,14 +5,8 @@ use pincore_resp::reply;
 
 use super::{wrong_arity, Call, Flow};
 use crate::builtin::resp::expiry::{Clock, StringOptions, Ttl, NOT_AN_INTEGER};
-use crate::builtin::resp::keyspace::Part;
 use crate::builtin::resp::kv;
 use crate::builtin::resp::store::{parse_i64, SetCondition, SetTtl};
-
-/// The part of the command's first key, locked.
-fn part<'a>(c: &Call<'a>) -> Part<'a> {
-    c.resp.keyspace.lock(c.args[1])
-}
 
 /// The largest value a command may build (APPEND, SETRANGE): what a client could send as one bulk.
 fn max_value(c: &Call<'_>) -> usize {
@@ -28,14 +22,20 @@ fn integer_or_error(c: &mut Call<'_>, result: Result<i64, &[u8]>) -> Flow {
 }
 
 pub fn get(c: &mut Call<'_>) -> Flow {
-    kv::get(&mut part(c), c.args[1], c.now, c.session.protocol, c.out);
+    kv::get(
+        &mut c.parts.lock(c.args[1]),
+        c.args[1],
+        c.now,
+        c.session.protocol,
+        c.out,
+    );
     Flow::Reply
 }
 
 pub fn set(c: &mut Call<'_>) -> Flow {
     let clock = Clock::now();
     kv::set(
-        &mut part(c),
+        &mut c.parts.lock(c.args[1]),
         c.args,
         &clock,
         c.now,
@@ -54,7 +54,7 @@ fn set_variant(
 ) -> Result<(bool, Option<Vec<u8>>), Vec<u8>> {
     let clock = Clock::now();
     kv::write_string(
-        &mut part(c),
+        &mut c.parts.lock(c.args[1]),
         c.args[1],
         value,
         options,
@@ -114,7 +114,7 @@ pub fn getset(c: &mut Call<'_>) -> Flow {
 }
 
 pub fn getdel(c: &mut Call<'_>) -> Flow {
-    match part(c).take(c.args[1], c.now) {
+    match c.parts.lock(c.args[1]).take(c.args[1], c.now) {
         Some((value, _)) => reply::bulk(c.out, &value),
         None => reply::nil(c.out, c.session.protocol),
     }
@@ -124,7 +124,7 @@ pub fn getdel(c: &mut Call<'_>) -> Flow {
 pub fn getex(c: &mut Call<'_>) -> Flow {
     let clock = Clock::now();
     kv::getex(
-        &mut part(c),
+        &mut c.parts.lock(c.args[1]),
         c.args,
         &clock,
         c.now,
@@ -136,41 +136,63 @@ pub fn getex(c: &mut Call<'_>) -> Flow {
 
 pub fn append(c: &mut Call<'_>) -> Flow {
     let max = max_value(c);
-    let appended = kv::append(&mut part(c), c.args[1], c.args[2], max, c.now);
+    let appended = kv::append(
+        &mut c.parts.lock(c.args[1]),
+        c.args[1],
+        c.args[2],
+        max,
+        c.now,
+    );
     integer_or_error(c, appended)
 }
 
 pub fn strlen(c: &mut Call<'_>) -> Flow {
-    let len = part(c).get(c.args[1], c.now).map_or(0, <[u8]>::len);
+    let len = c
+        .parts
+        .lock(c.args[1])
+        .get(c.args[1], c.now)
+        .map_or(0, <[u8]>::len);
     reply::integer(c.out, len as i64);
     Flow::Reply
 }
 
 /// GETRANGE and SUBSTR (its old name).
 pub fn getrange(c: &mut Call<'_>) -> Flow {
-    kv::getrange(&mut part(c), c.args, c.now, c.out);
+    kv::getrange(&mut c.parts.lock(c.args[1]), c.args, c.now, c.out);
     Flow::Reply
 }
 
 pub fn setrange(c: &mut Call<'_>) -> Flow {
     let max = max_value(c);
     let (key, offset, value) = (c.args[1], c.args[2], c.args[3]);
-    let written = kv::setrange(&mut part(c), key, offset, value, max, c.now);
+    let written = kv::setrange(&mut c.parts.lock(c.args[1]), key, offset, value, max, c.now);
     integer_or_error(c, written)
 }
 
 pub fn incr(c: &mut Call<'_>) -> Flow {
-    kv::incr_by(&mut part(c), c.args[1], Ok(1), c.now, c.out);
+    kv::incr_by(&mut c.parts.lock(c.args[1]), c.args[1], Ok(1), c.now, c.out);
     Flow::Reply
 }
 
 pub fn decr(c: &mut Call<'_>) -> Flow {
-    kv::incr_by(&mut part(c), c.args[1], Ok(-1), c.now, c.out);
+    kv::incr_by(
+        &mut c.parts.lock(c.args[1]),
+        c.args[1],
+        Ok(-1),
+        c.now,
+        c.out,
+    );
     Flow::Reply
 }
 
 pub fn incrby(c: &mut Call<'_>) -> Flow {
-    kv::incr_by(&mut part(c), c.args[1], Err(c.args[2]), c.now, c.out);
+    kv::incr_by(
+        &mut c.parts.lock(c.args[1]),
+        c.args[1],
+        Err(c.args[2]),
+        c.now,
+        c.out,
+    );
     Flow::Reply
 }
 
@@ -182,14 +204,20 @@ pub fn decrby(c: &mut Call<'_>) -> Flow {
         Some(d) => Ok(-d),
     };
     match delta {
-        Ok(delta) => kv::incr_by(&mut part(c), c.args[1], Ok(delta), c.now, c.out),
+        Ok(delta) => kv::incr_by(
+            &mut c.parts.lock(c.args[1]),
+            c.args[1],
+            Ok(delta),
+            c.now,
+            c.out,
+        ),
         Err(message) => reply::error(c.out, message),
     }
     Flow::Reply
 }
 
 pub fn incrbyfloat(c: &mut Call<'_>) -> Flow {
-    match kv::incr_by_float(&mut part(c), c.args[1], c.args[2], c.now) {
+    match kv::incr_by_float(&mut c.parts.lock(c.args[1]), c.args[1], c.args[2], c.now) {
         Ok(text) => reply::bulk(c.out, text.as_bytes()),
         Err(message) => reply::error(c.out, message),
     }
@@ -198,7 +226,7 @@ pub fn incrbyfloat(c: &mut Call<'_>) -> Flow {
 
 pub fn mget(c: &mut Call<'_>) -> Flow {
     let keys = &c.args[1..];
-    let mut locked = c.resp.keyspace.lock_keys(keys.iter().copied());
+    let mut locked = c.parts.lock_keys(keys.iter().copied());
     reply::array(c.out, keys.len());
     for k in keys {
         match locked.store(k).get(k, c.now) {
@@ -216,7 +244,7 @@ fn set_pairs(c: &mut Call<'_>, only_new: bool, name: &str) -> Option<bool> {
         return None;
     }
     let pairs = c.args[1..].chunks_exact(2);
-    let mut locked = c.resp.keyspace.lock_keys(pairs.clone().map(|p| p[0]));
+    let mut locked = c.parts.lock_keys(pairs.clone().map(|p| p[0]));
     if only_new
         && pairs
             .clone()

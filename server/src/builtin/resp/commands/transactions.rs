@@ -1,0 +1,154 @@
+//! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH, as Redis 7.0's `multi.c`.
+//!
+//! Between MULTI and EXEC, [`crate::builtin::resp::dispatch`] checks each command and queues it
+//! ([`crate::builtin::resp::transaction`]). EXEC locks every keyspace part that a queued command's keys (by
+//! the table's key positions) or a watched key fall in, all of them when a queued command works on the whole
+//! keyspace (FLUSHALL, DBSIZE, RANDOMKEY), in ascending order as multi-key commands do, and runs the queue
+//! under those locks: no other client, on any shard, sees a state between two of its commands.
+
+use pincore_resp::reply;
+
+use super::{flag, Call, Flow, Route, Run, COMMANDS};
+use crate::builtin::resp::keyspace::{Parts, OOM, PARTS};
+use crate::builtin::resp::transaction::Transaction;
+
+const EXEC_ABORT: &[u8] = b"EXECABORT Transaction discarded because of previous errors.";
+
+/// `+OK`, or the error.
+fn ok_or_error(c: &mut Call<'_>, result: Result<(), &[u8]>) -> Flow {
+    match result {
+        Ok(()) => reply::simple(c.out, b"OK"),
+        Err(message) => reply::error(c.out, message),
+    }
+    Flow::Reply
+}
+
+pub fn multi(c: &mut Call<'_>) -> Flow {
+    let result = match c.session.transaction {
+        Some(_) => Err(&b"ERR MULTI calls can not be nested"[..]),
+        None => {
+            c.session.transaction = Some(Transaction::default());
+            Ok(())
+        }
+    };
+    ok_or_error(c, result)
+}
+
+pub fn discard(c: &mut Call<'_>) -> Flow {
+    let result = match c.session.transaction {
+        None => Err(&b"ERR DISCARD without MULTI"[..]),
+        Some(_) => {
+            c.session.end_transaction(&mut c.parts);
+            c.resp.transactions.discarded.inc();
+            Ok(())
+        }
+    };
+    ok_or_error(c, result)
+}
+
+pub fn watch(c: &mut Call<'_>) -> Flow {
+    let limits = &c.resp.ctx.config().limits;
+    let bounds = (limits.max_array_len, limits.max_request_bytes);
+    let result = if c.session.transaction.is_some() {
+        Err(&b"ERR WATCH inside MULTI is not allowed"[..])
+    } else {
+        let watched = c
+            .session
+            .watching
+            .watch(&mut c.parts, &c.args[1..], bounds, c.now);
+        if watched.is_err() {
+            c.resp.ctx.error("watch_too_large");
+        }
+        watched
+    };
+    ok_or_error(c, result)
+}
+
+pub fn unwatch(c: &mut Call<'_>) -> Flow {
+    c.session.watching.clear(&mut c.parts);
+    ok_or_error(c, Ok(()))
+}
+
+/// EXEC: `-EXECABORT` if a command was refused while queueing, a null array if a watched key changed,
+/// else every queued command's reply in one array (errors of single commands stay in their places).
+pub fn exec(c: &mut Call<'_>) -> Flow {
+    let Some(transaction) = c.session.transaction.take() else {
+        reply::error(c.out, b"ERR EXEC without MULTI");
+        return Flow::Reply;
+    };
+    let resp = c.resp;
+    let counted = &resp.transactions;
+    if transaction.aborted() {
+        c.session.watching.clear(&mut c.parts);
+        counted.error_aborted.inc();
+        reply::error(c.out, EXEC_ABORT);
+        return Flow::Reply;
+    }
+    // As Redis: a transaction that may grow memory is refused whole when there is no room.
+    let grows = transaction
+        .rows()
+        .any(|command| COMMANDS[command].flags & flag::DENYOOM != 0);
+    if grows && !resp.make_room(c.now) {
+        c.session.watching.clear(&mut c.parts);
+        counted.error_aborted.inc();
+        let text = [&b"EXECABORT Transaction discarded because of: "[..], OOM].concat();
+        reply::error(c.out, &text);
+        return Flow::Reply;
+    }
+    let keyspace = c.parts.keyspace();
+    let mut indexes: Vec<usize> = c
+        .session
+        .watching
+        .keys()
+        .map(|k| keyspace.part_of(k))
+        .collect();
+    let mut everything = false;
+    transaction.each(|command, args| {
+        let spec = &COMMANDS[command];
+        match spec.route {
+            Route::AllShards => everything = true,
+            Route::Keys => indexes.extend(spec.keys_of(args).map(|k| keyspace.part_of(k))),
+            // Channels take the subscription registry's own lock, never a keyspace part.
+            Route::Connection | Route::Channels => {}
+        }
+    });
+    if everything {
+        indexes = (0..PARTS).collect();
+    }
+    let mut held = keyspace.lock_parts(indexes);
+    let mut parts = Parts::Held {
+        keyspace,
+        held: &mut held,
+    };
+    let broken = c.session.watching.broken(&mut parts, c.now);
+    // As Redis, the keys are unwatched before the commands run: their own writes abort nothing.
+    c.session.watching.clear(&mut parts);
+    if broken {
+        counted.watch_aborted.inc();
+        reply::nil_array(c.out, c.session.protocol);
+        return Flow::Reply;
+    }
+    reply::array(c.out, transaction.len());
+    transaction.each(|command, args| {
+        // Only commands that run here are queued (see `dispatch`); the others cannot reach this.
+        let Run::Here(run) = COMMANDS[command].run else {
+            reply::error(c.out, b"ERR command not allowed inside a transaction");
+            return;
+        };
+        // Counted as calls; their time is EXEC's (one clock read per transaction, not per command).
+        resp.count(command);
+        run(&mut Call {
+            resp,
+            session: &mut *c.session,
+            args,
+            now: c.now,
+            out: &mut *c.out,
+            parts: Parts::Held {
+                keyspace,
+                held: &mut held,
+            },
+        });
+    });
+    counted.committed.inc();
+    Flow::Reply
+}

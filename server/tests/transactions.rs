@@ -1,0 +1,270 @@
+//! Transactions over real sockets: EXEC is atomic for a client on another shard, WATCH sees writes from
+//! other connections, the MULTI queue and the watched keys are bounded, a closed connection leaves no
+//! watch behind, and INFO and `maxmemory` refuse what they must inside MULTI.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use pincore_testkit::{require, Missing};
+use support::{Client, Server, DEFAULT_TIMEOUTS};
+
+const PORTS: &str = "  echo: {listen: 127.0.0.1:0}\n  admin: {listen: 127.0.0.1:0}\n";
+
+/// CPUs 0 and 1 to pin two shards on.
+fn two_cpus() -> Result<(), Missing> {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    (cpus >= 2).then_some(()).ok_or_else(|| {
+        Missing(format!(
+            "two CPUs for two shards (this machine allows {cpus})"
+        ))
+    })
+}
+
+/// A server of two shards (the keyspace shared, each shard serving its own connections).
+fn two_shards() -> Server {
+    Server::start_from(
+        &format!("shards: {{cpus: \"0-1\"}}\nservices:\n  resp: {{listen: 127.0.0.1:0}}\n{PORTS}"),
+        &[],
+    )
+}
+
+/// A connection served by shard `shard`: connections are spread by the kernel, so connect until the
+/// shard's ECHO counter shows it served ours.
+fn connect_to_shard(s: &Server, shard: usize) -> Client {
+    let series = format!("pincore_commands_total{{command=\"echo\",shard=\"{shard}\"}}");
+    for _ in 0..64 {
+        let mut c = Client::connect(s.resp);
+        let before = s.metric(&series);
+        assert_eq!(c.line("ECHO which"), "$5\r\nwhich\r\n");
+        if s.metric(&series) > before {
+            return c;
+        }
+    }
+    panic!("64 connections and none on shard {shard}");
+}
+
+#[test]
+fn exec_is_atomic_for_a_reader_on_another_shard() {
+    require!(two_cpus());
+    let s = two_shards();
+    let mut writer = connect_to_shard(&s, 0);
+    let mut reader = connect_to_shard(&s, 1);
+    // Ten keys, so that they fall in several keyspace parts (one part would be atomic anyway).
+    let keys: Vec<String> = (0..10).map(|i| format!("counter:{i}")).collect();
+    let mget = format!("MGET {}", keys.join(" "));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reads = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut reads, mut torn) = (0, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && reads < 200_000 {
+                let reply = reader.line(&mget);
+                let values: Vec<&str> = reply
+                    .lines()
+                    .skip(1)
+                    .filter(|l| !l.starts_with('$'))
+                    .collect();
+                if values.windows(2).any(|w| w[0] != w[1]) && torn.len() < 5 {
+                    torn.push(reply.clone());
+                }
+                reads += 1;
+            }
+            (reads, torn)
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut transactions = 0;
+    while transactions < 2000 && Instant::now() < deadline {
+        assert_eq!(writer.line("MULTI"), "+OK\r\n");
+        for key in &keys {
+            assert_eq!(writer.line(&format!("INCR {key}")), "+QUEUED\r\n");
+        }
+        let exec = writer.line("EXEC");
+        assert!(exec.starts_with("*10\r\n:"), "{exec}");
+        transactions += 1;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (reads, torn) = reads.join().unwrap();
+    assert!(
+        torn.is_empty(),
+        "MGET saw a transaction half done ({reads} reads, {transactions} transactions): {torn:?}"
+    );
+    assert!(
+        transactions >= 100 && reads >= 100,
+        "{transactions} transactions, {reads} reads"
+    );
+    let committed = s.metric("pincore_transactions_total{outcome=\"exec\",shard=\"total\"}");
+    assert_eq!(committed, f64::from(transactions));
+    // Each INCR is counted once, when EXEC runs it, not also when it is queued.
+    let incrs = s.metric("pincore_commands_total{command=\"incr\",shard=\"total\"}");
+    assert_eq!(incrs, f64::from(transactions * 10));
+}
+
+#[test]
+fn watch_aborts_on_a_write_from_another_shard_and_not_on_other_keys() {
+    require!(two_cpus());
+    let s = two_shards();
+    let mut watcher = connect_to_shard(&s, 0);
+    let mut other = connect_to_shard(&s, 1);
+    // Many other keys written: some share the watched key's part, and WATCH is per key.
+    assert_eq!(watcher.line("WATCH balance"), "+OK\r\n");
+    for i in 0..1000 {
+        assert_eq!(other.line(&format!("SET neighbour:{i} x")), "+OK\r\n");
+    }
+    assert_eq!(other.line("DEL neighbour:0 missing"), ":1\r\n");
+    assert_eq!(watcher.line("MULTI"), "+OK\r\n");
+    assert_eq!(watcher.line("INCRBY balance 10"), "+QUEUED\r\n");
+    assert_eq!(watcher.line("EXEC"), "*1\r\n:10\r\n");
+
+    assert_eq!(watcher.line("WATCH balance"), "+OK\r\n");
+    assert_eq!(other.line("INCRBY balance 5"), ":15\r\n");
+    assert_eq!(watcher.line("MULTI"), "+OK\r\n");
+    assert_eq!(watcher.line("INCRBY balance 10"), "+QUEUED\r\n");
+    assert_eq!(watcher.line("EXEC"), "*-1\r\n");
+    assert_eq!(other.line("GET balance"), "$2\r\n15\r\n");
+    let aborted = s.metric("pincore_transactions_total{outcome=\"watch_aborted\",shard=\"total\"}");
+    assert_eq!(aborted, 1.0);
+}
+
+#[test]
+fn a_closed_connection_leaves_no_watch_behind() {
+    let s = Server::start();
+    let keys: Vec<String> = (0..500).map(|i| format!("w:{i}")).collect();
+    let watched = "pincore_watched_keys{shard=\"0\"}";
+    let total = |s: &Server| -> f64 {
+        let (_, body) = s.http_get("/metrics");
+        body.lines()
+            .filter(|l| l.starts_with("pincore_watched_keys{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(s.metric(watched) == 0.0);
+    {
+        let mut a = Client::connect(s.resp);
+        let mut b = Client::connect(s.resp);
+        assert_eq!(a.line(&format!("WATCH {}", keys.join(" "))), "+OK\r\n");
+        assert_eq!(
+            b.line(&format!("WATCH {}", keys[..100].join(" "))),
+            "+OK\r\n"
+        );
+        assert_eq!(total(&s), 500.0);
+        assert_eq!(b.line("UNWATCH"), "+OK\r\n");
+        assert_eq!(total(&s), 500.0, "a still watches them all");
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while total(&s) != 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "watches left after the connection closed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    s.assert_healthy();
+}
+
+#[test]
+fn the_queue_and_the_watched_keys_are_bounded_like_one_request() {
+    let s = Server::start_with(
+        "  max_array_len: 16\n  max_request_bytes: 8192\n  max_bulk_len: 4096\n  max_inline_len: 1024\n  max_read_buffer_bytes_per_shard: 1048576\n  max_reply_bytes: 8192\n",
+        DEFAULT_TIMEOUTS,
+    );
+    let mut c = Client::connect(s.resp);
+    assert_eq!(c.line("MULTI"), "+OK\r\n");
+    for i in 0..16 {
+        assert_eq!(c.line(&format!("SET k{i} v")), "+QUEUED\r\n", "command {i}");
+    }
+    let refused = c.line("SET k16 v");
+    assert!(
+        refused.starts_with("-ERR transaction larger than limits.max_array_len"),
+        "{refused}"
+    );
+    assert_eq!(
+        c.line("PING"),
+        "+QUEUED\r\n",
+        "still in MULTI, keeping nothing"
+    );
+    assert_eq!(
+        c.line("EXEC"),
+        "-EXECABORT Transaction discarded because of previous errors.\r\n"
+    );
+    assert_eq!(c.line("EXISTS k0"), ":0\r\n");
+    // Bytes: three values of 3000 bytes are more than 8192.
+    let value = "x".repeat(3000);
+    assert_eq!(c.line("MULTI"), "+OK\r\n");
+    assert_eq!(c.line(&format!("SET a {value}")), "+QUEUED\r\n");
+    assert_eq!(c.line(&format!("SET b {value}")), "+QUEUED\r\n");
+    assert!(c
+        .line(&format!("SET c {value}"))
+        .starts_with("-ERR transaction larger"));
+    assert!(c.line("EXEC").starts_with("-EXECABORT"));
+
+    let ten = |from: usize| {
+        (from..from + 10)
+            .map(|i| format!("key{i}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(c.line(&format!("WATCH {}", ten(0))), "+OK\r\n");
+    assert_eq!(
+        c.line(&format!("WATCH {}", ten(5))),
+        "+OK\r\n",
+        "5 new: 15 in all"
+    );
+    let refused = c.line(&format!("WATCH {}", ten(20)));
+    assert!(refused.starts_with("-ERR WATCH would exceed"), "{refused}");
+    assert_eq!(c.line("UNWATCH"), "+OK\r\n");
+    assert_eq!(c.line(&format!("WATCH {}", ten(20))), "+OK\r\n");
+}
+
+#[test]
+fn info_is_refused_inside_multi_and_aborts_the_transaction() {
+    let s = Server::start();
+    let mut c = Client::connect(s.resp);
+    assert_eq!(c.line("MULTI"), "+OK\r\n");
+    assert_eq!(c.line("SET k v"), "+QUEUED\r\n");
+    let refused = c.line("INFO");
+    assert!(
+        refused.starts_with("-ERR Command not allowed inside a transaction: INFO"),
+        "{refused}"
+    );
+    assert!(c.line("EXEC").starts_with("-EXECABORT"));
+    assert_eq!(c.line("EXISTS k"), ":0\r\n");
+    assert!(c.line("INFO keyspace").starts_with('$'));
+}
+
+#[test]
+fn over_maxmemory_writes_are_refused_while_queueing_and_at_exec() {
+    let s = Server::start_from(
+        &format!(
+            "services:\n  resp: {{listen: 127.0.0.1:0, settings: {{max_memory_bytes: 100000, eviction_policy: noeviction}}}}\n{PORTS}"
+        ),
+        &[],
+    );
+    let mut c = Client::connect(s.resp);
+    let value = "v".repeat(1000);
+    assert_eq!(c.line("SET x small"), "+OK\r\n");
+    // Queued while there is room; the room is gone by EXEC: only a transaction of reads runs.
+    let mut reads = Client::connect(s.resp);
+    assert_eq!(c.line("MULTI"), "+OK\r\n");
+    assert_eq!(c.line("SET y 1"), "+QUEUED\r\n");
+    assert_eq!(reads.line("MULTI"), "+OK\r\n");
+    assert_eq!(reads.line("GET x"), "+QUEUED\r\n");
+    assert_eq!(reads.line("DEL x"), "+QUEUED\r\n");
+    let mut filler = Client::connect(s.resp);
+    let mut i = 0;
+    while filler.line(&format!("SET fill:{i} {value}")) == "+OK\r\n" {
+        i += 1;
+        assert!(i < 1000, "maxmemory never refused a write");
+    }
+    assert_eq!(
+        c.line("EXEC"),
+        "-EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'.\r\n"
+    );
+    assert_eq!(reads.line("EXEC"), "*2\r\n$5\r\nsmall\r\n:1\r\n");
+    // Over the limit, every command is refused while queueing, as in Redis; DISCARD still works.
+    assert_eq!(c.line("MULTI"), "+OK\r\n");
+    assert!(c.line("GET y").starts_with("-OOM"));
+    assert_eq!(c.line("DISCARD"), "+OK\r\n");
+    assert_eq!(c.line("GET y"), "$-1\r\n");
+}
