@@ -12,8 +12,8 @@ use pincore_resp::{reply, CommandParser, Limits};
 
 use super::commands::{self, Session};
 use super::dispatch::{self, Dispatched, Queued};
-use super::pubsub::Mailbox;
 use super::keyspace::Parts;
+use super::pubsub::Mailbox;
 use super::Resp;
 use crate::framework::Connection;
 
