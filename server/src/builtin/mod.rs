@@ -17,8 +17,9 @@ use crate::logging::LogLevelHandle;
 /// A server with the built-in services: `resp` (on one keyspace shared by every shard), `echo`, `admin`.
 pub fn server() -> Server {
     let keyspace = Arc::new(resp::keyspace::Keyspace::default());
+    let stats = Arc::new(resp::stats::Baseline::default());
     Server::new()
-        .service(move |ctx| resp::Resp::new(ctx, keyspace.clone()))
+        .service(move |ctx| resp::Resp::new(ctx, keyspace.clone(), stats.clone()))
         .service(|_| echo::Echo)
         .service(|_| admin::Admin)
 }

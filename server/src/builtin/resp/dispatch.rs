@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use pincore_resp::reply;
 
-use super::commands::{flag, printable, Call, Flow, Run, Session, COMMANDS};
+use super::commands::{flag, printable, Call, Deferred, Flow, ReplyMode, Run, Session, COMMANDS};
 use super::keyspace::OOM;
 use super::Resp;
 use crate::framework::{ShardSnapshot, Unavailable};
@@ -21,14 +21,19 @@ pub enum Dispatched {
     Close,
 }
 
-/// A reply that waits for every shard's metrics.
-pub struct Pending {
-    command: usize,
-    arguments: Vec<String>,
-    protocol: reply::Protocol,
-    snapshots: std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Vec<ShardSnapshot>, Unavailable>>>,
-    >,
+/// A reply that waits: for every shard's metrics (INFO), or for a command's own [`Deferred`] work.
+pub enum Pending {
+    Snapshots {
+        command: usize,
+        arguments: Vec<String>,
+        protocol: reply::Protocol,
+        snapshots: std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Vec<ShardSnapshot>, Unavailable>>>,
+        >,
+    },
+    Deferred(Deferred),
+    /// The reply is made and then dropped (CLIENT REPLY OFF or SKIP).
+    Silent(Box<Pending>),
 }
 
 /// A reply slot in request order.
@@ -100,29 +105,49 @@ pub fn dispatch(
         reply::error(out, OOM);
         return Dispatched::Written;
     }
-    match spec.run {
+    session.client.last_command.set(spec.name);
+    // CLIENT REPLY OFF silences every reply, SKIP the next command's.
+    let before = session.reply;
+    if before == ReplyMode::SkipNext {
+        session.reply = ReplyMode::On;
+    }
+    let mark = out.len();
+    let dispatched = match spec.run {
         Run::Here(run) => {
             let mut call = Call {
                 resp,
-                session,
+                session: &mut *session,
                 args,
                 now,
-                out,
+                out: &mut *out,
+                later: None,
             };
-            match run(&mut call) {
-                Flow::Reply => Dispatched::Written,
-                Flow::Close => Dispatched::Close,
+            let flow = run(&mut call);
+            match (call.later, flow) {
+                (Some(later), _) => Dispatched::Later(Pending::Deferred(later)),
+                (None, Flow::Reply) => Dispatched::Written,
+                (None, Flow::Close) => Dispatched::Close,
             }
         }
         Run::EveryShard { prepare, .. } => {
             let ctx = resp.ctx.clone();
-            Dispatched::Later(Pending {
+            Dispatched::Later(Pending::Snapshots {
                 command,
                 arguments: prepare(args),
                 protocol: session.protocol,
                 snapshots: Box::pin(async move { ctx.snapshots().await }),
             })
         }
+    };
+    let silent = before == ReplyMode::SkipNext
+        || (before == ReplyMode::Off && session.reply != ReplyMode::On);
+    if !silent {
+        return dispatched;
+    }
+    out.truncate(mark);
+    match dispatched {
+        Dispatched::Later(pending) => Dispatched::Later(Pending::Silent(Box::new(pending))),
+        other => other,
     }
 }
 
@@ -143,14 +168,28 @@ pub async fn resolve(resp: &Resp, queue: &mut VecDeque<Queued>, out: &mut Vec<u8
 }
 
 async fn gather(resp: &Resp, pending: Pending, out: &mut Vec<u8>) {
-    let Some(Run::EveryShard { render, .. }) = COMMANDS.get(pending.command).map(|s| s.run) else {
-        return;
-    };
-    match pending.snapshots.await {
-        Ok(snapshots) => render(resp, &pending.arguments, &snapshots, pending.protocol, out),
-        Err(Unavailable) => {
-            resp.ctx.error("shard_unavailable");
-            reply::error(out, UNAVAILABLE);
+    match pending {
+        Pending::Snapshots {
+            command,
+            arguments,
+            protocol,
+            snapshots,
+        } => {
+            let Some(Run::EveryShard { render, .. }) = COMMANDS.get(command).map(|s| s.run) else {
+                return;
+            };
+            match snapshots.await {
+                Ok(snapshots) => render(resp, &arguments, &snapshots, protocol, out),
+                Err(Unavailable) => {
+                    resp.ctx.error("shard_unavailable");
+                    reply::error(out, UNAVAILABLE);
+                }
+            }
+        }
+        Pending::Deferred(later) => out.extend_from_slice(&later.await),
+        Pending::Silent(pending) => {
+            let mut dropped = Vec::new();
+            Box::pin(gather(resp, *pending, &mut dropped)).await;
         }
     }
 }

@@ -26,6 +26,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::eviction::Policy;
+use super::scan::Cursor;
 use super::store::{Store, Taken};
 
 /// Parts the keyspace is split into (a power of two): enough that two shards rarely want the same one, and
@@ -212,6 +213,42 @@ impl Keyspace {
         (0..PARTS).find_map(|i| self.lock_part((first + i) % PARTS).random_key(now))
     }
 
+    /// One SCAN step from `cursor` (see [`super::scan`]): about `count` live keys and the cursor to continue
+    /// from, 0 when every part has been walked. One part is locked at a time, for one pass over it; a step
+    /// makes at most 16 passes over non-empty parts (empty ones are skipped at the cost of a lock), so the
+    /// work stays near `count` keys.
+    pub fn scan(&self, cursor: u64, count: usize, now: Instant) -> (Vec<Vec<u8>>, u64) {
+        let mut at = Cursor::decode(cursor);
+        let mut keys = Vec::new();
+        let mut passes = 0;
+        loop {
+            let next = {
+                let part = self.lock_part(at.part);
+                if part.is_empty() {
+                    None
+                } else {
+                    passes += 1;
+                    part.scan(at.position, count - keys.len(), now, &mut keys)
+                }
+            };
+            at = match next {
+                Some(position) => Cursor {
+                    part: at.part,
+                    position,
+                },
+                None if at.part + 1 == PARTS => return (keys, 0),
+                None => Cursor {
+                    part: at.part + 1,
+                    position: 0,
+                },
+            };
+            if keys.len() >= count || passes == 16 {
+                break;
+            }
+        }
+        (keys, at.encode())
+    }
+
     /// Calls `f` on every part in ascending order, each locked while `f` runs on it.
     pub fn for_each_part(&self, mut f: impl FnMut(usize, &mut Store)) {
         for i in 0..PARTS {
@@ -228,6 +265,13 @@ impl Keyspace {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Keys deleted because their deadline passed, since the server started (INFO's expired_keys).
+    pub fn expired(&self) -> u64 {
+        let mut n = 0;
+        self.for_each_part(|_, store| n += store.expired());
+        n
     }
 
     /// Deletes every key atomically: every part is held while its table is swapped for an empty one, which

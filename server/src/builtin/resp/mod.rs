@@ -6,14 +6,20 @@
 //! the public framework API only.
 
 pub mod auth;
+pub mod clients;
 pub mod commands;
 mod dispatch;
 pub mod eviction;
 pub mod expiry;
+pub mod glob;
 mod info;
+pub mod integer;
 pub mod keyspace;
 pub mod kv;
+pub mod lcs;
+pub mod scan;
 mod session;
+pub mod stats;
 pub mod store;
 
 use std::sync::Arc;
@@ -28,17 +34,26 @@ const COMMANDS_TOTAL: &str = "pincore_commands_total";
 const KEYS: &str = "pincore_keys";
 const KEYS_EXPIRING: &str = "pincore_keys_expiring";
 const EVICTED_KEYS: &str = "pincore_evicted_keys_total";
+const KEYSPACE_HITS: &str = "pincore_keyspace_hits_total";
+const KEYSPACE_MISSES: &str = "pincore_keyspace_misses_total";
 
 /// One shard's instance of the key-value service.
 pub struct Resp {
     ctx: Context<Resp>,
     keyspace: Arc<Keyspace>,
+    /// INFO's zero, set by CONFIG RESETSTAT (shared by every shard).
+    stats: Arc<stats::Baseline>,
+    /// Reads of a key that found it, and that did not (INFO's keyspace_hits and keyspace_misses).
+    hits: Counter,
+    misses: Counter,
     /// Per table row (and one for unknown commands): calls and their latency.
     calls: Vec<Counter>,
     took: Vec<Histogram>,
     auth_failures: Counter,
     /// Keys this shard's commands evicted to stay under `maxmemory`.
     evicted: Counter,
+    /// This shard's connections, for CLIENT LIST and CLIENT KILL.
+    clients: clients::Clients,
     /// Bytes this shard's connections hold in read buffers beyond their first 16 KiB each
     /// (`limits.max_read_buffer_bytes_per_shard`).
     read_buffers: std::cell::Cell<usize>,
@@ -61,7 +76,7 @@ impl Service for Resp {
 impl Resp {
     /// The instance of shard `ctx` on `keyspace`: registers its metrics and starts its share of the expiry
     /// sweep.
-    pub fn new(ctx: &Context<Resp>, keyspace: Arc<Keyspace>) -> Resp {
+    pub fn new(ctx: &Context<Resp>, keyspace: Arc<Keyspace>, stats: Arc<stats::Baseline>) -> Resp {
         let labels: Vec<&str> = (0..=commands::UNKNOWN).map(commands::label).collect();
         let calls = labels
             .iter()
@@ -119,22 +134,47 @@ impl Resp {
             "Keys evicted to keep the keyspace under maxmemory.",
             &[],
         );
+        let hits = ctx.counter(
+            KEYSPACE_HITS,
+            "Reads (GET, MGET) that found their key.",
+            &[],
+        );
+        let misses = ctx.counter(
+            KEYSPACE_MISSES,
+            "Reads (GET, MGET) that did not find their key.",
+            &[],
+        );
         let settings = ctx.settings();
         keyspace.set_limit(settings.max_memory_bytes, settings.eviction_policy);
         Resp {
             ctx: ctx.clone(),
             keyspace,
+            stats,
+            hits,
+            misses,
             calls,
             took,
             auth_failures,
             evicted,
             read_buffers: std::cell::Cell::new(0),
+            clients: clients::Clients::default(),
         }
     }
 
     /// Whether clients must authenticate before running commands (read per call: SIGHUP can change it).
     fn needs_auth(&self) -> bool {
         self.ctx.settings().required()
+    }
+
+    /// Whether `user` names a configured user (`default` always exists).
+    fn user_exists(&self, user: &[u8]) -> bool {
+        user == b"default"
+            || self
+                .ctx
+                .settings()
+                .users
+                .iter()
+                .any(|u| u.name.as_bytes() == user)
     }
 
     /// Checks a username and password (see [`auth`]); a failure is counted.
@@ -158,6 +198,15 @@ impl Resp {
             self.ctx.error("oom");
         }
         room.made
+    }
+
+    /// Counts a read of a key: found or not.
+    fn count_read(&self, found: bool) {
+        if found {
+            self.hits.inc();
+        } else {
+            self.misses.inc();
+        }
     }
 
     /// Counts one command (table row, or [`commands::UNKNOWN`]) and how long it took from parse to reply.

@@ -5,6 +5,8 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use std::os::fd::AsRawFd;
+
 use futures_lite::AsyncReadExt;
 use pincore_resp::{reply, CommandParser, Limits};
 
@@ -64,7 +66,8 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
     // Resumes a command that arrives over several reads instead of rescanning it: the incomplete tail is
     // always moved to the front of `buf`, so each call sees the same command start with more bytes.
     let mut parser = CommandParser::new();
-    let mut session = Session::new();
+    let mut session = Session::for_connection(conn.stream().as_raw_fd());
+    let _registered = resp.clients.register(session.client.clone());
     // Decided once per connection, so the check costs nothing per command. As in Redis, a connection made
     // while the service was open stays authenticated when SIGHUP adds users.
     session.authenticated = !resp.needs_auth();
@@ -137,6 +140,7 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
         };
         let read_at = Instant::now();
         deadline.park(read_at);
+        session.client.last_active.set(read_at);
         filled += n;
         conn.count_in(n);
 
