@@ -289,7 +289,8 @@ fn config_set_applies_on_every_shard_and_an_invalid_change_changes_nothing() {
 fn client_reply_off_and_skip_silence_replies() {
     let s = Server::start();
     let mut c = s.connect();
-    // OFF: nothing comes back until ON; SKIP: the next reply only.
+    // OFF: nothing comes back until ON, errors and INFO's deferred reply included; SKIP: the next reply
+    // only (a CLIENT REPLY ON right after it is answered, as in Redis).
     let mut request = Vec::new();
     for args in [
         &[&b"CLIENT"[..], b"REPLY", b"OFF"][..],
@@ -299,7 +300,10 @@ fn client_reply_off_and_skip_silence_replies() {
         &[b"CLIENT", b"REPLY", b"SKIP"],
         &[b"INCR", b"k"],
         &[b"GET", b"k"],
+        &[b"CLIENT", b"REPLY", b"SKIP"],
+        &[b"CLIENT", b"REPLY", b"ON"],
         &[b"CLIENT", b"REPLY", b"OFF"],
+        &[b"NOSUCH"],
         &[b"INFO", b"server"],
         &[b"CLIENT", b"REPLY", b"ON"],
         &[b"ECHO", b"end"],
@@ -307,7 +311,7 @@ fn client_reply_off_and_skip_silence_replies() {
         encode_command(&mut request, args);
     }
     c.write_all(&request).unwrap();
-    let expected = b"+OK\r\n$1\r\n2\r\n+OK\r\n$3\r\nend\r\n";
+    let expected = b"+OK\r\n$1\r\n2\r\n+OK\r\n+OK\r\n$3\r\nend\r\n";
     let got = read_at_least(&mut c, expected.len());
     assert_eq!(text(&got), text(expected));
     c.set_read_timeout(Some(Duration::from_millis(200)))

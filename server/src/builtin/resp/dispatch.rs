@@ -1,5 +1,6 @@
-//! Running RESP commands from the table on the shard that received them; only [`Run::EveryShard`]
-//! commands (INFO) wait for the other shards (their metrics). Replies are collected in request order.
+//! Running RESP commands from the table on the shard that received them. A command that needs the other
+//! shards (INFO's metrics, CLIENT LIST's connections) or must not hold this one (KEYS) leaves a
+//! [`Pending`] reply, awaited in its turn; replies are collected in request order.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -74,8 +75,36 @@ fn unknown(out: &mut Vec<u8>, args: &[&[u8]]) {
 }
 
 /// Runs the command at table row `command` (or [`super::commands::UNKNOWN`]) received at `now`. Local replies are appended
-/// to `out`.
+/// to `out`. After CLIENT REPLY OFF every reply is dropped (errors too, as in Redis), after SKIP the next one.
 pub fn dispatch(
+    resp: &Resp,
+    session: &mut Session,
+    command: usize,
+    args: &[&[u8]],
+    now: Instant,
+    out: &mut Vec<u8>,
+) -> Dispatched {
+    let before = session.reply;
+    if before == ReplyMode::On {
+        return run(resp, session, command, args, now, out);
+    }
+    let mark = out.len();
+    let dispatched = run(resp, session, command, args, now, out);
+    // CLIENT REPLY ON, run while replies were off or skipped, is answered; a skip is used up by one command.
+    if session.reply == ReplyMode::On {
+        return dispatched;
+    }
+    if before == ReplyMode::SkipNext && session.reply == ReplyMode::SkipNext {
+        session.reply = ReplyMode::On;
+    }
+    out.truncate(mark);
+    match dispatched {
+        Dispatched::Later(pending) => Dispatched::Later(Pending::Silent(Box::new(pending))),
+        other => other,
+    }
+}
+
+fn run(
     resp: &Resp,
     session: &mut Session,
     command: usize,
@@ -106,13 +135,7 @@ pub fn dispatch(
         return Dispatched::Written;
     }
     session.client.last_command.set(spec.name);
-    // CLIENT REPLY OFF silences every reply, SKIP the next command's.
-    let before = session.reply;
-    if before == ReplyMode::SkipNext {
-        session.reply = ReplyMode::On;
-    }
-    let mark = out.len();
-    let dispatched = match spec.run {
+    match spec.run {
         Run::Here(run) => {
             let mut call = Call {
                 resp,
@@ -138,16 +161,6 @@ pub fn dispatch(
                 snapshots: Box::pin(async move { ctx.snapshots().await }),
             })
         }
-    };
-    let silent = before == ReplyMode::SkipNext
-        || (before == ReplyMode::Off && session.reply != ReplyMode::On);
-    if !silent {
-        return dispatched;
-    }
-    out.truncate(mark);
-    match dispatched {
-        Dispatched::Later(pending) => Dispatched::Later(Pending::Silent(Box::new(pending))),
-        other => other,
     }
 }
 

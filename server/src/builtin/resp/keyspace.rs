@@ -526,6 +526,55 @@ mod tests {
     }
 
     #[test]
+    fn a_scan_returns_every_key_present_throughout_while_tables_grow_and_shrink() {
+        let ks = Keyspace::default();
+        let now = Instant::now();
+        fill(&ks, 2000, None, now);
+        assert_eq!(
+            Keyspace::default().scan(0, 10, now),
+            (Vec::new(), 0),
+            "empty: one call"
+        );
+        let mut seen = std::collections::HashSet::new();
+        let (mut cursor, mut added, mut steps) = (0, 0, 0);
+        loop {
+            let (keys, next) = ks.scan(cursor, 7, now);
+            assert!(keys.len() <= 7 * 2 + 8, "{} keys in one step", keys.len());
+            seen.extend(keys);
+            // Grow every part several times over during the scan, and delete some of what was added.
+            for _ in 0..30 {
+                let key = format!("new:{added}");
+                ks.lock(key.as_bytes()).set(
+                    key.as_bytes(),
+                    b"v",
+                    SetCondition::Always,
+                    SetTtl::Clear,
+                    now,
+                    false,
+                );
+                if added % 3 == 0 {
+                    let old = format!("new:{}", added / 2);
+                    ks.lock(old.as_bytes()).delete(old.as_bytes(), now);
+                }
+                added += 1;
+            }
+            steps += 1;
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+            assert!(steps < 100_000);
+        }
+        assert!(added > 4 * 2000, "{added}");
+        for i in 0..2000 {
+            assert!(
+                seen.contains(format!("key:{i}").as_bytes()),
+                "key:{i} missed"
+            );
+        }
+    }
+
+    #[test]
     fn a_volatile_policy_with_no_key_to_take_refuses() {
         let ks = Keyspace::default();
         let now = Instant::now();
