@@ -84,12 +84,59 @@ pub fn dispatch(
     now: Instant,
     out: &mut Vec<u8>,
 ) -> Dispatched {
-    let before = session.reply;
-    if before == ReplyMode::On {
-        return run(resp, session, command, args, now, out);
-    }
-    let mark = out.len();
-    let dispatched = run(resp, session, command, args, now, out);
+    let (before, mark) = (session.reply, out.len());
+    let dispatched = 'run: {
+        let Some(spec) = COMMANDS.get(command) else {
+            resp.ctx.error("unknown_command");
+            unknown(out, args);
+            break 'run Dispatched::Written;
+        };
+        if !session.authenticated && !matches!(spec.name, "auth" | "hello" | "ping" | "quit") {
+            resp.ctx.error("noauth");
+            reply::error(out, b"NOAUTH Authentication required.");
+            break 'run Dispatched::Written;
+        }
+        if !spec.arity_ok(args.len()) {
+            resp.ctx.error("wrong_arity");
+            reply::error(
+                out,
+                format!("ERR wrong number of arguments for '{}' command", spec.name).as_bytes(),
+            );
+            break 'run Dispatched::Written;
+        }
+        if spec.flags & flag::DENYOOM != 0 && !resp.make_room(now) {
+            reply::error(out, OOM);
+            break 'run Dispatched::Written;
+        }
+        session.client.last_command.set(spec.name);
+        match spec.run {
+            Run::Here(run) => {
+                let mut call = Call {
+                    resp,
+                    session: &mut *session,
+                    args,
+                    now,
+                    out: &mut *out,
+                    later: None,
+                };
+                let flow = run(&mut call);
+                match (call.later, flow) {
+                    (Some(later), _) => Dispatched::Later(Pending::Deferred(later)),
+                    (None, Flow::Reply) => Dispatched::Written,
+                    (None, Flow::Close) => Dispatched::Close,
+                }
+            }
+            Run::EveryShard { prepare, .. } => {
+                let ctx = resp.ctx.clone();
+                Dispatched::Later(Pending::Snapshots {
+                    command,
+                    arguments: prepare(args),
+                    protocol: session.protocol,
+                    snapshots: Box::pin(async move { ctx.snapshots().await }),
+                })
+            }
+        }
+    };
     // CLIENT REPLY ON, run while replies were off or skipped, is answered; a skip is used up by one command.
     if session.reply == ReplyMode::On {
         return dispatched;
@@ -101,66 +148,6 @@ pub fn dispatch(
     match dispatched {
         Dispatched::Later(pending) => Dispatched::Later(Pending::Silent(Box::new(pending))),
         other => other,
-    }
-}
-
-fn run(
-    resp: &Resp,
-    session: &mut Session,
-    command: usize,
-    args: &[&[u8]],
-    now: Instant,
-    out: &mut Vec<u8>,
-) -> Dispatched {
-    let Some(spec) = COMMANDS.get(command) else {
-        resp.ctx.error("unknown_command");
-        unknown(out, args);
-        return Dispatched::Written;
-    };
-    if !session.authenticated && !matches!(spec.name, "auth" | "hello" | "ping" | "quit") {
-        resp.ctx.error("noauth");
-        reply::error(out, b"NOAUTH Authentication required.");
-        return Dispatched::Written;
-    }
-    if !spec.arity_ok(args.len()) {
-        resp.ctx.error("wrong_arity");
-        reply::error(
-            out,
-            format!("ERR wrong number of arguments for '{}' command", spec.name).as_bytes(),
-        );
-        return Dispatched::Written;
-    }
-    if spec.flags & flag::DENYOOM != 0 && !resp.make_room(now) {
-        reply::error(out, OOM);
-        return Dispatched::Written;
-    }
-    session.client.last_command.set(spec.name);
-    match spec.run {
-        Run::Here(run) => {
-            let mut call = Call {
-                resp,
-                session: &mut *session,
-                args,
-                now,
-                out: &mut *out,
-                later: None,
-            };
-            let flow = run(&mut call);
-            match (call.later, flow) {
-                (Some(later), _) => Dispatched::Later(Pending::Deferred(later)),
-                (None, Flow::Reply) => Dispatched::Written,
-                (None, Flow::Close) => Dispatched::Close,
-            }
-        }
-        Run::EveryShard { prepare, .. } => {
-            let ctx = resp.ctx.clone();
-            Dispatched::Later(Pending::Snapshots {
-                command,
-                arguments: prepare(args),
-                protocol: session.protocol,
-                snapshots: Box::pin(async move { ctx.snapshots().await }),
-            })
-        }
     }
 }
 
