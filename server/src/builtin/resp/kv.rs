@@ -327,6 +327,8 @@ pub fn incr_by_float(
         now,
         false,
     );
+    // Redis makes the result a string object, never an `int`, even when it reads as one.
+    store.mark_string(key);
     Ok(text)
 }
 

@@ -51,6 +51,8 @@ struct Slot(Box<[u8]>);
 const HAS_DEADLINE: u8 = 1;
 /// The value was changed in place (APPEND, SETRANGE): OBJECT ENCODING says `raw` whatever its length.
 const RAW: u8 = 2;
+/// The value was made as a string (INCRBYFLOAT): OBJECT ENCODING says `embstr` (or `raw`), never `int`.
+const STRING: u8 = 4;
 /// Bytes before the key length: the flags and the access record.
 const HEADER: usize = 1 + 4;
 
@@ -149,9 +151,9 @@ impl Slot {
             self.0[at..at + 8].copy_from_slice(&nanos.to_le_bytes());
             return;
         }
-        let raw = self.0[0] & RAW;
+        let encoding = self.0[0] & (RAW | STRING);
         *self = Slot::new(self.key(), self.value(), deadline, self.access());
-        self.0[0] |= raw;
+        self.0[0] |= encoding;
     }
 }
 
@@ -182,7 +184,7 @@ impl Encoding {
         let value = slot.value();
         if slot.0[0] & RAW != 0 {
             Encoding::Raw
-        } else if value.len() <= 20 && parse_i64(value).is_some() {
+        } else if value.len() <= 20 && slot.0[0] & STRING == 0 && parse_i64(value).is_some() {
             Encoding::Int
         } else if value.len() <= 44 {
             Encoding::EmbStr
@@ -383,7 +385,7 @@ impl Store {
         }
         let random = self.next_random() as u32;
         self.update(key, |slot| {
-            slot.0[0] &= !RAW;
+            slot.0[0] &= !(RAW | STRING);
             slot.set_value(value);
             slot.set_access(slot.access().touched(now, random));
         });
@@ -622,6 +624,13 @@ impl Store {
     pub fn mark_raw(&mut self, key: &[u8]) {
         if let Some(slot) = self.slot_mut(key) {
             slot.0[0] |= RAW;
+        }
+    }
+
+    /// Marks `key`'s value as made as a string (INCRBYFLOAT), which Redis never encodes as `int`.
+    pub fn mark_string(&mut self, key: &[u8]) {
+        if let Some(slot) = self.slot_mut(key) {
+            slot.0[0] |= STRING;
         }
     }
 
