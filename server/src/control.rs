@@ -5,6 +5,7 @@
 //! is read on the blocking pool too.
 
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 
 use sd_notify::NotifyState;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -107,11 +108,12 @@ async fn reload(shard: &Rc<Shard>) {
 async fn apply_live(shard: &Rc<Shard>, running: &Config, new: &Config, settings: Vec<AnySettings>) {
     let merged = running.with_live_settings_of(new);
     shard.shared.log.set(merged.log.level);
+    let version = shard.shared.config_version.fetch_add(1, Ordering::Relaxed) + 1;
     for target in 0..shard.count {
         shard
             .tell(
                 target,
-                Op::Reconfigure(Box::new(merged.clone()), settings.clone()),
+                Op::Reconfigure(version, Box::new(merged.clone()), settings.clone()),
             )
             .await;
     }

@@ -121,26 +121,14 @@ fn a_scan_returns_every_key_present_throughout_while_keys_are_added() {
 #[test]
 fn client_list_and_kill_reach_connections_on_every_shard() {
     let s = two_shards("");
-    let shards_used = |s: &Server| {
-        (0..2)
-            .filter(|shard| {
-                s.metric(&format!(
-                    "pincore_connections_open{{service=\"resp\",shard=\"{shard}\"}}"
-                )) > 0.0
-            })
-            .count()
-    };
-    // SO_REUSEPORT spreads connections over the shards by their address hash: open more until both hold
-    // some (or the machine gave us one CPU, and so one shard with both listeners).
-    let mut conns: Vec<TcpStream> = Vec::new();
-    while conns.len() < 64 && (conns.len() < 4 || shards_used(&s) < 2) {
-        let mut c = s.connect();
-        let name = format!("conn{}", conns.len());
+    // SO_REUSEPORT spreads connections over the shards by their address hash.
+    let mut conns = connections_on_every_shard(&s);
+    for (i, c) in conns.iter_mut().enumerate() {
+        let name = format!("conn{i}");
         assert_eq!(
-            call(&mut c, &[b"CLIENT", b"SETNAME", name.as_bytes()]),
+            call(c, &[b"CLIENT", b"SETNAME", name.as_bytes()]),
             b"+OK\r\n"
         );
-        conns.push(c);
     }
     let ids: Vec<Vec<u8>> = conns
         .iter_mut()
@@ -283,6 +271,67 @@ fn config_set_applies_on_every_shard_and_an_invalid_change_changes_nothing() {
         stats.contains("total_commands_processed:1\r\n"),
         "RESETSTAT itself counts, as in Redis:\n{stats}"
     );
+}
+
+/// Connections on every shard of `s` (at least 4; more until both shards serve some, up to 64): the test
+/// machine has two CPUs, so the server two shards.
+fn connections_on_every_shard(s: &Server) -> Vec<TcpStream> {
+    let shards_used = |s: &Server| {
+        (0..2)
+            .filter(|shard| {
+                s.metric(&format!(
+                    "pincore_connections_open{{service=\"resp\",shard=\"{shard}\"}}"
+                )) > 0.0
+            })
+            .count()
+    };
+    let mut conns: Vec<TcpStream> = Vec::new();
+    while conns.len() < 64 && (conns.len() < 4 || shards_used(s) < 2) {
+        let mut c = s.connect();
+        // A round trip, so the connection is accepted (and counted) before the next check.
+        assert_eq!(call(&mut c, &[b"PING"]), b"+PONG\r\n");
+        conns.push(c);
+    }
+    conns
+}
+
+/// CONFIG SETs racing from connections on different shards end with one value on every shard (each change
+/// is numbered; a shard never applies an older one over a newer). Every connection sends its CONFIG SET
+/// before any reply is read, so the changes are in flight together, round after round.
+#[test]
+fn concurrent_config_sets_converge_on_every_shard() {
+    let s = two_shards("");
+    let mut conns = connections_on_every_shard(&s);
+    for round in 0..100 {
+        for (i, c) in conns.iter_mut().enumerate() {
+            let mut request = Vec::new();
+            let value = format!("{}", 1000 + round * 100 + i);
+            encode_command(
+                &mut request,
+                &[b"CONFIG", b"SET", b"timeout", value.as_bytes()],
+            );
+            c.write_all(&request).unwrap();
+        }
+        for c in conns.iter_mut() {
+            assert_eq!(read_at_least(c, 5), b"+OK\r\n");
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let seen: HashSet<Vec<u8>> = conns
+                .iter_mut()
+                .map(|c| call(c, &[b"CONFIG", b"GET", b"timeout"]))
+                .collect();
+            if seen.len() == 1 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: shards disagree: {:?}",
+                seen.iter().map(|r| text(r)).collect::<Vec<_>>()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 #[test]
