@@ -391,7 +391,8 @@ impl Services {
         }
     }
 
-    fn get_mut(&mut self, name: &str) -> Option<&mut ServiceConfig> {
+    /// The section of the service called `name`, to change.
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut ServiceConfig> {
         match name {
             "resp" => Some(&mut self.resp),
             "echo" => Some(&mut self.echo),

@@ -5,11 +5,15 @@
 //! is read on the blocking pool too.
 
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 
 use sd_notify::NotifyState;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::config::Config;
+use crate::error::ServerError;
+use crate::framework::settings::AnySettings;
 use crate::mesh::Op;
 use crate::shard::Shard;
 
@@ -91,20 +95,53 @@ async fn reload(shard: &Rc<Shard>) {
                     "changed in the file but needs a restart to apply; the running value is kept"
                 );
             }
-            let merged = running.with_live_settings_of(&new);
-            shard.shared.log.set(merged.log.level);
-            for target in 0..shard.count {
-                shard
-                    .tell(
-                        target,
-                        Op::Reconfigure(Box::new(merged.clone()), settings.clone()),
-                    )
-                    .await;
-            }
+            apply_live(shard, &running, &new, settings).await;
             tracing::info!(
                 "configuration reloaded: limits, timeouts, log level and services' settings applied on every shard"
             );
         }
     }
     notify(NotifyState::Ready);
+}
+
+/// Applies the live parts of `new` (checked whole, with `settings` parsed from it) on every shard.
+async fn apply_live(shard: &Rc<Shard>, running: &Config, new: &Config, settings: Vec<AnySettings>) {
+    let merged = running.with_live_settings_of(new);
+    shard.shared.log.set(merged.log.level);
+    let version = shard.shared.config_version.fetch_add(1, Ordering::Relaxed) + 1;
+    for target in 0..shard.count {
+        shard
+            .tell(
+                target,
+                Op::Reconfigure(version, Box::new(merged.clone()), settings.clone()),
+            )
+            .await;
+    }
+}
+
+/// Replaces the running configuration with `changed` (the running one with some values changed by a
+/// service, e.g. RESP's CONFIG SET) through the path of a SIGHUP reload: the whole configuration is
+/// written out and read back through the catalog, so every check a reloaded file passes applies, and then
+/// the live parts go to every shard. A change to a key that needs a restart is refused, naming it; either
+/// way an invalid change changes nothing. A later SIGHUP re-reads the file, which wins.
+pub(crate) async fn reconfigure(shard: &Rc<Shard>, changed: Config) -> Result<(), String> {
+    let parsed = shard
+        .shared
+        .catalog
+        .parse(&changed.to_yaml(), "the changed configuration");
+    let (new, settings) = parsed.map_err(|e| match e {
+        ServerError::Config { message, .. } => message,
+        other => other.to_string(),
+    })?;
+    let running = shard.config();
+    let restart = running.needs_restart(&new);
+    if !restart.is_empty() {
+        return Err(format!(
+            "{} cannot change while the server runs; change the file and restart",
+            restart.join(", ")
+        ));
+    }
+    apply_live(shard, &running, &new, settings).await;
+    tracing::info!("configuration changed by a service: applied on every shard");
+    Ok(())
 }

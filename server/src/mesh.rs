@@ -32,8 +32,9 @@ pub enum Op {
     /// This shard's metrics, for a scrape or INFO.
     Snapshot,
     /// Apply a reloaded configuration (only its live parts differ from the running one) and each service's
-    /// new settings, by service index.
-    Reconfigure(Box<Config>, Vec<AnySettings>),
+    /// new settings, by service index, unless this shard already applied a newer one (the first field is
+    /// the change's number, see `Shared::config_version`).
+    Reconfigure(u64, Box<Config>, Vec<AnySettings>),
     /// Run a service's job on this shard's instance of service number `service`.
     Run { service: usize, job: Job },
     /// Stop accepting and drain connections.

@@ -58,6 +58,11 @@ pub struct Shared {
     pub settings: Vec<AnySettings>,
     /// Chooses the shard that owns a key: fixed seeds, so every shard agrees.
     pub owners: ahash::RandomState,
+    /// The number of the latest change to the running configuration (a SIGHUP reload, or a service's
+    /// `Context::reconfigure`): each change takes the next one, and a shard applies a change only if it is
+    /// newer than the one it has, so changes started on different shards at once end the same on every
+    /// shard (the last numbered wins) rather than in each shard's arrival order.
+    pub config_version: std::sync::atomic::AtomicU64,
     /// Each shard's poll state for the stall watchdog, by shard index.
     pub(crate) watches: std::sync::Arc<[crate::framework::stall::Watch]>,
 }
@@ -235,6 +240,8 @@ pub struct Shard {
     config: RefCell<Rc<Config>>,
     /// Each service's settings, by service index (replaced on reload).
     settings: RefCell<Vec<AnySettings>>,
+    /// The number of the configuration change applied here last (see `Shared::config_version`).
+    config_version: Cell<u64>,
     /// This shard's instance of each service, by service index (set once at start).
     pub(crate) instances: RefCell<Vec<Rc<dyn Erased>>>,
     /// The low-share queue for housekeeping tasks.
@@ -301,6 +308,7 @@ impl Shard {
             cpu: shared.cpus.get(id).copied().unwrap_or(0),
             metrics: ShardMetrics::new(&shared.catalog.names()),
             settings: RefCell::new(shared.settings.clone()),
+            config_version: Cell::new(0),
             instances: RefCell::default(),
             housekeeping,
             shared,
@@ -490,7 +498,16 @@ impl Shard {
     pub fn handle(self: &Rc<Self>, op: Op) -> Option<Outcome> {
         let outcome = match op {
             Op::Snapshot => Outcome::Snapshot(Box::new(self.snapshot())),
-            Op::Reconfigure(config, settings) => {
+            Op::Reconfigure(version, config, settings) => {
+                if version <= self.config_version.get() {
+                    tracing::debug!(
+                        shard = self.id,
+                        version,
+                        "a newer configuration is applied already; this one is skipped"
+                    );
+                    return None;
+                }
+                self.config_version.set(version);
                 *self.config.borrow_mut() = Rc::new(*config);
                 *self.settings.borrow_mut() = settings.clone();
                 let instances = self.instances.borrow().clone();

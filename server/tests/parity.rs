@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use pincore_resp::{skip_reply, Limits};
 use pincore_testkit::{command, free_port, require, wait_for_tcp, KillOnDrop};
 use support::{Client, Server};
 
@@ -22,6 +23,8 @@ enum Check {
     Near(i64),
     /// The same RESP type and, for aggregates, the same length (TIME, RANDOMKEY).
     Shape,
+    /// A flat array of the same elements in any order (KEYS, whose order is each server's table order).
+    Unordered,
 }
 
 /// redis-server 7 on a free loopback port, persisting nothing.
@@ -48,8 +51,31 @@ fn integer(reply: &[u8]) -> Option<i64> {
         .ok()
 }
 
+/// The elements of a flat array reply (each element's raw encoding), sorted.
+fn elements(reply: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let limits = Limits {
+        max_bulk_len: 1 << 30,
+        max_array_len: 1 << 20,
+        max_inline_len: 1 << 16,
+    };
+    let header_end = reply.windows(2).position(|w| w == b"\r\n")?;
+    if reply.first() != Some(&b'*') {
+        return None;
+    }
+    let mut rest = &reply[header_end + 2..];
+    let mut items = Vec::new();
+    while !rest.is_empty() {
+        let (len, _) = skip_reply(rest, &limits).ok()??;
+        items.push(rest[..len].to_vec());
+        rest = &rest[len..];
+    }
+    items.sort();
+    Some(items)
+}
+
 fn agree(check: Check, redis: &[u8], pincore: &[u8]) -> bool {
     match check {
+        Check::Unordered => elements(redis).is_some() && elements(redis) == elements(pincore),
         Check::Same => redis == pincore,
         Check::Near(by) => matches!(
             (integer(redis), integer(pincore)),
@@ -133,7 +159,7 @@ fn assert_none(differences: &[String], steps: usize) {
     );
 }
 
-use Check::{Near, Same, Shape};
+use Check::{Near, Same, Shape, Unordered};
 
 const STRINGS: &[(Check, &str)] = &[
     (Same, "SET s hello"),
@@ -535,6 +561,241 @@ const TRANSACTIONS_RESP3: &[(Check, &str)] = &[
     (Same, "RESET"),
     (Same, "GET missing"),
 ];
+
+/// KEYS patterns, SCAN's arguments, OBJECT, LCS, CLIENT, CONFIG GET and the commands pincore declines.
+const INTROSPECTION: &[(Check, &str)] = &[
+    (
+        Same,
+        "MSET hello 1 hallo 2 hxllo 3 hllo 4 heeeello 5 h*llo 6 h]llo 7 key:1 a key:2 b other c",
+    ),
+    (Unordered, "KEYS *"),
+    (Unordered, "KEYS h?llo"),
+    (Unordered, "KEYS h*llo"),
+    (Unordered, "KEYS h[ae]llo"),
+    (Unordered, "KEYS h[^e]llo"),
+    (Unordered, "KEYS h[a-b]llo"),
+    (Unordered, "KEYS h[b-a]llo"),
+    (Unordered, "KEYS h\\*llo"),
+    (Unordered, "KEYS h[\\]]llo"),
+    (Unordered, "KEYS key:*"),
+    (Unordered, "KEYS *:[12]"),
+    (Unordered, "KEYS h[a"),
+    (Same, "KEYS nothing*"),
+    (Same, "KEYS"),
+    (Same, "SCAN x"),
+    (Same, "SCAN 0 COUNT 0"),
+    (Same, "SCAN 0 COUNT x"),
+    (Same, "SCAN 0 COUNT"),
+    (Same, "SCAN 0 FOO bar"),
+    (Same, "SCAN 0 MATCH nothing* COUNT 1000"),
+    (Same, "SCAN 0 TYPE hash COUNT 1000"),
+    (Same, "SCAN"),
+    (Same, "SET int 12345"),
+    (Same, "SET neg -12"),
+    (Same, "SET zero 0"),
+    (Same, "SET big 123456789012345678901"),
+    (Same, "SET short abc"),
+    (
+        Same,
+        "SET edge 12345678901234567890123456789012345678901234",
+    ),
+    (
+        Same,
+        "SET long 123456789012345678901234567890123456789012345",
+    ),
+    (Same, "SET padded 007"),
+    (Same, "OBJECT ENCODING int"),
+    (Same, "OBJECT ENCODING neg"),
+    (Same, "OBJECT ENCODING big"),
+    (Same, "OBJECT ENCODING short"),
+    (Same, "OBJECT ENCODING edge"),
+    (Same, "OBJECT ENCODING long"),
+    (Same, "OBJECT ENCODING padded"),
+    (Same, "OBJECT ENCODING missing"),
+    (Same, "APPEND short d"),
+    (Same, "OBJECT ENCODING short"),
+    (Same, "APPEND fresh 42"),
+    (Same, "OBJECT ENCODING fresh"),
+    (Same, "SETRANGE int 0 9"),
+    (Same, "OBJECT ENCODING int"),
+    (Same, "SET short abc"),
+    (Same, "OBJECT ENCODING short"),
+    (Same, "INCR counter"),
+    (Same, "OBJECT ENCODING counter"),
+    (Same, "INCRBYFLOAT fl 2"),
+    (Same, "OBJECT ENCODING fl"),
+    (Same, "INCR fl"),
+    (Same, "OBJECT ENCODING fl"),
+    (Same, "SETEX short 100 abc"),
+    (Same, "APPEND short d"),
+    (Same, "EXPIRE short 200"),
+    (Same, "OBJECT ENCODING short"),
+    (Same, "OBJECT REFCOUNT zero"),
+    (Same, "OBJECT REFCOUNT neg"),
+    (Same, "OBJECT REFCOUNT short"),
+    (Same, "OBJECT REFCOUNT missing"),
+    (Same, "OBJECT IDLETIME short"),
+    (Same, "OBJECT FREQ short"),
+    (Same, "OBJECT HELP"),
+    (Same, "OBJECT help x"),
+    (Same, "OBJECT ENCODING"),
+    (Same, "OBJECT ENCODING a b"),
+    (Same, "OBJECT FOO x"),
+    (Same, "OBJECT"),
+    (Same, "MSET a ohmytext b mynewtext"),
+    (Same, "LCS a b"),
+    (Same, "LCS a b LEN"),
+    (Same, "LCS a b IDX"),
+    (Same, "LCS a b IDX MINMATCHLEN 4"),
+    (Same, "LCS a b IDX MINMATCHLEN 4 WITHMATCHLEN"),
+    (Same, "LCS a b IDX WITHMATCHLEN MINMATCHLEN -5"),
+    (Same, "LCS a b LEN IDX"),
+    (Same, "LCS a b MINMATCHLEN"),
+    (Same, "LCS a b MINMATCHLEN x"),
+    (Same, "LCS a b FOO"),
+    (Same, "LCS a missing"),
+    (Same, "LCS missing missing LEN"),
+    (Same, "LCS a"),
+    (Same, "CLIENT SETNAME parity"),
+    (Same, "CLIENT GETNAME"),
+    (Same, "CLIENT SETNAME \"\""),
+    (Same, "CLIENT GETNAME"),
+    (Same, "CLIENT SETNAME has\0zero"),
+    (Same, "CLIENT SETNAME"),
+    (Shape, "CLIENT ID"),
+    (Same, "CLIENT ID x"),
+    (Same, "CLIENT FOO"),
+    (Same, "CLIENT"),
+    (Same, "CLIENT REPLY"),
+    (Same, "CLIENT REPLY MAYBE"),
+    (Same, "CLIENT NO-EVICT maybe"),
+    (Same, "CLIENT NO-EVICT on"),
+    (Same, "CLIENT NO-EVICT off"),
+    (Same, "CLIENT KILL"),
+    (Same, "CLIENT KILL 1.2.3.4:5"),
+    (Same, "CLIENT KILL ID 0"),
+    (Same, "CLIENT KILL ID x"),
+    (Same, "CLIENT KILL ID 999999"),
+    (Same, "CLIENT KILL ADDR 1.2.3.4:5"),
+    (Same, "CLIENT KILL USER nobody"),
+    (Same, "CLIENT KILL USER default SKIPME maybe"),
+    (Same, "CLIENT KILL FOO bar"),
+    (Same, "CLIENT KILL ID 1 SKIPME"),
+    (Same, "CONFIG GET maxmemory"),
+    (Same, "CONFIG GET maxmemory-policy"),
+    (Same, "CONFIG GET maxmemory-p*"),
+    (Same, "CONFIG GET MAXMEMORY"),
+    (Same, "CONFIG GET save"),
+    (Same, "CONFIG GET appendonly"),
+    (Same, "CONFIG GET no-such-parameter"),
+    (Same, "CONFIG GET"),
+    (Same, "CONFIG SET"),
+    (Same, "CONFIG SET maxmemory"),
+    (Same, "CONFIG SET maxmemory 1 maxmemory-policy"),
+    (Same, "CONFIG SET no-such-parameter 1"),
+    (Same, "CONFIG SET maxmemory 1mb maxmemory 2mb"),
+    (Same, "CONFIG SET maxmemory-policy allkeys-lru"),
+    (Same, "CONFIG GET maxmemory-policy"),
+    (Same, "CONFIG SET maxmemory-policy noeviction"),
+    (Same, "CONFIG RESETSTAT"),
+    (Same, "CONFIG RESETSTAT x"),
+    (Same, "CONFIG FOO"),
+    (Same, "CONFIG"),
+    (Same, "FUNCTION FLUSH"),
+    (Same, "FUNCTION FLUSH SYNC"),
+];
+
+/// RESP3 encodings of the introspection replies that have one (LCS IDX is a map, a missing key's OBJECT
+/// a null).
+const INTROSPECTION_RESP3: &[(Check, &str)] = &[
+    (Same, "MSET a ohmytext b mynewtext"),
+    (Same, "LCS a b IDX MINMATCHLEN 4 WITHMATCHLEN"),
+    (Same, "OBJECT ENCODING missing"),
+    (Same, "CLIENT GETNAME"),
+    (Same, "CONFIG GET maxmemory"),
+];
+
+#[test]
+fn introspection_commands_reply_as_redis_does() {
+    run(INTROSPECTION, false);
+}
+
+#[test]
+fn introspection_replies_are_encoded_in_resp3_as_redis_encodes_them() {
+    run(INTROSPECTION_RESP3, true);
+}
+
+/// A full SCAN (MATCH and COUNT varied) returns exactly the keys there are, on both servers.
+#[test]
+fn a_full_scan_returns_every_key_as_redis_does() {
+    require!(command("redis-server"));
+    let (_redis, redis_addr) = redis_server();
+    let pincore = Server::start();
+    for addr in [redis_addr, pincore.resp] {
+        let mut c = Client::connect(addr);
+        for chunk in 0..20 {
+            let mut args: Vec<Vec<u8>> = vec![b"MSET".to_vec()];
+            for i in chunk * 500..(chunk + 1) * 500 {
+                args.push(format!("key:{i}").into_bytes());
+                args.push(b"v".to_vec());
+            }
+            let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            assert_eq!(c.call(&args), b"+OK\r\n");
+        }
+    }
+    for (pattern, count) in [
+        ("*", "10"),
+        ("key:1*", "100"),
+        ("*7", "1"),
+        ("key:[0-4]?", "1000"),
+    ] {
+        let scan = |addr: SocketAddr| -> Vec<Vec<u8>> {
+            let mut c = Client::connect(addr);
+            let mut cursor = b"0".to_vec();
+            let mut keys = Vec::new();
+            for _ in 0..100_000 {
+                let reply = c.call(&[
+                    b"SCAN",
+                    &cursor,
+                    b"MATCH",
+                    pattern.as_bytes(),
+                    b"COUNT",
+                    count.as_bytes(),
+                ]);
+                let (next, batch) = scan_reply(&reply);
+                keys.extend(batch);
+                cursor = next;
+                if cursor == b"0" {
+                    break;
+                }
+            }
+            assert_eq!(cursor, b"0", "the scan of {pattern} did not end");
+            keys.sort();
+            keys.dedup();
+            keys
+        };
+        let (theirs, ours) = (scan(redis_addr), scan(pincore.resp));
+        assert!(!theirs.is_empty());
+        assert_eq!(theirs, ours, "SCAN MATCH {pattern} COUNT {count}");
+    }
+}
+
+/// The cursor and the keys of a SCAN reply.
+fn scan_reply(reply: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let text = reply
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .collect::<Vec<_>>();
+    // *2, $len, cursor, *n, then $len / key pairs.
+    assert_eq!(text[0], b"*2", "{:?}", String::from_utf8_lossy(reply));
+    let cursor = text[2].to_vec();
+    let keys = text[4..]
+        .chunks(2)
+        .filter(|pair| pair.len() == 2)
+        .map(|pair| pair[1].to_vec())
+        .collect();
+    (cursor, keys)
+}
 
 #[test]
 fn string_commands_reply_as_redis_does() {

@@ -42,7 +42,14 @@ fn every_command_through_redis_cli() {
     for section in [
         "# Server",
         "# Clients",
+        "# Memory",
+        "# Persistence",
+        "loading:0",
         "# Stats",
+        "keyspace_hits:",
+        "expired_keys:",
+        "# CPU",
+        "used_cpu_sys:",
         "# Keyspace",
         "db0:keys=3,expires=2",
     ] {
@@ -51,6 +58,17 @@ fn every_command_through_redis_cli() {
             "{section} missing from INFO:\n{info}"
         );
     }
+    let headers = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with('#'))
+            .map(|l| l.trim_end().to_string())
+            .collect()
+    };
+    assert_eq!(headers(&s.cli(&["INFO", "everything"])), headers(&info));
+    assert_eq!(
+        headers(&s.cli(&["INFO", "cpu", "MEMORY"])),
+        ["# Memory", "# CPU"]
+    );
     let keyspace = s.cli(&["INFO", "keyspace"]);
     assert!(
         keyspace.contains("db0:keys=3") && !keyspace.contains("# Server"),
@@ -59,7 +77,7 @@ fn every_command_through_redis_cli() {
     assert_eq!(s.cli(&["CONFIG", "GET", "save"]), "save");
     assert_eq!(s.cli(&["CONFIG", "GET", "appendonly"]), "appendonly\nno");
     assert!(s.cli(&["COMMAND", "INFO", "get"]).contains("readonly"));
-    assert_eq!(s.cli(&["COMMAND", "COUNT"]), "66");
+    assert_eq!(s.cli(&["COMMAND", "COUNT"]), "88");
     assert_eq!(s.cli(&["CLIENT", "SETNAME", "tester"]), "OK");
     assert_eq!(
         s.cli(&["NOSUCH", "x"]),

@@ -233,6 +233,53 @@ fn info_is_refused_inside_multi_and_aborts_the_transaction() {
     assert!(c.line("INFO keyspace").starts_with('$'));
 }
 
+/// What defers its reply (KEYS walks the parts yielding between them; CLIENT LIST/KILL and CONFIG SET wait
+/// for every shard) cannot run under EXEC's locks and is refused while queueing; SCAN, CLIENT ID and
+/// PUBLISH run inside EXEC, SCAN over the parts EXEC holds.
+#[test]
+fn deferred_commands_are_refused_inside_multi_and_the_rest_run_under_exec() {
+    let s = Server::start();
+    let mut c = Client::connect(s.resp);
+    for refused in [
+        "KEYS *",
+        "CLIENT LIST",
+        "CLIENT KILL ID 1",
+        "CONFIG SET maxmemory 0",
+    ] {
+        assert_eq!(c.line("MULTI"), "+OK\r\n");
+        let reply = c.line(refused);
+        let name = refused.split(' ').take(2).collect::<Vec<_>>();
+        let name = if name[0] == "KEYS" {
+            "KEYS"
+        } else {
+            &name.join(" ")
+        };
+        assert!(
+            reply.starts_with(&format!(
+                "-ERR Command not allowed inside a transaction: {name}"
+            )),
+            "{refused}: {reply}"
+        );
+        assert!(c.line("EXEC").starts_with("-EXECABORT"), "{refused}");
+    }
+    assert_eq!(c.line("MSET a 1 b 2 c 3"), "+OK\r\n");
+    assert_eq!(c.line("MULTI"), "+OK\r\n");
+    for queued in [
+        "SCAN 0 COUNT 1000",
+        "CLIENT ID",
+        "PUBLISH news hi",
+        "INCR a",
+    ] {
+        assert_eq!(c.line(queued), "+QUEUED\r\n", "{queued}");
+    }
+    let exec = c.line("EXEC");
+    assert!(exec.starts_with("*4\r\n*2\r\n$1\r\n0\r\n*3\r\n"), "{exec}");
+    for key in ["$1\r\na\r\n", "$1\r\nb\r\n", "$1\r\nc\r\n"] {
+        assert!(exec.contains(key), "SCAN in EXEC misses {key:?}: {exec}");
+    }
+    assert!(exec.ends_with(":0\r\n:2\r\n"), "{exec}");
+}
+
 #[test]
 fn over_maxmemory_writes_are_refused_while_queueing_and_at_exec() {
     let s = Server::start_from(

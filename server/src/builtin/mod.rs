@@ -19,8 +19,9 @@ use crate::logging::LogLevelHandle;
 pub fn server() -> Server {
     let keyspace = Arc::new(resp::keyspace::Keyspace::default());
     let pubsub = Arc::new(resp::pubsub::PubSub::default());
+    let stats = Arc::new(resp::stats::Baseline::default());
     Server::new()
-        .service(move |ctx| resp::Resp::new(ctx, keyspace.clone(), pubsub.clone()))
+        .service(move |ctx| resp::Resp::new(ctx, keyspace.clone(), pubsub.clone(), stats.clone()))
         .service(|_| echo::Echo)
         .service(|_| admin::Admin)
 }

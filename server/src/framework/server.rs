@@ -233,6 +233,7 @@ fn serve(
         // client aiming keys at one shard gains nothing it could not get by connecting there.
         owners: ahash::RandomState::with_seeds(0x7069_6e63, 0x6f72_6500, 0x6b65_7973, 0x6861_7368),
         watches: watches.clone(),
+        config_version: std::sync::atomic::AtomicU64::new(0),
     });
     let stopped = Arc::new(AtomicBool::new(false));
     stall::start(watches, stopped.clone())

@@ -106,6 +106,27 @@ impl<S: Service> Context<S> {
         self.shard.config()
     }
 
+    /// Changes the running configuration as a SIGHUP reload would, without a file: `change` edits a copy of
+    /// the running configuration and of this service's settings; the result is checked exactly as a
+    /// reloaded file is (every service's settings included) and its live parts — limits, timeouts, log
+    /// level, services' settings — are applied on every shard, [`Service::on_reload`] included. A change
+    /// that is invalid, or that touches what needs a restart (listeners, shards, log format), is refused
+    /// with the reason and changes nothing. The configuration file is not written: the next SIGHUP
+    /// re-reads it.
+    pub async fn reconfigure(
+        &self,
+        change: impl FnOnce(&mut Config, &mut S::Settings),
+    ) -> Result<(), String> {
+        let mut config = (*self.config()).clone();
+        let mut settings = (*self.settings()).clone();
+        change(&mut config, &mut settings);
+        let value = serde_yaml::to_value(&settings).map_err(|e| e.to_string())?;
+        if let Some(section) = config.services.get_mut(S::NAME) {
+            section.settings = value;
+        }
+        crate::control::reconfigure(&self.shard, config).await
+    }
+
     /// The server is draining: the service should finish the request at hand and close.
     pub fn draining(&self) -> bool {
         self.shard.draining()

@@ -71,6 +71,28 @@ function check(name, got, want) {
   check("watch conflict aborts exec", await r.multi().incr("tx:a").exec(), null);
   check("unchanged by the aborted transaction", await other.get("tx:a"), "100");
   other.disconnect();
+  // scanStream follows the cursor to 0: every key once (SCAN may repeat keys; these are deduplicated).
+  const scanned = new Set();
+  await new Promise((done, fail) => {
+    const stream = r.scanStream({ match: "p:*", count: 100 });
+    stream.on("data", (keys) => keys.forEach((k) => scanned.add(k)));
+    stream.on("end", done);
+    stream.on("error", fail);
+  });
+  check("scanStream", scanned.size, 1000);
+  check("keys", (await r.keys("p:1??")).length, 100);
+  check("client setname", await r.client("SETNAME", "js-check"), "OK");
+  check("client getname", await r.client("GETNAME"), "js-check");
+  check("client list", (await r.client("LIST")).includes("name=js-check"), true);
+  check("client id", (await r.client("ID")) > 0, true);
+  check("config set", await r.config("SET", "maxmemory", "1mb"), "OK");
+  check("config get", await r.config("GET", "maxmemory"), ["maxmemory", String(1 << 20)]);
+  check("info memory", (await r.info("memory")).includes(`maxmemory:${1 << 20}\r\n`), true);
+  check("config set back", await r.config("SET", "maxmemory", "0"), "OK");
+  let refused = "";
+  try { await r.config("SET", "timeout", "soon"); } catch (e) { refused = String(e.message); }
+  check("invalid config refused", refused.includes("CONFIG SET failed"), true);
+  check("info stats", (await r.info("stats")).includes("keyspace_hits:"), true);
   r.disconnect();
   console.log("all checks passed");
 })().catch((e) => {

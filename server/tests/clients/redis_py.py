@@ -127,4 +127,43 @@ deadline = time.time() + 5
 while r.pubsub_numpat() != 0 and time.time() < deadline:
     time.sleep(0.02)
 check("closed subscriber unregistered", (r.pubsub_numpat(), r.publish("chat", "x")), (0, 0))
+# SCAN through scan_iter (cursor until 0) finds every key exactly as KEYS does, in any order.
+scanned = list(r.scan_iter(match="p:*", count=50))
+check("scan_iter", sorted(scanned), sorted(r.keys("p:*")))
+check("scan_iter count", len(scanned), 1000)
+check("scan type", list(r.scan_iter(match="p:1*", _type="string")) != [], True)
+check("client setname", r.client_setname("py-check"), True)
+check("client getname", r.client_getname() in ("py-check", b"py-check"), True)
+check("client info", r.client_info()["name"], "py-check")
+check("client list", any(c["name"] == "py-check" for c in r.client_list()), True)
+# A bare connection, so no retry reconnects it behind the check's back.
+other = redis.Connection(port=port, password=password, socket_timeout=5)
+other.connect()
+other.send_command("CLIENT", "ID")
+victim = other.read_response()
+check("client kill", r.client_kill_filter(_id=victim), 1)
+try:
+    other.send_command("PING")
+    other.read_response()
+    print("FAIL a killed connection still answered")
+    sys.exit(1)
+except (redis.exceptions.ConnectionError, OSError):
+    print("ok killed connection closed")
+check("config set", r.config_set("maxmemory", "100mb"), True)
+check("config get pattern", r.config_get("maxmemory*"), {"maxmemory": str(100 << 20), "maxmemory-policy": "noeviction"})
+check("info memory", r.info("memory")["maxmemory"], 100 << 20)
+check("config set back", r.config_set("maxmemory", 0), True)
+try:
+    r.config_set("maxmemory-policy", "sometimes")
+    print("FAIL an invalid policy was accepted")
+    sys.exit(1)
+except redis.exceptions.ResponseError as e:
+    print(f"ok invalid config refused ({e})")
+check("policy unchanged", r.config_get("maxmemory-policy"), {"maxmemory-policy": "noeviction"})
+stats = r.info("stats")
+check("info stats", stats["total_commands_processed"] > 0 and "keyspace_hits" in stats, True)
+check("info cpu", "used_cpu_user" in r.info("cpu"), True)
+check("config resetstat", r.config_resetstat(), True)
+check("object encoding", r.object("encoding", "p:1") in ("int", b"int"), True)
+check("lcs", r.lcs("greeting", "greeting"), b"again")
 print("all checks passed")

@@ -1,13 +1,16 @@
 //! Running RESP commands from the table on the shard that received them, or queueing them between MULTI
-//! and EXEC; only [`Run::EveryShard`] commands (INFO) wait for the other shards (their metrics). Replies are
-//! collected in request order.
+//! and EXEC. A command that needs the other shards (INFO's metrics, CLIENT LIST's connections) or must not
+//! hold this one (KEYS) leaves a [`Pending`] reply, awaited in its turn; replies are collected in request
+//! order.
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
 use pincore_resp::reply;
 
-use super::commands::{flag, printable, Call, Flow, Run, Session, Spec, COMMANDS};
+use super::commands::{
+    flag, printable, Call, Deferred, Flow, ReplyMode, Run, Session, Spec, COMMANDS,
+};
 use super::keyspace::{Parts, OOM};
 use super::Resp;
 use crate::framework::{ShardSnapshot, Unavailable};
@@ -24,14 +27,19 @@ pub enum Dispatched {
     Queued,
 }
 
-/// A reply that waits for every shard's metrics.
-pub struct Pending {
-    command: usize,
-    arguments: Vec<String>,
-    protocol: reply::Protocol,
-    snapshots: std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Vec<ShardSnapshot>, Unavailable>>>,
-    >,
+/// A reply that waits: for every shard's metrics (INFO), or for a command's own [`Deferred`] work.
+pub enum Pending {
+    Snapshots {
+        command: usize,
+        arguments: Vec<String>,
+        protocol: reply::Protocol,
+        snapshots: std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Vec<ShardSnapshot>, Unavailable>>>,
+        >,
+    },
+    Deferred(Deferred),
+    /// The reply is made and then dropped (CLIENT REPLY OFF or SKIP).
+    Silent(Box<Pending>),
 }
 
 /// A reply slot in request order.
@@ -104,6 +112,7 @@ fn full_name(spec: &Spec, args: &[&[u8]]) -> String {
 
 /// Runs the command at table row `command` (or [`super::commands::UNKNOWN`]) received at `now`. Local replies are appended
 /// to `out`. Between MULTI and EXEC, commands are checked as Redis checks them and queued (see [`queue`]).
+/// After CLIENT REPLY OFF every reply is dropped (errors too, as in Redis), after SKIP the next one.
 pub fn dispatch(
     resp: &Resp,
     session: &mut Session,
@@ -112,68 +121,88 @@ pub fn dispatch(
     now: Instant,
     out: &mut Vec<u8>,
 ) -> Dispatched {
-    let Some(spec) = COMMANDS.get(command) else {
-        resp.ctx.error("unknown_command");
-        session.refused();
-        unknown(out, args);
-        return Dispatched::Written;
-    };
-    if !session.authenticated && !matches!(spec.name, "auth" | "hello" | "ping" | "quit" | "reset")
-    {
-        resp.ctx.error("noauth");
-        refuse(resp, session, spec, out, b"NOAUTH Authentication required.");
-        return Dispatched::Written;
-    }
-    if !spec.arity_ok(args.len()) {
-        resp.ctx.error("wrong_arity");
-        let text = format!("ERR wrong number of arguments for '{}' command", spec.name);
-        refuse(resp, session, spec, out, text.as_bytes());
-        return Dispatched::Written;
-    }
-    if session.protocol == reply::Protocol::Resp2
-        && session.subscribed()
-        && !subscribed_may_run(spec)
-    {
-        resp.ctx.error("subscribed_context");
-        let text = format!(
-            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-            full_name(spec, args)
-        );
-        refuse(resp, session, spec, out, text.as_bytes());
-        return Dispatched::Written;
-    }
-    if session.transaction.is_some() && !runs_in_multi(spec) {
-        queue(resp, session, spec, command, args, now, out);
-        return Dispatched::Queued;
-    }
-    if spec.flags & flag::DENYOOM != 0 && !resp.make_room(now) {
-        reply::error(out, OOM);
-        return Dispatched::Written;
-    }
-    match spec.run {
-        Run::Here(run) => {
-            let mut call = Call {
-                resp,
-                session,
-                args,
-                now,
-                out,
-                parts: Parts::Lock(&resp.keyspace),
-            };
-            match run(&mut call) {
-                Flow::Reply => Dispatched::Written,
-                Flow::Close => Dispatched::Close,
+    let (before, mark) = (session.reply, out.len());
+    let dispatched = 'run: {
+        let Some(spec) = COMMANDS.get(command) else {
+            resp.ctx.error("unknown_command");
+            session.refused();
+            unknown(out, args);
+            break 'run Dispatched::Written;
+        };
+        if !session.authenticated
+            && !matches!(spec.name, "auth" | "hello" | "ping" | "quit" | "reset")
+        {
+            resp.ctx.error("noauth");
+            refuse(resp, session, spec, out, b"NOAUTH Authentication required.");
+            break 'run Dispatched::Written;
+        }
+        if !spec.arity_ok(args.len()) {
+            resp.ctx.error("wrong_arity");
+            let text = format!("ERR wrong number of arguments for '{}' command", spec.name);
+            refuse(resp, session, spec, out, text.as_bytes());
+            break 'run Dispatched::Written;
+        }
+        if session.protocol == reply::Protocol::Resp2
+            && session.subscribed()
+            && !subscribed_may_run(spec)
+        {
+            resp.ctx.error("subscribed_context");
+            let text = format!(
+                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                full_name(spec, args)
+            );
+            refuse(resp, session, spec, out, text.as_bytes());
+            break 'run Dispatched::Written;
+        }
+        if session.transaction.is_some() && !runs_in_multi(spec) {
+            queue(resp, session, spec, command, args, now, out);
+            break 'run Dispatched::Queued;
+        }
+        if spec.flags & flag::DENYOOM != 0 && !resp.make_room(now) {
+            reply::error(out, OOM);
+            break 'run Dispatched::Written;
+        }
+        session.client.last_command.set(spec.name);
+        match spec.run {
+            Run::Here(run) => {
+                let mut call = Call {
+                    resp,
+                    session: &mut *session,
+                    args,
+                    now,
+                    out: &mut *out,
+                    parts: Parts::Lock(&resp.keyspace),
+                    later: None,
+                };
+                let flow = run(&mut call);
+                match (call.later, flow) {
+                    (Some(later), _) => Dispatched::Later(Pending::Deferred(later)),
+                    (None, Flow::Reply) => Dispatched::Written,
+                    (None, Flow::Close) => Dispatched::Close,
+                }
+            }
+            Run::EveryShard { prepare, .. } => {
+                let ctx = resp.ctx.clone();
+                Dispatched::Later(Pending::Snapshots {
+                    command,
+                    arguments: prepare(args),
+                    protocol: session.protocol,
+                    snapshots: Box::pin(async move { ctx.snapshots().await }),
+                })
             }
         }
-        Run::EveryShard { prepare, .. } => {
-            let ctx = resp.ctx.clone();
-            Dispatched::Later(Pending {
-                command,
-                arguments: prepare(args),
-                protocol: session.protocol,
-                snapshots: Box::pin(async move { ctx.snapshots().await }),
-            })
-        }
+    };
+    // CLIENT REPLY ON, run while replies were off or skipped, is answered; a skip is used up by one command.
+    if session.reply == ReplyMode::On {
+        return dispatched;
+    }
+    if before == ReplyMode::SkipNext && session.reply == ReplyMode::SkipNext {
+        session.reply = ReplyMode::On;
+    }
+    out.truncate(mark);
+    match dispatched {
+        Dispatched::Later(pending) => Dispatched::Later(Pending::Silent(Box::new(pending))),
+        other => other,
     }
 }
 
@@ -201,6 +230,23 @@ fn refuse(resp: &Resp, session: &mut Session, spec: &Spec, out: &mut Vec<u8>, me
     }
 }
 
+/// Why a command cannot be queued, if it cannot: EXEC runs its queue under keyspace locks, which are never
+/// held across an await, so nothing that waits for other shards (INFO, CLIENT LIST and KILL, CONFIG SET and
+/// RESETSTAT) or yields its shard between steps (KEYS) can run there.
+fn not_in_transaction(spec: &Spec, args: &[&[u8]]) -> Option<&'static str> {
+    let sub = |names: &[&str]| {
+        args.get(1)
+            .is_some_and(|a| names.iter().any(|n| a.eq_ignore_ascii_case(n.as_bytes())))
+    };
+    match spec.name {
+        _ if matches!(spec.run, Run::EveryShard { .. }) => Some("waits for every shard"),
+        "keys" => Some("walks the keyspace a part at a time (SCAN runs inside MULTI)"),
+        "client" if sub(&["list", "kill"]) => Some("waits for every shard"),
+        "config" if sub(&["set", "resetstat"]) => Some("waits for every shard"),
+        _ => None,
+    }
+}
+
 /// Queues a command between MULTI and EXEC: `+QUEUED`, or an error that aborts the transaction. A command
 /// that waits on other shards (INFO) is refused: EXEC runs its queue under keyspace locks, which are never
 /// held across an await. When memory is over `maxmemory`, every command is refused, as in Redis.
@@ -213,11 +259,11 @@ fn queue(
     now: Instant,
     out: &mut Vec<u8>,
 ) {
-    if matches!(spec.run, Run::EveryShard { .. }) {
+    if let Some(why) = not_in_transaction(spec, args) {
         resp.ctx.error("not_in_transaction");
         let text = format!(
-            "ERR Command not allowed inside a transaction: {} waits for every shard, run it outside MULTI",
-            spec.name.to_ascii_uppercase()
+            "ERR Command not allowed inside a transaction: {} {why}, run it outside MULTI",
+            full_name(spec, args).to_ascii_uppercase().replace('|', " ")
         );
         return refuse(resp, session, spec, out, text.as_bytes());
     }
@@ -257,14 +303,28 @@ pub async fn resolve(resp: &Resp, queue: &mut VecDeque<Queued>, out: &mut Vec<u8
 }
 
 async fn gather(resp: &Resp, pending: Pending, out: &mut Vec<u8>) {
-    let Some(Run::EveryShard { render, .. }) = COMMANDS.get(pending.command).map(|s| s.run) else {
-        return;
-    };
-    match pending.snapshots.await {
-        Ok(snapshots) => render(resp, &pending.arguments, &snapshots, pending.protocol, out),
-        Err(Unavailable) => {
-            resp.ctx.error("shard_unavailable");
-            reply::error(out, UNAVAILABLE);
+    match pending {
+        Pending::Snapshots {
+            command,
+            arguments,
+            protocol,
+            snapshots,
+        } => {
+            let Some(Run::EveryShard { render, .. }) = COMMANDS.get(command).map(|s| s.run) else {
+                return;
+            };
+            match snapshots.await {
+                Ok(snapshots) => render(resp, &arguments, &snapshots, protocol, out),
+                Err(Unavailable) => {
+                    resp.ctx.error("shard_unavailable");
+                    reply::error(out, UNAVAILABLE);
+                }
+            }
+        }
+        Pending::Deferred(later) => out.extend_from_slice(&later.await),
+        Pending::Silent(pending) => {
+            let mut dropped = Vec::new();
+            Box::pin(gather(resp, *pending, &mut dropped)).await;
         }
     }
 }

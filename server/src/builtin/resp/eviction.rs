@@ -108,6 +108,14 @@ impl Policy {
         }
     }
 
+    /// LRU and LFU judge each key's own access record (Redis then stops sharing small integers between keys).
+    pub fn tracks_access(self) -> bool {
+        matches!(
+            self,
+            Policy::AllKeysLru | Policy::AllKeysLfu | Policy::VolatileLru | Policy::VolatileLfu
+        )
+    }
+
     /// Only keys with a time to live may be evicted.
     pub fn volatile(self) -> bool {
         matches!(

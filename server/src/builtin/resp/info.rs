@@ -1,17 +1,68 @@
-//! INFO: the server, clients, memory, stats and keyspace sections, from every shard's snapshot.
+//! INFO: the server, clients, memory, persistence, stats, cpu and keyspace sections, from every shard's
+//! snapshot. Stats count from the last CONFIG RESETSTAT ([`super::stats`]).
 
 use std::fmt::Write;
 
 use pincore_resp::reply::{self, Protocol};
 
-use super::{Resp, COMMANDS_TOTAL, EVICTED_KEYS, KEYS, KEYS_EXPIRING};
+use super::keyspace::Keyspace;
+use super::{
+    Resp, COMMANDS_TOTAL, EVICTED_KEYS, KEYS, KEYSPACE_HITS, KEYSPACE_MISSES, KEYS_EXPIRING,
+};
 use crate::framework::{Service, ServiceSnapshot, ShardSnapshot};
 
 /// The Redis version whose commands and replies this server follows, as HELLO and INFO report it: clients
 /// use it to decide which commands and reply shapes to expect.
 pub const REDIS_VERSION: &str = "7.0.15";
 
-const SECTIONS: [&str; 5] = ["server", "clients", "memory", "stats", "keyspace"];
+const SECTIONS: [&str; 7] = [
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "cpu",
+    "keyspace",
+];
+
+/// The stats section's counters, by INFO field, summed over every shard: what CONFIG RESETSTAT takes as
+/// its new zero.
+pub fn stat_totals(keyspace: &Keyspace, snapshots: &[ShardSnapshot]) -> Vec<(&'static str, u64)> {
+    let sum = |name: &str| snapshots.iter().map(|s| s.sum_of(name)).sum::<u64>();
+    let resp = |pick| resp_total(snapshots, pick);
+    vec![
+        ("total_connections_received", resp(|s| s.accepted)),
+        ("total_commands_processed", sum(COMMANDS_TOTAL)),
+        ("rejected_connections", resp(|s| s.rejected.iter().sum())),
+        ("total_net_input_bytes", resp(|s| s.bytes_in)),
+        ("total_net_output_bytes", resp(|s| s.bytes_out)),
+        ("expired_keys", keyspace.expired()),
+        ("evicted_keys", sum(EVICTED_KEYS)),
+        ("keyspace_hits", sum(KEYSPACE_HITS)),
+        ("keyspace_misses", sum(KEYSPACE_MISSES)),
+    ]
+}
+
+/// The RESP service's figure `pick` summed over every shard.
+fn resp_total(snapshots: &[ShardSnapshot], pick: fn(&ServiceSnapshot) -> u64) -> u64 {
+    snapshots
+        .iter()
+        .filter_map(|s| s.service(Resp::NAME))
+        .map(pick)
+        .sum()
+}
+
+/// This process's CPU time, user and system, in seconds (`getrusage`).
+fn cpu_seconds() -> (f64, f64) {
+    // SAFETY: getrusage writes one rusage struct into the zeroed one given; it has no other effect.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (seconds(usage.ru_utime), seconds(usage.ru_stime))
+}
 
 /// INFO's arguments: the sections asked for, lower-cased.
 pub fn sections(args: &[&[u8]]) -> Vec<String> {
@@ -48,13 +99,6 @@ pub fn render(resp: &Resp, requested: &[String], snapshots: &[ShardSnapshot]) ->
     let ctx = &resp.ctx;
     let config = ctx.config();
     let sum = |name: &str| snapshots.iter().map(|s| s.sum_of(name)).sum::<u64>();
-    let resp_sum = |pick: fn(&ServiceSnapshot) -> u64| {
-        snapshots
-            .iter()
-            .filter_map(|s| s.service(Resp::NAME))
-            .map(pick)
-            .sum::<u64>()
-    };
     let mut out = String::new();
     for section in SECTIONS.iter().filter(|s| wanted(s)) {
         if !out.is_empty() {
@@ -77,7 +121,7 @@ pub fn render(resp: &Resp, requested: &[String], snapshots: &[ShardSnapshot]) ->
                 let _ = write!(
                     out,
                     "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\n",
-                    resp_sum(|s| s.open),
+                    resp_total(snapshots, |s| s.open),
                     config.limits.max_connections_per_shard * ctx.shards(),
                 );
             }
@@ -93,21 +137,35 @@ pub fn render(resp: &Resp, requested: &[String], snapshots: &[ShardSnapshot]) ->
                     policy.name(),
                 );
             }
-            "stats" => {
-                let (channels, patterns) = resp.pubsub.counts();
-                let resp = resp_sum;
-                let commands = sum(COMMANDS_TOTAL);
+            "persistence" => {
+                let started = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .saturating_sub(ctx.started().elapsed())
+                    .as_secs();
+                // pincore-server keeps data in memory only: nothing is ever loaded or saved.
                 let _ = write!(
                     out,
-                    "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nevicted_keys:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\n",
-                    resp(|s| s.accepted),
-                    commands,
-                    resp(|s| s.rejected.iter().sum()),
-                    resp(|s| s.bytes_in),
-                    resp(|s| s.bytes_out),
-                    sum(EVICTED_KEYS),
-                    channels,
-                    patterns,
+                    "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{started}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_bgrewrite_status:ok\r\n",
+                );
+            }
+            "stats" => {
+                out.push_str("# Stats\r\n");
+                for (field, total) in stat_totals(&resp.keyspace, snapshots) {
+                    let _ = write!(out, "{field}:{}\r\n", resp.stats.since_reset(field, total));
+                }
+                // Gauges, not counters: CONFIG RESETSTAT leaves them.
+                let (channels, patterns) = resp.pubsub.counts();
+                let _ = write!(
+                    out,
+                    "pubsub_channels:{channels}\r\npubsub_patterns:{patterns}\r\n"
+                );
+            }
+            "cpu" => {
+                let (user, system) = cpu_seconds();
+                let _ = write!(
+                    out,
+                    "# CPU\r\nused_cpu_sys:{system:.6}\r\nused_cpu_user:{user:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\n",
                 );
             }
             _ => {

@@ -27,6 +27,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::eviction::Policy;
+use super::scan::Cursor;
 use super::store::{Store, Taken};
 
 /// Parts the keyspace is split into (a power of two): enough that two shards rarely want the same one, and
@@ -217,6 +218,14 @@ impl Keyspace {
         (0..PARTS).find_map(|i| self.lock_part((first + i) % PARTS).random_key(now))
     }
 
+    /// One SCAN step from `cursor` (see [`super::scan`]): about `count` live keys and the cursor to continue
+    /// from, 0 when every part has been walked. One part is locked at a time, for one pass over it; a step
+    /// makes at most 16 passes over non-empty parts (empty ones are skipped at the cost of a lock), so the
+    /// work stays near `count` keys.
+    pub fn scan(&self, cursor: u64, count: usize, now: Instant) -> (Vec<Vec<u8>>, u64) {
+        scan_parts(cursor, count, now, |i, f| f(&mut self.lock_part(i)))
+    }
+
     /// Calls `f` on every part in ascending order, each locked while `f` runs on it.
     pub fn for_each_part(&self, mut f: impl FnMut(usize, &mut Store)) {
         for i in 0..PARTS {
@@ -233,6 +242,13 @@ impl Keyspace {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Keys deleted because their deadline passed, since the server started (INFO's expired_keys).
+    pub fn expired(&self) -> u64 {
+        let mut n = 0;
+        self.for_each_part(|_, store| n += store.expired());
+        n
     }
 
     /// Deletes every key atomically: every part is held while its table is swapped for an empty one, which
@@ -399,6 +415,14 @@ impl<'a> Parts<'a> {
         }
     }
 
+    /// See [`Keyspace::scan`].
+    pub fn scan(&mut self, cursor: u64, count: usize, now: Instant) -> (Vec<Vec<u8>>, u64) {
+        match self {
+            Parts::Lock(keyspace) => keyspace.scan(cursor, count, now),
+            Parts::Held { held, .. } => scan_parts(cursor, count, now, |i, f| f(held.part(i))),
+        }
+    }
+
     /// See [`Keyspace::len`].
     pub fn key_count(&mut self) -> usize {
         match self {
@@ -416,6 +440,43 @@ impl<'a> Parts<'a> {
             }
         }
     }
+}
+
+/// SCAN's walk ([`Keyspace::scan`]) over the parts `with_part` lends, one at a time: each locked in turn,
+/// or held by EXEC.
+fn scan_parts(
+    cursor: u64,
+    count: usize,
+    now: Instant,
+    mut with_part: impl FnMut(usize, &mut dyn FnMut(&mut Store)),
+) -> (Vec<Vec<u8>>, u64) {
+    let mut at = Cursor::decode(cursor);
+    let mut keys = Vec::new();
+    let mut passes = 0;
+    loop {
+        let mut next = None;
+        with_part(at.part, &mut |part: &mut Store| {
+            if !part.is_empty() {
+                passes += 1;
+                next = part.scan(at.position, count - keys.len(), now, &mut keys);
+            }
+        });
+        at = match next {
+            Some(position) => Cursor {
+                part: at.part,
+                position,
+            },
+            None if at.part + 1 == PARTS => return (keys, 0),
+            None => Cursor {
+                part: at.part + 1,
+                position: 0,
+            },
+        };
+        if keys.len() >= count || passes == 16 {
+            break;
+        }
+    }
+    (keys, at.encode())
 }
 
 /// Frees the tables FLUSHALL took: small ones here, large ones on a thread of their own (see
@@ -623,6 +684,55 @@ mod tests {
             "bounded work"
         );
         assert_eq!(ks.used_memory(), bytes_of_parts(&ks));
+    }
+
+    #[test]
+    fn a_scan_returns_every_key_present_throughout_while_tables_grow_and_shrink() {
+        let ks = Keyspace::default();
+        let now = Instant::now();
+        fill(&ks, 2000, None, now);
+        assert_eq!(
+            Keyspace::default().scan(0, 10, now),
+            (Vec::new(), 0),
+            "empty: one call"
+        );
+        let mut seen = std::collections::HashSet::new();
+        let (mut cursor, mut added, mut steps) = (0, 0, 0);
+        loop {
+            let (keys, next) = ks.scan(cursor, 7, now);
+            assert!(keys.len() <= 7 * 2 + 8, "{} keys in one step", keys.len());
+            seen.extend(keys);
+            // Grow every part several times over during the scan, and delete some of what was added.
+            for _ in 0..30 {
+                let key = format!("new:{added}");
+                ks.lock(key.as_bytes()).set(
+                    key.as_bytes(),
+                    b"v",
+                    SetCondition::Always,
+                    SetTtl::Clear,
+                    now,
+                    false,
+                );
+                if added % 3 == 0 {
+                    let old = format!("new:{}", added / 2);
+                    ks.lock(old.as_bytes()).delete(old.as_bytes(), now);
+                }
+                added += 1;
+            }
+            steps += 1;
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+            assert!(steps < 100_000);
+        }
+        assert!(added > 4 * 2000, "{added}");
+        for i in 0..2000 {
+            assert!(
+                seen.contains(format!("key:{i}").as_bytes()),
+                "key:{i} missed"
+            );
+        }
     }
 
     #[test]

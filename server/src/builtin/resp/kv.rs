@@ -15,11 +15,23 @@ const NOT_A_FLOAT: &[u8] = b"ERR value is not a valid float";
 /// Redis's words for a value that would outgrow the bulk limit; the limit named is pincore's own setting.
 pub const TOO_LONG: &[u8] = b"ERR string exceeds maximum allowed size (limits.max_bulk_len)";
 
-/// GET key
-pub fn get(store: &mut Store, key: &[u8], now: Instant, protocol: Protocol, out: &mut Vec<u8>) {
+/// GET key: whether the key was found.
+pub fn get(
+    store: &mut Store,
+    key: &[u8],
+    now: Instant,
+    protocol: Protocol,
+    out: &mut Vec<u8>,
+) -> bool {
     match store.get(key, now) {
-        Some(value) => reply::bulk(out, value),
-        None => reply::nil(out, protocol),
+        Some(value) => {
+            reply::bulk(out, value);
+            true
+        }
+        None => {
+            reply::nil(out, protocol);
+            false
+        }
     }
 }
 
@@ -186,12 +198,16 @@ pub fn append(
     max: usize,
     now: Instant,
 ) -> Result<i64, &'static [u8]> {
-    let joined = match store.get(key, now) {
-        None => value.to_vec(),
+    let (joined, existed) = match store.get(key, now) {
+        None => (value.to_vec(), false),
         Some(old) if too_long(old.len() as u64, value.len() as u64, max) => return Err(TOO_LONG),
-        Some(old) => [old, value].concat(),
+        Some(old) => ([old, value].concat(), true),
     };
     store.set(key, &joined, Default::default(), SetTtl::Keep, now, false);
+    if existed {
+        // Redis appends to the string in place, which makes it `raw` (a new key is encoded as SET's).
+        store.mark_raw(key);
+    }
     Ok(joined.len() as i64)
 }
 
@@ -223,6 +239,7 @@ pub fn setrange(
     }
     new[offset..end].copy_from_slice(value);
     store.set(key, &new, Default::default(), SetTtl::Keep, now, false);
+    store.mark_raw(key);
     Ok(new.len() as i64)
 }
 
@@ -310,6 +327,8 @@ pub fn incr_by_float(
         now,
         false,
     );
+    // Redis makes the result a string object, never an `int`, even when it reads as one.
+    store.mark_string(key);
     Ok(text)
 }
 
@@ -324,7 +343,9 @@ mod tests {
         let now = clock.instant();
         let (key, out_) = (args[1], &mut out);
         match args[0].to_ascii_uppercase().as_slice() {
-            b"GET" => get(store, key, now, Protocol::Resp2, out_),
+            b"GET" => {
+                get(store, key, now, Protocol::Resp2, out_);
+            }
             b"SET" => set(store, args, &clock, now, Protocol::Resp2, out_),
             b"INCR" => incr_by(store, key, Ok(1), now, out_),
             b"DECR" => incr_by(store, key, Ok(-1), now, out_),

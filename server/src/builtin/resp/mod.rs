@@ -8,16 +8,21 @@
 //! the public framework API only.
 
 pub mod auth;
+pub mod clients;
 pub mod commands;
 mod dispatch;
 pub mod eviction;
 pub mod expiry;
-mod glob;
+pub mod glob;
 mod info;
+pub mod integer;
 pub mod keyspace;
 pub mod kv;
+pub mod lcs;
 pub mod pubsub;
+pub mod scan;
 mod session;
+pub mod stats;
 pub mod store;
 mod transaction;
 pub mod watch;
@@ -35,6 +40,8 @@ const COMMANDS_TOTAL: &str = "pincore_commands_total";
 const KEYS: &str = "pincore_keys";
 const KEYS_EXPIRING: &str = "pincore_keys_expiring";
 const EVICTED_KEYS: &str = "pincore_evicted_keys_total";
+const KEYSPACE_HITS: &str = "pincore_keyspace_hits_total";
+const KEYSPACE_MISSES: &str = "pincore_keyspace_misses_total";
 
 /// One shard's instance of the key-value service.
 pub struct Resp {
@@ -42,6 +49,11 @@ pub struct Resp {
     keyspace: Arc<Keyspace>,
     /// Channel and pattern subscriptions, shared by every shard.
     pubsub: Arc<PubSub>,
+    /// INFO's zero, set by CONFIG RESETSTAT (shared by every shard).
+    stats: Arc<stats::Baseline>,
+    /// Reads of a key that found it, and that did not (INFO's keyspace_hits and keyspace_misses).
+    hits: Counter,
+    misses: Counter,
     /// Per table row (and one for unknown commands): calls and their latency.
     calls: Vec<Counter>,
     took: Vec<Histogram>,
@@ -49,6 +61,8 @@ pub struct Resp {
     /// Keys this shard's commands evicted to stay under `maxmemory`.
     evicted: Counter,
     transactions: transaction::Outcomes,
+    /// This shard's connections, for CLIENT LIST and CLIENT KILL.
+    clients: clients::Clients,
     /// Bytes this shard's connections hold in read buffers beyond their first 16 KiB each
     /// (`limits.max_read_buffer_bytes_per_shard`).
     read_buffers: std::cell::Cell<usize>,
@@ -70,9 +84,14 @@ impl Service for Resp {
 }
 
 impl Resp {
-    /// The instance of shard `ctx` on `keyspace` and `pubsub`: registers its metrics and starts its share of
-    /// the expiry sweep.
-    pub fn new(ctx: &Context<Resp>, keyspace: Arc<Keyspace>, pubsub: Arc<PubSub>) -> Resp {
+    /// The instance of shard `ctx` on `keyspace`, `pubsub` and INFO's `stats` baseline: registers its
+    /// metrics and starts its share of the expiry sweep.
+    pub fn new(
+        ctx: &Context<Resp>,
+        keyspace: Arc<Keyspace>,
+        pubsub: Arc<PubSub>,
+        stats: Arc<stats::Baseline>,
+    ) -> Resp {
         let labels: Vec<&str> = (0..=commands::UNKNOWN).map(commands::label).collect();
         let calls = labels
             .iter()
@@ -135,6 +154,16 @@ impl Resp {
             "Keys evicted to keep the keyspace under maxmemory.",
             &[],
         );
+        let hits = ctx.counter(
+            KEYSPACE_HITS,
+            "Reads (GET, MGET) that found their key.",
+            &[],
+        );
+        let misses = ctx.counter(
+            KEYSPACE_MISSES,
+            "Reads (GET, MGET) that did not find their key.",
+            &[],
+        );
         let settings = ctx.settings();
         keyspace.set_limit(settings.max_memory_bytes, settings.eviction_policy);
         pubsub.set_limit(settings.pubsub_max_pending_bytes);
@@ -142,18 +171,33 @@ impl Resp {
             ctx: ctx.clone(),
             keyspace,
             pubsub,
+            stats,
+            hits,
+            misses,
             calls,
             took,
             auth_failures,
             evicted,
             transactions: transaction::Outcomes::register(ctx),
             read_buffers: std::cell::Cell::new(0),
+            clients: clients::Clients::default(),
         }
     }
 
     /// Whether clients must authenticate before running commands (read per call: SIGHUP can change it).
     fn needs_auth(&self) -> bool {
         self.ctx.settings().required()
+    }
+
+    /// Whether `user` names a configured user (`default` always exists).
+    fn user_exists(&self, user: &[u8]) -> bool {
+        user == b"default"
+            || self
+                .ctx
+                .settings()
+                .users
+                .iter()
+                .any(|u| u.name.as_bytes() == user)
     }
 
     /// Checks a username and password (see [`auth`]); a failure is counted.
@@ -182,6 +226,15 @@ impl Resp {
     /// Counts one call of table row `command` without timing it (a command run by EXEC).
     fn count(&self, command: usize) {
         self.calls[command].inc();
+    }
+
+    /// Counts a read of a key: found or not.
+    fn count_read(&self, found: bool) {
+        if found {
+            self.hits.inc();
+        } else {
+            self.misses.inc();
+        }
     }
 
     /// Counts one command (table row, or [`commands::UNKNOWN`]) and how long it took from parse to reply.

@@ -83,7 +83,7 @@ impl PubSub {
             receivers += mailboxes.len();
         }
         for (pattern, mailboxes) in &registry.patterns {
-            if !glob::matches(pattern, channel) {
+            if !glob::matches(pattern, channel, false) {
                 continue;
             }
             encoded.clear();
@@ -106,7 +106,7 @@ impl PubSub {
         registry
             .channels
             .keys()
-            .filter(|c| pattern.is_none_or(|p| glob::matches(p, c)))
+            .filter(|c| pattern.is_none_or(|p| glob::matches(p, c, false)))
             .map(|c| c.to_vec())
             .collect()
     }

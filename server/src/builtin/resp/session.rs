@@ -7,6 +7,8 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use std::os::fd::AsRawFd;
+
 use futures_lite::AsyncReadExt;
 use pincore_resp::{reply, CommandParser, Limits};
 
@@ -87,9 +89,10 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
     let mut parser = CommandParser::new();
     let mut ending = Ending {
         resp,
-        session: Session::new(),
+        session: Session::for_connection(conn.stream().as_raw_fd()),
     };
     let session = &mut ending.session;
+    let _registered = resp.clients.register(session.client.clone());
     // Decided once per connection, so the check costs nothing per command. As in Redis, a connection made
     // while the service was open stays authenticated when SIGHUP adds users.
     session.authenticated = !resp.needs_auth();
@@ -197,6 +200,7 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
         };
         let read_at = Instant::now();
         deadline.park(read_at);
+        session.client.last_active.set(read_at);
         filled += n;
         conn.count_in(n);
 

@@ -18,7 +18,10 @@ use std::time::{Duration, Instant};
 
 use hashbrown::HashTable;
 
+pub use super::integer::parse_i64;
+
 use super::eviction::{Access, Policy};
+use super::scan;
 use super::watch::Watchers;
 
 /// Keys are hashed with aHash, keyed per part from OS randomness: several times cheaper than std's SipHash on
@@ -47,6 +50,10 @@ fn from_nanos(nanos: u64) -> Instant {
 struct Slot(Box<[u8]>);
 
 const HAS_DEADLINE: u8 = 1;
+/// The value was changed in place (APPEND, SETRANGE): OBJECT ENCODING says `raw` whatever its length.
+const RAW: u8 = 2;
+/// The value was made as a string (INCRBYFLOAT): OBJECT ENCODING says `embstr` (or `raw`), never `int`.
+const STRING: u8 = 4;
 /// Bytes before the key length: the flags and the access record.
 const HEADER: usize = 1 + 4;
 
@@ -145,7 +152,54 @@ impl Slot {
             self.0[at..at + 8].copy_from_slice(&nanos.to_le_bytes());
             return;
         }
+        let encoding = self.0[0] & (RAW | STRING);
         *self = Slot::new(self.key(), self.value(), deadline, self.access());
+        self.0[0] |= encoding;
+    }
+}
+
+/// A key as OBJECT describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Object {
+    pub encoding: Encoding,
+    /// Seconds since the last read or write (OBJECT IDLETIME).
+    pub idle_seconds: u32,
+    /// The LFU counter, decayed to now (OBJECT FREQ).
+    pub frequency: u8,
+    /// An integer 0-9999, which Redis shares between keys unless an LRU or LFU policy is set.
+    pub small_integer: bool,
+}
+
+/// How Redis would hold a string value, as OBJECT ENCODING names it (Redis's `tryObjectEncoding`): `int` for
+/// a canonical 64-bit integer of at most 20 characters, `embstr` up to 44 bytes, `raw` beyond that or once
+/// changed in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Int,
+    EmbStr,
+    Raw,
+}
+
+impl Encoding {
+    fn of(slot: &Slot) -> Encoding {
+        let value = slot.value();
+        if slot.0[0] & RAW != 0 {
+            Encoding::Raw
+        } else if value.len() <= 20 && slot.0[0] & STRING == 0 && parse_i64(value).is_some() {
+            Encoding::Int
+        } else if value.len() <= 44 {
+            Encoding::EmbStr
+        } else {
+            Encoding::Raw
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Int => "int",
+            Encoding::EmbStr => "embstr",
+            Encoding::Raw => "raw",
+        }
     }
 }
 
@@ -189,6 +243,8 @@ pub struct Store {
     random: u64,
     /// The connections WATCHing keys of this part; every change of a key below tells it.
     pub watchers: Watchers,
+    /// Keys deleted because their deadline passed, lazily or by the sweep (INFO's expired_keys).
+    expired: u64,
 }
 
 impl Default for Store {
@@ -203,6 +259,7 @@ impl Default for Store {
             bytes: 0,
             random,
             watchers: Watchers::default(),
+            expired: 0,
         }
     }
 }
@@ -268,6 +325,11 @@ impl Store {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Keys this store deleted because their deadline passed, since it was made.
+    pub fn expired(&self) -> u64 {
+        self.expired
     }
 
     /// Keys that have a TTL.
@@ -337,6 +399,7 @@ impl Store {
         }
         let random = self.next_random() as u32;
         self.update(key, |slot| {
+            slot.0[0] &= !(RAW | STRING);
             slot.set_value(value);
             slot.set_access(slot.access().touched(now, random));
         });
@@ -350,6 +413,7 @@ impl Store {
         };
         if expired {
             self.remove(key);
+            self.expired += 1;
             return false;
         }
         true
@@ -520,6 +584,79 @@ impl Store {
         None
     }
 
+    /// One SCAN step over this part: the live keys whose hash position lies in the window from `from`
+    /// (see [`super::scan::window`]), about `target` of them, appended to `keys`; where the next window
+    /// starts, `None` after the last. Expired keys are left out (and left for the sweep).
+    pub fn scan(
+        &self,
+        from: u64,
+        target: usize,
+        now: Instant,
+        keys: &mut Vec<Vec<u8>>,
+    ) -> Option<u64> {
+        let items = self
+            .map
+            .iter()
+            .map(|slot| (scan::position(self.hasher.hash_one(slot.key())), slot));
+        let (chosen, next) = scan::window(items, self.map.len(), from, target);
+        keys.extend(
+            chosen
+                .into_iter()
+                .filter(|(_, slot)| slot.expires_at().is_none_or(|at| at > now))
+                .map(|(_, slot)| slot.key().to_vec()),
+        );
+        next
+    }
+
+    /// Appends every live key `wanted` accepts to `keys` (KEYS), and returns the bytes of those keys.
+    pub fn keys_matching(
+        &self,
+        wanted: impl Fn(&[u8]) -> bool,
+        now: Instant,
+        keys: &mut Vec<Vec<u8>>,
+    ) -> usize {
+        let mut bytes = 0;
+        for slot in self.map.iter() {
+            let key = slot.key();
+            if slot.expires_at().is_none_or(|at| at > now) && wanted(key) {
+                bytes += key.len();
+                keys.push(key.to_vec());
+            }
+        }
+        bytes
+    }
+
+    /// What OBJECT reports about `key`, read without counting as an access. `None` if the key is missing.
+    pub fn object(&mut self, key: &[u8], now: Instant) -> Option<Object> {
+        if !self.live(key, now) {
+            return None;
+        }
+        let slot = self.slot(key)?;
+        let access = slot.access();
+        let encoding = Encoding::of(slot);
+        Some(Object {
+            encoding,
+            idle_seconds: access.idle(now),
+            frequency: access.frequency(now),
+            small_integer: encoding == Encoding::Int
+                && parse_i64(slot.value()).is_some_and(|n| (0..10_000).contains(&n)),
+        })
+    }
+
+    /// Marks `key`'s value as modified in place (APPEND, SETRANGE), which Redis keeps as a `raw` string.
+    pub fn mark_raw(&mut self, key: &[u8]) {
+        if let Some(slot) = self.slot_mut(key) {
+            slot.0[0] |= RAW;
+        }
+    }
+
+    /// Marks `key`'s value as made as a string (INCRBYFLOAT), which Redis never encodes as `int`.
+    pub fn mark_string(&mut self, key: &[u8]) {
+        if let Some(slot) = self.slot_mut(key) {
+            slot.0[0] |= STRING;
+        }
+    }
+
     /// Remaining time to live in milliseconds: `None` if the key is missing, `Some(None)` if it has no TTL.
     pub fn ttl(&mut self, key: &[u8], now: Instant) -> Option<Option<u128>> {
         if !self.live(key, now) {
@@ -569,6 +706,7 @@ impl Store {
                 let (slot, _) = entry.remove();
                 self.bytes -= footprint(&slot);
                 self.touch(&key, false);
+                self.expired += 1;
             }
             removed += 1;
         }
@@ -641,63 +779,10 @@ impl Store {
     }
 }
 
-/// A Redis integer, as Redis's `string2ll` reads one: `0`, or an optional `-` then a digit 1-9 and more
-/// digits, fitting i64. No `+`, spaces, leading zeros or `-0`: `INCR` on "007" is an error in Redis too.
-pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
-    if bytes == b"0" {
-        return Some(0);
-    }
-    let (negative, digits) = match bytes.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, bytes),
-    };
-    if !matches!(digits.first(), Some(b'1'..=b'9')) || digits.len() > 19 {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
-    if negative {
-        // -(2^63) is i64::MIN; anything larger in magnitude does not fit.
-        (v <= 1 << 63).then(|| 0u64.wrapping_sub(v) as i64)
-    } else {
-        i64::try_from(v).ok()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
-
-    #[test]
-    fn integers_are_read_as_redis_reads_them() {
-        for (text, value) in [
-            ("0", Some(0)),
-            ("-1", Some(-1)),
-            ("42", Some(42)),
-            ("9223372036854775807", Some(i64::MAX)),
-            ("-9223372036854775808", Some(i64::MIN)),
-            ("9223372036854775808", None),
-            ("-9223372036854775809", None),
-            ("18446744073709551616", None),
-            ("007", None),
-            ("00", None),
-            ("-0", None),
-            ("-", None),
-            ("+1", None),
-            (" 1", None),
-            ("1 ", None),
-            ("1.0", None),
-            ("", None),
-        ] {
-            assert_eq!(parse_i64(text.as_bytes()), value, "{text:?}");
-        }
-    }
 
     #[test]
     fn a_slot_keeps_key_value_and_deadline_through_every_change() {

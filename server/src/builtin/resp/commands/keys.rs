@@ -1,13 +1,17 @@
 //! Generic key commands: DEL, UNLINK, EXISTS, TOUCH, TYPE, the EXPIRE family (EXPIRE, PEXPIRE, EXPIREAT,
 //! PEXPIREAT with NX|XX|GT|LT), TTL, PTTL, EXPIRETIME, PEXPIRETIME, PERSIST, RENAME, RENAMENX, COPY,
-//! RANDOMKEY.
+//! RANDOMKEY, KEYS, SCAN, OBJECT.
 
 use pincore_resp::reply;
 
-use super::{Call, Flow};
+use std::time::Instant;
+
+use super::{help, subcommand, Call, Flow};
+use crate::builtin::resp::eviction::Policy;
 use crate::builtin::resp::expiry::{expire_when, Clock, ExpireCondition, NOT_AN_INTEGER, SYNTAX};
-use crate::builtin::resp::kv;
+use crate::builtin::resp::keyspace::PARTS;
 use crate::builtin::resp::store::parse_i64;
+use crate::builtin::resp::{glob, kv, scan};
 
 /// DEL, UNLINK, EXISTS and TOUCH: every key's part locked at once (in ascending order), so the count is
 /// atomic.
@@ -211,6 +215,136 @@ pub fn randomkey(c: &mut Call<'_>) -> Flow {
     match c.parts.random_key(c.now) {
         Some(key) => reply::bulk(c.out, &key),
         None => reply::nil(c.out, c.session.protocol),
+    }
+    Flow::Reply
+}
+
+/// KEYS pattern: every live key the glob matches. The keyspace is walked one part at a time, each locked
+/// only while it is scanned, yielding the shard between parts, so neither a lock nor the shard is held for
+/// the whole walk (the answer is not one instant's: keys written meanwhile may or may not be in it). The
+/// keys found may not together exceed `limits.max_reply_bytes`: past that KEYS stops and answers an error
+/// naming SCAN, so a large keyspace never builds a reply of unbounded size.
+pub fn keys(c: &mut Call<'_>) -> Flow {
+    let pattern = c.args[1].to_vec();
+    let keyspace = c.resp.keyspace.clone();
+    let limit = c.resp.ctx.config().limits.max_reply_bytes;
+    c.later = Some(Box::pin(async move {
+        let everything = pattern == b"*";
+        let wanted = |key: &[u8]| everything || glob::matches(&pattern, key, false);
+        let mut keys = Vec::new();
+        let mut bytes = 0;
+        for part in 0..PARTS {
+            bytes += keyspace
+                .lock_part(part)
+                .keys_matching(wanted, Instant::now(), &mut keys);
+            // Each key costs its bytes and at most 16 of framing.
+            if bytes + 16 * keys.len() > limit {
+                let mut out = Vec::new();
+                reply::error(
+                    &mut out,
+                    format!("ERR the keys matching exceed limits.max_reply_bytes ({limit} bytes); iterate with SCAN instead").as_bytes(),
+                );
+                return out;
+            }
+            glommio::yield_if_needed().await;
+        }
+        let mut out = Vec::with_capacity(bytes + 16 * keys.len() + 16);
+        reply::array(&mut out, keys.len());
+        for key in &keys {
+            reply::bulk(&mut out, key);
+        }
+        out
+    }));
+    Flow::Reply
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]: see [`crate::builtin::resp::scan`] for the cursor
+/// and why a key present throughout a full scan is always returned. MATCH and TYPE filter after the step,
+/// as in Redis, so a step may return no keys and a cursor other than 0.
+pub fn scan(c: &mut Call<'_>) -> Flow {
+    let Some(cursor) = scan::parse_cursor(c.args[1]) else {
+        reply::error(c.out, b"ERR invalid cursor");
+        return Flow::Reply;
+    };
+    let options = match scan::Options::parse(&c.args[2..], true) {
+        Ok(options) => options,
+        Err(message) => {
+            reply::error(c.out, message);
+            return Flow::Reply;
+        }
+    };
+    let (mut keys, next) = c.parts.scan(cursor, options.count, c.now);
+    if let Some(pattern) = options.pattern {
+        keys.retain(|key| glob::matches(pattern, key, false));
+    }
+    // Every value is a string.
+    if options
+        .type_name
+        .is_some_and(|t| !t.eq_ignore_ascii_case(b"string"))
+    {
+        keys.clear();
+    }
+    reply::array(c.out, 2);
+    reply::bulk(c.out, next.to_string().as_bytes());
+    reply::array(c.out, keys.len());
+    for key in &keys {
+        reply::bulk(c.out, key);
+    }
+    Flow::Reply
+}
+
+const OBJECT_HELP: [&str; 12] = [
+    "ENCODING <key>",
+    "    Return the kind of internal representation used in order to store the value",
+    "    associated with a <key>.",
+    "FREQ <key>",
+    "    Return the access frequency index of the <key>. The returned integer is",
+    "    proportional to the logarithm of the recent access frequency of the key.",
+    "IDLETIME <key>",
+    "    Return the idle time of the <key>, that is the approximated number of",
+    "    seconds elapsed since the last access to the key.",
+    "REFCOUNT <key>",
+    "    Return the number of references of the value associated with the specified",
+    "    <key>.",
+];
+
+/// OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key, OBJECT HELP: read from the key's slot without counting as
+/// an access. REFCOUNT is what Redis would answer: its shared integers 0-9999 (kept only while no LRU or
+/// LFU policy needs per-key access records) count as 2147483647, every other value 1.
+pub fn object(c: &mut Call<'_>) -> Flow {
+    let table = [
+        ("help", 2),
+        ("encoding", 3),
+        ("freq", 3),
+        ("idletime", 3),
+        ("refcount", 3),
+    ];
+    let Some(sub) = subcommand(c, "object", &table) else {
+        return Flow::Reply;
+    };
+    if sub == "help" {
+        help(c.out, "OBJECT", &OBJECT_HELP);
+        return Flow::Reply;
+    }
+    let key = c.args[2];
+    let found = c.parts.lock(key).object(key, c.now);
+    let Some(object) = found else {
+        reply::nil(c.out, c.session.protocol);
+        return Flow::Reply;
+    };
+    let (_, policy) = c.resp.keyspace.limit();
+    let lfu = matches!(policy, Policy::AllKeysLfu | Policy::VolatileLfu);
+    match sub {
+        "encoding" => reply::bulk(c.out, object.encoding.name().as_bytes()),
+        "freq" if !lfu => reply::error(c.out, b"ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."),
+        "freq" => reply::integer(c.out, i64::from(object.frequency)),
+        "idletime" if lfu => reply::error(c.out, b"ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."),
+        "idletime" => reply::integer(c.out, i64::from(object.idle_seconds)),
+        _ => {
+            let (max_memory, _) = c.resp.keyspace.limit();
+            let shared = object.small_integer && (max_memory == 0 || !policy.tracks_access());
+            reply::integer(c.out, if shared { i64::from(i32::MAX) } else { 1 });
+        }
     }
     Flow::Reply
 }

@@ -8,7 +8,9 @@
 //! Every shard serves the keyspace directly (see [`super::keyspace`]), so `Route` describes what a command
 //! touches rather than where it is sent: only [`Run::EveryShard`] commands (INFO) wait on other shards.
 
+mod config;
 mod connection;
+mod declined;
 mod keys;
 mod pubsub;
 mod server;
@@ -17,6 +19,7 @@ mod transactions;
 
 use std::time::Instant;
 
+use super::clients::Client;
 use super::info;
 use super::keyspace::Parts;
 use super::transaction::Transaction;
@@ -70,20 +73,27 @@ pub struct Call<'a> {
     /// The keyspace parts, locked by the command itself, or held for it by the EXEC running it: commands
     /// reach the keyspace only through these.
     pub parts: Parts<'a>,
+    /// A command whose reply needs other shards or must not hold this one (KEYS, CLIENT LIST) leaves the
+    /// work here instead of writing to `out`: the connection awaits it in its reply's turn.
+    pub later: Option<Deferred>,
 }
+
+/// A reply still being made: it runs on this shard, may await other shards' jobs and yield between steps.
+pub type Deferred = std::pin::Pin<Box<dyn std::future::Future<Output = Vec<u8>>>>;
 
 /// Per-connection state that commands can change.
 pub struct Session {
     /// Unique among the server's connections since it started (CLIENT ID, HELLO's `id`).
     pub id: u64,
-    pub name: Option<Vec<u8>>,
     /// RESP2 until the client says `HELLO 3`.
     pub protocol: pincore_resp::reply::Protocol,
     /// Whether AUTH (or HELLO ... AUTH) succeeded, or the service was open when the connection was made;
     /// until then only HELLO, AUTH, PING and QUIT run.
     pub authenticated: bool,
-    /// The user AUTH named (ACL WHOAMI); `None` is `default`.
-    pub user: Option<Vec<u8>>,
+    /// CLIENT REPLY.
+    pub reply: ReplyMode,
+    /// What CLIENT LIST shows of this connection, name and user included.
+    pub client: std::rc::Rc<Client>,
     /// Between MULTI and EXEC or DISCARD: the queued commands.
     pub transaction: Option<Transaction>,
     /// The keys WATCHed for the next EXEC.
@@ -93,16 +103,28 @@ pub struct Session {
     pub pubsub: Option<super::pubsub::Subscriptions>,
 }
 
+/// Which replies a connection gets (CLIENT REPLY).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplyMode {
+    #[default]
+    On,
+    /// No replies until CLIENT REPLY ON.
+    Off,
+    /// No reply to the next command.
+    SkipNext,
+}
+
 impl Session {
-    /// A new connection's state, with the next client id.
-    pub fn new() -> Session {
+    /// A connection's state, with the next client id.
+    pub fn for_connection(fd: std::os::fd::RawFd) -> Session {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Session {
-            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            name: None,
+            id,
             protocol: Default::default(),
             authenticated: false,
-            user: None,
+            reply: ReplyMode::On,
+            client: std::rc::Rc::new(Client::new(id, fd)),
             transaction: None,
             watching: Watching::default(),
             pubsub: None,
@@ -133,12 +155,6 @@ impl Session {
     pub fn end_transaction(&mut self, parts: &mut Parts<'_>) {
         self.transaction = None;
         self.watching.clear(parts);
-    }
-}
-
-impl Default for Session {
-    fn default() -> Session {
-        Session::new()
     }
 }
 
@@ -204,8 +220,27 @@ const fn row(
     }
 }
 
+/// A command pincore-server deliberately lacks (see `declined.rs`): its Redis arity and group, and why.
+const fn declined_row(
+    name: &'static str,
+    arity: i32,
+    group: &'static str,
+    summary: &'static str,
+) -> Spec {
+    row(
+        name,
+        arity,
+        ADMIN,
+        (0, 0, 0),
+        Conn,
+        group,
+        summary,
+        declined::declined,
+    )
+}
+
 /// The commands, in the order of their metric series.
-pub static COMMANDS: [Spec; 66] = [
+pub static COMMANDS: [Spec; 88] = [
     row(
         "ping",
         -1,
@@ -676,8 +711,8 @@ pub static COMMANDS: [Spec; 66] = [
         (0, 0, 0),
         Conn,
         "server",
-        "CONFIG GET: the persistence and memory parameters clients probe.",
-        server::config,
+        "CONFIG GET, SET (live, as a SIGHUP reload), RESETSTAT, REWRITE (refused), HELP.",
+        config::config,
     ),
     row(
         "command",
@@ -869,6 +904,154 @@ pub static COMMANDS: [Spec; 66] = [
         "PUBSUB CHANNELS [pattern], NUMSUB [channel ...], NUMPAT: the subscriptions of every shard.",
         pubsub::pubsub,
     ),
+    row(
+        "keys",
+        2,
+        READONLY,
+        (0, 0, 0),
+        AllShards,
+        "generic",
+        "Returns every key matching a glob pattern, walking the keyspace a part at a time.",
+        keys::keys,
+    ),
+    row(
+        "scan",
+        -2,
+        READONLY,
+        (0, 0, 0),
+        AllShards,
+        "generic",
+        "Iterates the keys: a cursor, with MATCH, COUNT and TYPE.",
+        keys::scan,
+    ),
+    row(
+        "object",
+        -2,
+        READONLY,
+        (2, 2, 1),
+        Keys,
+        "generic",
+        "OBJECT ENCODING, FREQ, IDLETIME, REFCOUNT, HELP: how a key's value is held and used.",
+        keys::object,
+    ),
+    row(
+        "lcs",
+        -3,
+        READONLY,
+        (1, 2, 1),
+        Keys,
+        "string",
+        "Returns the longest common subsequence of two values, its length or its ranges.",
+        strings::lcs,
+    ),
+    declined_row(
+        "eval",
+        -3,
+        "scripting",
+        "Not supported: pincore-server has no scripting.",
+    ),
+    declined_row(
+        "evalsha",
+        -3,
+        "scripting",
+        "Not supported: pincore-server has no scripting.",
+    ),
+    declined_row(
+        "eval_ro",
+        -3,
+        "scripting",
+        "Not supported: pincore-server has no scripting.",
+    ),
+    declined_row(
+        "evalsha_ro",
+        -3,
+        "scripting",
+        "Not supported: pincore-server has no scripting.",
+    ),
+    declined_row(
+        "fcall",
+        -3,
+        "scripting",
+        "Not supported: pincore-server has no scripting.",
+    ),
+    declined_row(
+        "fcall_ro",
+        -3,
+        "scripting",
+        "Not supported: pincore-server has no scripting.",
+    ),
+    declined_row(
+        "script",
+        -2,
+        "scripting",
+        "Not supported: pincore-server has no scripting.",
+    ),
+    declined_row(
+        "function",
+        -2,
+        "scripting",
+        "Not supported: scripting (FUNCTION FLUSH answers OK, there is nothing to flush).",
+    ),
+    declined_row(
+        "module",
+        -2,
+        "server",
+        "Not supported: pincore-server has no modules.",
+    ),
+    declined_row(
+        "replicaof",
+        3,
+        "server",
+        "Not supported: pincore-server has no replication.",
+    ),
+    declined_row(
+        "slaveof",
+        3,
+        "server",
+        "Not supported: pincore-server has no replication.",
+    ),
+    declined_row(
+        "sync",
+        1,
+        "server",
+        "Not supported: pincore-server has no replication.",
+    ),
+    declined_row(
+        "psync",
+        -3,
+        "server",
+        "Not supported: pincore-server has no replication.",
+    ),
+    declined_row(
+        "wait",
+        3,
+        "generic",
+        "Not supported: pincore-server has no replication.",
+    ),
+    declined_row(
+        "save",
+        1,
+        "server",
+        "Not supported: pincore-server keeps data in memory only.",
+    ),
+    declined_row(
+        "bgsave",
+        -1,
+        "server",
+        "Not supported: pincore-server keeps data in memory only.",
+    ),
+    declined_row(
+        "bgrewriteaof",
+        1,
+        "server",
+        "Not supported: pincore-server keeps data in memory only.",
+    ),
+    declined_row(
+        "debug",
+        -2,
+        "server",
+        "Not supported: pincore-server has no DEBUG.",
+    ),
 ];
 
 /// The index that stands for a command not in the table (its metrics are labelled `unknown`).
@@ -926,6 +1109,55 @@ pub fn wrong_arity(call: &mut Call<'_>, name: &str) -> Flow {
         format!("ERR wrong number of arguments for '{name}' command").as_bytes(),
     );
     Flow::Reply
+}
+
+/// The subcommand of a container command (OBJECT, CLIENT, CONFIG) from `table` (lower-case name, Redis's
+/// arity counting the command and subcommand), or `None` after Redis's error for an unknown subcommand or
+/// a wrong number of arguments.
+pub fn subcommand(
+    c: &mut Call<'_>,
+    command: &str,
+    table: &[(&'static str, i32)],
+) -> Option<&'static str> {
+    let given = c.args[1];
+    let Some(&(name, arity)) = table
+        .iter()
+        .find(|(name, _)| name.as_bytes().eq_ignore_ascii_case(given))
+    else {
+        let text = format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            printable(given),
+            command.to_ascii_uppercase()
+        );
+        pincore_resp::reply::error(c.out, text.as_bytes());
+        return None;
+    };
+    let argc = c.args.len();
+    let fits = if arity >= 0 {
+        argc == arity as usize
+    } else {
+        argc >= arity.unsigned_abs() as usize
+    };
+    if !fits {
+        wrong_arity(c, &format!("{command}|{name}"));
+        return None;
+    }
+    Some(name)
+}
+
+/// A HELP reply as Redis writes it: a header naming the command, the lines, and HELP itself.
+pub fn help(out: &mut Vec<u8>, command: &str, lines: &[&str]) {
+    use pincore_resp::reply;
+    reply::array(out, lines.len() + 3);
+    reply::simple(
+        out,
+        format!("{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:").as_bytes(),
+    );
+    for line in lines {
+        reply::simple(out, line.as_bytes());
+    }
+    reply::simple(out, b"HELP");
+    reply::simple(out, b"    Prints this help.");
 }
 
 /// At most 128 bytes of client input, lossily as text (CR/LF are made safe by the encoder).

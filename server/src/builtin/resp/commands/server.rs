@@ -1,9 +1,9 @@
-//! Server commands: DBSIZE, FLUSHALL, FLUSHDB, TIME, CONFIG, COMMAND (INFO, which waits for every shard, is in
-//! [`crate::builtin::resp::info`]).
+//! Server commands: DBSIZE, FLUSHALL, FLUSHDB, TIME, COMMAND (CONFIG has a file of its own, `config.rs`;
+//! INFO, which waits for every shard, is in [`crate::builtin::resp::info`]).
 
 use pincore_resp::reply;
 
-use super::{flag, printable, wrong_arity, Call, Flow, Spec, COMMANDS};
+use super::{flag, printable, Call, Flow, Spec, COMMANDS};
 
 pub fn dbsize(c: &mut Call<'_>) -> Flow {
     reply::integer(c.out, c.parts.key_count() as i64);
@@ -33,48 +33,6 @@ pub fn time(c: &mut Call<'_>) -> Flow {
     reply::array(c.out, 2);
     reply::bulk(c.out, now.as_secs().to_string().as_bytes());
     reply::bulk(c.out, now.subsec_micros().to_string().as_bytes());
-    Flow::Reply
-}
-
-/// CONFIG GET, enough for redis-benchmark's start-up probe (`save`, `appendonly`) and tools that ask about
-/// persistence or memory: this server keeps data in memory only, bounded by `maxmemory` as configured.
-pub fn config(c: &mut Call<'_>) -> Flow {
-    let (max_memory, policy) = c.resp.keyspace.limit();
-    let max_memory = max_memory.to_string();
-    let parameters: [(&str, &str); 5] = [
-        ("save", ""),
-        ("appendonly", "no"),
-        ("maxmemory", &max_memory),
-        ("maxmemory-policy", policy.name()),
-        ("databases", "1"),
-    ];
-    let args = c.args;
-    if !args[1].eq_ignore_ascii_case(b"GET") {
-        let text = format!(
-            "ERR unknown subcommand '{}'. This server supports CONFIG GET only.",
-            printable(args[1])
-        );
-        reply::error(c.out, text.as_bytes());
-        return Flow::Reply;
-    }
-    if args.len() < 3 {
-        return wrong_arity(c, "config");
-    }
-    let mut found = Vec::new();
-    for pattern in &args[2..] {
-        for (name, value) in parameters {
-            if (pattern == b"*" || name.as_bytes().eq_ignore_ascii_case(pattern))
-                && !found.iter().any(|(n, _)| *n == name)
-            {
-                found.push((name, value));
-            }
-        }
-    }
-    reply::map(c.out, c.session.protocol, found.len());
-    for (name, value) in found {
-        reply::bulk(c.out, name.as_bytes());
-        reply::bulk(c.out, value.as_bytes());
-    }
     Flow::Reply
 }
 

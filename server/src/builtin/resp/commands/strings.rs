@@ -1,12 +1,12 @@
 //! String commands: GET, SET and its variants (SETNX, SETEX, PSETEX, GETSET), GETDEL, GETEX, APPEND,
-//! STRLEN, GETRANGE/SUBSTR, SETRANGE, INCR, INCRBY, INCRBYFLOAT, DECR, DECRBY, MGET, MSET, MSETNX.
+//! STRLEN, GETRANGE/SUBSTR, SETRANGE, INCR, INCRBY, INCRBYFLOAT, DECR, DECRBY, MGET, MSET, MSETNX, LCS.
 
 use pincore_resp::reply;
 
 use super::{wrong_arity, Call, Flow};
-use crate::builtin::resp::expiry::{Clock, StringOptions, Ttl, NOT_AN_INTEGER};
-use crate::builtin::resp::kv;
+use crate::builtin::resp::expiry::{Clock, StringOptions, Ttl, NOT_AN_INTEGER, SYNTAX};
 use crate::builtin::resp::store::{parse_i64, SetCondition, SetTtl};
+use crate::builtin::resp::{kv, lcs};
 
 /// The largest value a command may build (APPEND, SETRANGE): what a client could send as one bulk.
 fn max_value(c: &Call<'_>) -> usize {
@@ -22,13 +22,14 @@ fn integer_or_error(c: &mut Call<'_>, result: Result<i64, &[u8]>) -> Flow {
 }
 
 pub fn get(c: &mut Call<'_>) -> Flow {
-    kv::get(
+    let found = kv::get(
         &mut c.parts.lock(c.args[1]),
         c.args[1],
         c.now,
         c.session.protocol,
         c.out,
     );
+    c.resp.count_read(found);
     Flow::Reply
 }
 
@@ -229,10 +230,17 @@ pub fn mget(c: &mut Call<'_>) -> Flow {
     let mut locked = c.parts.lock_keys(keys.iter().copied());
     reply::array(c.out, keys.len());
     for k in keys {
-        match locked.store(k).get(k, c.now) {
-            Some(v) => reply::bulk(c.out, v),
-            None => reply::nil(c.out, c.session.protocol),
-        }
+        let found = match locked.store(k).get(k, c.now) {
+            Some(v) => {
+                reply::bulk(c.out, v);
+                true
+            }
+            None => {
+                reply::nil(c.out, c.session.protocol);
+                false
+            }
+        };
+        c.resp.count_read(found);
     }
     Flow::Reply
 }
@@ -275,6 +283,54 @@ pub fn mset(c: &mut Call<'_>) -> Flow {
 pub fn msetnx(c: &mut Call<'_>) -> Flow {
     if let Some(set) = set_pairs(c, true, "msetnx") {
         reply::integer(c.out, i64::from(set));
+    }
+    Flow::Reply
+}
+
+/// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]: both values are copied out under their
+/// parts' locks, and the table is built after they are released (see [`lcs`] for its bound).
+pub fn lcs(c: &mut Call<'_>) -> Flow {
+    let (first, second) = (c.args[1], c.args[2]);
+    let (a, b) = {
+        let mut locked = c.parts.lock_keys([first, second]);
+        let a = locked.store(first).get(first, c.now).map(<[u8]>::to_vec);
+        let b = locked.store(second).get(second, c.now).map(<[u8]>::to_vec);
+        (a.unwrap_or_default(), b.unwrap_or_default())
+    };
+    let mut options = lcs::Options::default();
+    let mut i = 3;
+    while i < c.args.len() {
+        let option = c.args[i];
+        if option.eq_ignore_ascii_case(b"IDX") {
+            options.idx = true;
+        } else if option.eq_ignore_ascii_case(b"LEN") {
+            options.len = true;
+        } else if option.eq_ignore_ascii_case(b"WITHMATCHLEN") {
+            options.with_match_len = true;
+        } else if option.eq_ignore_ascii_case(b"MINMATCHLEN") && i + 1 < c.args.len() {
+            i += 1;
+            match parse_i64(c.args[i]) {
+                Some(n) => options.min_match_len = u64::try_from(n).unwrap_or(0),
+                None => {
+                    reply::error(c.out, NOT_AN_INTEGER);
+                    return Flow::Reply;
+                }
+            }
+        } else {
+            reply::error(c.out, SYNTAX);
+            return Flow::Reply;
+        }
+        i += 1;
+    }
+    if options.len && options.idx {
+        reply::error(
+            c.out,
+            b"ERR If you want both the length and indexes, please just use IDX.",
+        );
+    } else if let Some(message) = lcs::too_large(a.len(), b.len()) {
+        reply::error(c.out, message.as_bytes());
+    } else {
+        lcs::reply(&a, &b, options, c.session.protocol, c.out);
     }
     Flow::Reply
 }

@@ -137,7 +137,7 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
         };
         // Counted as calls; their time is EXEC's (one clock read per transaction, not per command).
         resp.count(command);
-        run(&mut Call {
+        let mut call = Call {
             resp,
             session: &mut *c.session,
             args,
@@ -147,7 +147,14 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
                 keyspace,
                 held: &mut held,
             },
-        });
+            later: None,
+        };
+        run(&mut call);
+        // Commands that defer their reply (KEYS, CLIENT LIST, CONFIG SET) are refused when queued; should
+        // one slip through, its slot gets an error rather than a reply awaited under the locks.
+        if call.later.is_some() {
+            reply::error(c.out, b"ERR command not allowed inside a transaction");
+        }
     });
     counted.committed.inc();
     Flow::Reply

@@ -1,0 +1,330 @@
+//! CONFIG GET, SET, RESETSTAT, REWRITE and HELP: Redis's parameter names over pincore's configuration.
+//!
+//! Each [`Parameter`] maps one Redis name to where pincore keeps it (the `resp` service's settings, the
+//! server's limits or timeouts) or to a fixed fact (no persistence, one database). CONFIG SET changes the
+//! live ones through [`crate::framework::Context::reconfigure`], the path of a SIGHUP reload: the whole
+//! configuration is checked as a reloaded file is, then applied on every shard; an invalid value changes
+//! nothing. Nothing is written back to the file (CONFIG REWRITE says so), and the next SIGHUP re-reads it.
+
+use pincore_resp::reply;
+
+use super::{help, printable, subcommand, Call, Flow};
+use crate::builtin::resp::auth::RespSettings;
+use crate::builtin::resp::eviction::Policy;
+use crate::builtin::resp::{glob, info};
+use crate::config::Config;
+
+/// Where a parameter lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Parameter {
+    MaxMemory,
+    MaxMemoryPolicy,
+    Timeout,
+    MaxClients,
+    ProtoMaxBulkLen,
+    QueryBufferLimit,
+    ProtectedMode,
+    Save,
+    AppendOnly,
+    Databases,
+    Port,
+    Bind,
+}
+
+/// Redis's names, in the order CONFIG GET lists matches.
+const PARAMETERS: [(&str, Parameter); 12] = [
+    ("maxmemory", Parameter::MaxMemory),
+    ("maxmemory-policy", Parameter::MaxMemoryPolicy),
+    ("timeout", Parameter::Timeout),
+    ("maxclients", Parameter::MaxClients),
+    ("proto-max-bulk-len", Parameter::ProtoMaxBulkLen),
+    ("client-query-buffer-limit", Parameter::QueryBufferLimit),
+    ("protected-mode", Parameter::ProtectedMode),
+    ("save", Parameter::Save),
+    ("appendonly", Parameter::AppendOnly),
+    ("databases", Parameter::Databases),
+    ("port", Parameter::Port),
+    ("bind", Parameter::Bind),
+];
+
+fn lookup(name: &[u8]) -> Option<Parameter> {
+    PARAMETERS
+        .iter()
+        .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
+        .map(|(_, p)| *p)
+}
+
+/// A parameter's value now, as Redis writes it.
+fn value(p: Parameter, config: &Config, settings: &RespSettings, shards: usize) -> String {
+    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+    match p {
+        Parameter::MaxMemory => settings.max_memory_bytes.to_string(),
+        Parameter::MaxMemoryPolicy => settings.eviction_policy.name().to_string(),
+        Parameter::Timeout => (config.timeouts.idle_ms / 1000).to_string(),
+        Parameter::MaxClients => (config.limits.max_connections_per_shard * shards).to_string(),
+        Parameter::ProtoMaxBulkLen => config.limits.max_bulk_len.to_string(),
+        Parameter::QueryBufferLimit => config.limits.max_request_bytes.to_string(),
+        Parameter::ProtectedMode => yes_no(settings.protected_mode),
+        Parameter::Save => String::new(),
+        Parameter::AppendOnly => "no".to_string(),
+        Parameter::Databases => "1".to_string(),
+        Parameter::Port => config.services.resp.listen.port().to_string(),
+        Parameter::Bind => config.services.resp.listen.ip().to_string(),
+    }
+}
+
+/// A size as Redis's `memtoull` reads one: digits and an optional unit, `k`/`m`/`g` (powers of 1000) or
+/// `kb`/`mb`/`gb` (powers of 1024), `b`, any case.
+fn memory(text: &[u8]) -> Option<usize> {
+    let digits = text.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 {
+        return None;
+    }
+    let number: usize = std::str::from_utf8(&text[..digits]).ok()?.parse().ok()?;
+    let unit = String::from_utf8_lossy(&text[digits..]).to_ascii_lowercase();
+    let multiplier: usize = match unit.as_str() {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1 << 10,
+        "m" => 1_000_000,
+        "mb" => 1 << 20,
+        "g" => 1_000_000_000,
+        "gb" => 1 << 30,
+        _ => return None,
+    };
+    number.checked_mul(multiplier)
+}
+
+fn integer(text: &[u8]) -> Option<u64> {
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
+/// Sets `p` to `text` in the copies being changed, or says why the value is not one.
+fn set(
+    p: Parameter,
+    text: &[u8],
+    config: &mut Config,
+    settings: &mut RespSettings,
+    shards: usize,
+) -> Result<(), String> {
+    const NOT_INTEGER: &str = "argument couldn't be parsed into an integer";
+    const NOT_MEMORY: &str = "argument must be a memory value";
+    match p {
+        Parameter::MaxMemory => settings.max_memory_bytes = memory(text).ok_or(NOT_MEMORY)?,
+        Parameter::MaxMemoryPolicy => {
+            let name = String::from_utf8_lossy(text).to_ascii_lowercase();
+            settings.eviction_policy = Policy::try_from(name).map_err(|_| {
+                let names: Vec<&str> = Policy::ALL.iter().map(|p| p.name()).collect();
+                format!(
+                    "argument(s) must be one of the following: {}",
+                    names.join(", ")
+                )
+            })?;
+        }
+        Parameter::Timeout => {
+            let seconds = integer(text).ok_or(NOT_INTEGER)?;
+            if seconds == 0 {
+                return Err("pincore-server always closes idle connections (timeouts.idle_ms); give a number of seconds above 0".into());
+            }
+            config.timeouts.idle_ms = seconds.saturating_mul(1000);
+        }
+        Parameter::MaxClients => {
+            let total = integer(text).ok_or(NOT_INTEGER)? as usize;
+            // The bound is per shard: the total is shared out, rounding up.
+            config.limits.max_connections_per_shard = total.div_ceil(shards.max(1));
+        }
+        Parameter::ProtoMaxBulkLen => {
+            config.limits.max_bulk_len = memory(text).ok_or(NOT_MEMORY)?
+        }
+        Parameter::QueryBufferLimit => {
+            config.limits.max_request_bytes = memory(text).ok_or(NOT_MEMORY)?
+        }
+        Parameter::ProtectedMode => {
+            settings.protected_mode = match &*String::from_utf8_lossy(text).to_ascii_lowercase() {
+                "yes" => true,
+                "no" => false,
+                _ => return Err("argument must be 'yes' or 'no'".into()),
+            }
+        }
+        Parameter::Save | Parameter::AppendOnly => {
+            let current = value(p, config, settings, shards);
+            if !text.eq_ignore_ascii_case(current.as_bytes()) {
+                return Err(
+                    "pincore-server does not support persistence: data is kept in memory only"
+                        .into(),
+                );
+            }
+        }
+        Parameter::Databases | Parameter::Port | Parameter::Bind => {
+            return Err("can't set immutable config".into())
+        }
+    }
+    Ok(())
+}
+
+const CONFIG_HELP: [&str; 8] = [
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>, as a SIGHUP reload of the file would.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Not supported: change the configuration file, then send SIGHUP.",
+];
+
+/// CONFIG GET pattern..., SET (parameter value)..., RESETSTAT, REWRITE, HELP.
+pub fn config(c: &mut Call<'_>) -> Flow {
+    let table = [
+        ("help", 2),
+        ("get", -3),
+        ("set", -4),
+        ("resetstat", 2),
+        ("rewrite", 2),
+    ];
+    let Some(sub) = subcommand(c, "config", &table) else {
+        return Flow::Reply;
+    };
+    match sub {
+        "help" => help(c.out, "CONFIG", &CONFIG_HELP),
+        "get" => get(c),
+        "set" => return set_all(c),
+        "resetstat" => {
+            let (ctx, keyspace, stats) = (c.resp.ctx.clone(), c.resp.keyspace.clone(), c.resp.stats.clone());
+            c.later = Some(Box::pin(async move {
+                let mut out = Vec::new();
+                match ctx.snapshots().await {
+                    Ok(snapshots) => {
+                        stats.reset(&info::stat_totals(&keyspace, &snapshots));
+                        reply::simple(&mut out, b"OK");
+                    }
+                    Err(e) => reply::error(&mut out, format!("ERR {e}").as_bytes()),
+                }
+                out
+            }));
+        }
+        _ => reply::error(
+            c.out,
+            b"ERR pincore-server does not support CONFIG REWRITE: it never writes its configuration file; change the file and send SIGHUP",
+        ),
+    }
+    Flow::Reply
+}
+
+fn get(c: &mut Call<'_>) {
+    let config = c.resp.ctx.config();
+    let settings = c.resp.ctx.settings();
+    let shards = c.resp.ctx.shards();
+    let mut found: Vec<(Vec<u8>, Parameter)> = Vec::new();
+    for pattern in &c.args[2..] {
+        if !pattern.iter().any(|b| matches!(b, b'[' | b'*' | b'?')) {
+            // An exact name answers under the name as given, as Redis does.
+            if let Some(p) = lookup(pattern) {
+                if !found.iter().any(|(_, q)| *q == p) {
+                    found.push((pattern.to_vec(), p));
+                }
+            }
+            continue;
+        }
+        for (name, p) in PARAMETERS {
+            if glob::matches(pattern, name.as_bytes(), true) && !found.iter().any(|(_, q)| *q == p)
+            {
+                found.push((name.as_bytes().to_vec(), p));
+            }
+        }
+    }
+    reply::map(c.out, c.session.protocol, found.len());
+    for (name, p) in found {
+        reply::bulk(c.out, &name);
+        reply::bulk(c.out, value(p, &config, &settings, shards).as_bytes());
+    }
+}
+
+/// CONFIG SET: every pair is judged before anything changes (unknown names first, then immutable or
+/// repeated ones, then the values, as Redis orders its errors); then the whole change goes through the
+/// reload path at once.
+fn set_all(c: &mut Call<'_>) -> Flow {
+    let args = c.args;
+    if args.len() % 2 == 1 {
+        reply::error(c.out, b"ERR syntax error");
+        return Flow::Reply;
+    }
+    let pairs: Vec<(&[u8], &[u8])> = args[2..].chunks(2).map(|p| (p[0], p[1])).collect();
+    if let Some((name, _)) = pairs.iter().find(|(name, _)| lookup(name).is_none()) {
+        let text = format!(
+            "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
+            printable(name)
+        );
+        reply::error(c.out, text.as_bytes());
+        return Flow::Reply;
+    }
+    let failed = |out: &mut Vec<u8>, name: &[u8], why: &str| {
+        let text = format!(
+            "ERR CONFIG SET failed (possibly related to argument '{}') - {why}",
+            printable(name)
+        );
+        reply::error(out, text.as_bytes());
+        Flow::Reply
+    };
+    let mut changes: Vec<(Parameter, Vec<u8>)> = Vec::new();
+    for (name, text) in &pairs {
+        let p = lookup(name).unwrap_or(Parameter::Databases);
+        if matches!(p, Parameter::Databases | Parameter::Port | Parameter::Bind) {
+            return failed(c.out, name, "can't set immutable config");
+        }
+        if changes.iter().any(|(q, _)| *q == p) {
+            return failed(c.out, name, "duplicate parameter");
+        }
+        changes.push((p, text.to_vec()));
+    }
+    // The values are judged on copies now, so a bad one is answered before anything is applied.
+    let shards = c.resp.ctx.shards();
+    let (mut config, mut settings) = (
+        (*c.resp.ctx.config()).clone(),
+        (*c.resp.ctx.settings()).clone(),
+    );
+    for ((p, text), (name, _)) in changes.iter().zip(&pairs) {
+        if let Err(why) = set(*p, text, &mut config, &mut settings, shards) {
+            return failed(c.out, name, &why);
+        }
+    }
+    let ctx = c.resp.ctx.clone();
+    let first = pairs[0].0.to_vec();
+    c.later = Some(Box::pin(async move {
+        let applied = ctx
+            .reconfigure(|config, settings| {
+                for (p, text) in &changes {
+                    // Judged above on the same running values.
+                    let _ = set(*p, text, config, settings, shards);
+                }
+            })
+            .await;
+        let mut out = Vec::new();
+        match applied {
+            Ok(()) => reply::simple(&mut out, b"OK"),
+            Err(why) => {
+                failed(&mut out, &first, &why);
+            }
+        }
+        out
+    }));
+    Flow::Reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_values_read_as_redis_reads_them() {
+        assert_eq!(memory(b"100"), Some(100));
+        assert_eq!(memory(b"1k"), Some(1000));
+        assert_eq!(memory(b"1KB"), Some(1024));
+        assert_eq!(memory(b"2mb"), Some(2 << 20));
+        assert_eq!(memory(b"1g"), Some(1_000_000_000));
+        assert_eq!(memory(b"1gb"), Some(1 << 30));
+        for bad in [&b""[..], b"-1", b"1x", b"mb", b"1.5mb"] {
+            assert_eq!(memory(bad), None, "{bad:?}");
+        }
+    }
+}
