@@ -13,7 +13,7 @@ use crate::{inline, line, Limits};
 ///
 /// `Ok(None)`: incomplete, read more and call again with the same bytes extended. `Ok(Some(consumed))`:
 /// `args` (cleared first) holds each argument as a byte range into `buf`, and the command occupies
-/// `buf[..consumed]`. An empty command (an empty or blank inline line, `*0` or `*-1`) is consumed with no
+/// `buf[..consumed]`. An empty command (an empty or blank inline line, `*0` or a negative count) is consumed with no
 /// arguments: the caller skips it and parses again.
 ///
 /// An array or bulk header over `limits` is rejected as soon as its line is complete, before the payload
@@ -164,15 +164,13 @@ fn inline_line(
     Ok(parsed)
 }
 
-/// Reads `*N\r\n`: the number of arguments and where the first starts. `*0` and `*-1` are empty commands.
+/// Reads `*N\r\n`: the number of arguments and where the first starts. `*0` and any negative count (`*-1`,
+/// `*-10`) are empty commands, skipped as Redis skips them.
 fn array_header(buf: &[u8], limits: &Limits) -> Result<Option<(usize, usize)>, ProtocolError> {
     let Some((len, next)) = line::integer(buf, 1).map_err(|_| ProtocolError::InvalidArrayLength)?
     else {
         return Ok(None);
     };
-    if len < -1 {
-        return Err(ProtocolError::InvalidArrayLength);
-    }
     let len = len.max(0).unsigned_abs();
     if len > limits.max_array_len as u64 {
         return Err(ProtocolError::ArrayTooLong {
@@ -303,6 +301,7 @@ mod tests {
     fn empty_arrays_are_skipped() {
         assert_eq!(commands(b"*0\r\n", &limits()).unwrap(), [strings(&[])]);
         assert_eq!(commands(b"*-1\r\n", &limits()).unwrap(), [strings(&[])]);
+        assert_eq!(commands(b"*-10\r\n", &limits()).unwrap(), [strings(&[])]);
     }
 
     #[test]
@@ -327,7 +326,6 @@ mod tests {
         for bad in [
             &b"*x\r\n"[..],
             b"*\r\n",
-            b"*-2\r\n",
             b"*-0\r\n",
             b"*01\r\n",
             b"*1\n",

@@ -956,6 +956,16 @@ const PUBSUB_RESP3: &[Step] = &[
     (2, "PUNSUBSCRIBE", 1),
     (2, "PUNSUBSCRIBE", 1),
     (1, "PUBLISH news x", 1),
+    // With CLIENT REPLY OFF, confirmations and messages still arrive: in RESP3 they are pushes.
+    (1, "CLIENT REPLY OFF", 0),
+    (1, "SUBSCRIBE quiet", 1),
+    (1, "PSUBSCRIBE q*", 1),
+    (0, "PUBLISH quiet hi", 1),
+    (1, "", 2),
+    (1, "UNSUBSCRIBE quiet", 1),
+    (1, "GET k", 0),
+    (1, "CLIENT REPLY ON", 1),
+    (1, "PUNSUBSCRIBE", 1),
 ];
 
 #[test]

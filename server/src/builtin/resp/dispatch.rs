@@ -199,6 +199,18 @@ pub fn dispatch(
     if before == ReplyMode::SkipNext && session.reply == ReplyMode::SkipNext {
         session.reply = ReplyMode::On;
     }
+    // In RESP3 (P)SUBSCRIBE's and (P)UNSUBSCRIBE's confirmations are push messages, which Redis sends
+    // whatever CLIENT REPLY says, as it does published messages.
+    let pushes = session.protocol == reply::Protocol::Resp3
+        && COMMANDS.get(command).is_some_and(|s| {
+            matches!(
+                s.name,
+                "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe"
+            )
+        });
+    if pushes {
+        return dispatched;
+    }
     out.truncate(mark);
     match dispatched {
         Dispatched::Later(pending) => Dispatched::Later(Pending::Silent(Box::new(pending))),
