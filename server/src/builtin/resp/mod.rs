@@ -26,6 +26,7 @@ pub mod stats;
 pub mod store;
 mod transaction;
 pub mod watch;
+pub mod watchers;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

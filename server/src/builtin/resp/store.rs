@@ -22,7 +22,7 @@ pub use super::integer::parse_i64;
 
 use super::eviction::{Access, Policy};
 use super::scan;
-use super::watch::Watchers;
+use super::watchers::Watchers;
 
 /// Keys are hashed with aHash, keyed per part from OS randomness: several times cheaper than std's SipHash on
 /// short keys, and a client cannot precompute colliding keys.

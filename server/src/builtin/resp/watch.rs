@@ -1,6 +1,6 @@
 //! WATCH: optimistic locking for MULTI/EXEC, per key, as Redis 7.0's `multi.c` does it.
 //!
-//! Each keyspace part keeps the connections watching its keys ([`Watchers`], in the part's [`super::store::Store`],
+//! Each keyspace part keeps the connections watching its keys ([`super::watchers::Watchers`], in the part's [`super::store::Store`],
 //! under the part's lock). It is empty unless some client runs WATCH, so a write pays one `is_empty()` check.
 //! A write, delete, expiry, eviction or flush of a watched key sets the watching connections' flag
 //! ([`Watching`]); EXEC, holding the parts of every watched key, aborts when the flag is set or a watched key
@@ -9,87 +9,12 @@
 //! A key that had already expired (but was not yet deleted) when it was watched is *stale*: deleting it later
 //! changes nothing logically, so it does not abort EXEC, as Redis's `watchedKey.expired`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::keyspace::Parts;
-
-/// One connection's registration on one key.
-struct Watcher {
-    /// The connection's flag: set by any change of the key.
-    touched: Arc<AtomicBool>,
-    /// The key had expired, not yet deleted, when it was watched.
-    stale: bool,
-}
-
-/// The watched keys of one part and who watches them.
-#[derive(Default)]
-pub struct Watchers {
-    keys: HashMap<Box<[u8]>, Vec<Watcher>, ahash::RandomState>,
-}
-
-impl Watchers {
-    /// No key of the part is watched: the common case, all a write checks.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
-    /// Keys watched by at least one connection.
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    /// `key` changed; `present` is whether it exists afterwards. Every connection watching it is flagged,
-    /// except where a stale key was deleted (no logical change: the registration stops being stale).
-    pub fn touch(&mut self, key: &[u8], present: bool) {
-        let Some(watchers) = self.keys.get_mut(key) else {
-            return;
-        };
-        for w in watchers {
-            if w.stale && !present {
-                w.stale = false;
-            } else {
-                w.touched.store(true, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// The whole part was emptied (FLUSHALL): every watched key that `existed` is deleted.
-    pub fn touch_all(&mut self, mut existed: impl FnMut(&[u8]) -> bool) {
-        let keys: Vec<Box<[u8]>> = self.keys.keys().filter(|k| existed(k)).cloned().collect();
-        for key in keys {
-            self.touch(&key, false);
-        }
-    }
-
-    fn add(&mut self, key: &[u8], touched: &Arc<AtomicBool>, stale: bool) {
-        self.keys.entry(key.into()).or_default().push(Watcher {
-            touched: touched.clone(),
-            stale,
-        });
-    }
-
-    fn remove(&mut self, key: &[u8], touched: &Arc<AtomicBool>) {
-        if let Some(watchers) = self.keys.get_mut(key) {
-            watchers.retain(|w| !Arc::ptr_eq(&w.touched, touched));
-            if watchers.is_empty() {
-                self.keys.remove(key);
-            }
-        }
-    }
-
-    /// Whether the registration of `touched` on `key` is stale (see the module's documentation).
-    fn stale(&self, key: &[u8], touched: &Arc<AtomicBool>) -> bool {
-        self.keys.get(key).is_some_and(|watchers| {
-            watchers
-                .iter()
-                .any(|w| Arc::ptr_eq(&w.touched, touched) && w.stale)
-        })
-    }
-}
 
 /// What a connection watches, bounded like one request: at most `limits.max_array_len` keys and
 /// `limits.max_request_bytes` bytes of key names, so WATCH cannot grow the keyspace's registrations without
