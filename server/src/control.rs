@@ -109,13 +109,13 @@ async fn apply_live(shard: &Rc<Shard>, running: &Config, new: &Config, settings:
     let merged = running.with_live_settings_of(new);
     shard.shared.log.set(merged.log.level);
     let version = shard.shared.config_version.fetch_add(1, Ordering::Relaxed) + 1;
-    for target in 0..shard.count {
-        shard
-            .tell(
-                target,
-                Op::Reconfigure(version, Box::new(merged.clone()), settings.clone()),
-            )
-            .await;
+    // Every shard's acknowledgement is awaited, so that "applied on every shard" (the log line, CONFIG SET's
+    // +OK) is true when it is said: a request that follows on any shard sees the change.
+    let tickets = shard
+        .broadcast(|| Op::Reconfigure(version, Box::new(merged.clone()), settings.clone()))
+        .await;
+    for ticket in tickets {
+        ticket.await;
     }
 }
 
