@@ -289,18 +289,31 @@ pub struct Locked<'a> {
 impl Locked<'_> {
     /// The held part that stores `key` (one of the keys the lock was taken for).
     pub fn store(&mut self, key: &[u8]) -> &mut Store {
-        let part = self.keyspace.part_of(key);
-        let at = self
-            .indexes
-            .binary_search(&part)
-            .expect("lock_keys holds the part of every key it was given");
+        let at = self.position(key);
         &mut self.guards[at]
+    }
+
+    /// The held part that stores `key`, to read from (several at once, as set operations do).
+    pub fn peek(&self, key: &[u8]) -> &Store {
+        &self.guards[self.position(key)]
+    }
+
+    fn position(&self, key: &[u8]) -> usize {
+        let part = self.keyspace.part_of(key);
+        self.indexes
+            .binary_search(&part)
+            .expect("lock_keys holds the part of every key it was given")
     }
 }
 
-/// A part chosen at random for an eviction: a per-thread xorshift, seeded from the OS, so shards evicting at
-/// once pick different parts and no lock or shared counter is touched to choose.
+/// A part chosen at random for an eviction, so shards evicting at once pick different parts.
 fn random_part() -> usize {
+    (random_u64() >> (64 - PARTS.trailing_zeros())) as usize
+}
+
+/// A per-thread xorshift, seeded from the OS: no lock or shared counter is touched to choose (not security:
+/// which part or member is picked is no secret).
+pub fn random_u64() -> u64 {
     thread_local! {
         static STATE: Cell<u64> = Cell::new(std::collections::hash_map::RandomState::new().hash_one(0u64) | 1);
     }
@@ -310,7 +323,7 @@ fn random_part() -> usize {
         x ^= x >> 7;
         x ^= x << 17;
         state.set(x);
-        (x >> (64 - PARTS.trailing_zeros())) as usize
+        x
     })
 }
 
@@ -356,7 +369,7 @@ mod tests {
             }
         }
         assert_eq!(ks.len(), 50);
-        assert_eq!(ks.lock(b"k7").get(b"k7", now), Some(&b"v"[..]));
+        assert_eq!(ks.lock(b"k7").get(b"k7", now), Ok(Some(&b"v"[..])));
         let (keys0, _, _) = ks.counts_of(0, 2);
         let (keys1, _, _) = ks.counts_of(1, 2);
         assert_eq!(keys0 + keys1, 50);
@@ -393,7 +406,10 @@ mod tests {
             w.join().unwrap();
         }
         assert_eq!(ks.len(), 2001);
-        assert_eq!(ks.lock(b"shared").get(b"shared", now), Some(&b"2000"[..]));
+        assert_eq!(
+            ks.lock(b"shared").get(b"shared", now),
+            Ok(Some(&b"2000"[..]))
+        );
     }
 
     fn fill(ks: &Keyspace, n: usize, ttl: Option<Instant>, now: Instant) {

@@ -15,6 +15,7 @@ pub mod keyspace;
 pub mod kv;
 mod session;
 pub mod store;
+pub mod types;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -8,6 +8,7 @@ use crate::builtin::resp::expiry::{Clock, StringOptions, Ttl, NOT_AN_INTEGER};
 use crate::builtin::resp::keyspace::Part;
 use crate::builtin::resp::kv;
 use crate::builtin::resp::store::{parse_i64, SetCondition, SetTtl};
+use crate::builtin::resp::types::WrongType;
 
 /// The part of the command's first key, locked.
 fn part<'a>(c: &Call<'a>) -> Part<'a> {
@@ -108,15 +109,17 @@ pub fn getset(c: &mut Call<'_>) -> Flow {
     };
     match set_variant(c, c.args[2], options, "getset") {
         Ok((_, Some(old))) => reply::bulk(c.out, &old),
-        _ => reply::nil(c.out, c.session.protocol),
+        Ok((_, None)) => reply::nil(c.out, c.session.protocol),
+        Err(message) => reply::error(c.out, &message),
     }
     Flow::Reply
 }
 
 pub fn getdel(c: &mut Call<'_>) -> Flow {
-    match part(c).take(c.args[1], c.now) {
-        Some((value, _)) => reply::bulk(c.out, &value),
-        None => reply::nil(c.out, c.session.protocol),
+    match part(c).take_string(c.args[1], c.now) {
+        Ok(Some(value)) => reply::bulk(c.out, &value),
+        Ok(None) => reply::nil(c.out, c.session.protocol),
+        Err(WrongType) => reply::error(c.out, WrongType::MESSAGE),
     }
     Flow::Reply
 }
@@ -141,9 +144,10 @@ pub fn append(c: &mut Call<'_>) -> Flow {
 }
 
 pub fn strlen(c: &mut Call<'_>) -> Flow {
-    let len = part(c).get(c.args[1], c.now).map_or(0, <[u8]>::len);
-    reply::integer(c.out, len as i64);
-    Flow::Reply
+    let len = part(c)
+        .get(c.args[1], c.now)
+        .map(|value| value.map_or(0, <[u8]>::len) as i64);
+    integer_or_error(c, len.map_err(|_| WrongType::MESSAGE))
 }
 
 /// GETRANGE and SUBSTR (its old name).
@@ -201,9 +205,10 @@ pub fn mget(c: &mut Call<'_>) -> Flow {
     let mut locked = c.resp.keyspace.lock_keys(keys.iter().copied());
     reply::array(c.out, keys.len());
     for k in keys {
+        // A key of another kind reads as missing, as in Redis.
         match locked.store(k).get(k, c.now) {
-            Some(v) => reply::bulk(c.out, v),
-            None => reply::nil(c.out, c.session.protocol),
+            Ok(Some(v)) => reply::bulk(c.out, v),
+            Ok(None) | Err(WrongType) => reply::nil(c.out, c.session.protocol),
         }
     }
     Flow::Reply
