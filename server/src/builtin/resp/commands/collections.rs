@@ -5,11 +5,11 @@ use std::time::Instant;
 
 use pincore_resp::reply;
 
-use super::Call;
-use crate::builtin::resp::expiry::NOT_AN_INTEGER;
-use crate::builtin::resp::keyspace::Part;
+use super::{Call, Flow};
+use crate::builtin::resp::expiry::{NOT_AN_INTEGER, SYNTAX};
+use crate::builtin::resp::keyspace::{Locked, Part};
 use crate::builtin::resp::store::{parse_i64, Store};
-use crate::builtin::resp::types::{Typed, WrongType};
+use crate::builtin::resp::types::{Collection, Typed, WrongType};
 
 /// The part of the command's first key, locked.
 pub fn part<'a>(c: &Call<'a>) -> Part<'a> {
@@ -49,6 +49,53 @@ pub fn outcome<T>(
             }
         }
         Err(WrongType) => reply::error(out, WrongType::MESSAGE),
+    }
+}
+
+/// HLEN, LLEN, SCARD, ZCARD: the size of the collection of kind `T` at the first key (0 if missing).
+pub fn size_of<T: Typed>(c: &mut Call<'_>, len: fn(&T) -> usize) -> Flow {
+    let n = part(c)
+        .read::<T>(c.args[1], c.now)
+        .map(|found| found.map_or(0, len) as i64);
+    integer(c, n);
+    Flow::Reply
+}
+
+/// SINTERSTORE, ZUNIONSTORE and the like: `result` replaces `destination` (deleting it when empty), and the
+/// reply is its size.
+pub fn store_result(
+    c: &mut Call<'_>,
+    locked: &mut Locked<'_>,
+    destination: &[u8],
+    result: Collection,
+    len: usize,
+) {
+    locked
+        .store(destination)
+        .store_collection(destination, result, c.now);
+    reply::integer(c.out, len as i64);
+}
+
+/// A count that must not be negative (LPOP's, SPOP's), or Redis's reply for one that is not (or is not an
+/// integer: Redis says the same).
+pub fn positive_count(c: &mut Call<'_>, index: usize) -> Option<usize> {
+    let n = parse_i64(c.args[index]).and_then(|n| usize::try_from(n).ok());
+    if n.is_none() {
+        reply::error(c.out, b"ERR value is out of range, must be positive");
+    }
+    n
+}
+
+/// SPOP's and ZPOPMIN's optional count, the argument after the key: `None` when there is none, and
+/// `Err(())` once the reply for a bad one is written.
+pub fn optional_count(c: &mut Call<'_>) -> Result<Option<usize>, ()> {
+    match c.args.len() {
+        2 => Ok(None),
+        3 => positive_count(c, 2).map(Some).ok_or(()),
+        _ => {
+            reply::error(c.out, SYNTAX);
+            Err(())
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use pincore_resp::reply;
 
-use super::collections::{integer, integer_arg, outcome, part, read_or_reply, reply_full};
+use super::collections::{integer, integer_arg, outcome, part, read_or_reply, reply_full, size_of};
 use super::{wrong_arity, Call, Flow};
 use crate::builtin::resp::kv::{format_float, parse_float, NOT_A_FLOAT};
 use crate::builtin::resp::store::parse_i64;
@@ -135,11 +135,7 @@ pub fn hexists(c: &mut Call<'_>) -> Flow {
 }
 
 pub fn hlen(c: &mut Call<'_>) -> Flow {
-    let len = part(c)
-        .read::<Hash>(c.args[1], c.now)
-        .map(|h| h.map_or(0, Hash::len) as i64);
-    integer(c, len);
-    Flow::Reply
+    size_of(c, Hash::len)
 }
 
 pub fn hstrlen(c: &mut Call<'_>) -> Flow {

@@ -5,7 +5,8 @@
 use pincore_resp::reply;
 
 use super::collections::{
-    index_range, integer, integer_arg, outcome, part, read_or_reply, reply_full,
+    index_range, integer, integer_arg, outcome, part, positive_count, read_or_reply, reply_full,
+    size_of,
 };
 use super::{Call, Flow};
 use crate::builtin::resp::expiry::SYNTAX;
@@ -40,16 +41,6 @@ pub fn lpushx(c: &mut Call<'_>) -> Flow {
 
 pub fn rpushx(c: &mut Call<'_>) -> Flow {
     push(c, End::Right, true)
-}
-
-/// A count that must not be negative (LPOP's, SPOP's), or Redis's reply for one that is not (or is not an
-/// integer: Redis says the same).
-pub fn positive_count(c: &mut Call<'_>, index: usize) -> Option<usize> {
-    let n = parse_i64(c.args[index]).and_then(|n| usize::try_from(n).ok());
-    if n.is_none() {
-        reply::error(c.out, b"ERR value is out of range, must be positive");
-    }
-    n
 }
 
 /// LPOP and RPOP key [count]: one element as a bulk, or with a count an array of up to that many.
@@ -105,11 +96,7 @@ pub fn rpop(c: &mut Call<'_>) -> Flow {
 }
 
 pub fn llen(c: &mut Call<'_>) -> Flow {
-    let len = part(c)
-        .read::<List>(c.args[1], c.now)
-        .map(|l| l.map_or(0, List::len) as i64);
-    integer(c, len);
-    Flow::Reply
+    size_of(c, List::len)
 }
 
 pub fn lrange(c: &mut Call<'_>) -> Flow {

@@ -4,9 +4,10 @@
 
 use pincore_resp::reply;
 
-use super::collections::{integer, part, read_or_reply, reply_full};
+use super::collections::{
+    integer, optional_count, part, read_or_reply, reply_full, size_of, store_result,
+};
 use super::hashes::random_indexes;
-use super::lists::positive_count;
 use super::{Call, Flow};
 use crate::builtin::resp::expiry::SYNTAX;
 use crate::builtin::resp::keyspace::Locked;
@@ -77,25 +78,13 @@ pub fn smismember(c: &mut Call<'_>) -> Flow {
 }
 
 pub fn scard(c: &mut Call<'_>) -> Flow {
-    let len = part(c)
-        .read::<Set>(c.args[1], c.now)
-        .map(|s| s.map_or(0, Set::len) as i64);
-    integer(c, len);
-    Flow::Reply
+    size_of(c, Set::len)
 }
 
 /// SPOP key [count]: one random member, or up to `count` distinct ones as a set.
 pub fn spop(c: &mut Call<'_>) -> Flow {
-    let count = match c.args.len() {
-        2 => None,
-        3 => match positive_count(c, 2) {
-            Some(n) => Some(n),
-            None => return Flow::Reply,
-        },
-        _ => {
-            reply::error(c.out, SYNTAX);
-            return Flow::Reply;
-        }
+    let Ok(count) = optional_count(c) else {
+        return Flow::Reply;
     };
     let protocol = c.session.protocol;
     let (resp, args, now) = (c.resp, c.args, c.now);
@@ -271,11 +260,8 @@ fn operate(c: &mut Call<'_>, operation: Operation, store: bool) -> Flow {
     let result = combine(operation, &sets, usize::MAX);
     match destination {
         Some(to) => {
-            let len = result.len() as i64;
-            locked
-                .store(to)
-                .store_collection(to, Collection::Set(result), c.now);
-            reply::integer(c.out, len);
+            let len = result.len();
+            store_result(c, &mut locked, to, Collection::Set(result), len);
         }
         None => reply_set(c, Some(&result)),
     }

@@ -1,4 +1,4 @@
-//! The values a key can hold besides a string: hashes, lists and sets, each in a compact encoding while
+//! The values a key can hold besides a string: hashes, lists, sets and sorted sets, each in a compact encoding while
 //! small and a scalable one past a size, as Redis's `listpack`/`intset` and hash tables.
 //!
 //! A [`super::store::Store`] slot owns a boxed [`Collection`]; commands reach it through
@@ -9,10 +9,12 @@
 pub mod hash;
 pub mod list;
 pub mod set;
+pub mod zset;
 
 pub use hash::Hash;
 pub use list::List;
 pub use set::Set;
+pub use zset::ZSet;
 
 use super::store::chunk;
 
@@ -24,6 +26,7 @@ pub enum Kind {
     Hash = 1,
     List = 2,
     Set = 3,
+    ZSet = 4,
 }
 
 impl Kind {
@@ -33,6 +36,7 @@ impl Kind {
             1 => Kind::Hash,
             2 => Kind::List,
             3 => Kind::Set,
+            4 => Kind::ZSet,
             _ => Kind::String,
         }
     }
@@ -43,6 +47,7 @@ impl Kind {
             Kind::Hash => b"hash",
             Kind::List => b"list",
             Kind::Set => b"set",
+            Kind::ZSet => b"zset",
         }
     }
 }
@@ -62,6 +67,7 @@ pub enum Collection {
     Hash(Hash),
     List(List),
     Set(Set),
+    ZSet(ZSet),
 }
 
 impl Collection {
@@ -70,6 +76,7 @@ impl Collection {
             Collection::Hash(_) => Kind::Hash,
             Collection::List(_) => Kind::List,
             Collection::Set(_) => Kind::Set,
+            Collection::ZSet(_) => Kind::ZSet,
         }
     }
 
@@ -78,6 +85,7 @@ impl Collection {
             Collection::Hash(h) => h.is_empty(),
             Collection::List(l) => l.is_empty(),
             Collection::Set(s) => s.is_empty(),
+            Collection::ZSet(z) => z.is_empty(),
         }
     }
 
@@ -88,6 +96,7 @@ impl Collection {
                 Collection::Hash(h) => h.bytes(),
                 Collection::List(l) => l.bytes(),
                 Collection::Set(s) => s.bytes(),
+                Collection::ZSet(z) => z.bytes(),
             }
     }
 }
@@ -128,6 +137,7 @@ macro_rules! typed {
 typed!(Hash);
 typed!(List);
 typed!(Set);
+typed!(ZSet);
 
 /// What an element of `len` bytes costs on the heap as a `Box<[u8]>` (nothing when empty).
 pub fn element(len: usize) -> usize {
