@@ -42,7 +42,9 @@ function check(name, got, want) {
   check("lrange", await r.lrange("queue", 0, -1), ["a", "b", "c"]);
   check("sadd", await r.sadd("tags", "x", "y", "x"), 2);
   check("smembers", (await r.smembers("tags")).sort(), ["x", "y"]);
-  check("type", await Promise.all(["user", "queue", "tags"].map((k) => r.type(k))), ["hash", "list", "set"]);
+  check("zadd", await r.zadd("board", 3, "ada", 1.5, "bob"), 2);
+  check("zrange withscores", await r.zrange("board", 0, -1, "WITHSCORES"), ["bob", "1.5", "ada", "3"]);
+  check("type", await Promise.all(["user", "queue", "tags", "board"].map((k) => r.type(k))), ["hash", "list", "set", "zset"]);
   let wrong = "";
   try { await r.lpush("user", "x"); } catch (e) { wrong = String(e.message); }
   check("wrongtype", wrong.startsWith("WRONGTYPE"), true);
