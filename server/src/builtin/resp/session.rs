@@ -195,14 +195,27 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
                         }
                     } else {
                         let mut local = Vec::new();
-                        match dispatch::dispatch(
+                        let outcome = dispatch::dispatch(
                             resp,
                             &mut session,
                             command,
                             &argv,
                             started,
                             &mut local,
-                        ) {
+                        );
+                        // The same bound as above, for a reply queued behind one from other shards.
+                        if local.len() > config.limits.max_reply_bytes {
+                            local = Vec::new();
+                            ctx.error("reply_too_large");
+                            reply::error(
+                                &mut local,
+                                b"ERR reply larger than limits.max_reply_bytes; closing",
+                            );
+                            queue.push_back(Queued::ready(command, started, local));
+                            close = true;
+                            continue;
+                        }
+                        match outcome {
                             Dispatched::Written => {
                                 queue.push_back(Queued::ready(command, started, local))
                             }
