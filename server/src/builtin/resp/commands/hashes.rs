@@ -295,6 +295,19 @@ pub fn random_indexes(len: usize, count: i64) -> Box<dyn ExactSizeIterator<Item 
     if count >= len {
         return Box::new(0..len);
     }
+    if count.saturating_mul(4) < len {
+        // Few of many: draw until `count` distinct ones came up, in the order drawn (at most 4/3 draws each
+        // on average), without a vector of every position.
+        let mut seen = std::collections::HashSet::with_capacity(count);
+        let mut picked = Vec::with_capacity(count);
+        while picked.len() < count {
+            let i = random_below(len);
+            if seen.insert(i) {
+                picked.push(i);
+            }
+        }
+        return Box::new(picked.into_iter());
+    }
     // A partial Fisher-Yates shuffle: `count` distinct positions at random.
     let mut all: Vec<usize> = (0..len).collect();
     for i in 0..count {
@@ -303,4 +316,24 @@ pub fn random_indexes(len: usize, count: i64) -> Box<dyn ExactSizeIterator<Item 
     }
     all.truncate(count);
     Box::new(all.into_iter())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_positions_are_distinct_for_a_positive_count_and_within_range() {
+        for (len, count, expected) in [(1000, 3, 3), (10, 5, 5), (10, 20, 10), (1, 1, 1)] {
+            let mut picked: Vec<usize> = random_indexes(len, count).collect();
+            assert_eq!(picked.len(), expected);
+            assert!(picked.iter().all(|&i| i < len));
+            picked.sort_unstable();
+            picked.dedup();
+            assert_eq!(picked.len(), expected, "distinct, {count} of {len}");
+        }
+        let repeated = random_indexes(2, -50);
+        assert_eq!(repeated.len(), 50);
+        assert!(repeated.into_iter().all(|i| i < 2));
+    }
 }
