@@ -152,3 +152,18 @@ pub fn element(len: usize) -> usize {
 pub fn random_below(bound: usize) -> usize {
     (super::keyspace::random_u64() % bound.max(1) as u64) as usize
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every collection key pays for the box: the large forms' tables sit behind a pointer of their own.
+    #[test]
+    fn a_collection_box_is_small() {
+        assert!(
+            std::mem::size_of::<Collection>() <= 56,
+            "{}",
+            std::mem::size_of::<Collection>()
+        );
+    }
+}

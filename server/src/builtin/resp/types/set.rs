@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use indexmap::IndexSet;
 
 use super::element;
+use crate::builtin::resp::store::chunk;
 use crate::builtin::resp::store::parse_i64;
 
 /// Redis's `set-max-intset-entries` default.
@@ -17,7 +18,7 @@ type Bytes = Box<[u8]>;
 #[derive(Debug, Clone)]
 enum Members {
     Ints(Vec<i64>),
-    Table(IndexSet<Bytes, ahash::RandomState>),
+    Table(Box<IndexSet<Bytes, ahash::RandomState>>),
 }
 
 #[derive(Debug, Clone)]
@@ -61,7 +62,9 @@ impl Set {
             + match &self.members {
                 Members::Ints(v) => v.capacity() * 8,
                 // An entry (hash and box) and an index slot with its control byte.
-                Members::Table(t) => t.capacity() * (24 + 9),
+                Members::Table(t) => {
+                    chunk(std::mem::size_of::<IndexSet<Bytes>>()) + t.capacity() * (24 + 9)
+                }
             }
     }
 
@@ -106,7 +109,7 @@ impl Set {
                 heap += element(member.len());
                 table.insert(Bytes::from(&*member));
             }
-            self.members = Members::Table(table);
+            self.members = Members::Table(Box::new(table));
             self.heap = heap;
         }
     }

@@ -36,12 +36,15 @@ impl Ord for Score {
     }
 }
 
+// The table is boxed so that the enum, and so every collection key's box, stays small (see the size test
+// in `types`); the large form is for big sets, where one more pointer hop is nothing.
+#[allow(clippy::box_collection)]
 #[derive(Debug, Clone)]
 enum Entries {
     Small(Vec<(f64, Bytes)>),
     Large {
         order: BTreeSet<(Score, Arc<[u8]>)>,
-        scores: HashMap<Arc<[u8]>, f64, ahash::RandomState>,
+        scores: Box<HashMap<Arc<[u8]>, f64, ahash::RandomState>>,
     },
 }
 
@@ -106,7 +109,11 @@ impl ZSet {
                 Entries::Small(v) => v.capacity() * std::mem::size_of::<(f64, Bytes)>(),
                 // A tree entry (24 bytes) in nodes about two thirds full, and a table entry (24 bytes) with
                 // its control byte per bucket.
-                Entries::Large { order, scores } => order.len() * 40 + scores.capacity() * 25,
+                Entries::Large { order, scores } => {
+                    chunk(std::mem::size_of::<HashMap<Arc<[u8]>, f64>>())
+                        + order.len() * 40
+                        + scores.capacity() * 25
+                }
             }
     }
 
@@ -157,7 +164,10 @@ impl ZSet {
                 order.insert((Score(score), member.clone()));
                 scores.insert(member, score);
             }
-            self.entries = Entries::Large { order, scores };
+            self.entries = Entries::Large {
+                order,
+                scores: Box::new(scores),
+            };
             self.heap = heap;
         }
     }
