@@ -404,6 +404,8 @@ const TYPES: &[(Check, &str)] = &[
     (Same, "GETSET h v"),
     (Same, "GETDEL l"),
     (Same, "GETEX s EX 10"),
+    (Same, "GETEX s EX 0"),
+    (Same, "TTL s"),
     (Same, "SET h v GET"),
     (Same, "TYPE h"),
     (Same, "MGET h l s str"),

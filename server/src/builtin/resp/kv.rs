@@ -158,8 +158,11 @@ pub fn getex(
         Err(message) => return reply::error(out, message),
     };
     let key = args[1];
-    if !store.exists(key, now) {
-        return reply::nil(out, protocol);
+    match store.kind(key, now) {
+        None => return reply::nil(out, protocol),
+        Some(Kind::String) => {}
+        // Judged before the deadline, and the TTL of a key of another kind is left alone.
+        Some(_) => return reply::error(out, WrongType::MESSAGE),
     }
     let deadline = match string_deadline(options.ttl, clock, "getex") {
         Ok(deadline) => deadline,
