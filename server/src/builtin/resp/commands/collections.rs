@@ -116,10 +116,25 @@ pub fn integer_arg(c: &mut Call<'_>, index: usize) -> Option<i64> {
     n
 }
 
-/// Whether a reply begun at `mark` has grown past `limits.max_reply_bytes`: a command listing or
-/// repeating members stops there, and the connection replaces the reply with its error and closes.
-pub fn reply_full(c: &Call<'_>, mark: usize) -> bool {
-    c.out.len() - mark > c.resp.ctx.config().limits.max_reply_bytes
+/// Where a reply listing or repeating members began, and how large it may grow (`limits.max_reply_bytes`):
+/// such a command stops once [`ReplyBound::full`], and the connection replaces the reply with its error and
+/// closes.
+pub struct ReplyBound {
+    mark: usize,
+    limit: usize,
+}
+
+impl ReplyBound {
+    pub fn start(c: &Call<'_>) -> ReplyBound {
+        ReplyBound {
+            mark: c.out.len(),
+            limit: c.resp.ctx.config().limits.max_reply_bytes,
+        }
+    }
+
+    pub fn full(&self, c: &Call<'_>) -> bool {
+        c.out.len() - self.mark > self.limit
+    }
 }
 
 /// Redis's `start`/`end` of LRANGE, LTRIM, ZRANGE: negative counts from the end; the inclusive range

@@ -3,7 +3,7 @@
 
 use pincore_resp::reply;
 
-use super::collections::{integer, integer_arg, outcome, part, read_or_reply, reply_full, size_of};
+use super::collections::{integer, integer_arg, outcome, part, read_or_reply, size_of, ReplyBound};
 use super::{wrong_arity, Call, Flow};
 use crate::builtin::resp::kv::{format_float, parse_float, NOT_A_FLOAT};
 use crate::builtin::resp::store::parse_i64;
@@ -89,7 +89,7 @@ fn list_pairs(c: &mut Call<'_>, fields: bool, values: bool) -> Flow {
     } else {
         reply::array(c.out, len);
     }
-    let mark = c.out.len();
+    let bound = ReplyBound::start(c);
     for (field, value) in hash.into_iter().flat_map(Hash::iter) {
         if fields {
             reply::bulk(c.out, field);
@@ -97,7 +97,7 @@ fn list_pairs(c: &mut Call<'_>, fields: bool, values: bool) -> Flow {
         if values {
             reply::bulk(c.out, value);
         }
-        if reply_full(c, mark) {
+        if bound.full(c) {
             break;
         }
     }
@@ -238,12 +238,12 @@ pub fn hrandfield(c: &mut Call<'_>) -> Flow {
         n
     };
     reply::array(c.out, header);
-    let mark = c.out.len();
+    let bound = ReplyBound::start(c);
     for index in indexes {
         if let Some(p) = hash.nth(index) {
             pair(c.out, p);
         }
-        if reply_full(c, mark) {
+        if bound.full(c) {
             break;
         }
     }

@@ -5,8 +5,8 @@
 use pincore_resp::reply;
 
 use super::collections::{
-    index_range, integer, integer_arg, outcome, part, positive_count, read_or_reply, reply_full,
-    size_of,
+    index_range, integer, integer_arg, outcome, part, positive_count, read_or_reply, size_of,
+    ReplyBound,
 };
 use super::{Call, Flow};
 use crate::builtin::resp::expiry::SYNTAX;
@@ -112,10 +112,10 @@ pub fn lrange(c: &mut Call<'_>) -> Flow {
         None => reply::array(c.out, 0),
         Some((list, (from, to))) => {
             reply::array(c.out, to - from + 1);
-            let mark = c.out.len();
+            let bound = ReplyBound::start(c);
             for v in list.range(from, to) {
                 reply::bulk(c.out, v);
-                if reply_full(c, mark) {
+                if bound.full(c) {
                     break;
                 }
             }

@@ -5,7 +5,7 @@
 use pincore_resp::reply;
 
 use super::collections::{
-    integer, optional_count, part, read_or_reply, reply_full, size_of, store_result,
+    integer, optional_count, part, read_or_reply, size_of, store_result, ReplyBound,
 };
 use super::hashes::random_indexes;
 use super::{Call, Flow};
@@ -35,10 +35,10 @@ pub fn srem(c: &mut Call<'_>) -> Flow {
 /// Writes `set` as a RESP3 set (an array in RESP2), stopping if the reply outgrows its bound.
 fn reply_set(c: &mut Call<'_>, set: Option<&Set>) {
     reply::set(c.out, c.session.protocol, set.map_or(0, Set::len));
-    let mark = c.out.len();
+    let bound = ReplyBound::start(c);
     for member in set.into_iter().flat_map(Set::iter) {
         reply::bulk(c.out, &member);
-        if reply_full(c, mark) {
+        if bound.full(c) {
             break;
         }
     }
@@ -158,12 +158,12 @@ pub fn srandmember(c: &mut Call<'_>) -> Flow {
     };
     let indexes = random_indexes(set.len(), count);
     reply::array(c.out, indexes.len());
-    let mark = c.out.len();
+    let bound = ReplyBound::start(c);
     for index in indexes {
         if let Some(m) = set.nth(index) {
             reply::bulk(c.out, &m);
         }
-        if reply_full(c, mark) {
+        if bound.full(c) {
             break;
         }
     }

@@ -7,7 +7,7 @@
 use pincore_resp::reply::{self, Protocol};
 
 use super::collections::{
-    index_range, integer, optional_count, part, read_or_reply, reply_full, size_of, store_result,
+    index_range, integer, optional_count, part, read_or_reply, size_of, store_result, ReplyBound,
 };
 use super::hashes::{random_count, random_indexes};
 use super::{Call, Flow};
@@ -67,7 +67,7 @@ fn reply_members<'a>(
     let pairs = with_scores && protocol == Protocol::Resp3;
     let len = members.len();
     reply::array(c.out, if with_scores && !pairs { len * 2 } else { len });
-    let mark = c.out.len();
+    let bound = ReplyBound::start(c);
     for (member, value) in members {
         if pairs {
             reply::array(c.out, 2);
@@ -76,7 +76,7 @@ fn reply_members<'a>(
         if with_scores {
             score(c.out, protocol, value);
         }
-        if reply_full(c, mark) {
+        if bound.full(c) {
             break;
         }
     }
