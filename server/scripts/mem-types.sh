@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Memory of collections, pincore-server against redis-server: loads 100,000 hashes of 5 fields (8-byte
-# values) and one sorted set of 100,000 members into a fresh server over loopback (redis-cli --pipe), and
-# prints the server's resident memory (VmRSS) before and after each load.
+# values), one sorted set of 100,000 members and one list of 100,000 12-byte elements into a fresh server
+# over loopback (redis-cli --pipe), and prints the server's resident memory (VmRSS) before and after each load.
 #
 # usage: server/scripts/mem-types.sh "SERVER..."
 #   SERVER is the path of a pincore-server binary, or `redis` for redis-server. pincore runs one shard.
@@ -38,6 +38,9 @@ with open(f"{sys.argv[1]}/zset.resp", "wb") as f:
         for k in range(i, i + 1000):
             pairs += [k * 1.5, f"member:{k:06d}"]
         f.write(command("ZADD", "board", *pairs))
+with open(f"{sys.argv[1]}/list.resp", "wb") as f:
+    for i in range(0, 100_000, 1000):
+        f.write(command("RPUSH", "queue", *[f"element{k:05d}" for k in range(i, i + 1000)]))
 PY
 
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
@@ -60,7 +63,11 @@ for server in $1; do
   hashes=$(rss "$pid")
   redis-cli -p "$port" --pipe <"$work/zset.resp" >/dev/null
   zset=$(rss "$pid")
-  echo "$server empty_kib=$empty hashes_kib=$hashes (+$((hashes - empty))) zset_kib=$zset (+$((zset - hashes))) keys=$(redis-cli -p "$port" dbsize) zcard=$(redis-cli -p "$port" zcard board)"
+  redis-cli -p "$port" --pipe <"$work/list.resp" >/dev/null
+  list=$(rss "$pid")
+  echo "$server empty_kib=$empty hashes_kib=$hashes (+$((hashes - empty))) zset_kib=$zset (+$((zset - hashes)))" \
+    "list_kib=$list (+$((list - zset))) keys=$(redis-cli -p "$port" dbsize) zcard=$(redis-cli -p "$port" zcard board)" \
+    "llen=$(redis-cli -p "$port" llen queue)"
   kill "$pid"
   wait "$pid" 2>/dev/null || true
   pid=""
