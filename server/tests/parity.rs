@@ -890,6 +890,38 @@ const ZSETS: &[(Check, &str)] = &[
     (Same, "ZPOPMIN big"),
 ];
 
+/// Blocking pops that find something at once, or time out (waiting clients: `tests/blocking.rs`).
+const BLOCKING: &[(Check, &str)] = &[
+    (Same, "RPUSH l a b c d e"),
+    (Same, "BLPOP missing l 1"),
+    (Same, "BRPOP l missing 1"),
+    (Same, "BLPOP missing 0.05"),
+    (Same, "BRPOP missing1 missing2 0.01"),
+    (Same, "BLPOP l x"),
+    (Same, "BLPOP l -1"),
+    (Same, "BLPOP l"),
+    (Same, "SET str v"),
+    (Same, "BLPOP missing str l 1"),
+    (Same, "BLPOP l str 1"),
+    (Same, "BLMOVE l dst RIGHT LEFT 1"),
+    (Same, "LRANGE dst 0 -1"),
+    (Same, "BLMOVE l str RIGHT LEFT 1"),
+    (Same, "BLMOVE str dst RIGHT LEFT 1"),
+    (Same, "BLMOVE l dst UP LEFT 1"),
+    (Same, "BLMOVE l dst LEFT LEFT x"),
+    (Same, "BLMOVE missing dst LEFT LEFT 0.02"),
+    (Same, "EXISTS l"),
+    (Same, "ZADD z 1 a 2 b 3 c"),
+    (Same, "BZPOPMIN missing z 1"),
+    (Same, "BZPOPMAX z 1"),
+    (Same, "BZPOPMIN str 1"),
+    (Same, "BZPOPMAX missing 0.02"),
+    (Same, "BZPOPMIN z 0"),
+    (Same, "EXISTS z"),
+    (Same, "BLPOP dst 0"),
+    (Same, "EXISTS dst"),
+];
+
 /// Nulls and the replies whose encoding RESP3 changes.
 const RESP3: &[(Check, &str)] = &[
     (Same, "GETDEL missing"),
@@ -945,6 +977,12 @@ const RESP3: &[(Check, &str)] = &[
     (Same, "ZADD z2 1 a 2 b"),
     (Unordered, "ZRANDMEMBER z2 5 WITHSCORES"),
     (Same, "TYPE z2"),
+    (Same, "BLPOP missing 0.01"),
+    (Same, "BLMOVE missing l LEFT LEFT 0.01"),
+    (Same, "BZPOPMIN missing 0.01"),
+    (Same, "BZPOPMAX z2 1"),
+    (Same, "RPUSH bl x"),
+    (Same, "BRPOP bl 1"),
 ];
 
 #[test]
@@ -980,6 +1018,11 @@ fn set_commands_reply_as_redis_does() {
 #[test]
 fn sorted_set_commands_reply_as_redis_does() {
     run(ZSETS, false);
+}
+
+#[test]
+fn blocking_pops_reply_as_redis_does() {
+    run(BLOCKING, false);
 }
 
 #[test]

@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
+use super::blocking::Waiters;
 use super::eviction::Policy;
 use super::store::{Store, Taken};
 
@@ -48,6 +49,8 @@ pub struct Keyspace {
     max_memory: AtomicUsize,
     /// The eviction policy, as its index in [`Policy::ALL`].
     policy: AtomicU8,
+    /// Clients blocked on keys (BLPOP and the like), in arrival order per key.
+    pub waiters: Waiters,
 }
 
 impl Default for Keyspace {
@@ -58,6 +61,7 @@ impl Default for Keyspace {
             used: AtomicUsize::new(0),
             max_memory: AtomicUsize::new(0),
             policy: AtomicU8::new(0),
+            waiters: Waiters::default(),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! the public framework API only.
 
 pub mod auth;
+pub mod blocking;
 pub mod commands;
 mod dispatch;
 pub mod eviction;

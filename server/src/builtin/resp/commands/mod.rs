@@ -8,6 +8,7 @@
 //! Every shard serves the keyspace directly (see [`super::keyspace`]), so `Route` describes what a command
 //! touches rather than where it is sent: only [`Run::EveryShard`] commands (INFO) wait on other shards.
 
+mod blocking;
 mod collections;
 mod connection;
 mod hashes;
@@ -16,7 +17,7 @@ mod lists;
 mod server;
 mod sets;
 mod strings;
-mod zsets;
+pub mod zsets;
 
 use std::time::Instant;
 
@@ -75,6 +76,8 @@ pub struct Session {
     pub authenticated: bool,
     /// The user AUTH named (ACL WHOAMI); `None` is `default`.
     pub user: Option<Vec<u8>>,
+    /// A blocking pop that found nothing: the connection waits for it before anything else.
+    pub blocked: Option<super::blocking::Blocked>,
 }
 
 impl Session {
@@ -87,6 +90,7 @@ impl Session {
             protocol: Default::default(),
             authenticated: false,
             user: None,
+            blocked: None,
         }
     }
 }
@@ -160,7 +164,7 @@ const fn row(
 }
 
 /// The commands, in the order of their metric series.
-pub static COMMANDS: [Spec; 123] = [
+pub static COMMANDS: [Spec; 128] = [
     row(
         "ping",
         -1,
@@ -1393,6 +1397,56 @@ pub static COMMANDS: [Spec; 123] = [
         "sorted-set",
         "Stores the intersection of sorted sets in a key, with WEIGHTS and AGGREGATE.",
         zsets::zinterstore,
+    ),
+    row(
+        "blpop",
+        -3,
+        WRITE,
+        (1, -2, 1),
+        Keys,
+        "list",
+        "Removes and returns the first element of the first non-empty list, waiting up to a timeout.",
+        blocking::blpop,
+    ),
+    row(
+        "brpop",
+        -3,
+        WRITE,
+        (1, -2, 1),
+        Keys,
+        "list",
+        "Removes and returns the last element of the first non-empty list, waiting up to a timeout.",
+        blocking::brpop,
+    ),
+    row(
+        "blmove",
+        6,
+        WRITE | DENYOOM,
+        (1, 2, 1),
+        Keys,
+        "list",
+        "LMOVE, waiting up to a timeout for the source to have an element.",
+        blocking::blmove,
+    ),
+    row(
+        "bzpopmin",
+        -3,
+        WRITE | FAST,
+        (1, -2, 1),
+        Keys,
+        "sorted-set",
+        "Removes and returns the lowest-scored member of the first non-empty sorted set, waiting up to a timeout.",
+        blocking::bzpopmin,
+    ),
+    row(
+        "bzpopmax",
+        -3,
+        WRITE | FAST,
+        (1, -2, 1),
+        Keys,
+        "sorted-set",
+        "Removes and returns the highest-scored member of the first non-empty sorted set, waiting up to a timeout.",
+        blocking::bzpopmax,
     ),
 ];
 

@@ -44,7 +44,7 @@ pub fn format_score(value: f64) -> String {
 }
 
 /// A score reply: a bulk string in RESP2, a double in RESP3.
-fn score(out: &mut Vec<u8>, protocol: Protocol, value: f64) {
+pub fn score_reply(out: &mut Vec<u8>, protocol: Protocol, value: f64) {
     let text = format_score(value);
     match protocol {
         Protocol::Resp2 => reply::bulk(out, text.as_bytes()),
@@ -74,7 +74,7 @@ fn reply_members<'a>(
         }
         reply::bulk(c.out, member);
         if with_scores {
-            score(c.out, protocol, value);
+            score_reply(c.out, protocol, value);
         }
         if bound.full(c) {
             break;
@@ -163,7 +163,7 @@ fn add(c: &mut Call<'_>, incr_only: bool) -> Flow {
         Ok(outcome) => {
             let (added, updated, last) = outcome.and_then(Result::ok).unwrap_or((0, 0, None));
             match (incr, last) {
-                (true, Some(value)) => score(c.out, protocol, value),
+                (true, Some(value)) => score_reply(c.out, protocol, value),
                 (true, None) => reply::nil(c.out, protocol),
                 (false, _) => reply::integer(c.out, if ch { added + updated } else { added }),
             }
@@ -201,7 +201,7 @@ pub fn zscore(c: &mut Call<'_>) -> Flow {
         return Flow::Reply;
     };
     match zset.and_then(|z| z.score(c.args[2])) {
-        Some(value) => score(c.out, protocol, value),
+        Some(value) => score_reply(c.out, protocol, value),
         None => reply::nil(c.out, protocol),
     }
     Flow::Reply
@@ -217,7 +217,7 @@ pub fn zmscore(c: &mut Call<'_>) -> Flow {
     reply::array(c.out, members.len());
     for member in members {
         match zset.and_then(|z| z.score(member)) {
-            Some(value) => score(c.out, protocol, value),
+            Some(value) => score_reply(c.out, protocol, value),
             None => reply::nil(c.out, protocol),
         }
     }
@@ -572,7 +572,7 @@ fn pop(c: &mut Call<'_>, max: bool) -> Flow {
                     reply::array(c.out, 2);
                 }
                 reply::bulk(c.out, &member);
-                score(c.out, protocol, value);
+                score_reply(c.out, protocol, value);
             }
         }
     }
