@@ -64,6 +64,39 @@ fn a_reply_past_max_reply_bytes_is_an_error_and_closes_the_connection() {
     s.assert_healthy();
 }
 
+/// A collection's reply is bounded like any other, whatever the collection's size or the count asked for,
+/// also when it is queued behind a reply that waits for every shard (INFO).
+#[test]
+fn a_collection_reply_past_max_reply_bytes_is_an_error_and_closes_the_connection() {
+    let s =
+        server("  max_bulk_len: 10000\n  max_request_bytes: 100000\n  max_reply_bytes: 30000\n");
+    for batch in 0..5 {
+        let mut push = vec!["RPUSH".to_string(), "list".to_string()];
+        push.extend((0..1000).map(|i| format!("element:{batch}{i:04}")));
+        let push: Vec<&str> = push.iter().map(String::as_str).collect();
+        assert_eq!(s.cli(&push), ((batch + 1) * 1000).to_string());
+    }
+    assert_eq!(s.cli(&["HSET", "hash", "f", "v"]), "1");
+    for request in [
+        &b"PING\r\nLRANGE list 0 -1\r\nPING\r\n"[..],
+        b"PING\r\nHRANDFIELD hash -9223372036854775807\r\nPING\r\n",
+        b"PING\r\nSRANDMEMBER nothing 5\r\nINFO server\r\nLRANGE list 0 -1\r\nPING\r\n",
+    ] {
+        let mut stream = s.connect();
+        stream.write_all(request).unwrap();
+        let reply = String::from_utf8_lossy(&read_to_close(&mut stream)).into_owned();
+        assert!(reply.starts_with("+PONG\r\n"), "{reply}");
+        assert!(
+            reply.ends_with("-ERR reply larger than limits.max_reply_bytes; closing\r\n")
+                && !reply.contains("element:"),
+            "nothing of the big reply is sent, and nothing after it: {:?}",
+            &reply[..reply.len().min(300)]
+        );
+    }
+    assert_eq!(s.cli(&["LLEN", "list"]), "5000");
+    s.assert_healthy();
+}
+
 #[test]
 fn the_read_buffers_of_a_shard_are_bounded_together() {
     // Each connection may buffer a 200 KB command, but the shard only 300 KB beyond 16 KiB per connection.

@@ -280,6 +280,44 @@ fn deferred_commands_are_refused_inside_multi_and_the_rest_run_under_exec() {
     assert!(exec.ends_with(":0\r\n:2\r\n"), "{exec}");
 }
 
+/// The collection commands run under EXEC's held parts like the string ones (ZUNIONSTORE's source keys,
+/// which its table row does not name, included), a change to a watched hash aborts EXEC, and a blocking
+/// pop is refused while queueing.
+#[test]
+fn collections_run_inside_exec_and_their_changes_break_a_watch() {
+    let s = Server::start();
+    let mut c = Client::connect(s.resp);
+    let mut other = Client::connect(s.resp);
+    assert_eq!(c.line("ZADD z1 1 a 2 b"), ":2\r\n");
+    assert_eq!(c.line("ZADD z2 3 b 4 c"), ":2\r\n");
+    assert_eq!(c.line("MULTI"), "+OK\r\n");
+    for queued in [
+        "HSET h f v",
+        "SADD s x y",
+        "RPUSH l a b",
+        "ZUNIONSTORE dest 2 z1 z2",
+        "SINTERSTORE s2 s",
+        "LMOVE l l2 LEFT RIGHT",
+    ] {
+        assert_eq!(c.line(queued), "+QUEUED\r\n", "{queued}");
+    }
+    assert_eq!(
+        c.line("EXEC"),
+        "*6\r\n:1\r\n:2\r\n:2\r\n:3\r\n:2\r\n$1\r\na\r\n"
+    );
+    assert_eq!(c.line("ZSCORE dest b"), "$1\r\n5\r\n");
+    assert_eq!(c.line("WATCH h"), "+OK\r\n");
+    assert_eq!(other.line("HSET h g w"), ":1\r\n");
+    assert_eq!(c.line("MULTI"), "+OK\r\n");
+    assert_eq!(c.line("HLEN h"), "+QUEUED\r\n");
+    assert_eq!(c.line("EXEC"), "*-1\r\n");
+    assert_eq!(c.line("MULTI"), "+OK\r\n");
+    assert!(c
+        .line("BLPOP l 0")
+        .starts_with("-ERR Command not allowed inside a transaction: BLPOP blocks"));
+    assert!(c.line("EXEC").starts_with("-EXECABORT"));
+}
+
 #[test]
 fn over_maxmemory_writes_are_refused_while_queueing_and_at_exec() {
     let s = Server::start_from(

@@ -36,6 +36,18 @@ function check(name, got, want) {
   check("expired", await r.get("short"), null);
   check("expire", await r.expire("greeting", 100), 1);
   check("ttl", await r.ttl("greeting"), 100);
+  check("hset", await r.hset("user", { name: "ada", born: "1815" }), 2);
+  check("hgetall", await r.hgetall("user"), { name: "ada", born: "1815" });
+  check("rpush", await r.rpush("queue", "a", "b", "c"), 3);
+  check("lrange", await r.lrange("queue", 0, -1), ["a", "b", "c"]);
+  check("sadd", await r.sadd("tags", "x", "y", "x"), 2);
+  check("smembers", (await r.smembers("tags")).sort(), ["x", "y"]);
+  check("zadd", await r.zadd("board", 3, "ada", 1.5, "bob"), 2);
+  check("zrange withscores", await r.zrange("board", 0, -1, "WITHSCORES"), ["bob", "1.5", "ada", "3"]);
+  check("type", await Promise.all(["user", "queue", "tags", "board"].map((k) => r.type(k))), ["hash", "list", "set", "zset"]);
+  let wrong = "";
+  try { await r.lpush("user", "x"); } catch (e) { wrong = String(e.message); }
+  check("wrongtype", wrong.startsWith("WRONGTYPE"), true);
   const pipe = r.pipeline();
   for (let i = 0; i < 1000; i++) pipe.set(`p:${i}`, i);
   for (let i = 0; i < 1000; i++) pipe.get(`p:${i}`);

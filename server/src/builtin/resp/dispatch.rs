@@ -244,7 +244,8 @@ fn refuse(resp: &Resp, session: &mut Session, spec: &Spec, out: &mut Vec<u8>, me
 
 /// Why a command cannot be queued, if it cannot: EXEC runs its queue under keyspace locks, which are never
 /// held across an await, so nothing that waits for other shards (INFO, CLIENT LIST and KILL, CONFIG SET and
-/// RESETSTAT) or yields its shard between steps (KEYS) can run there.
+/// RESETSTAT), yields its shard between steps (KEYS) or blocks (BLPOP and the other blocking pops) can run
+/// there.
 fn not_in_transaction(spec: &Spec, args: &[&[u8]]) -> Option<&'static str> {
     let sub = |names: &[&str]| {
         args.get(1)
@@ -253,6 +254,7 @@ fn not_in_transaction(spec: &Spec, args: &[&[u8]]) -> Option<&'static str> {
     match spec.name {
         _ if matches!(spec.run, Run::EveryShard { .. }) => Some("waits for every shard"),
         "keys" => Some("walks the keyspace a part at a time (SCAN runs inside MULTI)"),
+        "blpop" | "brpop" | "blmove" | "bzpopmin" | "bzpopmax" => Some("blocks"),
         "client" if sub(&["list", "kill"]) => Some("waits for every shard"),
         "config" if sub(&["set", "resetstat"]) => Some("waits for every shard"),
         _ => None,

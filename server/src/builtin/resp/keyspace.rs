@@ -19,7 +19,6 @@
 //! grow memory first calls [`Keyspace::make_room`], which refuses it or evicts keys, as Redis's
 //! `performEvictions` does.
 
-use std::cell::Cell;
 use std::hash::BuildHasher;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -27,8 +26,10 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::eviction::Policy;
+use super::random::random_u64;
 use super::scan::Cursor;
 use super::store::{Store, Taken};
+use super::waiters::Waiters;
 
 /// Parts the keyspace is split into (a power of two): enough that two shards rarely want the same one, and
 /// that one part's hash-table growth rehashes 1/256 of the keys.
@@ -50,6 +51,8 @@ pub struct Keyspace {
     max_memory: AtomicUsize,
     /// The eviction policy, as its index in [`Policy::ALL`].
     policy: AtomicU8,
+    /// Clients blocked on keys (BLPOP and the like), in arrival order per key.
+    pub waiters: Waiters,
 }
 
 impl Default for Keyspace {
@@ -60,6 +63,7 @@ impl Default for Keyspace {
             used: AtomicUsize::new(0),
             max_memory: AtomicUsize::new(0),
             policy: AtomicU8::new(0),
+            waiters: Waiters::default(),
         }
     }
 }
@@ -297,8 +301,20 @@ pub struct Locked<'a> {
 impl Locked<'_> {
     /// The held part that stores `key` (one of the keys the lock was taken for).
     pub fn store(&mut self, key: &[u8]) -> &mut Store {
+        let at = self.position(key);
+        &mut self.guards[at]
+    }
+
+    /// The held part that stores `key`, to read from (several at once, as set operations do).
+    pub fn peek(&self, key: &[u8]) -> &Store {
+        &self.guards[self.position(key)]
+    }
+
+    fn position(&self, key: &[u8]) -> usize {
         let part = self.keyspace.part_of(key);
-        self.part(part)
+        self.indexes
+            .binary_search(&part)
+            .expect("lock_keys holds the part of every key it was given")
     }
 }
 
@@ -307,15 +323,26 @@ impl Locked<'_> {
 pub trait Holding {
     /// Held part `index`: EXEC holds every part its commands touch, so the command asks only for those.
     fn part(&mut self, index: usize) -> &mut Store;
+    /// Held part `index`, to read from (several at once, as set operations do).
+    fn peek(&self, index: usize) -> &Store;
 }
 
 impl Holding for Locked<'_> {
     fn part(&mut self, index: usize) -> &mut Store {
-        let at = self
-            .indexes
-            .binary_search(&index)
-            .expect("the lock set holds every part its holder reaches");
+        let at = self.held_at(index);
         &mut self.guards[at]
+    }
+
+    fn peek(&self, index: usize) -> &Store {
+        &self.guards[self.held_at(index)]
+    }
+}
+
+impl Locked<'_> {
+    fn held_at(&self, index: usize) -> usize {
+        self.indexes
+            .binary_search(&index)
+            .expect("the lock set holds every part its holder reaches")
     }
 }
 
@@ -373,6 +400,14 @@ impl KeyParts<'_> {
         match self {
             KeyParts::Own(locked) => locked.store(key),
             KeyParts::Held { keyspace, held } => held.part(keyspace.part_of(key)),
+        }
+    }
+
+    /// The part that stores `key`, to read from (several at once, as set operations do).
+    pub fn peek(&self, key: &[u8]) -> &Store {
+        match self {
+            KeyParts::Own(locked) => locked.peek(key),
+            KeyParts::Held { keyspace, held } => held.peek(keyspace.part_of(key)),
         }
     }
 }
@@ -503,20 +538,9 @@ fn free_flushed(taken: Vec<Taken>) {
     }
 }
 
-/// A part chosen at random for an eviction: a per-thread xorshift, seeded from the OS, so shards evicting at
-/// once pick different parts and no lock or shared counter is touched to choose.
+/// A part chosen at random for an eviction, so shards evicting at once pick different parts.
 fn random_part() -> usize {
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new(std::collections::hash_map::RandomState::new().hash_one(0u64) | 1);
-    }
-    STATE.with(|state| {
-        let mut x = state.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        state.set(x);
-        (x >> (64 - PARTS.trailing_zeros())) as usize
-    })
+    (random_u64() >> (64 - PARTS.trailing_zeros())) as usize
 }
 
 /// Returns free heap pages of every malloc arena to the kernel.
@@ -561,7 +585,7 @@ mod tests {
             }
         }
         assert_eq!(ks.len(), 50);
-        assert_eq!(ks.lock(b"k7").get(b"k7", now), Some(&b"v"[..]));
+        assert_eq!(ks.lock(b"k7").get(b"k7", now), Ok(Some(&b"v"[..])));
         let (keys0, _, _, _) = ks.counts_of(0, 2);
         let (keys1, _, _, _) = ks.counts_of(1, 2);
         assert_eq!(keys0 + keys1, 50);
@@ -598,7 +622,10 @@ mod tests {
             w.join().unwrap();
         }
         assert_eq!(ks.len(), 2001);
-        assert_eq!(ks.lock(b"shared").get(b"shared", now), Some(&b"2000"[..]));
+        assert_eq!(
+            ks.lock(b"shared").get(b"shared", now),
+            Ok(Some(&b"2000"[..]))
+        );
     }
 
     fn fill(ks: &Keyspace, n: usize, ttl: Option<Instant>, now: Instant) {

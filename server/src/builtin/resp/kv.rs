@@ -9,8 +9,9 @@ use super::expiry::{
     string_deadline, string_options, Clock, ExpireCondition, StringOptions, Ttl, NOT_AN_INTEGER,
 };
 use super::store::{parse_i64, SetTtl, Store};
+use super::types::{Kind, WrongType};
 
-const NOT_A_FLOAT: &[u8] = b"ERR value is not a valid float";
+pub const NOT_A_FLOAT: &[u8] = b"ERR value is not a valid float";
 
 /// Redis's words for a value that would outgrow the bulk limit; the limit named is pincore's own setting.
 pub const TOO_LONG: &[u8] = b"ERR string exceeds maximum allowed size (limits.max_bulk_len)";
@@ -24,13 +25,18 @@ pub fn get(
     out: &mut Vec<u8>,
 ) -> bool {
     match store.get(key, now) {
-        Some(value) => {
+        Ok(Some(value)) => {
             reply::bulk(out, value);
             true
         }
-        None => {
+        Ok(None) => {
             reply::nil(out, protocol);
             false
+        }
+        // Found, of another kind: Redis counts the read as a hit before it checks the type.
+        Err(WrongType) => {
+            reply::error(out, WrongType::MESSAGE);
+            true
         }
     }
 }
@@ -120,6 +126,10 @@ pub fn write_string(
         None if options.ttl == Ttl::Keep => SetTtl::Keep,
         None => SetTtl::Clear,
     };
+    // SET ... GET reads the old value as GET does: a collection is the wrong type, and nothing is set.
+    if options.get && store.kind(key, now).is_some_and(|k| k != Kind::String) {
+        return Err(WrongType::MESSAGE.to_vec());
+    }
     Ok(store.set(key, value, options.condition, ttl, now, options.get))
 }
 
@@ -164,8 +174,11 @@ pub fn getex(
         Err(message) => return reply::error(out, message),
     };
     let key = args[1];
-    if !store.exists(key, now) {
-        return reply::nil(out, protocol);
+    match store.kind(key, now) {
+        None => return reply::nil(out, protocol),
+        Some(Kind::String) => {}
+        // Judged before the deadline, and the TTL of a key of another kind is left alone.
+        Some(_) => return reply::error(out, WrongType::MESSAGE),
     }
     let deadline = match string_deadline(options.ttl, clock, "getex") {
         Ok(deadline) => deadline,
@@ -198,7 +211,7 @@ pub fn append(
     max: usize,
     now: Instant,
 ) -> Result<i64, &'static [u8]> {
-    let (joined, existed) = match store.get(key, now) {
+    let (joined, existed) = match store.get(key, now).map_err(|_| WrongType::MESSAGE)? {
         None => (value.to_vec(), false),
         Some(old) if too_long(old.len() as u64, value.len() as u64, max) => return Err(TOO_LONG),
         Some(old) => ([old, value].concat(), true),
@@ -223,7 +236,7 @@ pub fn setrange(
 ) -> Result<i64, &'static [u8]> {
     let offset = parse_i64(offset).ok_or(NOT_AN_INTEGER)?;
     let offset = u64::try_from(offset).map_err(|_| &b"ERR offset is out of range"[..])?;
-    let old = store.get(key, now);
+    let old = store.get(key, now).map_err(|_| WrongType::MESSAGE)?;
     let old_len = old.map_or(0, <[u8]>::len);
     if value.is_empty() {
         return Ok(old_len as i64);
@@ -249,7 +262,10 @@ pub fn getrange(store: &mut Store, args: &[&[u8]], now: Instant, out: &mut Vec<u
     let (Some(start), Some(end)) = (parse_i64(args[2]), parse_i64(args[3])) else {
         return reply::error(out, NOT_AN_INTEGER);
     };
-    let value = store.get(args[1], now).unwrap_or_default();
+    let value = match store.get(args[1], now) {
+        Ok(value) => value.unwrap_or_default(),
+        Err(WrongType) => return reply::error(out, WrongType::MESSAGE),
+    };
     let len = value.len() as i128;
     let (mut start, mut end) = (i128::from(start), i128::from(end));
     if start < 0 && end < 0 && start > end {
@@ -272,7 +288,7 @@ pub fn getrange(store: &mut Store, args: &[&[u8]], now: Instant, out: &mut Vec<u
 ///
 /// Redis computes in C's `long double` (80-bit on x86-64); pincore in f64, so values need more than 15
 /// significant digits, or beyond 1e308, to differ.
-fn parse_float(bytes: &[u8]) -> Option<f64> {
+pub fn parse_float(bytes: &[u8]) -> Option<f64> {
     let text = std::str::from_utf8(bytes).ok()?;
     let value: f64 = text.parse().ok()?;
     let spelled_infinite = text
@@ -284,7 +300,7 @@ fn parse_float(bytes: &[u8]) -> Option<f64> {
 
 /// A float as Redis's `ld2string` in human mode writes one: fixed-point, at most 17 decimals, trailing
 /// zeros dropped; f64 is trusted to 15 significant digits, so its rounding noise never shows.
-fn format_float(value: f64) -> String {
+pub fn format_float(value: f64) -> String {
     let magnitude = if value == 0.0 {
         0
     } else {
@@ -309,7 +325,7 @@ pub fn incr_by_float(
     increment: &[u8],
     now: Instant,
 ) -> Result<String, &'static [u8]> {
-    let current = match store.get(key, now) {
+    let current = match store.get(key, now).map_err(|_| WrongType::MESSAGE)? {
         None => 0.0,
         Some(value) => parse_float(value).ok_or(NOT_A_FLOAT)?,
     };

@@ -8,23 +8,28 @@
 //! the public framework API only.
 
 pub mod auth;
+pub mod blocking;
 pub mod clients;
 pub mod commands;
 mod dispatch;
 pub mod eviction;
 pub mod expiry;
 pub mod glob;
+pub mod heap;
 mod info;
 pub mod integer;
 pub mod keyspace;
 pub mod kv;
 pub mod lcs;
 pub mod pubsub;
+pub mod random;
 pub mod scan;
 mod session;
 pub mod stats;
 pub mod store;
 mod transaction;
+pub mod types;
+pub mod waiters;
 pub mod watch;
 pub mod watchers;
 

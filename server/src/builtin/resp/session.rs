@@ -12,6 +12,7 @@ use std::os::fd::AsRawFd;
 use futures_lite::AsyncReadExt;
 use pincore_resp::{reply, CommandParser, Limits};
 
+use super::blocking::{Blocked, POLL};
 use super::commands::{self, Session};
 use super::dispatch::{self, Dispatched, Queued};
 use super::keyspace::Parts;
@@ -71,6 +72,74 @@ impl Drop for Ending<'_> {
         self.session
             .end_transaction(&mut Parts::Lock(&self.resp.keyspace));
     }
+}
+
+/// Waits for a blocking pop (see [`super::blocking`]) once the replies before it are sent: its reply (an
+/// element, or the timeout's null) is appended to `out`. Meanwhile the socket is watched: false if the client hung up, its places given up.
+async fn wait_blocked(
+    resp: &Resp,
+    conn: &mut Connection<Resp>,
+    blocked: Blocked,
+    protocol: reply::Protocol,
+    queue: &mut VecDeque<Queued>,
+    out: &mut Vec<u8>,
+) -> bool {
+    let waiters = &resp.keyspace.waiters;
+    // Earlier replies go out first.
+    dispatch::resolve(resp, queue, out).await;
+    if !out.is_empty() {
+        if conn
+            .write(out, resp.ctx.config().timeouts.idle())
+            .await
+            .is_err()
+        {
+            blocked.finish(waiters);
+            return false;
+        }
+        out.clear();
+    }
+    // Once the client has sent more (a pipeline), a peek returns at once: from then on only the clock.
+    let mut watch_socket = true;
+    loop {
+        let now = Instant::now();
+        if blocked.try_serve(&resp.keyspace, protocol, now, out) {
+            break;
+        }
+        // A draining server answers as if the timeout passed, so the client is not cut off mid-command.
+        if blocked.deadline.is_some_and(|at| at <= now) || resp.ctx.draining() {
+            blocked.timed_out(protocol, out);
+            break;
+        }
+        let nap = blocked
+            .deadline
+            .map_or(POLL, |at| at.saturating_duration_since(now).min(POLL));
+        let stream = conn.stream();
+        let mut byte = [0u8; 1];
+        let peeked = futures_lite::future::or(
+            async {
+                glommio::timer::sleep(nap).await;
+                None
+            },
+            async {
+                if watch_socket {
+                    Some(stream.peek(&mut byte).await)
+                } else {
+                    futures_lite::future::pending().await
+                }
+            },
+        )
+        .await;
+        match peeked {
+            None => {}
+            Some(Ok(0) | Err(_)) => {
+                blocked.finish(waiters);
+                return false;
+            }
+            Some(Ok(_)) => watch_socket = false,
+        }
+    }
+    blocked.finish(waiters);
+    true
 }
 
 pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
@@ -260,8 +329,21 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
                         if !take_mail(session, &mut local, &conn) {
                             return;
                         }
-                        match dispatch::dispatch(resp, session, command, &argv, started, &mut local)
-                        {
+                        let outcome =
+                            dispatch::dispatch(resp, session, command, &argv, started, &mut local);
+                        // The same bound as above, for a reply queued behind one from other shards.
+                        if local.len() > config.limits.max_reply_bytes {
+                            local = Vec::new();
+                            ctx.error("reply_too_large");
+                            reply::error(
+                                &mut local,
+                                b"ERR reply larger than limits.max_reply_bytes; closing",
+                            );
+                            queue.push_back(Queued::ready(command, started, local));
+                            close = true;
+                            continue;
+                        }
+                        match outcome {
                             Dispatched::Written => {
                                 queue.push_back(Queued::ready(command, started, local))
                             }
@@ -275,6 +357,15 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
                                 queue.push_back(Queued::ready(command, started, local));
                                 close = true;
                             }
+                        }
+                    }
+                    // A blocking pop that found nothing: the replies before it go out, then it waits.
+                    if let Some(blocked) = session.blocked.take() {
+                        let protocol = session.protocol;
+                        if !wait_blocked(resp, &mut conn, blocked, protocol, &mut queue, &mut out)
+                            .await
+                        {
+                            return;
                         }
                     }
                     if queue.len() >= MAX_QUEUED || out.len() >= FLUSH_AT {

@@ -21,7 +21,9 @@ use hashbrown::HashTable;
 pub use super::integer::parse_i64;
 
 use super::eviction::{Access, Policy};
+pub use super::heap::chunk;
 use super::scan;
+use super::types::{Collection, Kind, Typed, WrongType};
 use super::watchers::Watchers;
 
 /// Keys are hashed with aHash, keyed per part from OS randomness: several times cheaper than std's SipHash on
@@ -43,6 +45,10 @@ fn from_nanos(nanos: u64) -> Instant {
 /// One key with its value, deadline and access record, in one allocation:
 /// `[flags][access: 4 bytes LE][key length, LEB128][deadline: 8 bytes LE, if flags say so][key][value]`.
 ///
+/// The flags say the value's [`Kind`]. A string's bytes are the value itself, so GET and SET read and
+/// write one block as before; a collection's value is the 8-byte address of its boxed [`Collection`],
+/// which the slot owns and frees when dropped.
+///
 /// The access record is what LRU and LFU eviction judge by, in the 24 + 8 bits Redis gives them: the low 24
 /// bits are the clock at the last write or read ([`clock`], seconds; it wraps after 194 days, as Redis's
 /// does), the high 8 bits a logarithmic access counter ([`Access`]). Four bytes more per key (one glibc chunk
@@ -50,17 +56,48 @@ fn from_nanos(nanos: u64) -> Instant {
 struct Slot(Box<[u8]>);
 
 const HAS_DEADLINE: u8 = 1;
+/// The flag bits holding the value's [`Kind`] (0 is a string).
+const KIND_SHIFT: u8 = 1;
+const KIND_MASK: u8 = 0b1110;
 /// The value was changed in place (APPEND, SETRANGE): OBJECT ENCODING says `raw` whatever its length.
-const RAW: u8 = 2;
+const RAW: u8 = 0b1_0000;
 /// The value was made as a string (INCRBYFLOAT): OBJECT ENCODING says `embstr` (or `raw`), never `int`.
-const STRING: u8 = 4;
+const STRING: u8 = 0b10_0000;
 /// Bytes before the key length: the flags and the access record.
 const HEADER: usize = 1 + 4;
 
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(at) = self.collection_address() {
+            // SAFETY: a slot with a collection kind owns the box whose address its value holds: made by
+            // `Slot::with_collection` from `Box::into_raw`, and the kind is cleared whenever the address
+            // moves to another slot (see `Slot::rebuild`), so it is freed exactly once.
+            drop(unsafe { Box::from_raw(at) });
+        }
+    }
+}
+
 impl Slot {
     fn new(key: &[u8], value: &[u8], deadline: Option<u64>, access: Access) -> Slot {
+        Slot::build(key, value, deadline, access, Kind::String)
+    }
+
+    /// A slot owning `collection`.
+    fn with_collection(
+        key: &[u8],
+        collection: Box<Collection>,
+        deadline: Option<u64>,
+        access: Access,
+    ) -> Slot {
+        let kind = collection.kind();
+        let address = Box::into_raw(collection) as usize as u64;
+        Slot::build(key, &address.to_le_bytes(), deadline, access, kind)
+    }
+
+    fn build(key: &[u8], value: &[u8], deadline: Option<u64>, access: Access, kind: Kind) -> Slot {
         let mut bytes = Vec::with_capacity(HEADER + 5 + 8 + key.len() + value.len());
-        bytes.push(if deadline.is_some() { HAS_DEADLINE } else { 0 });
+        let flags = if deadline.is_some() { HAS_DEADLINE } else { 0 };
+        bytes.push(flags | (kind as u8) << KIND_SHIFT);
         bytes.extend_from_slice(&access.0.to_le_bytes());
         let mut len = key.len();
         loop {
@@ -101,6 +138,38 @@ impl Slot {
         (i, len)
     }
 
+    fn kind(&self) -> Kind {
+        Kind::from_bits((self.0[0] & KIND_MASK) >> KIND_SHIFT)
+    }
+
+    /// The address of the collection this slot owns, if its value is one.
+    fn collection_address(&self) -> Option<*mut Collection> {
+        if self.kind() == Kind::String {
+            return None;
+        }
+        let bytes: [u8; 8] = self.value().try_into().ok()?;
+        Some(u64::from_le_bytes(bytes) as usize as *mut Collection)
+    }
+
+    fn collection(&self) -> Option<&Collection> {
+        // SAFETY: the slot owns the box (see `Drop`), and the borrow of `self` keeps it alive.
+        self.collection_address().map(|at| unsafe { &*at })
+    }
+
+    fn collection_mut(&mut self) -> Option<&mut Collection> {
+        // SAFETY: as in `collection`; `&mut self` makes this the only reference.
+        self.collection_address().map(|at| unsafe { &mut *at })
+    }
+
+    /// Replaces this slot with one of the same kind and value bytes (a collection's ownership moves along).
+    fn rebuild(&mut self, key: &[u8], value: &[u8], deadline: Option<u64>) {
+        let mut new = Slot::build(key, value, deadline, self.access(), self.kind());
+        new.0[0] |= self.0[0] & (RAW | STRING);
+        // The old slot no longer owns the collection: the new one does.
+        self.0[0] &= !KIND_MASK;
+        *self = new;
+    }
+
     fn key(&self) -> &[u8] {
         let (start, len) = self.layout();
         &self.0[start..start + len]
@@ -133,10 +202,11 @@ impl Slot {
         self.0[1..HEADER].copy_from_slice(&access.0.to_le_bytes());
     }
 
-    /// Replaces the value, keeping key and deadline; in place when the length is unchanged.
+    /// Replaces the value with a string, keeping key and deadline; in place when the length is unchanged. A
+    /// collection it held is freed.
     fn set_value(&mut self, value: &[u8]) {
         let (start, len) = self.layout();
-        if self.0.len() - start - len == value.len() {
+        if self.0.len() - start - len == value.len() && self.kind() == Kind::String {
             self.0[start + len..].copy_from_slice(value);
         } else {
             *self = Slot::new(self.key(), value, self.deadline(), self.access());
@@ -152,9 +222,8 @@ impl Slot {
             self.0[at..at + 8].copy_from_slice(&nanos.to_le_bytes());
             return;
         }
-        let encoding = self.0[0] & (RAW | STRING);
-        *self = Slot::new(self.key(), self.value(), deadline, self.access());
-        self.0[0] |= encoding;
+        let (key, value) = (self.key().to_vec(), self.value().to_vec());
+        self.rebuild(&key, &value, deadline);
     }
 }
 
@@ -178,10 +247,15 @@ pub enum Encoding {
     Int,
     EmbStr,
     Raw,
+    /// A collection's, as Redis 7.0 names it (`listpack`, `hashtable`, `quicklist`, `intset`, `skiplist`).
+    Collection(&'static str),
 }
 
 impl Encoding {
     fn of(slot: &Slot) -> Encoding {
+        if let Some(collection) = slot.collection() {
+            return Encoding::Collection(collection.encoding());
+        }
         let value = slot.value();
         if slot.0[0] & RAW != 0 {
             Encoding::Raw
@@ -199,18 +273,13 @@ impl Encoding {
             Encoding::Int => "int",
             Encoding::EmbStr => "embstr",
             Encoding::Raw => "raw",
+            Encoding::Collection(name) => name,
         }
     }
 }
 
 /// Keys a policy compares before evicting one (Redis's `maxmemory-samples` default).
 pub const SAMPLES: usize = 5;
-
-/// What the glibc allocator takes for a block of `len` bytes: an 8-byte header, rounded up to 16, at
-/// least 32 (its minimum chunk).
-fn chunk(len: usize) -> usize {
-    (len + 8).next_multiple_of(16).max(32)
-}
 
 /// The table's share of one key: a 16-byte pointer and a control byte per bucket, with buckets between 8/7
 /// and 16/7 times the keys (hashbrown grows at 7/8 full and doubles): 19 to 39 bytes, 32 taken as typical.
@@ -228,7 +297,8 @@ fn footprint(slot: &Slot) -> usize {
         Some(_) => EXPIRY_SHARE + chunk(slot.key().len()),
         None => 0,
     };
-    chunk(slot.0.len()) + TABLE_SHARE + expiry
+    let collection = slot.collection().map_or(0, Collection::bytes);
+    chunk(slot.0.len()) + TABLE_SHARE + expiry + collection
 }
 
 /// The keys of one keyspace part. Whoever holds the part's lock touches it.
@@ -280,6 +350,12 @@ impl Taken {
     }
 }
 
+/// A key's value taken out of the store, or copied (RENAME, COPY).
+pub enum Value {
+    String(Vec<u8>),
+    Collection(Box<Collection>),
+}
+
 /// How SET treats an existing key and its TTL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SetCondition {
@@ -306,6 +382,7 @@ pub enum SetTtl {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IncrError {
     NotAnInteger,
+    WrongType,
     Overflow,
 }
 
@@ -313,6 +390,7 @@ impl IncrError {
     pub fn message(self) -> &'static [u8] {
         match self {
             IncrError::NotAnInteger => b"ERR value is not an integer or out of range",
+            IncrError::WrongType => WrongType::MESSAGE,
             IncrError::Overflow => b"ERR increment or decrement would overflow",
         }
     }
@@ -370,12 +448,12 @@ impl Store {
         let hasher = &self.hasher;
         self.map
             .insert_unique(hasher.hash_one(key), slot, |s| hasher.hash_one(s.key()));
-        self.touch(key, true);
+        self.signal(key, true);
     }
 
     /// Tells the connections watching `key` that it changed (`present`: it exists afterwards).
     #[inline]
-    fn touch(&mut self, key: &[u8], present: bool) {
+    fn signal(&mut self, key: &[u8], present: bool) {
         if !self.watchers.is_empty() {
             self.watchers.touch(key, present);
         }
@@ -388,7 +466,7 @@ impl Store {
             let before = footprint(slot);
             change(slot);
             self.bytes = self.bytes - before + footprint(slot);
-            self.touch(key, true);
+            self.signal(key, true);
         }
     }
 
@@ -426,7 +504,7 @@ impl Store {
         if let Some(at) = slot.expires_at() {
             self.expiries.remove(&(at, key.to_vec()));
         }
-        self.touch(key, false);
+        self.signal(key, false);
         Some(())
     }
 
@@ -449,15 +527,118 @@ impl Store {
         }
     }
 
-    /// GET: the value, and the key counts as accessed for LRU and LFU.
-    pub fn get(&mut self, key: &[u8], now: Instant) -> Option<&[u8]> {
+    /// The slot of a live `key`, counted as accessed for LRU and LFU.
+    fn accessed(&mut self, key: &[u8], now: Instant) -> Option<&mut Slot> {
         if !self.live(key, now) {
             return None;
         }
         let random = self.next_random() as u32;
         let slot = self.slot_mut(key)?;
         slot.set_access(slot.access().touched(now, random));
-        Some(slot.value())
+        Some(slot)
+    }
+
+    /// GET: the string value, and the key counts as accessed for LRU and LFU; [`WrongType`] if the key
+    /// holds a collection.
+    pub fn get(&mut self, key: &[u8], now: Instant) -> Result<Option<&[u8]>, WrongType> {
+        match self.accessed(key, now) {
+            None => Ok(None),
+            Some(slot) if slot.kind() == Kind::String => Ok(Some(slot.value())),
+            Some(_) => Err(WrongType),
+        }
+    }
+
+    /// TOUCH: true if `key` exists, whatever its kind, and it counts as accessed.
+    pub fn touch(&mut self, key: &[u8], now: Instant) -> bool {
+        self.accessed(key, now).is_some()
+    }
+
+    /// TYPE: the kind of value `key` holds.
+    pub fn kind(&mut self, key: &[u8], now: Instant) -> Option<Kind> {
+        if !self.live(key, now) {
+            return None;
+        }
+        self.slot(key).map(Slot::kind)
+    }
+
+    /// The collection of kind `T` at `key` to read (it counts as accessed); `Ok(None)` if the key is missing.
+    pub fn read<T: Typed>(&mut self, key: &[u8], now: Instant) -> Result<Option<&T>, WrongType> {
+        match self.accessed(key, now) {
+            None => Ok(None),
+            Some(slot) => slot.collection().and_then(T::of).map(Some).ok_or(WrongType),
+        }
+    }
+
+    /// The collection of kind `T` at `key` without judging its deadline or counting an access: for a caller
+    /// that has just checked the key with [`Store::kind`] under the same lock and clock.
+    pub fn peek<T: Typed>(&self, key: &[u8]) -> Option<&T> {
+        self.slot(key)?.collection().and_then(T::of)
+    }
+
+    /// Runs `change` on the collection of kind `T` at `key`, made empty first when the key is missing and
+    /// `create` (otherwise `Ok(None)`), keeping [`Store::bytes`] in step; a collection left empty deletes its
+    /// key, as in Redis.
+    pub fn change<T: Typed, R>(
+        &mut self,
+        key: &[u8],
+        now: Instant,
+        create: bool,
+        change: impl FnOnce(&mut T) -> R,
+    ) -> Result<Option<R>, WrongType> {
+        if !self.live(key, now) {
+            if !create {
+                return Ok(None);
+            }
+            self.insert_collection(key, Box::new(T::default().into()), None, now);
+        }
+        let random = self.next_random() as u32;
+        let hash = self.hash(key);
+        let Some(slot) = self.map.find_mut(hash, |s| s.key() == key) else {
+            return Ok(None);
+        };
+        let before = footprint(slot);
+        let Some(collection) = slot.collection_mut().and_then(T::of_mut) else {
+            return Err(WrongType);
+        };
+        let result = change(collection);
+        let empty = collection.is_empty();
+        slot.set_access(slot.access().touched(now, random));
+        self.bytes = self.bytes - before + footprint(slot);
+        if empty {
+            self.remove(key);
+        } else {
+            // Whether or not `change` changed anything (HSETNX of a field that exists does not), the watchers
+            // are told: a WATCH may abort an EXEC it need not have, never miss a change.
+            self.signal(key, true);
+        }
+        Ok(Some(result))
+    }
+
+    fn insert_collection(
+        &mut self,
+        key: &[u8],
+        collection: Box<Collection>,
+        deadline: Option<Instant>,
+        now: Instant,
+    ) {
+        self.remove(key);
+        let slot = Slot::with_collection(key, collection, deadline.map(to_nanos), Access::new(now));
+        self.bytes += footprint(&slot);
+        if let Some(nanos) = slot.deadline() {
+            self.expiries.insert((from_nanos(nanos), key.to_vec()));
+        }
+        let hasher = &self.hasher;
+        self.map
+            .insert_unique(hasher.hash_one(key), slot, |s| hasher.hash_one(s.key()));
+        self.signal(key, true);
+    }
+
+    /// Replaces whatever `key` holds with `collection` (SINTERSTORE and the like), without a TTL.
+    pub fn store_collection(&mut self, key: &[u8], collection: Collection, now: Instant) {
+        self.remove(key);
+        if !collection.is_empty() {
+            self.insert_collection(key, Box::new(collection), None, now);
+        }
     }
 
     /// SET: returns whether the value was stored, and the previous value when `want_old`.
@@ -477,7 +658,9 @@ impl Store {
             SetCondition::IfPresent => exists,
         };
         let old = if want_old {
-            self.slot(key).map(|s| s.value().to_vec())
+            self.slot(key)
+                .filter(|s| s.kind() == Kind::String)
+                .map(|s| s.value().to_vec())
         } else {
             None
         };
@@ -511,7 +694,7 @@ impl Store {
 
     /// INCRBY: adds `delta` to the integer stored at `key` (0 when absent), keeping its TTL.
     pub fn incr_by(&mut self, key: &[u8], delta: i64, now: Instant) -> Result<i64, IncrError> {
-        let current = match self.get(key, now) {
+        let current = match self.get(key, now).map_err(|_| IncrError::WrongType)? {
             None => 0,
             Some(bytes) => parse_i64(bytes).ok_or(IncrError::NotAnInteger)?,
         };
@@ -553,22 +736,66 @@ impl Store {
         true
     }
 
-    /// Removes `key` and hands back its value and deadline (RENAME's source, GETDEL).
-    pub fn take(&mut self, key: &[u8], now: Instant) -> Option<(Vec<u8>, Option<Instant>)> {
+    /// Removes `key` and hands back its value and deadline (RENAME's source).
+    pub fn take(&mut self, key: &[u8], now: Instant) -> Option<(Value, Option<Instant>)> {
+        if !self.live(key, now) {
+            return None;
+        }
+        let hash = self.hash(key);
+        let (mut slot, _) = self.map.find_entry(hash, |s| s.key() == key).ok()?.remove();
+        self.bytes -= footprint(&slot);
+        self.signal(key, false);
+        let deadline = slot.expires_at();
+        if let Some(at) = deadline {
+            self.expiries.remove(&(at, key.to_vec()));
+        }
+        let value = match slot.collection_address() {
+            // SAFETY: the slot owned the box; clearing its kind hands the ownership to the returned value,
+            // and the slot, dropped next, no longer frees it.
+            Some(at) => {
+                slot.0[0] &= !KIND_MASK;
+                Value::Collection(unsafe { Box::from_raw(at) })
+            }
+            None => Value::String(slot.value().to_vec()),
+        };
+        Some((value, deadline))
+    }
+
+    /// GETDEL: removes a string key and hands back its value; a collection stays, [`WrongType`].
+    pub fn take_string(&mut self, key: &[u8], now: Instant) -> Result<Option<Vec<u8>>, WrongType> {
+        match self.kind(key, now) {
+            None => Ok(None),
+            Some(Kind::String) => Ok(self.take(key, now).and_then(|(value, _)| match value {
+                Value::String(bytes) => Some(bytes),
+                Value::Collection(_) => None,
+            })),
+            Some(_) => Err(WrongType),
+        }
+    }
+
+    /// A copy of the value at `key` and its deadline (COPY's source).
+    pub fn copy_of(&mut self, key: &[u8], now: Instant) -> Option<(Value, Option<Instant>)> {
         if !self.live(key, now) {
             return None;
         }
         let slot = self.slot(key)?;
-        let taken = (slot.value().to_vec(), slot.expires_at());
-        self.remove(key);
-        Some(taken)
+        let value = match slot.collection() {
+            Some(collection) => Value::Collection(Box::new(collection.clone())),
+            None => Value::String(slot.value().to_vec()),
+        };
+        Some((value, slot.expires_at()))
     }
 
     /// Writes `key` anew with `value` and `deadline`, replacing any key of that name (RENAME's and COPY's
     /// destination).
-    pub fn put(&mut self, key: &[u8], value: &[u8], deadline: Option<Instant>, now: Instant) {
-        let ttl = deadline.map_or(SetTtl::Clear, SetTtl::At);
-        self.set(key, value, SetCondition::Always, ttl, now, false);
+    pub fn put(&mut self, key: &[u8], value: Value, deadline: Option<Instant>, now: Instant) {
+        match value {
+            Value::String(bytes) => {
+                let ttl = deadline.map_or(SetTtl::Clear, SetTtl::At);
+                self.set(key, &bytes, SetCondition::Always, ttl, now, false);
+            }
+            Value::Collection(collection) => self.insert_collection(key, collection, deadline, now),
+        }
     }
 
     /// A key at a random place of the table that has not expired (RANDOMKEY); expired keys met on the way
@@ -705,7 +932,7 @@ impl Store {
             if let Ok(entry) = self.map.find_entry(hash, |s| s.key() == key.as_slice()) {
                 let (slot, _) = entry.remove();
                 self.bytes -= footprint(&slot);
-                self.touch(&key, false);
+                self.signal(&key, false);
                 self.expired += 1;
             }
             removed += 1;
@@ -893,7 +1120,7 @@ mod tests {
             false,
         );
         let later = now + Duration::from_millis(20);
-        assert_eq!(s.get(b"a", later), None);
+        assert_eq!(s.get(b"a", later), Ok(None));
         assert_eq!(s.len(), 1);
         assert_eq!(s.sweep(later, 10), 1);
         assert!(s.is_empty() && s.expiring() == 0);
@@ -950,7 +1177,7 @@ mod tests {
         for i in 0..5000 {
             let key = format!("key:{i}");
             let expected = (i % 2 == 1).then_some(key.as_bytes());
-            assert_eq!(s.get(key.as_bytes(), now), expected, "{key}");
+            assert_eq!(s.get(key.as_bytes(), now), Ok(expected), "{key}");
         }
         s.flush();
         assert!(s.is_empty());
@@ -1027,7 +1254,7 @@ mod tests {
         assert!(s.delete(b"n", now));
         assert_eq!(s.bytes(), with_ttl, "delete");
         let after = now + Duration::from_secs(61);
-        assert_eq!(s.get(b"b", after), None);
+        assert_eq!(s.get(b"b", after), Ok(None));
         assert_eq!(s.bytes(), cost("a", "22", None), "lazy expiry");
         put(&mut s, "c", "v", Some(now + Duration::from_millis(1)), now);
         assert_eq!(s.sweep(after, 10), 1);
@@ -1041,6 +1268,65 @@ mod tests {
         assert_eq!(s.bytes(), recount(&s));
         drop(s.take_all());
         assert_eq!(s.bytes(), 0, "flush");
+    }
+
+    #[test]
+    fn collections_are_counted_moved_and_freed_with_their_keys() {
+        use crate::builtin::resp::types::{Hash, List};
+        let mut s = Store::default();
+        let now = Instant::now();
+        let later = Some(now + Duration::from_secs(60));
+        let added = s.change(b"h", now, true, |h: &mut Hash| {
+            (0..200)
+                .filter(|i| h.insert(format!("f{i}").as_bytes(), b"v"))
+                .count()
+        });
+        assert_eq!(added, Ok(Some(200)));
+        assert!(s.read::<Hash>(b"h", now).unwrap().unwrap().is_large());
+        assert_eq!(s.bytes(), recount(&s));
+        assert!(s.bytes() > 200 * 2 * 32, "every field and value is counted");
+        assert_eq!(s.read::<List>(b"h", now).err(), Some(WrongType));
+        assert_eq!(s.get(b"h", now), Err(WrongType));
+        assert_eq!(s.kind(b"h", now), Some(Kind::Hash));
+
+        // A deadline rebuilds the slot: the collection moves along, and is not freed twice.
+        assert!(s.expire_at(b"h", later, now));
+        assert_eq!(s.read::<Hash>(b"h", now).unwrap().map(Hash::len), Some(200));
+        assert_eq!(s.bytes(), recount(&s));
+        let (value, deadline) = s.take(b"h", now).unwrap();
+        assert_eq!(s.bytes(), 0);
+        s.put(b"renamed", value, deadline, now);
+        assert_eq!(s.ttl(b"renamed", now), Some(Some(60_000)));
+        let (copy, _) = s.copy_of(b"renamed", now).unwrap();
+        s.put(b"copy", copy, None, now);
+        s.change(b"copy", now, false, |h: &mut Hash| h.remove(b"f0"))
+            .unwrap();
+        assert_eq!(
+            s.read::<Hash>(b"renamed", now).unwrap().map(Hash::len),
+            Some(200)
+        );
+        assert_eq!(s.bytes(), recount(&s));
+
+        // SET over a collection frees it; emptying a collection deletes its key.
+        put(&mut s, "copy", "plain", None, now);
+        assert_eq!(s.get(b"copy", now), Ok(Some(&b"plain"[..])));
+        s.change(b"l", now, true, |l: &mut List| {
+            l.push(crate::builtin::resp::types::list::End::Left, b"x")
+        })
+        .unwrap();
+        assert_eq!(s.kind(b"l", now), Some(Kind::List));
+        s.change(b"l", now, false, |l: &mut List| {
+            l.pop(crate::builtin::resp::types::list::End::Left)
+        })
+        .unwrap();
+        assert_eq!(s.kind(b"l", now), None);
+        assert_eq!(s.bytes(), recount(&s));
+        assert_eq!(s.get(b"renamed", now + Duration::from_secs(61)), Ok(None));
+        assert_eq!(
+            s.bytes(),
+            cost("copy", "plain", None),
+            "expired with its collection"
+        );
     }
 
     /// A store of the given keys, small enough that a sample sees every one of them.
@@ -1119,7 +1405,7 @@ mod tests {
                 now,
             );
             for key in ["a", "b", "d"] {
-                assert!(s.get(key.as_bytes(), later).is_some());
+                assert!(s.get(key.as_bytes(), later).is_ok_and(|v| v.is_some()));
             }
             assert!(s.evict(Policy::AllKeysLru, later));
             assert_eq!(keys(&s), ["a", "b", "d"]);
@@ -1132,9 +1418,9 @@ mod tests {
         for _ in 0..20 {
             let mut s = small(&[("hot", None), ("rare", None), ("warm", None)], now);
             for i in 0..50 {
-                s.get(b"hot", now);
+                let _ = s.get(b"hot", now);
                 if i % 5 == 0 {
-                    s.get(b"warm", now);
+                    let _ = s.get(b"warm", now);
                 }
             }
             assert!(s.evict(Policy::AllKeysLfu, now));
@@ -1154,7 +1440,7 @@ mod tests {
             ],
             now,
         );
-        s.get(b"a", now);
+        let _ = s.get(b"a", now);
         assert!(s.evict(Policy::AllKeysLru, later));
         assert_eq!(keys(&s), ["a", "b"]);
         let mut many = Store::default();

@@ -11,6 +11,7 @@ use crate::builtin::resp::eviction::Policy;
 use crate::builtin::resp::expiry::{expire_when, Clock, ExpireCondition, NOT_AN_INTEGER, SYNTAX};
 use crate::builtin::resp::keyspace::PARTS;
 use crate::builtin::resp::store::parse_i64;
+use crate::builtin::resp::types::Kind;
 use crate::builtin::resp::{glob, kv, scan};
 
 /// DEL, UNLINK, EXISTS and TOUCH: every key's part locked at once (in ascending order), so the count is
@@ -48,15 +49,15 @@ pub fn touch(c: &mut Call<'_>) -> Flow {
     let mut locked = c.parts.lock_keys(keys.iter().copied());
     let found = keys
         .iter()
-        .filter(|k| locked.store(k).get(k, c.now).is_some())
+        .filter(|k| locked.store(k).touch(k, c.now))
         .count();
     reply::integer(c.out, found as i64);
     Flow::Reply
 }
 
 pub fn type_of(c: &mut Call<'_>) -> Flow {
-    let exists = c.parts.lock(c.args[1]).exists(c.args[1], c.now);
-    reply::simple(c.out, if exists { b"string" } else { b"none" });
+    let kind = c.parts.lock(c.args[1]).kind(c.args[1], c.now);
+    reply::simple(c.out, kind.map_or(b"none", Kind::name));
     Flow::Reply
 }
 
@@ -147,7 +148,7 @@ fn rename_generic(c: &mut Call<'_>, only_new: bool) -> Flow {
     } else if only_new && locked.store(to).exists(to, c.now) {
         reply::integer(c.out, 0);
     } else if let Some((value, deadline)) = locked.store(from).take(from, c.now) {
-        locked.store(to).put(to, &value, deadline, c.now);
+        locked.store(to).put(to, value, deadline, c.now);
         done(c.out);
     }
     Flow::Reply
@@ -194,17 +195,12 @@ pub fn copy(c: &mut Call<'_>) -> Flow {
         return Flow::Reply;
     }
     let mut locked = c.parts.lock_keys([from, to]);
-    let Some(deadline) = locked.store(from).expiry(from, c.now) else {
-        reply::integer(c.out, 0);
-        return Flow::Reply;
-    };
-    if !replace && locked.store(to).exists(to, c.now) {
+    if !locked.store(from).exists(from, c.now) || (!replace && locked.store(to).exists(to, c.now)) {
         reply::integer(c.out, 0);
         return Flow::Reply;
     }
-    let value = locked.store(from).get(from, c.now).map(<[u8]>::to_vec);
-    if let Some(value) = value {
-        locked.store(to).put(to, &value, deadline, c.now);
+    if let Some((value, deadline)) = locked.store(from).copy_of(from, c.now) {
+        locked.store(to).put(to, value, deadline, c.now);
     }
     reply::integer(c.out, 1);
     Flow::Reply

@@ -6,6 +6,7 @@ use pincore_resp::reply;
 use super::{wrong_arity, Call, Flow};
 use crate::builtin::resp::expiry::{Clock, StringOptions, Ttl, NOT_AN_INTEGER, SYNTAX};
 use crate::builtin::resp::store::{parse_i64, SetCondition, SetTtl};
+use crate::builtin::resp::types::WrongType;
 use crate::builtin::resp::{kv, lcs};
 
 /// The largest value a command may build (APPEND, SETRANGE): what a client could send as one bulk.
@@ -109,15 +110,17 @@ pub fn getset(c: &mut Call<'_>) -> Flow {
     };
     match set_variant(c, c.args[2], options, "getset") {
         Ok((_, Some(old))) => reply::bulk(c.out, &old),
-        _ => reply::nil(c.out, c.session.protocol),
+        Ok((_, None)) => reply::nil(c.out, c.session.protocol),
+        Err(message) => reply::error(c.out, &message),
     }
     Flow::Reply
 }
 
 pub fn getdel(c: &mut Call<'_>) -> Flow {
-    match c.parts.lock(c.args[1]).take(c.args[1], c.now) {
-        Some((value, _)) => reply::bulk(c.out, &value),
-        None => reply::nil(c.out, c.session.protocol),
+    match c.parts.lock(c.args[1]).take_string(c.args[1], c.now) {
+        Ok(Some(value)) => reply::bulk(c.out, &value),
+        Ok(None) => reply::nil(c.out, c.session.protocol),
+        Err(WrongType) => reply::error(c.out, WrongType::MESSAGE),
     }
     Flow::Reply
 }
@@ -152,9 +155,8 @@ pub fn strlen(c: &mut Call<'_>) -> Flow {
         .parts
         .lock(c.args[1])
         .get(c.args[1], c.now)
-        .map_or(0, <[u8]>::len);
-    reply::integer(c.out, len as i64);
-    Flow::Reply
+        .map(|value| value.map_or(0, <[u8]>::len) as i64);
+    integer_or_error(c, len.map_err(|_| WrongType::MESSAGE))
 }
 
 /// GETRANGE and SUBSTR (its old name).
@@ -230,14 +232,19 @@ pub fn mget(c: &mut Call<'_>) -> Flow {
     let mut locked = c.parts.lock_keys(keys.iter().copied());
     reply::array(c.out, keys.len());
     for k in keys {
+        // A key of another kind reads as missing, as in Redis (and counts as a hit, as its lookup does).
         let found = match locked.store(k).get(k, c.now) {
-            Some(v) => {
+            Ok(Some(v)) => {
                 reply::bulk(c.out, v);
                 true
             }
-            None => {
+            Ok(None) => {
                 reply::nil(c.out, c.session.protocol);
                 false
+            }
+            Err(WrongType) => {
+                reply::nil(c.out, c.session.protocol);
+                true
             }
         };
         c.resp.count_read(found);
@@ -293,9 +300,21 @@ pub fn lcs(c: &mut Call<'_>) -> Flow {
     let (first, second) = (c.args[1], c.args[2]);
     let (a, b) = {
         let mut locked = c.parts.lock_keys([first, second]);
-        let a = locked.store(first).get(first, c.now).map(<[u8]>::to_vec);
-        let b = locked.store(second).get(second, c.now).map(<[u8]>::to_vec);
-        (a.unwrap_or_default(), b.unwrap_or_default())
+        let a = locked
+            .store(first)
+            .get(first, c.now)
+            .map(|v| v.map(<[u8]>::to_vec));
+        let b = locked
+            .store(second)
+            .get(second, c.now)
+            .map(|v| v.map(<[u8]>::to_vec));
+        match (a, b) {
+            (Ok(a), Ok(b)) => (a.unwrap_or_default(), b.unwrap_or_default()),
+            _ => {
+                reply::error(c.out, WrongType::MESSAGE);
+                return Flow::Reply;
+            }
+        }
     };
     let mut options = lcs::Options::default();
     let mut i = 3;

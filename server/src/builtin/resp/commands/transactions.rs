@@ -107,7 +107,10 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
         let spec = &COMMANDS[command];
         match spec.route {
             Route::AllShards => everything = true,
-            Route::Keys => indexes.extend(spec.keys_of(args).map(|k| keyspace.part_of(k))),
+            Route::Keys => {
+                indexes.extend(spec.keys_of(args).map(|k| keyspace.part_of(k)));
+                indexes.extend(counted_keys(spec.name, args).map(|k| keyspace.part_of(k)));
+            }
             // Channels take the subscription registry's own lock, never a keyspace part.
             Route::Connection | Route::Channels => {}
         }
@@ -158,4 +161,18 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
     });
     counted.committed.inc();
     Flow::Reply
+}
+
+/// The source keys of the commands whose table row names only the destination, because a count argument
+/// says how many follow (ZUNIONSTORE and ZINTERSTORE: `destination numkeys key [key ...]`), as Redis's key
+/// specs find them. EXEC must hold their parts too.
+fn counted_keys<'a>(name: &str, args: &'a [&'a [u8]]) -> impl Iterator<Item = &'a [u8]> + 'a {
+    let count = match name {
+        "zunionstore" | "zinterstore" => args
+            .get(2)
+            .and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok())
+            .unwrap_or(0),
+        _ => 0,
+    };
+    args.iter().skip(3).take(count).copied()
 }

@@ -1,0 +1,198 @@
+//! Blocking pops (BLPOP, BRPOP, BLMOVE, BZPOPMIN, BZPOPMAX): a client whose keys are all empty waits in its
+//! connection's task, never holding a part lock or its shard, and is served in the order clients began to
+//! wait, whichever shard pushes.
+//!
+//! Every waiting client takes a place in a first-in, first-out queue per key ([`Waiters`], shared by every
+//! shard); a waiting client checks its keys every [`POLL`] and may take from a key only when it is first in
+//! that key's queue, so two clients waiting on one key are served in arrival order, and a command that
+//! starts to block never overtakes one already waiting. The connection also watches its socket, so a client
+//! that hangs up gives up its places at once and is never handed an element it cannot receive.
+
+use std::time::{Duration, Instant};
+
+use pincore_resp::reply::{self, Protocol};
+
+use super::keyspace::Keyspace;
+use super::types::list::End;
+use super::types::zset::score_reply;
+use super::types::{List, ZSet};
+use super::waiters::Waiters;
+
+/// How often a waiting client looks at its keys: the most a push waits to be seen by a blocked client.
+pub const POLL: Duration = Duration::from_millis(2);
+
+/// What a blocked command takes once one of its keys has something.
+#[derive(Debug, Clone)]
+pub enum Take {
+    /// BLPOP, BRPOP: an element from that end; the reply is `[key, element]`.
+    Pop(End),
+    /// BLMOVE: an element from `from` of the source, pushed at `to` of `destination`; the reply is the element.
+    Move {
+        destination: Vec<u8>,
+        from: End,
+        to: End,
+    },
+    /// BZPOPMIN (`max` false), BZPOPMAX: the reply is `[key, member, score]`.
+    ZPop { max: bool },
+}
+
+/// A command waiting for one of its keys.
+pub struct Blocked {
+    pub take: Take,
+    pub keys: Vec<Vec<u8>>,
+    /// `None` waits for ever (timeout 0).
+    pub deadline: Option<Instant>,
+    id: u64,
+}
+
+impl Blocked {
+    /// Queues the command on its keys.
+    pub fn new(
+        waiters: &Waiters,
+        take: Take,
+        keys: Vec<Vec<u8>>,
+        deadline: Option<Instant>,
+    ) -> Blocked {
+        let id = waiters.register(&keys);
+        Blocked {
+            take,
+            keys,
+            deadline,
+            id,
+        }
+    }
+
+    /// Gives up the command's places (served, timed out, or the client is gone).
+    pub fn finish(self, waiters: &Waiters) {
+        waiters.unregister(self.id, &self.keys);
+    }
+
+    /// Takes from the first of its keys where it is first in line and there is something; true when the
+    /// reply is written.
+    pub fn try_serve(
+        &self,
+        keyspace: &Keyspace,
+        protocol: Protocol,
+        now: Instant,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let waiters = &keyspace.waiters;
+        self.keys.iter().any(|key| {
+            waiters.first(self.id, key) && take(keyspace, &self.take, key, protocol, now, out)
+        })
+    }
+
+    /// The reply when the timeout passes: a null array, BLMOVE's included (as Redis 7.0 replies).
+    pub fn timed_out(&self, protocol: Protocol, out: &mut Vec<u8>) {
+        reply::nil_array(out, protocol);
+    }
+}
+
+/// Takes from `key` as `take` says, if it holds something of the right kind; true when the reply is written.
+/// A key of another kind is passed over, as Redis passes it over for a blocked client.
+pub fn take(
+    keyspace: &Keyspace,
+    take: &Take,
+    key: &[u8],
+    protocol: Protocol,
+    now: Instant,
+    out: &mut Vec<u8>,
+) -> bool {
+    match take {
+        Take::Pop(end) => {
+            let popped = keyspace
+                .lock(key)
+                .change(key, now, false, |l: &mut List| l.pop(*end));
+            let Ok(Some(Some(value))) = popped else {
+                return false;
+            };
+            reply::array(out, 2);
+            reply::bulk(out, key);
+            reply::bulk(out, &value);
+            true
+        }
+        Take::Move {
+            destination,
+            from,
+            to,
+        } => {
+            let mut locked = keyspace.lock_keys([key, destination.as_slice()]);
+            if !matches!(locked.store(key).read::<List>(key, now), Ok(Some(_)))
+                || locked
+                    .store(destination)
+                    .read::<List>(destination, now)
+                    .is_err()
+            {
+                return false;
+            }
+            let popped = locked
+                .store(key)
+                .change(key, now, false, |l: &mut List| l.pop(*from));
+            let Ok(Some(Some(value))) = popped else {
+                return false;
+            };
+            // Checked above: the destination is a list or missing.
+            let _ = locked
+                .store(destination)
+                .change(destination, now, true, |l: &mut List| l.push(*to, &value));
+            reply::bulk(out, &value);
+            true
+        }
+        Take::ZPop { max } => {
+            let popped = keyspace
+                .lock(key)
+                .change(key, now, false, |z: &mut ZSet| z.pop(*max));
+            let Ok(Some(Some((member, value)))) = popped else {
+                return false;
+            };
+            reply::array(out, 3);
+            reply::bulk(out, key);
+            reply::bulk(out, &member);
+            score_reply(out, protocol, value);
+            true
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiters_are_served_in_arrival_order_and_leave_no_trace() {
+        let keyspace = Keyspace::default();
+        let now = Instant::now();
+        let first = Blocked::new(
+            &keyspace.waiters,
+            Take::Pop(End::Left),
+            vec![b"q".to_vec()],
+            None,
+        );
+        let second = Blocked::new(
+            &keyspace.waiters,
+            Take::Pop(End::Left),
+            vec![b"q".to_vec()],
+            None,
+        );
+        assert!(!keyspace.waiters.none_on(b"q"));
+        keyspace
+            .lock(b"q")
+            .change(b"q", now, true, |l: &mut List| l.push(End::Right, b"x"))
+            .unwrap();
+        let mut out = Vec::new();
+        assert!(
+            !second.try_serve(&keyspace, Protocol::Resp2, now, &mut out),
+            "not first in line"
+        );
+        assert!(first.try_serve(&keyspace, Protocol::Resp2, now, &mut out));
+        assert_eq!(out, b"*2\r\n$1\r\nq\r\n$1\r\nx\r\n");
+        first.finish(&keyspace.waiters);
+        assert!(
+            !second.try_serve(&keyspace, Protocol::Resp2, now, &mut out),
+            "nothing left"
+        );
+        second.finish(&keyspace.waiters);
+        assert!(keyspace.waiters.none_on(b"q"));
+        assert!(keyspace.waiters.is_empty());
+    }
+}

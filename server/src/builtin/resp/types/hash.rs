@@ -1,0 +1,280 @@
+//! A hash: field → value. Up to [`MAX_SMALL_ENTRIES`] pairs of at most [`MAX_SMALL_LEN`] bytes each it is
+//! one packed buffer of length-prefixed fields and values in insertion order (Redis's listpack: one block, no
+//! table, a linear search over a few cache lines); past either bound it becomes an insertion-ordered hash
+//! table for good, as Redis converts once.
+
+use indexmap::IndexMap;
+
+use super::element;
+use crate::builtin::resp::heap::chunk;
+
+/// Redis's `hash-max-listpack-entries` default.
+pub const MAX_SMALL_ENTRIES: usize = 128;
+/// Redis's `hash-max-listpack-value` default.
+pub const MAX_SMALL_LEN: usize = 64;
+
+type Bytes = Box<[u8]>;
+
+#[derive(Debug, Clone)]
+enum Pairs {
+    /// `[field length][field][value length][value]...`, each length one byte (≤ [`MAX_SMALL_LEN`]).
+    Small {
+        packed: Vec<u8>,
+        len: usize,
+    },
+    Large(Box<IndexMap<Bytes, Bytes, ahash::RandomState>>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Hash {
+    pairs: Pairs,
+    /// The blocks of every field and value of the large form.
+    heap: usize,
+}
+
+impl Default for Hash {
+    fn default() -> Hash {
+        Hash {
+            pairs: Pairs::Small {
+                packed: Vec::new(),
+                len: 0,
+            },
+            heap: 0,
+        }
+    }
+}
+
+/// The pairs of a packed buffer: (where the pair starts, field, value, where it ends).
+fn packed_pairs(packed: &[u8]) -> impl Iterator<Item = (usize, &[u8], &[u8], usize)> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let start = at;
+        let field_len = usize::from(*packed.get(at)?);
+        let field = packed.get(at + 1..at + 1 + field_len)?;
+        at += 1 + field_len;
+        let value_len = usize::from(*packed.get(at)?);
+        let value = packed.get(at + 1..at + 1 + value_len)?;
+        at += 1 + value_len;
+        Some((start, field, value, at))
+    })
+}
+
+fn push_pair(packed: &mut Vec<u8>, field: &[u8], value: &[u8]) {
+    // Both within MAX_SMALL_LEN, so a byte holds each length.
+    packed.push(field.len() as u8);
+    packed.extend_from_slice(field);
+    packed.push(value.len() as u8);
+    packed.extend_from_slice(value);
+}
+
+impl Hash {
+    /// Still in its compact form (see the module's documentation).
+    pub fn is_compact(&self) -> bool {
+        matches!(self.pairs, Pairs::Small { .. })
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.pairs {
+            Pairs::Small { len, .. } => *len,
+            Pairs::Large(m) => m.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether it has outgrown the compact encoding.
+    pub fn is_large(&self) -> bool {
+        matches!(self.pairs, Pairs::Large(_))
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.heap
+            + match &self.pairs {
+                Pairs::Small { packed, .. } if packed.capacity() == 0 => 0,
+                Pairs::Small { packed, .. } => chunk(packed.capacity()),
+                // The map itself, an entry (hash and two boxes) and an index slot with its control byte.
+                Pairs::Large(m) => {
+                    chunk(std::mem::size_of::<IndexMap<Bytes, Bytes>>()) + m.capacity() * (40 + 9)
+                }
+            }
+    }
+
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        match &self.pairs {
+            Pairs::Small { packed, .. } => packed_pairs(packed)
+                .find(|(_, f, _, _)| *f == field)
+                .map(|(_, _, v, _)| v),
+            Pairs::Large(m) => m.get(field).map(|v| &**v),
+        }
+    }
+
+    /// Sets `field` to `value`; true if the field is new.
+    pub fn insert(&mut self, field: &[u8], value: &[u8]) -> bool {
+        if let Pairs::Small { len, .. } = &self.pairs {
+            if field.len() > MAX_SMALL_LEN
+                || value.len() > MAX_SMALL_LEN
+                || (*len >= MAX_SMALL_ENTRIES && self.get(field).is_none())
+            {
+                self.grow();
+            }
+        }
+        match &mut self.pairs {
+            Pairs::Small { packed, len } => {
+                let found = packed_pairs(packed)
+                    .find(|(_, f, _, _)| *f == field)
+                    .map(|(start, _, _, end)| (start, end));
+                let mut pair = Vec::with_capacity(2 + field.len() + value.len());
+                push_pair(&mut pair, field, value);
+                match found {
+                    Some((start, end)) => {
+                        packed.splice(start..end, pair);
+                        false
+                    }
+                    None => {
+                        packed.extend_from_slice(&pair);
+                        *len += 1;
+                        true
+                    }
+                }
+            }
+            Pairs::Large(m) => {
+                self.heap += element(value.len());
+                match m.insert(field.into(), value.into()) {
+                    Some(old) => {
+                        self.heap -= element(old.len());
+                        false
+                    }
+                    None => {
+                        self.heap += element(field.len());
+                        true
+                    }
+                }
+            }
+        }
+    }
+
+    fn grow(&mut self) {
+        if let Pairs::Small { packed, len } = &self.pairs {
+            let mut map = IndexMap::with_capacity_and_hasher(len + 1, Default::default());
+            let mut heap = 0;
+            for (_, field, value, _) in packed_pairs(packed) {
+                heap += element(field.len()) + element(value.len());
+                map.insert(Bytes::from(field), Bytes::from(value));
+            }
+            self.pairs = Pairs::Large(Box::new(map));
+            self.heap = heap;
+        }
+    }
+
+    /// Removes `field`; true if it was there.
+    pub fn remove(&mut self, field: &[u8]) -> bool {
+        match &mut self.pairs {
+            Pairs::Small { packed, len } => {
+                let found = packed_pairs(packed)
+                    .find(|(_, f, _, _)| *f == field)
+                    .map(|(start, _, _, end)| (start, end));
+                let Some((start, end)) = found else {
+                    return false;
+                };
+                packed.drain(start..end);
+                *len -= 1;
+                if packed.capacity() > 2 * packed.len() + 64 {
+                    packed.shrink_to_fit();
+                }
+                true
+            }
+            // Order is no promise of a large hash (Redis's is a hash table's): the last entry fills the gap.
+            Pairs::Large(m) => match m.swap_remove_entry(field) {
+                Some((f, v)) => {
+                    self.heap -= element(f.len()) + element(v.len());
+                    true
+                }
+                None => false,
+            },
+        }
+    }
+
+    /// The pair at `index` (< len), for HRANDFIELD.
+    pub fn nth(&self, index: usize) -> Option<(&[u8], &[u8])> {
+        match &self.pairs {
+            Pairs::Small { packed, .. } => {
+                packed_pairs(packed).nth(index).map(|(_, f, v, _)| (f, v))
+            }
+            Pairs::Large(m) => m.get_index(index).map(|(f, v)| (&**f, &**v)),
+        }
+    }
+
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
+        match &self.pairs {
+            Pairs::Small { packed, .. } => {
+                Box::new(packed_pairs(packed).map(|(_, f, v, _)| (f, v)))
+            }
+            Pairs::Large(m) => Box::new(m.iter().map(|(f, v)| (&**f, &**v))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_hash_keeps_insertion_order_and_grows_past_either_bound() {
+        let mut h = Hash::default();
+        for i in 0..MAX_SMALL_ENTRIES {
+            assert!(h.insert(format!("f{i}").as_bytes(), b"v"));
+        }
+        assert!(!h.is_large());
+        assert!(
+            !h.insert(b"f0", b"w"),
+            "an existing field is updated in place"
+        );
+        assert_eq!(h.iter().next(), Some((&b"f0"[..], &b"w"[..])));
+        assert!(!h.is_large());
+        assert!(h.insert(b"one more", b"v"));
+        assert!(h.is_large());
+        assert_eq!(h.len(), MAX_SMALL_ENTRIES + 1);
+        assert_eq!(h.get(b"f7"), Some(&b"v"[..]));
+
+        let mut long = Hash::default();
+        long.insert(b"f", &[b'x'; MAX_SMALL_LEN]);
+        assert!(!long.is_large());
+        long.insert(b"g", &[b'x'; MAX_SMALL_LEN + 1]);
+        assert!(long.is_large());
+        assert_eq!(long.get(b"f").map(<[u8]>::len), Some(MAX_SMALL_LEN));
+    }
+
+    #[test]
+    fn heap_bytes_follow_every_change() {
+        let mut h = Hash::default();
+        h.insert(b"field", b"value");
+        assert_eq!((h.heap, h.bytes()), (0, chunk(12)), "one packed block");
+        h.insert(b"field", b"other value");
+        assert_eq!(h.get(b"field"), Some(&b"other value"[..]));
+        assert!(h.remove(b"field") && h.is_empty());
+        h.insert(b"field", &[b'v'; 100]);
+        assert_eq!(h.heap, element(5) + element(100));
+        h.insert(b"", b"");
+        assert_eq!(h.heap, element(5) + element(100));
+        assert_eq!(h.get(b""), Some(&b""[..]));
+        assert!(h.remove(b"field"));
+        assert!(!h.remove(b"field"));
+        assert_eq!(h.heap, 0);
+        assert!(h.bytes() > 0, "the table's capacity is counted");
+    }
+
+    #[test]
+    fn the_packed_form_updates_and_removes_in_place() {
+        let mut h = Hash::default();
+        for (f, v) in [("a", "1"), ("b", "22"), ("c", "333")] {
+            assert!(h.insert(f.as_bytes(), v.as_bytes()));
+        }
+        assert!(!h.insert(b"b", b""));
+        assert!(h.remove(b"a"));
+        let pairs: Vec<(&[u8], &[u8])> = h.iter().collect();
+        assert_eq!(pairs, [(&b"b"[..], &b""[..]), (&b"c"[..], &b"333"[..])]);
+        assert_eq!((h.len(), h.nth(1)), (2, Some((&b"c"[..], &b"333"[..]))));
+    }
+}

@@ -1,0 +1,395 @@
+//! A sorted set: members ordered by (score, member bytes). Up to [`MAX_SMALL_ENTRIES`] members of at most
+//! [`MAX_SMALL_LEN`] bytes it is one sorted vector (Redis's listpack: a binary search finds a score's place,
+//! ranks are indexes); past either bound it becomes a B-tree ordered by (score, member) and a hash table from
+//! member to score, sharing each member's one allocation (`Arc<[u8]>`), for good. Ranks in the large form
+//! are counted by walking the tree (O(rank)), where Redis's skiplist keeps spans.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use super::element;
+use pincore_resp::reply::{self, Protocol};
+
+use crate::builtin::resp::heap::chunk;
+
+/// Redis's `zset-max-listpack-entries` default.
+pub const MAX_SMALL_ENTRIES: usize = 128;
+/// Redis's `zset-max-listpack-value` default.
+pub const MAX_SMALL_LEN: usize = 64;
+
+type Bytes = Box<[u8]>;
+
+/// A score with a total order (scores are never NaN, and zero is kept as +0).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Score(f64);
+
+impl Eq for Score {}
+
+impl PartialOrd for Score {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Score {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+// The table is boxed so that the enum, and so every collection key's box, stays small (see the size test
+// in `types`); the large form is for big sets, where one more pointer hop is nothing.
+#[allow(clippy::box_collection)]
+#[derive(Debug, Clone)]
+enum Entries {
+    Small(Vec<(f64, Bytes)>),
+    Large {
+        order: BTreeSet<(Score, Arc<[u8]>)>,
+        scores: Box<HashMap<Arc<[u8]>, f64, ahash::RandomState>>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct ZSet {
+    entries: Entries,
+    /// The blocks of every member.
+    heap: usize,
+}
+
+impl Default for ZSet {
+    fn default() -> ZSet {
+        ZSet {
+            entries: Entries::Small(Vec::new()),
+            heap: 0,
+        }
+    }
+}
+
+/// A member's block in the large form: the `Arc`'s two counters and the bytes.
+fn shared(len: usize) -> usize {
+    chunk(16 + len)
+}
+
+/// The next larger f64 (`f64::next_up`, which the supported Rust lacks); for finite, non-NaN `x`.
+fn next_up(x: f64) -> f64 {
+    if x == 0.0 {
+        return f64::from_bits(1);
+    }
+    let bits = x.to_bits();
+    f64::from_bits(if x > 0.0 { bits + 1 } else { bits - 1 })
+}
+
+/// Zero is kept as +0, so -0 and 0 are one score, as in Redis's comparisons.
+fn normal(score: f64) -> f64 {
+    if score == 0.0 {
+        0.0
+    } else {
+        score
+    }
+}
+
+impl ZSet {
+    /// Still in its compact form (see the module's documentation).
+    pub fn is_compact(&self) -> bool {
+        matches!(self.entries, Entries::Small(_))
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.entries {
+            Entries::Small(v) => v.len(),
+            Entries::Large { scores, .. } => scores.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn is_large(&self) -> bool {
+        matches!(self.entries, Entries::Large { .. })
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.heap
+            + match &self.entries {
+                Entries::Small(v) => v.capacity() * std::mem::size_of::<(f64, Bytes)>(),
+                // A tree entry (24 bytes) in nodes about two thirds full, and a table entry (24 bytes) with
+                // its control byte per bucket.
+                Entries::Large { order, scores } => {
+                    chunk(std::mem::size_of::<HashMap<Arc<[u8]>, f64>>())
+                        + order.len() * 40
+                        + scores.capacity() * 25
+                }
+            }
+    }
+
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        match &self.entries {
+            Entries::Small(v) => v.iter().find(|(_, m)| &**m == member).map(|(s, _)| *s),
+            Entries::Large { scores, .. } => scores.get(member).copied(),
+        }
+    }
+
+    /// Sets `member`'s score; true if the member is new.
+    pub fn insert(&mut self, member: &[u8], score: f64) -> bool {
+        let score = normal(score);
+        if let Entries::Small(v) = &self.entries {
+            if member.len() > MAX_SMALL_LEN
+                || (v.len() >= MAX_SMALL_ENTRIES && self.score(member).is_none())
+            {
+                self.grow();
+            }
+        }
+        let new = self.remove(member).is_none();
+        match &mut self.entries {
+            Entries::Small(v) => {
+                let at = v.partition_point(|(s, m)| {
+                    Score(*s) < Score(score) || (*s == score && &**m < member)
+                });
+                v.insert(at, (score, member.into()));
+                self.heap += element(member.len());
+            }
+            Entries::Large { order, scores } => {
+                let member: Arc<[u8]> = member.into();
+                order.insert((Score(score), member.clone()));
+                scores.insert(member.clone(), score);
+                self.heap += shared(member.len());
+            }
+        }
+        new
+    }
+
+    fn grow(&mut self) {
+        if let Entries::Small(v) = &mut self.entries {
+            let mut order = BTreeSet::new();
+            let mut scores = HashMap::with_capacity_and_hasher(v.len() + 1, Default::default());
+            let mut heap = 0;
+            for (score, member) in v.drain(..) {
+                let member: Arc<[u8]> = member.into();
+                heap += shared(member.len());
+                order.insert((Score(score), member.clone()));
+                scores.insert(member, score);
+            }
+            self.entries = Entries::Large {
+                order,
+                scores: Box::new(scores),
+            };
+            self.heap = heap;
+        }
+    }
+
+    /// Removes `member`; its score if it was there.
+    pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        match &mut self.entries {
+            Entries::Small(v) => {
+                let at = v.iter().position(|(_, m)| &**m == member)?;
+                let (score, _) = v.remove(at);
+                self.heap -= element(member.len());
+                Some(score)
+            }
+            Entries::Large { order, scores } => {
+                let (key, score) = scores.remove_entry(member)?;
+                order.remove(&(Score(score), key));
+                self.heap -= shared(member.len());
+                Some(score)
+            }
+        }
+    }
+
+    /// The 0-based rank of `member` in ascending order.
+    pub fn rank(&self, member: &[u8]) -> Option<usize> {
+        match &self.entries {
+            Entries::Small(v) => v.iter().position(|(_, m)| &**m == member),
+            Entries::Large { order, scores } => {
+                let score = *scores.get(member)?;
+                let member: Arc<[u8]> = member.into();
+                Some(order.range(..(Score(score), member)).count())
+            }
+        }
+    }
+
+    /// Every member with its score, in ascending order (reversible).
+    pub fn iter(&self) -> Box<dyn DoubleEndedIterator<Item = (&[u8], f64)> + '_> {
+        match &self.entries {
+            Entries::Small(v) => Box::new(v.iter().map(|(s, m)| (&**m, *s))),
+            Entries::Large { order, .. } => Box::new(order.iter().map(|(s, m)| (&**m, s.0))),
+        }
+    }
+
+    /// The members with a score of at least `min`, ascending.
+    pub fn from_score(&self, min: f64) -> Box<dyn Iterator<Item = (&[u8], f64)> + '_> {
+        match &self.entries {
+            Entries::Small(v) => {
+                let at = v.partition_point(|(s, _)| *s < min);
+                Box::new(v[at..].iter().map(|(s, m)| (&**m, *s)))
+            }
+            Entries::Large { order, .. } if min == f64::NEG_INFINITY => {
+                Box::new(order.iter().map(|(s, m)| (&**m, s.0)))
+            }
+            Entries::Large { order, .. } => {
+                let start: Arc<[u8]> = Arc::from(&b""[..]);
+                Box::new(
+                    order
+                        .range((Score(normal(min)), start)..)
+                        .map(|(s, m)| (&**m, s.0)),
+                )
+            }
+        }
+    }
+
+    /// The members with a score of at most `max`, descending.
+    pub fn to_score_rev(&self, max: f64) -> Box<dyn Iterator<Item = (&[u8], f64)> + '_> {
+        match &self.entries {
+            Entries::Small(v) => {
+                let at = v.partition_point(|(s, _)| *s <= max);
+                Box::new(v[..at].iter().rev().map(|(s, m)| (&**m, *s)))
+            }
+            Entries::Large { order, .. } if max == f64::INFINITY => {
+                Box::new(order.iter().rev().map(|(s, m)| (&**m, s.0)))
+            }
+            Entries::Large { order, .. } => {
+                let end: Arc<[u8]> = Arc::from(&b""[..]);
+                Box::new(
+                    order
+                        .range((
+                            Bound::Unbounded,
+                            Bound::Excluded((Score(next_up(max)), end)),
+                        ))
+                        .rev()
+                        .map(|(s, m)| (&**m, s.0)),
+                )
+            }
+        }
+    }
+
+    /// Removes and returns the lowest (`max` false) or highest member.
+    pub fn pop(&mut self, max: bool) -> Option<(Vec<u8>, f64)> {
+        let (member, score) = {
+            let mut all = self.iter();
+            let (m, s) = if max { all.next_back() } else { all.next() }?;
+            (m.to_vec(), s)
+        };
+        self.remove(&member);
+        Some((member, score))
+    }
+}
+
+/// `value` as C's `%.17g` writes it (what Redis 7.0 replies with), `inf` and `-inf` as Redis spells them.
+pub fn format_score(value: f64) -> String {
+    if value.is_infinite() {
+        return if value > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    if value == 0.0 {
+        return "0".into();
+    }
+    let scientific = format!("{value:.16e}");
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let trim = |text: &str| -> String {
+        if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.').into()
+        } else {
+            text.into()
+        }
+    };
+    if !(-4..17).contains(&exponent) {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mantissa), exponent.abs())
+    } else {
+        let decimals = (16 - exponent) as usize;
+        trim(&format!("{value:.decimals$}"))
+    }
+}
+
+/// A score reply: a bulk string in RESP2, a double in RESP3.
+pub fn score_reply(out: &mut Vec<u8>, protocol: Protocol, value: f64) {
+    let text = format_score(value);
+    match protocol {
+        Protocol::Resp2 => reply::bulk(out, text.as_bytes()),
+        Protocol::Resp3 => {
+            out.push(b',');
+            out.extend_from_slice(text.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members(z: &ZSet) -> Vec<(Vec<u8>, f64)> {
+        z.iter().map(|(m, s)| (m.to_vec(), s)).collect()
+    }
+
+    #[test]
+    fn both_forms_order_alike_and_the_switch_keeps_every_member() {
+        let mut small = ZSet::default();
+        let mut large = ZSet::default();
+        large.insert(&[b'x'; MAX_SMALL_LEN + 1], 0.5);
+        assert!(large.is_large());
+        for (i, score) in [3.0, -1.0, 3.0, f64::INFINITY, -0.0, 2.5]
+            .into_iter()
+            .enumerate()
+        {
+            let member = format!("m{}", 5 - i);
+            small.insert(member.as_bytes(), score);
+            large.insert(member.as_bytes(), score);
+        }
+        large.remove(&[b'x'; MAX_SMALL_LEN + 1]);
+        assert!(!small.is_large());
+        assert_eq!(members(&small), members(&large));
+        assert_eq!(members(&small)[0], (b"m4".to_vec(), -1.0));
+        assert_eq!(small.rank(b"m5"), large.rank(b"m5"));
+        let from = |z: &ZSet| {
+            z.from_score(2.5)
+                .map(|(m, _)| m.to_vec())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(from(&small), from(&large));
+        let to = |z: &ZSet| {
+            z.to_score_rev(3.0)
+                .map(|(m, _)| m.to_vec())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(to(&small), to(&large));
+        assert_eq!(
+            to(&small),
+            [
+                b"m5".to_vec(),
+                b"m3".to_vec(),
+                b"m0".to_vec(),
+                b"m1".to_vec(),
+                b"m4".to_vec()
+            ]
+        );
+
+        for i in 0..MAX_SMALL_ENTRIES {
+            small.insert(format!("n{i}").as_bytes(), i as f64);
+        }
+        assert!(small.is_large());
+        assert_eq!(small.len(), MAX_SMALL_ENTRIES + 6);
+        assert_eq!(small.score(b"m2"), Some(f64::INFINITY));
+        assert_eq!(small.pop(false), Some((b"m4".to_vec(), -1.0)));
+        assert_eq!(small.pop(true), Some((b"m2".to_vec(), f64::INFINITY)));
+    }
+
+    #[test]
+    fn heap_bytes_follow_every_change() {
+        for mut z in [ZSet::default(), {
+            let mut z = ZSet::default();
+            z.grow();
+            z
+        }] {
+            z.insert(b"a", 1.0);
+            z.insert(b"a", 2.0);
+            z.insert(b"bb", 1.0);
+            let each = if z.is_large() { shared(1) } else { element(1) };
+            assert_eq!(z.heap, 2 * each);
+            assert_eq!(z.remove(b"a"), Some(2.0));
+            assert_eq!(z.remove(b"bb"), Some(1.0));
+            assert_eq!(z.heap, 0);
+        }
+    }
+}

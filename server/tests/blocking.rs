@@ -1,0 +1,94 @@
+//! Blocking pops over real connections: clients blocked on one key are served in the order they blocked,
+//! whichever connection (and shard: the server runs one per CPU) pushes; a blocked client holds up no other
+//! connection; one that hangs up is never handed an element; and timeouts answer with a null.
+
+mod support;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use support::{read_at_least, Server};
+
+fn send(stream: &mut TcpStream, line: &str) {
+    stream.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+}
+
+/// Long enough for a command sent on another connection to have been read and to block.
+const SETTLE: Duration = Duration::from_millis(150);
+
+#[test]
+fn clients_blocked_on_a_key_are_served_in_arrival_order() {
+    let s = Server::start();
+    let mut blocked: Vec<TcpStream> = (0..4).map(|_| s.connect()).collect();
+    for stream in &mut blocked {
+        send(stream, "BLPOP queue 5");
+        sleep(SETTLE);
+    }
+    assert_eq!(s.cli(&["RPUSH", "queue", "a", "b", "c", "d"]), "4");
+    for (stream, element) in blocked.iter_mut().zip(["a", "b", "c", "d"]) {
+        let expected = format!("*2\r\n$5\r\nqueue\r\n$1\r\n{element}\r\n");
+        let reply = read_at_least(stream, expected.len());
+        assert_eq!(String::from_utf8_lossy(&reply), expected);
+    }
+    assert_eq!(s.cli(&["EXISTS", "queue"]), "0");
+    s.assert_healthy();
+}
+
+#[test]
+fn a_blocked_client_holds_up_no_one_and_one_that_hung_up_gets_nothing() {
+    let s = Server::start();
+    let mut gone = s.connect();
+    send(&mut gone, "BLPOP jobs 0");
+    sleep(SETTLE);
+    drop(gone);
+    let mut waiting: Vec<TcpStream> = (0..3).map(|_| s.connect()).collect();
+    for stream in &mut waiting {
+        send(stream, "BZPOPMIN board 0");
+        sleep(SETTLE);
+    }
+    // Every shard still answers at once while clients wait.
+    for _ in 0..10 {
+        assert_eq!(s.cli(&["PING"]), "PONG");
+    }
+    assert_eq!(s.cli(&["LPUSH", "jobs", "j1"]), "1");
+    sleep(SETTLE);
+    assert_eq!(
+        s.cli(&["LRANGE", "jobs", "0", "-1"]),
+        "j1",
+        "the element is left for whoever asks next"
+    );
+    assert_eq!(s.cli(&["ZADD", "board", "2", "b", "1", "a", "3", "c"]), "3");
+    let mut got = Vec::new();
+    for stream in &mut waiting {
+        got.push(String::from_utf8_lossy(&read_at_least(stream, 22)).into_owned());
+    }
+    assert_eq!(
+        got,
+        [
+            "*3\r\n$5\r\nboard\r\n$1\r\na\r\n$1\r\n1\r\n",
+            "*3\r\n$5\r\nboard\r\n$1\r\nb\r\n$1\r\n2\r\n",
+            "*3\r\n$5\r\nboard\r\n$1\r\nc\r\n$1\r\n3\r\n"
+        ]
+    );
+    s.assert_healthy();
+}
+
+#[test]
+fn a_timeout_answers_null_and_commands_after_it_wait_their_turn() {
+    let s = Server::start();
+    let mut stream = s.connect();
+    let started = Instant::now();
+    stream
+        .write_all(b"BRPOP nothing 0.2\r\nPING\r\nBLMOVE nothing dst LEFT RIGHT 0.1\r\n")
+        .unwrap();
+    let reply = read_at_least(&mut stream, 17);
+    assert_eq!(String::from_utf8_lossy(&reply), "*-1\r\n+PONG\r\n*-1\r\n");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    s.assert_healthy();
+}
