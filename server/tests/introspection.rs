@@ -423,3 +423,44 @@ fn declined_commands_say_what_is_not_supported() {
         assert_eq!(text(&call(&mut c, args)), expected, "{args:?}");
     }
 }
+
+#[test]
+fn info_sections_are_redis_s_default_all_and_named_ones() {
+    let s = Server::start();
+    let mut c = s.connect();
+    assert!(call(&mut c, &[b"GET"]).starts_with(b"-ERR wrong number"));
+    call(&mut c, &[b"GET", b"k"]);
+    let default = text(&call(&mut c, &[b"INFO"]));
+    assert!(
+        default.contains("# Replication\r\nrole:master\r\n"),
+        "{default}"
+    );
+    assert!(default.contains("master_repl_offset:0\r\n"));
+    assert!(
+        !default.contains("cmdstat_"),
+        "commandstats is not a default section"
+    );
+    for all in [&b"all"[..], b"everything", b"cpu all"] {
+        let args: Vec<&[u8]> = std::iter::once(&b"INFO"[..])
+            .chain(all.split(|&b| b == b' '))
+            .collect();
+        let info = text(&call(&mut c, &args));
+        assert!(info.contains("# Commandstats\r\n"), "{info}");
+        assert!(info.contains("used_memory:"));
+        assert_eq!(info.matches("# CPU").count(), 1, "each section once");
+    }
+    let stats = text(&call(&mut c, &[b"INFO", b"commandSTATS"]));
+    assert!(!stats.contains("used_memory"), "{stats}");
+    let get = stats
+        .lines()
+        .find(|l| l.starts_with("cmdstat_get:"))
+        .expect("cmdstat_get");
+    assert!(get.starts_with("cmdstat_get:calls=2,usec="), "{get}");
+    assert!(get.ends_with(",rejected_calls=1"), "{get}");
+    assert_eq!(text(&call(&mut c, &[b"CONFIG", b"RESETSTAT"])), "+OK\r\n");
+    let stats = text(&call(&mut c, &[b"INFO", b"commandstats"]));
+    assert!(
+        !stats.contains("cmdstat_get:"),
+        "RESETSTAT zeroes commandstats: {stats}"
+    );
+}
