@@ -464,3 +464,24 @@ fn info_sections_are_redis_s_default_all_and_named_ones() {
         "RESETSTAT zeroes commandstats: {stats}"
     );
 }
+
+#[test]
+fn client_list_shows_the_query_buffer_of_the_command_running() {
+    let s = Server::start();
+    let (mut c, mut idle) = (s.connect(), s.connect());
+    call(&mut idle, &[b"CLIENT", b"SETNAME", b"idle"]);
+    // "*2\r\n$6\r\nclient\r\n$4\r\nlist\r\n" is 26 bytes, as in Redis's own test.
+    let list = text(&call(&mut c, &[b"client", b"list"]));
+    let mine = list
+        .lines()
+        .find(|l| l.contains("cmd=client|list"))
+        .expect("own line");
+    assert!(mine.contains(" qbuf=26 qbuf-free="), "{mine}");
+    let other = list
+        .lines()
+        .find(|l| l.contains("name=idle"))
+        .expect("idle line");
+    assert!(other.contains(" qbuf=0 qbuf-free="), "{other}");
+    let info = text(&call(&mut c, &[b"client", b"info"]));
+    assert!(info.contains(" qbuf=26 qbuf-free="), "{info}");
+}
