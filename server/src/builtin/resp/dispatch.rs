@@ -268,6 +268,7 @@ fn not_in_transaction(spec: &Spec, args: &[&[u8]]) -> Option<&'static str> {
     };
     match spec.name {
         _ if matches!(spec.run, Run::EveryShard { .. }) => Some("waits for every shard"),
+        "debug" if sub(&["sleep"]) => Some("waits on a timer"),
         "keys" => Some("walks the keyspace a part at a time (SCAN runs inside MULTI)"),
         "client" if sub(&["list", "kill"]) => Some("waits for every shard"),
         "config" if sub(&["set", "resetstat"]) => Some("waits for every shard"),

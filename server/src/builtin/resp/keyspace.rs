@@ -22,7 +22,7 @@
 use std::cell::Cell;
 use std::hash::BuildHasher;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -50,6 +50,8 @@ pub struct Keyspace {
     max_memory: AtomicUsize,
     /// The eviction policy, as its index in [`Policy::ALL`].
     policy: AtomicU8,
+    /// Whether the background sweep deletes expired keys (DEBUG SET-ACTIVE-EXPIRE).
+    active_expire: AtomicBool,
 }
 
 impl Default for Keyspace {
@@ -60,6 +62,7 @@ impl Default for Keyspace {
             used: AtomicUsize::new(0),
             max_memory: AtomicUsize::new(0),
             policy: AtomicU8::new(0),
+            active_expire: AtomicBool::new(true),
         }
     }
 }
@@ -110,6 +113,17 @@ impl Drop for Part<'_> {
 }
 
 impl Keyspace {
+    /// Turns the background expiry sweep on or off (DEBUG SET-ACTIVE-EXPIRE); expired keys are still
+    /// removed when a command touches them.
+    pub fn set_active_expire(&self, on: bool) {
+        self.active_expire.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether the background expiry sweep runs.
+    pub fn active_expire(&self) -> bool {
+        self.active_expire.load(Ordering::Relaxed)
+    }
+
     /// Sets `maxmemory` (bytes, 0 for none) and the policy for when a write finds it exceeded.
     pub fn set_limit(&self, max_memory: usize, policy: Policy) {
         self.max_memory.store(max_memory, Ordering::Relaxed);

@@ -273,6 +273,9 @@ async fn sweep_expired(ctx: Context<Resp>, keyspace: Arc<Keyspace>) {
     while !ctx.exiting() {
         let interval = Duration::from_millis(ctx.config().shards.sweep_interval_ms);
         glommio::timer::sleep(interval).await;
+        if !keyspace.active_expire() {
+            continue;
+        }
         for part in Keyspace::parts_of(ctx.shard_id(), ctx.shards()) {
             loop {
                 let removed = keyspace.lock_part(part).sweep(Instant::now(), BATCH);

@@ -10,6 +10,7 @@
 
 mod config;
 mod connection;
+mod debug;
 mod declined;
 mod keys;
 mod pubsub;
@@ -1046,11 +1047,15 @@ pub static COMMANDS: [Spec; 88] = [
         "server",
         "Not supported: pincore-server keeps data in memory only.",
     ),
-    declined_row(
+    row(
         "debug",
         -2,
+        ADMIN,
+        (0, 0, 0),
+        Conn,
         "server",
-        "Not supported: pincore-server has no DEBUG.",
+        "SET-ACTIVE-EXPIRE, SLEEP, HELP; only with services.resp.settings.enable_debug_command.",
+        debug::debug,
     ),
 ];
 
