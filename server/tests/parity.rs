@@ -745,6 +745,9 @@ const DEBUG: &[(Check, &str)] = &[
     (Same, "DEBUG SLEEP 0"),
     (Same, "DEBUG SLEEP 0.01"),
     (Same, "DEBUG"),
+    (Same, "CONFIG GET enable-debug-command"),
+    (Same, "CONFIG GET *debug*"),
+    (Same, "CONFIG SET enable-debug-command no"),
 ];
 
 /// pincore-server with DEBUG allowed.
