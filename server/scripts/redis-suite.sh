@@ -54,7 +54,7 @@ wait_for() { # port pid name
 }
 
 redis_port=$(free_port)
-# DEBUG is allowed so that redis-server runs the tests that use it; pincore-server has no DEBUG.
+# DEBUG is allowed on both servers, so that each runs the tests that use it as far as it can.
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --enable-debug-command yes --dir "$out" \
   --logfile "$out/redis-server.log" &
 pids+=($!)
@@ -64,7 +64,7 @@ pincore_port=$(free_port)
 config=$out/pincore-server.yaml
 cat >"$config" <<EOF
 services:
-  resp: {listen: 127.0.0.1:$pincore_port}
+  resp: {listen: 127.0.0.1:$pincore_port, settings: {enable_debug_command: true}}
   echo: {listen: 127.0.0.1:$(free_port)}
   admin: {listen: 127.0.0.1:$(free_port)}
 EOF

@@ -417,9 +417,156 @@ fn declined_commands_say_what_is_not_supported() {
         (&[b"REPLICAOF", b"NO", b"ONE"], "-ERR pincore-server does not support replication (REPLICAOF)\r\n"),
         (&[b"WAIT", b"1", b"0"], "-ERR pincore-server does not support replication (WAIT)\r\n"),
         (&[b"BGSAVE"], "-ERR pincore-server does not support persistence: data is kept in memory only (BGSAVE)\r\n"),
-        (&[b"DEBUG", b"SLEEP", b"0"], "-ERR pincore-server does not support debugging commands (DEBUG)\r\n"),
+        (&[b"DEBUG", b"SLEEP", b"0"], "-ERR DEBUG command not allowed. Set services.resp.settings.enable_debug_command: true in the configuration file to allow it.\r\n"),
         (&[b"EVAL"], "-ERR wrong number of arguments for 'eval' command\r\n"),
     ] {
         assert_eq!(text(&call(&mut c, args)), expected, "{args:?}");
     }
+}
+
+/// One shard, DEBUG allowed.
+fn debug_enabled() -> Server {
+    Server::start_from(
+        &format!(
+            "shards: {{cpus: \"0\", sweep_interval_ms: 20}}\n{}",
+            config_text(support::DEFAULT_LIMITS, DEFAULT_TIMEOUTS).replace(
+                "resp: {listen: 127.0.0.1:0}",
+                "resp: {listen: 127.0.0.1:0, settings: {enable_debug_command: true}}"
+            )
+        ),
+        &[],
+    )
+}
+
+fn expired_keys(c: &mut TcpStream) -> String {
+    let info = text(&call(c, &[b"INFO", b"stats"]));
+    info.lines()
+        .find_map(|l| l.strip_prefix("expired_keys:"))
+        .expect("expired_keys")
+        .to_string()
+}
+
+#[test]
+fn debug_set_active_expire_stops_and_restarts_the_sweep() {
+    let s = debug_enabled();
+    let mut c = s.connect();
+    assert_eq!(
+        text(&call(&mut c, &[b"DEBUG", b"SET-ACTIVE-EXPIRE", b"0"])),
+        "+OK\r\n"
+    );
+    assert_eq!(
+        text(&call(&mut c, &[b"SET", b"k", b"v", b"PX", b"10"])),
+        "+OK\r\n"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(expired_keys(&mut c), "0", "the sweep is off");
+    assert_eq!(
+        text(&call(&mut c, &[b"DEBUG", b"SET-ACTIVE-EXPIRE", b"1"])),
+        "+OK\r\n"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while expired_keys(&mut c) != "1" {
+        assert!(Instant::now() < deadline, "the sweep never removed the key");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for (args, expected) in [
+        (
+            &[&b"DEBUG"[..], b"SET-ACTIVE-EXPIRE", b"x"][..],
+            "-ERR value is not an integer or out of range\r\n",
+        ),
+        (
+            &[b"DEBUG", b"RELOAD"],
+            "-ERR pincore-server does not support DEBUG RELOAD\r\n",
+        ),
+        (
+            &[b"DEBUG", b"nope"],
+            "-ERR unknown subcommand or wrong number of arguments for 'nope'. Try DEBUG HELP.\r\n",
+        ),
+        (
+            &[b"DEBUG", b"SLEEP", b"x"],
+            "-ERR invalid sleep time 'x'\r\n",
+        ),
+    ] {
+        assert_eq!(text(&call(&mut c, args)), expected, "{args:?}");
+    }
+}
+
+#[test]
+fn debug_sleep_delays_its_connection_only() {
+    let s = debug_enabled();
+    let (mut sleeper, mut other) = (s.connect(), s.connect());
+    let mut request = Vec::new();
+    encode_command(&mut request, &[b"DEBUG", b"SLEEP", b"0.5"]);
+    let sent = Instant::now();
+    sleeper.write_all(&request).expect("send");
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(text(&call(&mut other, &[b"PING"])), "+PONG\r\n");
+    assert!(
+        sent.elapsed() < Duration::from_millis(400),
+        "the shard was held"
+    );
+    assert_eq!(text(&read_at_least(&mut sleeper, 5)), "+OK\r\n");
+    assert!(sent.elapsed() >= Duration::from_millis(500));
+}
+
+#[test]
+fn info_sections_are_redis_s_default_all_and_named_ones() {
+    let s = Server::start();
+    let mut c = s.connect();
+    assert!(call(&mut c, &[b"GET"]).starts_with(b"-ERR wrong number"));
+    call(&mut c, &[b"GET", b"k"]);
+    let default = text(&call(&mut c, &[b"INFO"]));
+    assert!(
+        default.contains("# Replication\r\nrole:master\r\n"),
+        "{default}"
+    );
+    assert!(default.contains("master_repl_offset:0\r\n"));
+    assert!(
+        !default.contains("cmdstat_"),
+        "commandstats is not a default section"
+    );
+    for all in [&b"all"[..], b"everything", b"cpu all"] {
+        let args: Vec<&[u8]> = std::iter::once(&b"INFO"[..])
+            .chain(all.split(|&b| b == b' '))
+            .collect();
+        let info = text(&call(&mut c, &args));
+        assert!(info.contains("# Commandstats\r\n"), "{info}");
+        assert!(info.contains("used_memory:"));
+        assert_eq!(info.matches("# CPU").count(), 1, "each section once");
+    }
+    let stats = text(&call(&mut c, &[b"INFO", b"commandSTATS"]));
+    assert!(!stats.contains("used_memory"), "{stats}");
+    let get = stats
+        .lines()
+        .find(|l| l.starts_with("cmdstat_get:"))
+        .expect("cmdstat_get");
+    assert!(get.starts_with("cmdstat_get:calls=2,usec="), "{get}");
+    assert!(get.ends_with(",rejected_calls=1"), "{get}");
+    assert_eq!(text(&call(&mut c, &[b"CONFIG", b"RESETSTAT"])), "+OK\r\n");
+    let stats = text(&call(&mut c, &[b"INFO", b"commandstats"]));
+    assert!(
+        !stats.contains("cmdstat_get:"),
+        "RESETSTAT zeroes commandstats: {stats}"
+    );
+}
+
+#[test]
+fn client_list_shows_the_query_buffer_of_the_command_running() {
+    let s = Server::start();
+    let (mut c, mut idle) = (s.connect(), s.connect());
+    call(&mut idle, &[b"CLIENT", b"SETNAME", b"idle"]);
+    // "*2\r\n$6\r\nclient\r\n$4\r\nlist\r\n" is 26 bytes, as in Redis's own test.
+    let list = text(&call(&mut c, &[b"client", b"list"]));
+    let mine = list
+        .lines()
+        .find(|l| l.contains("cmd=client|list"))
+        .expect("own line");
+    assert!(mine.contains(" qbuf=26 qbuf-free="), "{mine}");
+    let other = list
+        .lines()
+        .find(|l| l.contains("name=idle"))
+        .expect("idle line");
+    assert!(other.contains(" qbuf=0 qbuf-free="), "{other}");
+    let info = text(&call(&mut c, &[b"client", b"info"]));
+    assert!(info.contains(" qbuf=26 qbuf-free="), "{info}");
 }

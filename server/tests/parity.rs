@@ -35,6 +35,7 @@ fn redis_server() -> (KillOnDrop, SocketAddr) {
         Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(["--enable-debug-command", "yes"])
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     )
@@ -113,9 +114,14 @@ fn words(line: &str) -> Vec<Vec<u8>> {
 /// Runs `script` on both servers, one connection each (and a second one for lines starting with `B `),
 /// and fails listing every reply that differs. A line `!sleep MS` waits, for both.
 fn run(script: &[(Check, &str)], protocol3: bool) {
+    run_on(script, protocol3, Server::start)
+}
+
+/// [`run`] against the pincore-server `start` starts (redis-server runs with DEBUG allowed).
+fn run_on(script: &[(Check, &str)], protocol3: bool, start: fn() -> Server) {
     require!(command("redis-server"));
     let (_redis, redis_addr) = redis_server();
-    let pincore = Server::start();
+    let pincore = start();
     let mut redis = [Client::connect(redis_addr), Client::connect(redis_addr)];
     let mut ours = [Client::connect(pincore.resp), Client::connect(pincore.resp)];
     if protocol3 {
@@ -1309,6 +1315,52 @@ const INTROSPECTION_RESP3: &[(Check, &str)] = &[
     (Same, "CLIENT GETNAME"),
     (Same, "CONFIG GET maxmemory"),
 ];
+
+/// DEBUG's subcommands that pincore-server has, in both protocols (HELLO switches).
+const DEBUG: &[(Check, &str)] = &[
+    (Same, "DEBUG PROTOCOL string"),
+    (Same, "DEBUG PROTOCOL integer"),
+    (Same, "DEBUG PROTOCOL double"),
+    (Same, "DEBUG PROTOCOL bignum"),
+    (Same, "DEBUG PROTOCOL null"),
+    (Same, "DEBUG PROTOCOL array"),
+    (Same, "DEBUG PROTOCOL set"),
+    (Same, "DEBUG PROTOCOL map"),
+    (Same, "DEBUG PROTOCOL attrib"),
+    (Same, "DEBUG PROTOCOL push"),
+    (Same, "DEBUG PROTOCOL verbatim"),
+    (Same, "DEBUG PROTOCOL true"),
+    (Same, "DEBUG PROTOCOL FALSE"),
+    (Same, "DEBUG PROTOCOL nope"),
+    (Same, "DEBUG PROTOCOL"),
+    (Same, "DEBUG nope"),
+    (Same, "DEBUG SET-ACTIVE-EXPIRE"),
+    (Same, "DEBUG SET-ACTIVE-EXPIRE 0"),
+    (Same, "DEBUG SET-ACTIVE-EXPIRE 1"),
+    (Same, "DEBUG SLEEP 0"),
+    (Same, "DEBUG SLEEP 0.01"),
+    (Same, "DEBUG"),
+    (Same, "CONFIG GET enable-debug-command"),
+    (Same, "CONFIG GET *debug*"),
+    (Same, "CONFIG SET enable-debug-command no"),
+];
+
+/// pincore-server with DEBUG allowed.
+fn debug_enabled() -> Server {
+    Server::start_from(
+        &support::config_text(support::DEFAULT_LIMITS, support::DEFAULT_TIMEOUTS).replace(
+            "resp: {listen: 127.0.0.1:0}",
+            "resp: {listen: 127.0.0.1:0, settings: {enable_debug_command: true}}",
+        ),
+        &[],
+    )
+}
+
+#[test]
+fn debug_replies_as_redis_does() {
+    run_on(DEBUG, false, debug_enabled);
+    run_on(DEBUG, true, debug_enabled);
+}
 
 #[test]
 fn introspection_commands_reply_as_redis_does() {

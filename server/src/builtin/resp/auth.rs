@@ -28,6 +28,8 @@ pub struct RespSettings {
     /// The bytes of published messages a subscribed connection may have pending (delivered to it, not yet
     /// written to its socket) before it is closed: Redis's `client-output-buffer-limit pubsub` hard limit.
     pub pubsub_max_pending_bytes: usize,
+    /// Redis's `enable-debug-command`: whether DEBUG runs (see `commands::debug`); off by default.
+    pub enable_debug_command: bool,
 }
 
 impl Default for RespSettings {
@@ -38,6 +40,7 @@ impl Default for RespSettings {
             max_memory_bytes: 0,
             eviction_policy: Policy::NoEviction,
             pubsub_max_pending_bytes: super::pubsub::DEFAULT_MAX_PENDING,
+            enable_debug_command: false,
         }
     }
 }

@@ -34,6 +34,10 @@ pub struct Client {
     pub protocol: Cell<u8>,
     /// CLIENT NO-EVICT (shown as flag `e`; connections are never evicted here).
     pub no_evict: Cell<bool>,
+    /// The read buffer: bytes received and not yet consumed, and room left (`qbuf`, `qbuf-free`). Set
+    /// when a read completes and again once its commands ran, so the commands of a read see their own
+    /// bytes, as in Redis.
+    pub query_buffer: Cell<(usize, usize)>,
 }
 
 impl Client {
@@ -50,6 +54,7 @@ impl Client {
             last_active: Cell::new(now),
             protocol: Cell::new(2),
             no_evict: Cell::new(false),
+            query_buffer: Cell::new((0, 0)),
         }
     }
 
@@ -84,14 +89,15 @@ impl Client {
             .unwrap_or_else(|| b"default".to_vec())
     }
 
-    /// The connection as one line of CLIENT LIST, in Redis 7.0's field order. Buffers, pub/sub and MULTI
-    /// figures Redis keeps per client are not tracked here and show as 0 (or -1, Redis's "none").
+    /// The connection as one line of CLIENT LIST, in Redis 7.0's field order. Apart from the query
+    /// buffer, the buffers, pub/sub and MULTI figures Redis keeps per client are not tracked here and show
+    /// as 0 (or -1, Redis's "none").
     pub fn line(&self, now: Instant) -> String {
         let address = |a: Option<SocketAddr>| a.map_or_else(String::new, |a| a.to_string());
         let mut line = String::with_capacity(256);
         let _ = write!(
             line,
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={}",
             self.id,
             address(self.addr()),
             address(self.laddr()),
@@ -100,6 +106,8 @@ impl Client {
             now.saturating_duration_since(self.created).as_secs(),
             now.saturating_duration_since(self.last_active.get()).as_secs(),
             if self.no_evict.get() { "e" } else { "N" },
+            self.query_buffer.get().0,
+            self.query_buffer.get().1,
             self.last_command.get(),
             String::from_utf8_lossy(&self.user_name()),
             self.protocol.get(),

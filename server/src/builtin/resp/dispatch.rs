@@ -133,13 +133,20 @@ pub fn dispatch(
             && !matches!(spec.name, "auth" | "hello" | "ping" | "quit" | "reset")
         {
             resp.ctx.error("noauth");
-            refuse(resp, session, spec, out, b"NOAUTH Authentication required.");
+            refuse(
+                resp,
+                session,
+                spec,
+                command,
+                out,
+                b"NOAUTH Authentication required.",
+            );
             break 'run Dispatched::Written;
         }
         if !spec.arity_ok(args.len()) {
             resp.ctx.error("wrong_arity");
             let text = format!("ERR wrong number of arguments for '{}' command", spec.name);
-            refuse(resp, session, spec, out, text.as_bytes());
+            refuse(resp, session, spec, command, out, text.as_bytes());
             break 'run Dispatched::Written;
         }
         if session.protocol == reply::Protocol::Resp2
@@ -151,7 +158,7 @@ pub fn dispatch(
                 "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
                 full_name(spec, args)
             );
-            refuse(resp, session, spec, out, text.as_bytes());
+            refuse(resp, session, spec, command, out, text.as_bytes());
             break 'run Dispatched::Written;
         }
         if session.transaction.is_some() && !runs_in_multi(spec) {
@@ -159,6 +166,7 @@ pub fn dispatch(
             break 'run Dispatched::Queued;
         }
         if spec.flags & flag::DENYOOM != 0 && !resp.make_room(now) {
+            resp.count_rejected(command);
             reply::error(out, OOM);
             break 'run Dispatched::Written;
         }
@@ -228,8 +236,16 @@ fn runs_in_multi(spec: &Spec) -> bool {
 
 /// A command refused before it ran: in a transaction that aborts it (Redis's `rejectCommand`); a refused
 /// EXEC ends the transaction and says why.
-fn refuse(resp: &Resp, session: &mut Session, spec: &Spec, out: &mut Vec<u8>, message: &[u8]) {
+fn refuse(
+    resp: &Resp,
+    session: &mut Session,
+    spec: &Spec,
+    command: usize,
+    out: &mut Vec<u8>,
+    message: &[u8],
+) {
     session.refused();
+    resp.count_rejected(command);
     if spec.name == "exec" {
         session.end_transaction(&mut Parts::Lock(&resp.keyspace));
         let why = message.strip_prefix(b"ERR ").unwrap_or(message);
@@ -253,10 +269,12 @@ fn not_in_transaction(spec: &Spec, args: &[&[u8]]) -> Option<&'static str> {
     };
     match spec.name {
         _ if matches!(spec.run, Run::EveryShard { .. }) => Some("waits for every shard"),
+        "debug" if sub(&["sleep"]) => Some("waits on a timer"),
         "keys" => Some("walks the keyspace a part at a time (SCAN runs inside MULTI)"),
         "blpop" | "brpop" | "blmove" | "bzpopmin" | "bzpopmax" => Some("blocks"),
         "client" if sub(&["list", "kill"]) => Some("waits for every shard"),
         "config" if sub(&["set", "resetstat"]) => Some("waits for every shard"),
+        "debug" if sub(&["sleep"]) => Some("sleeps"),
         _ => None,
     }
 }
@@ -279,10 +297,10 @@ fn queue(
             "ERR Command not allowed inside a transaction: {} {why}, run it outside MULTI",
             full_name(spec, args).to_ascii_uppercase().replace('|', " ")
         );
-        return refuse(resp, session, spec, out, text.as_bytes());
+        return refuse(resp, session, spec, command, out, text.as_bytes());
     }
     if !resp.make_room(now) {
-        return refuse(resp, session, spec, out, OOM);
+        return refuse(resp, session, spec, command, out, OOM);
     }
     let limits = &resp.ctx.config().limits;
     let bounds = (limits.max_array_len, limits.max_request_bytes);

@@ -1,5 +1,6 @@
-//! INFO: the server, clients, memory, persistence, stats, cpu and keyspace sections, from every shard's
-//! snapshot. Stats count from the last CONFIG RESETSTAT ([`super::stats`]).
+//! INFO: the server, clients, memory, persistence, stats, replication, cpu, commandstats and keyspace
+//! sections, from every shard's snapshot. Stats and commandstats count from the last CONFIG RESETSTAT
+//! ([`super::stats`]).
 
 use std::fmt::Write;
 
@@ -7,27 +8,51 @@ use pincore_resp::reply::{self, Protocol};
 
 use super::keyspace::Keyspace;
 use super::{
-    Resp, COMMANDS_TOTAL, EVICTED_KEYS, KEYS, KEYSPACE_HITS, KEYSPACE_MISSES, KEYS_EXPIRING,
+    Resp, COMMANDS_REJECTED, COMMANDS_TOTAL, COMMAND_DURATION, EVICTED_KEYS, KEYS, KEYSPACE_HITS,
+    KEYSPACE_MISSES, KEYS_EXPIRING,
 };
 use crate::framework::{Service, ServiceSnapshot, ShardSnapshot};
+use crate::metrics::SeriesValue;
 
 /// The Redis version whose commands and replies this server follows, as HELLO and INFO report it: clients
 /// use it to decide which commands and reply shapes to expect.
 pub const REDIS_VERSION: &str = "7.0.15";
 
-const SECTIONS: [&str; 7] = [
+/// INFO's sections in the order Redis writes them; `default` (or no argument) is every one but
+/// commandstats, `all` and `everything` add it.
+const SECTIONS: [&str; 9] = [
     "server",
     "clients",
     "memory",
     "persistence",
     "stats",
+    "replication",
     "cpu",
+    "commandstats",
     "keyspace",
 ];
 
+/// The sections that only `all`, `everything` or their own name ask for.
+const NOT_DEFAULT: [&str; 1] = ["commandstats"];
+
 /// The stats section's counters, by INFO field, summed over every shard: what CONFIG RESETSTAT takes as
 /// its new zero.
-pub fn stat_totals(keyspace: &Keyspace, snapshots: &[ShardSnapshot]) -> Vec<(&'static str, u64)> {
+pub fn stat_totals(keyspace: &Keyspace, snapshots: &[ShardSnapshot]) -> Vec<(String, u64)> {
+    let mut totals: Vec<(String, u64)> = stats_section(keyspace, snapshots)
+        .into_iter()
+        .map(|(field, total)| (field.to_string(), total))
+        .collect();
+    for (command, figures) in command_totals(snapshots) {
+        let [calls, usec, rejected] = figures;
+        totals.push((format!("cmdstat_{command}:calls"), calls));
+        totals.push((format!("cmdstat_{command}:usec"), usec));
+        totals.push((format!("cmdstat_{command}:rejected_calls"), rejected));
+    }
+    totals
+}
+
+/// The stats section's counters, by INFO field, summed over every shard.
+fn stats_section(keyspace: &Keyspace, snapshots: &[ShardSnapshot]) -> Vec<(&'static str, u64)> {
     let sum = |name: &str| snapshots.iter().map(|s| s.sum_of(name)).sum::<u64>();
     let resp = |pick| resp_total(snapshots, pick);
     vec![
@@ -41,6 +66,45 @@ pub fn stat_totals(keyspace: &Keyspace, snapshots: &[ShardSnapshot]) -> Vec<(&'s
         ("keyspace_hits", sum(KEYSPACE_HITS)),
         ("keyspace_misses", sum(KEYSPACE_MISSES)),
     ]
+}
+
+/// Per command (by table name) over every shard: calls, microseconds from parse to reply, and calls
+/// refused before running; in table order, commands never called left out.
+fn command_totals(snapshots: &[ShardSnapshot]) -> Vec<(&'static str, [u64; 3])> {
+    let mut totals: Vec<(&'static str, [u64; 3])> = Vec::new();
+    for series in snapshots.iter().flat_map(|s| &s.series) {
+        let column = match series.name.as_str() {
+            COMMANDS_TOTAL => 0,
+            COMMAND_DURATION => 1,
+            COMMANDS_REJECTED => 2,
+            _ => continue,
+        };
+        let Some((_, label)) = series.labels.iter().find(|(k, _)| k == "command") else {
+            continue;
+        };
+        let Some(command) = super::commands::COMMANDS.iter().find(|c| c.name == label) else {
+            continue;
+        };
+        let value = match &series.value {
+            SeriesValue::Counter(v) | SeriesValue::Gauge(v) => *v,
+            SeriesValue::Histogram(h) => h.sum_nanos / 1000,
+        };
+        match totals.iter_mut().find(|(name, _)| *name == command.name) {
+            Some((_, figures)) => figures[column] += value,
+            None => {
+                let mut figures = [0; 3];
+                figures[column] = value;
+                totals.push((command.name, figures));
+            }
+        }
+    }
+    let position = |name: &str| {
+        super::commands::COMMANDS
+            .iter()
+            .position(|c| c.name == name)
+    };
+    totals.sort_by_key(|(name, _)| position(name));
+    totals
 }
 
 /// The RESP service's figure `pick` summed over every shard.
@@ -91,11 +155,13 @@ pub fn reply(
 
 /// Renders the requested sections (all of them for none, `default`, `all` or `everything`).
 pub fn render(resp: &Resp, requested: &[String], snapshots: &[ShardSnapshot]) -> String {
-    let everything = requested.is_empty()
-        || requested
-            .iter()
-            .any(|s| matches!(s.as_str(), "default" | "all" | "everything"));
-    let wanted = |name: &str| everything || requested.iter().any(|s| s == name);
+    let all = requested
+        .iter()
+        .any(|s| matches!(s.as_str(), "all" | "everything"));
+    let default = requested.is_empty() || requested.iter().any(|s| s == "default");
+    let wanted = |name: &str| {
+        all || (default && !NOT_DEFAULT.contains(&name)) || requested.iter().any(|s| s == name)
+    };
     let ctx = &resp.ctx;
     let config = ctx.config();
     let sum = |name: &str| snapshots.iter().map(|s| s.sum_of(name)).sum::<u64>();
@@ -151,7 +217,7 @@ pub fn render(resp: &Resp, requested: &[String], snapshots: &[ShardSnapshot]) ->
             }
             "stats" => {
                 out.push_str("# Stats\r\n");
-                for (field, total) in stat_totals(&resp.keyspace, snapshots) {
+                for (field, total) in stats_section(&resp.keyspace, snapshots) {
                     let _ = write!(out, "{field}:{}\r\n", resp.stats.since_reset(field, total));
                 }
                 // Gauges, not counters: CONFIG RESETSTAT leaves them.
@@ -167,6 +233,33 @@ pub fn render(resp: &Resp, requested: &[String], snapshots: &[ShardSnapshot]) ->
                     out,
                     "# CPU\r\nused_cpu_sys:{system:.6}\r\nused_cpu_user:{user:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\n",
                 );
+            }
+            "replication" => {
+                // A standalone server: no replicas, and no replication stream.
+                out.push_str(
+                    "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\nrepl_backlog_active:0\r\n",
+                );
+            }
+            "commandstats" => {
+                // usec is the time from parsing a command to its reply being ready; calls include
+                // the refused ones.
+                out.push_str("# Commandstats\r\n");
+                for (command, [calls, usec, rejected]) in command_totals(snapshots) {
+                    let since = |figure: &str, total| {
+                        resp.stats
+                            .since_reset(&format!("cmdstat_{command}:{figure}"), total)
+                    };
+                    let (calls, usec) = (since("calls", calls), since("usec", usec));
+                    let rejected = since("rejected_calls", rejected);
+                    if calls == 0 {
+                        continue;
+                    }
+                    let _ = write!(
+                        out,
+                        "cmdstat_{command}:calls={calls},usec={usec},usec_per_call={:.2},rejected_calls={rejected}\r\n",
+                        usec as f64 / calls as f64,
+                    );
+                }
             }
             _ => {
                 out.push_str("# Keyspace\r\n");

@@ -21,7 +21,7 @@
 
 use std::hash::BuildHasher;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -53,6 +53,8 @@ pub struct Keyspace {
     policy: AtomicU8,
     /// Clients blocked on keys (BLPOP and the like), in arrival order per key.
     pub waiters: Waiters,
+    /// Whether the background sweep deletes expired keys (DEBUG SET-ACTIVE-EXPIRE).
+    active_expire: AtomicBool,
 }
 
 impl Default for Keyspace {
@@ -64,6 +66,7 @@ impl Default for Keyspace {
             max_memory: AtomicUsize::new(0),
             policy: AtomicU8::new(0),
             waiters: Waiters::default(),
+            active_expire: AtomicBool::new(true),
         }
     }
 }
@@ -114,6 +117,17 @@ impl Drop for Part<'_> {
 }
 
 impl Keyspace {
+    /// Turns the background expiry sweep on or off (DEBUG SET-ACTIVE-EXPIRE); expired keys are still
+    /// removed when a command touches them.
+    pub fn set_active_expire(&self, on: bool) {
+        self.active_expire.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether the background expiry sweep runs.
+    pub fn active_expire(&self) -> bool {
+        self.active_expire.load(Ordering::Relaxed)
+    }
+
     /// Sets `maxmemory` (bytes, 0 for none) and the policy for when a write finds it exceeded.
     pub fn set_limit(&self, max_memory: usize, policy: Policy) {
         self.max_memory.store(max_memory, Ordering::Relaxed);

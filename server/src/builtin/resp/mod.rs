@@ -43,6 +43,8 @@ use crate::framework::{Connection, Context, Counter, Histogram, Service};
 
 /// Series the INFO command reads back from every shard's snapshot.
 const COMMANDS_TOTAL: &str = "pincore_commands_total";
+const COMMANDS_REJECTED: &str = "pincore_commands_rejected_total";
+const COMMAND_DURATION: &str = "pincore_command_duration_seconds";
 const KEYS: &str = "pincore_keys";
 const KEYS_EXPIRING: &str = "pincore_keys_expiring";
 const EVICTED_KEYS: &str = "pincore_evicted_keys_total";
@@ -63,6 +65,8 @@ pub struct Resp {
     /// Per table row (and one for unknown commands): calls and their latency.
     calls: Vec<Counter>,
     took: Vec<Histogram>,
+    /// Per table row: calls refused before running (INFO commandstats' rejected_calls).
+    rejected: Vec<Counter>,
     auth_failures: Counter,
     /// Keys this shard's commands evicted to stay under `maxmemory`.
     evicted: Counter,
@@ -113,8 +117,18 @@ impl Resp {
             .iter()
             .map(|c| {
                 ctx.histogram(
-                    "pincore_command_duration_seconds",
+                    COMMAND_DURATION,
                     "Time from parsing a command to its reply being ready, all shards.",
+                    &[("command", c)],
+                )
+            })
+            .collect();
+        let rejected = labels
+            .iter()
+            .map(|c| {
+                ctx.counter(
+                    COMMANDS_REJECTED,
+                    "RESP commands refused before running (arity, authentication, subscribed context, out of memory, not allowed in MULTI), by command.",
                     &[("command", c)],
                 )
             })
@@ -182,6 +196,7 @@ impl Resp {
             misses,
             calls,
             took,
+            rejected,
             auth_failures,
             evicted,
             transactions: transaction::Outcomes::register(ctx),
@@ -234,6 +249,13 @@ impl Resp {
         self.calls[command].inc();
     }
 
+    /// Counts one call of table row `command` refused before it ran.
+    fn count_rejected(&self, command: usize) {
+        if let Some(counter) = self.rejected.get(command) {
+            counter.inc();
+        }
+    }
+
     /// Counts a read of a key: found or not.
     fn count_read(&self, found: bool) {
         if found {
@@ -257,6 +279,9 @@ async fn sweep_expired(ctx: Context<Resp>, keyspace: Arc<Keyspace>) {
     while !ctx.exiting() {
         let interval = Duration::from_millis(ctx.config().shards.sweep_interval_ms);
         glommio::timer::sleep(interval).await;
+        if !keyspace.active_expire() {
+            continue;
+        }
         for part in Keyspace::parts_of(ctx.shard_id(), ctx.shards()) {
             loop {
                 let removed = keyspace.lock_part(part).sweep(Instant::now(), BATCH);

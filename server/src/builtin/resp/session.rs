@@ -272,6 +272,10 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
         session.client.last_active.set(read_at);
         filled += n;
         conn.count_in(n);
+        session
+            .client
+            .query_buffer
+            .set((filled, buf.len() - filled));
 
         let mut pos = 0;
         let mut close = false;
@@ -427,6 +431,10 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
             buf = vec![0u8; INITIAL_BUFFER.min(config.limits.max_request_bytes)];
             lease.release_all();
         }
+        session
+            .client
+            .query_buffer
+            .set((filled, buf.len() - filled));
     }
 }
 

@@ -7,14 +7,14 @@ use std::sync::Mutex;
 
 /// The totals at the last CONFIG RESETSTAT, by INFO field name.
 #[derive(Default)]
-pub struct Baseline(Mutex<HashMap<&'static str, u64>>);
+pub struct Baseline(Mutex<HashMap<String, u64>>);
 
 impl Baseline {
     /// Records `totals` (INFO field, total now) as the new zero.
-    pub fn reset(&self, totals: &[(&'static str, u64)]) {
+    pub fn reset(&self, totals: &[(String, u64)]) {
         let mut baseline = self.0.lock().unwrap_or_else(|p| p.into_inner());
         baseline.clear();
-        baseline.extend(totals.iter().copied());
+        baseline.extend(totals.iter().cloned());
     }
 
     /// `total` of `field` counted since the last reset.
@@ -32,7 +32,7 @@ mod tests {
     fn a_reset_starts_counting_from_zero() {
         let b = Baseline::default();
         assert_eq!(b.since_reset("total_commands_processed", 10), 10);
-        b.reset(&[("total_commands_processed", 10)]);
+        b.reset(&[("total_commands_processed".to_string(), 10)]);
         assert_eq!(b.since_reset("total_commands_processed", 15), 5);
         assert_eq!(b.since_reset("expired_keys", 3), 3);
     }

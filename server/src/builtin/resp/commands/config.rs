@@ -29,10 +29,11 @@ enum Parameter {
     Databases,
     Port,
     Bind,
+    EnableDebugCommand,
 }
 
 /// Redis's names, in the order CONFIG GET lists matches.
-const PARAMETERS: [(&str, Parameter); 12] = [
+const PARAMETERS: [(&str, Parameter); 13] = [
     ("maxmemory", Parameter::MaxMemory),
     ("maxmemory-policy", Parameter::MaxMemoryPolicy),
     ("timeout", Parameter::Timeout),
@@ -45,6 +46,7 @@ const PARAMETERS: [(&str, Parameter); 12] = [
     ("databases", Parameter::Databases),
     ("port", Parameter::Port),
     ("bind", Parameter::Bind),
+    ("enable-debug-command", Parameter::EnableDebugCommand),
 ];
 
 fn lookup(name: &[u8]) -> Option<Parameter> {
@@ -70,6 +72,7 @@ fn value(p: Parameter, config: &Config, settings: &RespSettings, shards: usize) 
         Parameter::Databases => "1".to_string(),
         Parameter::Port => config.services.resp.listen.port().to_string(),
         Parameter::Bind => config.services.resp.listen.ip().to_string(),
+        Parameter::EnableDebugCommand => yes_no(settings.enable_debug_command),
     }
 }
 
@@ -155,9 +158,10 @@ fn set(
                 );
             }
         }
-        Parameter::Databases | Parameter::Port | Parameter::Bind => {
-            return Err("can't set immutable config".into())
-        }
+        Parameter::Databases
+        | Parameter::Port
+        | Parameter::Bind
+        | Parameter::EnableDebugCommand => return Err("can't set immutable config".into()),
     }
     Ok(())
 }
@@ -269,7 +273,13 @@ fn set_all(c: &mut Call<'_>) -> Flow {
     let mut changes: Vec<(Parameter, Vec<u8>)> = Vec::new();
     for (name, text) in &pairs {
         let p = lookup(name).unwrap_or(Parameter::Databases);
-        if matches!(p, Parameter::Databases | Parameter::Port | Parameter::Bind) {
+        if matches!(
+            p,
+            Parameter::Databases
+                | Parameter::Port
+                | Parameter::Bind
+                | Parameter::EnableDebugCommand
+        ) {
             return failed(c.out, name, "can't set immutable config");
         }
         if changes.iter().any(|(q, _)| *q == p) {

@@ -12,6 +12,7 @@ mod blocking;
 mod collections;
 mod config;
 mod connection;
+mod debug;
 mod declined;
 mod hashes;
 mod keys;
@@ -1055,11 +1056,15 @@ pub static COMMANDS: [Spec; 162] = [
         "server",
         "Not supported: pincore-server keeps data in memory only.",
     ),
-    declined_row(
+    row(
         "debug",
         -2,
+        ADMIN,
+        (0, 0, 0),
+        Conn,
         "server",
-        "Not supported: pincore-server has no DEBUG.",
+        "SET-ACTIVE-EXPIRE, SLEEP, HELP; only with services.resp.settings.enable_debug_command.",
+        debug::debug,
     ),
     row(
         "hset",
