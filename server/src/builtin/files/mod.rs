@@ -498,3 +498,44 @@ fn now_http_date() -> String {
         .map_or(0, |d| d.as_secs() as i64);
     representation::http_date(secs)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn the_service_is_off_until_its_section_names_a_root() {
+        assert!(!Config::from_yaml("", "t").unwrap().services.files.enabled);
+        let e = Config::from_yaml("services:\n  files: {listen: 127.0.0.1:8080}\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("services.files.settings: root is missing"),
+            "{e}"
+        );
+        let dir = std::env::temp_dir();
+        let text = format!(
+            "services:\n  files: {{listen: 127.0.0.1:8080, settings: {{root: {}}}}}\n",
+            dir.display()
+        );
+        let config = Config::from_yaml(&text, "t").unwrap();
+        assert!(config.services.files.enabled);
+        let e = Config::from_yaml(
+            "services:\n  files:\n    listen: 127.0.0.1:8080\n    settings: {root: /no/such/dir}\n",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("t:4:1: services.files.settings: root: cannot open /no/such/dir"),
+            "{e}"
+        );
+        let e = Config::from_yaml(
+            "services: {files: {enabled: false, settings: {root: /tmp, index: ../x}}}\n",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("index: \"../x\" must be a file name"), "{e}");
+    }
+}
