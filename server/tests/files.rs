@@ -435,3 +435,38 @@ fn a_file_truncated_while_it_is_sent_ends_the_connection() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn sighup_opens_the_new_root_on_every_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    make_root(dir.path());
+    let (server, addr) = start(&dir.path().join("root"));
+    assert_eq!(get(addr, "/small.txt", "").body, b"hello, files\n");
+
+    let next = dir.path().join("next");
+    std::fs::create_dir(&next).unwrap();
+    std::fs::write(next.join("small.txt"), b"the next release\n").unwrap();
+    let text = std::fs::read_to_string(&server.config_path).unwrap();
+    let root = dir.path().join("root").display().to_string();
+    std::fs::write(
+        &server.config_path,
+        text.replace(&root, &next.display().to_string()),
+    )
+    .unwrap();
+    server.process.signal(libc::SIGHUP);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(addr, "/small.txt", "").body != b"the next release\n" {
+        assert!(
+            Instant::now() < deadline,
+            "the new root is not served\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Several connections, so both shards answer from the new root.
+    for _ in 0..8 {
+        assert_eq!(get(addr, "/small.txt", "").body, b"the next release\n");
+        assert_eq!(get(addr, "/big.bin", "").status, 404);
+    }
+}

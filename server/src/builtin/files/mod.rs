@@ -222,11 +222,10 @@ impl Service for Files {
         serve(self, conn).await
     }
 
+    /// Opens the root again even when its path is unchanged: a deployment may have put another directory
+    /// at that path, or pointed it elsewhere when the path itself is a symlink (resolved here, once).
     fn on_reload(&self, settings: &FilesSettings) {
-        let unchanged = self.root.borrow().as_ref().map(|r| &r.path) == Some(&settings.root);
-        if !unchanged {
-            self.open_root(settings);
-        }
+        self.open_root(settings);
     }
 }
 

@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::representation::Meta;
 
@@ -20,7 +20,6 @@ use super::representation::Meta;
 #[derive(Debug)]
 pub struct Root {
     fd: OwnedFd,
-    pub path: PathBuf,
 }
 
 impl Root {
@@ -41,7 +40,6 @@ impl Root {
         Ok(Root {
             // SAFETY: `fd` was just opened and is owned by nothing else.
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
-            path: path.to_path_buf(),
         })
     }
 }
