@@ -470,3 +470,33 @@ fn sighup_opens_the_new_root_on_every_shard() {
         assert_eq!(get(addr, "/big.bin", "").status, 404);
     }
 }
+
+#[test]
+fn clients_that_never_read_cost_the_server_no_memory_per_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    make_root(dir.path());
+    let root = dir.path().join("root");
+    std::fs::write(root.join("ten.bin"), noise(10 << 20)).unwrap();
+    let (server, addr) = start(&root);
+    assert_eq!(get(addr, "/small.txt", "").status, 200);
+    let before = server.rss_kib();
+
+    // 16 clients each ask for the 10 MiB file 8 times over, pipelined, and read nothing: 1.25 GiB wanted.
+    let request = "GET /ten.bin HTTP/1.1\r\nHost: t\r\n\r\n".repeat(8);
+    let idle: Vec<TcpStream> = (0..16)
+        .map(|_| {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream.write_all(request.as_bytes()).unwrap();
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let after = server.rss_kib();
+    assert!(
+        after < before + 16 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
+    // The shard still serves others meanwhile.
+    assert_eq!(get(addr, "/small.txt", "").body, b"hello, files\n");
+    drop(idle);
+}
