@@ -126,7 +126,8 @@ fn open_beneath(dir: RawFd, path: &[u8], cached: bool) -> Result<File, Missed> {
             Some(libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG) => Missed::NotFound,
             Some(libc::ELOOP) => Missed::Symlink,
             Some(libc::EXDEV | libc::EACCES | libc::EPERM) => Missed::Forbidden,
-            Some(libc::EAGAIN) if cached => Missed::NotCached,
+            // EINVAL: a kernel before 5.12 knows no RESOLVE_CACHED; every lookup then goes off the shard.
+            Some(libc::EAGAIN | libc::EINVAL) if cached => Missed::NotCached,
             _ => Missed::Failed(error),
         });
     }
