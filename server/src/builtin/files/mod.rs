@@ -136,10 +136,20 @@ pub struct Files {
 
 impl Files {
     pub fn new(ctx: &Context<Files>) -> Files {
+        // The service is off unless configured: then its series stay out of `/metrics` (the counters
+        // exist, unregistered, and nothing counts on them).
+        let enabled = ctx.config().services.files.enabled;
+        let counter = |name: &str, help: &str, labels: &[(&str, &str)]| {
+            if enabled {
+                ctx.counter(name, help, labels)
+            } else {
+                Counter::default()
+            }
+        };
         let responses = STATUSES
             .iter()
             .map(|s| {
-                ctx.counter(
+                counter(
                     "pincore_files_responses_total",
                     "Responses of the files service, by status code.",
                     &[("status", &s[..3])],
@@ -149,7 +159,7 @@ impl Files {
         let refused = REASONS
             .iter()
             .map(|r| {
-                ctx.counter(
+                counter(
                     "pincore_files_refused_total",
                     "Requests the files service refused, by reason (400, 403, 414, 431).",
                     &[("reason", r)],
@@ -161,17 +171,17 @@ impl Files {
             root: RefCell::new(None),
             responses,
             refused,
-            fallback: ctx.counter(
+            fallback: counter(
                 "pincore_files_fallback_total",
                 "Bodies read and written because the kernel refused sendfile(2) for the file.",
                 &[],
             ),
-            truncated: ctx.counter(
+            truncated: counter(
                 "pincore_files_truncated_total",
                 "Responses cut short (connection closed) because the file shrank while it was sent.",
                 &[],
             ),
-            uncached_opens: ctx.counter(
+            uncached_opens: counter(
                 "pincore_files_uncached_opens_total",
                 "Path lookups not in the dentry cache, done on the blocking pool.",
                 &[],
