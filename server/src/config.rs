@@ -78,7 +78,7 @@ impl fmt::Display for NicMode {
 }
 
 /// The built-in services of `pincore-server`, in the order they are registered.
-pub const BUILTIN_SERVICES: [&str; 3] = ["resp", "echo", "admin"];
+pub const BUILTIN_SERVICES: [&str; 4] = ["resp", "echo", "admin", "files"];
 
 /// The services, each on its own port (changing a listener needs a restart; `settings` change live).
 ///
@@ -89,6 +89,8 @@ pub struct Services {
     pub resp: ServiceConfig,
     pub echo: ServiceConfig,
     pub admin: ServiceConfig,
+    /// Static files over HTTP/1.1: off unless its section is given (it needs `settings.root`).
+    pub files: ServiceConfig,
     /// Services other than the built-ins, by name.
     pub other: BTreeMap<String, ServiceConfig>,
 }
@@ -155,17 +157,19 @@ impl<'de> Deserialize<'de> for Services {
                 while let Some(name) = map.next_key::<String>()? {
                     // Each value is read straight from the YAML, so its errors keep their line and column.
                     // A built-in's keys fall back to its own defaults one by one (`echo: {enabled: false}`
-                    // needs no address); another service must say where it listens.
+                    // needs no address); another service must say where it listens. A built-in's section, once
+                    // given, turns it on unless it says `enabled: false` (`files` is off by default).
                     let doc = map.next_value::<ServiceDoc>()?;
                     let base = match name.as_str() {
                         "resp" => Some(services.resp.clone()),
                         "echo" => Some(services.echo.clone()),
                         "admin" => Some(services.admin.clone()),
+                        "files" => Some(services.files.clone()),
                         _ => None,
                     };
                     let service = match (base, doc.listen) {
                         (Some(base), listen) => ServiceConfig {
-                            enabled: doc.enabled.unwrap_or(base.enabled),
+                            enabled: doc.enabled.unwrap_or(true),
                             listen: listen.unwrap_or(base.listen),
                             backlog: doc.backlog.unwrap_or(base.backlog),
                             settings: doc.settings,
@@ -186,6 +190,7 @@ impl<'de> Deserialize<'de> for Services {
                         "resp" => services.resp = service,
                         "echo" => services.echo = service,
                         "admin" => services.admin = service,
+                        "files" => services.files = service,
                         _ => {
                             if services.other.insert(name.clone(), service).is_some() {
                                 return Err(serde::de::Error::custom(format!(
@@ -300,6 +305,10 @@ impl Default for Services {
             resp: service(6380, 1024),
             echo: service(7007, 1024),
             admin: service(9180, 128),
+            files: ServiceConfig {
+                enabled: false,
+                ..service(8080, 1024)
+            },
             other: BTreeMap::new(),
         }
     }
@@ -376,6 +385,7 @@ impl Services {
             ("resp", &self.resp),
             ("echo", &self.echo),
             ("admin", &self.admin),
+            ("files", &self.files),
         ];
         all.extend(self.other.iter().map(|(n, s)| (n.as_str(), s)));
         all
@@ -387,6 +397,7 @@ impl Services {
             "resp" => Some(&self.resp),
             "echo" => Some(&self.echo),
             "admin" => Some(&self.admin),
+            "files" => Some(&self.files),
             _ => self.other.get(name),
         }
     }
@@ -397,6 +408,7 @@ impl Services {
             "resp" => Some(&mut self.resp),
             "echo" => Some(&mut self.echo),
             "admin" => Some(&mut self.admin),
+            "files" => Some(&mut self.files),
             _ => self.other.get_mut(name),
         }
     }

@@ -246,8 +246,10 @@ fn serve(
     let pool = LocalExecutorPoolBuilder::new(placement::pool_placement(&cpus)?)
         .name("pincore-shard")
         .io_memory(config.shards.io_memory_bytes)
-        // One unpinned thread per shard for blocking work (signal waits, config file reads).
-        .blocking_thread_pool_placement(PoolPlacement::Unbound(1))
+        // Unpinned threads for blocking work (config file reads, services' `Context::spawn_blocking`).
+        // Two: shard 0's signal wait holds one of its threads for the life of the server, and with a
+        // single thread every other blocking job of shard 0 would queue behind it forever.
+        .blocking_thread_pool_placement(PoolPlacement::Unbound(2))
         .on_all_shards(move || run_shard(shared, makers, config, requests, replies))
         .map_err(|e| ServerError::Executor(e.to_string()))?;
     let mut failure = None;

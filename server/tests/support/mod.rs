@@ -110,6 +110,12 @@ impl Server {
         server
     }
 
+    /// The address a service the configuration enabled beyond resp, echo and admin listens on.
+    pub fn address_of(&self, service: &str) -> SocketAddr {
+        listening(&self.log(), service)
+            .unwrap_or_else(|| panic!("{service} did not log its address\n{}", self.log()))
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }

@@ -68,10 +68,14 @@ fn stats_section(keyspace: &Keyspace, snapshots: &[ShardSnapshot]) -> Vec<(&'sta
     ]
 }
 
+/// The `command` label of commands not in the table.
+pub const UNKNOWN_LABEL: &str = "unknown";
+
 /// Per command (by table name) over every shard: calls, microseconds from parse to reply, and calls
-/// refused before running; in table order, commands never called left out.
-fn command_totals(snapshots: &[ShardSnapshot]) -> Vec<(&'static str, [u64; 3])> {
-    let mut totals: Vec<(&'static str, [u64; 3])> = Vec::new();
+/// refused before running; in table order (each shard registers its series in the table's order), commands
+/// never called left out by the caller.
+fn command_totals(snapshots: &[ShardSnapshot]) -> Vec<(String, [u64; 3])> {
+    let mut totals: Vec<(String, [u64; 3])> = Vec::new();
     for series in snapshots.iter().flat_map(|s| &s.series) {
         let column = match series.name.as_str() {
             COMMANDS_TOTAL => 0,
@@ -82,28 +86,23 @@ fn command_totals(snapshots: &[ShardSnapshot]) -> Vec<(&'static str, [u64; 3])> 
         let Some((_, label)) = series.labels.iter().find(|(k, _)| k == "command") else {
             continue;
         };
-        let Some(command) = super::commands::COMMANDS.iter().find(|c| c.name == label) else {
+        // Commands not in the table are counted under one label; Redis lists none of them.
+        if label == UNKNOWN_LABEL {
             continue;
-        };
+        }
         let value = match &series.value {
             SeriesValue::Counter(v) | SeriesValue::Gauge(v) => *v,
             SeriesValue::Histogram(h) => h.sum_nanos / 1000,
         };
-        match totals.iter_mut().find(|(name, _)| *name == command.name) {
+        match totals.iter_mut().find(|(name, _)| name == label) {
             Some((_, figures)) => figures[column] += value,
             None => {
                 let mut figures = [0; 3];
                 figures[column] = value;
-                totals.push((command.name, figures));
+                totals.push((label.clone(), figures));
             }
         }
     }
-    let position = |name: &str| {
-        super::commands::COMMANDS
-            .iter()
-            .position(|c| c.name == name)
-    };
-    totals.sort_by_key(|(name, _)| position(name));
     totals
 }
 

@@ -652,6 +652,19 @@ impl<B: RxBuf> TcpStream<B> {
         self.stream.peek(buf).await.map_err(Into::into)
     }
 
+    /// Waits until the socket can take more data (the kernel reports `POLLOUT`), through an io_uring
+    /// poll like the wait inside [`AsyncWrite::poll_write`], with the same write timeout
+    /// ([`TcpStream::set_write_timeout`]).
+    ///
+    /// For callers that move bytes with a syscall of their own — `sendfile(2)` or `splice(2)` from a file
+    /// on a socket they made non-blocking (`O_NONBLOCK`) — and got `EAGAIN`: await this, then try again.
+    /// Readiness can be spurious (another writer took the room first), so a retry may get `EAGAIN` again.
+    pub async fn writable(&mut self) -> Result<()> {
+        futures_lite::future::poll_fn(|cx| self.stream.poll_writable(cx))
+            .await
+            .map_err(Into::into)
+    }
+
     /// Returns the socket address of the remote peer of this TCP connection.
     ///
     /// # Examples

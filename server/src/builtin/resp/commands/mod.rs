@@ -1813,7 +1813,7 @@ pub const UNKNOWN: usize = COMMANDS.len();
 
 /// The metric label of index `i` (a row's name, or `unknown`).
 pub fn label(i: usize) -> &'static str {
-    COMMANDS.get(i).map_or("unknown", |c| c.name)
+    COMMANDS.get(i).map_or(info::UNKNOWN_LABEL, |c| c.name)
 }
 
 /// Resolves a command name case-insensitively to its row, or [`UNKNOWN`].
