@@ -159,7 +159,7 @@ impl Server {
     pub fn connect(&self) -> TcpStream {
         let stream = TcpStream::connect(self.resp).expect("connect to resp");
         stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
+            .set_read_timeout(Some(Duration::from_secs(15)))
             .unwrap();
         stream
     }
@@ -177,7 +177,7 @@ impl Server {
             return (0, String::new());
         };
         stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
+            .set_read_timeout(Some(Duration::from_secs(15)))
             .unwrap();
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
@@ -214,8 +214,16 @@ impl Server {
 
     /// The value of one Prometheus sample, e.g. `pincore_keys{shard="0"}`.
     pub fn metric(&self, series: &str) -> f64 {
-        let (_, body) = self.http_get("/metrics");
-        sample(&body, series).unwrap_or_else(|| panic!("{series} not in /metrics"))
+        // A scrape cut short (the read timed out on a machine busy with other tests) is taken again, a few
+        // times, before the series is said to be missing.
+        let mut body = String::new();
+        for _ in 0..3 {
+            body = self.http_get("/metrics").1;
+            if let Some(value) = sample(&body, series) {
+                return value;
+            }
+        }
+        panic!("{series} not in /metrics ({} bytes read)", body.len())
     }
 
     /// The server's resident memory in KiB, from /proc.
@@ -243,7 +251,7 @@ impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect(addr).expect("connect");
         stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
+            .set_read_timeout(Some(Duration::from_secs(15)))
             .unwrap();
         Client(stream, Vec::new())
     }
