@@ -318,6 +318,69 @@ fn collections_run_inside_exec_and_their_changes_break_a_watch() {
     assert!(c.line("EXEC").starts_with("-EXECABORT"));
 }
 
+/// Every command of the table, queued with as many arguments as its arity asks (each `1`) and run by EXEC:
+/// each must answer and leave the shard serving. A command that locked a keyspace part itself, instead of
+/// using the parts EXEC holds, would deadlock its shard here.
+#[test]
+fn every_command_runs_under_exec_without_stalling_its_shard() {
+    let s = Server::start();
+    let mut c = Client::connect(s.resp);
+    let table = String::from_utf8_lossy(&c.call(&[b"COMMAND"])).into_owned();
+    // Each row starts `*N`, `$len`, the name, `:arity`.
+    let mut rows = Vec::new();
+    let mut lines = table.split("\r\n").peekable();
+    while let Some(line) = lines.next() {
+        if !line.starts_with('$') {
+            continue;
+        }
+        let Some(name) = lines.next() else { break };
+        if let Some(arity) = lines.peek().and_then(|l| l.strip_prefix(':')) {
+            if let Ok(arity) = arity.parse::<i64>() {
+                if name
+                    .chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch == '_' || ch == '-')
+                {
+                    rows.push((name.to_string(), arity));
+                }
+            }
+        }
+    }
+    assert!(rows.len() > 100, "COMMAND listed {} rows", rows.len());
+    let skip = [
+        "multi",
+        "exec",
+        "discard",
+        "quit",
+        "reset",
+        "subscribe",
+        "psubscribe",
+        "unsubscribe",
+        "punsubscribe",
+    ];
+    let mut ran = 0;
+    for (name, arity) in rows.iter().filter(|(n, _)| !skip.contains(&n.as_str())) {
+        let mut args: Vec<&[u8]> = vec![name.as_bytes()];
+        args.extend(std::iter::repeat_n(
+            &b"1"[..],
+            (arity.unsigned_abs() as usize).saturating_sub(1),
+        ));
+        assert_eq!(c.call(&[b"MULTI"]), b"+OK\r\n");
+        let queued = c.call(&args);
+        let exec = c.call(&[b"EXEC"]);
+        if queued == b"+QUEUED\r\n" {
+            assert!(
+                exec.starts_with(b"*1\r\n"),
+                "{name}: EXEC answered {:?}",
+                String::from_utf8_lossy(&exec)
+            );
+            ran += 1;
+        }
+        assert_eq!(c.call(&[b"PING"]), b"+PONG\r\n", "{name}");
+    }
+    assert!(ran > 100, "only {ran} commands ran inside EXEC");
+    s.assert_healthy();
+}
+
 #[test]
 fn over_maxmemory_writes_are_refused_while_queueing_and_at_exec() {
     let s = Server::start_from(

@@ -57,27 +57,27 @@ fn pop(c: &mut Call<'_>, end: End) -> Flow {
         None
     };
     let protocol = c.session.protocol;
-    let (resp, args, now) = (c.resp, c.args, c.now);
+    let (args, now) = (c.args, c.now);
     let out = &mut *c.out;
-    let popped =
-        resp.keyspace
-            .lock(args[1])
-            .change(args[1], now, false, |l: &mut List| match count {
-                None => {
+    let popped = c
+        .parts
+        .lock(args[1])
+        .change(args[1], now, false, |l: &mut List| match count {
+            None => {
+                if let Some(v) = l.pop(end) {
+                    reply::bulk(out, &v);
+                }
+            }
+            Some(n) => {
+                let n = n.min(l.len());
+                reply::array(out, n);
+                for _ in 0..n {
                     if let Some(v) = l.pop(end) {
                         reply::bulk(out, &v);
                     }
                 }
-                Some(n) => {
-                    let n = n.min(l.len());
-                    reply::array(out, n);
-                    for _ in 0..n {
-                        if let Some(v) = l.pop(end) {
-                            reply::bulk(out, &v);
-                        }
-                    }
-                }
-            });
+            }
+        });
     match popped {
         Ok(Some(())) => {}
         Ok(None) if count.is_some() => reply::nil_array(c.out, protocol),

@@ -89,27 +89,27 @@ pub fn spop(c: &mut Call<'_>) -> Flow {
         return Flow::Reply;
     };
     let protocol = c.session.protocol;
-    let (resp, args, now) = (c.resp, c.args, c.now);
+    let (args, now) = (c.args, c.now);
     let out = &mut *c.out;
-    let popped =
-        resp.keyspace
-            .lock(args[1])
-            .change(args[1], now, false, |s: &mut Set| match count {
-                None => {
+    let popped = c
+        .parts
+        .lock(args[1])
+        .change(args[1], now, false, |s: &mut Set| match count {
+            None => {
+                if let Some(m) = s.take_nth(random_below(s.len())) {
+                    reply::bulk(out, &m);
+                }
+            }
+            Some(n) => {
+                let n = n.min(s.len());
+                reply::set(out, protocol, n);
+                for _ in 0..n {
                     if let Some(m) = s.take_nth(random_below(s.len())) {
                         reply::bulk(out, &m);
                     }
                 }
-                Some(n) => {
-                    let n = n.min(s.len());
-                    reply::set(out, protocol, n);
-                    for _ in 0..n {
-                        if let Some(m) = s.take_nth(random_below(s.len())) {
-                            reply::bulk(out, &m);
-                        }
-                    }
-                }
-            });
+            }
+        });
     match popped {
         Ok(Some(())) => {}
         Ok(None) if count.is_some() => reply::set(c.out, protocol, 0),
