@@ -227,15 +227,11 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
                     Some(read) => read,
                     None => {
                         if !take_mail(session, &mut out, &conn)
-                            || send(&mut conn, &out, Some(mailbox), config.timeouts.idle())
+                            || send(&mut conn, &mut out, Some(mailbox), config.timeouts.idle())
                                 .await
                                 .is_err()
                         {
                             break;
-                        }
-                        out.clear();
-                        if out.capacity() > 4 * FLUSH_AT {
-                            out = Vec::with_capacity(INITIAL_BUFFER);
                         }
                         // Publishers on other shards may keep the mailbox full: let this shard's other
                         // connections run.
@@ -376,13 +372,12 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
                         dispatch::resolve(resp, &mut queue, &mut out).await;
                         if out.len() >= FLUSH_AT {
                             let mailbox = session.mailbox().map(|m| &**m);
-                            if send(&mut conn, &out, mailbox, config.timeouts.idle())
+                            if send(&mut conn, &mut out, mailbox, config.timeouts.idle())
                                 .await
                                 .is_err()
                             {
                                 return;
                             }
-                            out.clear();
                         }
                     }
                 }
@@ -405,15 +400,11 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
         }
         if !out.is_empty() {
             let mailbox = session.mailbox().map(|m| &**m);
-            if send(&mut conn, &out, mailbox, config.timeouts.idle())
+            if send(&mut conn, &mut out, mailbox, config.timeouts.idle())
                 .await
                 .is_err()
             {
                 break;
-            }
-            out.clear();
-            if out.capacity() > 4 * FLUSH_AT {
-                out = Vec::with_capacity(INITIAL_BUFFER);
             }
         }
         if close {
@@ -468,8 +459,23 @@ fn output_limit(conn: &Connection<Resp>) {
 
 /// Writes `out`. For a subscribed connection the write is given up as soon as its mailbox overflows (a client
 /// that does not read is closed then, not after the write timeout), and what it took from the mailbox stops
-/// counting against the limit once written.
+/// counting against the limit once written. Then `out` is emptied for the next replies.
 async fn send(
+    conn: &mut Connection<Resp>,
+    out: &mut Vec<u8>,
+    mailbox: Option<&Mailbox>,
+    within: std::time::Duration,
+) -> Result<(), ()> {
+    write_out(conn, out, mailbox, within).await?;
+    out.clear();
+    // A burst's large buffer is given back rather than kept for the connection's life.
+    if out.capacity() > 4 * FLUSH_AT {
+        *out = Vec::with_capacity(INITIAL_BUFFER);
+    }
+    Ok(())
+}
+
+async fn write_out(
     conn: &mut Connection<Resp>,
     out: &[u8],
     mailbox: Option<&Mailbox>,

@@ -72,10 +72,10 @@ pub fn store_result(
     locked: &mut KeyParts<'_>,
     destination: &[u8],
     result: Collection,
-    len: usize,
     now: Instant,
     out: &mut Vec<u8>,
 ) {
+    let len = result.len();
     locked
         .store(destination)
         .store_collection(destination, result, now);

@@ -258,10 +258,7 @@ fn operate(c: &mut Call<'_>, operation: Operation, store: bool) -> Flow {
     };
     let result = combine(operation, &sets, usize::MAX);
     match destination {
-        Some(to) => {
-            let len = result.len();
-            store_result(&mut locked, to, Collection::Set(result), len, c.now, c.out);
-        }
+        Some(to) => store_result(&mut locked, to, Collection::Set(result), c.now, c.out),
         None => reply_set(c.resp, c.session.protocol, c.out, Some(&result)),
     }
     Flow::Reply

@@ -454,12 +454,10 @@ fn range(c: &mut Call<'_>, store: bool, mut by: By, reverse: Option<bool>) -> Fl
             result
         }
     };
-    let len = result.len();
     store_result(
         &mut locked,
         destination,
         Collection::ZSet(result),
-        len,
         c.now,
         c.out,
     );
@@ -783,12 +781,10 @@ fn combine(c: &mut Call<'_>, union: bool) -> Flow {
         }
         result
     };
-    let len = result.len();
     store_result(
         &mut locked,
         destination,
         Collection::ZSet(result),
-        len,
         c.now,
         c.out,
     );

@@ -80,6 +80,16 @@ impl Collection {
         }
     }
 
+    /// Fields, elements or members.
+    pub fn len(&self) -> usize {
+        match self {
+            Collection::Hash(h) => h.len(),
+            Collection::List(l) => l.len(),
+            Collection::Set(s) => s.len(),
+            Collection::ZSet(z) => z.len(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         match self {
             Collection::Hash(h) => h.is_empty(),
