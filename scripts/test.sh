@@ -24,6 +24,10 @@ packages=(
   binutils        # deploy: strip, to keep test releases small
   python3-pip     # installs the PyPI tools below
   nodejs          # ioredis, a real Node.js client of the RESP service
+  lintian         # packaging: the .deb files are checked by Debian's own linter
+  dpkg-dev        # packaging: dpkg-shlibdeps, which cargo-deb uses for the packages' dependencies
+  man-db          # packaging: man -w finds the installed man pages
+  bash-completion # packaging: the installed completion is loaded the way an interactive shell loads it
 )
 
 # PyPI tools the tests call. kubernetes-validate ships the Kubernetes JSON schemas, so it works offline.
@@ -81,6 +85,11 @@ export NODE_PATH="$node_dir/node_modules"
 
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
+fi
+# packaging/build-debs.sh builds the Debian packages with cargo-deb (pinned: the tests package dev builds,
+# which later versions may refuse).
+if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb 3.8.0" ]; then
+  cargo install --locked cargo-deb --version 3.8.0
 fi
 
 # Tests that skip for a missing prerequisite (outside CI) pass in nextest's count; each records why in this

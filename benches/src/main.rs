@@ -32,7 +32,7 @@ Exit codes:
 /// Load generator (closed and open loop, HdrHistogram), side-by-side peer comparison, and the tuned
 /// benchmark (connection storm, churn and steady RESP before/after a pincore-tuner profile).
 #[derive(Parser)]
-#[command(name = "pincore-bench", version, after_help = EXIT_CODES)]
+#[command(name = "pincore-bench", version = pincore_cli::dist::VERSION, after_help = EXIT_CODES)]
 struct Cli {
     /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -251,6 +251,7 @@ impl LoadArgs {
 }
 
 fn main() -> ExitCode {
+    pincore_cli::dist::generate_if_asked::<Cli>();
     let cli = Cli::parse();
     pincore_cli::logging::init(cli.verbose);
     match dispatch(cli.command) {

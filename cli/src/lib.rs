@@ -1,6 +1,7 @@
 //! pincore-cli: what every pincore binary shares, so the four tools read the same words the same way and
 //! answer in the same shape.
 //!
+//! - [`dist`]: `--version` with the build's commit; man pages and shell completions for packages.
 //! - [`duration`]: the one grammar for durations (`1.5s`, `250ms`, `2m`, `100us`), on command lines and in
 //!   files alike.
 //! - [`logging`]: `-v`/`-vv` and `RUST_LOG` to stderr.
@@ -13,6 +14,7 @@
 //! This crate is a leaf: it knows nothing of profiles, manifests, servers or load runs, and depends on no
 //! other pincore crate.
 
+pub mod dist;
 pub mod duration;
 pub mod exit;
 pub mod logging;

@@ -18,7 +18,7 @@ Exit codes:
 
 /// Roll pincore-server and its kernel tuning out to hosts over ssh, or render the manifest for other engines.
 #[derive(Parser)]
-#[command(name = "pincore-deploy", version, after_help = EXIT_CODES)]
+#[command(name = "pincore-deploy", version = pincore_cli::dist::VERSION, after_help = EXIT_CODES)]
 struct Cli {
     /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -74,6 +74,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    pincore_cli::dist::generate_if_asked::<Cli>();
     let cli = Cli::parse();
     pincore_cli::logging::init(cli.verbose);
     match run(&cli) {

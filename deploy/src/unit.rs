@@ -14,21 +14,68 @@ pub const UNIT_NAME: &str = "pincore-server.service";
 /// SO_REUSEPORT ports under the same UID.
 pub const SERVICE_USER: &str = "pincore";
 
+/// Where the unit finds the server, its configuration and its state, and the comment that heads it.
+pub struct Layout {
+    pub header: String,
+    pub binary: String,
+    pub config: String,
+    pub state: String,
+    pub cpus: Option<String>,
+}
+
+impl Layout {
+    /// A host pincore-deploy installs releases on: `current` links the running release's directory.
+    pub fn for_host(host: &Host) -> Layout {
+        let install = &host.paths.install;
+        Layout {
+            header: format!(
+                "Rendered by pincore-deploy for host {}. Edit the manifest, not this file.",
+                host.name
+            ),
+            binary: format!("{install}/current/pincore-server"),
+            config: format!("{install}/current/server.yaml"),
+            state: host.paths.state.clone(),
+            cpus: host.cpus.clone(),
+        }
+    }
+
+    /// The pincore-server Debian package's unit (`packaging/server/pincore-server.service`, checked by a test).
+    pub fn packaged() -> Layout {
+        Layout {
+            header: "Installed by the pincore-server package. Change it with `systemctl edit pincore-server`."
+                .to_owned(),
+            binary: "/usr/bin/pincore-server".to_owned(),
+            config: "/etc/pincore/server.yaml".to_owned(),
+            state: "/var/lib/pincore".to_owned(),
+            cpus: None,
+        }
+    }
+}
+
 /// Renders the unit for `host` (its install and state paths, its CPUs).
 pub fn render(host: &Host) -> String {
-    let install = &host.paths.install;
-    let state = &host.paths.state;
-    let affinity = host
-        .cpus
+    render_layout(&Layout::for_host(host))
+}
+
+/// Renders the unit for any layout.
+pub fn render_layout(layout: &Layout) -> String {
+    let Layout {
+        header,
+        binary,
+        config,
+        state,
+        cpus,
+    } = layout;
+    let affinity = cpus
         .as_deref()
         .map(|c| format!("CPUAffinity={}\n", c.replace(',', " ")))
         .unwrap_or_default();
     format!(
         "\
-# Rendered by pincore-deploy for host {name}. Edit the manifest, not this file.
+# {header}
 [Unit]
 Description=pincore-server (thread-per-core TCP server)
-Documentation=https://github.com/pincore/pincore
+Documentation=man:pincore-server(1) https://github.com/pincore/pincore
 After=network-online.target
 Wants=network-online.target
 
@@ -37,8 +84,8 @@ Type=notify
 NotifyAccess=main
 User={user}
 Group={user}
-ExecStartPre={install}/current/pincore-server check-config {install}/current/server.yaml
-ExecStart={install}/current/pincore-server --config {install}/current/server.yaml
+ExecStartPre={binary} check-config {config}
+ExecStart={binary} --config {config}
 ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 RestartSec=1s
@@ -73,7 +120,6 @@ UMask=0077
 [Install]
 WantedBy=multi-user.target
 ",
-        name = host.name,
         user = SERVICE_USER,
     )
 }
@@ -105,5 +151,25 @@ pub(crate) mod tests {
         assert!(unit.contains("Type=notify\n"));
         assert!(unit.contains("ExecReload=/bin/kill -HUP $MAINPID\n"));
         assert!(!render(&host(None)).contains("CPUAffinity"));
+    }
+
+    /// The package ships a file, not this function's output: the file must be what the function renders now.
+    /// `PINCORE_UPDATE_PACKAGING=1 cargo test -p pincore-deploy packaged_unit` rewrites it.
+    #[test]
+    fn packaged_unit_is_the_rendered_one() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../packaging/server/pincore-server.service");
+        let rendered = render_layout(&Layout::packaged());
+        if std::env::var_os("PINCORE_UPDATE_PACKAGING").is_some() {
+            std::fs::write(&path, &rendered).unwrap();
+        }
+        let shipped = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            shipped == rendered,
+            "{} differs from the unit pincore-deploy renders; rerun with PINCORE_UPDATE_PACKAGING=1",
+            path.display()
+        );
+        assert!(rendered
+            .contains("ExecStart=/usr/bin/pincore-server --config /etc/pincore/server.yaml\n"));
     }
 }

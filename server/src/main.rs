@@ -22,7 +22,7 @@ Signals: SIGHUP reloads the --config file (limits, timeouts, log level); SIGTERM
 /// With no arguments it serves the embedded default configuration on 127.0.0.1
 /// (RESP 6380, echo 7007, admin 9180).
 #[derive(Parser)]
-#[command(name = "pincore-server", version, after_help = EXIT_CODES)]
+#[command(name = "pincore-server", version = pincore_cli::dist::VERSION, after_help = EXIT_CODES)]
 struct Cli {
     /// YAML configuration file (default: the embedded configuration; see `print-config`).
     #[arg(long, value_name = "FILE")]
@@ -51,6 +51,7 @@ enum Mode {
 
 fn main() -> ExitCode {
     keep_large_values_out_of_the_heap();
+    pincore_cli::dist::generate_if_asked::<Cli>();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

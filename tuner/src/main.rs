@@ -24,7 +24,7 @@ const EXIT_CODES: &str = "Exit codes:
 
 /// Plan, apply, verify, roll back and persist kernel TCP tuning (sysctls) from YAML profiles.
 #[derive(Parser)]
-#[command(name = "pincore-tuner", version, after_help = EXIT_CODES)]
+#[command(name = "pincore-tuner", version = pincore_cli::dist::VERSION, after_help = EXIT_CODES)]
 struct Cli {
     /// Prefix for /proc, /sys, /etc and /var/lib (a fixture tree instead of the live host).
     #[arg(long, global = true, value_name = "DIR", default_value = "/")]
@@ -151,6 +151,7 @@ impl NicArgs {
 }
 
 fn main() -> ExitCode {
+    pincore_cli::dist::generate_if_asked::<Cli>();
     let cli = Cli::parse();
     // setns moves only the calling thread, so it happens before anything could start a thread.
     let touches_kernel = matches!(

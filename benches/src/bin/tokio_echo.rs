@@ -9,7 +9,7 @@ use clap::Parser;
 ///
 /// Exit codes: 0 never (it serves until killed), 1 when it cannot start (the error says why), 2 bad arguments.
 #[derive(Parser)]
-#[command(name = "pincore-bench-tokio-echo", version)]
+#[command(name = "pincore-bench-tokio-echo", version = pincore_cli::dist::VERSION)]
 struct Cli {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:7008")]
@@ -20,6 +20,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    pincore_cli::dist::generate_if_asked::<Cli>();
     let cli = Cli::parse();
     match pincore_bench::workflows::echo_server::serve(cli.listen, cli.workers) {
         Ok(()) => ExitCode::SUCCESS,
