@@ -25,6 +25,7 @@ pub mod pubsub;
 pub mod random;
 pub mod scan;
 mod session;
+pub mod snapshot;
 pub mod stats;
 pub mod store;
 mod transaction;
