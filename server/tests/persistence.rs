@@ -160,7 +160,7 @@ fn a_drain_writes_a_final_snapshot_and_sigkill_keeps_the_last_save() {
     assert_eq!(c.line("SET lost 3"), "+OK\r\n");
     kill(s);
 
-    let (s, mut c) = start(&config);
+    let (_server, mut c) = start(&config);
     assert_eq!(
         c.line("MGET kept-by-drain saved lost"),
         "*3\r\n$1\r\n1\r\n$1\r\n2\r\n$-1\r\n"
@@ -245,7 +245,7 @@ fn a_kill_during_a_save_leaves_the_previous_snapshot_loadable() {
         "the snapshot is untouched"
     );
 
-    let (s, mut c) = start(&config);
+    let (_server, mut c) = start(&config);
     assert_eq!(c.line("DBSIZE"), ":3\r\n");
     assert_eq!(c.line("GET c"), "$1\r\n3\r\n");
     assert!(
@@ -299,7 +299,7 @@ fn bgsave_runs_beside_serving_and_one_save_runs_at_a_time() {
     assert_eq!(c.line("DISCARD"), "+OK\r\n");
     kill(s);
 
-    let (s, mut c) = start(&config);
+    let (_server, mut c) = start(&config);
     let keys = c.line("DBSIZE");
     assert!(
         keys == ":1000\r\n" || keys == ":1001\r\n",
@@ -327,7 +327,7 @@ fn the_interval_writes_a_snapshot_when_keys_changed() {
         info_field(&mut c, "rdb_changes_since_last_save") == "0"
     });
     kill(s);
-    let (s, mut c) = start(&config);
+    let (_server, mut c) = start(&config);
     assert_eq!(c.line("GET periodic"), "$1\r\n1\r\n");
 }
 
