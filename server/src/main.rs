@@ -11,7 +11,8 @@ use pincore_server::{logging, serve_from, Options, ServerError, Start};
 const EXIT_CODES: &str = "\
 Exit codes:
   0  served and shut down cleanly (SIGTERM/SIGINT), or the configuration is valid
-  1  the server could not start or stopped on an error (the error says what and how to fix it)
+  1  the server could not start (an unusable snapshot or snapshot directory included) or stopped on an
+     error, the snapshot at shutdown included (the error says what and how to fix it)
   2  invalid command line or configuration (file:line:col and the problem), or the configuration file
      cannot be read: missing, not a regular file (a device, a directory, a FIFO) or over 16 MiB
 
