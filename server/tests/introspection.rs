@@ -480,7 +480,11 @@ fn debug_set_active_expire_stops_and_restarts_the_sweep() {
         ),
         (
             &[b"DEBUG", b"RELOAD"],
-            "-ERR pincore-server does not support DEBUG RELOAD\r\n",
+            "-ERR persistence is off: set services.resp.settings.persistence.dir to reload\r\n",
+        ),
+        (
+            &[b"DEBUG", b"JMAP"],
+            "-ERR pincore-server does not support DEBUG JMAP\r\n",
         ),
         (
             &[b"DEBUG", b"nope"],

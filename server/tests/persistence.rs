@@ -129,9 +129,14 @@ fn assert_filled(c: &mut Client) {
 #[test]
 fn every_type_and_its_ttl_come_back_after_save_and_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), ", save_on_shutdown: false");
+    let config = config(dir.path(), ", save_on_shutdown: false")
+        .replace("settings: {", "settings: {enable_debug_command: true, ");
     let (s, mut c) = start(&config);
     fill(&mut c);
+    std::thread::sleep(Duration::from_millis(400));
+    // DEBUG RELOAD: saved, emptied and loaded back in the running server.
+    assert_eq!(c.line("DEBUG RELOAD"), "+OK\r\n");
+    assert_filled(&mut c);
     assert_eq!(c.line("SAVE"), "+OK\r\n");
     assert!(snapshot(dir.path()).exists());
     // No snapshot at this drain: what comes back is SAVE's.

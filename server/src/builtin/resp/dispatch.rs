@@ -273,6 +273,7 @@ fn not_in_transaction(spec: &Spec, args: &[&[u8]]) -> Option<&'static str> {
     match spec.name {
         _ if matches!(spec.run, Run::EveryShard { .. }) => Some("waits for every shard"),
         "debug" if sub(&["sleep"]) => Some("waits on a timer"),
+        "debug" if sub(&["reload"]) => Some("waits for the snapshot to be written and loaded"),
         "keys" => Some("walks the keyspace a part at a time (SCAN runs inside MULTI)"),
         "save" => Some("waits for the snapshot to be written (BGSAVE runs inside MULTI)"),
         "blpop" | "brpop" | "blmove" | "bzpopmin" | "bzpopmax" => Some("blocks"),
