@@ -480,7 +480,7 @@ fn debug_set_active_expire_stops_and_restarts_the_sweep() {
         ),
         (
             &[b"DEBUG", b"RELOAD"],
-            "-ERR persistence is off: set services.resp.settings.persistence.dir to reload\r\n",
+            "-ERR persistence is off: set services.resp.settings.persistence.dir to save snapshots\r\n",
         ),
         (
             &[b"DEBUG", b"JMAP"],

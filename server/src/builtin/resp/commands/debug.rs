@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use pincore_resp::reply::{self, Protocol};
 
+use super::persistence::claim;
 use super::{help, printable, Call, Flow};
-use crate::builtin::resp::persistence::run_save;
 use crate::builtin::resp::snapshot::load_snapshot;
 
 /// What DEBUG answers while `enable_debug_command` is off: Redis's words, with pincore's setting.
@@ -126,32 +126,24 @@ pub fn debug(c: &mut Call<'_>) -> Flow {
 /// the blocking pool; connections on other shards may see the keyspace empty or partly loaded meanwhile
 /// (Redis's stops the server instead). Checks that what a snapshot holds is what was saved.
 fn reload(c: &mut Call<'_>) {
-    let Some(path) = c.resp.ctx.settings().persistence.path() else {
-        reply::error(
-            c.out,
-            b"ERR persistence is off: set services.resp.settings.persistence.dir to reload",
-        );
-        return;
+    let claimed = match claim(c) {
+        Ok(claimed) => claimed,
+        Err(why) => {
+            reply::error(c.out, why);
+            return;
+        }
     };
-    if !c.resp.saves.begin() {
-        reply::error(c.out, b"ERR Background save already in progress");
-        return;
-    }
-    let (ctx, keyspace, saves) = (
-        c.resp.ctx.clone(),
-        c.resp.keyspace.clone(),
-        c.resp.saves.clone(),
-    );
     c.later = Some(Box::pin(async move {
         let mut out = Vec::new();
-        if let Err(e) = run_save(&ctx, &keyspace, &saves, path.clone(), "DEBUG RELOAD").await {
+        if let Err(e) = claimed.run("DEBUG RELOAD").await {
             reply::error(&mut out, format!("ERR {e}").as_bytes());
             return out;
         }
-        keyspace.flush();
-        let loading = keyspace.clone();
-        match ctx
-            .spawn_blocking(move || load_snapshot(&loading, &path))
+        claimed.keyspace.flush();
+        let (keyspace, path) = (claimed.keyspace.clone(), claimed.path.clone());
+        match claimed
+            .ctx
+            .spawn_blocking(move || load_snapshot(&keyspace, &path))
             .await
         {
             Ok(_) => reply::simple(&mut out, b"OK"),

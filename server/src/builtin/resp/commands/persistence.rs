@@ -6,41 +6,69 @@ use std::path::PathBuf;
 
 use pincore_resp::reply;
 
+use std::sync::Arc;
+
 use super::{Call, Flow};
-use crate::builtin::resp::persistence::run_save;
+use crate::builtin::resp::keyspace::Keyspace;
+use crate::builtin::resp::persistence::{run_save, Saves};
+use crate::builtin::resp::snapshot::{SnapshotError, SnapshotStats};
+use crate::builtin::resp::Resp;
+use crate::framework::Context;
 
 /// Redis's answer to a save while another runs.
-const IN_PROGRESS: &[u8] = b"ERR Background save already in progress";
+pub const IN_PROGRESS: &[u8] = b"ERR Background save already in progress";
+const OFF: &[u8] =
+    b"ERR persistence is off: set services.resp.settings.persistence.dir to save snapshots";
 
-/// The snapshot file, or the error that persistence is off (already written to the reply).
-fn snapshot_path(c: &mut Call<'_>) -> Option<PathBuf> {
-    let path = c.resp.ctx.settings().persistence.path();
-    if path.is_none() {
-        reply::error(
-            c.out,
-            b"ERR persistence is off: set services.resp.settings.persistence.dir to save snapshots",
-        );
+/// A save a command has claimed ([`Saves::begin`]), with what it runs on.
+pub struct Claimed {
+    pub path: PathBuf,
+    pub ctx: Context<Resp>,
+    pub keyspace: Arc<Keyspace>,
+    pub saves: Arc<Saves>,
+}
+
+impl Claimed {
+    /// Runs the save (see [`run_save`]).
+    pub async fn run(&self, why: &'static str) -> Result<SnapshotStats, SnapshotError> {
+        run_save(
+            &self.ctx,
+            &self.keyspace,
+            &self.saves,
+            self.path.clone(),
+            why,
+        )
+        .await
     }
-    path
+}
+
+/// Claims the one save that may run, or says why not: persistence is off ([`OFF`]), or a save runs
+/// ([`IN_PROGRESS`]).
+pub fn claim(c: &Call<'_>) -> Result<Claimed, &'static [u8]> {
+    let path = c.resp.ctx.settings().persistence.path().ok_or(OFF)?;
+    if !c.resp.saves.begin() {
+        return Err(IN_PROGRESS);
+    }
+    Ok(Claimed {
+        path,
+        ctx: c.resp.ctx.clone(),
+        keyspace: c.resp.keyspace.clone(),
+        saves: c.resp.saves.clone(),
+    })
 }
 
 /// SAVE: a snapshot now; `+OK` once it is on disk.
 pub fn save(c: &mut Call<'_>) -> Flow {
-    let Some(path) = snapshot_path(c) else {
-        return Flow::Reply;
+    let claimed = match claim(c) {
+        Ok(claimed) => claimed,
+        Err(why) => {
+            reply::error(c.out, why);
+            return Flow::Reply;
+        }
     };
-    if !c.resp.saves.begin() {
-        reply::error(c.out, IN_PROGRESS);
-        return Flow::Reply;
-    }
-    let (ctx, keyspace, saves) = (
-        c.resp.ctx.clone(),
-        c.resp.keyspace.clone(),
-        c.resp.saves.clone(),
-    );
     c.later = Some(Box::pin(async move {
         let mut out = Vec::new();
-        match run_save(&ctx, &keyspace, &saves, path, "SAVE").await {
+        match claimed.run("SAVE").await {
             Ok(_) => reply::simple(&mut out, b"OK"),
             Err(e) => reply::error(&mut out, format!("ERR {e}").as_bytes()),
         }
@@ -61,26 +89,17 @@ pub fn bgsave(c: &mut Call<'_>) -> Flow {
             return Flow::Reply;
         }
     };
-    let Some(path) = snapshot_path(c) else {
-        return Flow::Reply;
-    };
-    if !c.resp.saves.begin() {
-        match schedule {
-            true => reply::simple(c.out, b"Background saving scheduled"),
-            false => reply::error(c.out, IN_PROGRESS),
+    match claim(c) {
+        Ok(claimed) => {
+            c.resp.ctx.spawn_housekeeping(async move {
+                // The outcome is logged and shown by INFO (rdb_last_bgsave_status).
+                let _ = claimed.run("BGSAVE").await;
+            });
+            reply::simple(c.out, b"Background saving started");
         }
-        return Flow::Reply;
+        Err(IN_PROGRESS) if schedule => reply::simple(c.out, b"Background saving scheduled"),
+        Err(why) => reply::error(c.out, why),
     }
-    let (ctx, keyspace, saves) = (
-        c.resp.ctx.clone(),
-        c.resp.keyspace.clone(),
-        c.resp.saves.clone(),
-    );
-    c.resp.ctx.spawn_housekeeping(async move {
-        // The outcome is logged and shown by INFO (rdb_last_bgsave_status).
-        let _ = run_save(&ctx, &keyspace, &saves, path, "BGSAVE").await;
-    });
-    reply::simple(c.out, b"Background saving started");
     Flow::Reply
 }
 
