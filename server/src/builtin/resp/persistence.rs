@@ -198,6 +198,17 @@ impl Saves {
         self.in_progress.store(false, Ordering::Release);
     }
 
+    /// Gives up the save [`Saves::begin`] claimed without one having ended: it was never run, or its task
+    /// was dropped (the connection closed during SAVE, the shard exited, a panic). Counted as failed when it
+    /// had begun.
+    pub fn abandon(&self, began: bool) {
+        if began {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            self.last_ok.store(false, Ordering::Relaxed);
+        }
+        self.in_progress.store(false, Ordering::Release);
+    }
+
     /// One write command ran.
     pub fn changed(&self) {
         self.dirty.fetch_add(1, Ordering::Relaxed);
@@ -277,9 +288,20 @@ pub async fn run_save(
     path: PathBuf,
     why: &'static str,
 ) -> Result<SnapshotStats, SnapshotError> {
+    /// Ends the claim if this future is dropped before the save ends.
+    struct Unfinished<'a>(Option<&'a Saves>);
+    impl Drop for Unfinished<'_> {
+        fn drop(&mut self) {
+            if let Some(saves) = self.0 {
+                saves.abandon(true);
+            }
+        }
+    }
+    let mut unfinished = Unfinished(Some(saves));
     let dirty_then = saves.dirty();
     let delay = Duration::from_micros(ctx.settings().persistence.key_save_delay_us);
     let outcome = save_in_slices(ctx, keyspace, path, delay).await;
+    unfinished.0 = None;
     match &outcome {
         Ok(stats) => tracing::info!(
             why,
@@ -392,5 +414,12 @@ mod tests {
         let status = saves.status();
         assert!(!status.last_ok && status.changes_since_last_save == 1);
         assert_eq!((status.saves, status.failures), (1, 1));
+        // A claim given up before its save ran counts as nothing; one dropped while running as failed.
+        assert!(saves.begin());
+        saves.abandon(false);
+        assert!(saves.begin(), "free again");
+        saves.abandon(true);
+        assert_eq!(saves.status().failures, 2);
+        assert!(!saves.status().in_progress);
     }
 }

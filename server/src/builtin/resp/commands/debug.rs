@@ -126,7 +126,7 @@ pub fn debug(c: &mut Call<'_>) -> Flow {
 /// the blocking pool; connections on other shards may see the keyspace empty or partly loaded meanwhile
 /// (Redis's stops the server instead). Checks that what a snapshot holds is what was saved.
 fn reload(c: &mut Call<'_>) {
-    let claimed = match claim(c) {
+    let mut claimed = match claim(c) {
         Ok(claimed) => claimed,
         Err(why) => {
             reply::error(c.out, why);

@@ -20,17 +20,28 @@ pub const IN_PROGRESS: &[u8] = b"ERR Background save already in progress";
 const OFF: &[u8] =
     b"ERR persistence is off: set services.resp.settings.persistence.dir to save snapshots";
 
-/// A save a command has claimed ([`Saves::begin`]), with what it runs on.
+/// A save a command has claimed ([`Saves::begin`]), with what it runs on. Dropped without having run (the
+/// connection closed before SAVE's turn came), it gives the claim up.
 pub struct Claimed {
     pub path: PathBuf,
     pub ctx: Context<Resp>,
     pub keyspace: Arc<Keyspace>,
     pub saves: Arc<Saves>,
+    ran: bool,
+}
+
+impl Drop for Claimed {
+    fn drop(&mut self) {
+        if !self.ran {
+            self.saves.abandon(false);
+        }
+    }
 }
 
 impl Claimed {
-    /// Runs the save (see [`run_save`]).
-    pub async fn run(&self, why: &'static str) -> Result<SnapshotStats, SnapshotError> {
+    /// Runs the save (see [`run_save`], which ends the claim however it ends).
+    pub async fn run(&mut self, why: &'static str) -> Result<SnapshotStats, SnapshotError> {
+        self.ran = true;
         run_save(
             &self.ctx,
             &self.keyspace,
@@ -54,12 +65,13 @@ pub fn claim(c: &Call<'_>) -> Result<Claimed, &'static [u8]> {
         ctx: c.resp.ctx.clone(),
         keyspace: c.resp.keyspace.clone(),
         saves: c.resp.saves.clone(),
+        ran: false,
     })
 }
 
 /// SAVE: a snapshot now; `+OK` once it is on disk.
 pub fn save(c: &mut Call<'_>) -> Flow {
-    let claimed = match claim(c) {
+    let mut claimed = match claim(c) {
         Ok(claimed) => claimed,
         Err(why) => {
             reply::error(c.out, why);
@@ -90,7 +102,7 @@ pub fn bgsave(c: &mut Call<'_>) -> Flow {
         }
     };
     match claim(c) {
-        Ok(claimed) => {
+        Ok(mut claimed) => {
             c.resp.ctx.spawn_housekeeping(async move {
                 // The outcome is logged and shown by INFO (rdb_last_bgsave_status).
                 let _ = claimed.run("BGSAVE").await;
