@@ -62,9 +62,11 @@ wait_for "$redis_port" "$!" redis-server
 
 pincore_port=$(free_port)
 config=$out/pincore-server.yaml
+# Snapshots on, as redis-server saves to its --dir: SAVE, BGSAVE and DEBUG RELOAD run on both.
+rm -rf "$out/pincore-data" && mkdir -p "$out/pincore-data"
 cat >"$config" <<EOF
 services:
-  resp: {listen: 127.0.0.1:$pincore_port, settings: {enable_debug_command: true}}
+  resp: {listen: 127.0.0.1:$pincore_port, settings: {enable_debug_command: true, persistence: {dir: $out/pincore-data}}}
   echo: {listen: 127.0.0.1:$(free_port)}
   admin: {listen: 127.0.0.1:$(free_port)}
 EOF

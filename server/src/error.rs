@@ -57,6 +57,10 @@ pub enum ServerError {
     /// The glommio executors could not be started or failed.
     #[error("shard executor failed: {0} (see the preflight findings logged above)")]
     Executor(String),
+    /// Persistence of the RESP keyspace: an unusable snapshot directory, a snapshot that cannot be loaded,
+    /// or the snapshot at shutdown failed (the message names the path and what to do).
+    #[error("{0}")]
+    Persistence(String),
     /// The logging subscriber could not be installed.
     #[error("cannot set up logging: {0}")]
     Logging(String),

@@ -22,7 +22,7 @@ pub mod placement;
 pub mod preflight;
 pub mod shard;
 
-pub use builtin::serve;
+pub use builtin::{serve, serve_from, Start};
 pub use config::{Config, ConfigError};
 pub use error::ServerError;
 pub use framework::{Options, Server};

@@ -6,12 +6,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use pincore_cli::exit;
 use pincore_server::config::{Config, CpuList, LogFormat, DEFAULT_ORIGIN, DEFAULT_YAML};
-use pincore_server::{logging, serve, Options, ServerError};
+use pincore_server::{logging, serve_from, Options, ServerError, Start};
 
 const EXIT_CODES: &str = "\
 Exit codes:
   0  served and shut down cleanly (SIGTERM/SIGINT), or the configuration is valid
-  1  the server could not start or stopped on an error (the error says what and how to fix it)
+  1  the server could not start (an unusable snapshot or snapshot directory included) or stopped on an
+     error, the snapshot at shutdown included (the error says what and how to fix it)
   2  invalid command line or configuration (file:line:col and the problem), or the configuration file
      cannot be read: missing, not a regular file (a device, a directory, a FIFO) or over 16 MiB
 
@@ -30,6 +31,10 @@ struct Cli {
     /// CPUs to run shards on, e.g. `0-3,8` (replaces shards.cpus; always within the affinity mask).
     #[arg(long, value_name = "LIST")]
     cpus: Option<String>,
+    /// Start with an empty keyspace instead of loading the snapshot in services.resp.settings.persistence.dir
+    /// (for a snapshot reported unusable); the next save replaces the snapshot.
+    #[arg(long)]
+    start_empty: bool,
     #[command(subcommand)]
     command: Option<Mode>,
 }
@@ -165,7 +170,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 config_path: cli.config,
                 cpus_override,
             };
-            serve(options, log).map_err(|e| {
+            let start = if cli.start_empty {
+                Start::Empty
+            } else {
+                Start::Snapshot
+            };
+            serve_from(options, log, start).map_err(|e| {
                 // Said once: as a structured record where logs are JSON (what collects them expects),
                 // otherwise as the plain line main prints.
                 if json_log {

@@ -230,7 +230,10 @@ fn config_set_applies_on_every_shard_and_an_invalid_change_changes_nothing() {
         (&[b"maxmemory", b"lots"], "must be a memory value"),
         (&[b"timeout", b"0"], "above 0"),
         (&[b"port", b"1"], "can't set immutable config"),
-        (&[b"appendonly", b"yes"], "does not support persistence"),
+        (
+            &[b"appendonly", b"yes"],
+            "does not support append-only files",
+        ),
         (
             &[b"maxmemory", b"1mb", b"protected-mode", b"maybe"],
             "'yes' or 'no'",
@@ -416,7 +419,8 @@ fn declined_commands_say_what_is_not_supported() {
         (&[b"MODULE", b"LIST"], "-ERR pincore-server does not support modules (MODULE)\r\n"),
         (&[b"REPLICAOF", b"NO", b"ONE"], "-ERR pincore-server does not support replication (REPLICAOF)\r\n"),
         (&[b"WAIT", b"1", b"0"], "-ERR pincore-server does not support replication (WAIT)\r\n"),
-        (&[b"BGSAVE"], "-ERR pincore-server does not support persistence: data is kept in memory only (BGSAVE)\r\n"),
+        (&[b"BGREWRITEAOF"], "-ERR pincore-server does not support append-only files: it persists by snapshots (SAVE, BGSAVE) (BGREWRITEAOF)\r\n"),
+        (&[b"BGSAVE"], "-ERR persistence is off: set services.resp.settings.persistence.dir to save snapshots\r\n"),
         (&[b"DEBUG", b"SLEEP", b"0"], "-ERR DEBUG command not allowed. Set services.resp.settings.enable_debug_command: true in the configuration file to allow it.\r\n"),
         (&[b"EVAL"], "-ERR wrong number of arguments for 'eval' command\r\n"),
     ] {
@@ -476,7 +480,11 @@ fn debug_set_active_expire_stops_and_restarts_the_sweep() {
         ),
         (
             &[b"DEBUG", b"RELOAD"],
-            "-ERR pincore-server does not support DEBUG RELOAD\r\n",
+            "-ERR persistence is off: set services.resp.settings.persistence.dir to save snapshots\r\n",
+        ),
+        (
+            &[b"DEBUG", b"JMAP"],
+            "-ERR pincore-server does not support DEBUG JMAP\r\n",
         ),
         (
             &[b"DEBUG", b"nope"],

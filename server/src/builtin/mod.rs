@@ -7,8 +7,6 @@ pub mod files;
 mod http;
 pub mod resp;
 
-use std::sync::Arc;
-
 use crate::config::{
     config_error, Config, ConfigError, ServiceConfig, BUILTIN_SERVICES, DEFAULT_ORIGIN,
     DEFAULT_YAML,
@@ -20,19 +18,98 @@ use crate::logging::LogLevelHandle;
 /// A server with the built-in services: `resp` (on one keyspace and one pub/sub registry shared by every
 /// shard), `echo`, `admin`, `files`.
 pub fn server() -> Server {
-    let keyspace = Arc::new(resp::keyspace::Keyspace::default());
-    let pubsub = Arc::new(resp::pubsub::PubSub::default());
-    let stats = Arc::new(resp::stats::Baseline::default());
+    server_on(&resp::Shared::default())
+}
+
+/// [`server`] with `resp` serving `shared` (a keyspace loaded from a snapshot, say).
+pub fn server_on(shared: &resp::Shared) -> Server {
+    let shared = shared.clone();
     Server::new()
-        .service(move |ctx| resp::Resp::new(ctx, keyspace.clone(), pubsub.clone(), stats.clone()))
+        .service(move |ctx| resp::Resp::new(ctx, &shared))
         .service(|_| echo::Echo)
         .service(|_| admin::Admin)
         .service(files::Files::new)
 }
 
-/// Runs `pincore-server` until SIGTERM or SIGINT has drained it. The entry point of the binary.
+/// Where the keyspace starts from when `services.resp.settings.persistence.dir` is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Start {
+    /// The snapshot in the directory, if there is one; an unusable one stops the start.
+    #[default]
+    Snapshot,
+    /// Empty, whatever the directory holds (`--start-empty`); the next save replaces the snapshot.
+    Empty,
+}
+
+/// Runs `pincore-server` until SIGTERM or SIGINT has drained it, loading the snapshot first when persistence
+/// is on. The entry point of the binary.
 pub fn serve(options: Options, log: LogLevelHandle) -> Result<(), ServerError> {
-    server().run(options, log)
+    serve_from(options, log, Start::Snapshot)
+}
+
+/// [`serve`], starting the keyspace as `start` says. With `persistence.dir` set, the directory is checked and
+/// the snapshot loaded before any listener is opened, and a drain ends with a snapshot
+/// (`persistence.save_on_shutdown`).
+pub fn serve_from(options: Options, log: LogLevelHandle, start: Start) -> Result<(), ServerError> {
+    let persistence = resp_settings(&options.config)?.persistence;
+    let shared = resp::Shared::default();
+    if let Some(dir) = &persistence.dir {
+        load_at_start(&shared, dir, start)?;
+    }
+    server_on(&shared).run(options, log)?;
+    // The shards have stopped: nothing changes the keyspace any more, so this snapshot is the final state.
+    if let Some(path) = persistence
+        .path()
+        .filter(|_| persistence.save_on_shutdown())
+    {
+        let saved = resp::snapshot::save_snapshot(&shared.keyspace, &path).map_err(|e| {
+            ServerError::Persistence(format!("the snapshot at shutdown failed: {e}"))
+        })?;
+        tracing::info!(keys = saved.keys, bytes = saved.bytes, path = %path.display(), "snapshot saved at shutdown");
+    }
+    Ok(())
+}
+
+/// The `resp` service's settings in a checked configuration.
+fn resp_settings(config: &Config) -> Result<resp::auth::RespSettings, ServerError> {
+    let section = config.services.get("resp");
+    match section.map(|s| &s.settings) {
+        Some(value) if !value.is_null() => serde_yaml::from_value(value.clone())
+            .map_err(|e| ServerError::Persistence(format!("services.resp.settings: {e}"))),
+        _ => Ok(Default::default()),
+    }
+}
+
+/// Checks the snapshot directory and loads its snapshot into `shared` (unless `start` is [`Start::Empty`]).
+fn load_at_start(
+    shared: &resp::Shared,
+    dir: &std::path::Path,
+    start: Start,
+) -> Result<(), ServerError> {
+    resp::persistence::check_directory(dir).map_err(ServerError::Persistence)?;
+    let stale = resp::snapshot::remove_stale_temporaries(dir);
+    if stale > 0 {
+        tracing::warn!(dir = %dir.display(), files = stale, "removed temporary files of snapshots cut short");
+    }
+    let path = resp::snapshot::snapshot_path(dir);
+    if start == Start::Empty {
+        tracing::warn!(path = %path.display(), "starting with an empty keyspace (--start-empty): the snapshot is not loaded, and the next save replaces it");
+        return Ok(());
+    }
+    if !path.exists() {
+        tracing::info!(path = %path.display(), "no snapshot yet: starting with an empty keyspace");
+        return Ok(());
+    }
+    match resp::snapshot::load_snapshot(&shared.keyspace, &path) {
+        Ok(loaded) => {
+            shared.saves.loaded(loaded.saved_at_ms);
+            tracing::info!(path = %path.display(), keys = loaded.keys, expired = loaded.expired, bytes = loaded.bytes, took_ms = loaded.took.as_millis() as u64, "snapshot loaded");
+            Ok(())
+        }
+        Err(e) => Err(ServerError::Persistence(format!(
+            "{e}; restore a good copy of the snapshot, or start with --start-empty to serve an empty keyspace (the next save replaces the snapshot)"
+        ))),
+    }
 }
 
 /// pincore-server's own configuration: the generic model ([`Config::from_yaml_for`]) with the built-in

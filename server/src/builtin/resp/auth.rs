@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::eviction::Policy;
+use super::persistence::PersistenceSettings;
 use crate::framework::Settings;
 
 /// The `resp` service's own settings.
@@ -30,6 +31,8 @@ pub struct RespSettings {
     pub pubsub_max_pending_bytes: usize,
     /// Redis's `enable-debug-command`: whether DEBUG runs (see `commands::debug`); off by default.
     pub enable_debug_command: bool,
+    /// Snapshots of the keyspace (see `persistence`): off unless `persistence.dir` is set.
+    pub persistence: PersistenceSettings,
 }
 
 impl Default for RespSettings {
@@ -41,6 +44,7 @@ impl Default for RespSettings {
             eviction_policy: Policy::NoEviction,
             pubsub_max_pending_bytes: super::pubsub::DEFAULT_MAX_PENDING,
             enable_debug_command: false,
+            persistence: PersistenceSettings::default(),
         }
     }
 }
@@ -78,6 +82,7 @@ impl Settings for RespSettings {
                 super::pubsub::DEFAULT_MAX_PENDING
             ));
         }
+        self.persistence.validate()?;
         for (i, user) in self.users.iter().enumerate() {
             if user.name.is_empty() || user.name.bytes().any(|b| b <= b' ' || b > b'~') {
                 return Err(format!(

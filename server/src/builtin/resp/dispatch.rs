@@ -183,6 +183,9 @@ pub fn dispatch(
                     later: None,
                 };
                 let flow = run(&mut call);
+                if spec.flags & flag::WRITE != 0 {
+                    resp.saves.changed();
+                }
                 match (call.later, flow) {
                     (Some(later), _) => Dispatched::Later(Pending::Deferred(later)),
                     (None, Flow::Reply) => Dispatched::Written,
@@ -270,7 +273,9 @@ fn not_in_transaction(spec: &Spec, args: &[&[u8]]) -> Option<&'static str> {
     match spec.name {
         _ if matches!(spec.run, Run::EveryShard { .. }) => Some("waits for every shard"),
         "debug" if sub(&["sleep"]) => Some("waits on a timer"),
+        "debug" if sub(&["reload"]) => Some("waits for the snapshot to be written and loaded"),
         "keys" => Some("walks the keyspace a part at a time (SCAN runs inside MULTI)"),
+        "save" => Some("waits for the snapshot to be written (BGSAVE runs inside MULTI)"),
         "blpop" | "brpop" | "blmove" | "bzpopmin" | "bzpopmax" => Some("blocks"),
         "client" if sub(&["list", "kill"]) => Some("waits for every shard"),
         "config" if sub(&["set", "resetstat"]) => Some("waits for every shard"),

@@ -203,15 +203,18 @@ pub fn render(resp: &Resp, requested: &[String], snapshots: &[ShardSnapshot]) ->
                 );
             }
             "persistence" => {
-                let started = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .saturating_sub(ctx.started().elapsed())
-                    .as_secs();
-                // pincore-server keeps data in memory only: nothing is ever loaded or saved.
+                // Snapshots only (see `persistence`): the snapshot is loaded before the server listens,
+                // so a client never sees `loading:1`, and there is no append-only file.
+                let s = resp.saves.status();
                 let _ = write!(
                     out,
-                    "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{started}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_bgrewrite_status:ok\r\n",
+                    "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_saves:{}\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_bgrewrite_status:ok\r\n",
+                    s.changes_since_last_save,
+                    u8::from(s.in_progress),
+                    s.last_save,
+                    if s.last_ok { "ok" } else { "err" },
+                    s.last_took,
+                    s.saves,
                 );
             }
             "stats" => {

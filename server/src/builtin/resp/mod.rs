@@ -21,10 +21,12 @@ pub mod integer;
 pub mod keyspace;
 pub mod kv;
 pub mod lcs;
+pub mod persistence;
 pub mod pubsub;
 pub mod random;
 pub mod scan;
 mod session;
+pub mod snapshot;
 pub mod stats;
 pub mod store;
 mod transaction;
@@ -51,6 +53,19 @@ const EVICTED_KEYS: &str = "pincore_evicted_keys_total";
 const KEYSPACE_HITS: &str = "pincore_keyspace_hits_total";
 const KEYSPACE_MISSES: &str = "pincore_keyspace_misses_total";
 
+/// What every shard's instance of the service shares: the keyspace, the subscriptions, INFO's baseline and
+/// the state of saves. Made once per process; cloning shares it.
+#[derive(Clone, Default)]
+pub struct Shared {
+    pub keyspace: Arc<Keyspace>,
+    /// Channel and pattern subscriptions.
+    pub pubsub: Arc<PubSub>,
+    /// INFO's zero, set by CONFIG RESETSTAT.
+    pub stats: Arc<stats::Baseline>,
+    /// Whether a snapshot is being saved, the last one's outcome, writes since.
+    pub saves: Arc<persistence::Saves>,
+}
+
 /// One shard's instance of the key-value service.
 pub struct Resp {
     ctx: Context<Resp>,
@@ -59,6 +74,8 @@ pub struct Resp {
     pubsub: Arc<PubSub>,
     /// INFO's zero, set by CONFIG RESETSTAT (shared by every shard).
     stats: Arc<stats::Baseline>,
+    /// Saves of snapshots (shared by every shard).
+    saves: Arc<persistence::Saves>,
     /// Reads of a key that found it, and that did not (INFO's keyspace_hits and keyspace_misses).
     hits: Counter,
     misses: Counter,
@@ -94,14 +111,15 @@ impl Service for Resp {
 }
 
 impl Resp {
-    /// The instance of shard `ctx` on `keyspace`, `pubsub` and INFO's `stats` baseline: registers its
-    /// metrics and starts its share of the expiry sweep.
-    pub fn new(
-        ctx: &Context<Resp>,
-        keyspace: Arc<Keyspace>,
-        pubsub: Arc<PubSub>,
-        stats: Arc<stats::Baseline>,
-    ) -> Resp {
+    /// The instance of shard `ctx` on what the shards share: registers its metrics and starts its share of
+    /// the expiry sweep, and on shard 0 the periodic snapshot.
+    pub fn new(ctx: &Context<Resp>, shared: &Shared) -> Resp {
+        let Shared {
+            keyspace,
+            pubsub,
+            stats,
+            saves,
+        } = shared.clone();
         let labels: Vec<&str> = (0..=commands::UNKNOWN).map(commands::label).collect();
         let calls = labels
             .iter()
@@ -164,6 +182,13 @@ impl Resp {
             });
         }
         ctx.spawn_housekeeping(sweep_expired(ctx.clone(), keyspace.clone()));
+        if ctx.shard_id() == 0 {
+            ctx.spawn_housekeeping(persistence::save_periodically(
+                ctx.clone(),
+                keyspace.clone(),
+                saves.clone(),
+            ));
+        }
         let auth_failures = ctx.counter(
             "pincore_auth_failures_total",
             "AUTH and HELLO ... AUTH attempts refused (unknown user or wrong password).",
@@ -192,6 +217,7 @@ impl Resp {
             keyspace,
             pubsub,
             stats,
+            saves,
             hits,
             misses,
             calls,

@@ -356,6 +356,12 @@ pub enum Value {
     Collection(Box<Collection>),
 }
 
+/// A key's value lent out as it is stored ([`Store::for_each_live`]).
+pub enum Stored<'a> {
+    String(&'a [u8]),
+    Collection(&'a Collection),
+}
+
 /// How SET treats an existing key and its TTL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SetCondition {
@@ -851,6 +857,26 @@ impl Store {
             }
         }
         bytes
+    }
+
+    /// Calls `f` with every live key, its value as stored and its deadline, without counting accesses:
+    /// what a snapshot writes (see [`super::snapshot`]). Keys past their deadline are left out.
+    pub fn for_each_live(
+        &self,
+        now: Instant,
+        mut f: impl FnMut(&[u8], Stored<'_>, Option<Instant>),
+    ) {
+        for slot in self.map.iter() {
+            let deadline = slot.expires_at();
+            if deadline.is_some_and(|at| at <= now) {
+                continue;
+            }
+            let value = match slot.collection() {
+                Some(collection) => Stored::Collection(collection),
+                None => Stored::String(slot.value()),
+            };
+            f(slot.key(), value, deadline);
+        }
     }
 
     /// What OBJECT reports about `key`, read without counting as an access. `None` if the key is missing.

@@ -67,7 +67,11 @@ fn value(p: Parameter, config: &Config, settings: &RespSettings, shards: usize) 
         Parameter::ProtoMaxBulkLen => config.limits.max_bulk_len.to_string(),
         Parameter::QueryBufferLimit => config.limits.max_request_bytes.to_string(),
         Parameter::ProtectedMode => yes_no(settings.protected_mode),
-        Parameter::Save => String::new(),
+        // Redis's `save <seconds> <changes>`: the interval saves when at least one key changed.
+        Parameter::Save => settings
+            .persistence
+            .interval()
+            .map_or_else(String::new, |i| format!("{} 1", i.as_secs())),
         Parameter::AppendOnly => "no".to_string(),
         Parameter::Databases => "1".to_string(),
         Parameter::Port => config.services.resp.listen.port().to_string(),
@@ -152,10 +156,11 @@ fn set(
         Parameter::Save | Parameter::AppendOnly => {
             let current = value(p, config, settings, shards);
             if !text.eq_ignore_ascii_case(current.as_bytes()) {
-                return Err(
-                    "pincore-server does not support persistence: data is kept in memory only"
-                        .into(),
-                );
+                return Err(match p {
+                    Parameter::Save => "set services.resp.settings.persistence.interval in the configuration file, then send SIGHUP",
+                    _ => "pincore-server does not support append-only files: it persists by snapshots (SAVE, BGSAVE, services.resp.settings.persistence)",
+                }
+                .into());
             }
         }
         Parameter::Databases

@@ -1,21 +1,27 @@
 //! DEBUG, allowed only with `services.resp.settings.enable_debug_command: true` (off by default, as Redis's
 //! `enable-debug-command no`): SET-ACTIVE-EXPIRE turns the background expiry sweep off and on (keys then
 //! expire only when a command touches them), SLEEP delays this connection's reply without holding its
-//! shard, PROTOCOL answers a sample of one reply type (for testing clients), HELP lists them. Redis's other subcommands inspect or rewrite its internals (objects, encodings,
-//! persistence, replication) and answer that pincore-server does not support them.
+//! shard, PROTOCOL answers a sample of one reply type (for testing clients), RELOAD saves a snapshot, empties the
+//! keyspace and loads the snapshot back (with persistence on), HELP lists them. Redis's other subcommands inspect
+//! or rewrite its internals (objects, encodings, replication) and answer that pincore-server does not support
+//! them.
 
 use std::time::Duration;
 
 use pincore_resp::reply::{self, Protocol};
 
+use super::persistence::claim;
 use super::{help, printable, Call, Flow};
+use crate::builtin::resp::snapshot::load_snapshot;
 
 /// What DEBUG answers while `enable_debug_command` is off: Redis's words, with pincore's setting.
 pub const NOT_ALLOWED: &[u8] = b"ERR DEBUG command not allowed. Set services.resp.settings.enable_debug_command: true in the configuration file to allow it.";
 
-const DEBUG_HELP: [&str; 6] = [
+const DEBUG_HELP: [&str; 8] = [
     "PROTOCOL <type>",
     "    Reply with a sample of a RESP type: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false.",
+    "RELOAD",
+    "    Save a snapshot, empty the keyspace and load the snapshot back (persistence.dir must be set).",
     "SET-ACTIVE-EXPIRE <0|1>",
     "    Turn the background sweep of expired keys off (0) or on (1).",
     "SLEEP <seconds>",
@@ -23,7 +29,7 @@ const DEBUG_HELP: [&str; 6] = [
 ];
 
 /// The subcommands of Redis's DEBUG that pincore-server leaves out.
-const UNSUPPORTED: [&str; 21] = [
+const UNSUPPORTED: [&str; 20] = [
     "assert",
     "change-repl-id",
     "digest",
@@ -40,7 +46,6 @@ const UNSUPPORTED: [&str; 21] = [
     "object",
     "populate",
     "quicklist-packed-threshold",
-    "reload",
     "restart",
     "sdslen",
     "segfault",
@@ -66,6 +71,7 @@ pub fn debug(c: &mut Call<'_>) -> Flow {
         ("set-active-expire", 3),
         ("sleep", 3),
         ("protocol", 3),
+        ("reload", 2),
     ];
     let Some(&(sub, _)) = table
         .iter()
@@ -93,6 +99,7 @@ pub fn debug(c: &mut Call<'_>) -> Flow {
             }
         }
         "protocol" => sample(c),
+        "reload" => reload(c),
         _ => {
             let seconds = std::str::from_utf8(c.args[2])
                 .ok()
@@ -113,6 +120,37 @@ pub fn debug(c: &mut Call<'_>) -> Flow {
         }
     }
     Flow::Reply
+}
+
+/// DEBUG RELOAD: a snapshot written as SAVE writes it, the keyspace emptied and the snapshot loaded back on
+/// the blocking pool; connections on other shards may see the keyspace empty or partly loaded meanwhile
+/// (Redis's stops the server instead). Checks that what a snapshot holds is what was saved.
+fn reload(c: &mut Call<'_>) {
+    let mut claimed = match claim(c) {
+        Ok(claimed) => claimed,
+        Err(why) => {
+            reply::error(c.out, why);
+            return;
+        }
+    };
+    c.later = Some(Box::pin(async move {
+        let mut out = Vec::new();
+        if let Err(e) = claimed.run("DEBUG RELOAD").await {
+            reply::error(&mut out, format!("ERR {e}").as_bytes());
+            return out;
+        }
+        claimed.keyspace.flush();
+        let (keyspace, path) = (claimed.keyspace.clone(), claimed.path.clone());
+        match claimed
+            .ctx
+            .spawn_blocking(move || load_snapshot(&keyspace, &path))
+            .await
+        {
+            Ok(_) => reply::simple(&mut out, b"OK"),
+            Err(e) => reply::error(&mut out, format!("ERR {e}").as_bytes()),
+        }
+        out
+    }));
 }
 
 /// DEBUG PROTOCOL <type>: the sample Redis answers for each reply type, in the connection's protocol.

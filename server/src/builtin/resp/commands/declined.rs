@@ -1,4 +1,4 @@
-//! Commands pincore-server deliberately does not have: scripting, modules, replication and persistence. Each answers one error in one form, `ERR pincore-server does not support <what> (<COMMAND>)`,
+//! Commands pincore-server deliberately does not have: scripting, modules, replication and append-only files. Each answers one error in one form, `ERR pincore-server does not support <what> (<COMMAND>)`,
 //! so a client or an operator learns at once that the feature is absent rather than misspelt. The one
 //! exception is FUNCTION FLUSH, which answers `+OK`: there is never a function to flush, and Redis's own
 //! test suite calls it between tests.
@@ -14,7 +14,7 @@ fn feature(name: &str) -> &'static str {
         | "fcall_ro" => "scripting",
         "module" => "modules",
         "replicaof" | "slaveof" | "sync" | "psync" | "wait" => "replication",
-        _ => "persistence: data is kept in memory only",
+        _ => "append-only files: it persists by snapshots (SAVE, BGSAVE)",
     }
 }
 

@@ -17,6 +17,7 @@ mod declined;
 mod hashes;
 mod keys;
 mod lists;
+mod persistence;
 mod pubsub;
 mod server;
 mod sets;
@@ -250,7 +251,7 @@ const fn declined_row(
 }
 
 /// The commands, in the order of their metric series.
-pub static COMMANDS: [Spec; 162] = [
+pub static COMMANDS: [Spec; 163] = [
     row(
         "ping",
         -1,
@@ -1038,23 +1039,41 @@ pub static COMMANDS: [Spec; 162] = [
         "generic",
         "Not supported: pincore-server has no replication.",
     ),
-    declined_row(
+    row(
         "save",
         1,
+        ADMIN,
+        (0, 0, 0),
+        Conn,
         "server",
-        "Not supported: pincore-server keeps data in memory only.",
+        "Writes a snapshot of the keyspace; answers once it is on disk.",
+        persistence::save,
     ),
-    declined_row(
+    row(
         "bgsave",
         -1,
+        ADMIN,
+        (0, 0, 0),
+        Conn,
         "server",
-        "Not supported: pincore-server keeps data in memory only.",
+        "Writes a snapshot of the keyspace in the background.",
+        persistence::bgsave,
+    ),
+    row(
+        "lastsave",
+        1,
+        FAST,
+        (0, 0, 0),
+        Conn,
+        "server",
+        "Returns the Unix time of the last successful snapshot.",
+        persistence::lastsave,
     ),
     declined_row(
         "bgrewriteaof",
         1,
         "server",
-        "Not supported: pincore-server keeps data in memory only.",
+        "Not supported: pincore-server persists by snapshots (SAVE, BGSAVE), not append-only files.",
     ),
     row(
         "debug",

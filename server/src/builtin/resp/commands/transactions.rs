@@ -140,6 +140,9 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
         };
         // Counted as calls; their time is EXEC's (one clock read per transaction, not per command).
         resp.count(command);
+        if COMMANDS[command].flags & super::flag::WRITE != 0 {
+            resp.saves.changed();
+        }
         let mut call = Call {
             resp,
             session: &mut *c.session,
