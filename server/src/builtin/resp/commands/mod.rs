@@ -20,6 +20,7 @@ mod lists;
 mod pubsub;
 mod server;
 mod sets;
+pub mod sort;
 mod strings;
 mod transactions;
 pub mod zsets;
@@ -250,7 +251,7 @@ const fn declined_row(
 }
 
 /// The commands, in the order of their metric series.
-pub static COMMANDS: [Spec; 162] = [
+pub static COMMANDS: [Spec; 164] = [
     row(
         "ping",
         -1,
@@ -1805,6 +1806,26 @@ pub static COMMANDS: [Spec; 162] = [
         "sorted-set",
         "Removes and returns the highest-scored member of the first non-empty sorted set, waiting up to a timeout.",
         blocking::bzpopmax,
+    ),
+    row(
+        "sort",
+        -2,
+        WRITE | DENYOOM,
+        (1, 1, 1),
+        Keys,
+        "generic",
+        "Sorts a list, set or sorted set, by its elements or BY the keys a pattern names; GET, LIMIT, ALPHA, STORE.",
+        sort::sort,
+    ),
+    row(
+        "sort_ro",
+        -2,
+        READONLY,
+        (1, 1, 1),
+        Keys,
+        "generic",
+        "SORT without STORE.",
+        sort::sort_ro,
     ),
 ];
 

@@ -3,12 +3,12 @@
 //! Between MULTI and EXEC, [`crate::builtin::resp::dispatch`] checks each command and queues it
 //! ([`crate::builtin::resp::transaction`]). EXEC locks every keyspace part that a queued command's keys (by
 //! the table's key positions) or a watched key fall in, all of them when a queued command works on the whole
-//! keyspace (FLUSHALL, DBSIZE, RANDOMKEY), in ascending order as multi-key commands do, and runs the queue
+//! keyspace (FLUSHALL, DBSIZE, RANDOMKEY) or reads keys known only as it runs (SORT with BY or GET patterns), in ascending order as multi-key commands do, and runs the queue
 //! under those locks: no other client, on any shard, sees a state between two of its commands.
 
 use pincore_resp::reply;
 
-use super::{flag, Call, Flow, Route, Run, COMMANDS};
+use super::{flag, sort, Call, Flow, Route, Run, COMMANDS};
 use crate::builtin::resp::keyspace::{Parts, OOM, PARTS};
 use crate::builtin::resp::transaction::Transaction;
 
@@ -110,6 +110,10 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
             Route::Keys => {
                 indexes.extend(spec.keys_of(args).map(|k| keyspace.part_of(k)));
                 indexes.extend(counted_keys(spec.name, args).map(|k| keyspace.part_of(k)));
+                indexes
+                    .extend(sort::store_destination(spec.name, args).map(|k| keyspace.part_of(k)));
+                // A SORT with BY or GET patterns reads keys known only as it runs.
+                everything |= sort::reaches_every_key(spec.name, args);
             }
             // Channels take the subscription registry's own lock, never a keyspace part.
             Route::Connection | Route::Channels => {}
