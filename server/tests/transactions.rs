@@ -44,6 +44,76 @@ fn connect_to_shard(s: &Server, shard: usize) -> Client {
     panic!("64 connections and none on shard {shard}");
 }
 
+/// A SORT whose BY and GET patterns name keys all over the keyspace holds every part: one on another shard
+/// never sees a transaction half done, and neither the SORT nor the EXEC queueing one waits on the other.
+#[test]
+fn sort_by_patterns_is_atomic_and_runs_under_exec_beside_another_shard() {
+    require!(two_cpus());
+    let s = two_shards();
+    let mut writer = connect_to_shard(&s, 0);
+    let mut sorter = connect_to_shard(&s, 1);
+    let ids: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+    assert_eq!(
+        writer.line(&format!("RPUSH ids {}", ids.join(" "))),
+        ":20\r\n"
+    );
+    // Each transaction flips every weight's sign: a SORT BY them sees the ids ascending or descending.
+    let weights = |sign: i64| {
+        let pairs: Vec<String> = (0..20).map(|i| format!("w_{i} {}", sign * i)).collect();
+        format!("MSET {}", pairs.join(" "))
+    };
+    assert_eq!(writer.line(&weights(1)), "+OK\r\n");
+    let ascending = sorter.line("SORT ids BY w_*");
+    let body: Vec<&str> = ascending.lines().skip(1).collect();
+    let reversed: Vec<&str> = body.chunks(2).rev().flatten().copied().collect();
+    let descending = format!("*20\r\n{}\r\n", reversed.join("\r\n"));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sorts = {
+        let stop = stop.clone();
+        let (ascending, descending) = (ascending.clone(), descending.clone());
+        std::thread::spawn(move || {
+            let (mut sorts, mut torn) = (0, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && sorts < 100_000 {
+                let reply = sorter.line("SORT ids BY w_*");
+                if reply != ascending && reply != descending && torn.len() < 3 {
+                    torn.push(reply);
+                }
+                sorts += 1;
+            }
+            (sorts, torn)
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut transactions = 0;
+    while transactions < 500 && Instant::now() < deadline {
+        let sign = if transactions % 2 == 0 { -1 } else { 1 };
+        assert_eq!(writer.line("MULTI"), "+OK\r\n");
+        assert_eq!(writer.line(&weights(sign)), "+QUEUED\r\n");
+        assert_eq!(
+            writer.line("SORT ids BY w_* GET w_* LIMIT 0 1"),
+            "+QUEUED\r\n"
+        );
+        let exec = writer.line("EXEC");
+        let lowest = if sign == 1 { "0" } else { "-19" };
+        assert_eq!(
+            exec,
+            format!("*2\r\n+OK\r\n*1\r\n${}\r\n{lowest}\r\n", lowest.len())
+        );
+        transactions += 1;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (sorts, torn) = sorts.join().unwrap();
+    assert!(
+        torn.is_empty(),
+        "SORT saw a transaction half done: {torn:?}"
+    );
+    assert!(
+        transactions >= 50 && sorts >= 50,
+        "{transactions} transactions, {sorts} sorts"
+    );
+    s.assert_healthy();
+}
+
 #[test]
 fn exec_is_atomic_for_a_reader_on_another_shard() {
     require!(two_cpus());
