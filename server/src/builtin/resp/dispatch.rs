@@ -183,6 +183,7 @@ pub fn dispatch(
                     later: None,
                 };
                 let flow = run(&mut call);
+                super::monitor::feed(&resp.pubsub, &call.session.client, spec, args);
                 match (call.later, flow) {
                     (Some(later), _) => Dispatched::Later(Pending::Deferred(later)),
                     (None, Flow::Reply) => Dispatched::Written,
@@ -190,6 +191,7 @@ pub fn dispatch(
                 }
             }
             Run::EveryShard { prepare, .. } => {
+                super::monitor::feed(&resp.pubsub, &session.client, spec, args);
                 let ctx = resp.ctx.clone();
                 Dispatched::Later(Pending::Snapshots {
                     command,
@@ -272,6 +274,7 @@ fn not_in_transaction(spec: &Spec, args: &[&[u8]]) -> Option<&'static str> {
         "debug" if sub(&["sleep"]) => Some("waits on a timer"),
         "keys" => Some("walks the keyspace a part at a time (SCAN runs inside MULTI)"),
         "blpop" | "brpop" | "blmove" | "bzpopmin" | "bzpopmax" => Some("blocks"),
+        "monitor" => Some("streams every command to this connection"),
         "client" if sub(&["list", "kill"]) => Some("waits for every shard"),
         "config" if sub(&["set", "resetstat"]) => Some("waits for every shard"),
         "debug" if sub(&["sleep"]) => Some("sleeps"),

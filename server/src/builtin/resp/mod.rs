@@ -3,7 +3,8 @@
 //! `session.rs` is the connection (read buffer, pipelining, deadlines), `dispatch.rs` runs a command from
 //! the table in `commands/` (one file per family), `info.rs` renders INFO, `kv.rs` is what the single-key
 //! commands mean on a [`store::Store`], `keyspace.rs` the parts every shard locks, and `pubsub.rs` the
-//! subscriptions every shard shares, with a mailbox per subscribed connection. `transaction.rs` is MULTI's
+//! subscriptions every shard shares, with a mailbox per subscribed connection (`monitor.rs` feeds MONITOR
+//! connections through such mailboxes). `transaction.rs` is MULTI's
 //! queue and `watch.rs` WATCH's registrations. It is written against
 //! the public framework API only.
 
@@ -21,6 +22,7 @@ pub mod integer;
 pub mod keyspace;
 pub mod kv;
 pub mod lcs;
+pub mod monitor;
 pub mod pubsub;
 pub mod random;
 pub mod scan;

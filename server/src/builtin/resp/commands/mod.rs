@@ -148,7 +148,24 @@ impl Session {
         self.pubsub.as_ref().is_some_and(|s| s.count() > 0)
     }
 
-    /// The mailbox of a connection that has subscribed at some point.
+    /// Subscribed, or running MONITOR: waiting for what others do is not being idle.
+    pub fn listening(&self) -> bool {
+        self.pubsub
+            .as_ref()
+            .is_some_and(|s| s.count() > 0 || s.monitoring())
+    }
+
+    /// The connection's subscriptions (and MONITOR), made by the first command that needs them.
+    pub fn subscriptions(
+        &mut self,
+        pubsub: &std::sync::Arc<super::pubsub::PubSub>,
+    ) -> &mut super::pubsub::Subscriptions {
+        let protocol = self.protocol;
+        self.pubsub
+            .get_or_insert_with(|| super::pubsub::Subscriptions::new(pubsub.clone(), protocol))
+    }
+
+    /// The mailbox of a connection that has subscribed or run MONITOR at some point.
     pub fn mailbox(&self) -> Option<&std::sync::Arc<super::pubsub::Mailbox>> {
         self.pubsub.as_ref().map(|s| s.mailbox())
     }
@@ -251,7 +268,7 @@ const fn declined_row(
 }
 
 /// The commands, in the order of their metric series.
-pub static COMMANDS: [Spec; 164] = [
+pub static COMMANDS: [Spec; 165] = [
     row(
         "ping",
         -1,
@@ -1806,6 +1823,16 @@ pub static COMMANDS: [Spec; 164] = [
         "sorted-set",
         "Removes and returns the highest-scored member of the first non-empty sorted set, waiting up to a timeout.",
         blocking::bzpopmax,
+    ),
+    row(
+        "monitor",
+        1,
+        ADMIN,
+        (0, 0, 0),
+        Conn,
+        "server",
+        "Streams every command the server runs to this connection, until it closes or RESETs.",
+        server::monitor,
     ),
     row(
         "sort",

@@ -157,6 +157,8 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
             later: None,
         };
         run(&mut call);
+        let client = &call.session.client;
+        crate::builtin::resp::monitor::feed(&resp.pubsub, client, &COMMANDS[command], args);
         // Commands that defer their reply (KEYS, CLIENT LIST, CONFIG SET) are refused when queued; should
         // one slip through, its slot gets an error rather than a reply awaited under the locks.
         if call.later.is_some() {
