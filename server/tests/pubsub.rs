@@ -381,3 +381,54 @@ fn limit_hits_now(s: &Server) -> f64 {
     let series = "pincore_errors_total{reason=\"pubsub_output_limit\",shard=\"total\"}";
     support::sample(&s.http_get("/metrics").1, series).unwrap_or(0.0)
 }
+
+#[test]
+fn keyspace_notifications_reach_subscribers_on_every_shard_for_the_classes_enabled() {
+    let Some(s) = two_shards("", 20_000) else {
+        return;
+    };
+    let mut c = Client::connect(&s);
+    let mut subscriber = Client::connect(&s);
+    assert_eq!(subscriber.call(&[b"PSUBSCRIBE", b"*"])[2], b"1");
+    // Off by default: nothing is published.
+    c.call(&[b"SET", b"quiet", b"1"]);
+    assert_eq!(
+        c.call(&[b"CONFIG", b"SET", b"notify-keyspace-events", b"KEl"]),
+        [b"OK"]
+    );
+    c.call(&[b"SET", b"foo", b"bar"]);
+    c.call(&[b"LPUSH", b"mylist", b"a"]);
+    c.call(&[b"RPOP", b"nothing"]);
+    c.call(&[b"RPOP", b"mylist"]);
+    assert_eq!(
+        c.call(&[b"CONFIG", b"SET", b"notify-keyspace-events", b"gK$"]),
+        [b"OK"]
+    );
+    c.call(&[b"DEL", b"foo", b"missing", b"quiet"]);
+    c.call(&[b"MSET", b"a", b"1", b"b", b"2"]);
+    assert_eq!(
+        c.call(&[b"CONFIG", b"GET", b"notify-keyspace-events"]),
+        [&b"notify-keyspace-events"[..], b"g$K"]
+    );
+    let expected: [&[&[u8]]; 8] = [
+        &[b"__keyspace@0__:mylist", b"lpush"],
+        &[b"__keyevent@0__:lpush", b"mylist"],
+        &[b"__keyspace@0__:mylist", b"rpop"],
+        &[b"__keyevent@0__:rpop", b"mylist"],
+        &[b"__keyspace@0__:foo", b"del"],
+        &[b"__keyspace@0__:quiet", b"del"],
+        &[b"__keyspace@0__:a", b"set"],
+        &[b"__keyspace@0__:b", b"set"],
+    ];
+    for words in expected {
+        let message = subscriber.next();
+        assert_eq!(message[0], b"pmessage");
+        assert_eq!(
+            &message[2..],
+            words,
+            "{:?}",
+            String::from_utf8_lossy(&message.concat())
+        );
+    }
+    s.assert_healthy();
+}

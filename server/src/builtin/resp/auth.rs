@@ -30,6 +30,9 @@ pub struct RespSettings {
     pub pubsub_max_pending_bytes: usize,
     /// Redis's `enable-debug-command`: whether DEBUG runs (see `commands::debug`); off by default.
     pub enable_debug_command: bool,
+    /// Redis's `notify-keyspace-events`: the classes of keyspace notifications to publish, in Redis's
+    /// letters (`KEA`, `Kg$`, ...; see `notify`); empty, the default, publishes none.
+    pub notify_keyspace_events: String,
 }
 
 impl Default for RespSettings {
@@ -41,6 +44,7 @@ impl Default for RespSettings {
             eviction_policy: Policy::NoEviction,
             pubsub_max_pending_bytes: super::pubsub::DEFAULT_MAX_PENDING,
             enable_debug_command: false,
+            notify_keyspace_events: String::new(),
         }
     }
 }
@@ -76,6 +80,13 @@ impl Settings for RespSettings {
             return Err(format!(
                 "pubsub_max_pending_bytes: 0 would close every subscriber at its first message; give the bytes a subscriber may have pending (default {})",
                 super::pubsub::DEFAULT_MAX_PENDING
+            ));
+        }
+        if super::notify::parse(&self.notify_keyspace_events).is_none() {
+            return Err(format!(
+                "notify_keyspace_events {:?}: {}",
+                self.notify_keyspace_events,
+                super::notify::INVALID
             ));
         }
         for (i, user) in self.users.iter().enumerate() {

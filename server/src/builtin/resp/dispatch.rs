@@ -184,6 +184,7 @@ pub fn dispatch(
                 };
                 let flow = run(&mut call);
                 super::monitor::feed(&resp.pubsub, &call.session.client, spec, args);
+                super::notify::after(&resp.pubsub, spec, args, &call.out[mark..]);
                 match (call.later, flow) {
                     (Some(later), _) => Dispatched::Later(Pending::Deferred(later)),
                     (None, Flow::Reply) => Dispatched::Written,

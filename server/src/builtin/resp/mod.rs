@@ -23,6 +23,7 @@ pub mod keyspace;
 pub mod kv;
 pub mod lcs;
 pub mod monitor;
+pub mod notify;
 pub mod pubsub;
 pub mod random;
 pub mod scan;
@@ -92,6 +93,8 @@ impl Service for Resp {
         self.keyspace
             .set_limit(settings.max_memory_bytes, settings.eviction_policy);
         self.pubsub.set_limit(settings.pubsub_max_pending_bytes);
+        self.pubsub
+            .set_events(notify::parse(&settings.notify_keyspace_events).unwrap_or(0));
     }
 }
 
@@ -189,6 +192,7 @@ impl Resp {
         let settings = ctx.settings();
         keyspace.set_limit(settings.max_memory_bytes, settings.eviction_policy);
         pubsub.set_limit(settings.pubsub_max_pending_bytes);
+        pubsub.set_events(notify::parse(&settings.notify_keyspace_events).unwrap_or(0));
         Resp {
             ctx: ctx.clone(),
             keyspace,

@@ -22,7 +22,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::task::{Context, Poll, Waker};
 
@@ -42,6 +42,8 @@ pub struct PubSub {
     monitors: RwLock<Vec<Arc<Mailbox>>>,
     /// How many there are, read without the lock on every command.
     monitoring: AtomicUsize,
+    /// `notify-keyspace-events`: the enabled classes (see [`super::notify`]), 0 when off.
+    events: AtomicU32,
 }
 
 #[derive(Default)]
@@ -64,6 +66,7 @@ impl Default for PubSub {
             limit: AtomicUsize::new(DEFAULT_MAX_PENDING),
             monitors: RwLock::default(),
             monitoring: AtomicUsize::new(0),
+            events: AtomicU32::new(0),
         }
     }
 }
@@ -108,6 +111,16 @@ impl PubSub {
             receivers += mailboxes.len();
         }
         receivers
+    }
+
+    /// The keyspace notification classes enabled (`notify-keyspace-events`), 0 when off.
+    #[inline]
+    pub fn events(&self) -> u32 {
+        self.events.load(Ordering::Relaxed)
+    }
+
+    pub fn set_events(&self, flags: u32) {
+        self.events.store(flags, Ordering::Relaxed);
     }
 
     /// Whether any connection runs MONITOR: one relaxed load, so that commands pay nothing more when none

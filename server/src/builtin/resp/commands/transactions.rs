@@ -156,9 +156,16 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
             },
             later: None,
         };
+        let mark = call.out.len();
         run(&mut call);
         let client = &call.session.client;
         crate::builtin::resp::monitor::feed(&resp.pubsub, client, &COMMANDS[command], args);
+        crate::builtin::resp::notify::after(
+            &resp.pubsub,
+            &COMMANDS[command],
+            args,
+            &call.out[mark..],
+        );
         // Commands that defer their reply (KEYS, CLIENT LIST, CONFIG SET) are refused when queued; should
         // one slip through, its slot gets an error rather than a reply awaited under the locks.
         if call.later.is_some() {
