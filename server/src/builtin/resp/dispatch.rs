@@ -262,23 +262,14 @@ fn refuse(
 }
 
 /// Why a command cannot be queued, if it cannot: EXEC runs its queue under keyspace locks, which are never
-/// held across an await, so nothing that waits for other shards (INFO, CLIENT LIST and KILL, CONFIG SET and
-/// RESETSTAT), yields its shard between steps (KEYS) or blocks (BLPOP and the other blocking pops) can run
-/// there.
-fn not_in_transaction(spec: &Spec, args: &[&[u8]]) -> Option<&'static str> {
-    let sub = |names: &[&str]| {
-        args.get(1)
-            .is_some_and(|a| names.iter().any(|n| a.eq_ignore_ascii_case(n.as_bytes())))
-    };
+/// held across an await, so INFO (which waits for every shard's metrics) and the blocking pops cannot run
+/// there. Commands that defer their reply (CONFIG SET and RESETSTAT, CLIENT LIST and KILL, KEYS, DEBUG SLEEP)
+/// are queued: EXEC finishes them once it has released its locks.
+fn not_in_transaction(spec: &Spec) -> Option<&'static str> {
     match spec.name {
         _ if matches!(spec.run, Run::EveryShard { .. }) => Some("waits for every shard"),
-        "debug" if sub(&["sleep"]) => Some("waits on a timer"),
-        "keys" => Some("walks the keyspace a part at a time (SCAN runs inside MULTI)"),
         "blpop" | "brpop" | "blmove" | "bzpopmin" | "bzpopmax" => Some("blocks"),
         "monitor" => Some("streams every command to this connection"),
-        "client" if sub(&["list", "kill"]) => Some("waits for every shard"),
-        "config" if sub(&["set", "resetstat"]) => Some("waits for every shard"),
-        "debug" if sub(&["sleep"]) => Some("sleeps"),
         _ => None,
     }
 }
@@ -295,7 +286,7 @@ fn queue(
     now: Instant,
     out: &mut Vec<u8>,
 ) {
-    if let Some(why) = not_in_transaction(spec, args) {
+    if let Some(why) = not_in_transaction(spec) {
         resp.ctx.error("not_in_transaction");
         let text = format!(
             "ERR Command not allowed inside a transaction: {} {why}, run it outside MULTI",

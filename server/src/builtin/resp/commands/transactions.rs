@@ -8,7 +8,7 @@
 
 use pincore_resp::reply;
 
-use super::{flag, sort, Call, Flow, Route, Run, COMMANDS};
+use super::{flag, sort, Call, Deferred, Flow, Route, Run, COMMANDS};
 use crate::builtin::resp::keyspace::{Parts, OOM, PARTS};
 use crate::builtin::resp::transaction::Transaction;
 
@@ -135,7 +135,10 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
         reply::nil_array(c.out, c.session.protocol);
         return Flow::Reply;
     }
+    let start = c.out.len();
     reply::array(c.out, transaction.len());
+    // Replies still being made (CONFIG SET, CLIENT LIST, KEYS), by where they go in EXEC's reply.
+    let mut deferred: Vec<(usize, Deferred)> = Vec::new();
     transaction.each(|command, args| {
         // Only commands that run here are queued (see `dispatch`); the others cannot reach this.
         let Run::Here(run) = COMMANDS[command].run else {
@@ -166,14 +169,33 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
             args,
             &call.out[mark..],
         );
-        // Commands that defer their reply (KEYS, CLIENT LIST, CONFIG SET) are refused when queued; should
-        // one slip through, its slot gets an error rather than a reply awaited under the locks.
-        if call.later.is_some() {
-            reply::error(c.out, b"ERR command not allowed inside a transaction");
+        if let Some(later) = call.later {
+            deferred.push((c.out.len() - start, later));
         }
     });
     counted.committed.inc();
+    if !deferred.is_empty() {
+        c.later = Some(finish_after_locks(c.out.split_off(start), deferred));
+    }
     Flow::Reply
+}
+
+/// EXEC's reply when some of its commands defer theirs (CONFIG SET and RESETSTAT, CLIENT LIST and KILL,
+/// KEYS): they wait for other shards or yield between steps, which must not happen under the transaction's
+/// locks, so they finish once EXEC has released them, each reply put in its place in `written`. Their effect
+/// comes after the rest of the transaction's, not between its commands.
+fn finish_after_locks(written: Vec<u8>, deferred: Vec<(usize, Deferred)>) -> Deferred {
+    Box::pin(async move {
+        let mut out = Vec::with_capacity(written.len());
+        let mut at = 0;
+        for (position, later) in deferred {
+            out.extend_from_slice(&written[at..position]);
+            out.extend_from_slice(&later.await);
+            at = position;
+        }
+        out.extend_from_slice(&written[at..]);
+        out
+    })
 }
 
 /// The source keys of the commands whose table row names only the destination, because a count argument
