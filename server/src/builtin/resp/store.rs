@@ -697,7 +697,9 @@ impl Store {
     /// and GET patterns), then reads each with [`Store::peek`] or [`Store::peek_string`].
     pub fn peek_kind(&self, key: &[u8], now: Instant) -> Option<Kind> {
         let slot = self.slot(key)?;
-        (!slot.expires_at().is_some_and(|at| at <= now)).then(|| slot.kind())
+        slot.expires_at()
+            .is_none_or(|at| at > now)
+            .then(|| slot.kind())
     }
 
     /// The string value of `key` if it is here, not past its deadline and a string, changing nothing (see

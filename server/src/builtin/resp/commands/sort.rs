@@ -168,6 +168,9 @@ struct Work<'a> {
     max_stored: usize,
 }
 
+/// The elements a SORT read, and the range of them it returns.
+type Loaded<'s> = (Vec<Cow<'s, [u8]>>, std::ops::Range<usize>);
+
 /// The sort key of one element: its number, the element's own bytes (ALPHA), or the bytes a BY pattern
 /// names (ALPHA; `None`, a missing key, sorts first).
 enum By<'v> {
@@ -219,7 +222,7 @@ impl Work<'_> {
         &self,
         store: &'s Store,
         options: &mut Options<'_>,
-    ) -> Result<(Vec<Cow<'s, [u8]>>, std::ops::Range<usize>), WrongType> {
+    ) -> Result<Loaded<'s>, WrongType> {
         let (key, now) = (self.key, self.now);
         let kind = store.peek_kind(key, now);
         let len = match kind {
