@@ -995,6 +995,77 @@ const RESP3: &[(Check, &str)] = &[
 /// MULTI, EXEC, DISCARD, WATCH and UNWATCH: every error text, queueing errors that abort EXEC, runtime
 /// errors kept in their places, and WATCH touched by the other connection (`B`), by the watcher itself, by
 /// FLUSHALL and by expiry, or not touched by writes to other keys.
+/// SORT and SORT_RO over lists, sets (sorted, so their table order does not show) and sorted sets: numbers,
+/// ALPHA, BY keys and hash fields, BY nosort, LIMIT, GET, STORE and the errors, inside MULTI too.
+const SORT: &[(Check, &str)] = &[
+    (Same, "RPUSH l 3 1 2 10 1.5 -4"),
+    (Same, "SORT l"),
+    (Same, "SORT l DESC"),
+    (Same, "SORT l ALPHA"),
+    (Same, "SORT l ALPHA DESC LIMIT 1 2"),
+    (Same, "SORT l LIMIT -10 100"),
+    (Same, "SORT l LIMIT 5 10"),
+    (Same, "SORT l LIMIT 1 -1"),
+    (Same, "SORT l LIMIT 2 0"),
+    (Same, "SORT l LIMIT 1 9223372036854775807"),
+    (Same, "SORT l LIMIT x 1"),
+    (Same, "SORT l LIMIT 1"),
+    (Same, "SORT l BY nosort"),
+    (Same, "SORT l BY nosort DESC"),
+    (Same, "SORT l BY nosort DESC LIMIT 1 3"),
+    (Same, "SORT l BY nosort LIMIT 4 10"),
+    (Same, "MSET w_3 30 w_1 10 w_2 200 w_10 5 w_1.5 -1 w_-4 0"),
+    (Same, "HSET o_3 f c"),
+    (Same, "HSET o_1 f a"),
+    (Same, "SORT l BY w_*"),
+    (Same, "SORT l BY w_* DESC LIMIT 0 2"),
+    (Same, "SORT l BY o_*->f ALPHA"),
+    (Same, "SORT l BY o_*->f"),
+    (Same, "SORT l BY w_* GET # GET w_* GET o_*->f GET nokey"),
+    (Same, "SORT l BY nosort GET o_*->"),
+    (Same, "SORT_RO l BY w_* GET #"),
+    (Same, "SORT_RO l STORE d"),
+    (Same, "SORT l BY w_* GET w_* STORE d"),
+    (Same, "LRANGE d 0 -1"),
+    (Same, "SORT l BY nosort GET o_*->f STORE d"),
+    (Same, "LRANGE d 0 -1"),
+    (Same, "SORT nothing STORE d"),
+    (Same, "EXISTS d"),
+    (Same, "SORT nothing"),
+    (Same, "RPUSH bad 1 x 2"),
+    (Same, "SORT bad"),
+    (Same, "SORT bad ALPHA"),
+    (Same, "SORT bad STORE d"),
+    (Same, "SET w_x notanumber"),
+    (Same, "SORT l BY w_x"),
+    (Same, "SADD s 5 3 a b 10"),
+    (Same, "SORT s"),
+    (Same, "SORT s ALPHA"),
+    (Same, "SORT s ALPHA DESC LIMIT 1 3"),
+    (Same, "SORT s BY nosort STORE d"),
+    (Same, "LRANGE d 0 -1"),
+    (Same, "SADD n 5 3 1 20"),
+    (Same, "SORT n"),
+    (Same, "SORT n DESC GET #"),
+    (Same, "ZADD z 1 c 2 a 3 b 4 10"),
+    (Same, "SORT z ALPHA"),
+    (Same, "SORT z BY nosort"),
+    (Same, "SORT z BY nosort DESC LIMIT 0 2"),
+    (Same, "SORT z BY nosort LIMIT -10 100"),
+    (Same, "SORT z"),
+    (Same, "SET str x"),
+    (Same, "SORT str"),
+    (Same, "HSET h a 1"),
+    (Same, "SORT h"),
+    (Same, "SORT l FOO"),
+    (Same, "SORT l BY"),
+    (Same, "MULTI"),
+    (Same, "SORT l BY w_* GET o_*->f"),
+    (Same, "SORT l BY w_* STORE d2"),
+    (Same, "LRANGE d2 0 -1"),
+    (Same, "EXEC"),
+];
+
 const TRANSACTIONS: &[(Check, &str)] = &[
     (Same, "EXEC"),
     (Same, "DISCARD"),
@@ -1298,6 +1369,17 @@ const INTROSPECTION: &[(Check, &str)] = &[
     (Same, "CONFIG SET maxmemory-policy allkeys-lru"),
     (Same, "CONFIG GET maxmemory-policy"),
     (Same, "CONFIG SET maxmemory-policy noeviction"),
+    (Same, "CONFIG GET notify-keyspace-events"),
+    (Same, "CONFIG SET notify-keyspace-events KA"),
+    (Same, "CONFIG GET notify-keyspace-events"),
+    (Same, "CONFIG SET notify-keyspace-events $lshzxeKE"),
+    (Same, "CONFIG GET notify-keyspace-events"),
+    (Same, "CONFIG SET notify-keyspace-events KEAn"),
+    (Same, "CONFIG GET notify-keyspace-events"),
+    (Same, "CONFIG SET notify-keyspace-events Kq"),
+    (Same, "CONFIG GET notify-keyspace-events"),
+    (Same, "CONFIG SET notify-keyspace-events \"\""),
+    (Same, "CONFIG GET notify-keyspace-events"),
     (Same, "CONFIG RESETSTAT"),
     (Same, "CONFIG RESETSTAT x"),
     (Same, "CONFIG FOO"),
@@ -1487,6 +1569,11 @@ fn blocking_pops_reply_as_redis_does() {
 #[test]
 fn resp3_replies_are_encoded_as_redis_encodes_them() {
     run(RESP3, true);
+}
+
+#[test]
+fn sort_replies_as_redis_does() {
+    run(SORT, false);
 }
 
 #[test]

@@ -75,6 +75,21 @@ impl Client {
         self.send(args);
         self.next()
     }
+
+    /// Reads and drops the next `n` replies, errors included.
+    fn skip(&mut self, mut n: usize) {
+        while n > 0 {
+            if let Some((_, used)) = parse_reply(&self.buf, &LIMITS).expect("a valid reply") {
+                self.buf.drain(..used);
+                n -= 1;
+                continue;
+            }
+            let mut chunk = [0u8; 65536];
+            let read = self.stream.read(&mut chunk).expect("a reply within 5 s");
+            assert!(read > 0, "the server closed the connection");
+            self.buf.extend_from_slice(&chunk[..read]);
+        }
+    }
 }
 
 fn flatten(reply: &Reply<'_>) -> Vec<Vec<u8>> {
@@ -262,4 +277,158 @@ fn a_subscriber_is_not_closed_for_idleness() {
         &mut subscriber.stream,
         Duration::from_secs(2)
     ));
+}
+
+/// The monitor line's text after its timestamp and client (`"set" "foo" "bar"`), checking those are as
+/// Redis writes them: `1339518083.107412 [0 127.0.0.1:60866] `.
+fn monitored(line: &[u8]) -> String {
+    let line = String::from_utf8_lossy(line).into_owned();
+    let (time, rest) = line.split_once(' ').expect("a timestamp, then the client");
+    let (seconds, micros) = time.split_once('.').expect("seconds.microseconds");
+    assert!(
+        seconds.parse::<u64>().is_ok() && micros.len() == 6 && micros.parse::<u32>().is_ok(),
+        "{line}"
+    );
+    let (client, command) = rest.split_once("] ").expect("[db client]");
+    let port = client
+        .strip_prefix("[0 127.0.0.1:")
+        .expect("db 0, a loopback client");
+    assert!(port.parse::<u16>().is_ok(), "{line}");
+    command.to_string()
+}
+
+#[test]
+fn monitor_streams_what_every_shard_runs_as_redis_does() {
+    let Some(s) = two_shards("", 20_000) else {
+        return;
+    };
+    let mut monitor = Client::connect(&s);
+    assert_eq!(monitor.call(&[b"MONITOR"]), [b"OK"]);
+    let mut c = Client::connect(&s);
+    let mut other = Client::connect(&s);
+    c.call(&[b"SET", b"foo", b"bar"]);
+    c.call(&[b"GET", b"foo"]);
+    c.send(&[b"AUTH", b"not-real", b"secret"]);
+    c.send(&[b"HELLO", b"2", b"AUTH", b"user", b"secret"]);
+    c.send(&[b"NOSUCHCOMMAND"]);
+    c.send(&[b"GET"]);
+    c.send(&[b"CONFIG", b"GET", b"maxmemory"]);
+    c.send(&[b"MULTI"]);
+    c.send(&[b"SET", b"a", b"x\"y\n"]);
+    c.send(&[b"EXEC"]);
+    c.send(&[b"PING"]);
+    c.skip(9);
+    other.call(&[b"RPUSH", b"list", b"1"]);
+    let expected = [
+        r#""SET" "foo" "bar""#,
+        r#""GET" "foo""#,
+        r#""AUTH" "(redacted)" "(redacted)""#,
+        r#""HELLO" "2" "AUTH" "(redacted)" "(redacted)""#,
+        r#""MULTI""#,
+        r#""SET" "a" "x\"y\n""#,
+        r#""EXEC""#,
+        r#""PING""#,
+        r#""RPUSH" "list" "1""#,
+    ];
+    for line in expected {
+        assert_eq!(monitored(&monitor.next()[0]), line);
+    }
+    // RESET ends it: the next reply to the monitor is its own PING's.
+    assert_eq!(monitor.call(&[b"RESET"]), [b"RESET"]);
+    other.call(&[b"GET", b"foo"]);
+    assert_eq!(monitor.call(&[b"PING"]), [b"PONG"]);
+    s.assert_healthy();
+}
+
+#[test]
+fn a_monitor_that_does_not_read_is_closed_and_counted() {
+    const LIMIT: usize = 1 << 20;
+    let Some(s) = two_shards(&format!("pubsub_max_pending_bytes: {LIMIT}"), 20_000) else {
+        return;
+    };
+    let mut slow = Client::connect(&s);
+    assert_eq!(slow.call(&[b"MONITOR"]), [b"OK"]);
+    let mut writer = Client::connect(&s);
+    let value = vec![b'x'; 64 * 1024];
+    let before = s.rss_kib();
+    let started = Instant::now();
+    let mut sets = 0;
+    while sets < 2048 && started.elapsed() < Duration::from_secs(30) {
+        assert_eq!(writer.call(&[b"SET", b"k", &value]), [b"OK"]);
+        sets += 1;
+        if sets % 64 == 0 && limit_hits_now(&s) >= 1.0 {
+            break;
+        }
+    }
+    assert!(
+        limit_hits_now(&s) >= 1.0,
+        "the monitor that does not read was never closed after {sets} commands of 64 KiB"
+    );
+    let grown_kib = s.rss_kib().saturating_sub(before);
+    assert!(
+        grown_kib < 48 * 1024,
+        "the server grew by {grown_kib} KiB for one slow monitor ({sets} commands of 64 KiB)"
+    );
+    assert!(
+        closed_by_peer(&mut slow.stream, Duration::from_secs(5)),
+        "the slow monitor's socket is still open"
+    );
+    s.assert_healthy();
+}
+
+/// Connections closed for passing `pubsub_max_pending_bytes` so far (the series appears with the first).
+fn limit_hits_now(s: &Server) -> f64 {
+    let series = "pincore_errors_total{reason=\"pubsub_output_limit\",shard=\"total\"}";
+    support::sample(&s.http_get("/metrics").1, series).unwrap_or(0.0)
+}
+
+#[test]
+fn keyspace_notifications_reach_subscribers_on_every_shard_for_the_classes_enabled() {
+    let Some(s) = two_shards("", 20_000) else {
+        return;
+    };
+    let mut c = Client::connect(&s);
+    let mut subscriber = Client::connect(&s);
+    assert_eq!(subscriber.call(&[b"PSUBSCRIBE", b"*"])[2], b"1");
+    // Off by default: nothing is published.
+    c.call(&[b"SET", b"quiet", b"1"]);
+    assert_eq!(
+        c.call(&[b"CONFIG", b"SET", b"notify-keyspace-events", b"KEl"]),
+        [b"OK"]
+    );
+    c.call(&[b"SET", b"foo", b"bar"]);
+    c.call(&[b"LPUSH", b"mylist", b"a"]);
+    c.call(&[b"RPOP", b"nothing"]);
+    c.call(&[b"RPOP", b"mylist"]);
+    assert_eq!(
+        c.call(&[b"CONFIG", b"SET", b"notify-keyspace-events", b"gK$"]),
+        [b"OK"]
+    );
+    c.call(&[b"DEL", b"foo", b"missing", b"quiet"]);
+    c.call(&[b"MSET", b"a", b"1", b"b", b"2"]);
+    assert_eq!(
+        c.call(&[b"CONFIG", b"GET", b"notify-keyspace-events"]),
+        [&b"notify-keyspace-events"[..], b"g$K"]
+    );
+    let expected: [&[&[u8]]; 8] = [
+        &[b"__keyspace@0__:mylist", b"lpush"],
+        &[b"__keyevent@0__:lpush", b"mylist"],
+        &[b"__keyspace@0__:mylist", b"rpop"],
+        &[b"__keyevent@0__:rpop", b"mylist"],
+        &[b"__keyspace@0__:foo", b"del"],
+        &[b"__keyspace@0__:quiet", b"del"],
+        &[b"__keyspace@0__:a", b"set"],
+        &[b"__keyspace@0__:b", b"set"],
+    ];
+    for words in expected {
+        let message = subscriber.next();
+        assert_eq!(message[0], b"pmessage");
+        assert_eq!(
+            &message[2..],
+            words,
+            "{:?}",
+            String::from_utf8_lossy(&message.concat())
+        );
+    }
+    s.assert_healthy();
 }

@@ -33,6 +33,9 @@ pub struct RespSettings {
     pub enable_debug_command: bool,
     /// Snapshots of the keyspace (see `persistence`): off unless `persistence.dir` is set.
     pub persistence: PersistenceSettings,
+    /// Redis's `notify-keyspace-events`: the classes of keyspace notifications to publish, in Redis's
+    /// letters (`KEA`, `Kg$`, ...; see `notify`); empty, the default, publishes none.
+    pub notify_keyspace_events: String,
 }
 
 impl Default for RespSettings {
@@ -45,6 +48,7 @@ impl Default for RespSettings {
             pubsub_max_pending_bytes: super::pubsub::DEFAULT_MAX_PENDING,
             enable_debug_command: false,
             persistence: PersistenceSettings::default(),
+            notify_keyspace_events: String::new(),
         }
     }
 }
@@ -83,6 +87,13 @@ impl Settings for RespSettings {
             ));
         }
         self.persistence.validate()?;
+        if super::notify::parse(&self.notify_keyspace_events).is_none() {
+            return Err(format!(
+                "notify_keyspace_events {:?}: {}",
+                self.notify_keyspace_events,
+                super::notify::INVALID
+            ));
+        }
         for (i, user) in self.users.iter().enumerate() {
             if user.name.is_empty() || user.name.bytes().any(|b| b <= b' ' || b > b'~') {
                 return Err(format!(

@@ -186,6 +186,8 @@ pub fn dispatch(
                 if spec.flags & flag::WRITE != 0 {
                     resp.saves.changed();
                 }
+                super::monitor::feed(&resp.pubsub, &call.session.client, spec, args);
+                super::notify::after(&resp.pubsub, spec, args, &call.out[mark..]);
                 match (call.later, flow) {
                     (Some(later), _) => Dispatched::Later(Pending::Deferred(later)),
                     (None, Flow::Reply) => Dispatched::Written,
@@ -193,6 +195,7 @@ pub fn dispatch(
                 }
             }
             Run::EveryShard { prepare, .. } => {
+                super::monitor::feed(&resp.pubsub, &session.client, spec, args);
                 let ctx = resp.ctx.clone();
                 Dispatched::Later(Pending::Snapshots {
                     command,
@@ -262,24 +265,19 @@ fn refuse(
 }
 
 /// Why a command cannot be queued, if it cannot: EXEC runs its queue under keyspace locks, which are never
-/// held across an await, so nothing that waits for other shards (INFO, CLIENT LIST and KILL, CONFIG SET and
-/// RESETSTAT), yields its shard between steps (KEYS) or blocks (BLPOP and the other blocking pops) can run
-/// there.
+/// held across an await, so INFO (which waits for every shard's metrics) and the blocking pops cannot run
+/// there. Commands that defer their reply (CONFIG SET and RESETSTAT, CLIENT LIST and KILL, KEYS, DEBUG SLEEP)
+/// are queued: EXEC finishes them once it has released its locks. SAVE and DEBUG RELOAD, which wait for a whole
+/// snapshot, are refused as well.
 fn not_in_transaction(spec: &Spec, args: &[&[u8]]) -> Option<&'static str> {
-    let sub = |names: &[&str]| {
-        args.get(1)
-            .is_some_and(|a| names.iter().any(|n| a.eq_ignore_ascii_case(n.as_bytes())))
-    };
     match spec.name {
         _ if matches!(spec.run, Run::EveryShard { .. }) => Some("waits for every shard"),
-        "debug" if sub(&["sleep"]) => Some("waits on a timer"),
-        "debug" if sub(&["reload"]) => Some("waits for the snapshot to be written and loaded"),
-        "keys" => Some("walks the keyspace a part at a time (SCAN runs inside MULTI)"),
+        "debug" if args.get(1).is_some_and(|a| a.eq_ignore_ascii_case(b"reload")) => {
+            Some("waits for the snapshot to be written and loaded")
+        }
         "save" => Some("waits for the snapshot to be written (BGSAVE runs inside MULTI)"),
         "blpop" | "brpop" | "blmove" | "bzpopmin" | "bzpopmax" => Some("blocks"),
-        "client" if sub(&["list", "kill"]) => Some("waits for every shard"),
-        "config" if sub(&["set", "resetstat"]) => Some("waits for every shard"),
-        "debug" if sub(&["sleep"]) => Some("sleeps"),
+        "monitor" => Some("streams every command to this connection"),
         _ => None,
     }
 }

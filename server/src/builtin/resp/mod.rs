@@ -3,7 +3,8 @@
 //! `session.rs` is the connection (read buffer, pipelining, deadlines), `dispatch.rs` runs a command from
 //! the table in `commands/` (one file per family), `info.rs` renders INFO, `kv.rs` is what the single-key
 //! commands mean on a [`store::Store`], `keyspace.rs` the parts every shard locks, and `pubsub.rs` the
-//! subscriptions every shard shares, with a mailbox per subscribed connection. `transaction.rs` is MULTI's
+//! subscriptions every shard shares, with a mailbox per subscribed connection (`monitor.rs` feeds MONITOR
+//! connections through such mailboxes). `transaction.rs` is MULTI's
 //! queue and `watch.rs` WATCH's registrations. It is written against
 //! the public framework API only.
 
@@ -22,6 +23,8 @@ pub mod keyspace;
 pub mod kv;
 pub mod lcs;
 pub mod persistence;
+pub mod monitor;
+pub mod notify;
 pub mod pubsub;
 pub mod random;
 pub mod scan;
@@ -107,6 +110,8 @@ impl Service for Resp {
         self.keyspace
             .set_limit(settings.max_memory_bytes, settings.eviction_policy);
         self.pubsub.set_limit(settings.pubsub_max_pending_bytes);
+        self.pubsub
+            .set_events(notify::parse(&settings.notify_keyspace_events).unwrap_or(0));
     }
 }
 
@@ -212,6 +217,7 @@ impl Resp {
         let settings = ctx.settings();
         keyspace.set_limit(settings.max_memory_bytes, settings.eviction_policy);
         pubsub.set_limit(settings.pubsub_max_pending_bytes);
+        pubsub.set_events(notify::parse(&settings.notify_keyspace_events).unwrap_or(0));
         Resp {
             ctx: ctx.clone(),
             keyspace,

@@ -14,11 +14,15 @@
 //! pass `services.resp.settings.pubsub_max_pending_bytes`, it drops its messages, takes no more and wakes its
 //! connection, which closes (Redis's `client-output-buffer-limit pubsub`, hard limit). The publisher never
 //! blocks on a slow subscriber.
+//!
+//! MONITOR connections get a mailbox the same way, registered in a list of their own: every command run on
+//! any shard is appended to each as one line (see [`super::monitor`]), bounded, closed and counted as a slow
+//! subscriber is. With no monitor, a command pays one relaxed atomic load for them.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::task::{Context, Poll, Waker};
 
@@ -34,6 +38,12 @@ pub struct PubSub {
     registry: RwLock<Registry>,
     /// `services.resp.settings.pubsub_max_pending_bytes`, changed live by SIGHUP.
     limit: AtomicUsize,
+    /// The mailboxes of MONITOR connections.
+    monitors: RwLock<Vec<Arc<Mailbox>>>,
+    /// How many there are, read without the lock on every command.
+    monitoring: AtomicUsize,
+    /// `notify-keyspace-events`: the enabled classes (see [`super::notify`]), 0 when off.
+    events: AtomicU32,
 }
 
 #[derive(Default)]
@@ -54,6 +64,9 @@ impl Default for PubSub {
         PubSub {
             registry: RwLock::default(),
             limit: AtomicUsize::new(DEFAULT_MAX_PENDING),
+            monitors: RwLock::default(),
+            monitoring: AtomicUsize::new(0),
+            events: AtomicU32::new(0),
         }
     }
 }
@@ -78,7 +91,7 @@ impl PubSub {
             reply::bulk(&mut encoded, channel);
             reply::bulk(&mut encoded, message);
             for mailbox in mailboxes {
-                mailbox.deliver(&encoded, limit);
+                mailbox.deliver(&encoded, limit, true);
             }
             receivers += mailboxes.len();
         }
@@ -93,11 +106,58 @@ impl PubSub {
             reply::bulk(&mut encoded, channel);
             reply::bulk(&mut encoded, message);
             for mailbox in mailboxes {
-                mailbox.deliver(&encoded, limit);
+                mailbox.deliver(&encoded, limit, true);
             }
             receivers += mailboxes.len();
         }
         receivers
+    }
+
+    /// The keyspace notification classes enabled (`notify-keyspace-events`), 0 when off.
+    #[inline]
+    pub fn events(&self) -> u32 {
+        self.events.load(Ordering::Relaxed)
+    }
+
+    pub fn set_events(&self, flags: u32) {
+        self.events.store(flags, Ordering::Relaxed);
+    }
+
+    /// Whether any connection runs MONITOR: one relaxed load, so that commands pay nothing more when none
+    /// does.
+    #[inline]
+    pub fn monitored(&self) -> bool {
+        self.monitoring.load(Ordering::Relaxed) > 0
+    }
+
+    /// Appends `line` (one encoded reply) to every MONITOR connection's mailbox.
+    pub fn feed_monitors(&self, line: &[u8]) {
+        let limit = self.limit.load(Ordering::Relaxed);
+        let monitors = self
+            .monitors
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for mailbox in monitors.iter() {
+            mailbox.deliver(line, limit, false);
+        }
+    }
+
+    fn monitors(&self) -> std::sync::RwLockWriteGuard<'_, Vec<Arc<Mailbox>>> {
+        self.monitors
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn add_monitor(&self, mailbox: &Arc<Mailbox>) {
+        let mut monitors = self.monitors();
+        monitors.push(mailbox.clone());
+        self.monitoring.store(monitors.len(), Ordering::Relaxed);
+    }
+
+    fn remove_monitor(&self, mailbox: &Arc<Mailbox>) {
+        let mut monitors = self.monitors();
+        monitors.retain(|m| !Arc::ptr_eq(m, mailbox));
+        self.monitoring.store(monitors.len(), Ordering::Relaxed);
     }
 
     /// The channels with at least one subscriber, those matching `pattern` if one is given (PUBSUB CHANNELS).
@@ -216,9 +276,10 @@ impl Mailbox {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Appends one message encoded as a RESP2 array (its first byte becomes `>` for RESP3), or, if that would
-    /// pass `limit`, drops everything pending and marks the mailbox overflowed. Wakes the connection.
-    fn deliver(&self, encoded: &[u8], limit: usize) {
+    /// Appends one message encoded as a RESP2 array (its first byte becomes `>` for RESP3 when `push`), or,
+    /// if that would pass `limit`, drops everything pending and marks the mailbox overflowed. Wakes the
+    /// connection.
+    fn deliver(&self, encoded: &[u8], limit: usize, push: bool) {
         let waker = {
             let mut pending = self.lock();
             if pending.over {
@@ -230,7 +291,7 @@ impl Mailbox {
             } else {
                 let start = pending.bytes.len();
                 pending.bytes.extend_from_slice(encoded);
-                if self.resp3.load(Ordering::Relaxed) {
+                if push && self.resp3.load(Ordering::Relaxed) {
                     pending.bytes[start] = b'>';
                 }
             }
@@ -302,6 +363,8 @@ pub struct Subscriptions {
     mailbox: Arc<Mailbox>,
     channels: HashSet<Box<[u8]>>,
     patterns: HashSet<Box<[u8]>>,
+    /// The connection runs MONITOR.
+    monitoring: bool,
 }
 
 impl Subscriptions {
@@ -311,6 +374,7 @@ impl Subscriptions {
             mailbox: Arc::new(Mailbox::new(protocol)),
             channels: HashSet::new(),
             patterns: HashSet::new(),
+            monitoring: false,
         }
     }
 
@@ -328,6 +392,19 @@ impl Subscriptions {
             Kind::Channel => &mut self.channels,
             Kind::Pattern => &mut self.patterns,
         }
+    }
+
+    /// MONITOR: every command run from now on arrives in the mailbox (nothing changes if it already does).
+    pub fn monitor(&mut self) {
+        if !self.monitoring {
+            self.monitoring = true;
+            self.pubsub.add_monitor(&self.mailbox);
+        }
+    }
+
+    /// Whether the connection runs MONITOR.
+    pub fn monitoring(&self) -> bool {
+        self.monitoring
     }
 
     /// Subscribes to a channel or pattern (nothing changes if it already is).
@@ -359,6 +436,9 @@ impl Drop for Subscriptions {
             let names = std::mem::take(self.set(kind));
             let names: Vec<&[u8]> = names.iter().map(|n| &n[..]).collect();
             self.pubsub.remove(kind, &names, &self.mailbox);
+        }
+        if self.monitoring {
+            self.pubsub.remove_monitor(&self.mailbox);
         }
     }
 }

@@ -208,7 +208,7 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
         match request_started {
             Some(started) => deadline.set(started + config.timeouts.request()),
             // As in Redis, a subscriber waiting for messages is not idle.
-            None if session.subscribed() => deadline.set(now + SUBSCRIBED_IDLE),
+            None if session.listening() => deadline.set(now + SUBSCRIBED_IDLE),
             None => deadline.set(now + config.timeouts.idle()),
         }
         let read = match session.mailbox() {

@@ -698,6 +698,25 @@ impl Store {
             .is_some_and(|at| at <= now)
     }
 
+    /// The kind of `key` if it is here and not past its deadline, changing nothing (no access counted, no
+    /// expired key deleted): for a command that reads many keys at once through shared borrows (SORT's BY
+    /// and GET patterns), then reads each with [`Store::peek`] or [`Store::peek_string`].
+    pub fn peek_kind(&self, key: &[u8], now: Instant) -> Option<Kind> {
+        let slot = self.slot(key)?;
+        slot.expires_at()
+            .is_none_or(|at| at > now)
+            .then(|| slot.kind())
+    }
+
+    /// The string value of `key` if it is here, not past its deadline and a string, changing nothing (see
+    /// [`Store::peek_kind`]).
+    pub fn peek_string(&self, key: &[u8], now: Instant) -> Option<&[u8]> {
+        match self.peek_kind(key, now)? {
+            Kind::String => self.slot(key).map(Slot::value),
+            _ => None,
+        }
+    }
+
     /// INCRBY: adds `delta` to the integer stored at `key` (0 when absent), keeping its TTL.
     pub fn incr_by(&mut self, key: &[u8], delta: i64, now: Instant) -> Result<i64, IncrError> {
         let current = match self.get(key, now).map_err(|_| IncrError::WrongType)? {

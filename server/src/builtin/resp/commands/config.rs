@@ -11,7 +11,7 @@ use pincore_resp::reply;
 use super::{help, printable, subcommand, Call, Flow};
 use crate::builtin::resp::auth::RespSettings;
 use crate::builtin::resp::eviction::Policy;
-use crate::builtin::resp::{glob, info};
+use crate::builtin::resp::{glob, info, notify};
 use crate::config::Config;
 
 /// Where a parameter lives.
@@ -30,10 +30,11 @@ enum Parameter {
     Port,
     Bind,
     EnableDebugCommand,
+    NotifyKeyspaceEvents,
 }
 
 /// Redis's names, in the order CONFIG GET lists matches.
-const PARAMETERS: [(&str, Parameter); 13] = [
+const PARAMETERS: [(&str, Parameter); 14] = [
     ("maxmemory", Parameter::MaxMemory),
     ("maxmemory-policy", Parameter::MaxMemoryPolicy),
     ("timeout", Parameter::Timeout),
@@ -47,6 +48,7 @@ const PARAMETERS: [(&str, Parameter); 13] = [
     ("port", Parameter::Port),
     ("bind", Parameter::Bind),
     ("enable-debug-command", Parameter::EnableDebugCommand),
+    ("notify-keyspace-events", Parameter::NotifyKeyspaceEvents),
 ];
 
 fn lookup(name: &[u8]) -> Option<Parameter> {
@@ -77,6 +79,9 @@ fn value(p: Parameter, config: &Config, settings: &RespSettings, shards: usize) 
         Parameter::Port => config.services.resp.listen.port().to_string(),
         Parameter::Bind => config.services.resp.listen.ip().to_string(),
         Parameter::EnableDebugCommand => yes_no(settings.enable_debug_command),
+        Parameter::NotifyKeyspaceEvents => {
+            notify::render(notify::parse(&settings.notify_keyspace_events).unwrap_or(0))
+        }
     }
 }
 
@@ -152,6 +157,11 @@ fn set(
                 "no" => false,
                 _ => return Err("argument must be 'yes' or 'no'".into()),
             }
+        }
+        Parameter::NotifyKeyspaceEvents => {
+            let text = String::from_utf8_lossy(text);
+            notify::parse(&text).ok_or(notify::INVALID)?;
+            settings.notify_keyspace_events = text.into_owned();
         }
         Parameter::Save | Parameter::AppendOnly => {
             let current = value(p, config, settings, shards);

@@ -10,6 +10,7 @@ use super::{help, subcommand, Call, Flow};
 use crate::builtin::resp::eviction::Policy;
 use crate::builtin::resp::expiry::{expire_when, Clock, ExpireCondition, NOT_AN_INTEGER, SYNTAX};
 use crate::builtin::resp::keyspace::PARTS;
+use crate::builtin::resp::notify::{self, class};
 use crate::builtin::resp::store::parse_i64;
 use crate::builtin::resp::types::Kind;
 use crate::builtin::resp::{glob, kv, scan};
@@ -18,13 +19,18 @@ use crate::builtin::resp::{glob, kv, scan};
 /// atomic.
 fn count(c: &mut Call<'_>, delete: bool) -> Flow {
     let keys = &c.args[1..];
+    let pubsub = &c.resp.pubsub;
     let mut locked = c.parts.lock_keys(keys.iter().copied());
     let found = keys
         .iter()
         .filter(|k| {
             let store = locked.store(k);
             if delete {
-                store.delete(k, c.now)
+                let deleted = store.delete(k, c.now);
+                if deleted {
+                    notify::key(pubsub, class::GENERIC, "del", k);
+                }
+                deleted
             } else {
                 store.exists(k, c.now)
             }

@@ -21,6 +21,7 @@ mod persistence;
 mod pubsub;
 mod server;
 mod sets;
+pub mod sort;
 mod strings;
 mod transactions;
 pub mod zsets;
@@ -148,7 +149,24 @@ impl Session {
         self.pubsub.as_ref().is_some_and(|s| s.count() > 0)
     }
 
-    /// The mailbox of a connection that has subscribed at some point.
+    /// Subscribed, or running MONITOR: waiting for what others do is not being idle.
+    pub fn listening(&self) -> bool {
+        self.pubsub
+            .as_ref()
+            .is_some_and(|s| s.count() > 0 || s.monitoring())
+    }
+
+    /// The connection's subscriptions (and MONITOR), made by the first command that needs them.
+    pub fn subscriptions(
+        &mut self,
+        pubsub: &std::sync::Arc<super::pubsub::PubSub>,
+    ) -> &mut super::pubsub::Subscriptions {
+        let protocol = self.protocol;
+        self.pubsub
+            .get_or_insert_with(|| super::pubsub::Subscriptions::new(pubsub.clone(), protocol))
+    }
+
+    /// The mailbox of a connection that has subscribed or run MONITOR at some point.
     pub fn mailbox(&self) -> Option<&std::sync::Arc<super::pubsub::Mailbox>> {
         self.pubsub.as_ref().map(|s| s.mailbox())
     }
@@ -251,7 +269,7 @@ const fn declined_row(
 }
 
 /// The commands, in the order of their metric series.
-pub static COMMANDS: [Spec; 163] = [
+pub static COMMANDS: [Spec; 166] = [
     row(
         "ping",
         -1,
@@ -1824,6 +1842,36 @@ pub static COMMANDS: [Spec; 163] = [
         "sorted-set",
         "Removes and returns the highest-scored member of the first non-empty sorted set, waiting up to a timeout.",
         blocking::bzpopmax,
+    ),
+    row(
+        "monitor",
+        1,
+        ADMIN,
+        (0, 0, 0),
+        Conn,
+        "server",
+        "Streams every command the server runs to this connection, until it closes or RESETs.",
+        server::monitor,
+    ),
+    row(
+        "sort",
+        -2,
+        WRITE | DENYOOM,
+        (1, 1, 1),
+        Keys,
+        "generic",
+        "Sorts a list, set or sorted set, by its elements or BY the keys a pattern names; GET, LIMIT, ALPHA, STORE.",
+        sort::sort,
+    ),
+    row(
+        "sort_ro",
+        -2,
+        READONLY,
+        (1, 1, 1),
+        Keys,
+        "generic",
+        "SORT without STORE.",
+        sort::sort_ro,
     ),
 ];
 

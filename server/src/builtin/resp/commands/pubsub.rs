@@ -4,7 +4,7 @@
 use pincore_resp::reply::{self, Protocol};
 
 use super::{printable, Call, Flow};
-use crate::builtin::resp::pubsub::{Kind, Subscriptions};
+use crate::builtin::resp::pubsub::Kind;
 
 pub fn subscribe(c: &mut Call<'_>) -> Flow {
     subscribe_to(c, Kind::Channel)
@@ -46,11 +46,7 @@ fn confirm(out: &mut Vec<u8>, protocol: Protocol, word: &[u8], name: Option<&[u8
 
 fn subscribe_to(c: &mut Call<'_>, kind: Kind) -> Flow {
     let protocol = c.session.protocol;
-    let pubsub = &c.resp.pubsub;
-    let subscriptions = c
-        .session
-        .pubsub
-        .get_or_insert_with(|| Subscriptions::new(pubsub.clone(), protocol));
+    let subscriptions = c.session.subscriptions(&c.resp.pubsub);
     for name in &c.args[1..] {
         subscriptions.subscribe(kind, name);
         let word = confirmation(kind, true);

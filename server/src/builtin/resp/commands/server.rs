@@ -1,4 +1,4 @@
-//! Server commands: DBSIZE, FLUSHALL, FLUSHDB, TIME, COMMAND (CONFIG has a file of its own, `config.rs`;
+//! Server commands: DBSIZE, FLUSHALL, FLUSHDB, MONITOR, TIME, COMMAND (CONFIG has a file of its own, `config.rs`;
 //! INFO, which waits for every shard, is in [`crate::builtin::resp::info`]).
 
 use pincore_resp::reply;
@@ -22,6 +22,17 @@ pub fn flushall(c: &mut Call<'_>) -> Flow {
     }
     c.parts.flush();
     reply::simple(c.out, b"OK");
+    Flow::Reply
+}
+
+/// MONITOR: from now on every command run, on any shard, arrives on this connection (see
+/// [`crate::builtin::resp::monitor`]). A connection that already monitors gets no reply, as in Redis.
+pub fn monitor(c: &mut Call<'_>) -> Flow {
+    let subscriptions = c.session.subscriptions(&c.resp.pubsub);
+    if !subscriptions.monitoring() {
+        subscriptions.monitor();
+        reply::simple(c.out, b"OK");
+    }
     Flow::Reply
 }
 

@@ -3,12 +3,12 @@
 //! Between MULTI and EXEC, [`crate::builtin::resp::dispatch`] checks each command and queues it
 //! ([`crate::builtin::resp::transaction`]). EXEC locks every keyspace part that a queued command's keys (by
 //! the table's key positions) or a watched key fall in, all of them when a queued command works on the whole
-//! keyspace (FLUSHALL, DBSIZE, RANDOMKEY), in ascending order as multi-key commands do, and runs the queue
+//! keyspace (FLUSHALL, DBSIZE, RANDOMKEY) or reads keys known only as it runs (SORT with BY or GET patterns), in ascending order as multi-key commands do, and runs the queue
 //! under those locks: no other client, on any shard, sees a state between two of its commands.
 
 use pincore_resp::reply;
 
-use super::{flag, Call, Flow, Route, Run, COMMANDS};
+use super::{flag, sort, Call, Deferred, Flow, Route, Run, COMMANDS};
 use crate::builtin::resp::keyspace::{Parts, OOM, PARTS};
 use crate::builtin::resp::transaction::Transaction;
 
@@ -110,6 +110,10 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
             Route::Keys => {
                 indexes.extend(spec.keys_of(args).map(|k| keyspace.part_of(k)));
                 indexes.extend(counted_keys(spec.name, args).map(|k| keyspace.part_of(k)));
+                indexes
+                    .extend(sort::store_destination(spec.name, args).map(|k| keyspace.part_of(k)));
+                // A SORT with BY or GET patterns reads keys known only as it runs.
+                everything |= sort::reaches_every_key(spec.name, args);
             }
             // Channels take the subscription registry's own lock, never a keyspace part.
             Route::Connection | Route::Channels => {}
@@ -131,7 +135,10 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
         reply::nil_array(c.out, c.session.protocol);
         return Flow::Reply;
     }
+    let start = c.out.len();
     reply::array(c.out, transaction.len());
+    // Replies still being made (CONFIG SET, CLIENT LIST, KEYS), by where they go in EXEC's reply.
+    let mut deferred: Vec<(usize, Deferred)> = Vec::new();
     transaction.each(|command, args| {
         // Only commands that run here are queued (see `dispatch`); the others cannot reach this.
         let Run::Here(run) = COMMANDS[command].run else {
@@ -155,15 +162,43 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
             },
             later: None,
         };
+        let mark = call.out.len();
         run(&mut call);
-        // Commands that defer their reply (KEYS, CLIENT LIST, CONFIG SET) are refused when queued; should
-        // one slip through, its slot gets an error rather than a reply awaited under the locks.
-        if call.later.is_some() {
-            reply::error(c.out, b"ERR command not allowed inside a transaction");
+        let client = &call.session.client;
+        crate::builtin::resp::monitor::feed(&resp.pubsub, client, &COMMANDS[command], args);
+        crate::builtin::resp::notify::after(
+            &resp.pubsub,
+            &COMMANDS[command],
+            args,
+            &call.out[mark..],
+        );
+        if let Some(later) = call.later {
+            deferred.push((c.out.len() - start, later));
         }
     });
     counted.committed.inc();
+    if !deferred.is_empty() {
+        c.later = Some(finish_after_locks(c.out.split_off(start), deferred));
+    }
     Flow::Reply
+}
+
+/// EXEC's reply when some of its commands defer theirs (CONFIG SET and RESETSTAT, CLIENT LIST and KILL,
+/// KEYS): they wait for other shards or yield between steps, which must not happen under the transaction's
+/// locks, so they finish once EXEC has released them, each reply put in its place in `written`. Their effect
+/// comes after the rest of the transaction's, not between its commands.
+fn finish_after_locks(written: Vec<u8>, deferred: Vec<(usize, Deferred)>) -> Deferred {
+    Box::pin(async move {
+        let mut out = Vec::with_capacity(written.len());
+        let mut at = 0;
+        for (position, later) in deferred {
+            out.extend_from_slice(&written[at..position]);
+            out.extend_from_slice(&later.await);
+            at = position;
+        }
+        out.extend_from_slice(&written[at..]);
+        out
+    })
 }
 
 /// The source keys of the commands whose table row names only the destination, because a count argument
