@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::eviction::Policy;
+use super::types::encodings::Encodings;
 use crate::framework::Settings;
 
 /// The `resp` service's own settings.
@@ -30,6 +31,8 @@ pub struct RespSettings {
     pub pubsub_max_pending_bytes: usize,
     /// Redis's `enable-debug-command`: whether DEBUG runs (see `commands::debug`); off by default.
     pub enable_debug_command: bool,
+    /// The sizes at which collections leave their compact encodings (Redis's `*-max-listpack-*` settings).
+    pub encodings: Encodings,
 }
 
 impl Default for RespSettings {
@@ -41,6 +44,7 @@ impl Default for RespSettings {
             eviction_policy: Policy::NoEviction,
             pubsub_max_pending_bytes: super::pubsub::DEFAULT_MAX_PENDING,
             enable_debug_command: false,
+            encodings: Encodings::default(),
         }
     }
 }
@@ -72,6 +76,7 @@ impl Settings for RespSettings {
     }
 
     fn validate(&self) -> Result<(), String> {
+        self.encodings.validate()?;
         if self.pubsub_max_pending_bytes == 0 {
             return Err(format!(
                 "pubsub_max_pending_bytes: 0 would close every subscriber at its first message; give the bytes a subscriber may have pending (default {})",

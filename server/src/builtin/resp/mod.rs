@@ -11,6 +11,7 @@ pub mod auth;
 pub mod blocking;
 pub mod clients;
 pub mod commands;
+mod digest;
 mod dispatch;
 pub mod eviction;
 pub mod expiry;
@@ -90,6 +91,7 @@ impl Service for Resp {
         self.keyspace
             .set_limit(settings.max_memory_bytes, settings.eviction_policy);
         self.pubsub.set_limit(settings.pubsub_max_pending_bytes);
+        types::encodings::apply(&settings.encodings);
     }
 }
 
@@ -187,6 +189,7 @@ impl Resp {
         let settings = ctx.settings();
         keyspace.set_limit(settings.max_memory_bytes, settings.eviction_policy);
         pubsub.set_limit(settings.pubsub_max_pending_bytes);
+        types::encodings::apply(&settings.encodings);
         Resp {
             ctx: ctx.clone(),
             keyspace,
