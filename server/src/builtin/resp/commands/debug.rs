@@ -1,19 +1,35 @@
 //! DEBUG, allowed only with `services.resp.settings.enable_debug_command: true` (off by default, as Redis's
 //! `enable-debug-command no`): SET-ACTIVE-EXPIRE turns the background expiry sweep off and on (keys then
 //! expire only when a command touches them), SLEEP delays this connection's reply without holding its
-//! shard, PROTOCOL answers a sample of one reply type (for testing clients), HELP lists them. Redis's other subcommands inspect or rewrite its internals (objects, encodings,
-//! persistence, replication) and answer that pincore-server does not support them.
+//! shard, PROTOCOL answers a sample of one reply type (for testing clients), OBJECT describes a key in
+//! Redis's shape, DIGEST and DIGEST-VALUE fingerprint the dataset or values (see `digest`),
+//! QUICKLIST-PACKED-THRESHOLD is accepted (a list element is always its own block here), HELP lists them.
+//! Redis's other subcommands inspect or rewrite its internals (persistence, replication, allocator) and
+//! answer that pincore-server does not support them.
 
 use std::time::Duration;
 
 use pincore_resp::reply::{self, Protocol};
 
+use super::config::memory;
 use super::{help, printable, Call, Flow};
+use crate::builtin::resp::digest::{self, Digest};
+use crate::builtin::resp::keyspace::Parts;
+use crate::builtin::resp::store::{Object, ValueRef};
+use crate::builtin::resp::types::Collection;
 
 /// What DEBUG answers while `enable_debug_command` is off: Redis's words, with pincore's setting.
 pub const NOT_ALLOWED: &[u8] = b"ERR DEBUG command not allowed. Set services.resp.settings.enable_debug_command: true in the configuration file to allow it.";
 
-const DEBUG_HELP: [&str; 6] = [
+const DEBUG_HELP: [&str; 14] = [
+    "DIGEST",
+    "    Output a hex signature representing the current dataset.",
+    "DIGEST-VALUE <key> [<key> ...]",
+    "    Output a hex signature of the values of all the specified keys.",
+    "OBJECT <key>",
+    "    Show low level info about the key and associated value.",
+    "QUICKLIST-PACKED-THRESHOLD <size>",
+    "    Accepted for compatibility: every list element is its own block here.",
     "PROTOCOL <type>",
     "    Reply with a sample of a RESP type: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false.",
     "SET-ACTIVE-EXPIRE <0|1>",
@@ -23,11 +39,9 @@ const DEBUG_HELP: [&str; 6] = [
 ];
 
 /// The subcommands of Redis's DEBUG that pincore-server leaves out.
-const UNSUPPORTED: [&str; 21] = [
+const UNSUPPORTED: [&str; 16] = [
     "assert",
     "change-repl-id",
-    "digest",
-    "digest-value",
     "error",
     "htstats",
     "htstats-key",
@@ -37,10 +51,7 @@ const UNSUPPORTED: [&str; 21] = [
     "log",
     "mallctl",
     "mallctl-str",
-    "object",
     "populate",
-    "quicklist-packed-threshold",
-    "reload",
     "restart",
     "sdslen",
     "segfault",
@@ -53,6 +64,10 @@ pub fn debug(c: &mut Call<'_>) -> Flow {
         return Flow::Reply;
     }
     let given = String::from_utf8_lossy(c.args[1]).to_ascii_lowercase();
+    if given == "reload" {
+        reply::error(c.out, b"ERR pincore-server does not support DEBUG RELOAD: it keeps data in memory only, so there is nothing to save and load back");
+        return Flow::Reply;
+    }
     if UNSUPPORTED.contains(&given.as_str()) {
         let text = format!(
             "ERR pincore-server does not support DEBUG {}",
@@ -66,11 +81,15 @@ pub fn debug(c: &mut Call<'_>) -> Flow {
         ("set-active-expire", 3),
         ("sleep", 3),
         ("protocol", 3),
+        ("object", 3),
+        ("digest", 2),
+        ("digest-value", -2),
+        ("quicklist-packed-threshold", 3),
     ];
-    let Some(&(sub, _)) = table
-        .iter()
-        .find(|(name, arity)| given == *name && c.args.len() == *arity)
-    else {
+    let Some(&(sub, _)) = table.iter().find(|(name, arity)| {
+        given == *name
+            && (c.args.len() as i64 == *arity || (*arity < 0 && c.args.len() as i64 >= -arity))
+    }) else {
         let text = format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
             printable(c.args[1])
@@ -93,6 +112,43 @@ pub fn debug(c: &mut Call<'_>) -> Flow {
             }
         }
         "protocol" => sample(c),
+        "object" | "digest" | "digest-value" if matches!(c.parts, Parts::Held { .. }) => {
+            // EXEC holds only the parts its commands named; this would need others.
+            let text = format!(
+                "ERR DEBUG {} is not supported inside MULTI",
+                given.to_ascii_uppercase()
+            );
+            reply::error(c.out, text.as_bytes());
+        }
+        "object" => object(c),
+        "digest" => {
+            let mut all = Digest::default();
+            let now = c.now;
+            c.resp.keyspace.for_each_part(|_, store| {
+                store.for_each_live(now, |key, value, deadline| {
+                    all.mix(digest::of_key(key, value, deadline));
+                });
+            });
+            reply::simple(c.out, all.hex().as_bytes());
+        }
+        "digest-value" => {
+            reply::array(c.out, c.args.len() - 2);
+            for key in &c.args[2..] {
+                let found = c
+                    .parts
+                    .lock(key)
+                    .value_ref(key, c.now)
+                    .map(|(v, _)| digest::of_value(v));
+                reply::simple(c.out, found.unwrap_or_default().hex().as_bytes());
+            }
+        }
+        "quicklist-packed-threshold" => match memory(c.args[2]) {
+            Some(size) if size <= (1 << 32) - (1 << 20) => reply::simple(c.out, b"OK"),
+            _ => reply::error(
+                c.out,
+                b"ERR argument must be a memory value bigger than 1 and smaller than 4gb",
+            ),
+        },
         _ => {
             let seconds = std::str::from_utf8(c.args[2])
                 .ok()
@@ -113,6 +169,48 @@ pub fn debug(c: &mut Call<'_>) -> Flow {
         }
     }
     Flow::Reply
+}
+
+/// DEBUG OBJECT <key>: Redis's line, with what pincore knows: the value's address, its encoding, the bytes
+/// of its elements with a length byte each (Redis's `serializedlength` is its RDB size, compressed; this is
+/// an estimate of the uncompressed one), the access clock and idle seconds.
+fn object(c: &mut Call<'_>) {
+    let key = c.args[2];
+    let mut part = c.parts.lock(key);
+    let Some(Object {
+        encoding,
+        idle_seconds,
+        address,
+        ..
+    }) = part.object(key, c.now)
+    else {
+        reply::error(c.out, b"ERR no such key");
+        return;
+    };
+    let length = match part.value_ref(key, c.now) {
+        Some((ValueRef::String(bytes), _)) => bytes.len(),
+        Some((ValueRef::Collection(collection), _)) => serialized_length(collection),
+        None => 0,
+    };
+    drop(part);
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let lru = unix.saturating_sub(u64::from(idle_seconds)) & ((1 << 24) - 1);
+    let line = format!(
+        "Value at:{address:#x} refcount:1 encoding:{} serializedlength:{length} lru:{lru} lru_seconds_idle:{idle_seconds}",
+        encoding.name()
+    );
+    reply::simple(c.out, line.as_bytes());
+}
+
+fn serialized_length(collection: &Collection) -> usize {
+    match collection {
+        Collection::Hash(h) => h.iter().map(|(f, v)| f.len() + v.len() + 2).sum(),
+        Collection::List(l) => l.iter().map(|e| e.len() + 1).sum(),
+        Collection::Set(s) => s.iter().map(|m| m.len() + 1).sum(),
+        Collection::ZSet(z) => z.iter().map(|(m, _)| m.len() + 9).sum(),
+    }
 }
 
 /// DEBUG PROTOCOL <type>: the sample Redis answers for each reply type, in the connection's protocol.

@@ -1063,7 +1063,7 @@ pub static COMMANDS: [Spec; 162] = [
         (0, 0, 0),
         Conn,
         "server",
-        "SET-ACTIVE-EXPIRE, SLEEP, HELP; only with services.resp.settings.enable_debug_command.",
+        "OBJECT, DIGEST, DIGEST-VALUE, SET-ACTIVE-EXPIRE, SLEEP, PROTOCOL, HELP; only with services.resp.settings.enable_debug_command.",
         debug::debug,
     ),
     row(
