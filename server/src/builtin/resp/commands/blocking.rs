@@ -71,7 +71,7 @@ fn pop_or_block(
     let keys = keys.iter().map(|k| k.to_vec()).collect();
     // From now, not from the read the command came in: commands before it in a pipeline may have waited.
     let deadline = wait.map(|w| std::time::Instant::now() + w);
-    c.session.blocked = Some(Blocked::new(&keyspace.waiters, take_what, keys, deadline));
+    c.session.blocked = Some(Blocked::new(keyspace, take_what, keys, deadline));
     Flow::Reply
 }
 
