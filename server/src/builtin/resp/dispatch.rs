@@ -271,7 +271,7 @@ fn not_in_transaction(spec: &Spec, args: &[&[u8]]) -> Option<&'static str> {
         _ if matches!(spec.run, Run::EveryShard { .. }) => Some("waits for every shard"),
         "debug" if sub(&["sleep"]) => Some("waits on a timer"),
         "keys" => Some("walks the keyspace a part at a time (SCAN runs inside MULTI)"),
-        "blpop" | "brpop" | "blmove" | "bzpopmin" | "bzpopmax" => Some("blocks"),
+        "blpop" | "brpop" | "blmove" | "brpoplpush" | "bzpopmin" | "bzpopmax" => Some("blocks"),
         "client" if sub(&["list", "kill"]) => Some("waits for every shard"),
         "config" if sub(&["set", "resetstat"]) => Some("waits for every shard"),
         "debug" if sub(&["sleep"]) => Some("sleeps"),

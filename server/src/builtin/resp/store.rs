@@ -891,6 +891,14 @@ impl Store {
         })
     }
 
+    /// The bytes `key` costs, as `maxmemory` counts them (MEMORY USAGE); `None` if it is missing.
+    pub fn usage(&mut self, key: &[u8], now: Instant) -> Option<usize> {
+        if !self.live(key, now) {
+            return None;
+        }
+        self.slot(key).map(footprint)
+    }
+
     /// The value at `key` and its deadline (in the slot's own nanoseconds), if the key is live; read without
     /// counting as an access.
     pub fn value_ref(&self, key: &[u8], now: Instant) -> Option<(ValueRef<'_>, Option<u64>)> {

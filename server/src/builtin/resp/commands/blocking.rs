@@ -1,4 +1,4 @@
-//! Blocking pops: BLPOP, BRPOP, BLMOVE, BZPOPMIN, BZPOPMAX. Each first tries its keys in order as its
+//! Blocking pops: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BZPOPMIN, BZPOPMAX. Each first tries its keys in order as its
 //! non-blocking form would (WRONGTYPE for a key of another kind); when all are empty it leaves a
 //! [`Blocked`] in the session, which the connection waits on (see [`crate::builtin::resp::blocking`]).
 
@@ -98,6 +98,15 @@ pub fn blmove(c: &mut Call<'_>) -> Flow {
         reply::error(c.out, SYNTAX);
         return Flow::Reply;
     };
+    move_or_block(c, from, to)
+}
+
+/// BRPOPLPUSH source destination timeout: BLMOVE source destination RIGHT LEFT.
+pub fn brpoplpush(c: &mut Call<'_>) -> Flow {
+    move_or_block(c, End::Right, End::Left)
+}
+
+fn move_or_block(c: &mut Call<'_>, from: End, to: End) -> Flow {
     let Some(wait) = timeout(c) else {
         return Flow::Reply;
     };

@@ -18,6 +18,7 @@ mod hashes;
 mod keys;
 mod lists;
 mod pubsub;
+mod scans;
 mod server;
 mod sets;
 mod strings;
@@ -250,7 +251,7 @@ const fn declined_row(
 }
 
 /// The commands, in the order of their metric series.
-pub static COMMANDS: [Spec; 162] = [
+pub static COMMANDS: [Spec; 175] = [
     row(
         "ping",
         -1,
@@ -943,6 +944,16 @@ pub static COMMANDS: [Spec; 162] = [
         "generic",
         "OBJECT ENCODING, FREQ, IDLETIME, REFCOUNT, HELP: how a key's value is held and used.",
         keys::object,
+    ),
+    row(
+        "memory",
+        -2,
+        READONLY,
+        (2, 2, 1),
+        Keys,
+        "server",
+        "MEMORY USAGE key, HELP: the bytes a key costs, as maxmemory counts them.",
+        keys::memory,
     ),
     row(
         "lcs",
@@ -1757,6 +1768,116 @@ pub static COMMANDS: [Spec; 162] = [
         zsets::zinterstore,
     ),
     row(
+        "zdiffstore",
+        -4,
+        WRITE | DENYOOM,
+        (1, 1, 1),
+        Keys,
+        "sorted-set",
+        "Stores the members of the first sorted set that are in no other.",
+        zsets::zdiffstore,
+    ),
+    row(
+        "zunion",
+        -3,
+        READONLY,
+        (2, -1, 1),
+        Keys,
+        "sorted-set",
+        "Returns the union of sorted sets, with WEIGHTS, AGGREGATE and WITHSCORES.",
+        zsets::zunion,
+    ),
+    row(
+        "zinter",
+        -3,
+        READONLY,
+        (2, -1, 1),
+        Keys,
+        "sorted-set",
+        "Returns the intersection of sorted sets, with WEIGHTS, AGGREGATE and WITHSCORES.",
+        zsets::zinter,
+    ),
+    row(
+        "zdiff",
+        -3,
+        READONLY,
+        (2, -1, 1),
+        Keys,
+        "sorted-set",
+        "Returns the members of the first sorted set that are in no other, with WITHSCORES.",
+        zsets::zdiff,
+    ),
+    row(
+        "zintercard",
+        -3,
+        READONLY,
+        (2, -1, 1),
+        Keys,
+        "sorted-set",
+        "Returns the size of the intersection of sorted sets, with LIMIT.",
+        zsets::zintercard,
+    ),
+    row(
+        "zremrangebyrank",
+        4,
+        WRITE,
+        (1, 1, 1),
+        Keys,
+        "sorted-set",
+        "Removes the members within a range of ranks.",
+        zsets::zremrangebyrank,
+    ),
+    row(
+        "zremrangebyscore",
+        4,
+        WRITE,
+        (1, 1, 1),
+        Keys,
+        "sorted-set",
+        "Removes the members within a range of scores.",
+        zsets::zremrangebyscore,
+    ),
+    row(
+        "zremrangebylex",
+        4,
+        WRITE,
+        (1, 1, 1),
+        Keys,
+        "sorted-set",
+        "Removes the members within a lexicographical range.",
+        zsets::zremrangebylex,
+    ),
+    row(
+        "sscan",
+        -3,
+        READONLY,
+        (1, 1, 1),
+        Keys,
+        "set",
+        "Iterates a set's members, with MATCH (the whole set in one step).",
+        scans::sscan,
+    ),
+    row(
+        "hscan",
+        -3,
+        READONLY,
+        (1, 1, 1),
+        Keys,
+        "hash",
+        "Iterates a hash's fields and values, with MATCH (the whole hash in one step).",
+        scans::hscan,
+    ),
+    row(
+        "zscan",
+        -3,
+        READONLY,
+        (1, 1, 1),
+        Keys,
+        "sorted-set",
+        "Iterates a sorted set's members and scores, with MATCH (the whole set in one step).",
+        scans::zscan,
+    ),
+    row(
         "blpop",
         -3,
         WRITE,
@@ -1785,6 +1906,16 @@ pub static COMMANDS: [Spec; 162] = [
         "list",
         "LMOVE, waiting up to a timeout for the source to have an element.",
         blocking::blmove,
+    ),
+    row(
+        "brpoplpush",
+        4,
+        WRITE | DENYOOM,
+        (1, 2, 1),
+        Keys,
+        "list",
+        "RPOPLPUSH, waiting up to a timeout for the source to have an element.",
+        blocking::brpoplpush,
     ),
     row(
         "bzpopmin",
