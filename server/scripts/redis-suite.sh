@@ -11,10 +11,13 @@
 #   PINCORE_SERVER  the pincore-server binary (default: target/release/pincore-server, built if missing)
 #   OUT             where logs and the report go (default: target/redis-suite)
 #   SHARDS=one      run pincore-server with one shard (default: a shard per CPU)
+#   DURABLE=yes     run the suite with --durable: a test ending in an unexpected error reply (a command
+#                   pincore-server lacks or declines) counts as failed and the file goes on, instead of
+#                   the file stopping there (default: stop, as runtest does)
 # Needs tclsh (Debian: tcl) and redis-server/redis-cli (redis-server, redis-tools).
 set -euo pipefail
 
-[ $# -ge 1 ] || { sed -n '2,15p' "$0" >&2; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,18p' "$0" >&2; exit 2; }
 source_dir=$(cd "$1" && pwd)
 shift
 units=("$@")
@@ -114,6 +117,8 @@ services:
 EOF
 cpus=()
 [ "${SHARDS:-all}" = one ] && cpus=(--cpus 0)
+durable=()
+[ "${DURABLE:-no}" = yes ] && durable=(--durable)
 "$server" --config "$config" "${cpus[@]}" >"$out/pincore-server.log" 2>&1 &
 pids+=($!)
 wait_for "$pincore_port" "$!" pincore-server
@@ -143,7 +148,7 @@ for unit in "${units[@]}"; do
     fi
     # Each file in its own run: an exception (an unsupported command) ends only that file.
     (cd "$source_dir" && timeout 900 ./runtest --host 127.0.0.1 --port "$port" --singledb --single "$unit" \
-      --timeout 60 "${skips[@]}" >"$out/$name.$peer.log" 2>&1) || true
+      --timeout 60 "${skips[@]}" "${durable[@]}" >"$out/$name.$peer.log" 2>&1) || true
     # Both servers share one keyspace across files: start each file empty.
     redis-cli -p "$port" flushall >/dev/null 2>&1 || true
   done

@@ -869,6 +869,62 @@ const ZSETS: &[(Check, &str)] = &[
     (Same, "ZUNIONSTORE u 2 a str"),
     (Same, "ZINTERSTORE u 2 a str"),
     (Same, "ZINTERSTORE u 0 a"),
+    (Same, "ZUNION 2 a b"),
+    (
+        Same,
+        "ZUNION 3 a b s WEIGHTS 2 0.5 3 AGGREGATE MAX WITHSCORES",
+    ),
+    (Same, "ZINTER 2 a b WITHSCORES"),
+    (Same, "ZINTER 3 a b s AGGREGATE MIN"),
+    (Same, "ZDIFF 2 a b WITHSCORES"),
+    (Same, "ZDIFF 2 b s"),
+    (Same, "ZDIFF 1 nz"),
+    (Same, "ZDIFF 2 a b WEIGHTS 1 2"),
+    (Same, "ZDIFFSTORE d 2 b s"),
+    (Same, "ZRANGE d 0 -1 WITHSCORES"),
+    (Same, "ZDIFFSTORE d 2 nz a"),
+    (Same, "EXISTS d"),
+    (Same, "ZDIFFSTORE d 2 a b AGGREGATE SUM"),
+    (Same, "ZINTERCARD 2 a b"),
+    (Same, "ZINTERCARD 2 a b LIMIT 1"),
+    (Same, "ZINTERCARD 2 a b LIMIT 0"),
+    (Same, "ZINTERCARD 2 a b LIMIT -1"),
+    (Same, "ZINTERCARD 0 a"),
+    (Same, "ZINTERCARD 3 a b"),
+    (Same, "ZINTERCARD x a"),
+    (Same, "ZINTERCARD 2 a b WITHSCORES"),
+    (Same, "ZUNION 0 a"),
+    (Same, "ZUNION 3 a b"),
+    (Same, "ZUNION 2 a str"),
+    (Same, "ZINTER 1 a LIMIT 1"),
+    (Same, "ZADD r 1 a 2 b 3 c 4 d 5 e 6 f"),
+    (Same, "ZREMRANGEBYSCORE r (1 2"),
+    (Same, "ZREMRANGEBYRANK r -1 -1"),
+    (Same, "ZREMRANGEBYLEX r [d +"),
+    (Same, "ZRANGE r 0 -1"),
+    (Same, "ZREMRANGEBYRANK r 5 10"),
+    (Same, "ZREMRANGEBYSCORE r x 1"),
+    (Same, "ZREMRANGEBYLEX r a b"),
+    (Same, "ZREMRANGEBYRANK r 0 x"),
+    (Same, "ZREMRANGEBYRANK nz 0 -1"),
+    (Same, "ZREMRANGEBYRANK str 0 -1"),
+    (Same, "ZREMRANGEBYSCORE r -inf +inf"),
+    (Same, "EXISTS r"),
+    (Same, "ZSCAN a 0"),
+    (Same, "ZSCAN a 0 MATCH *y* COUNT 100"),
+    (Same, "ZSCAN a x"),
+    (Same, "ZSCAN a 0 COUNT 0"),
+    (Same, "ZSCAN a 0 FOO"),
+    (Same, "ZSCAN nz 0 FOO"),
+    (Same, "ZSCAN str 0"),
+    (Same, "SADD ints 3 1 2"),
+    (Same, "SSCAN ints 0"),
+    (Same, "SSCAN ints 0 MATCH 2"),
+    (Same, "SSCAN ints 0 TYPE set"),
+    (Same, "HSET hs f1 v1 f2 v2 g v3"),
+    (Same, "HSCAN hs 0 MATCH f*"),
+    (Same, "HSCAN hs 0 COUNT x"),
+    (Same, "HSCAN str 0"),
     (Shape, "ZRANDMEMBER a"),
     (Same, "ZRANDMEMBER nz"),
     (Same, "ZRANDMEMBER nz 2"),
@@ -917,6 +973,12 @@ const BLOCKING: &[(Check, &str)] = &[
     (Same, "BLMOVE l dst UP LEFT 1"),
     (Same, "BLMOVE l dst LEFT LEFT x"),
     (Same, "BLMOVE missing dst LEFT LEFT 0.02"),
+    (Same, "RPUSH src p q"),
+    (Same, "BRPOPLPUSH src dst 1"),
+    (Same, "LRANGE dst 0 -1"),
+    (Same, "BRPOPLPUSH src str 1"),
+    (Same, "BRPOPLPUSH src dst x"),
+    (Same, "BRPOPLPUSH missing dst 0.02"),
     (Same, "EXISTS l"),
     (Same, "ZADD z 1 a 2 b 3 c"),
     (Same, "BZPOPMIN missing z 1"),
@@ -1426,6 +1488,159 @@ const DEBUG: &[(Check, &str)] = &[
     (Same, "CONFIG GET *debug*"),
     (Same, "CONFIG SET enable-debug-command no"),
 ];
+
+/// The compact encodings' thresholds as CONFIG parameters (with Redis 7.0's `ziplist` aliases), the
+/// encodings OBJECT ENCODING reports on either side of them, and the DEBUG subcommands Redis's tests read
+/// (DEBUG OBJECT's line differs in its address and sizes, so only its shape is compared).
+const ENCODINGS: &[(Check, &str)] = &[
+    (Same, "CONFIG GET hash-max-listpack-entries"),
+    (Same, "CONFIG GET hash-max-ziplist-value"),
+    (Unordered, "CONFIG GET *max-listpack*"),
+    (Unordered, "CONFIG GET *max-ziplist*"),
+    (Same, "CONFIG GET set-max-intset-entries"),
+    (
+        Same,
+        "CONFIG SET hash-max-ziplist-entries 4 hash-max-listpack-value 8",
+    ),
+    (Same, "HSET h a 1 b 2 c 3 d 4"),
+    (Same, "OBJECT ENCODING h"),
+    (Same, "HSET h d 5"),
+    (Same, "OBJECT ENCODING h"),
+    (Same, "HSET h e 5"),
+    (Same, "OBJECT ENCODING h"),
+    (Same, "HSET h2 a 12345678"),
+    (Same, "OBJECT ENCODING h2"),
+    (Same, "HSET h2 b 123456789"),
+    (Same, "OBJECT ENCODING h2"),
+    (Same, "HSET h3 123456789 a"),
+    (Same, "OBJECT ENCODING h3"),
+    (Same, "CONFIG SET hash-max-listpack-value 1kb"),
+    (Same, "CONFIG GET hash-max-listpack-value"),
+    (
+        Same,
+        "HSET h4 f 0123456789012345678901234567890123456789012345678901234567890123456789",
+    ),
+    (Same, "OBJECT ENCODING h4"),
+    (Same, "HGET h4 f"),
+    (Same, "CONFIG SET set-max-intset-entries 3"),
+    (Same, "SADD s 3 1 2"),
+    (Same, "OBJECT ENCODING s"),
+    (Same, "SMEMBERS s"),
+    (Same, "SADD s 4"),
+    (Same, "OBJECT ENCODING s"),
+    (Same, "SADD s2 1 a"),
+    (Same, "OBJECT ENCODING s2"),
+    (Same, "CONFIG SET set-max-intset-entries 0"),
+    (Same, "SADD s3 1"),
+    (Same, "OBJECT ENCODING s3"),
+    (
+        Same,
+        "CONFIG SET zset-max-ziplist-entries 2 zset-max-listpack-value 3",
+    ),
+    (Same, "ZADD z 1 a 2 b"),
+    (Same, "OBJECT ENCODING z"),
+    (Same, "ZADD z 3 c"),
+    (Same, "OBJECT ENCODING z"),
+    (Same, "ZADD z2 1 abc"),
+    (Same, "OBJECT ENCODING z2"),
+    (Same, "ZADD z2 1 abcd"),
+    (Same, "OBJECT ENCODING z2"),
+    (Same, "CONFIG SET zset-max-listpack-entries 0"),
+    (Same, "ZADD z3 1 a"),
+    (Same, "OBJECT ENCODING z3"),
+    (
+        Same,
+        "CONFIG SET list-max-ziplist-size 1 list-compress-depth 2",
+    ),
+    (Same, "CONFIG GET list-max-listpack-size"),
+    (Same, "CONFIG GET list-compress-depth"),
+    (Same, "RPUSH l a b c"),
+    (Same, "OBJECT ENCODING l"),
+    (Same, "LRANGE l 0 -1"),
+    (Same, "CONFIG SET list-max-listpack-size -7"),
+    (Same, "CONFIG GET list-max-ziplist-size"),
+    (Same, "CONFIG SET hash-max-listpack-entries -1"),
+    (Same, "CONFIG SET hash-max-listpack-entries x"),
+    (Same, "CONFIG SET hash-max-listpack-value x"),
+    (Same, "CONFIG SET zset-max-listpack-value -1"),
+    (Same, "CONFIG SET list-compress-depth -1"),
+    (Same, "CONFIG SET list-max-ziplist-size x"),
+    (Same, "CONFIG SET set-max-intset-entries 1.5"),
+    (Same, "CONFIG GET hash-max-listpack-entries"),
+    (Shape, "DEBUG OBJECT h"),
+    (Same, "DEBUG OBJECT missing"),
+    (Same, "DEBUG DIGEST-VALUE missing"),
+    (Same, "DEBUG QUICKLIST-PACKED-THRESHOLD 0"),
+    (Same, "DEBUG QUICKLIST-PACKED-THRESHOLD 1b"),
+    (Same, "DEBUG QUICKLIST-PACKED-THRESHOLD 5gb"),
+    (Same, "DEBUG QUICKLIST-PACKED-THRESHOLD x"),
+    (Shape, "MEMORY USAGE h"),
+    (Shape, "MEMORY USAGE h SAMPLES 0"),
+    (Same, "MEMORY USAGE missing"),
+    (Same, "MEMORY USAGE h SAMPLES x"),
+    (Same, "MEMORY USAGE h foo"),
+    (Same, "MEMORY USAGE"),
+    (Same, "MEMORY nope"),
+    (Same, "FLUSHALL"),
+    (Same, "DEBUG DIGEST"),
+];
+
+#[test]
+fn encoding_thresholds_are_settings_as_in_redis() {
+    run_on(ENCODINGS, false, debug_enabled);
+}
+
+/// DEBUG DIGEST and DIGEST-VALUE: equal values and datasets digest alike whatever their encoding and the
+/// order they were built in, and any change shows. Redis's own digests are other bytes; the equalities are
+/// what its tests rely on.
+#[test]
+fn digests_follow_content_not_encoding_or_order() {
+    let server = debug_enabled();
+    let mut c = Client::connect(server.resp);
+    let mut call = |line: &str| -> Vec<u8> {
+        let words = words(line);
+        let args: Vec<&[u8]> = words.iter().map(Vec::as_slice).collect();
+        c.call(&args)
+    };
+    let empty = call("DEBUG DIGEST");
+    assert_eq!(empty, format!("+{}\r\n", "0".repeat(40)).into_bytes());
+    call("SADD a 1 2 3");
+    call("SADD b 3 2 x 1");
+    call("SREM b x");
+    assert_eq!(call("OBJECT ENCODING a"), b"$6\r\nintset\r\n");
+    assert_eq!(call("OBJECT ENCODING b"), b"$9\r\nhashtable\r\n");
+    let (a, b) = (call("DEBUG DIGEST-VALUE a"), call("DEBUG DIGEST-VALUE b"));
+    assert_eq!(a, b, "the same members in an intset and in a table");
+    let full = call("DEBUG DIGEST");
+    assert_ne!(full, empty);
+    call("RPUSH l x y");
+    let with_list = call("DEBUG DIGEST");
+    assert_ne!(with_list, full);
+    call("RPOP l");
+    call("RPUSH l y");
+    assert_eq!(call("DEBUG DIGEST"), with_list, "the same list again");
+    call("LPUSH l2 y x");
+    let one = call("DEBUG DIGEST-VALUE l");
+    let each = one.strip_prefix(b"*1\r\n").expect("an array of one digest");
+    assert_eq!(
+        call("DEBUG DIGEST-VALUE l l2"),
+        [&b"*2\r\n"[..], each, each].concat()
+    );
+    call("RPUSH l3 y x");
+    assert_ne!(
+        call("DEBUG DIGEST-VALUE l3"),
+        call("DEBUG DIGEST-VALUE l"),
+        "a list's order counts"
+    );
+    call("DEL l l2 l3");
+    assert_eq!(call("DEBUG DIGEST"), full, "back to the sets alone");
+    call("EXPIRE a 100");
+    assert_ne!(
+        call("DEBUG DIGEST"),
+        full,
+        "a deadline is part of the dataset"
+    );
+}
 
 /// pincore-server with DEBUG allowed.
 fn debug_enabled() -> Server {

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::eviction::Policy;
 use super::persistence::PersistenceSettings;
+use super::types::encodings::Encodings;
 use crate::framework::Settings;
 
 /// The `resp` service's own settings.
@@ -36,6 +37,8 @@ pub struct RespSettings {
     /// Redis's `notify-keyspace-events`: the classes of keyspace notifications to publish, in Redis's
     /// letters (`KEA`, `Kg$`, ...; see `notify`); empty, the default, publishes none.
     pub notify_keyspace_events: String,
+    /// The sizes at which collections leave their compact encodings (Redis's `*-max-listpack-*` settings).
+    pub encodings: Encodings,
 }
 
 impl Default for RespSettings {
@@ -49,6 +52,7 @@ impl Default for RespSettings {
             enable_debug_command: false,
             persistence: PersistenceSettings::default(),
             notify_keyspace_events: String::new(),
+            encodings: Encodings::default(),
         }
     }
 }
@@ -80,6 +84,7 @@ impl Settings for RespSettings {
     }
 
     fn validate(&self) -> Result<(), String> {
+        self.encodings.validate()?;
         if self.pubsub_max_pending_bytes == 0 {
             return Err(format!(
                 "pubsub_max_pending_bytes: 0 would close every subscriber at its first message; give the bytes a subscriber may have pending (default {})",

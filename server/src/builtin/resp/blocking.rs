@@ -3,12 +3,16 @@
 //! wait, whichever shard pushes.
 //!
 //! Every waiting client takes a place in a first-in, first-out queue per key ([`Waiters`], shared by every
-//! shard); a waiting client checks its keys every [`POLL`] and may take from a key only when it is first in
-//! that key's queue, so two clients waiting on one key are served in arrival order, and a command that
-//! starts to block never overtakes one already waiting. The connection also watches its socket, so a client
-//! that hangs up gives up its places at once and is never handed an element it cannot receive.
+//! shard) and hangs a [`Bell`] on each of its keys in the keyspace part that stores it. A waiting client
+//! sleeps until its bell rings: any change of one of its keys (a push, on whatever shard, or inside an EXEC)
+//! rings it, and so does its turn coming (the client before it in a queue left). Woken, it may take from a
+//! key only when it is first in that key's queue, so two clients waiting on one key are served in arrival
+//! order, and a command that starts to block never overtakes one already waiting; an idle blocked client
+//! costs no CPU. The connection also watches its socket, so a client that hangs up gives up its places at
+//! once and is never handed an element it cannot receive.
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 use pincore_resp::reply::{self, Protocol};
 
@@ -16,10 +20,7 @@ use super::keyspace::Keyspace;
 use super::types::list::End;
 use super::types::zset::score_reply;
 use super::types::{List, ZSet};
-use super::waiters::Waiters;
-
-/// How often a waiting client looks at its keys: the most a push waits to be seen by a blocked client.
-pub const POLL: Duration = Duration::from_millis(2);
+use super::watchers::Bell;
 
 /// What a blocked command takes once one of its keys has something.
 #[derive(Debug, Clone)]
@@ -42,29 +43,40 @@ pub struct Blocked {
     pub keys: Vec<Vec<u8>>,
     /// `None` waits for ever (timeout 0).
     pub deadline: Option<Instant>,
+    /// Rung when one of the keys changes or the command's turn comes.
+    pub bell: Arc<Bell>,
     id: u64,
 }
 
 impl Blocked {
-    /// Queues the command on its keys.
+    /// Queues the command on its keys and hangs its bell on them. Takes each key's part lock in turn, so
+    /// the caller holds none.
     pub fn new(
-        waiters: &Waiters,
+        keyspace: &Keyspace,
         take: Take,
         keys: Vec<Vec<u8>>,
         deadline: Option<Instant>,
     ) -> Blocked {
-        let id = waiters.register(&keys);
+        let bell = Arc::new(Bell::default());
+        for key in &keys {
+            keyspace.lock(key).watchers.hang(key, &bell);
+        }
+        let id = keyspace.waiters.register(&keys, &bell);
         Blocked {
             take,
             keys,
             deadline,
+            bell,
             id,
         }
     }
 
     /// Gives up the command's places (served, timed out, or the client is gone).
-    pub fn finish(self, waiters: &Waiters) {
-        waiters.unregister(self.id, &self.keys);
+    pub fn finish(self, keyspace: &Keyspace) {
+        keyspace.waiters.unregister(self.id, &self.keys);
+        for key in &self.keys {
+            keyspace.lock(key).watchers.unhang(key, &self.bell);
+        }
     }
 
     /// Takes from the first of its keys where it is first in line and there is something; true when the
@@ -162,23 +174,16 @@ mod tests {
     fn waiters_are_served_in_arrival_order_and_leave_no_trace() {
         let keyspace = Keyspace::default();
         let now = Instant::now();
-        let first = Blocked::new(
-            &keyspace.waiters,
-            Take::Pop(End::Left),
-            vec![b"q".to_vec()],
-            None,
-        );
-        let second = Blocked::new(
-            &keyspace.waiters,
-            Take::Pop(End::Left),
-            vec![b"q".to_vec()],
-            None,
-        );
+        let first = Blocked::new(&keyspace, Take::Pop(End::Left), vec![b"q".to_vec()], None);
+        let second = Blocked::new(&keyspace, Take::Pop(End::Left), vec![b"q".to_vec()], None);
         assert!(!keyspace.waiters.none_on(b"q"));
+        assert!(!first.bell.rung_now() && !second.bell.rung_now());
         keyspace
             .lock(b"q")
             .change(b"q", now, true, |l: &mut List| l.push(End::Right, b"x"))
             .unwrap();
+        assert!(first.bell.rung_now(), "a push rings the waiters' bells");
+        assert!(second.bell.rung_now());
         let mut out = Vec::new();
         assert!(
             !second.try_serve(&keyspace, Protocol::Resp2, now, &mut out),
@@ -186,13 +191,22 @@ mod tests {
         );
         assert!(first.try_serve(&keyspace, Protocol::Resp2, now, &mut out));
         assert_eq!(out, b"*2\r\n$1\r\nq\r\n$1\r\nx\r\n");
-        first.finish(&keyspace.waiters);
+        assert!(
+            !second.bell.rung_now(),
+            "only the first in line is woken by its turn"
+        );
+        first.finish(&keyspace);
+        assert!(second.bell.rung_now(), "the next in line is woken");
         assert!(
             !second.try_serve(&keyspace, Protocol::Resp2, now, &mut out),
             "nothing left"
         );
-        second.finish(&keyspace.waiters);
+        second.finish(&keyspace);
         assert!(keyspace.waiters.none_on(b"q"));
         assert!(keyspace.waiters.is_empty());
+        assert!(
+            keyspace.lock(b"q").watchers.is_empty(),
+            "no bell left hanging"
+        );
     }
 }

@@ -276,7 +276,7 @@ fn not_in_transaction(spec: &Spec, args: &[&[u8]]) -> Option<&'static str> {
             Some("waits for the snapshot to be written and loaded")
         }
         "save" => Some("waits for the snapshot to be written (BGSAVE runs inside MULTI)"),
-        "blpop" | "brpop" | "blmove" | "bzpopmin" | "bzpopmax" => Some("blocks"),
+        "blpop" | "brpop" | "blmove" | "brpoplpush" | "bzpopmin" | "bzpopmax" => Some("blocks"),
         "monitor" => Some("streams every command to this connection"),
         _ => None,
     }

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod blocking;
 pub mod clients;
 pub mod commands;
+mod digest;
 mod dispatch;
 pub mod eviction;
 pub mod expiry;
@@ -112,6 +113,7 @@ impl Service for Resp {
         self.pubsub.set_limit(settings.pubsub_max_pending_bytes);
         self.pubsub
             .set_events(notify::parse(&settings.notify_keyspace_events).unwrap_or(0));
+        types::encodings::apply(&settings.encodings);
     }
 }
 
@@ -218,6 +220,7 @@ impl Resp {
         keyspace.set_limit(settings.max_memory_bytes, settings.eviction_policy);
         pubsub.set_limit(settings.pubsub_max_pending_bytes);
         pubsub.set_events(notify::parse(&settings.notify_keyspace_events).unwrap_or(0));
+        types::encodings::apply(&settings.encodings);
         Resp {
             ctx: ctx.clone(),
             keyspace,

@@ -12,7 +12,7 @@ use std::os::fd::AsRawFd;
 use futures_lite::AsyncReadExt;
 use pincore_resp::{reply, CommandParser, Limits};
 
-use super::blocking::{Blocked, POLL};
+use super::blocking::Blocked;
 use super::commands::{self, Session};
 use super::dispatch::{self, Dispatched, Queued};
 use super::keyspace::Parts;
@@ -84,7 +84,7 @@ async fn wait_blocked(
     queue: &mut VecDeque<Queued>,
     out: &mut Vec<u8>,
 ) -> bool {
-    let waiters = &resp.keyspace.waiters;
+    let keyspace = &resp.keyspace;
     // Earlier replies go out first.
     dispatch::resolve(resp, queue, out).await;
     if !out.is_empty() {
@@ -93,7 +93,7 @@ async fn wait_blocked(
             .await
             .is_err()
         {
-            blocked.finish(waiters);
+            blocked.finish(keyspace);
             return false;
         }
         out.clear();
@@ -110,14 +110,19 @@ async fn wait_blocked(
             blocked.timed_out(protocol, out);
             break;
         }
-        let nap = blocked
-            .deadline
-            .map_or(POLL, |at| at.saturating_duration_since(now).min(POLL));
         let stream = conn.stream();
         let mut byte = [0u8; 1];
+        // Woken by the bell (a key changed, or this client's turn came), the deadline, draining, or the socket.
+        let woken = futures_lite::future::or(blocked.bell.rung(), async {
+            match blocked.deadline {
+                Some(at) => glommio::timer::sleep(at.saturating_duration_since(now)).await,
+                None => futures_lite::future::pending().await,
+            }
+        });
+        let woken = futures_lite::future::or(woken, resp.ctx.drained());
         let peeked = futures_lite::future::or(
             async {
-                glommio::timer::sleep(nap).await;
+                woken.await;
                 None
             },
             async {
@@ -132,13 +137,13 @@ async fn wait_blocked(
         match peeked {
             None => {}
             Some(Ok(0) | Err(_)) => {
-                blocked.finish(waiters);
+                blocked.finish(keyspace);
                 return false;
             }
             Some(Ok(_)) => watch_socket = false,
         }
     }
-    blocked.finish(waiters);
+    blocked.finish(keyspace);
     true
 }
 

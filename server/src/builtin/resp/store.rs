@@ -237,6 +237,24 @@ pub struct Object {
     pub frequency: u8,
     /// An integer 0-9999, which Redis shares between keys unless an LRU or LFU policy is set.
     pub small_integer: bool,
+    /// Where the value lives (DEBUG OBJECT's `at:`): the collection's box, or the slot holding the string.
+    pub address: usize,
+}
+
+/// A live key's value, read in place (DEBUG DIGEST).
+#[derive(Debug, Clone, Copy)]
+pub enum ValueRef<'a> {
+    String(&'a [u8]),
+    Collection(&'a Collection),
+}
+
+impl Slot {
+    fn value_ref(&self) -> ValueRef<'_> {
+        match self.collection() {
+            Some(collection) => ValueRef::Collection(collection),
+            None => ValueRef::String(self.value()),
+        }
+    }
 }
 
 /// How Redis would hold a string value, as OBJECT ENCODING names it (Redis's `tryObjectEncoding`): `int` for
@@ -912,7 +930,37 @@ impl Store {
             frequency: access.frequency(now),
             small_integer: encoding == Encoding::Int
                 && parse_i64(slot.value()).is_some_and(|n| (0..10_000).contains(&n)),
+            address: slot
+                .collection_address()
+                .map_or(slot.0.as_ptr() as usize, |at| at as usize),
         })
+    }
+
+    /// The bytes `key` costs, as `maxmemory` counts them (MEMORY USAGE); `None` if it is missing.
+    pub fn usage(&mut self, key: &[u8], now: Instant) -> Option<usize> {
+        if !self.live(key, now) {
+            return None;
+        }
+        self.slot(key).map(footprint)
+    }
+
+    /// The value at `key` and its deadline (in the slot's own nanoseconds), if the key is live; read without
+    /// counting as an access.
+    pub fn value_ref(&self, key: &[u8], now: Instant) -> Option<(ValueRef<'_>, Option<u64>)> {
+        let slot = self.slot(key)?;
+        if slot.expires_at().is_some_and(|at| at <= now) {
+            return None;
+        }
+        Some((slot.value_ref(), slot.deadline()))
+    }
+
+    /// Calls `f` with every live key, its value and its deadline (as [`Store::value_ref`]).
+    pub fn for_each_live(&self, now: Instant, mut f: impl FnMut(&[u8], ValueRef<'_>, Option<u64>)) {
+        for slot in self.map.iter() {
+            if slot.expires_at().is_none_or(|at| at > now) {
+                f(slot.key(), slot.value_ref(), slot.deadline());
+            }
+        }
     }
 
     /// Marks `key`'s value as modified in place (APPEND, SETRANGE), which Redis keeps as a `raw` string.
@@ -1322,21 +1370,21 @@ mod tests {
         let now = Instant::now();
         let later = Some(now + Duration::from_secs(60));
         let added = s.change(b"h", now, true, |h: &mut Hash| {
-            (0..200)
+            (0..600)
                 .filter(|i| h.insert(format!("f{i}").as_bytes(), b"v"))
                 .count()
         });
-        assert_eq!(added, Ok(Some(200)));
+        assert_eq!(added, Ok(Some(600)));
         assert!(s.read::<Hash>(b"h", now).unwrap().unwrap().is_large());
         assert_eq!(s.bytes(), recount(&s));
-        assert!(s.bytes() > 200 * 2 * 32, "every field and value is counted");
+        assert!(s.bytes() > 600 * 2 * 32, "every field and value is counted");
         assert_eq!(s.read::<List>(b"h", now).err(), Some(WrongType));
         assert_eq!(s.get(b"h", now), Err(WrongType));
         assert_eq!(s.kind(b"h", now), Some(Kind::Hash));
 
         // A deadline rebuilds the slot: the collection moves along, and is not freed twice.
         assert!(s.expire_at(b"h", later, now));
-        assert_eq!(s.read::<Hash>(b"h", now).unwrap().map(Hash::len), Some(200));
+        assert_eq!(s.read::<Hash>(b"h", now).unwrap().map(Hash::len), Some(600));
         assert_eq!(s.bytes(), recount(&s));
         let (value, deadline) = s.take(b"h", now).unwrap();
         assert_eq!(s.bytes(), 0);
@@ -1348,7 +1396,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             s.read::<Hash>(b"renamed", now).unwrap().map(Hash::len),
-            Some(200)
+            Some(600)
         );
         assert_eq!(s.bytes(), recount(&s));
 

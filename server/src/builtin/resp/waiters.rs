@@ -4,26 +4,33 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-/// The queues of waiting clients, per key.
+use super::watchers::Bell;
+
+type Queues = HashMap<Vec<u8>, VecDeque<(u64, Arc<Bell>)>>;
+
+/// The queues of waiting clients, per key: each waiter's ticket and the bell that wakes it.
 #[derive(Default)]
 pub struct Waiters {
-    queues: Mutex<HashMap<Vec<u8>, VecDeque<u64>>>,
+    queues: Mutex<Queues>,
     next: AtomicU64,
 }
 
 impl Waiters {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, VecDeque<u64>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queues> {
         self.queues.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Queues a new waiter on every key; its ticket.
-    pub(super) fn register(&self, keys: &[Vec<u8>]) -> u64 {
+    pub(super) fn register(&self, keys: &[Vec<u8>], bell: &Arc<Bell>) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let mut queues = self.lock();
         for key in keys {
-            queues.entry(key.clone()).or_default().push_back(id);
+            queues
+                .entry(key.clone())
+                .or_default()
+                .push_back((id, bell.clone()));
         }
         id
     }
@@ -40,16 +47,27 @@ impl Waiters {
 
     /// Whether waiter `id` is first in `key`'s queue.
     pub(super) fn first(&self, id: u64, key: &[u8]) -> bool {
-        self.lock().get(key).and_then(|q| q.front()) == Some(&id)
+        self.lock()
+            .get(key)
+            .and_then(|q| q.front())
+            .map(|(first, _)| *first)
+            == Some(id)
     }
 
+    /// Takes waiter `id` out of its keys' queues. Where it was first, the next one's turn has come: its
+    /// bell rings, so that it looks at the key (which may still hold something) without waiting for a change.
     pub(super) fn unregister(&self, id: u64, keys: &[Vec<u8>]) {
         let mut queues = self.lock();
         for key in keys {
             if let Some(queue) = queues.get_mut(key.as_slice()) {
-                queue.retain(|&waiter| waiter != id);
-                if queue.is_empty() {
-                    queues.remove(key.as_slice());
+                let was_first = queue.front().is_some_and(|(first, _)| *first == id);
+                queue.retain(|(waiter, _)| *waiter != id);
+                match queue.front() {
+                    None => {
+                        queues.remove(key.as_slice());
+                    }
+                    Some((_, next)) if was_first => next.ring(),
+                    Some(_) => {}
                 }
             }
         }

@@ -2,10 +2,63 @@
 //! lock: who watches which key, flagged when the key changes. The per-connection side, and what WATCH means,
 //! is [`super::watch`]. Kept apart from it so that the store, which every write goes through, depends on
 //! nothing above it.
+//!
+//! Clients blocked in a pop (see [`super::blocking`]) hang a [`Bell`] on the keys they wait for here too:
+//! every change of such a key rings it, waking the client's task on whatever shard it runs, so a push is
+//! seen at once and an idle blocked client costs nothing.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+/// Wakes one waiting task from any thread: rung by a change of a key it waits for, or by its turn coming.
+#[derive(Debug, Default)]
+pub struct Bell {
+    rung: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Bell {
+    pub fn ring(&self) {
+        self.rung.store(true, Ordering::Release);
+        let waker = self.waker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Whether the bell has rung since it was last heard (and hears it).
+    pub fn rung_now(&self) -> bool {
+        self.rung.swap(false, Ordering::Acquire)
+    }
+
+    /// Resolves once the bell has rung since the last time it was heard.
+    pub fn rung(&self) -> impl Future<Output = ()> + '_ {
+        Rung(self)
+    }
+}
+
+struct Rung<'a>(&'a Bell);
+
+impl Future for Rung<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let bell = self.0;
+        if bell.rung_now() {
+            return Poll::Ready(());
+        }
+        *bell.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(cx.waker().clone());
+        // A ring between the check and storing the waker found no waker: look again.
+        if bell.rung_now() {
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+}
 
 /// One connection's registration on one key.
 struct Watcher {
@@ -19,13 +72,15 @@ struct Watcher {
 #[derive(Default)]
 pub struct Watchers {
     keys: HashMap<Box<[u8]>, Vec<Watcher>, ahash::RandomState>,
+    /// The bells of clients blocked on a key of the part.
+    bells: HashMap<Box<[u8]>, Vec<Arc<Bell>>, ahash::RandomState>,
 }
 
 impl Watchers {
     /// No key of the part is watched: the common case, all a write checks.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.keys.is_empty() && self.bells.is_empty()
     }
 
     /// Keys watched by at least one connection.
@@ -36,6 +91,11 @@ impl Watchers {
     /// `key` changed; `present` is whether it exists afterwards. Every connection watching it is flagged,
     /// except where a stale key was deleted (no logical change: the registration stops being stale).
     pub fn touch(&mut self, key: &[u8], present: bool) {
+        if present {
+            for bell in self.bells.get(key).into_iter().flatten() {
+                bell.ring();
+            }
+        }
         let Some(watchers) = self.keys.get_mut(key) else {
             return;
         };
@@ -68,6 +128,20 @@ impl Watchers {
             watchers.retain(|w| !Arc::ptr_eq(&w.touched, touched));
             if watchers.is_empty() {
                 self.keys.remove(key);
+            }
+        }
+    }
+
+    /// Hangs `bell` on `key`: any change that leaves the key present rings it.
+    pub fn hang(&mut self, key: &[u8], bell: &Arc<Bell>) {
+        self.bells.entry(key.into()).or_default().push(bell.clone());
+    }
+
+    pub fn unhang(&mut self, key: &[u8], bell: &Arc<Bell>) {
+        if let Some(bells) = self.bells.get_mut(key) {
+            bells.retain(|b| !Arc::ptr_eq(b, bell));
+            if bells.is_empty() {
+                self.bells.remove(key);
             }
         }
     }

@@ -1,4 +1,4 @@
-//! Blocking pops: BLPOP, BRPOP, BLMOVE, BZPOPMIN, BZPOPMAX. Each first tries its keys in order as its
+//! Blocking pops: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BZPOPMIN, BZPOPMAX. Each first tries its keys in order as its
 //! non-blocking form would (WRONGTYPE for a key of another kind); when all are empty it leaves a
 //! [`Blocked`] in the session, which the connection waits on (see [`crate::builtin::resp::blocking`]).
 
@@ -71,7 +71,7 @@ fn pop_or_block(
     let keys = keys.iter().map(|k| k.to_vec()).collect();
     // From now, not from the read the command came in: commands before it in a pipeline may have waited.
     let deadline = wait.map(|w| std::time::Instant::now() + w);
-    c.session.blocked = Some(Blocked::new(&keyspace.waiters, take_what, keys, deadline));
+    c.session.blocked = Some(Blocked::new(keyspace, take_what, keys, deadline));
     Flow::Reply
 }
 
@@ -98,6 +98,15 @@ pub fn blmove(c: &mut Call<'_>) -> Flow {
         reply::error(c.out, SYNTAX);
         return Flow::Reply;
     };
+    move_or_block(c, from, to)
+}
+
+/// BRPOPLPUSH source destination timeout: BLMOVE source destination RIGHT LEFT.
+pub fn brpoplpush(c: &mut Call<'_>) -> Flow {
+    move_or_block(c, End::Right, End::Left)
+}
+
+fn move_or_block(c: &mut Call<'_>, from: End, to: End) -> Flow {
     let Some(wait) = timeout(c) else {
         return Flow::Reply;
     };

@@ -31,10 +31,18 @@ enum Parameter {
     Bind,
     EnableDebugCommand,
     NotifyKeyspaceEvents,
+    HashEntries,
+    HashValue,
+    SetInts,
+    ZSetEntries,
+    ZSetValue,
+    ListSize,
+    ListDepth,
 }
 
-/// Redis's names, in the order CONFIG GET lists matches.
-const PARAMETERS: [(&str, Parameter); 14] = [
+/// Redis's names, in the order CONFIG GET lists matches; the `ziplist` names Redis 7.0 still accepts come
+/// after the names they stand for, so a pattern lists each parameter once.
+const PARAMETERS: [(&str, Parameter); 26] = [
     ("maxmemory", Parameter::MaxMemory),
     ("maxmemory-policy", Parameter::MaxMemoryPolicy),
     ("timeout", Parameter::Timeout),
@@ -49,6 +57,18 @@ const PARAMETERS: [(&str, Parameter); 14] = [
     ("bind", Parameter::Bind),
     ("enable-debug-command", Parameter::EnableDebugCommand),
     ("notify-keyspace-events", Parameter::NotifyKeyspaceEvents),
+    ("hash-max-listpack-entries", Parameter::HashEntries),
+    ("hash-max-listpack-value", Parameter::HashValue),
+    ("set-max-intset-entries", Parameter::SetInts),
+    ("zset-max-listpack-entries", Parameter::ZSetEntries),
+    ("zset-max-listpack-value", Parameter::ZSetValue),
+    ("list-max-listpack-size", Parameter::ListSize),
+    ("list-compress-depth", Parameter::ListDepth),
+    ("hash-max-ziplist-entries", Parameter::HashEntries),
+    ("hash-max-ziplist-value", Parameter::HashValue),
+    ("zset-max-ziplist-entries", Parameter::ZSetEntries),
+    ("zset-max-ziplist-value", Parameter::ZSetValue),
+    ("list-max-ziplist-size", Parameter::ListSize),
 ];
 
 fn lookup(name: &[u8]) -> Option<Parameter> {
@@ -82,12 +102,19 @@ fn value(p: Parameter, config: &Config, settings: &RespSettings, shards: usize) 
         Parameter::NotifyKeyspaceEvents => {
             notify::render(notify::parse(&settings.notify_keyspace_events).unwrap_or(0))
         }
+        Parameter::HashEntries => settings.encodings.hash_max_listpack_entries.to_string(),
+        Parameter::HashValue => settings.encodings.hash_max_listpack_value.to_string(),
+        Parameter::SetInts => settings.encodings.set_max_intset_entries.to_string(),
+        Parameter::ZSetEntries => settings.encodings.zset_max_listpack_entries.to_string(),
+        Parameter::ZSetValue => settings.encodings.zset_max_listpack_value.to_string(),
+        Parameter::ListSize => settings.encodings.list_max_listpack_size.to_string(),
+        Parameter::ListDepth => settings.encodings.list_compress_depth.to_string(),
     }
 }
 
 /// A size as Redis's `memtoull` reads one: digits and an optional unit, `k`/`m`/`g` (powers of 1000) or
 /// `kb`/`mb`/`gb` (powers of 1024), `b`, any case.
-fn memory(text: &[u8]) -> Option<usize> {
+pub(super) fn memory(text: &[u8]) -> Option<usize> {
     let digits = text.iter().take_while(|b| b.is_ascii_digit()).count();
     if digits == 0 {
         return None;
@@ -109,6 +136,16 @@ fn memory(text: &[u8]) -> Option<usize> {
 
 fn integer(text: &[u8]) -> Option<u64> {
     std::str::from_utf8(text).ok()?.parse().ok()
+}
+
+/// A count for an `*-entries` bound: Redis's range is 0 to `LONG_MAX`.
+fn count(text: &[u8]) -> Result<usize, String> {
+    let n = std::str::from_utf8(text)
+        .ok()
+        .and_then(|t| t.parse::<i64>().ok())
+        .ok_or("argument couldn't be parsed into an integer")?;
+    usize::try_from(n)
+        .map_err(|_| "argument must be between 0 and 9223372036854775807 inclusive".into())
 }
 
 /// Sets `p` to `text` in the copies being changed, or says why the value is not one.
@@ -172,6 +209,32 @@ fn set(
                 }
                 .into());
             }
+        }
+        Parameter::HashEntries => {
+            settings.encodings.hash_max_listpack_entries = count(text)?;
+        }
+        Parameter::HashValue => {
+            settings.encodings.hash_max_listpack_value = memory(text).ok_or(NOT_MEMORY)?;
+        }
+        Parameter::SetInts => settings.encodings.set_max_intset_entries = count(text)?,
+        Parameter::ZSetEntries => settings.encodings.zset_max_listpack_entries = count(text)?,
+        Parameter::ZSetValue => {
+            settings.encodings.zset_max_listpack_value = memory(text).ok_or(NOT_MEMORY)?;
+        }
+        Parameter::ListSize => {
+            settings.encodings.list_max_listpack_size = std::str::from_utf8(text)
+                .ok()
+                .and_then(|t| t.parse::<i32>().ok())
+                .ok_or(NOT_INTEGER)?
+                .into();
+        }
+        Parameter::ListDepth => {
+            settings.encodings.list_compress_depth = std::str::from_utf8(text)
+                .ok()
+                .and_then(|t| t.parse::<i32>().ok())
+                .ok_or(NOT_INTEGER)?
+                .try_into()
+                .map_err(|_| "argument must be between 0 and 2147483647 inclusive")?;
         }
         Parameter::Databases
         | Parameter::Port

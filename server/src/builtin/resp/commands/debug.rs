@@ -1,23 +1,38 @@
 //! DEBUG, allowed only with `services.resp.settings.enable_debug_command: true` (off by default, as Redis's
 //! `enable-debug-command no`): SET-ACTIVE-EXPIRE turns the background expiry sweep off and on (keys then
 //! expire only when a command touches them), SLEEP delays this connection's reply without holding its
-//! shard, PROTOCOL answers a sample of one reply type (for testing clients), RELOAD saves a snapshot, empties the
-//! keyspace and loads the snapshot back (with persistence on), HELP lists them. Redis's other subcommands inspect
-//! or rewrite its internals (objects, encodings, replication) and answer that pincore-server does not support
-//! them.
+//! shard, PROTOCOL answers a sample of one reply type (for testing clients), OBJECT describes a key in
+//! Redis's shape, DIGEST and DIGEST-VALUE fingerprint the dataset or values (see `digest`),
+//! QUICKLIST-PACKED-THRESHOLD is accepted (a list element is always its own block here), RELOAD saves a
+//! snapshot, empties the keyspace and loads the snapshot back (with persistence on), HELP lists them. Redis's
+//! other subcommands inspect or rewrite its internals (replication, allocator) and answer that pincore-server
+//! does not support them.
 
 use std::time::Duration;
 
 use pincore_resp::reply::{self, Protocol};
 
+use super::config::memory;
 use super::persistence::claim;
 use super::{help, printable, Call, Flow};
 use crate::builtin::resp::snapshot::load_snapshot;
+use crate::builtin::resp::digest::{self, Digest};
+use crate::builtin::resp::keyspace::Parts;
+use crate::builtin::resp::store::{Object, ValueRef};
+use crate::builtin::resp::types::Collection;
 
 /// What DEBUG answers while `enable_debug_command` is off: Redis's words, with pincore's setting.
 pub const NOT_ALLOWED: &[u8] = b"ERR DEBUG command not allowed. Set services.resp.settings.enable_debug_command: true in the configuration file to allow it.";
 
-const DEBUG_HELP: [&str; 8] = [
+const DEBUG_HELP: [&str; 16] = [
+    "DIGEST",
+    "    Output a hex signature representing the current dataset.",
+    "DIGEST-VALUE <key> [<key> ...]",
+    "    Output a hex signature of the values of all the specified keys.",
+    "OBJECT <key>",
+    "    Show low level info about the key and associated value.",
+    "QUICKLIST-PACKED-THRESHOLD <size>",
+    "    Accepted for compatibility: every list element is its own block here.",
     "PROTOCOL <type>",
     "    Reply with a sample of a RESP type: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false.",
     "RELOAD",
@@ -29,11 +44,9 @@ const DEBUG_HELP: [&str; 8] = [
 ];
 
 /// The subcommands of Redis's DEBUG that pincore-server leaves out.
-const UNSUPPORTED: [&str; 20] = [
+const UNSUPPORTED: [&str; 16] = [
     "assert",
     "change-repl-id",
-    "digest",
-    "digest-value",
     "error",
     "htstats",
     "htstats-key",
@@ -43,9 +56,7 @@ const UNSUPPORTED: [&str; 20] = [
     "log",
     "mallctl",
     "mallctl-str",
-    "object",
     "populate",
-    "quicklist-packed-threshold",
     "restart",
     "sdslen",
     "segfault",
@@ -72,11 +83,15 @@ pub fn debug(c: &mut Call<'_>) -> Flow {
         ("sleep", 3),
         ("protocol", 3),
         ("reload", 2),
+        ("object", 3),
+        ("digest", 2),
+        ("digest-value", -2),
+        ("quicklist-packed-threshold", 3),
     ];
-    let Some(&(sub, _)) = table
-        .iter()
-        .find(|(name, arity)| given == *name && c.args.len() == *arity)
-    else {
+    let Some(&(sub, _)) = table.iter().find(|(name, arity)| {
+        given == *name
+            && (c.args.len() as i64 == *arity || (*arity < 0 && c.args.len() as i64 >= -arity))
+    }) else {
         let text = format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
             printable(c.args[1])
@@ -100,6 +115,43 @@ pub fn debug(c: &mut Call<'_>) -> Flow {
         }
         "protocol" => sample(c),
         "reload" => reload(c),
+        "object" | "digest" | "digest-value" if matches!(c.parts, Parts::Held { .. }) => {
+            // EXEC holds only the parts its commands named; this would need others.
+            let text = format!(
+                "ERR DEBUG {} is not supported inside MULTI",
+                given.to_ascii_uppercase()
+            );
+            reply::error(c.out, text.as_bytes());
+        }
+        "object" => object(c),
+        "digest" => {
+            let mut all = Digest::default();
+            let now = c.now;
+            c.resp.keyspace.for_each_part(|_, store| {
+                store.for_each_live(now, |key, value, deadline| {
+                    all.mix(digest::of_key(key, value, deadline));
+                });
+            });
+            reply::simple(c.out, all.hex().as_bytes());
+        }
+        "digest-value" => {
+            reply::array(c.out, c.args.len() - 2);
+            for key in &c.args[2..] {
+                let found = c
+                    .parts
+                    .lock(key)
+                    .value_ref(key, c.now)
+                    .map(|(v, _)| digest::of_value(v));
+                reply::simple(c.out, found.unwrap_or_default().hex().as_bytes());
+            }
+        }
+        "quicklist-packed-threshold" => match memory(c.args[2]) {
+            Some(size) if size <= (1 << 32) - (1 << 20) => reply::simple(c.out, b"OK"),
+            _ => reply::error(
+                c.out,
+                b"ERR argument must be a memory value bigger than 1 and smaller than 4gb",
+            ),
+        },
         _ => {
             let seconds = std::str::from_utf8(c.args[2])
                 .ok()
@@ -151,6 +203,46 @@ fn reload(c: &mut Call<'_>) {
         }
         out
     }));
+/// DEBUG OBJECT <key>: Redis's line, with what pincore knows: the value's address, its encoding, the bytes
+/// of its elements with a length byte each (Redis's `serializedlength` is its RDB size, compressed; this is
+/// an estimate of the uncompressed one), the access clock and idle seconds.
+fn object(c: &mut Call<'_>) {
+    let key = c.args[2];
+    let mut part = c.parts.lock(key);
+    let Some(Object {
+        encoding,
+        idle_seconds,
+        address,
+        ..
+    }) = part.object(key, c.now)
+    else {
+        reply::error(c.out, b"ERR no such key");
+        return;
+    };
+    let length = match part.value_ref(key, c.now) {
+        Some((ValueRef::String(bytes), _)) => bytes.len(),
+        Some((ValueRef::Collection(collection), _)) => serialized_length(collection),
+        None => 0,
+    };
+    drop(part);
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let lru = unix.saturating_sub(u64::from(idle_seconds)) & ((1 << 24) - 1);
+    let line = format!(
+        "Value at:{address:#x} refcount:1 encoding:{} serializedlength:{length} lru:{lru} lru_seconds_idle:{idle_seconds}",
+        encoding.name()
+    );
+    reply::simple(c.out, line.as_bytes());
+}
+
+fn serialized_length(collection: &Collection) -> usize {
+    match collection {
+        Collection::Hash(h) => h.iter().map(|(f, v)| f.len() + v.len() + 2).sum(),
+        Collection::List(l) => l.iter().map(|e| e.len() + 1).sum(),
+        Collection::Set(s) => s.iter().map(|m| m.len() + 1).sum(),
+        Collection::ZSet(z) => z.iter().map(|(m, _)| m.len() + 9).sum(),
+    }
 }
 
 /// DEBUG PROTOCOL <type>: the sample Redis answers for each reply type, in the connection's protocol.

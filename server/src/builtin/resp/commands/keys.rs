@@ -1,6 +1,6 @@
 //! Generic key commands: DEL, UNLINK, EXISTS, TOUCH, TYPE, the EXPIRE family (EXPIRE, PEXPIRE, EXPIREAT,
 //! PEXPIREAT with NX|XX|GT|LT), TTL, PTTL, EXPIRETIME, PEXPIRETIME, PERSIST, RENAME, RENAMENX, COPY,
-//! RANDOMKEY, KEYS, SCAN, OBJECT.
+//! RANDOMKEY, KEYS, SCAN, OBJECT, MEMORY USAGE.
 
 use pincore_resp::reply;
 
@@ -347,6 +347,46 @@ pub fn object(c: &mut Call<'_>) -> Flow {
             let shared = object.small_integer && (max_memory == 0 || !policy.tracks_access());
             reply::integer(c.out, if shared { i64::from(i32::MAX) } else { 1 });
         }
+    }
+    Flow::Reply
+}
+
+const MEMORY_HELP: [&str; 2] = [
+    "USAGE <key> [SAMPLES <count>]",
+    "    Return memory in bytes used by <key> and its value, as maxmemory counts it.",
+];
+
+/// MEMORY USAGE key [SAMPLES count], MEMORY HELP. The bytes are pincore's own count (the key's slot, its
+/// share of the table and every element's block, see `Store::bytes`), which `maxmemory` bounds; Redis's
+/// figure is its allocator's and differs. SAMPLES is accepted and checked; every element is counted.
+pub fn memory(c: &mut Call<'_>) -> Flow {
+    let Some(sub) = subcommand(c, "memory", &[("help", 2), ("usage", -3)]) else {
+        return Flow::Reply;
+    };
+    if sub == "help" {
+        help(c.out, "MEMORY", &MEMORY_HELP);
+        return Flow::Reply;
+    }
+    let options = &c.args[3..];
+    let samples_ok = match options {
+        [] => true,
+        [word, count] if word.eq_ignore_ascii_case(b"SAMPLES") => {
+            if parse_i64(count).is_none() {
+                reply::error(c.out, b"ERR value is not an integer or out of range");
+                return Flow::Reply;
+            }
+            true
+        }
+        _ => false,
+    };
+    if !samples_ok {
+        reply::error(c.out, b"ERR syntax error");
+        return Flow::Reply;
+    }
+    let key = c.args[2];
+    match c.parts.lock(key).usage(key, c.now) {
+        Some(bytes) => reply::integer(c.out, bytes as i64),
+        None => reply::nil(c.out, c.session.protocol),
     }
     Flow::Reply
 }

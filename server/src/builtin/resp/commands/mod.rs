@@ -19,6 +19,7 @@ mod keys;
 mod lists;
 mod persistence;
 mod pubsub;
+mod scans;
 mod server;
 mod sets;
 pub mod sort;
@@ -269,7 +270,7 @@ const fn declined_row(
 }
 
 /// The commands, in the order of their metric series.
-pub static COMMANDS: [Spec; 166] = [
+pub static COMMANDS: [Spec; 179] = [
     row(
         "ping",
         -1,
@@ -964,6 +965,16 @@ pub static COMMANDS: [Spec; 166] = [
         keys::object,
     ),
     row(
+        "memory",
+        -2,
+        READONLY,
+        (2, 2, 1),
+        Keys,
+        "server",
+        "MEMORY USAGE key, HELP: the bytes a key costs, as maxmemory counts them.",
+        keys::memory,
+    ),
+    row(
         "lcs",
         -3,
         READONLY,
@@ -1100,7 +1111,7 @@ pub static COMMANDS: [Spec; 166] = [
         (0, 0, 0),
         Conn,
         "server",
-        "SET-ACTIVE-EXPIRE, SLEEP, HELP; only with services.resp.settings.enable_debug_command.",
+        "OBJECT, DIGEST, DIGEST-VALUE, SET-ACTIVE-EXPIRE, SLEEP, PROTOCOL, HELP; only with services.resp.settings.enable_debug_command.",
         debug::debug,
     ),
     row(
@@ -1794,6 +1805,116 @@ pub static COMMANDS: [Spec; 166] = [
         zsets::zinterstore,
     ),
     row(
+        "zdiffstore",
+        -4,
+        WRITE | DENYOOM,
+        (1, 1, 1),
+        Keys,
+        "sorted-set",
+        "Stores the members of the first sorted set that are in no other.",
+        zsets::zdiffstore,
+    ),
+    row(
+        "zunion",
+        -3,
+        READONLY,
+        (2, -1, 1),
+        Keys,
+        "sorted-set",
+        "Returns the union of sorted sets, with WEIGHTS, AGGREGATE and WITHSCORES.",
+        zsets::zunion,
+    ),
+    row(
+        "zinter",
+        -3,
+        READONLY,
+        (2, -1, 1),
+        Keys,
+        "sorted-set",
+        "Returns the intersection of sorted sets, with WEIGHTS, AGGREGATE and WITHSCORES.",
+        zsets::zinter,
+    ),
+    row(
+        "zdiff",
+        -3,
+        READONLY,
+        (2, -1, 1),
+        Keys,
+        "sorted-set",
+        "Returns the members of the first sorted set that are in no other, with WITHSCORES.",
+        zsets::zdiff,
+    ),
+    row(
+        "zintercard",
+        -3,
+        READONLY,
+        (2, -1, 1),
+        Keys,
+        "sorted-set",
+        "Returns the size of the intersection of sorted sets, with LIMIT.",
+        zsets::zintercard,
+    ),
+    row(
+        "zremrangebyrank",
+        4,
+        WRITE,
+        (1, 1, 1),
+        Keys,
+        "sorted-set",
+        "Removes the members within a range of ranks.",
+        zsets::zremrangebyrank,
+    ),
+    row(
+        "zremrangebyscore",
+        4,
+        WRITE,
+        (1, 1, 1),
+        Keys,
+        "sorted-set",
+        "Removes the members within a range of scores.",
+        zsets::zremrangebyscore,
+    ),
+    row(
+        "zremrangebylex",
+        4,
+        WRITE,
+        (1, 1, 1),
+        Keys,
+        "sorted-set",
+        "Removes the members within a lexicographical range.",
+        zsets::zremrangebylex,
+    ),
+    row(
+        "sscan",
+        -3,
+        READONLY,
+        (1, 1, 1),
+        Keys,
+        "set",
+        "Iterates a set's members, with MATCH (the whole set in one step).",
+        scans::sscan,
+    ),
+    row(
+        "hscan",
+        -3,
+        READONLY,
+        (1, 1, 1),
+        Keys,
+        "hash",
+        "Iterates a hash's fields and values, with MATCH (the whole hash in one step).",
+        scans::hscan,
+    ),
+    row(
+        "zscan",
+        -3,
+        READONLY,
+        (1, 1, 1),
+        Keys,
+        "sorted-set",
+        "Iterates a sorted set's members and scores, with MATCH (the whole set in one step).",
+        scans::zscan,
+    ),
+    row(
         "blpop",
         -3,
         WRITE,
@@ -1822,6 +1943,16 @@ pub static COMMANDS: [Spec; 166] = [
         "list",
         "LMOVE, waiting up to a timeout for the source to have an element.",
         blocking::blmove,
+    ),
+    row(
+        "brpoplpush",
+        4,
+        WRITE | DENYOOM,
+        (1, 2, 1),
+        Keys,
+        "list",
+        "RPOPLPUSH, waiting up to a timeout for the source to have an element.",
+        blocking::brpoplpush,
     ),
     row(
         "bzpopmin",

@@ -206,7 +206,7 @@ fn finish_after_locks(written: Vec<u8>, deferred: Vec<(usize, Deferred)>) -> Def
 /// specs find them. EXEC must hold their parts too.
 fn counted_keys<'a>(name: &str, args: &'a [&'a [u8]]) -> impl Iterator<Item = &'a [u8]> + 'a {
     let count = match name {
-        "zunionstore" | "zinterstore" => args
+        "zunionstore" | "zinterstore" | "zdiffstore" => args
             .get(2)
             .and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok())
             .unwrap_or(0),

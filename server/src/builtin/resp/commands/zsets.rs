@@ -1,7 +1,8 @@
 //! Sorted-set commands: ZADD (NX, XX, GT, LT, CH, INCR), ZINCRBY, ZREM, ZSCORE, ZMSCORE, ZCARD, ZCOUNT,
 //! ZLEXCOUNT, ZRANK, ZREVRANK, ZRANGE (BYSCORE, BYLEX, REV, LIMIT, WITHSCORES) and its older forms
 //! (ZRANGEBYSCORE, ZREVRANGE, ZREVRANGEBYSCORE, ZRANGEBYLEX, ZREVRANGEBYLEX), ZRANGESTORE, ZPOPMIN, ZPOPMAX,
-//! ZRANDMEMBER, ZUNIONSTORE, ZINTERSTORE (WEIGHTS, AGGREGATE). Scores are written as Redis 7.0 writes them
+//! ZRANDMEMBER, ZUNION, ZINTER, ZDIFF and their STORE forms (WEIGHTS, AGGREGATE, WITHSCORES), ZINTERCARD,
+//! ZREMRANGEBYRANK, ZREMRANGEBYSCORE, ZREMRANGEBYLEX. Scores are written as Redis 7.0 writes them
 //! (`%.17g`, `inf`, `-inf`), as doubles in RESP3.
 
 use pincore_resp::reply::{self, Protocol};
@@ -673,28 +674,50 @@ fn weighted(weight: f64, value: f64) -> f64 {
     Some(weight * value).filter(|v| !v.is_nan()).unwrap_or(0.0)
 }
 
-/// ZUNIONSTORE and ZINTERSTORE destination numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX]
-fn combine(c: &mut Call<'_>, union: bool) -> Flow {
-    let name = if union { "zunionstore" } else { "zinterstore" };
-    let count = match parse_i64(c.args[2]) {
-        None => {
-            reply::error(c.out, NOT_AN_INTEGER);
-            return Flow::Reply;
-        }
+/// How ZUNION, ZINTER and ZDIFF (and their STORE forms, and ZINTERCARD) combine their inputs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    Union,
+    Inter,
+    Diff,
+}
+
+/// What becomes of the combination: stored at argument 1, replied, or counted (ZINTERCARD).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Store,
+    Reply,
+    Count,
+}
+
+/// The number of input keys at `at`, as Redis checks it; `None` once the error is written.
+fn numkeys(c: &mut Call<'_>, at: usize) -> Option<usize> {
+    let room = c.args.len() as i64 - at as i64 - 1;
+    let error = match parse_i64(c.args[at]) {
+        Some(n) if n >= 1 && n <= room => return Some(n as usize),
+        None => NOT_AN_INTEGER.to_vec(),
         Some(n) if n < 1 => {
-            let message = format!("ERR at least 1 input key is needed for '{name}' command");
-            reply::error(c.out, message.as_bytes());
-            return Flow::Reply;
+            let name = String::from_utf8_lossy(c.args[0]).to_ascii_lowercase();
+            format!("ERR at least 1 input key is needed for '{name}' command").into_bytes()
         }
-        Some(n) if n > c.args.len() as i64 - 3 => {
-            reply::error(c.out, SYNTAX);
-            return Flow::Reply;
-        }
-        Some(n) => n as usize,
+        Some(_) => SYNTAX.to_vec(),
     };
-    let destination = c.args[1];
-    let keys = &c.args[3..3 + count];
-    let mut locked = c.parts.lock_keys(keys.iter().copied().chain([destination]));
+    reply::error(c.out, &error);
+    None
+}
+
+/// ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE destination numkeys key [key ...], ZUNION, ZINTER, ZDIFF numkeys
+/// key [key ...] and ZINTERCARD numkeys key [key ...], with WEIGHTS and AGGREGATE (union and intersection),
+/// WITHSCORES (replied forms) or LIMIT (ZINTERCARD). A set counts as a sorted set whose members score 1.
+/// As Redis, the inputs' types are checked before the options.
+fn combine(c: &mut Call<'_>, operation: Operation, output: Output) -> Flow {
+    let at = if output == Output::Store { 2 } else { 1 };
+    let Some(count) = numkeys(c, at) else {
+        return Flow::Reply;
+    };
+    let destination = (output == Output::Store).then(|| c.args[1]);
+    let keys = &c.args[at + 1..at + 1 + count];
+    let mut locked = c.parts.lock_keys(keys.iter().copied().chain(destination));
     for k in keys {
         if locked
             .store(k)
@@ -707,10 +730,13 @@ fn combine(c: &mut Call<'_>, union: bool) -> Flow {
     }
     let mut weights = vec![1.0; count];
     let mut aggregate = Aggregate::Sum;
-    let mut j = 3 + count;
+    let (mut with_scores, mut limit) = (false, usize::MAX);
+    let weighs = operation != Operation::Diff && output != Output::Count;
+    let mut j = at + 1 + count;
     while j < c.args.len() {
         let left = c.args.len() - j;
-        if left > count && c.args[j].eq_ignore_ascii_case(b"WEIGHTS") {
+        let word = c.args[j];
+        if weighs && left > count && word.eq_ignore_ascii_case(b"WEIGHTS") {
             for (i, weight) in weights.iter_mut().enumerate() {
                 match parse_float(c.args[j + 1 + i]) {
                     Some(w) => *weight = w,
@@ -721,7 +747,7 @@ fn combine(c: &mut Call<'_>, union: bool) -> Flow {
                 }
             }
             j += 1 + count;
-        } else if left >= 2 && c.args[j].eq_ignore_ascii_case(b"AGGREGATE") {
+        } else if weighs && left >= 2 && word.eq_ignore_ascii_case(b"AGGREGATE") {
             aggregate = match c.args[j + 1].to_ascii_uppercase().as_slice() {
                 b"SUM" => Aggregate::Sum,
                 b"MIN" => Aggregate::Min,
@@ -731,6 +757,19 @@ fn combine(c: &mut Call<'_>, union: bool) -> Flow {
                     return Flow::Reply;
                 }
             };
+            j += 2;
+        } else if output == Output::Reply && word.eq_ignore_ascii_case(b"WITHSCORES") {
+            with_scores = true;
+            j += 1;
+        } else if output == Output::Count && left >= 2 && word.eq_ignore_ascii_case(b"LIMIT") {
+            match parse_i64(c.args[j + 1]).filter(|n| *n >= 0) {
+                None => {
+                    reply::error(c.out, b"ERR LIMIT can't be negative");
+                    return Flow::Reply;
+                }
+                Some(0) => limit = usize::MAX,
+                Some(n) => limit = usize::try_from(n).unwrap_or(usize::MAX),
+            }
             j += 2;
         } else {
             reply::error(c.out, SYNTAX);
@@ -753,50 +792,139 @@ fn combine(c: &mut Call<'_>, union: bool) -> Flow {
             })
             .collect();
         let mut result = ZSet::default();
-        if union {
-            for (source, weight) in &sources {
-                source.each(|member, value| {
-                    let value = weighted(*weight, value);
-                    let value = match result.score(member) {
-                        Some(current) => aggregate.apply(current, value),
-                        None => value,
-                    };
-                    result.insert(member, value);
-                });
+        match operation {
+            Operation::Union => {
+                for (source, weight) in &sources {
+                    source.each(|member, value| {
+                        let value = weighted(*weight, value);
+                        let value = match result.score(member) {
+                            Some(current) => aggregate.apply(current, value),
+                            None => value,
+                        };
+                        result.insert(member, value);
+                    });
+                }
             }
-        } else {
-            sources.sort_by_key(|(s, _)| s.len());
-            if let Some(((first, weight), rest)) = sources.split_first() {
-                first.each(|member, value| {
-                    let mut total = weighted(*weight, value);
-                    for (other, w) in rest {
-                        match other.score(member) {
-                            Some(v) => total = aggregate.apply(total, weighted(*w, v)),
-                            None => return,
+            Operation::Inter => {
+                sources.sort_by_key(|(s, _)| s.len());
+                if let Some(((first, weight), rest)) = sources.split_first() {
+                    first.each(|member, value| {
+                        if result.len() >= limit {
+                            return;
                         }
-                    }
-                    result.insert(member, total);
-                });
+                        let mut total = weighted(*weight, value);
+                        for (other, w) in rest {
+                            match other.score(member) {
+                                Some(v) => total = aggregate.apply(total, weighted(*w, v)),
+                                None => return,
+                            }
+                        }
+                        result.insert(member, total);
+                    });
+                }
+            }
+            Operation::Diff => {
+                if let Some(((first, _), rest)) = sources.split_first() {
+                    first.each(|member, value| {
+                        if rest.iter().all(|(other, _)| other.score(member).is_none()) {
+                            result.insert(member, value);
+                        }
+                    });
+                }
             }
         }
         result
     };
-    store_result(
-        &mut locked,
-        destination,
-        Collection::ZSet(result),
-        c.now,
-        c.out,
-    );
+    match destination {
+        Some(destination) => store_result(
+            &mut locked,
+            destination,
+            Collection::ZSet(result),
+            c.now,
+            c.out,
+        ),
+        None if output == Output::Count => reply::integer(c.out, result.len().min(limit) as i64),
+        None => reply_members(
+            c.resp,
+            c.session.protocol,
+            c.out,
+            result.iter().collect::<Vec<_>>().into_iter(),
+            with_scores,
+        ),
+    }
     Flow::Reply
 }
 
 pub fn zunionstore(c: &mut Call<'_>) -> Flow {
-    combine(c, true)
+    combine(c, Operation::Union, Output::Store)
 }
 
 pub fn zinterstore(c: &mut Call<'_>) -> Flow {
-    combine(c, false)
+    combine(c, Operation::Inter, Output::Store)
+}
+
+pub fn zdiffstore(c: &mut Call<'_>) -> Flow {
+    combine(c, Operation::Diff, Output::Store)
+}
+
+pub fn zunion(c: &mut Call<'_>) -> Flow {
+    combine(c, Operation::Union, Output::Reply)
+}
+
+pub fn zinter(c: &mut Call<'_>) -> Flow {
+    combine(c, Operation::Inter, Output::Reply)
+}
+
+pub fn zdiff(c: &mut Call<'_>) -> Flow {
+    combine(c, Operation::Diff, Output::Reply)
+}
+
+pub fn zintercard(c: &mut Call<'_>) -> Flow {
+    combine(c, Operation::Inter, Output::Count)
+}
+
+/// ZREMRANGEBYRANK, ZREMRANGEBYSCORE and ZREMRANGEBYLEX key min max: removes the members `range` selects;
+/// how many went.
+fn remove_range(c: &mut Call<'_>, range: Range) -> Flow {
+    let removed = part!(c)
+        .change(c.args[1], c.now, false, |z: &mut ZSet| {
+            let gone: Vec<Vec<u8>> = range
+                .select(z, false, 0, -1)
+                .into_iter()
+                .map(|(m, _)| m.to_vec())
+                .collect();
+            for member in &gone {
+                z.remove(member);
+            }
+            gone.len() as i64
+        })
+        .map(|n| n.unwrap_or(0));
+    integer(c, removed);
+    Flow::Reply
+}
+
+pub fn zremrangebyrank(c: &mut Call<'_>) -> Flow {
+    let (Some(start), Some(end)) = (parse_i64(c.args[2]), parse_i64(c.args[3])) else {
+        reply::error(c.out, NOT_AN_INTEGER);
+        return Flow::Reply;
+    };
+    remove_range(c, Range::Rank(start, end))
+}
+
+pub fn zremrangebyscore(c: &mut Call<'_>) -> Flow {
+    let (Some(min), Some(max)) = (score_bound(c.args[2]), score_bound(c.args[3])) else {
+        reply::error(c.out, b"ERR min or max is not a float");
+        return Flow::Reply;
+    };
+    remove_range(c, Range::Score { min, max })
+}
+
+pub fn zremrangebylex(c: &mut Call<'_>) -> Flow {
+    let (Some(min), Some(max)) = (lex_bound(c.args[2]), lex_bound(c.args[3])) else {
+        reply::error(c.out, b"ERR min or max not valid string range item");
+        return Flow::Reply;
+    };
+    remove_range(c, Range::Lex { min, max })
 }
 
 #[cfg(test)]

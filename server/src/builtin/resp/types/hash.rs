@@ -1,23 +1,19 @@
-//! A hash: field → value. Up to [`MAX_SMALL_ENTRIES`] pairs of at most [`MAX_SMALL_LEN`] bytes each it is
-//! one packed buffer of length-prefixed fields and values in insertion order (Redis's listpack: one block, no
-//! table, a linear search over a few cache lines); past either bound it becomes an insertion-ordered hash
-//! table for good, as Redis converts once.
+//! A hash: field → value. Up to `hash-max-listpack-entries` pairs of at most `hash-max-listpack-value` bytes
+//! each (see [`super::encodings`]) it is one packed buffer of length-prefixed fields and values in insertion
+//! order (Redis's listpack: one block, no table, a linear search over a few cache lines); past either bound it
+//! becomes an insertion-ordered hash table for good, as Redis converts once.
 
 use indexmap::IndexMap;
 
-use super::element;
+use super::{element, encodings};
 use crate::builtin::resp::heap::chunk;
-
-/// Redis's `hash-max-listpack-entries` default.
-pub const MAX_SMALL_ENTRIES: usize = 128;
-/// Redis's `hash-max-listpack-value` default.
-pub const MAX_SMALL_LEN: usize = 64;
 
 type Bytes = Box<[u8]>;
 
 #[derive(Debug, Clone)]
 enum Pairs {
-    /// `[field length][field][value length][value]...`, each length one byte (≤ [`MAX_SMALL_LEN`]).
+    /// `[field length][field][value length][value]...`, each length a little-endian base-128 varint (one
+    /// byte below 128).
     Small {
         packed: Vec<u8>,
         len: usize,
@@ -44,27 +40,48 @@ impl Default for Hash {
     }
 }
 
+/// The length-prefixed bytes at `*at` in a packed buffer, moving `at` past them.
+fn packed_bytes<'a>(packed: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {
+    let mut len = 0usize;
+    let mut shift = 0;
+    loop {
+        let byte = *packed.get(*at)?;
+        *at += 1;
+        len |= usize::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    let bytes = packed.get(*at..*at + len)?;
+    *at += len;
+    Some(bytes)
+}
+
 /// The pairs of a packed buffer: (where the pair starts, field, value, where it ends).
 fn packed_pairs(packed: &[u8]) -> impl Iterator<Item = (usize, &[u8], &[u8], usize)> {
     let mut at = 0;
     std::iter::from_fn(move || {
         let start = at;
-        let field_len = usize::from(*packed.get(at)?);
-        let field = packed.get(at + 1..at + 1 + field_len)?;
-        at += 1 + field_len;
-        let value_len = usize::from(*packed.get(at)?);
-        let value = packed.get(at + 1..at + 1 + value_len)?;
-        at += 1 + value_len;
+        let field = packed_bytes(packed, &mut at)?;
+        let value = packed_bytes(packed, &mut at)?;
         Some((start, field, value, at))
     })
 }
 
+fn push_bytes(packed: &mut Vec<u8>, bytes: &[u8]) {
+    let mut len = bytes.len();
+    while len >= 0x80 {
+        packed.push((len & 0x7f) as u8 | 0x80);
+        len >>= 7;
+    }
+    packed.push(len as u8);
+    packed.extend_from_slice(bytes);
+}
+
 fn push_pair(packed: &mut Vec<u8>, field: &[u8], value: &[u8]) {
-    // Both within MAX_SMALL_LEN, so a byte holds each length.
-    packed.push(field.len() as u8);
-    packed.extend_from_slice(field);
-    packed.push(value.len() as u8);
-    packed.extend_from_slice(value);
+    push_bytes(packed, field);
+    push_bytes(packed, value);
 }
 
 impl Hash {
@@ -113,9 +130,10 @@ impl Hash {
     /// Sets `field` to `value`; true if the field is new.
     pub fn insert(&mut self, field: &[u8], value: &[u8]) -> bool {
         if let Pairs::Small { len, .. } = &self.pairs {
-            if field.len() > MAX_SMALL_LEN
-                || value.len() > MAX_SMALL_LEN
-                || (*len >= MAX_SMALL_ENTRIES && self.get(field).is_none())
+            let (max_entries, max_len) = encodings::hash();
+            if field.len() > max_len
+                || value.len() > max_len
+                || (*len >= max_entries && self.get(field).is_none())
             {
                 self.grow();
             }
@@ -125,7 +143,7 @@ impl Hash {
                 let found = packed_pairs(packed)
                     .find(|(_, f, _, _)| *f == field)
                     .map(|(start, _, _, end)| (start, end));
-                let mut pair = Vec::with_capacity(2 + field.len() + value.len());
+                let mut pair = Vec::with_capacity(6 + field.len() + value.len());
                 push_pair(&mut pair, field, value);
                 match found {
                     Some((start, end)) => {
@@ -220,6 +238,24 @@ impl Hash {
 mod tests {
     use super::*;
 
+    const MAX_SMALL_ENTRIES: usize = 512;
+    const MAX_SMALL_LEN: usize = 64;
+
+    #[test]
+    fn lengths_past_a_byte_pack_and_unpack() {
+        let mut packed = Vec::new();
+        let long = vec![b'v'; 300];
+        push_pair(&mut packed, b"f", &long);
+        push_pair(&mut packed, &[b'g'; 127], b"");
+        let pairs: Vec<_> = packed_pairs(&packed).map(|(_, f, v, _)| (f, v)).collect();
+        assert_eq!(
+            pairs,
+            [(&b"f"[..], &long[..]), (&[b'g'; 127][..], &b""[..])]
+        );
+        assert_eq!(packed.len(), 1 + 1 + 2 + 300 + 1 + 127 + 1);
+    }
+
+    /// Run with the default bounds (nothing in the unit tests changes them).
     #[test]
     fn a_small_hash_keeps_insertion_order_and_grows_past_either_bound() {
         let mut h = Hash::default();

@@ -6,6 +6,7 @@
 //! and get [`WrongType`] when the key holds another. Each collection counts the heap bytes it holds
 //! ([`Collection::bytes`]), approximately but from its real capacities, so `maxmemory` bounds it too.
 
+pub mod encodings;
 pub mod hash;
 pub mod list;
 pub mod set;

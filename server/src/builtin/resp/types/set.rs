@@ -1,4 +1,5 @@
-//! A set. While every member is an integer and there are at most [`MAX_INTS`] of them it is a sorted
+//! A set. While every member is an integer and there are at most `set-max-intset-entries` of them (see
+//! [`super::encodings`]) it is a sorted
 //! vector of `i64` (Redis's intset: 8 bytes a member, members listed in numeric order); a member that is
 //! not an integer, or one too many, makes it a hash table for good.
 
@@ -6,12 +7,9 @@ use std::borrow::Cow;
 
 use indexmap::IndexSet;
 
-use super::element;
+use super::{element, encodings};
 use crate::builtin::resp::heap::chunk;
 use crate::builtin::resp::integer::parse_i64;
-
-/// Redis's `set-max-intset-entries` default.
-pub const MAX_INTS: usize = 512;
 
 type Bytes = Box<[u8]>;
 
@@ -86,7 +84,7 @@ impl Set {
             match parse_i64(member) {
                 Some(n) => match v.binary_search(&n) {
                     Ok(_) => return false,
-                    Err(at) if v.len() < MAX_INTS => {
+                    Err(at) if v.len() < encodings::set_ints() => {
                         v.insert(at, n);
                         return true;
                     }
@@ -162,6 +160,9 @@ impl Set {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The default bound (nothing in the unit tests changes it).
+    const MAX_INTS: usize = 512;
 
     #[test]
     fn integers_stay_sorted_until_a_string_or_one_too_many() {

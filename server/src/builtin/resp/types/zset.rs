@@ -1,5 +1,5 @@
-//! A sorted set: members ordered by (score, member bytes). Up to [`MAX_SMALL_ENTRIES`] members of at most
-//! [`MAX_SMALL_LEN`] bytes it is one sorted vector (Redis's listpack: a binary search finds a score's place,
+//! A sorted set: members ordered by (score, member bytes). Up to `zset-max-listpack-entries` members of at
+//! most `zset-max-listpack-value` bytes (see [`super::encodings`]) it is one sorted vector (Redis's listpack: a binary search finds a score's place,
 //! ranks are indexes); past either bound it becomes a B-tree ordered by (score, member) and a hash table from
 //! member to score, sharing each member's one allocation (`Arc<[u8]>`), for good. Ranks in the large form
 //! are counted by walking the tree (O(rank)), where Redis's skiplist keeps spans.
@@ -8,15 +8,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
 
-use super::element;
+use super::{element, encodings};
 use pincore_resp::reply::{self, Protocol};
 
 use crate::builtin::resp::heap::chunk;
-
-/// Redis's `zset-max-listpack-entries` default.
-pub const MAX_SMALL_ENTRIES: usize = 128;
-/// Redis's `zset-max-listpack-value` default.
-pub const MAX_SMALL_LEN: usize = 64;
 
 type Bytes = Box<[u8]>;
 
@@ -135,9 +130,8 @@ impl ZSet {
     pub fn insert(&mut self, member: &[u8], score: f64) -> bool {
         let score = normal(score);
         if let Entries::Small(v) = &self.entries {
-            if member.len() > MAX_SMALL_LEN
-                || (v.len() >= MAX_SMALL_ENTRIES && self.score(member).is_none())
-            {
+            let (max_entries, max_len) = encodings::zset();
+            if member.len() > max_len || (v.len() >= max_entries && self.score(member).is_none()) {
                 self.grow();
             }
         }
@@ -318,6 +312,10 @@ pub fn score_reply(out: &mut Vec<u8>, protocol: Protocol, value: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The default bounds (nothing in the unit tests changes them).
+    const MAX_SMALL_ENTRIES: usize = 128;
+    const MAX_SMALL_LEN: usize = 64;
 
     fn members(z: &ZSet) -> Vec<(Vec<u8>, f64)> {
         z.iter().map(|(m, s)| (m.to_vec(), s)).collect()
