@@ -3,8 +3,10 @@
 //! `net.ipv4.tcp_max_syn_backlog` decide whether connections wait in the queue or are dropped and retried
 //! by SYN retransmission one and three seconds later.
 //!
-//! The listener is this process's own (`listen(backlog)` on an ephemeral loopback port), not a server's:
-//! what is measured is the kernel's accept queue, with an application that is slow to accept.
+//! The listener is this process's own (`listen(backlog)` on an ephemeral port), not a server's: what is
+//! measured is the kernel's accept queue, with an application that is slow to accept. It is opened on
+//! loopback, or in another network namespace (`listen_in`, the server's side of a veth path), where that
+//! namespace's somaxconn caps it.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -19,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use socket2::{Domain, Socket, Type};
 
 use crate::error::{BenchError, Result};
+use crate::host::netns;
 use crate::load::latency::{self, Percentiles};
 use crate::scenarios::netstat::{self, TcpExt};
 
@@ -33,6 +36,16 @@ pub struct StormSpec {
     pub backlog: i32,
     /// A connect not established after this long counts as timed out.
     pub timeout: Duration,
+    /// The network namespace the listener is opened in (`None`: this process's own, on 127.0.0.1).
+    #[serde(default)]
+    pub listen_in: Option<String>,
+    /// The address the listener binds (its port is chosen by the kernel).
+    #[serde(default = "loopback")]
+    pub listen_ip: Ipv4Addr,
+}
+
+fn loopback() -> Ipv4Addr {
+    Ipv4Addr::LOCALHOST
 }
 
 /// The result of one storm (`--json` fields; latencies in microseconds).
@@ -41,7 +54,7 @@ pub struct StormReport {
     pub connections: usize,
     pub accept_delay_ms: f64,
     pub backlog: i32,
-    /// net.core.somaxconn and net.ipv4.tcp_max_syn_backlog in the namespace during the storm.
+    /// net.core.somaxconn and net.ipv4.tcp_max_syn_backlog in the listener's namespace during the storm.
     pub somaxconn: Option<u64>,
     pub tcp_max_syn_backlog: Option<u64>,
     pub connected: u64,
@@ -59,12 +72,7 @@ pub struct StormReport {
 
 /// Reads an integer sysctl of the current network namespace through pincore-tuner's sysctl layer.
 pub fn sysctl_u64(key: &str) -> Option<u64> {
-    let key = pincore_tuner::sysctl::Key::parse(key).ok()?;
-    pincore_tuner::sysctl::SysctlTree::new("/")
-        .read(&key)
-        .ok()??
-        .parse()
-        .ok()
+    netstat::sysctl_text(key)?.parse().ok()
 }
 
 /// Raises RLIMIT_NOFILE's soft limit to its hard limit and checks `needed` descriptors fit.
@@ -91,21 +99,33 @@ pub fn run(spec: &StormSpec, stop: &AtomicBool) -> Result<StormReport> {
         return Err(BenchError::invalid("--connections", "must be at least 1"));
     }
     ensure_files(2 * spec.connections as u64 + 64, "--connections")?;
-    let listener = Socket::new(Domain::IPV4, Type::STREAM, None)
-        .and_then(|s| {
-            s.set_reuse_address(true)?;
-            s.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())?;
-            s.listen(spec.backlog)?;
-            s.set_nonblocking(true)?;
-            Ok(s)
-        })
-        .map_err(|e| BenchError::io("opening the storm's listener on 127.0.0.1", e))?;
+    // The listener, its namespace's caps and counters are read where the listener is.
+    let listen_side = || -> Result<(Socket, Caps, TcpExt)> {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None)
+            .and_then(|s| {
+                s.set_reuse_address(true)?;
+                s.bind(&SocketAddr::from((spec.listen_ip, 0)).into())?;
+                s.listen(spec.backlog)?;
+                s.set_nonblocking(true)?;
+                Ok(s)
+            })
+            .map_err(|e| {
+                BenchError::io(
+                    format!("opening the storm's listener on {}", spec.listen_ip),
+                    e,
+                )
+            })?;
+        Ok((socket, Caps::read(), TcpExt::read()))
+    };
+    let (listener, caps, before) = match &spec.listen_in {
+        Some(ns) => netns::within(ns, listen_side)??,
+        None => listen_side()?,
+    };
     let target = listener
         .local_addr()
         .ok()
         .and_then(|a| a.as_socket())
         .ok_or_else(|| BenchError::failed("storm listener", "has no IPv4 address"))?;
-    let before = TcpExt::read();
     let started = Instant::now();
     let deadline = spec.accept_delay + spec.timeout;
 
@@ -123,16 +143,36 @@ pub fn run(spec: &StormSpec, stop: &AtomicBool) -> Result<StormReport> {
         connections: spec.connections,
         accept_delay_ms: spec.accept_delay.as_secs_f64() * 1e3,
         backlog: spec.backlog,
-        somaxconn: sysctl_u64("net.core.somaxconn"),
-        tcp_max_syn_backlog: sysctl_u64("net.ipv4.tcp_max_syn_backlog"),
+        somaxconn: caps.somaxconn,
+        tcp_max_syn_backlog: caps.tcp_max_syn_backlog,
         connected,
         failed,
         timed_out,
         accepted,
         connect_us: Percentiles::of(&histogram),
         elapsed_s: started.elapsed().as_secs_f64(),
-        tcpext: TcpExt::read().since(&before).0,
+        tcpext: match &spec.listen_in {
+            Some(ns) => netns::within(ns, TcpExt::read)?,
+            None => TcpExt::read(),
+        }
+        .since(&before)
+        .0,
     })
+}
+
+/// The listener namespace's caps on accept queues.
+struct Caps {
+    somaxconn: Option<u64>,
+    tcp_max_syn_backlog: Option<u64>,
+}
+
+impl Caps {
+    fn read() -> Caps {
+        Caps {
+            somaxconn: sysctl_u64("net.core.somaxconn"),
+            tcp_max_syn_backlog: sysctl_u64("net.ipv4.tcp_max_syn_backlog"),
+        }
+    }
 }
 
 /// Sleeps `accept_delay`, then accepts everything until every connection is in or the deadline passes.
