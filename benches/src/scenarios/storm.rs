@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
@@ -30,7 +31,7 @@ use crate::scenarios::netstat::{self, TcpExt};
 pub struct StormSpec {
     /// Simultaneous connects (each needs two file descriptors: client and accepted side).
     pub connections: usize,
-    /// How long the listener waits before its first accept().
+    /// How long the listener waits, after the last connect was sent, before its first accept().
     pub accept_delay: Duration,
     /// The backlog passed to listen(); the kernel caps it at net.core.somaxconn.
     pub backlog: i32,
@@ -127,11 +128,15 @@ pub fn run(spec: &StormSpec, stop: &AtomicBool) -> Result<StormReport> {
         .and_then(|a| a.as_socket())
         .ok_or_else(|| BenchError::failed("storm listener", "has no IPv4 address"))?;
     let started = Instant::now();
-    let deadline = spec.accept_delay + spec.timeout;
+    // When the last connect was sent: the listener's delay counts from there, so a client that is slow to
+    // send thousands of SYNs (a busy machine) still meets a listener that is not accepting yet.
+    let sent = OnceLock::new();
 
     let (outcome, accepted) = std::thread::scope(|scope| {
-        let acceptor = scope.spawn(|| accept_late(&listener, spec, started, deadline, stop));
-        let outcome = connect_all(target, spec, stop);
+        let acceptor = scope.spawn(|| accept_late(&listener, spec, &sent, stop));
+        let outcome = connect_all(target, spec, &sent, stop);
+        // Set on every path, so the acceptor never waits for a storm that ended early.
+        sent.get_or_init(Instant::now);
         let accepted = acceptor.join().unwrap_or(0);
         (outcome, accepted)
     });
@@ -175,21 +180,31 @@ impl Caps {
     }
 }
 
-/// Sleeps `accept_delay`, then accepts everything until every connection is in or the deadline passes.
-/// Accepted sockets stay open until the storm ends (closing them would be a second storm).
+/// Waits until every connect was sent and `accept_delay` more, then accepts everything until every
+/// connection is in or the timeout passes. Accepted sockets stay open until the storm ends (closing them
+/// would be a second storm).
 fn accept_late(
     listener: &Socket,
     spec: &StormSpec,
-    started: Instant,
-    deadline: Duration,
+    sent: &OnceLock<Instant>,
     stop: &AtomicBool,
 ) -> u64 {
-    while started.elapsed() < spec.accept_delay && !stop.load(Ordering::Relaxed) {
+    let sent = loop {
+        if let Some(at) = sent.get() {
+            break *at;
+        }
+        if stop.load(Ordering::Relaxed) {
+            return 0;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    while sent.elapsed() < spec.accept_delay && !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(5));
     }
+    let deadline = spec.accept_delay + spec.timeout;
     let mut held = Vec::with_capacity(spec.connections);
     while held.len() < spec.connections
-        && started.elapsed() < deadline
+        && sent.elapsed() < deadline
         && !stop.load(Ordering::Relaxed)
     {
         match listener.accept() {
@@ -209,7 +224,12 @@ fn accept_late(
 type ConnectOutcome = (hdrhistogram::Histogram<u64>, u64, u64, u64);
 
 /// Starts every connect at once (non-blocking), then records when each one is established.
-fn connect_all(target: SocketAddr, spec: &StormSpec, stop: &AtomicBool) -> Result<ConnectOutcome> {
+fn connect_all(
+    target: SocketAddr,
+    spec: &StormSpec,
+    sent: &OnceLock<Instant>,
+    stop: &AtomicBool,
+) -> Result<ConnectOutcome> {
     let mut poll = Poll::new().map_err(|e| BenchError::io("creating an epoll instance", e))?;
     let mut events = Events::with_capacity(4096);
     let mut pending: Vec<Option<(TcpStream, Instant)>> = Vec::with_capacity(spec.connections);
@@ -240,7 +260,7 @@ fn connect_all(target: SocketAddr, spec: &StormSpec, stop: &AtomicBool) -> Resul
         }
     }
     let mut open = pending.iter().filter(|p| p.is_some()).count();
-    let deadline = Instant::now() + spec.accept_delay + spec.timeout;
+    let deadline = *sent.get_or_init(Instant::now) + spec.accept_delay + spec.timeout;
     while open > 0 && Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
         let wait = deadline
             .saturating_duration_since(Instant::now())

@@ -223,7 +223,20 @@ pub fn verdict(name: ScenarioName, b: &Measured, a: &Measured) -> String {
         show(&ha),
         change_text(hb.value, ha.value)
     );
-    let failures = format!("failures {} → {}", group(fb), group(fa));
+    // What failed, when the scenario says (churn: `4368 AddrNotAvailable`).
+    let kinds = |m: &Measured| {
+        m.settings
+            .iter()
+            .find(|(k, v)| k == "errors" && v != "none")
+            .map_or(String::new(), |(_, v)| format!(" ({v})"))
+    };
+    let failures = format!(
+        "failures {}{} → {}{}",
+        group(fb),
+        kinds(b),
+        group(fa),
+        kinds(a)
+    );
     let scenario = name.as_str();
     if fb > 0.0 && fa == 0.0 {
         return format!("{scenario}: {failures}, {numbers} — the profile fixes this");
