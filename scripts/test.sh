@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests call. Keep this list in step with README.md ("Testing").
 packages=(
-  iproute2        # ip netns: throwaway network namespaces for kernel tests
+  iproute2        # ip netns, veth, tc: throwaway namespaces and shaped paths for kernel tests
   procps          # sysctl(8): the reference the tuner is checked against
   curl            # admin endpoint tests
   redis-tools     # redis-cli, redis-benchmark: real RESP clients

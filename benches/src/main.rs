@@ -48,8 +48,8 @@ enum Mode {
     /// Start pincore-server, redis-server and a tokio echo server on loopback and drive each with the
     /// same client settings in alternating runs; prints medians and ratios, writes compare.json/.svg.
     Compare(CompareArgs),
-    /// The tuned benchmark: connection storm, churn and steady RESP before and after a pincore-tuner
-    /// profile, in a throwaway network namespace (root); writes tuned.json/.svg.
+    /// The tuned benchmark: each scenario with the defaults and with a pincore-tuner profile, between two
+    /// throwaway network namespaces joined by a shaped veth pair (root); writes tuned.json/.svg.
     Tuned(TunedArgs),
     /// A connection storm: N simultaneous connects to a listener of this process that accepts late.
     Storm(StormArgs),
@@ -105,10 +105,13 @@ struct Binaries {
 
 #[derive(Args)]
 struct TunedArgs {
-    /// pincore-tuner profile to apply between the measurements.
+    /// pincore-tuner profile to apply for the second pass: a built-in name or a profile file.
     #[arg(long, default_value = "connections")]
     profile: String,
-    /// About a second per scenario: for CI and a first look.
+    /// Run only this scenario (repeat for several) [default: all].
+    #[arg(long, value_enum, value_name = "NAME")]
+    scenario: Vec<tuned::scenario::ScenarioName>,
+    /// A few seconds per scenario: for CI and a first look.
     #[arg(long)]
     quick: bool,
     #[command(flatten)]
@@ -335,6 +338,7 @@ fn dispatch(mode: Mode) -> Result<(), BenchError> {
         Mode::Tuned(args) => {
             let spec = TunedSpec {
                 profile: args.profile,
+                scenarios: args.scenario,
                 quick: args.quick,
                 server_bin: args.bins.server_bin,
                 tuner_bin: args.bins.tuner_bin,
@@ -350,6 +354,8 @@ fn dispatch(mode: Mode) -> Result<(), BenchError> {
                 accept_delay: args.accept_delay,
                 backlog: args.backlog,
                 timeout: args.timeout,
+                listen_in: None,
+                listen_ip: std::net::Ipv4Addr::LOCALHOST,
             };
             let report = storm::run(&spec, &stop)?;
             print!("{}", render(&report, args.json, colour_on_stdout()));

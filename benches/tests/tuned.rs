@@ -1,8 +1,10 @@
-//! `pincore-bench tuned --quick` end to end as root: before/after in a throwaway namespace, the profile
-//! applied in between and rolled back, and no namespace or process left behind.
+//! `pincore-bench tuned --quick` end to end as root: every scenario with the defaults and with a profile over a
+//! veth path between two throwaway namespaces, the profile applied and rolled back, and no namespace, veth,
+//! qdisc or process left behind — also after Ctrl-C.
 
 mod support;
 
+use std::path::Path;
 use std::process::Command;
 
 use pincore_testkit::{netns, require};
@@ -12,106 +14,244 @@ fn namespaces() -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs `pincore-bench tuned --quick ARGS --out DIR --json` and returns the process's id, its output and
+/// tuned.json.
+fn tuned_quick(args: &[&str], dir: &Path) -> (u32, std::process::Output, serde_json::Value) {
+    let child = Command::new(env!("CARGO_BIN_EXE_pincore-bench"))
+        .args(["tuned", "--quick"])
+        .args(args)
+        .arg("--out")
+        .arg(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("tuned.json")).unwrap()).unwrap();
+    (pid, out, json)
+}
+
+/// Nothing of run `pid` is left: no namespace, no veth on the host, no process, only the results.
+fn assert_cleaned_up(pid: u32, dir: &Path) {
+    let prefix = format!("pincore-bench-{pid}-");
+    assert!(
+        !namespaces().contains(&prefix),
+        "namespaces left behind: {}",
+        namespaces()
+    );
+    let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&links.stdout).contains("pcb-"),
+        "a veth of the path is on the host"
+    );
+    assert_eq!(
+        support::processes_in(dir),
+        Vec::<String>::new(),
+        "processes left running"
+    );
+}
+
+fn scenario<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    json["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no scenario {name} in {json:#}"))
+}
+
+/// A metric's number in one pass.
+fn metric(s: &serde_json::Value, pass: &str, name: &str) -> f64 {
+    s[pass]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("no metric {name} in {s:#}"))["value"]
+        .as_f64()
+        .unwrap()
+}
+
 #[test]
-fn tuned_quick_measures_before_and_after_and_cleans_up() {
+fn tuned_quick_runs_every_scenario_over_veth_and_cleans_up() {
     require!(
         netns(),
         support::sibling("pincore-server"),
         support::sibling("pincore-tuner")
     );
     let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_pincore-bench"))
-        .args(["tuned", "--quick", "--profile", "connections", "--out"])
-        .arg(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let namespace = format!("pincore-bench-{}", child.id());
-    let out = child.wait_with_output().unwrap();
+    let (pid, out, json) = tuned_quick(&["--profile", "connections"], dir.path());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("before") && stdout.contains("ListenOverflows"),
-        "{stdout}"
+    assert_eq!(json["rolled_back"], true);
+    let names: Vec<&str> = json["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "port-exhaustion",
+            "connection-storm",
+            "bulk-long-fat-path",
+            "bulk-rate-limited",
+            "latency-behind-bulk"
+        ]
     );
 
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("tuned.json")).unwrap())
-            .unwrap();
-    assert_eq!(
-        json["namespaces"],
-        serde_json::json!([format!("{namespace}-before"), format!("{namespace}-after")])
+    // Churn across veth with a 100-port range runs out of local ports with the defaults; the profile's
+    // range and tcp_tw_reuse=1 (set in the client's namespace by the tuner) do not.
+    let churn = scenario(&json, "port-exhaustion");
+    assert!(
+        metric(churn, "before", "failed connections") > 0.0,
+        "{churn:#}"
     );
-    assert_eq!(json["rolled_back"], true);
-    // The profile reached the namespace: the storm ran with the default caps before and the profile's after.
-    assert_eq!(
-        json["before"]["storm"]["somaxconn"], 4096,
-        "{:#}",
-        json["before"]["storm"]
+    assert!(
+        churn["before"]["raw"]["errors"]["AddrNotAvailable"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{churn:#}"
     );
     assert_eq!(
-        json["after"]["storm"]["somaxconn"], 16384,
-        "{:#}",
-        json["after"]["storm"]
+        metric(churn, "after", "failed connections"),
+        0.0,
+        "{churn:#}"
     );
-    assert_eq!(json["after"]["storm"]["tcp_max_syn_backlog"], 16384);
-    for phase in ["before", "after"] {
-        let m = &json[phase];
-        assert!(m["storm"]["connected"].as_u64().unwrap() > 0, "{m:#}");
-        assert!(m["churn"]["connections"].as_u64().unwrap() > 0, "{m:#}");
-        assert!(m["steady"]["requests"].as_u64().unwrap() > 0, "{m:#}");
-        assert_eq!(m["steady"]["error_replies"], 0, "{m:#}");
+    assert!(metric(churn, "after", "connections/s") > 0.0);
+    let range = |pass: &str| churn[pass]["settings"][0][1].as_str().unwrap().to_string();
+    assert_eq!(
+        (range("before"), range("after")),
+        ("61000 61099".into(), "1024 65535".into())
+    );
+    assert!(
+        churn["verdict"]
+            .as_str()
+            .unwrap()
+            .ends_with("the profile fixes this"),
+        "{churn:#}"
+    );
+
+    // The storm's listener is in the server's namespace, capped by that namespace's somaxconn.
+    let storm = scenario(&json, "connection-storm");
+    assert_eq!(storm["before"]["raw"]["somaxconn"], 4096, "{storm:#}");
+    assert_eq!(storm["after"]["raw"]["somaxconn"], 16384, "{storm:#}");
+    assert_eq!(metric(storm, "after", "ListenOverflows"), 0.0, "{storm:#}");
+    for pass in ["before", "after"] {
+        assert_eq!(metric(storm, pass, "connected"), 5000.0, "{storm:#}");
+    }
+
+    // A kernel without netem reports the long fat path as not run; with netem it is measured.
+    let lfp = scenario(&json, "bulk-long-fat-path");
+    match lfp["not_run"].as_str() {
+        Some(reason) => {
+            assert_eq!(reason, "this kernel has no netem");
+            assert!(
+                stdout.contains("not run: this kernel has no netem"),
+                "{stdout}"
+            );
+        }
+        None => assert!(metric(lfp, "after", "1 stream Mbit/s") > 0.0, "{lfp:#}"),
+    }
+
+    // Bulk through a 1 Gbit/s bottleneck cannot beat the bottleneck.
+    let bulk = scenario(&json, "bulk-rate-limited");
+    for pass in ["before", "after"] {
+        let mbit = metric(bulk, pass, "1 stream Mbit/s");
+        assert!(mbit > 1.0 && mbit < 1100.0, "{bulk:#}");
+    }
+    assert_eq!(
+        bulk["before"]["raw"]["one_stream"]["receiver_tcp_rmem"],
+        "4096 131072 6291456"
+    );
+
+    // Requests behind the bulk flow: all answered, at the asked rate, with the percentiles reported.
+    let latency = scenario(&json, "latency-behind-bulk");
+    for pass in ["before", "after"] {
+        assert_eq!(metric(latency, pass, "failed requests"), 0.0, "{latency:#}");
+        assert!(metric(latency, pass, "p50") <= metric(latency, pass, "p99"));
+        assert!(metric(latency, pass, "p99") <= metric(latency, pass, "p99.9"));
+        assert!(
+            metric(latency, pass, "bulk download Mbit/s") > 1.0,
+            "{latency:#}"
+        );
+    }
+
+    // Each scenario's verdict is in the table printed for people and in the JSON.
+    for name in names {
+        let verdict = scenario(&json, name)["verdict"].as_str().unwrap();
+        assert!(
+            verdict.starts_with(&format!("{name}: ")) && stdout.contains(verdict),
+            "{verdict}\n{stdout}"
+        );
     }
     assert!(std::fs::read_to_string(dir.path().join("tuned.svg"))
         .unwrap()
         .starts_with("<svg"));
-    // What the profile bought is said, per row and per scenario, in the table and the JSON.
-    let verdicts: Vec<&str> = json["verdicts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    assert_eq!(verdicts.len(), 3, "{verdicts:?}");
-    for (verdict, scenario) in verdicts.iter().zip(["storm:", "churn:", "steady RESP:"]) {
-        assert!(
-            verdict.starts_with(scenario) && stdout.contains(verdict),
-            "{verdict}\n{stdout}"
-        );
-    }
-    let p99 = json["comparison"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["metric"] == "connect p99")
-        .unwrap();
-    assert!(!p99["change"].as_str().unwrap().is_empty(), "{p99}");
-    assert!(stdout.contains("change"), "{stdout}");
-    // Only the results stay in the output directory.
     let mut left: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     left.sort();
     assert_eq!(left, ["tuned.json", "tuned.svg"]);
-    assert!(
-        !namespaces().contains(&namespace),
-        "namespace {namespace} left behind"
-    );
-    assert_eq!(
-        support::processes_in(dir.path()),
-        Vec::<String>::new(),
-        "processes left running"
-    );
+    assert_cleaned_up(pid, dir.path());
 }
 
 #[test]
-fn interrupted_tuned_removes_its_namespace_and_server() {
+fn a_tiny_receive_buffer_slows_bulk_transfer_and_is_called_worse() {
+    require!(netns(), support::sibling("pincore-tuner"));
+    let dir = tempfile::tempdir().unwrap();
+    // A user's own profile file: a receive buffer of one page, against the kernel's 6 MiB maximum.
+    let profile = dir.path().join("tiny-rmem.yaml");
+    std::fs::write(
+        &profile,
+        "name: tiny-rmem\ndescription: A receive window of one page.\nsysctl:\n  net.ipv4.tcp_rmem:\n    \
+         value: 4096 4096 4096\n    why: test\n    source: test\n",
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let (pid, _, json) = tuned_quick(
+        &[
+            "--profile",
+            profile.to_str().unwrap(),
+            "--scenario",
+            "bulk-rate-limited",
+        ],
+        &out_dir,
+    );
+    assert_eq!(json["scenarios"].as_array().unwrap().len(), 1);
+    let bulk = scenario(&json, "bulk-rate-limited");
+    assert_eq!(
+        bulk["after"]["raw"]["one_stream"]["receiver_tcp_rmem"],
+        "4096 4096 4096"
+    );
+    let (before, after) = (
+        metric(bulk, "before", "1 stream Mbit/s"),
+        metric(bulk, "after", "1 stream Mbit/s"),
+    );
+    // At most a page in flight per round trip: slower than the bottleneck allows, whatever the load.
+    assert!(after < 0.9 * before, "{before} → {after} Mbit/s\n{bulk:#}");
+    assert!(
+        bulk["verdict"]
+            .as_str()
+            .unwrap()
+            .contains("worse with the profile"),
+        "{bulk:#}"
+    );
+    assert_cleaned_up(pid, &out_dir);
+}
+
+#[test]
+fn interrupted_with_the_profile_applied_removes_everything() {
     require!(
         netns(),
         support::sibling("pincore-server"),
@@ -120,22 +260,26 @@ fn interrupted_tuned_removes_its_namespace_and_server() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = pincore_testkit::KillOnDrop::spawn(
         Command::new(env!("CARGO_BIN_EXE_pincore-bench"))
-            .args(["tuned", "--quick", "--out"])
+            .args(["tuned", "--quick", "--scenario", "port-exhaustion", "--out"])
             .arg(dir.path())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null()),
     )
     .unwrap();
-    let namespace = format!("pincore-bench-{}", child.0.id());
-    // Wait until the namespace exists and the server runs in it, then press Ctrl-C (SIGINT).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let started = |dir: &std::path::Path| {
-        namespaces().contains(&namespace) && !support::processes_in(dir).is_empty()
+    let pid = child.0.id();
+    // The second pass: its namespaces exist, the profile is applied and the server runs. Then Ctrl-C (SIGINT).
+    let client = format!("pincore-bench-{pid}-pe-profile-c");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(45);
+    let applied = || {
+        namespaces().contains(&client)
+            && !support::processes_in(dir.path())
+                .iter()
+                .all(|p| !p.contains("pincore-server"))
     };
-    while !started(dir.path()) {
+    while !applied() {
         assert!(
             std::time::Instant::now() < deadline,
-            "tuned never started its server"
+            "tuned never reached its second pass"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -144,15 +288,7 @@ fn interrupted_tuned_removes_its_namespace_and_server() {
         .wait_timeout(std::time::Duration::from_secs(20))
         .expect("tuned did not stop on SIGINT");
     assert_eq!(status.code(), Some(130));
-    assert!(
-        !namespaces().contains(&namespace),
-        "namespace {namespace} left behind"
-    );
-    assert_eq!(
-        support::processes_in(dir.path()),
-        Vec::<String>::new(),
-        "processes left running"
-    );
+    assert_cleaned_up(pid, dir.path());
 }
 
 #[test]

@@ -347,6 +347,8 @@ fn persist_writes_the_dropin_and_warns_about_later_overrides() {
 #[test]
 fn sysctl_dir_and_state_dir_keep_writes_where_they_are_pointed() {
     let host = FixtureHost::new();
+    // The latency profile sets the congestion control, which the stock fixture leaves out (see SEMANTICS).
+    host.write("proc/sys/net/ipv4/tcp_congestion_control", "cubic\n");
     let elsewhere = tempfile::tempdir().unwrap();
     let (sysctl_dir, state_dir) = (
         elsewhere.path().join("sysctl.d"),

@@ -3,3 +3,4 @@
 pub mod cpus;
 pub mod interrupt;
 pub mod netns;
+pub mod path;

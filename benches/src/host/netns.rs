@@ -52,3 +52,23 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// Runs `f` on the calling thread inside the network namespace `/run/netns/NAME`, then puts the thread
+/// back where it was. A socket keeps the namespace it was created in, so a listener opened in `f` serves
+/// the other namespace while the rest of this process stays in its own: one process can hold both ends of
+/// a path between two namespaces.
+pub fn within<T>(name: &str, f: impl FnOnce() -> T) -> Result<T> {
+    use nix::sched::{setns, CloneFlags};
+    let fail = |what: String, e: std::io::Error| BenchError::io(what, e);
+    let own = std::fs::File::open("/proc/thread-self/ns/net")
+        .map_err(|e| fail("opening /proc/thread-self/ns/net".into(), e))?;
+    let path = std::path::Path::new(pincore_tuner::netns::NETNS_RUN_DIR).join(name);
+    let target = std::fs::File::open(&path)
+        .map_err(|e| fail(format!("opening network namespace {}", path.display()), e))?;
+    setns(&target, CloneFlags::CLONE_NEWNET)
+        .map_err(|e| fail(format!("entering network namespace {name}"), e.into()))?;
+    let out = f();
+    setns(&own, CloneFlags::CLONE_NEWNET)
+        .map_err(|e| fail(format!("leaving network namespace {name}"), e.into()))?;
+    Ok(out)
+}

@@ -1,5 +1,6 @@
-//! The connection scenarios the tuned benchmark measures (storm, churn), with the kernel counters they report.
+//! The connection scenarios the tuned benchmark measures (storm, churn, bulk), with the kernel counters they report.
 
+pub mod bulk;
 pub mod churn;
 pub mod netstat;
 pub mod storm;

@@ -28,6 +28,16 @@ pub fn time_wait_sockets() -> Option<u64> {
     u64::try_from(counters.get("TCP", "tw")?).ok()
 }
 
+/// A sysctl of the calling thread's network namespace through pincore-tuner's sysctl layer, its fields
+/// separated by single spaces (`4096 131072 6291456`).
+pub fn sysctl_text(key: &str) -> Option<String> {
+    let key = pincore_tuner::sysctl::Key::parse(key).ok()?;
+    let value = pincore_tuner::sysctl::SysctlTree::new("/")
+        .read(&key)
+        .ok()??;
+    Some(value.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
 /// Counter name → value.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TcpExt(pub BTreeMap<String, u64>);

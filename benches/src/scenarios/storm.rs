@@ -3,13 +3,16 @@
 //! `net.ipv4.tcp_max_syn_backlog` decide whether connections wait in the queue or are dropped and retried
 //! by SYN retransmission one and three seconds later.
 //!
-//! The listener is this process's own (`listen(backlog)` on an ephemeral loopback port), not a server's:
-//! what is measured is the kernel's accept queue, with an application that is slow to accept.
+//! The listener is this process's own (`listen(backlog)` on an ephemeral port), not a server's: what is
+//! measured is the kernel's accept queue, with an application that is slow to accept. It is opened on
+//! loopback, or in another network namespace (`listen_in`, the server's side of a veth path), where that
+//! namespace's somaxconn caps it.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
@@ -19,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use socket2::{Domain, Socket, Type};
 
 use crate::error::{BenchError, Result};
+use crate::host::netns;
 use crate::load::latency::{self, Percentiles};
 use crate::scenarios::netstat::{self, TcpExt};
 
@@ -27,12 +31,22 @@ use crate::scenarios::netstat::{self, TcpExt};
 pub struct StormSpec {
     /// Simultaneous connects (each needs two file descriptors: client and accepted side).
     pub connections: usize,
-    /// How long the listener waits before its first accept().
+    /// How long the listener waits, after the last connect was sent, before its first accept().
     pub accept_delay: Duration,
     /// The backlog passed to listen(); the kernel caps it at net.core.somaxconn.
     pub backlog: i32,
     /// A connect not established after this long counts as timed out.
     pub timeout: Duration,
+    /// The network namespace the listener is opened in (`None`: this process's own, on 127.0.0.1).
+    #[serde(default)]
+    pub listen_in: Option<String>,
+    /// The address the listener binds (its port is chosen by the kernel).
+    #[serde(default = "loopback")]
+    pub listen_ip: Ipv4Addr,
+}
+
+fn loopback() -> Ipv4Addr {
+    Ipv4Addr::LOCALHOST
 }
 
 /// The result of one storm (`--json` fields; latencies in microseconds).
@@ -41,7 +55,7 @@ pub struct StormReport {
     pub connections: usize,
     pub accept_delay_ms: f64,
     pub backlog: i32,
-    /// net.core.somaxconn and net.ipv4.tcp_max_syn_backlog in the namespace during the storm.
+    /// net.core.somaxconn and net.ipv4.tcp_max_syn_backlog in the listener's namespace during the storm.
     pub somaxconn: Option<u64>,
     pub tcp_max_syn_backlog: Option<u64>,
     pub connected: u64,
@@ -59,12 +73,7 @@ pub struct StormReport {
 
 /// Reads an integer sysctl of the current network namespace through pincore-tuner's sysctl layer.
 pub fn sysctl_u64(key: &str) -> Option<u64> {
-    let key = pincore_tuner::sysctl::Key::parse(key).ok()?;
-    pincore_tuner::sysctl::SysctlTree::new("/")
-        .read(&key)
-        .ok()??
-        .parse()
-        .ok()
+    netstat::sysctl_text(key)?.parse().ok()
 }
 
 /// Raises RLIMIT_NOFILE's soft limit to its hard limit and checks `needed` descriptors fit.
@@ -91,27 +100,43 @@ pub fn run(spec: &StormSpec, stop: &AtomicBool) -> Result<StormReport> {
         return Err(BenchError::invalid("--connections", "must be at least 1"));
     }
     ensure_files(2 * spec.connections as u64 + 64, "--connections")?;
-    let listener = Socket::new(Domain::IPV4, Type::STREAM, None)
-        .and_then(|s| {
-            s.set_reuse_address(true)?;
-            s.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())?;
-            s.listen(spec.backlog)?;
-            s.set_nonblocking(true)?;
-            Ok(s)
-        })
-        .map_err(|e| BenchError::io("opening the storm's listener on 127.0.0.1", e))?;
+    // The listener, its namespace's caps and counters are read where the listener is.
+    let listen_side = || -> Result<(Socket, Caps, TcpExt)> {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None)
+            .and_then(|s| {
+                s.set_reuse_address(true)?;
+                s.bind(&SocketAddr::from((spec.listen_ip, 0)).into())?;
+                s.listen(spec.backlog)?;
+                s.set_nonblocking(true)?;
+                Ok(s)
+            })
+            .map_err(|e| {
+                BenchError::io(
+                    format!("opening the storm's listener on {}", spec.listen_ip),
+                    e,
+                )
+            })?;
+        Ok((socket, Caps::read(), TcpExt::read()))
+    };
+    let (listener, caps, before) = match &spec.listen_in {
+        Some(ns) => netns::within(ns, listen_side)??,
+        None => listen_side()?,
+    };
     let target = listener
         .local_addr()
         .ok()
         .and_then(|a| a.as_socket())
         .ok_or_else(|| BenchError::failed("storm listener", "has no IPv4 address"))?;
-    let before = TcpExt::read();
     let started = Instant::now();
-    let deadline = spec.accept_delay + spec.timeout;
+    // When the last connect was sent: the listener's delay counts from there, so a client that is slow to
+    // send thousands of SYNs (a busy machine) still meets a listener that is not accepting yet.
+    let sent = OnceLock::new();
 
     let (outcome, accepted) = std::thread::scope(|scope| {
-        let acceptor = scope.spawn(|| accept_late(&listener, spec, started, deadline, stop));
-        let outcome = connect_all(target, spec, stop);
+        let acceptor = scope.spawn(|| accept_late(&listener, spec, &sent, stop));
+        let outcome = connect_all(target, spec, &sent, stop);
+        // Set on every path, so the acceptor never waits for a storm that ended early.
+        sent.get_or_init(Instant::now);
         let accepted = acceptor.join().unwrap_or(0);
         (outcome, accepted)
     });
@@ -123,33 +148,63 @@ pub fn run(spec: &StormSpec, stop: &AtomicBool) -> Result<StormReport> {
         connections: spec.connections,
         accept_delay_ms: spec.accept_delay.as_secs_f64() * 1e3,
         backlog: spec.backlog,
-        somaxconn: sysctl_u64("net.core.somaxconn"),
-        tcp_max_syn_backlog: sysctl_u64("net.ipv4.tcp_max_syn_backlog"),
+        somaxconn: caps.somaxconn,
+        tcp_max_syn_backlog: caps.tcp_max_syn_backlog,
         connected,
         failed,
         timed_out,
         accepted,
         connect_us: Percentiles::of(&histogram),
         elapsed_s: started.elapsed().as_secs_f64(),
-        tcpext: TcpExt::read().since(&before).0,
+        tcpext: match &spec.listen_in {
+            Some(ns) => netns::within(ns, TcpExt::read)?,
+            None => TcpExt::read(),
+        }
+        .since(&before)
+        .0,
     })
 }
 
-/// Sleeps `accept_delay`, then accepts everything until every connection is in or the deadline passes.
-/// Accepted sockets stay open until the storm ends (closing them would be a second storm).
+/// The listener namespace's caps on accept queues.
+struct Caps {
+    somaxconn: Option<u64>,
+    tcp_max_syn_backlog: Option<u64>,
+}
+
+impl Caps {
+    fn read() -> Caps {
+        Caps {
+            somaxconn: sysctl_u64("net.core.somaxconn"),
+            tcp_max_syn_backlog: sysctl_u64("net.ipv4.tcp_max_syn_backlog"),
+        }
+    }
+}
+
+/// Waits until every connect was sent and `accept_delay` more, then accepts everything until every
+/// connection is in or the timeout passes. Accepted sockets stay open until the storm ends (closing them
+/// would be a second storm).
 fn accept_late(
     listener: &Socket,
     spec: &StormSpec,
-    started: Instant,
-    deadline: Duration,
+    sent: &OnceLock<Instant>,
     stop: &AtomicBool,
 ) -> u64 {
-    while started.elapsed() < spec.accept_delay && !stop.load(Ordering::Relaxed) {
+    let sent = loop {
+        if let Some(at) = sent.get() {
+            break *at;
+        }
+        if stop.load(Ordering::Relaxed) {
+            return 0;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    while sent.elapsed() < spec.accept_delay && !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(5));
     }
+    let deadline = spec.accept_delay + spec.timeout;
     let mut held = Vec::with_capacity(spec.connections);
     while held.len() < spec.connections
-        && started.elapsed() < deadline
+        && sent.elapsed() < deadline
         && !stop.load(Ordering::Relaxed)
     {
         match listener.accept() {
@@ -169,7 +224,12 @@ fn accept_late(
 type ConnectOutcome = (hdrhistogram::Histogram<u64>, u64, u64, u64);
 
 /// Starts every connect at once (non-blocking), then records when each one is established.
-fn connect_all(target: SocketAddr, spec: &StormSpec, stop: &AtomicBool) -> Result<ConnectOutcome> {
+fn connect_all(
+    target: SocketAddr,
+    spec: &StormSpec,
+    sent: &OnceLock<Instant>,
+    stop: &AtomicBool,
+) -> Result<ConnectOutcome> {
     let mut poll = Poll::new().map_err(|e| BenchError::io("creating an epoll instance", e))?;
     let mut events = Events::with_capacity(4096);
     let mut pending: Vec<Option<(TcpStream, Instant)>> = Vec::with_capacity(spec.connections);
@@ -200,7 +260,7 @@ fn connect_all(target: SocketAddr, spec: &StormSpec, stop: &AtomicBool) -> Resul
         }
     }
     let mut open = pending.iter().filter(|p| p.is_some()).count();
-    let deadline = Instant::now() + spec.accept_delay + spec.timeout;
+    let deadline = *sent.get_or_init(Instant::now) + spec.accept_delay + spec.timeout;
     while open > 0 && Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
         let wait = deadline
             .saturating_duration_since(Instant::now())

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{BenchError, Result};
 use crate::load::progress;
 use crate::load::spec::LoadSpec;
+use crate::scenarios::bulk::{self, BulkSpec};
 use crate::scenarios::churn::{self, ChurnSpec};
 use crate::scenarios::storm::{self, StormSpec};
 use crate::workflows::launch;
@@ -32,6 +33,8 @@ pub enum ChildRun {
     Storm(StormSpec),
     /// Connection churn; prints its `ChurnReport` as JSON.
     Churn(ChurnSpec),
+    /// Bulk transfer; prints its `BulkReport` as JSON.
+    Bulk(BulkSpec),
     /// A load run without progress line; prints its `RunReport` as JSON.
     Load(LoadSpec),
     /// Waits for pincore-server's `/readyz`; prints nothing.
@@ -72,6 +75,7 @@ impl ChildRun {
         match self {
             ChildRun::Storm(spec) => to_json(&storm::run(spec, stop)?),
             ChildRun::Churn(spec) => to_json(&churn::run(spec, stop)?),
+            ChildRun::Bulk(spec) => to_json(&bulk::run(spec, stop)?),
             ChildRun::Load(spec) => to_json(&progress::run_with_progress(spec, stop, false)?),
             ChildRun::WaitReady { admin, timeout } => {
                 launch::wait_ready(*admin, *timeout, stop).map(|()| String::new())

@@ -96,15 +96,22 @@ pub fn command_in(netns: Option<&str>, program: impl AsRef<std::ffi::OsStr>) -> 
 }
 
 /// pincore-server's configuration for a benchmark: the three services on the given addresses, warnings only.
+/// A RESP address other than loopback is on a network only the benchmark reaches (the server's side of its
+/// veth path), so protected mode, which refuses such an address without users, is turned off there.
 pub fn pincore_server_config(
     resp: SocketAddr,
     echo: SocketAddr,
     admin: SocketAddr,
     backlog: u32,
 ) -> String {
+    let private_path = if resp.ip().is_loopback() {
+        ""
+    } else {
+        "    settings:\n      protected_mode: false\n"
+    };
     format!(
         "# Written by pincore-bench for one benchmark run.\n\
-         services:\n  resp:\n    listen: {resp}\n    backlog: {backlog}\n  echo:\n    listen: {echo}\n    \
+         services:\n  resp:\n    listen: {resp}\n    backlog: {backlog}\n{private_path}  echo:\n    listen: {echo}\n    \
          backlog: {backlog}\n  admin:\n    listen: {admin}\n\
          limits:\n  max_connections_per_shard: 16384\n  max_connections_per_ip: 16384\n\
          log:\n  level: warn\n"
