@@ -14,7 +14,7 @@ import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_CRATES = ["cli", "testkit", "tuner", "server", "deploy", "resp", "benches"]
+DEFAULT_CRATES = ["cli", "testkit", "tuner", "server", "deploy", "resp", "benches", "top"]
 
 
 def strip_comments_and_strings(text):

@@ -76,6 +76,6 @@ fn main() {
             values: values.clone(),
             increments: ctx.counter("counter_increments_total", "INCR commands served.", &[]),
         })
-        .service(|_| Admin);
+        .service(Admin::new);
     std::process::exit(server.main());
 }

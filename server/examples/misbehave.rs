@@ -65,7 +65,7 @@ fn main() {
     std::process::exit(
         Server::new()
             .service(|_| Misbehave)
-            .service(|_| Admin)
+            .service(Admin::new)
             .main(),
     );
 }

@@ -125,23 +125,96 @@ async fn apply_live(shard: &Rc<Shard>, running: &Config, new: &Config, settings:
 /// the live parts go to every shard. A change to a key that needs a restart is refused, naming it; either
 /// way an invalid change changes nothing. A later SIGHUP re-reads the file, which wins.
 pub(crate) async fn reconfigure(shard: &Rc<Shard>, changed: Config) -> Result<(), String> {
-    let parsed = shard
+    replace(
+        shard,
+        &changed.to_yaml(),
+        "the changed configuration",
+        false,
+    )
+    .await
+    .map(|_| ())
+    .map_err(|refused| refused.to_string())
+}
+
+/// Why a new configuration was not applied. Nothing of it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// It does not parse or does not pass the checks a configuration file must pass.
+    #[error("{0}")]
+    Invalid(String),
+    /// It changes keys that only a restart can apply (listeners, shards, log format), named here.
+    #[error("{} cannot change while the server runs; change the file and restart", .0.join(", "))]
+    NeedsRestart(Vec<String>),
+    /// Writing it to the configuration file failed (or there is no file: the server runs on the embedded
+    /// default).
+    #[error("{0}")]
+    Persist(String),
+}
+
+/// Replaces the running configuration with the configuration `text` (named `origin` in errors) as a
+/// SIGHUP reload does: checked whole by the catalog, refused if it changes a restart-only key, and, when
+/// `persist` asks, written to the configuration file (temporary file, fsync, rename) before its live
+/// parts go to every shard. Returns the configuration now running.
+pub(crate) async fn replace(
+    shard: &Rc<Shard>,
+    text: &str,
+    origin: &str,
+    persist: bool,
+) -> Result<Config, Refused> {
+    let (mut new, settings) = shard
         .shared
         .catalog
-        .parse(&changed.to_yaml(), "the changed configuration");
-    let (new, settings) = parsed.map_err(|e| match e {
-        ServerError::Config { message, .. } => message,
-        other => other.to_string(),
-    })?;
+        .parse(text, origin)
+        .map_err(|e| match e {
+            ServerError::Config { message, .. } => Refused::Invalid(message),
+            other => Refused::Invalid(other.to_string()),
+        })?;
     let running = shard.config();
+    // `--cpus` overrides the file's list, as it does on every reload.
+    if let Some(cpus) = shard.shared.cpus_override.clone() {
+        new.shards.cpus = cpus;
+    }
     let restart = running.needs_restart(&new);
     if !restart.is_empty() {
-        return Err(format!(
-            "{} cannot change while the server runs; change the file and restart",
-            restart.join(", ")
-        ));
+        return Err(Refused::NeedsRestart(restart));
+    }
+    if persist {
+        let shared = shard.shared.clone();
+        let to_write = running.with_live_settings_of(&new);
+        glommio::executor()
+            .spawn_blocking(move || persist_config(&shared, to_write))
+            .await?;
     }
     apply_live(shard, &running, &new, settings).await;
-    tracing::info!("configuration changed by a service: applied on every shard");
-    Ok(())
+    tracing::info!(
+        origin,
+        persist,
+        "configuration replaced: live parts applied on every shard"
+    );
+    Ok(shard.config().as_ref().clone())
+}
+
+/// Writes `config` over the configuration file the server was started with, atomically and synced to
+/// disk. The file's own `shards.cpus` is kept when `--cpus` overrides it, so a restart reads what it read
+/// before; comments are not kept.
+fn persist_config(shared: &crate::shard::Shared, mut config: Config) -> Result<(), Refused> {
+    let Some(path) = shared.config_path.clone() else {
+        return Err(Refused::Persist(
+            "the server runs on the embedded default configuration (no --config FILE): nothing to write to"
+                .to_string(),
+        ));
+    };
+    if shared.cpus_override.is_some() {
+        let (file, _) = shared
+            .catalog
+            .read(&path)
+            .map_err(|e| Refused::Persist(format!("reading {} again: {e}", path.display())))?;
+        config.shards.cpus = file.shards.cpus;
+    }
+    pincore_tuner::atomic::write_atomically(
+        &path,
+        config.to_yaml().as_bytes(),
+        pincore_tuner::atomic::Durability::Reboot,
+    )
+    .map_err(|e| Refused::Persist(e.to_string()))
 }

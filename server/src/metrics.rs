@@ -730,6 +730,9 @@ fn render_registered(f: &mut Family<'_>, snapshots: &[ShardSnapshot], shard_labe
                     for (s, label) in snapshots.iter().zip(shard_labels) {
                         let v = match find(s) {
                             Some(SeriesValue::Counter(v) | SeriesValue::Gauge(v)) => v,
+                            // A gauge only some shards registered (such as one kept by shard 0 alone)
+                            // has no value on the others.
+                            None if matches!(kind, SeriesValue::Gauge(_)) => continue,
                             _ => 0,
                         };
                         total += v;
@@ -745,6 +748,36 @@ fn render_registered(f: &mut Family<'_>, snapshots: &[ShardSnapshot], shard_labe
                 }
             }
         }
+        if matches!(kind, SeriesValue::Histogram(_)) {
+            render_per_shard(f, name, help, snapshots, shard_labels);
+        }
+    }
+}
+
+/// The companion of a registered histogram `pincore_X`: `pincore_shard_X{shard}`, each shard's series merged
+/// over their other labels (a shard's latency over every command), so a shard's percentiles can be read
+/// without rendering every label set per shard. Built when scraped; nothing more is counted.
+fn render_per_shard(
+    f: &mut Family<'_>,
+    name: &str,
+    help: &str,
+    snapshots: &[ShardSnapshot],
+    shard_labels: &[String],
+) {
+    let companion = match name.strip_prefix("pincore_") {
+        Some(rest) => format!("pincore_shard_{rest}"),
+        None => format!("shard_{name}"),
+    };
+    let help = format!("{help} Per shard, over all label values.");
+    f.header(&companion, "histogram", &help);
+    for (s, label) in snapshots.iter().zip(shard_labels) {
+        let mut merged = HistogramSnapshot::default();
+        for series in s.series.iter().filter(|x| x.name == name) {
+            if let SeriesValue::Histogram(h) = &series.value {
+                merged.add(h);
+            }
+        }
+        f.histogram(&companion, &[("shard", label)], &merged);
     }
 }
 
@@ -791,6 +824,10 @@ mod tests {
             text.contains("pincore_command_duration_seconds_bucket{command=\"get\",le=\"+Inf\"} 6")
         );
         assert!(text.contains("pincore_command_duration_seconds_count{command=\"get\"} 6"));
+        assert!(text.contains("pincore_shard_command_duration_seconds_count{shard=\"1\"} 3"));
+        assert!(text.contains(
+            "pincore_shard_command_duration_seconds_bucket{shard=\"0\",le=\"0.00001\"} 1"
+        ));
         assert!(text.contains("pincore_commands_total{command=\"get\",shard=\"1\"} 3"));
         assert!(text.contains("pincore_commands_total{command=\"get\",shard=\"total\"} 6"));
         assert!(text.contains("pincore_errors_total{reason=\"malformed\",shard=\"total\"} 2"));

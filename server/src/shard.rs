@@ -248,6 +248,8 @@ pub struct Shard {
     pub housekeeping: TaskQueueHandle,
     requests: Senders<Envelope>,
     replies: Senders<Reply>,
+    /// Requests this shard sent to other shards over the mesh (`pincore_mesh_messages_sent_total`).
+    mesh_sent: crate::metrics::Counter,
     pending: Rc<Pending>,
     connections: RefCell<ConnectionTable>,
     draining: Cell<bool>,
@@ -302,11 +304,18 @@ impl Shard {
         replies: Senders<Reply>,
         housekeeping: TaskQueueHandle,
     ) -> Shard {
+        let metrics = ShardMetrics::new(&shared.catalog.names());
+        let mesh_sent = metrics.counter(
+            "pincore_mesh_messages_sent_total",
+            "Requests this shard sent to other shards over the channel mesh (jobs, metrics, reloads, drain).",
+            &[],
+        );
         Shard {
             id,
             count: shared.shards(),
             cpu: shared.cpus.get(id).copied().unwrap_or(0),
-            metrics: ShardMetrics::new(&shared.catalog.names()),
+            metrics,
+            mesh_sent,
             settings: RefCell::new(shared.settings.clone()),
             config_version: Cell::new(0),
             instances: RefCell::default(),
@@ -431,6 +440,7 @@ impl Shard {
             return Ticket::Ready(Some(self.handle(op).unwrap_or(Outcome::Done)));
         }
         let id = self.pending.register();
+        self.mesh_sent.inc();
         match self.requests.send_to(shard, Envelope { id, op }).await {
             Ok(()) => Ticket::Waiting {
                 pending: self.pending.clone(),
@@ -456,7 +466,10 @@ impl Shard {
     pub async fn tell(self: &Rc<Self>, shard: usize, op: Op) {
         if shard == self.id {
             self.handle(op);
-        } else if self
+            return;
+        }
+        self.mesh_sent.inc();
+        if self
             .requests
             .send_to(shard, Envelope { id: 0, op })
             .await

@@ -24,6 +24,20 @@ impl std::fmt::Display for Missing {
     }
 }
 
+/// Another binary of the same build as `binary` (a test's `env!("CARGO_BIN_EXE_...")`): `NAME` in the same
+/// `target/<profile>/` directory, or why it is missing.
+pub fn sibling(binary: &str, name: &str) -> Result<PathBuf, Missing> {
+    let path = PathBuf::from(binary).with_file_name(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Missing(format!(
+            "{} is not built (cargo nextest run --workspace builds it)",
+            path.display()
+        )))
+    }
+}
+
 /// True when running under CI, where a missing prerequisite is a failure rather than a skip.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 
 /// How long a write must survive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Durability {
+pub enum Durability {
     /// Across a power loss: synced to disk (the sysctl.d drop-in, read at boot).
     Reboot,
     /// Across a crash of this process only. The state file describes sysctls, which a reboot resets anyway,
@@ -18,7 +18,7 @@ pub(crate) enum Durability {
 
 /// Writes `contents` to a temporary file beside `path` and renames it over `path`, syncing to disk first
 /// when `durability` asks for it.
-pub(crate) fn write_atomically(path: &Path, contents: &[u8], durability: Durability) -> Result<()> {
+pub fn write_atomically(path: &Path, contents: &[u8], durability: Durability) -> Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())

@@ -13,7 +13,7 @@
 //! ```
 
 pub mod apply;
-mod atomic;
+pub mod atomic;
 pub mod cpuset;
 pub mod doctor;
 pub mod error;

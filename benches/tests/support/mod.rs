@@ -6,16 +6,7 @@ use pincore_testkit::Missing;
 
 /// A binary of the same build (`target/<profile>/NAME`), as pincore-bench itself finds it.
 pub fn sibling(name: &str) -> Result<PathBuf, Missing> {
-    let bench = PathBuf::from(env!("CARGO_BIN_EXE_pincore-bench"));
-    let path = bench.with_file_name(name);
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(Missing(format!(
-            "{} is not built (cargo nextest run --workspace builds it)",
-            path.display()
-        )))
-    }
+    pincore_testkit::sibling(env!("CARGO_BIN_EXE_pincore-bench"), name)
 }
 
 /// Processes whose working directory is `dir` or below it (pincore-bench starts every server there).

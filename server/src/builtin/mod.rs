@@ -27,7 +27,7 @@ pub fn server_on(shared: &resp::Shared) -> Server {
     Server::new()
         .service(move |ctx| resp::Resp::new(ctx, &shared))
         .service(|_| echo::Echo)
-        .service(|_| admin::Admin)
+        .service(admin::Admin::new)
         .service(files::Files::new)
 }
 
@@ -132,6 +132,8 @@ impl Config {
                 "resp" => check_settings::<resp::auth::RespSettings>(section, "listen", at)?,
                 // The directory served; a missing one names `settings`.
                 "files" => check_settings::<files::FilesSettings>(section, "settings", at)?,
+                // The bearer token's file for `PATCH /config`.
+                "admin" => check_settings::<admin::AdminSettings>(section, "settings", at)?,
                 _ if !section.settings.is_null() => {
                     return Err(at(
                         "settings",

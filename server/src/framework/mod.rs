@@ -30,4 +30,5 @@ pub use service::{
 pub use settings::Settings;
 
 pub use crate::config::Config;
+pub use crate::control::Refused;
 pub use crate::metrics::{Counter, Histogram, ServiceSnapshot, ShardSnapshot};

@@ -127,6 +127,21 @@ impl<S: Service> Context<S> {
         crate::control::reconfigure(&self.shard, config).await
     }
 
+    /// Replaces the whole running configuration with `text` (YAML or JSON, named `origin` in errors) as a
+    /// SIGHUP reload of a file with that text would: checked whole, every service's settings included;
+    /// refused, changing nothing, when it is invalid or changes what needs a restart (named in
+    /// [`Refused::NeedsRestart`]). With `persist`, the configuration file is replaced (atomically, synced
+    /// to disk) before anything is applied, so a write that fails changes nothing either. Returns the
+    /// configuration now running on every shard.
+    pub async fn replace_config(
+        &self,
+        text: &str,
+        origin: &str,
+        persist: bool,
+    ) -> Result<Config, crate::control::Refused> {
+        crate::control::replace(&self.shard, text, origin, persist).await
+    }
+
     /// The server is draining: the service should finish the request at hand and close.
     pub fn draining(&self) -> bool {
         self.shard.draining()

@@ -1,5 +1,6 @@
 //! Parsers for the kernel's network counter files: `/proc/net/netstat`, `/proc/net/snmp`,
-//! `/proc/net/sockstat` and `/proc/net/softnet_stat`.
+//! `/proc/net/sockstat` and `/proc/net/softnet_stat`, and the per-CPU time lines of `/proc/stat` (how much
+//! of each CPU the receive softirq takes).
 //!
 //! The parsers take text and return plain data, so the same code reads a live host, a namespace or a recorded
 //! snapshot. A line that does not parse is an error naming the file and line: silently skipping it could hide
@@ -188,6 +189,78 @@ pub fn parse_softnet(text: &str, path: &Path) -> Result<Vec<SoftnetRow>, Error> 
     Ok(rows)
 }
 
+/// One CPU's line of `/proc/stat`, in clock ticks since boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CpuTimes {
+    pub cpu: u32,
+    /// Every column added up (user, nice, system, idle, iowait, irq, softirq, steal).
+    pub total: u64,
+    pub idle: u64,
+    pub irq: u64,
+    pub softirq: u64,
+}
+
+impl CpuTimes {
+    /// The share of the CPU's time between `before` and `self` spent in (busy, hardirq, softirq), 0..1.
+    pub fn shares_since(&self, before: &CpuTimes) -> (f64, f64, f64) {
+        let total = self.total.saturating_sub(before.total);
+        if total == 0 {
+            return (0.0, 0.0, 0.0);
+        }
+        let share = |now: u64, then: u64| now.saturating_sub(then) as f64 / total as f64;
+        (
+            1.0 - share(self.idle, before.idle),
+            share(self.irq, before.irq),
+            share(self.softirq, before.softirq),
+        )
+    }
+}
+
+/// Parses the `cpuN ...` lines of `/proc/stat` (the aggregate `cpu` line and every other line are skipped).
+/// Idle counts iowait too; guest time is already inside user and nice, so it is not added again.
+pub fn parse_cpu_stat(text: &str, path: &Path) -> Result<Vec<CpuTimes>, Error> {
+    let mut cpus = Vec::new();
+    for (no, line) in text.lines().enumerate() {
+        let mut words = line.split_whitespace();
+        let Some(cpu) = words
+            .next()
+            .and_then(|w| w.strip_prefix("cpu"))
+            .filter(|n| !n.is_empty())
+        else {
+            continue;
+        };
+        let bad = |why: String| Error::Parse {
+            path: path.to_path_buf(),
+            line: no + 1,
+            why,
+        };
+        let cpu = cpu
+            .parse::<u32>()
+            .map_err(|_| bad(format!("`cpu{cpu}` is not a CPU number")))?;
+        let columns = words
+            .take(8)
+            .map(|w| {
+                w.parse::<u64>()
+                    .map_err(|_| bad(format!("column {w:?} is not a number")))
+            })
+            .collect::<Result<Vec<u64>, _>>()?;
+        if columns.len() < 7 {
+            return Err(bad(format!(
+                "{} time columns, expected at least 7",
+                columns.len()
+            )));
+        }
+        cpus.push(CpuTimes {
+            cpu,
+            total: columns.iter().sum(),
+            idle: columns[3] + columns[4],
+            irq: columns[5],
+            softirq: columns[6],
+        });
+    }
+    Ok(cpus)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,5 +341,22 @@ mod tests {
         .unwrap();
         assert_eq!(old[1].cpu, 1);
         assert!(parse_softnet("zz 00 00\n", Path::new("s")).is_err());
+    }
+
+    #[test]
+    fn cpu_stat_lines_give_softirq_shares() {
+        let path = Path::new("/proc/stat");
+        let before = "cpu  10 0 10 80 0 0 0 0 0 0\ncpu0 10 0 10 80 0 0 0 0 0 0\nintr 5 1\n";
+        let after = "cpu  10 0 10 80 0 0 0 0 0 0\ncpu0 20 0 20 120 0 5 15 0 0 0\n";
+        let (b, a) = (
+            parse_cpu_stat(before, path).unwrap(),
+            parse_cpu_stat(after, path).unwrap(),
+        );
+        assert_eq!(a.len(), 1);
+        let (busy, irq, softirq) = a[0].shares_since(&b[0]);
+        // 80 ticks passed, 40 of them idle, 5 in hardirq and 15 in softirq.
+        assert!((busy - 0.5).abs() < 1e-9, "{busy}");
+        assert!((irq - 0.0625).abs() < 1e-9 && (softirq - 0.1875).abs() < 1e-9);
+        assert!(parse_cpu_stat("cpu0 1 2 x\n", path).is_err());
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::counters::{parse_softnet, Counters, SoftnetRow};
+use super::counters::{parse_cpu_stat, parse_softnet, Counters, CpuTimes, SoftnetRow};
 use super::limits::{parse_limits, Limits};
 use super::listeners::{dump_netlink, parse_proc_net_tcp, Listener, ListenerSource};
 use crate::sysctl::{Key, SysctlTree};
@@ -34,6 +34,8 @@ pub struct Sample {
     pub snmp: Option<Counters>,
     pub sockstat: Option<Counters>,
     pub softnet: Option<Vec<SoftnetRow>>,
+    /// Per-CPU times from `/proc/stat` (host-wide, also inside a network namespace).
+    pub cpus: Option<Vec<CpuTimes>>,
     pub listeners: Option<Vec<Listener>>,
     pub listener_source: Option<ListenerSource>,
     pub limits: Option<Limits>,
@@ -57,6 +59,7 @@ impl Sample {
         sample.snmp = sample.file(&proc_net.join("snmp"), Counters::parse_paired)?;
         sample.sockstat = sample.file(&proc_net.join("sockstat"), Counters::parse_sockstat)?;
         sample.softnet = sample.file(&proc_net.join("softnet_stat"), parse_softnet)?;
+        sample.cpus = sample.file(&root.join("proc/stat"), parse_cpu_stat)?;
         sample.limits = sample.file(&root.join("proc/self/limits"), parse_limits)?;
 
         let netlink = if live {

@@ -127,24 +127,58 @@ fn read_cpulist(path: &Path) -> Result<Option<CpuSet>> {
 
 /// Parses `/proc/interrupts` into IRQ number → action name (the last column).
 pub fn parse_interrupts(text: &str, path: &Path) -> Result<BTreeMap<u32, String>> {
-    let mut names = BTreeMap::new();
-    for (no, line) in text.lines().enumerate().skip(1) {
+    // Architecture rows (NMI, LOC, ...) have names, not numbers, and no MSI vector is among them.
+    Ok(parse_interrupt_counts(text, path)?
+        .into_iter()
+        .filter(|(_, (name, _))| !name.is_empty())
+        .map(|(irq, (name, _))| (irq, name))
+        .collect())
+}
+
+/// IRQ number → (action name, (CPU, count) for each CPU column of `/proc/interrupts`).
+pub type InterruptCounts = BTreeMap<u32, (String, Vec<(u32, u64)>)>;
+
+/// Each interrupt's per-CPU counts under `root` (`ROOT/proc/interrupts`; empty when it is not there): what
+/// a live view turns into interrupts per second per queue.
+pub fn interrupt_counts(root: &Path) -> Result<InterruptCounts> {
+    let path = root.join("proc/interrupts");
+    match read_text(&path)? {
+        Some(text) => parse_interrupt_counts(&text, &path),
+        None => Ok(BTreeMap::new()),
+    }
+}
+
+/// Parses `/proc/interrupts` into IRQ number → (action name, count per CPU), the CPUs numbered by the
+/// header's `CPUn` columns (offline CPUs have no column).
+pub fn parse_interrupt_counts(text: &str, path: &Path) -> Result<InterruptCounts> {
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let cpus: Vec<u32> = header
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("CPU")?.parse().ok())
+        .collect();
+    let mut irqs = BTreeMap::new();
+    for (no, line) in lines.enumerate() {
         let Some((irq, rest)) = line.trim_start().split_once(':') else {
             return Err(Error::Parse {
                 path: path.to_path_buf(),
-                line: no + 1,
+                line: no + 2,
                 why: "expected `IRQ: counts ...`".into(),
             });
         };
-        // Architecture rows (NMI, LOC, ...) have names, not numbers, and no MSI vector is among them.
         let Ok(irq) = irq.trim().parse::<u32>() else {
             continue;
         };
-        if let Some(name) = rest.split_whitespace().last() {
-            names.insert(irq, name.to_string());
-        }
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        let counts: Vec<(u32, u64)> = cpus
+            .iter()
+            .zip(&words)
+            .map_while(|(cpu, w)| w.parse::<u64>().ok().map(|n| (*cpu, n)))
+            .collect();
+        let name = words.last().map(|n| n.to_string()).unwrap_or_default();
+        irqs.insert(irq, (name, counts));
     }
-    Ok(names)
+    Ok(irqs)
 }
 
 /// What a vector name says about it: `Some((kind, queue))` for queue vectors.
@@ -350,5 +384,7 @@ mod tests {
         let names = parse_interrupts(text, Path::new("interrupts")).unwrap();
         assert_eq!(names.get(&38).map(String::as_str), Some("virtio2-input.0"));
         assert_eq!(names.len(), 1);
+        let counts = parse_interrupt_counts(text, Path::new("interrupts")).unwrap();
+        assert_eq!(counts[&38].1, vec![(0, 0), (1, 4815)]);
     }
 }

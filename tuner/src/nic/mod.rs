@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 
 pub use crate::cpuset::CpuSet;
 pub use commands::{change_table, NicApplyReport, NicRollbackReport, NicVerification};
-pub use discovery::{device_names, discover, Nic, Topology};
+pub use discovery::{device_names, discover, interrupt_counts, InterruptCounts, Nic, Topology};
 pub use placement::{place, plan, NicChange, NicPlan, NicRequest, Placement};
 
 /// Where one queue's interrupt is delivered now.

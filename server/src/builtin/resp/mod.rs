@@ -138,6 +138,19 @@ impl Resp {
                 )
             })
             .collect();
+        // Which family each command belongs to (Redis's COMMAND DOCS group), once (on shard 0), so dashboards
+        // and pincore-top can add up rates by family: `pincore_commands_total * on(command)
+        // group_left(group) pincore_command_group_info`.
+        if ctx.shard_id() == 0 {
+            for spec in commands::COMMANDS.iter() {
+                ctx.gauge(
+                    "pincore_command_group_info",
+                    "1 for each RESP command, labelled with its family (Redis's COMMAND DOCS group).",
+                    &[("command", spec.name), ("group", spec.group)],
+                    || 1,
+                );
+            }
+        }
         let took = labels
             .iter()
             .map(|c| {
