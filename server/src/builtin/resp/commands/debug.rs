@@ -203,6 +203,8 @@ fn reload(c: &mut Call<'_>) {
         }
         out
     }));
+}
+
 /// DEBUG OBJECT <key>: Redis's line, with what pincore knows: the value's address, its encoding, the bytes
 /// of its elements with a length byte each (Redis's `serializedlength` is its RDB size, compressed; this is
 /// an estimate of the uncompressed one), the access clock and idle seconds.
