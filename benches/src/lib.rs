@@ -6,8 +6,9 @@
 //!   pipeline requests in flight) or open loop (`rate` requests/s, latency measured from each request's
 //!   intended send time, so a stall shows in the percentiles instead of slowing the client down).
 //! - [`workflows::compare::run`] starts pincore-server and its peers on loopback and alternates identical runs.
-//! - [`workflows::tuned::run`] measures a connection storm, connection churn and a steady RESP run before and after
-//!   `pincore-tuner apply`, inside a network namespace it creates and always deletes.
+//! - [`workflows::tuned::run`] runs port exhaustion, a connection storm, bulk transfer and latency behind a
+//!   bottleneck with the defaults and after `pincore-tuner apply`, over a veth path between two network
+//!   namespaces it creates and always deletes.
 
 pub mod error;
 pub mod host;

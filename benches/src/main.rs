@@ -27,10 +27,10 @@ Exit codes:
   0  the benchmark ran (its figures may still show errors: read them)
   1  it could not run: a server or namespace failed, a binary is missing (the error says which)
   2  invalid command line or settings (a flag, a target, a CPU list): nothing ran
-  130 interrupted by Ctrl-C or SIGTERM (servers, namespace and tuning were removed first)";
+  130 interrupted by Ctrl-C or SIGTERM (servers, namespaces and tuning were removed first)";
 
 /// Load generator (closed and open loop, HdrHistogram), side-by-side peer comparison, and the tuned
-/// benchmark (connection storm, churn and steady RESP before/after a pincore-tuner profile).
+/// benchmark (each scenario with the defaults and with a pincore-tuner profile, over a veth path).
 #[derive(Parser)]
 #[command(name = "pincore-bench", version = pincore_cli::dist::VERSION, after_help = EXIT_CODES)]
 struct Cli {

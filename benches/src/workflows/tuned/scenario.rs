@@ -201,7 +201,8 @@ impl Settings {
         }
     }
 
-    /// A bulk download of `streams` streams; `extra` lengthens it (the latency scenario's background flow).
+    /// A bulk download of `streams` streams, `duration` counted after the warm-up (the latency scenario's
+    /// background flow asks for one that outlasts its requests).
     pub fn bulk(&self, server_ns: &str, streams: usize, duration: Duration) -> BulkSpec {
         BulkSpec {
             streams,
