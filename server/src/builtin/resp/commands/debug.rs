@@ -128,7 +128,7 @@ pub fn debug(c: &mut Call<'_>) -> Flow {
             let mut all = Digest::default();
             let now = c.now;
             c.resp.keyspace.for_each_part(|_, store| {
-                store.for_each_live(now, |key, value, deadline| {
+                store.for_each_value(now, |key, value, deadline| {
                     all.mix(digest::of_key(key, value, deadline));
                 });
             });
