@@ -56,6 +56,15 @@ impl Server {
 
     /// Starts the server with this whole configuration text (every service on port 0).
     pub fn start_from(config: &str, env: &[(&str, &std::ffi::OsStr)]) -> Server {
+        Server::start_from_args(config, env, &[])
+    }
+
+    /// As [`Server::start_from`], with more command-line arguments.
+    pub fn start_from_args(
+        config: &str,
+        env: &[(&str, &std::ffi::OsStr)],
+        args: &[&std::ffi::OsStr],
+    ) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("server.yaml");
         std::fs::write(&config_path, config).expect("write config");
@@ -65,6 +74,7 @@ impl Server {
             Command::new(env!("CARGO_BIN_EXE_pincore-server"))
                 .arg("--config")
                 .arg(&config_path)
+                .args(args)
                 .env_remove("RUST_LOG")
                 .env_remove("NOTIFY_SOCKET")
                 .envs(env.iter().copied())
