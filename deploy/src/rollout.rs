@@ -126,6 +126,7 @@ impl Fleet {
             .map(|t| Desired {
                 release: release.id.clone(),
                 definition_sha256: t.service.definition().map(|d| sha256(d.as_bytes())),
+                listeners: release.listeners(),
             })
             .collect()
     }
@@ -426,8 +427,12 @@ fn apply_host(
                 }
                 Step::InstallService => target.service.install(t)?,
                 Step::Tune => tune(t, host, &dir)?,
-                Step::Restart => {
-                    target.service.restart(t)?;
+                Step::Restart | Step::Upgrade => {
+                    if *step == Step::Upgrade {
+                        target.service.upgrade(t)?;
+                    } else {
+                        target.service.restart(t)?;
+                    }
                     progress(&host.name, "health gate");
                     health_gate(t, &*target.service, health_url, rollout)
                         .map_err(|e| with_server_log(e, target))?;
@@ -541,6 +546,8 @@ fn roll_back(
                     deployed_at: SystemTime::now()
                         .duration_since(UNIX_EPOCH)
                         .map_or(0, |d| d.as_secs()),
+                    // Unknown for the release rolled back to: its next successor restarts.
+                    listeners: None,
                 },
             )?,
         }

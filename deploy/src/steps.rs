@@ -218,6 +218,7 @@ pub(crate) fn record(
         deployed_at: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
+        listeners: release.listeners(),
     };
     write_record(t, host, &deployed)
 }

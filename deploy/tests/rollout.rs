@@ -263,20 +263,42 @@ fn three_host_rollout_rerun_rollback_failure_and_status() {
         stdout(&out)
     );
 
-    // A second release (config change) everywhere, then rollback puts every host back on the first.
+    // A second release (config change, same listeners) everywhere, upgraded in place: each host's server
+    // hands its listeners to the new release's; then rollback puts every host back on the first.
     let v2 = manifest(&lab, &server, &tuner, "debug", 6380, "");
     let out = deploy(&["plan"], &v2);
     assert!(out.status.success());
-    // Same binaries, new config: nothing big to send, and every host says why it changes.
+    // Same binaries, new config: nothing big to send, and every host says why it changes and how.
     assert_eq!(
         stdout(&out)
-            .matches("upload, switch, tune, restart  release ")
+            .matches("upload, switch, tune, upgrade  release ")
             .count(),
         3,
         "{}",
         stdout(&out)
     );
-    assert!(deploy(&["apply"], &v2).status.success());
+    assert_eq!(
+        stdout(&out).matches("upgrade in place").count(),
+        3,
+        "{}",
+        stdout(&out)
+    );
+    let pids: Vec<_> = lab.hosts.iter().map(server_pid).collect();
+    let out = deploy(&["apply"], &v2);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    for (host, before) in lab.hosts.iter().zip(&pids) {
+        let now = server_pid(host);
+        assert!(
+            now.is_some() && now != *before,
+            "{}: the server was not replaced",
+            host.name
+        );
+        assert!(
+            host.http_ok(HEALTHZ),
+            "{} healthy after the upgrade",
+            host.name
+        );
+    }
     let second = deployed_release(&lab.hosts[0]).expect("deployed.json");
     assert_ne!(second, first);
     assert!(lab
