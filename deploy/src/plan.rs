@@ -170,7 +170,8 @@ pub enum Undo {
     Switch(String),
     /// `pincore-tuner rollback` (back to the values before pincore's first apply), then the release's profile.
     Retune(String),
-    /// Restart the server, then gate on `/healthz`.
+    /// Upgrade in place back to the release (a handoff), or restart when the running server cannot hand
+    /// over to it; then gate on `/healthz`.
     Restart,
     /// Record `release` in `deployed.json`, with the release rolled back from as its previous one.
     Record {

@@ -16,8 +16,8 @@ use crate::plan::{self, Desired, HostPlan, Step, Undo};
 use crate::release::{sha256, Release};
 use crate::service;
 use crate::steps::{
-    health_gate, record, retune, revert, switch, tune, upload, with_server_log, write_record,
-    Target,
+    back_to_current, health_gate, record, retune, revert, switch, tune, upload, with_server_log,
+    write_record, Target,
 };
 use crate::transport;
 
@@ -525,8 +525,8 @@ fn roll_back(
                 retune(t, host, &release_dir(host, id))?;
             }
             Undo::Restart => {
-                progress(&host.name, "restart");
-                target.service.restart(t)?;
+                progress(&host.name, "upgrade in place back, else restart");
+                back_to_current(target)?;
                 progress(&host.name, "health gate");
                 health_gate(t, &*target.service, health_url, rollout)?;
             }
