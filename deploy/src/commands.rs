@@ -203,6 +203,12 @@ pub mod systemd {
         format!("systemctl restart {UNIT_NAME}")
     }
 
+    /// The running server starts its successor inside the unit (its own command line: the binary and
+    /// configuration `current` points at now), which becomes the unit's main process (`MAINPID=`).
+    pub fn upgrade(host: &Host) -> String {
+        super::upgrade_command(host)
+    }
+
     pub fn stop() -> String {
         format!("systemctl stop {UNIT_NAME}")
     }
@@ -223,6 +229,21 @@ pub mod systemd {
     pub fn log() -> String {
         format!("journalctl --no-pager -q -n 3 -u {UNIT_NAME} 2>/dev/null || true")
     }
+}
+
+/// Where the running server listens for its successor (`--handoff-socket`): in the state directory, the one
+/// place the hardened unit lets the server write.
+pub fn handoff_socket(host: &Host) -> String {
+    format!("{}/handoff.sock", host.paths.state)
+}
+
+/// Asks the running server to hand its listeners to a server started from `current`; prints the outcome.
+fn upgrade_command(host: &Host) -> String {
+    format!(
+        "{current}/pincore-server upgrade --handoff-socket {socket}",
+        current = quote(&format!("{}/current", host.paths.install)),
+        socket = quote(&handoff_socket(host)),
+    )
 }
 
 /// A plain supervisor for hosts without systemd: the server runs detached in its own session, its pid in
@@ -282,10 +303,20 @@ trap '' HUP
 {stop}
 mkdir -p {state}
 {current}/pincore-server check-config {current}/server.yaml >/dev/null
-setsid {pin}{current}/pincore-server --config {current}/server.yaml >>{log} 2>&1 </dev/null &
+setsid {pin}{current}/pincore-server --config {current}/server.yaml --handoff-socket {socket} >>{log} 2>&1 </dev/null &
 echo $! > {pidfile}",
             stop = stop(host),
             state = quote(&host.paths.state),
+            pidfile = pidfile(host),
+            socket = quote(&super::handoff_socket(host)),
+        )
+    }
+
+    /// As systemd's, and the successor's pid replaces the old one in the pidfile.
+    pub fn upgrade(host: &Host) -> String {
+        format!(
+            "set -e\nout=$({upgrade})\necho \"$out\"\necho \"$out\" | sed -n 's/.*(pid \\([0-9]*\\)).*/\\1/p' > {pidfile}",
+            upgrade = super::upgrade_command(host),
             pidfile = pidfile(host),
         )
     }

@@ -27,6 +27,10 @@ pub struct Deployed {
     pub profile: String,
     /// Seconds since the epoch.
     pub deployed_at: u64,
+    /// [`crate::release::Release::listeners`] of the release (absent in records written before upgrades
+    /// in place: the next release then restarts the server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listeners: Option<String>,
 }
 
 /// The result of `pincore-tuner verify` for the current release's profile.

@@ -14,6 +14,8 @@ pub struct Desired {
     pub release: String,
     /// SHA-256 of the service definition the host should have (systemd unit), if its manager has one.
     pub definition_sha256: Option<String>,
+    /// What the release's listening sockets depend on (`Release::listeners`).
+    pub listeners: Option<String>,
 }
 
 /// One thing done to a host, in this order.
@@ -30,6 +32,9 @@ pub enum Step {
     Tune,
     /// Restart the server, then gate on `/healthz`.
     Restart,
+    /// Upgrade in place: the running server hands its listeners to the new release's server (no connection
+    /// refused, the old one drains), then gate on `/healthz`.
+    Upgrade,
 }
 
 impl Step {
@@ -40,6 +45,7 @@ impl Step {
             Step::InstallService => "install-service",
             Step::Tune => "tune",
             Step::Restart => "restart",
+            Step::Upgrade => "upgrade",
         }
     }
 }
@@ -89,7 +95,22 @@ pub fn decide(host: &str, desired: &Desired, observed: &Facts) -> HostPlan {
         if definition_changed {
             steps.push(Step::InstallService);
         }
-        steps.extend([Step::Tune, Step::Restart]);
+        steps.push(Step::Tune);
+        match restart_needed(desired, observed, definition_changed) {
+            None => {
+                reasons.push(
+                    "listeners unchanged: upgrade in place (the running server hands them over)"
+                        .into(),
+                );
+                steps.push(Step::Upgrade);
+            }
+            Some(why) => {
+                if from.is_some() {
+                    reasons.push(format!("restart: {why}"));
+                }
+                steps.push(Step::Restart);
+            }
+        }
     } else {
         if definition_changed {
             reasons.push("service definition changed".into());
@@ -117,6 +138,30 @@ pub fn decide(host: &str, desired: &Desired, observed: &Facts) -> HostPlan {
     }
 }
 
+/// Why a release switch must restart the server instead of upgrading it in place, or `None` when the
+/// running server can hand its listeners to the new release's.
+fn restart_needed(desired: &Desired, observed: &Facts, definition_changed: bool) -> Option<String> {
+    let recorded = observed
+        .deployed
+        .as_ref()
+        .and_then(|d| d.listeners.as_ref());
+    if !observed.running {
+        Some("the server is not running".into())
+    } else if !observed.healthy {
+        Some("the server is unhealthy".into())
+    } else if definition_changed {
+        Some("the service definition changes".into())
+    } else if recorded.is_none() {
+        Some("no listeners are recorded for the running release (deployed before upgrades in place, or rolled back to)".into())
+    } else if recorded != desired.listeners.as_ref() {
+        Some(
+            "the listeners change (a listen address, the enabled services or the shard set)".into(),
+        )
+    } else {
+        None
+    }
+}
+
 /// One thing done to put a host back on its previous release, in this order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -125,7 +170,8 @@ pub enum Undo {
     Switch(String),
     /// `pincore-tuner rollback` (back to the values before pincore's first apply), then the release's profile.
     Retune(String),
-    /// Restart the server, then gate on `/healthz`.
+    /// Upgrade in place back to the release (a handoff), or restart when the running server cannot hand
+    /// over to it; then gate on `/healthz`.
     Restart,
     /// Record `release` in `deployed.json`, with the release rolled back from as its previous one.
     Record {
@@ -206,6 +252,7 @@ mod tests {
                 },
                 profile: "connections".into(),
                 deployed_at: 0,
+                listeners: Some("resp=127.0.0.1:6380".into()),
             }),
             releases: release.iter().map(|r| r.to_string()).collect(),
             current: release.map(str::to_string),
@@ -225,6 +272,7 @@ mod tests {
         Desired {
             release: release.into(),
             definition_sha256: None,
+            listeners: None,
         }
     }
 
@@ -263,6 +311,53 @@ mod tests {
     }
 
     #[test]
+    fn a_release_with_the_same_listeners_upgrades_in_place_and_anything_else_restarts() {
+        let mut want = desired("r2");
+        want.listeners = Some("resp=127.0.0.1:6380".into());
+        let running = facts(Some("r1"), true, true, Tuned::Match);
+        let p = decide("h", &want, &running);
+        assert_eq!(
+            p.steps,
+            [Step::Upload, Step::Switch, Step::Tune, Step::Upgrade]
+        );
+        assert!(p.reasons[1].contains("upgrade in place"), "{:?}", p.reasons);
+
+        let mut moved = want.clone();
+        moved.listeners = Some("resp=127.0.0.1:6381".into());
+        let p = decide("h", &moved, &running);
+        assert_eq!(p.steps.last(), Some(&Step::Restart));
+        assert!(
+            p.reasons[1].contains("the listeners change"),
+            "{:?}",
+            p.reasons
+        );
+
+        let mut unit = want.clone();
+        unit.definition_sha256 = Some("new".into());
+        let p = decide("h", &unit, &running);
+        assert_eq!(p.steps.last(), Some(&Step::Restart));
+        assert!(
+            p.reasons[1].contains("service definition"),
+            "{:?}",
+            p.reasons
+        );
+
+        let p = decide("h", &want, &facts(Some("r1"), false, false, Tuned::Match));
+        assert_eq!(p.steps.last(), Some(&Step::Restart));
+        assert!(p.reasons[1].contains("not running"), "{:?}", p.reasons);
+
+        let mut old_record = running.clone();
+        old_record.deployed.as_mut().unwrap().listeners = None;
+        let p = decide("h", &want, &old_record);
+        assert_eq!(p.steps.last(), Some(&Step::Restart));
+        assert!(
+            p.reasons[1].contains("no listeners are recorded"),
+            "{:?}",
+            p.reasons
+        );
+    }
+
+    #[test]
     fn drift_only_retunes_and_a_dead_server_only_restarts() {
         let p = decide(
             "h",
@@ -284,6 +379,7 @@ mod tests {
         let want = Desired {
             release: "r1".into(),
             definition_sha256: Some("new".into()),
+            listeners: None,
         };
         let p = decide("h", &want, &facts(Some("r1"), true, true, Tuned::Match));
         assert_eq!(p.steps, [Step::InstallService, Step::Restart]);

@@ -156,6 +156,28 @@ fn binaries(manifest: &Manifest) -> [(&Path, &'static str); 2] {
 }
 
 impl Release {
+    /// What the server's listening sockets depend on in this release's configuration: each enabled
+    /// service's address and the shard settings. Between two releases with the same value the running
+    /// server hands its listeners to the new one (an upgrade in place); otherwise it restarts. `None` when
+    /// the configuration does not parse (checked before any host is touched, so only in tests).
+    pub fn listeners(&self) -> Option<String> {
+        let config =
+            pincore_server::config::Config::from_yaml(&self.config, "server config").ok()?;
+        let json: serde_json::Value = serde_json::from_str(&config.to_json()).ok()?;
+        let shards = &json["shards"];
+        let mut parts = vec![format!(
+            "shards.cpus={} shards.nic={}",
+            shards["cpus"], shards["nic"]
+        )];
+        for (name, service) in json["services"].as_object()? {
+            if service["enabled"] == true {
+                parts.push(format!("{name}={}", service["listen"]));
+            }
+        }
+        parts.sort();
+        Some(parts.join(" "))
+    }
+
     /// Hashes the release's binaries at the paths the manifest names (streamed, not loaded).
     pub fn read(manifest: &Manifest) -> Result<Release> {
         let [(server, s), (tuner, t)] = binaries(manifest);

@@ -16,8 +16,8 @@ use crate::plan::{self, Desired, HostPlan, Step, Undo};
 use crate::release::{sha256, Release};
 use crate::service;
 use crate::steps::{
-    health_gate, record, retune, revert, switch, tune, upload, with_server_log, write_record,
-    Target,
+    back_to_current, health_gate, record, retune, revert, switch, tune, upload, with_server_log,
+    write_record, Target,
 };
 use crate::transport;
 
@@ -126,6 +126,7 @@ impl Fleet {
             .map(|t| Desired {
                 release: release.id.clone(),
                 definition_sha256: t.service.definition().map(|d| sha256(d.as_bytes())),
+                listeners: release.listeners(),
             })
             .collect()
     }
@@ -426,8 +427,12 @@ fn apply_host(
                 }
                 Step::InstallService => target.service.install(t)?,
                 Step::Tune => tune(t, host, &dir)?,
-                Step::Restart => {
-                    target.service.restart(t)?;
+                Step::Restart | Step::Upgrade => {
+                    if *step == Step::Upgrade {
+                        target.service.upgrade(t)?;
+                    } else {
+                        target.service.restart(t)?;
+                    }
                     progress(&host.name, "health gate");
                     health_gate(t, &*target.service, health_url, rollout)
                         .map_err(|e| with_server_log(e, target))?;
@@ -520,8 +525,8 @@ fn roll_back(
                 retune(t, host, &release_dir(host, id))?;
             }
             Undo::Restart => {
-                progress(&host.name, "restart");
-                target.service.restart(t)?;
+                progress(&host.name, "upgrade in place back, else restart");
+                back_to_current(target)?;
                 progress(&host.name, "health gate");
                 health_gate(t, &*target.service, health_url, rollout)?;
             }
@@ -541,6 +546,8 @@ fn roll_back(
                     deployed_at: SystemTime::now()
                         .duration_since(UNIX_EPOCH)
                         .map_or(0, |d| d.as_secs()),
+                    // Unknown for the release rolled back to: its next successor restarts.
+                    listeners: None,
                 },
             )?,
         }

@@ -26,6 +26,17 @@ pub trait Service: Send + Sync {
     /// The script that stops the server; harmless when it is not running.
     fn stop_script(&self) -> String;
 
+    /// The script that upgrades the running server in place: it hands its listeners to a server started
+    /// from `current` (README "Upgrades in place"); on failure the running one keeps serving and the script
+    /// fails with the reason.
+    fn upgrade_script(&self) -> String;
+
+    /// Upgrades the running server in place to the release `current` points at.
+    fn upgrade(&self, t: &dyn Transport) -> Result<()> {
+        t.check("upgrade the server in place", &self.upgrade_script(), b"")
+            .map(drop)
+    }
+
     /// (Re)starts the server from `current`.
     fn restart(&self, t: &dyn Transport) -> Result<()> {
         t.check("restart the server", &self.restart_script(), b"")
@@ -89,6 +100,10 @@ impl Service for Systemd {
         systemd::restart()
     }
 
+    fn upgrade_script(&self) -> String {
+        systemd::upgrade(&self.host)
+    }
+
     fn stop_script(&self) -> String {
         systemd::stop()
     }
@@ -136,6 +151,10 @@ impl Service for Supervisor {
 
     fn restart_script(&self) -> String {
         supervisor::restart(&self.host)
+    }
+
+    fn upgrade_script(&self) -> String {
+        supervisor::upgrade(&self.host)
     }
 
     fn stop_script(&self) -> String {

@@ -53,7 +53,7 @@ pub(crate) fn revert(
         Some(prev) => {
             switch(t, host, prev)?;
             retune(t, host, &commands::release_dir(host, prev))?;
-            target.service.restart(t)?;
+            back_to_current(target)?;
             health_gate(t, &*target.service, url, rollout)
         }
         None => {
@@ -67,6 +67,19 @@ pub(crate) fn revert(
             .map(drop)
         }
     }
+}
+
+/// Puts the release `current` points at back in service after `current` was switched back: by a handoff
+/// when a server still runs with listeners that release can take (a successor that failed to start left
+/// the old server serving; one that failed its health gate hands back), otherwise, or if that is refused,
+/// by a restart.
+pub(crate) fn back_to_current(target: &Target) -> Result<()> {
+    let t = &*target.transport;
+    if let Err(e) = target.service.upgrade(t) {
+        tracing::info!(host = %target.host.name, error = %e, "no upgrade in place back; restarting");
+        target.service.restart(t)?;
+    }
+    Ok(())
 }
 
 /// Streams a release binary to `dest` and checks that what was sent is what the release was hashed from:
@@ -218,6 +231,7 @@ pub(crate) fn record(
         deployed_at: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
+        listeners: release.listeners(),
     };
     write_record(t, host, &deployed)
 }

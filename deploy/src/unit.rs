@@ -1,6 +1,8 @@
 //! The hardened systemd unit for pincore-server.
 //!
-//! `Type=notify` (the server sends `READY=1` once every shard listens), reload by SIGHUP (Debian 12's systemd 252
+//! `Type=notify` (the server sends `READY=1` once every shard listens; `NotifyAccess=all` because after an
+//! upgrade in place the successor, started by the old main process, sends `MAINPID=` and `READY=1` itself),
+//! the handoff socket in the state directory, reload by SIGHUP (Debian 12's systemd 252
 //! has no `notify-reload`), memlock and file limits for io_uring and many connections, the host's CPUs as
 //! `CPUAffinity=`, and sandboxing that keeps io_uring and pinning working: `@system-service` includes io_uring,
 //! sched_setaffinity and mlock, while `~@resources` would break pinning and is left out.
@@ -81,11 +83,11 @@ Wants=network-online.target
 
 [Service]
 Type=notify
-NotifyAccess=main
+NotifyAccess=all
 User={user}
 Group={user}
 ExecStartPre={binary} check-config {config}
-ExecStart={binary} --config {config}
+ExecStart={binary} --config {config} --handoff-socket {state}/handoff.sock
 ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 RestartSec=1s
@@ -170,6 +172,6 @@ pub(crate) mod tests {
             path.display()
         );
         assert!(rendered
-            .contains("ExecStart=/usr/bin/pincore-server --config /etc/pincore/server.yaml\n"));
+            .contains("ExecStart=/usr/bin/pincore-server --config /etc/pincore/server.yaml --handoff-socket /var/lib/pincore/handoff.sock\n"));
     }
 }

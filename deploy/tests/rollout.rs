@@ -263,26 +263,92 @@ fn three_host_rollout_rerun_rollback_failure_and_status() {
         stdout(&out)
     );
 
-    // A second release (config change) everywhere, then rollback puts every host back on the first.
+    // A second release (config change, same listeners) everywhere, upgraded in place: each host's server
+    // hands its listeners to the new release's; then rollback puts every host back on the first.
     let v2 = manifest(&lab, &server, &tuner, "debug", 6380, "");
     let out = deploy(&["plan"], &v2);
     assert!(out.status.success());
-    // Same binaries, new config: nothing big to send, and every host says why it changes.
+    // Same binaries, new config: nothing big to send, and every host says why it changes and how.
     assert_eq!(
         stdout(&out)
-            .matches("upload, switch, tune, restart  release ")
+            .matches("upload, switch, tune, upgrade  release ")
             .count(),
         3,
         "{}",
         stdout(&out)
     );
-    assert!(deploy(&["apply"], &v2).status.success());
+    assert_eq!(
+        stdout(&out).matches("upgrade in place").count(),
+        3,
+        "{}",
+        stdout(&out)
+    );
+    let pids: Vec<_> = lab.hosts.iter().map(server_pid).collect();
+    let out = deploy(&["apply"], &v2);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    for (host, before) in lab.hosts.iter().zip(&pids) {
+        let now = server_pid(host);
+        assert!(
+            now.is_some() && now != *before,
+            "{}: the server was not replaced",
+            host.name
+        );
+        assert!(
+            host.http_ok(HEALTHZ),
+            "{} healthy after the upgrade",
+            host.name
+        );
+    }
     let second = deployed_release(&lab.hosts[0]).expect("deployed.json");
     assert_ne!(second, first);
     assert!(lab
         .hosts
         .iter()
         .all(|h| current_release(h).as_deref() == Some(second.as_str())));
+    // A release whose server cannot start (it checks configurations and asks for upgrades like the real one,
+    // and exits when asked to serve): the canary's upgrade is rolled back, its running server never stops,
+    // the host goes back to the second release by a handoff, and the rollout stops there.
+    let broken_server = lab.dir.path().join("pincore-server-that-cannot-start");
+    std::fs::write(
+        &broken_server,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in check-config|upgrade) exec {} \"$@\";; esac\necho 'this build cannot start' >&2\nexit 1\n",
+            server.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &broken_server,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let v2_broken = lab.dir.path().join("manifest-cannot-start.yaml");
+    let text = std::fs::read_to_string(&v2).unwrap().replace(
+        &format!("server: {}", server.display()),
+        &format!("server: {}", broken_server.display()),
+    );
+    std::fs::write(&v2_broken, text).unwrap();
+    let out = deploy(&["apply"], &v2_broken);
+    let table = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{table}\n{}", stderr(&out));
+    assert!(
+        table.contains("failed, reverted") && table.contains("rolled back"),
+        "{table}"
+    );
+    for host in &lab.hosts {
+        assert_eq!(
+            current_release(host).as_deref(),
+            Some(second.as_str()),
+            "{}: {table}",
+            host.name
+        );
+        assert!(
+            host.http_ok(HEALTHZ),
+            "{} serves on the second release",
+            host.name
+        );
+    }
+
     let out = deploy(&["rollback"], &v2);
     assert!(out.status.success(), "rollback failed");
     for host in &lab.hosts {

@@ -1,4 +1,5 @@
-//! Signals: SIGHUP reloads the configuration, SIGTERM and SIGINT drain and stop.
+//! Signals: SIGHUP reloads the configuration, SIGTERM and SIGINT drain and stop, SIGUSR2 starts a successor
+//! that takes the listeners over (`crate::handoff`).
 //!
 //! glommio has no signal API. Shard 0 waits for signals on its blocking pool (`spawn_blocking`, so no shard
 //! thread ever blocks) and broadcasts what to do to every shard over the channel mesh. The configuration file
@@ -8,7 +9,7 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
 use sd_notify::NotifyState;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR2};
 use signal_hook::iterator::Signals;
 
 use crate::config::Config;
@@ -19,7 +20,7 @@ use crate::shard::Shard;
 
 /// Registers the handlers. Called before any shard starts so that no signal is lost during start-up.
 pub fn install_signals() -> std::io::Result<Signals> {
-    Signals::new([SIGHUP, SIGTERM, SIGINT])
+    Signals::new([SIGHUP, SIGTERM, SIGINT, SIGUSR2])
 }
 
 /// Tells systemd (only when `NOTIFY_SOCKET` is set).
@@ -44,6 +45,8 @@ pub async fn signal_loop(shard: Rc<Shard>) {
         for signal in received {
             if signal == SIGHUP {
                 reload(&shard).await;
+            } else if signal == SIGUSR2 {
+                crate::handoff::upgrade_on_signal(&shard).await;
             } else {
                 tracing::info!(
                     signal = if signal == SIGTERM {

@@ -64,6 +64,9 @@ pub enum ServerError {
     /// The logging subscriber could not be installed.
     #[error("cannot set up logging: {0}")]
     Logging(String),
+    /// Taking over the listeners of a running server (`--upgrade-from`) failed or was refused.
+    #[error("handoff from {0}; the running server keeps serving")]
+    Handoff(String),
 }
 
 fn location(line: Option<usize>, column: Option<usize>) -> String {

@@ -13,6 +13,7 @@ pub mod config;
 mod control;
 pub mod error;
 pub mod framework;
+pub mod handoff;
 pub mod listener;
 pub mod logging;
 pub mod mesh;

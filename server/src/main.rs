@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use pincore_cli::exit;
 use pincore_server::config::{Config, CpuList, LogFormat, DEFAULT_ORIGIN, DEFAULT_YAML};
-use pincore_server::{logging, serve_from, Options, ServerError, Start};
+use pincore_server::{handoff, logging, serve_from, Options, ServerError, Start};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -16,7 +16,14 @@ Exit codes:
   2  invalid command line or configuration (file:line:col and the problem), or the configuration file
      cannot be read: missing, not a regular file (a device, a directory, a FIFO) or over 16 MiB
 
-Signals: SIGHUP reloads the --config file (limits, timeouts, log level); SIGTERM/SIGINT drain and exit.";
+Signals: SIGHUP reloads the --config file (limits, timeouts, log level); SIGTERM/SIGINT drain and exit;
+SIGUSR2 (with --handoff-socket) starts a successor with this command line and hands it the listeners.
+
+Upgrades in place: a server started with --handoff-socket PATH hands its listening sockets to a successor
+started with --upgrade-from PATH (or to the one it starts itself on `upgrade --handoff-socket PATH`), which
+refuses them if its configuration differs in shards or addresses; the old one keeps serving until the
+successor is ready, then drains and hands over services' state. `upgrade` exits 0 when the successor serves,
+1 when the handoff was rolled back (the reason is printed; the old server still serves).";
 
 /// Thread-per-core glommio server: Redis-protocol key-value store, echo, HTTP admin and Prometheus metrics.
 ///
@@ -35,6 +42,13 @@ struct Cli {
     /// (for a snapshot reported unusable); the next save replaces the snapshot.
     #[arg(long)]
     start_empty: bool,
+    /// Unix socket where a successor can take this server's listeners (upgrade in place).
+    #[arg(long, value_name = "PATH")]
+    handoff_socket: Option<PathBuf>,
+    /// Take the listeners of the server running with this --handoff-socket instead of binding them; it
+    /// drains and exits once this one is ready.
+    #[arg(long, value_name = "PATH")]
+    upgrade_from: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Mode>,
 }
@@ -46,6 +60,12 @@ enum Mode {
     /// Validate a configuration file: exit 0 if valid, 2 with the error's file:line:col if it is not valid
     /// or cannot be read.
     CheckConfig { file: PathBuf },
+    /// Ask the server running with this --handoff-socket to start its successor (its own command line, so
+    /// the binary and configuration now at those paths) and hand over; prints the outcome.
+    Upgrade {
+        #[arg(long, value_name = "PATH")]
+        handoff_socket: PathBuf,
+    },
     /// Print the effective configuration (the --config file, or the embedded default, with every default filled in).
     PrintConfig {
         /// Print JSON instead of YAML.
@@ -161,14 +181,33 @@ fn run(cli: Cli) -> Result<(), Failure> {
             );
             Ok(())
         }
+        Mode::Upgrade { handoff_socket } => match handoff::request_upgrade(&handoff_socket) {
+            Ok(pid) => {
+                println!("upgraded: the successor (pid {pid}) serves");
+                Ok(())
+            }
+            Err(reason) => Err(Failure::from(format!(
+                "upgrade rolled back, the running server keeps serving: {reason}"
+            ))),
+        },
         Mode::Serve => {
-            let config = load(&cli.config)?;
+            let config = match load(&cli.config) {
+                Ok(config) => config,
+                Err(failure) => {
+                    if let Some(path) = &cli.upgrade_from {
+                        handoff::refuse(path, &failure.message);
+                    }
+                    return Err(failure);
+                }
+            };
             let log = logging::init(&config.log).map_err(|e| e.to_string())?;
             let json_log = config.log.format == LogFormat::Json;
             let options = Options {
                 config,
                 config_path: cli.config,
                 cpus_override,
+                handoff_socket: cli.handoff_socket,
+                upgrade_from: cli.upgrade_from,
             };
             let start = if cli.start_empty {
                 Start::Empty

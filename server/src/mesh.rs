@@ -39,6 +39,8 @@ pub enum Op {
     Run { service: usize, job: Job },
     /// Stop accepting and drain connections.
     Drain,
+    /// Have every service write (`save`) or read its state for a listener handoff, under `dir`.
+    State { save: bool, dir: std::path::PathBuf },
     /// Sent to shard 0: the sender has no connections left (or its drain deadline passed).
     Drained,
     /// Every shard has drained: stop.
@@ -49,6 +51,8 @@ pub enum Op {
 pub enum Outcome {
     Done,
     Snapshot(Box<ShardSnapshot>),
+    /// What an [`Op::State`] could not do, one line per service.
+    State(Vec<String>),
     /// What a [`Op::Run`] job returned.
     Ran(Option<Box<dyn Any + Send>>),
     /// The shard could not be reached (it is shutting down).

@@ -63,6 +63,14 @@ pub struct Shared {
     /// newer than the one it has, so changes started on different shards at once end the same on every
     /// shard (the last numbered wins) rather than in each shard's arrival order.
     pub config_version: std::sync::atomic::AtomicU64,
+    /// With `--handoff-socket`: the socket and a copy of every listener, for a successor.
+    pub(crate) handoff: Option<crate::handoff::Held>,
+    /// With `--upgrade-from`: the running server this one takes over from.
+    pub(crate) predecessor: Option<crate::handoff::Predecessor>,
+    /// Set once a successor is ready: the drain then ends in a handoff, not an exit.
+    pub handing_over: AtomicBool,
+    /// Accept loops wait for this (a successor's are held until its predecessor has handed over).
+    pub accepting: AtomicBool,
     /// Each shard's poll state for the stall watchdog, by shard index.
     pub(crate) watches: std::sync::Arc<[crate::framework::stall::Watch]>,
 }
@@ -80,6 +88,7 @@ impl Shared {
     /// Every shard listens and shutdown has not begun.
     pub fn ready(&self) -> bool {
         self.listening.load(Ordering::Relaxed) == self.shards()
+            && self.accepting.load(Ordering::Relaxed)
             && !self.draining.load(Ordering::Relaxed)
     }
 }
@@ -219,6 +228,8 @@ pub(crate) trait Erased {
     fn serve(self: Rc<Self>, conn: RawConnection) -> LocalFuture<()>;
     fn reload(&self, settings: &AnySettings);
     fn as_any(self: Rc<Self>) -> Rc<dyn Any>;
+    /// Writes (`save`) or reads this instance's state for a handoff, in its own directory `dir`.
+    fn state(self: Rc<Self>, save: bool, dir: PathBuf) -> LocalFuture<Result<(), String>>;
 }
 
 /// What the engine hands a service's [`Erased::serve`]: the stream and its admission slot.
@@ -257,6 +268,8 @@ pub struct Shard {
     pub stop_accepting: Latch,
     /// The shard's main future returns when this is set.
     pub exit: Latch,
+    /// On shard 0 during a handoff: set when every shard has drained (instead of exiting).
+    pub all_drained: Latch,
     drained_peers: Cell<usize>,
     /// glommio task queue index → name, for metrics.
     pub queue_names: RefCell<Vec<(usize, &'static str)>>,
@@ -329,6 +342,7 @@ impl Shard {
             draining: Cell::new(false),
             stop_accepting: Latch::default(),
             exit: Latch::default(),
+            all_drained: Latch::default(),
             drained_peers: Cell::new(0),
             queue_names: RefCell::default(),
         }
@@ -437,6 +451,9 @@ impl Shard {
             if let Op::Run { service, job } = op {
                 return Ticket::Ready(Some(self.run_job(service, job).await));
             }
+            if let Op::State { save, dir } = op {
+                return Ticket::Ready(Some(self.run_state(save, dir).await));
+            }
             return Ticket::Ready(Some(self.handle(op).unwrap_or(Outcome::Done)));
         }
         let id = self.pending.register();
@@ -507,6 +524,60 @@ impl Shard {
         }
     }
 
+    /// Has every service on this shard write (`save`) or read its handoff state, each in
+    /// `dir/<service>/<shard>`; returns what failed, each naming the service and shard.
+    async fn run_state(self: &Rc<Self>, save: bool, dir: PathBuf) -> Outcome {
+        use futures_lite::FutureExt;
+        let mut failures = Vec::new();
+        let instances = self.instances.borrow().clone();
+        for (index, instance) in instances.into_iter().enumerate() {
+            let name = self.shared.catalog.specs[index].name;
+            let own = dir.join(name).join(self.id.to_string());
+            if save {
+                if let Err(e) = std::fs::create_dir_all(&own) {
+                    failures.push(format!(
+                        "{name} on shard {}: {}: {e}",
+                        self.id,
+                        own.display()
+                    ));
+                    continue;
+                }
+            } else if !own.is_dir() {
+                continue; // the old server had nothing of this service's to hand over
+            }
+            let result = std::panic::AssertUnwindSafe(instance.state(save, own))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| Err("panicked".to_string()));
+            if let Err(e) = result {
+                failures.push(format!("{name} on shard {}: {e}", self.id));
+            }
+        }
+        Outcome::State(failures)
+    }
+
+    /// On shard 0: [`Shard::run_state`] on every shard; what failed anywhere.
+    pub(crate) async fn services_state(
+        self: &Rc<Self>,
+        save: bool,
+        dir: &std::path::Path,
+    ) -> Vec<String> {
+        let tickets = self
+            .broadcast(|| Op::State {
+                save,
+                dir: dir.to_path_buf(),
+            })
+            .await;
+        let mut failures = Vec::new();
+        for (shard, ticket) in tickets.into_iter().enumerate() {
+            match ticket.await {
+                Outcome::State(failed) => failures.extend(failed),
+                _ => failures.push(format!("shard {shard} did not answer")),
+            }
+        }
+        failures
+    }
+
     /// Executes a request on this shard: data operations return an outcome, control operations `None`.
     pub fn handle(self: &Rc<Self>, op: Op) -> Option<Outcome> {
         let outcome = match op {
@@ -528,6 +599,15 @@ impl Shard {
                     instance.reload(settings);
                 }
                 tracing::debug!(shard = self.id, "configuration applied");
+                return None;
+            }
+            Op::State { save, dir } => {
+                // Only reached for a request without a reply slot; `call` and `serve_peer` run it themselves.
+                let shard = self.clone();
+                glommio::spawn_local(async move {
+                    shard.run_state(save, dir).await;
+                })
+                .detach();
                 return None;
             }
             Op::Run { service, job } => {
@@ -581,6 +661,18 @@ impl Shard {
                     }
                 })
                 .detach();
+                continue;
+            }
+            if let Op::State { save, dir } = op {
+                let outcome = self.run_state(save, dir).await;
+                if self
+                    .replies
+                    .send_to(peer, Reply { id, outcome })
+                    .await
+                    .is_err()
+                {
+                    tracing::debug!(shard = self.id, peer, "peer gone; reply dropped");
+                }
                 continue;
             }
             let outcome = self.handle(op);
@@ -641,6 +733,11 @@ impl Shard {
     fn peer_drained(self: &Rc<Self>) {
         self.drained_peers.set(self.drained_peers.get() + 1);
         if self.drained_peers.get() == self.count {
+            if self.shared.handing_over.load(Ordering::Relaxed) {
+                // The handoff (crate::handoff) writes services' state and stops the shards itself.
+                self.all_drained.set();
+                return;
+            }
             let shard = self.clone();
             glommio::spawn_local(async move {
                 for peer in (0..shard.count).filter(|&p| p != shard.id) {

@@ -46,6 +46,15 @@ struct Example {
 impl Example {
     /// Starts example `name` with `config` and waits (at most 10 s) until every shard listens.
     fn start(name: &str, config: &str) -> Example {
+        Example::start_with(name, config, |_| Vec::new())
+    }
+
+    /// As [`Example::start`], with more arguments (given the example's directory).
+    fn start_with(
+        name: &str,
+        config: &str,
+        args: impl Fn(&std::path::Path) -> Vec<std::ffi::OsString>,
+    ) -> Example {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("config.yaml");
         std::fs::write(&config_path, config).expect("write config");
@@ -54,6 +63,7 @@ impl Example {
             Command::new(example(name))
                 .arg("--config")
                 .arg(&config_path)
+                .args(args(dir.path()))
                 .env_remove("RUST_LOG")
                 .env_remove("NOTIFY_SOCKET")
                 .stdin(Stdio::null())
@@ -374,4 +384,58 @@ fn a_panicking_handler_loses_its_connection_only_and_a_blocked_shard_is_detected
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     assert!((300..5000).contains(&held), "held_ms {held}: {line}");
+}
+
+#[test]
+fn counter_counts_survive_an_upgrade_in_place() {
+    let mut ex = Example::start_with(
+        "counter",
+        &format!("services:\n  counter: {{listen: 127.0.0.1:0}}\n  admin: {{listen: 127.0.0.1:0}}\n{PORTS}"),
+        |dir| vec!["--handoff-socket".into(), dir.join("handoff.sock").into()],
+    );
+    let addr = ex.addr("counter");
+    let mut client = Lines::open(addr);
+    assert_eq!(client.ask("INCR visits 41"), "41");
+    assert_eq!(client.ask("INCR other"), "1");
+    let socket = ex.config.parent().unwrap().join("handoff.sock");
+    let successor_log = ex.config.parent().unwrap().join("successor.log");
+    let successor = KillOnDrop::spawn(
+        Command::new(example("counter"))
+            .arg("--config")
+            .arg(&ex.config)
+            .arg("--upgrade-from")
+            .arg(&socket)
+            .env_remove("RUST_LOG")
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&successor_log).unwrap()),
+    )
+    .expect("spawn the successor");
+    let read_log = || std::fs::read_to_string(&successor_log).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !read_log().contains("took over the listeners") {
+        assert!(
+            Instant::now() < deadline,
+            "the successor never took over:\n{}\nold:\n{}",
+            read_log(),
+            ex.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The old process drained and exited: its open connection was closed between requests.
+    let status = ex
+        .process
+        .wait_timeout(Duration::from_secs(10))
+        .expect("the old server exits");
+    assert!(status.success(), "{status:?}\n{}", ex.log_text());
+    let mut fresh = Lines::open(addr);
+    assert_eq!(
+        fresh.ask("INCR visits"),
+        "42",
+        "counts lost:\n{}",
+        read_log()
+    );
+    assert_eq!(fresh.ask("GET other"), "1");
+    drop(successor);
 }

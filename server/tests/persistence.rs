@@ -202,7 +202,7 @@ fn an_unusable_snapshot_stops_the_start_until_told_to_start_empty() {
         "{text}"
     );
 
-    let s = Server::start_from_args(&config, &[], &["--start-empty"]);
+    let s = Server::start_from_args(&config, &[], &["--start-empty".as_ref()]);
     let mut c = Client::connect(s.resp);
     assert_eq!(c.line("DBSIZE"), ":0\r\n");
     assert!(s.log().contains("--start-empty"), "{}", s.log());

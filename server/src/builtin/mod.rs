@@ -49,18 +49,22 @@ pub fn serve(options: Options, log: LogLevelHandle) -> Result<(), ServerError> {
 
 /// [`serve`], starting the keyspace as `start` says. With `persistence.dir` set, the directory is checked and
 /// the snapshot loaded before any listener is opened, and a drain ends with a snapshot
-/// (`persistence.save_on_shutdown`).
+/// (`persistence.save_on_shutdown`). A successor (`--upgrade-from`) gets the keyspace from its predecessor
+/// instead, and a server that handed its keyspace over does not save it at shutdown.
 pub fn serve_from(options: Options, log: LogLevelHandle, start: Start) -> Result<(), ServerError> {
     let persistence = resp_settings(&options.config)?.persistence;
     let shared = resp::Shared::default();
-    if let Some(dir) = &persistence.dir {
+    // A successor takes the keyspace over from its predecessor (`Service::take_over`), not from the disk.
+    let successor = options.upgrade_from.is_some();
+    if let Some(dir) = persistence.dir.as_ref().filter(|_| !successor) {
         load_at_start(&shared, dir, start)?;
     }
     server_on(&shared).run(options, log)?;
-    // The shards have stopped: nothing changes the keyspace any more, so this snapshot is the final state.
+    // The shards have stopped: nothing changes the keyspace any more, so this snapshot is the final state
+    // (unless it went to a successor, which saves from now on).
     if let Some(path) = persistence
         .path()
-        .filter(|_| persistence.save_on_shutdown())
+        .filter(|_| persistence.save_on_shutdown() && !shared.saves.was_handed_over())
     {
         let saved = resp::snapshot::save_snapshot(&shared.keyspace, &path).map_err(|e| {
             ServerError::Persistence(format!("the snapshot at shutdown failed: {e}"))

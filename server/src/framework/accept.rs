@@ -23,6 +23,18 @@ use crate::shard::{RawConnection, Shard};
 pub async fn accept_loop(shard: Rc<Shard>, service: usize, listener: TcpListener) {
     let spec = &shard.shared.catalog.specs[service];
     let (name, class) = (spec.name, spec.admission);
+    // A successor's shards hold their accepts until the old server has handed over: connections wait in
+    // the listen backlog the two share.
+    while !shard
+        .shared
+        .accepting
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        if shard.stop_accepting.is_set() {
+            return;
+        }
+        glommio::timer::sleep(Duration::from_millis(2)).await;
+    }
     loop {
         let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
             shard.stop_accepting.wait().await;

@@ -2,6 +2,7 @@
 //! registering one yields its catalog entry and the factory that builds it on each shard.
 
 use std::any::Any;
+use std::path::PathBuf;
 use std::rc::Rc;
 
 use super::catalog::Spec;
@@ -29,6 +30,16 @@ impl<S: Service> Erased for S {
 
     fn as_any(self: Rc<Self>) -> Rc<dyn Any> {
         self
+    }
+
+    fn state(self: Rc<Self>, save: bool, dir: PathBuf) -> LocalFuture<Result<(), String>> {
+        Box::pin(async move {
+            if save {
+                self.hand_over(&dir).await
+            } else {
+                self.take_over(&dir).await
+            }
+        })
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_lite::FutureExt;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::net::TcpListener;
 use glommio::{Latency, LocalExecutorPoolBuilder, PoolPlacement, Shares};
@@ -22,6 +23,7 @@ use super::stall;
 use crate::config::{Config, CpuList};
 use crate::control;
 use crate::error::ServerError;
+use crate::handoff;
 use crate::listener;
 use crate::logging::{self, LogLevelHandle};
 use crate::mesh::{Envelope, Reply};
@@ -83,22 +85,37 @@ impl Server {
         Ok(self.catalog.read(path)?.0)
     }
 
-    /// A small command line for programs built on the framework: `[--config FILE]` serves (the default
-    /// configuration without one), `check-config FILE` validates. Returns the exit code, the same as
-    /// pincore-server's: 0 served or valid, 1 could not start or stopped on an error, 2 unusable command
-    /// line, invalid configuration or unreadable file.
+    /// A small command line for programs built on the framework: `[--config FILE] [--handoff-socket PATH]
+    /// [--upgrade-from PATH]` serves (the default configuration without `--config`; the other two as
+    /// pincore-server's, README "Upgrades in place"), `check-config FILE` validates. Returns the exit code,
+    /// the same as pincore-server's: 0 served or valid, 1 could not start or stopped on an error, 2 unusable
+    /// command line, invalid configuration or unreadable file.
     pub fn main(self) -> i32 {
         let args: Vec<String> = std::env::args().skip(1).collect();
-        let usage = "usage: [--config FILE] | check-config FILE";
-        let (check, path) = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-            [] => (false, None),
-            ["--config", path] => (false, Some(PathBuf::from(path))),
-            ["check-config", path] => (true, Some(PathBuf::from(path))),
-            _ => {
+        let usage =
+            "usage: [--config FILE] [--handoff-socket PATH] [--upgrade-from PATH] | check-config FILE";
+        let (mut check, mut path, mut handoff_socket, mut upgrade_from) = (false, None, None, None);
+        let mut rest = args.iter().map(String::as_str);
+        while let Some(arg) = rest.next() {
+            let slot = match arg {
+                "--config" => &mut path,
+                "check-config" if args.len() == 2 => {
+                    check = true;
+                    &mut path
+                }
+                "--handoff-socket" => &mut handoff_socket,
+                "--upgrade-from" => &mut upgrade_from,
+                _ => {
+                    eprintln!("{usage}");
+                    return 2;
+                }
+            };
+            let Some(value) = rest.next() else {
                 eprintln!("{usage}");
                 return 2;
-            }
-        };
+            };
+            *slot = Some(PathBuf::from(value));
+        }
         let config = match &path {
             Some(path) => self.read_config(path),
             None => self.check_config("", "<defaults>"),
@@ -107,6 +124,9 @@ impl Server {
             Ok(config) => config,
             Err(e) => {
                 eprintln!("{e}");
+                if let Some(from) = &upgrade_from {
+                    handoff::refuse(from, &e.to_string());
+                }
                 return match e {
                     ServerError::ReadConfig(_) | ServerError::Config { .. } => {
                         pincore_cli::exit::USAGE.into()
@@ -133,6 +153,8 @@ impl Server {
             config,
             config_path: path,
             cpus_override: None,
+            handoff_socket,
+            upgrade_from,
         };
         match self.run(options, log) {
             Ok(()) => 0,
@@ -158,6 +180,11 @@ pub struct Options {
     pub config_path: Option<PathBuf>,
     /// `--cpus`: replaces `shards.cpus`, also across reloads.
     pub cpus_override: Option<CpuList>,
+    /// `--handoff-socket`: where a successor can take this server's listeners (README, "Upgrades in place").
+    pub handoff_socket: Option<PathBuf>,
+    /// `--upgrade-from`: take the listeners of the server running with this handoff socket instead of
+    /// binding them.
+    pub upgrade_from: Option<PathBuf>,
 }
 
 fn serve(
@@ -208,7 +235,22 @@ fn serve(
         });
     }
 
-    let sockets = listener::bind_all(&config, shards, &catalog.names())?;
+    let (sockets, predecessor) = match &options.upgrade_from {
+        None => (listener::bind_all(&config, shards, &catalog.names())?, None),
+        Some(path) => {
+            let (sockets, predecessor) =
+                handoff::take_listeners(path, &config, shards, &catalog.names())?;
+            tracing::info!(from = %path.display(), "took the running server's listeners; accepting once it has handed over");
+            (sockets, Some(predecessor))
+        }
+    };
+    let held =
+        match options.handoff_socket {
+            None => None,
+            Some(path) => Some(handoff::Held::new(path, allowed.clone(), &sockets).map_err(
+                |e| ServerError::Executor(format!("cannot keep the listeners for a handoff: {e}")),
+            )?),
+        };
     if let Some(first) = sockets.first() {
         for (_, service, _, addr) in &first.sockets {
             tracing::info!(service = *service, %addr, "listening");
@@ -233,6 +275,10 @@ fn serve(
         // client aiming keys at one shard gains nothing it could not get by connecting there.
         owners: ahash::RandomState::with_seeds(0x7069_6e63, 0x6f72_6500, 0x6b65_7973, 0x6861_7368),
         watches: watches.clone(),
+        accepting: AtomicBool::new(predecessor.is_none()),
+        handing_over: AtomicBool::new(false),
+        handoff: held,
+        predecessor,
         config_version: std::sync::atomic::AtomicU64::new(0),
     });
     let stopped = Arc::new(AtomicBool::new(false));
@@ -247,9 +293,10 @@ fn serve(
         .name("pincore-shard")
         .io_memory(config.shards.io_memory_bytes)
         // Unpinned threads for blocking work (config file reads, services' `Context::spawn_blocking`).
-        // Two: shard 0's signal wait holds one of its threads for the life of the server, and with a
-        // single thread every other blocking job of shard 0 would queue behind it forever.
-        .blocking_thread_pool_placement(PoolPlacement::Unbound(2))
+        // Four: shard 0's signal wait and its handoff socket's accept each hold one for the life of the
+        // server, and an upgrade asked for by SIGUSR2 holds one until it is over; with no thread left every
+        // other blocking job of shard 0 would queue behind them.
+        .blocking_thread_pool_placement(PoolPlacement::Unbound(4))
         .on_all_shards(move || run_shard(shared, makers, config, requests, replies))
         .map_err(|e| ServerError::Executor(e.to_string()))?;
     let mut failure = None;
@@ -347,12 +394,22 @@ async fn run_shard(
         let listener = unsafe { TcpListener::from_raw_fd(fd.into_raw_fd()) };
         glommio::spawn_local(accept::accept_loop(shard.clone(), service, listener)).detach();
     }
-    if shared.listening.fetch_add(1, Ordering::Relaxed) + 1 == shared.shards() {
+    let successor = shared.predecessor.is_some();
+    if shared.listening.fetch_add(1, Ordering::Relaxed) + 1 == shared.shards() && !successor {
         tracing::info!("ready: every shard is listening");
         control::notify(sd_notify::NotifyState::Ready);
     }
     if id == 0 {
         glommio::spawn_local_into(control::signal_loop(shard.clone()), housekeeping)
+            .map_err(|e| e.to_string())?
+            .detach();
+        // A successor serves the handoff socket itself once it has taken over.
+        let handoff = if successor {
+            handoff::take_over(shard.clone()).boxed_local()
+        } else {
+            handoff::control_loop(shard.clone()).boxed_local()
+        };
+        glommio::spawn_local_into(handoff, housekeeping)
             .map_err(|e| e.to_string())?
             .detach();
     }

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,6 +46,21 @@ pub trait Service: Sized + 'static {
     /// Called on every shard after SIGHUP brought a new, valid value of [`Service::Settings`];
     /// [`Context::settings`] already returns it.
     fn on_reload(&self, _settings: &Self::Settings) {}
+
+    /// Called on every shard of a server that hands its listeners to a successor (`--upgrade-from`, see
+    /// README "Upgrades in place"), after this shard stopped accepting and its connections drained: write
+    /// what the successor should continue with into `dir`, this service's own empty directory for this
+    /// shard. An error is logged by both servers; the handoff goes on.
+    async fn hand_over(&self, _dir: &Path) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Called on every shard of the successor before it accepts a connection, with the directory this
+    /// shard's predecessor instance wrote in [`Service::hand_over`] (only if it exists). The shard count is
+    /// the same on both sides, so shard `n` reads what shard `n` wrote.
+    async fn take_over(&self, _dir: &Path) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A job for another shard did not complete: that shard is shutting down, or the job panicked there.

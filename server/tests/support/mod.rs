@@ -59,11 +59,11 @@ impl Server {
         Server::start_from_args(config, env, &[])
     }
 
-    /// As [`Server::start_from`], with more command-line arguments after `--config FILE`.
+    /// As [`Server::start_from`], with more command-line arguments.
     pub fn start_from_args(
         config: &str,
         env: &[(&str, &std::ffi::OsStr)],
-        args: &[&str],
+        args: &[&std::ffi::OsStr],
     ) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("server.yaml");

@@ -39,6 +39,7 @@ pub mod waiters;
 pub mod watch;
 pub mod watchers;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -115,7 +116,58 @@ impl Service for Resp {
             .set_events(notify::parse(&settings.notify_keyspace_events).unwrap_or(0));
         types::encodings::apply(&settings.encodings);
     }
+
+    /// The keyspace passes to a successor as a snapshot (the format of SAVE) in the handoff's state
+    /// directory. Every shard has drained by now, so nothing changes it any more; the shards share one
+    /// keyspace, so shard 0 writes it alone.
+    async fn hand_over(&self, dir: &Path) -> Result<(), String> {
+        if self.ctx.shard_id() != 0 {
+            return Ok(());
+        }
+        let (keyspace, path) = (self.keyspace.clone(), dir.join(HANDOFF_SNAPSHOT));
+        let saved = self
+            .ctx
+            .spawn_blocking(move || snapshot::save_snapshot(&keyspace, &path))
+            .await
+            .map_err(|e| e.to_string())?;
+        self.saves.handed_over();
+        tracing::info!(keys = saved.keys, bytes = saved.bytes, "keyspace handed to the successor");
+        Ok(())
+    }
+
+    /// Loads what the predecessor handed over (shard 0, before any shard accepts). Without it the keyspace
+    /// starts as a plain start would: from `persistence.dir`'s snapshot, if there is one.
+    async fn take_over(&self, dir: &Path) -> Result<(), String> {
+        if self.ctx.shard_id() != 0 {
+            return Ok(());
+        }
+        let handed = dir.join(HANDOFF_SNAPSHOT);
+        let path = if handed.exists() {
+            handed
+        } else {
+            match self.ctx.settings().persistence.path().filter(|p| p.exists()) {
+                Some(path) => path,
+                None => return Ok(()),
+            }
+        };
+        let keyspace = self.keyspace.clone();
+        let loaded = self
+            .ctx
+            .spawn_blocking(move || {
+                keyspace.flush();
+                snapshot::load_snapshot(&keyspace, &path).map(|loaded| (loaded, path))
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let (loaded, path) = loaded;
+        self.saves.loaded(loaded.saved_at_ms);
+        tracing::info!(keys = loaded.keys, expired = loaded.expired, path = %path.display(), "keyspace taken over");
+        Ok(())
+    }
 }
+
+/// The file a server hands its keyspace to its successor in, inside the handoff's state directory.
+const HANDOFF_SNAPSHOT: &str = "keyspace.snapshot";
 
 impl Resp {
     /// The instance of shard `ctx` on what the shards share: registers its metrics and starts its share of

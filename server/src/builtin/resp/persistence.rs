@@ -135,6 +135,8 @@ pub struct Saves {
     /// Successful and failed saves since the server started.
     saves: AtomicU64,
     failures: AtomicU64,
+    /// The keyspace went to a successor (an upgrade in place): the successor saves from now on.
+    handed_over: AtomicBool,
 }
 
 impl Default for Saves {
@@ -147,6 +149,7 @@ impl Default for Saves {
             dirty: AtomicU64::new(0),
             dirty_at_save: AtomicU64::new(0),
             saves: AtomicU64::new(0),
+            handed_over: AtomicBool::new(false),
             failures: AtomicU64::new(0),
         }
     }
@@ -216,6 +219,16 @@ impl Saves {
 
     pub fn dirty(&self) -> u64 {
         self.dirty.load(Ordering::Relaxed)
+    }
+
+    /// The keyspace was written for a successor, which owns it (and the snapshot directory) from now on.
+    pub fn handed_over(&self) {
+        self.handed_over.store(true, Ordering::Release);
+    }
+
+    /// Whether [`Saves::handed_over`] was called: this process must not save the keyspace any more.
+    pub fn was_handed_over(&self) -> bool {
+        self.handed_over.load(Ordering::Acquire)
     }
 
     /// The keyspace was just loaded from a snapshot made at `saved_at_ms`: nothing has changed since.
