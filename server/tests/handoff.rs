@@ -282,3 +282,43 @@ fn a_successor_that_cannot_start_leaves_the_old_one_serving() {
     let _successor = Successor::from(&out);
     ping(&mut TcpStream::connect(old.resp).unwrap());
 }
+
+/// The RESP keyspace passes to the successor whole: every type, TTLs as deadlines, and nothing the old server
+/// answered before it drained is lost. Without persistence configured: the handoff does not need it.
+#[test]
+fn the_keyspace_and_its_ttls_pass_to_the_successor() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = handoff_socket(&dir);
+    let mut old = start_with_handoff(&socket);
+    let mut c = support::Client::connect(old.resp);
+    for i in 0..2000 {
+        assert_eq!(c.line(&format!("SET key:{i} value:{i}")), "+OK\r\n");
+    }
+    assert_eq!(c.line("HSET h f1 v1 f2 v2"), ":2\r\n");
+    assert_eq!(c.line("RPUSH l a b c"), ":3\r\n");
+    assert_eq!(c.line("SADD s x y"), ":2\r\n");
+    assert_eq!(c.line("ZADD z 1 one 2 two"), ":2\r\n");
+    assert_eq!(c.line("SET short v PX 1"), "+OK\r\n");
+    assert_eq!(c.line("SET later v EX 1000"), "+OK\r\n");
+    let digest_before = c.line("DBSIZE");
+    drop(c);
+
+    let out = upgrade(&socket);
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), old.log());
+    let _successor = Successor::from(&out);
+    let status = old.process.wait_timeout(Duration::from_secs(15));
+    assert!(status.is_some_and(|s| s.success()), "old server: {status:?}\n{}", old.log());
+
+    let mut c = support::Client::connect(old.resp);
+    // `short` expired on the way (a deadline, not a duration restarted by the load).
+    assert_eq!(digest_before, ":2006\r\n");
+    assert_eq!(c.line("DBSIZE"), ":2005\r\n", "{}", old.log());
+    assert_eq!(c.line("GET key:1999"), "$10\r\nvalue:1999\r\n");
+    assert_eq!(c.line("HGET h f2"), "$2\r\nv2\r\n");
+    assert_eq!(c.line("LRANGE l 0 -1"), "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n");
+    assert_eq!(c.line("SISMEMBER s y"), ":1\r\n");
+    assert_eq!(c.line("ZSCORE z two"), "$1\r\n2\r\n");
+    let ttl: i64 = c.line("TTL later").trim_start_matches(':').trim().parse().unwrap();
+    assert!((990..=1000).contains(&ttl), "TTL after the handoff: {ttl}");
+    assert!(old.log().contains("keyspace handed to the successor"), "{}", old.log());
+}
