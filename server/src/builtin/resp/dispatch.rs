@@ -213,15 +213,14 @@ pub fn dispatch(
     if before == ReplyMode::SkipNext && session.reply == ReplyMode::SkipNext {
         session.reply = ReplyMode::On;
     }
-    // In RESP3 (P)SUBSCRIBE's and (P)UNSUBSCRIBE's confirmations are push messages, which Redis sends
-    // whatever CLIENT REPLY says, as it does published messages.
-    let pushes = session.protocol == reply::Protocol::Resp3
-        && COMMANDS.get(command).is_some_and(|s| {
-            matches!(
-                s.name,
-                "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe"
-            )
-        });
+    // (P)SUBSCRIBE's and (P)UNSUBSCRIBE's confirmations (push messages in RESP3) are sent whatever CLIENT
+    // REPLY says, in RESP2 too, as Redis 7.0 sends them and published messages.
+    let pushes = COMMANDS.get(command).is_some_and(|s| {
+        matches!(
+            s.name,
+            "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe"
+        )
+    });
     if pushes {
         return dispatched;
     }
