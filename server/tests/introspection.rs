@@ -476,7 +476,7 @@ fn debug_set_active_expire_stops_and_restarts_the_sweep() {
         ),
         (
             &[b"DEBUG", b"RELOAD"],
-            "-ERR pincore-server does not support DEBUG RELOAD\r\n",
+            "-ERR pincore-server does not support DEBUG RELOAD: it keeps data in memory only, so there is nothing to save and load back\r\n",
         ),
         (
             &[b"DEBUG", b"nope"],
