@@ -738,6 +738,16 @@ const SETS: &[(Check, &str)] = &[
     (Same, "SRANDMEMBER s 1 2"),
     (Same, "SADD"),
     (Same, "SINTERCARD"),
+    // SMOVE of a member the destination already has leaves the destination unchanged: its WATCH holds.
+    (Same, "SADD srcset a b"),
+    (Same, "SADD dstset a"),
+    (Same, "WATCH dstset"),
+    (Same, "MULTI"),
+    (Same, "SADD dstset c"),
+    (Same, "B SMOVE srcset dstset a"),
+    (Same, "EXEC"),
+    (Same, "SCARD dstset"),
+    (Same, "SMEMBERS srcset"),
 ];
 
 const ZSETS: &[(Check, &str)] = &[

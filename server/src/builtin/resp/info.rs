@@ -185,9 +185,10 @@ pub fn render(resp: &Resp, requested: &[String], snapshots: &[ShardSnapshot]) ->
             "clients" => {
                 let _ = write!(
                     out,
-                    "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\n",
+                    "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\n",
                     resp_total(snapshots, |s| s.open),
                     config.limits.max_connections_per_shard * ctx.shards(),
+                    resp.keyspace.waiters.clients(),
                 );
             }
             "memory" => {

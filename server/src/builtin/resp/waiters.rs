@@ -3,7 +3,7 @@
 //! depends on nothing above it.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::watchers::Bell;
@@ -15,6 +15,8 @@ type Queues = HashMap<Vec<u8>, VecDeque<(u64, Arc<Bell>)>>;
 pub struct Waiters {
     queues: Mutex<Queues>,
     next: AtomicU64,
+    /// Clients waiting now (INFO's blocked_clients).
+    waiting: AtomicUsize,
 }
 
 impl Waiters {
@@ -25,6 +27,7 @@ impl Waiters {
     /// Queues a new waiter on every key; its ticket.
     pub(super) fn register(&self, keys: &[Vec<u8>], bell: &Arc<Bell>) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.waiting.fetch_add(1, Ordering::Relaxed);
         let mut queues = self.lock();
         for key in keys {
             queues
@@ -33,6 +36,11 @@ impl Waiters {
                 .push_back((id, bell.clone()));
         }
         id
+    }
+
+    /// How many clients wait in a blocking pop.
+    pub fn clients(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// Whether no client waits on any key.
@@ -57,6 +65,7 @@ impl Waiters {
     /// Takes waiter `id` out of its keys' queues. Where it was first, the next one's turn has come: its
     /// bell rings, so that it looks at the key (which may still hold something) without waiting for a change.
     pub(super) fn unregister(&self, id: u64, keys: &[Vec<u8>]) {
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
         let mut queues = self.lock();
         for key in keys {
             if let Some(queue) = queues.get_mut(key.as_slice()) {

@@ -17,20 +17,23 @@ use crate::builtin::resp::scan::{parse_cursor, Options};
 use crate::builtin::resp::types::zset::format_score;
 use crate::builtin::resp::types::{Hash, Set, Typed, ZSet};
 
+/// A member, field or value as a scan replies with it.
+type Item<'a> = Cow<'a, [u8]>;
+
 /// The items of one collection as a scan replies with them: one element each, or (name, value) pairs.
 trait Scanned: Typed {
     /// Appends (name, value) pairs; the value is `None` for a set's members.
-    fn items<'a>(&'a self, into: &mut Vec<(Cow<'a, [u8]>, Option<Cow<'a, [u8]>>)>);
+    fn items<'a>(&'a self, into: &mut Vec<(Item<'a>, Option<Item<'a>>)>);
 }
 
 impl Scanned for Set {
-    fn items<'a>(&'a self, into: &mut Vec<(Cow<'a, [u8]>, Option<Cow<'a, [u8]>>)>) {
+    fn items<'a>(&'a self, into: &mut Vec<(Item<'a>, Option<Item<'a>>)>) {
         into.extend(self.iter().map(|m| (m, None)));
     }
 }
 
 impl Scanned for Hash {
-    fn items<'a>(&'a self, into: &mut Vec<(Cow<'a, [u8]>, Option<Cow<'a, [u8]>>)>) {
+    fn items<'a>(&'a self, into: &mut Vec<(Item<'a>, Option<Item<'a>>)>) {
         into.extend(
             self.iter()
                 .map(|(f, v)| (Cow::Borrowed(f), Some(Cow::Borrowed(v)))),
@@ -39,7 +42,7 @@ impl Scanned for Hash {
 }
 
 impl Scanned for ZSet {
-    fn items<'a>(&'a self, into: &mut Vec<(Cow<'a, [u8]>, Option<Cow<'a, [u8]>>)>) {
+    fn items<'a>(&'a self, into: &mut Vec<(Item<'a>, Option<Item<'a>>)>) {
         into.extend(self.iter().map(|(m, s)| {
             (
                 Cow::Borrowed(m),

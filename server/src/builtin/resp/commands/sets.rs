@@ -349,10 +349,13 @@ pub fn smove(c: &mut Call<'_>) -> Flow {
             return Flow::Reply;
         }
     };
-    if locked.store(to).read::<Set>(to, c.now).is_err() {
-        reply::error(c.out, WrongType::MESSAGE);
-        return Flow::Reply;
-    }
+    let already = match locked.store(to).read::<Set>(to, c.now) {
+        Ok(found) => found.is_some_and(|set| set.contains(member)),
+        Err(WrongType) => {
+            reply::error(c.out, WrongType::MESSAGE);
+            return Flow::Reply;
+        }
+    };
     if from == to || !source {
         reply::integer(c.out, i64::from(source));
         return Flow::Reply;
@@ -360,9 +363,12 @@ pub fn smove(c: &mut Call<'_>) -> Flow {
     let _ = locked
         .store(from)
         .change(from, c.now, false, |s: &mut Set| s.remove(member));
-    let _ = locked
-        .store(to)
-        .change(to, c.now, true, |s: &mut Set| s.insert(member));
+    // As Redis: a destination that already has the member is not changed, so a WATCH on it holds.
+    if !already {
+        let _ = locked
+            .store(to)
+            .change(to, c.now, true, |s: &mut Set| s.insert(member));
+    }
     reply::integer(c.out, 1);
     Flow::Reply
 }
