@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use pincore_tuner::cpuset::CpuSet;
@@ -109,6 +110,23 @@ pub struct ServiceConfig {
     /// SIGHUP.
     #[serde(default, skip_serializing_if = "serde_yaml::Value::is_null")]
     pub settings: serde_yaml::Value,
+    /// TLS on this listener (`None`: plain TCP). Changes live on SIGHUP, which also re-reads the files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+}
+
+/// `services.<name>.tls`: the PEM files of a service's certificate, and of the authorities its clients'
+/// certificates must chain to when clients must present one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key of the leaf certificate (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// When given, a client must present a certificate issued by one of these authorities (mutual TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
 }
 
 /// A service's section as written: every key optional.
@@ -120,6 +138,7 @@ struct ServiceDoc {
     backlog: Option<u32>,
     #[serde(default)]
     settings: serde_yaml::Value,
+    tls: Option<TlsConfig>,
 }
 
 impl ServiceConfig {
@@ -173,12 +192,14 @@ impl<'de> Deserialize<'de> for Services {
                             listen: listen.unwrap_or(base.listen),
                             backlog: doc.backlog.unwrap_or(base.backlog),
                             settings: doc.settings,
+                            tls: doc.tls,
                         },
                         (None, Some(listen)) => ServiceConfig {
                             enabled: doc.enabled.unwrap_or_else(enabled_default),
                             listen,
                             backlog: doc.backlog.unwrap_or_else(backlog_default),
                             settings: doc.settings,
+                            tls: doc.tls,
                         },
                         (None, None) => {
                             return Err(serde::de::Error::custom(format!(
@@ -300,6 +321,7 @@ impl Default for Services {
             listen: SocketAddr::from(([127, 0, 0, 1], port)),
             backlog,
             settings: serde_yaml::Value::Null,
+            tls: None,
         };
         Services {
             resp: service(6380, 1024),
@@ -524,8 +546,8 @@ impl Config {
         changed
     }
 
-    /// `self` with the live-reloadable parts (limits, timeouts, log level, services' settings) taken from
-    /// `new`.
+    /// `self` with the live-reloadable parts (limits, timeouts, log level, services' settings and TLS) taken
+    /// from `new`.
     pub fn with_live_settings_of(&self, new: &Config) -> Config {
         let mut merged = self.clone();
         merged.limits = new.limits.clone();
@@ -534,6 +556,7 @@ impl Config {
         for (name, service) in new.services.all() {
             if let Some(running) = merged.services.get_mut(name) {
                 running.settings = service.settings.clone();
+                running.tls = service.tls.clone();
             }
         }
         merged

@@ -21,6 +21,7 @@ pub mod nic;
 pub mod placement;
 pub mod preflight;
 pub mod shard;
+pub mod tls;
 
 pub use builtin::serve;
 pub use config::{Config, ConfigError};
