@@ -1032,6 +1032,36 @@ mod tests {
     }
 
     #[test]
+    fn tls_changes_live_round_trips_and_refuses_unknown_keys() {
+        let old = Config::from_yaml("services:\n  resp: {listen: 127.0.0.1:6380}\n", "c").unwrap();
+        let text = "services:\n  resp:\n    listen: 127.0.0.1:6380\n    tls: {cert: /c.pem, key: /k.pem, client_ca: /ca.pem}\n";
+        let new = Config::from_yaml(text, "c").unwrap();
+        let tls = new.services.resp.tls.clone().unwrap();
+        assert_eq!(
+            (
+                tls.cert.to_str(),
+                tls.key.to_str(),
+                tls.client_ca.as_deref().and_then(|p| p.to_str())
+            ),
+            (Some("/c.pem"), Some("/k.pem"), Some("/ca.pem"))
+        );
+        assert!(old.needs_restart(&new).is_empty());
+        assert_eq!(old.with_live_settings_of(&new).services.resp.tls, Some(tls));
+        assert_eq!(Config::from_yaml(&new.to_yaml(), "p").unwrap(), new);
+        let err = Config::from_yaml(
+            "services:\n  resp:\n    tls: {cert: /c.pem, key: /k.pem, ca: /ca.pem}\n",
+            "c",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `ca`"), "{err}");
+        let err = Config::from_yaml("services:\n  resp:\n    tls: {cert: /c.pem}\n", "c")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing field `key`"), "{err}");
+    }
+
+    #[test]
     fn print_config_round_trips() {
         let c = Config::default();
         assert_eq!(Config::from_yaml(&c.to_yaml(), "p").unwrap(), c);

@@ -15,7 +15,8 @@ Exit codes:
   0  served and shut down cleanly (SIGTERM/SIGINT), or the configuration is valid
   1  the server could not start or stopped on an error (the error says what and how to fix it)
   2  invalid command line or configuration (file:line:col and the problem), or the configuration file
-     cannot be read: missing, not a regular file (a device, a directory, a FIFO) or over 16 MiB
+     cannot be read: missing, not a regular file (a device, a directory, a FIFO) or over 16 MiB; with
+     check-config also a TLS file (services.<name>.tls) that is missing, not PEM or not the key's certificate
 
 Signals: SIGHUP reloads the --config file (limits, timeouts, log level, services' settings, TLS
 certificates); SIGTERM/SIGINT drain and exit.";

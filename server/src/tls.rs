@@ -255,3 +255,70 @@ pub async fn handshake(
     }
     outcome
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wrapped(e: rustls::Error) -> std::io::Error {
+        // How futures-rustls hands a TLS error to the caller.
+        std::io::Error::new(std::io::ErrorKind::InvalidData, e)
+    }
+
+    #[test]
+    fn handshake_failures_are_told_apart_by_what_refused_them() {
+        let cases = [
+            (
+                wrapped(rustls::Error::NoCertificatesPresented),
+                Failure::BadCertificate,
+            ),
+            (
+                wrapped(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::Expired,
+                )),
+                Failure::BadCertificate,
+            ),
+            (
+                wrapped(rustls::Error::AlertReceived(AlertDescription::UnknownCA)),
+                Failure::BadCertificate,
+            ),
+            (
+                wrapped(rustls::Error::AlertReceived(
+                    AlertDescription::ProtocolVersion,
+                )),
+                Failure::Protocol,
+            ),
+            (
+                wrapped(rustls::Error::InvalidMessage(
+                    rustls::InvalidMessage::InvalidContentType,
+                )),
+                Failure::Protocol,
+            ),
+            (
+                std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+                Failure::Closed,
+            ),
+            (
+                std::io::Error::from(std::io::ErrorKind::ConnectionReset),
+                Failure::Closed,
+            ),
+        ];
+        for (error, expected) in cases {
+            assert_eq!(Failure::of(&error), expected, "{error}");
+        }
+    }
+
+    #[test]
+    fn a_missing_file_is_named_with_the_key_it_was_given_for() {
+        let tls = TlsConfig {
+            cert: "/nonexistent/server.pem".into(),
+            key: "/nonexistent/server.key".into(),
+            client_ca: None,
+        };
+        let e = load("resp", &tls).unwrap_err().to_string();
+        assert!(
+            e.starts_with("services.resp.tls.cert: /nonexistent/server.pem: "),
+            "{e}"
+        );
+    }
+}
