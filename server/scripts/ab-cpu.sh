@@ -7,12 +7,15 @@
 # usage: server/scripts/ab-cpu.sh ROUNDS REQUESTS "SERVER..." [redis-benchmark arguments...]
 #   SERVER is the path of a pincore-server binary, or `redis` for redis-server.
 #   SHARDS=all runs pincore with a shard per CPU (default: one shard, --cpus 0).
+#   TLS=1 puts every server behind TLS (a throwaway CA and certificate made with the openssl CLI; pincore's
+#   services.resp.tls, redis-server's --tls-port) and drives them with redis-benchmark --tls.
 #   Every run picks free loopback ports for its servers, so two runs on one machine never share one.
 # example: server/scripts/ab-cpu.sh 6 200000 "/tmp/old/pincore-server target/release/pincore-server redis" -t get,set
+#          TLS=1 server/scripts/ab-cpu.sh 4 100000 "target/release/pincore-server redis" -t get,set
 # Prints one line per round, server and test (`rps=`), and one `cpu_us_per_req=` line per round and server.
 set -euo pipefail
 
-[ $# -ge 3 ] || { sed -n '2,11p' "$0" >&2; exit 2; }
+[ $# -ge 3 ] || { sed -n '2,14p' "$0" >&2; exit 2; }
 rounds=$1 requests=$2 servers=$3
 shift 3
 for program in redis-benchmark redis-cli; do
@@ -26,15 +29,39 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 redis_port=$(free_port) pincore_port=$(free_port)
 config=$(mktemp --suffix=.yaml)
-printf 'services:\n  resp: {listen: 127.0.0.1:%s}\n  echo: {listen: 127.0.0.1:%s}\n  admin: {listen: 127.0.0.1:%s}\n' \
-  "$pincore_port" "$(free_port)" "$(free_port)" >"$config"
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -f "$config"; true' EXIT INT TERM
+tls_dir=$(mktemp -d)
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$config" "$tls_dir"; true' EXIT INT TERM
+resp_tls="" redis_tls=() client_tls=()
+if [ "${TLS:-0}" = 1 ]; then
+  command -v openssl >/dev/null || { echo "TLS=1 needs the openssl CLI" >&2; exit 1; }
+  (
+    cd "$tls_dir"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 \
+      -subj "/CN=ab-cpu test authority" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr \
+      -subj "/CN=localhost" 2>/dev/null
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 \
+      -extfile ext 2>/dev/null
+  )
+  resp_tls=", tls: {cert: $tls_dir/server.pem, key: $tls_dir/server.key}"
+  redis_tls=(--tls-cert-file "$tls_dir/server.pem" --tls-key-file "$tls_dir/server.key"
+    --tls-ca-cert-file "$tls_dir/ca.pem" --tls-auth-clients no)
+  client_tls=(--tls --cacert "$tls_dir/ca.pem")
+fi
+printf 'services:\n  resp: {listen: 127.0.0.1:%s%s}\n  echo: {listen: 127.0.0.1:%s}\n  admin: {listen: 127.0.0.1:%s}\n' \
+  "$pincore_port" "$resp_tls" "$(free_port)" "$(free_port)" >"$config"
 
 for round in $(seq "$rounds"); do
   for server in $servers; do
     if [ "$server" = redis ]; then
       port=$redis_port
-      redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no >/dev/null 2>&1 &
+      if [ ${#redis_tls[@]} -gt 0 ]; then
+        redis-server --port 0 --tls-port "$port" "${redis_tls[@]}" --bind 127.0.0.1 --save '' --appendonly no \
+          >/dev/null 2>&1 &
+      else
+        redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no >/dev/null 2>&1 &
+      fi
     elif [ "${SHARDS:-one}" = all ]; then
       port=$pincore_port
       "$server" --config "$config" >/dev/null 2>&1 &
@@ -44,12 +71,12 @@ for round in $(seq "$rounds"); do
     fi
     pid=$!
     for _ in $(seq 100); do
-      redis-cli -p "$port" ping >/dev/null 2>&1 && break
+      redis-cli "${client_tls[@]}" -p "$port" ping 2>/dev/null | grep -q PONG && break
       sleep 0.1
     done
     kill -0 "$pid" 2>/dev/null || { echo "$server did not start on port $port" >&2; exit 1; }
     before=$(cpu_ticks "$pid")
-    csv=$(timeout 600 redis-benchmark -p "$port" -n "$requests" -c 50 "$@" --csv | tail -n +2)
+    csv=$(timeout 600 redis-benchmark "${client_tls[@]}" -p "$port" -n "$requests" -c 50 "$@" --csv | tail -n +2)
     after=$(cpu_ticks "$pid")
     kill "$pid"
     wait "$pid" 2>/dev/null || true

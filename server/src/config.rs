@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use pincore_tuner::cpuset::CpuSet;
@@ -109,6 +110,23 @@ pub struct ServiceConfig {
     /// SIGHUP.
     #[serde(default, skip_serializing_if = "serde_yaml::Value::is_null")]
     pub settings: serde_yaml::Value,
+    /// TLS on this listener (`None`: plain TCP). Changes live on SIGHUP, which also re-reads the files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+}
+
+/// `services.<name>.tls`: the PEM files of a service's certificate, and of the authorities its clients'
+/// certificates must chain to when clients must present one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key of the leaf certificate (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// When given, a client must present a certificate issued by one of these authorities (mutual TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
 }
 
 /// A service's section as written: every key optional.
@@ -120,6 +138,7 @@ struct ServiceDoc {
     backlog: Option<u32>,
     #[serde(default)]
     settings: serde_yaml::Value,
+    tls: Option<TlsConfig>,
 }
 
 impl ServiceConfig {
@@ -173,12 +192,14 @@ impl<'de> Deserialize<'de> for Services {
                             listen: listen.unwrap_or(base.listen),
                             backlog: doc.backlog.unwrap_or(base.backlog),
                             settings: doc.settings,
+                            tls: doc.tls,
                         },
                         (None, Some(listen)) => ServiceConfig {
                             enabled: doc.enabled.unwrap_or_else(enabled_default),
                             listen,
                             backlog: doc.backlog.unwrap_or_else(backlog_default),
                             settings: doc.settings,
+                            tls: doc.tls,
                         },
                         (None, None) => {
                             return Err(serde::de::Error::custom(format!(
@@ -300,6 +321,7 @@ impl Default for Services {
             listen: SocketAddr::from(([127, 0, 0, 1], port)),
             backlog,
             settings: serde_yaml::Value::Null,
+            tls: None,
         };
         Services {
             resp: service(6380, 1024),
@@ -524,8 +546,8 @@ impl Config {
         changed
     }
 
-    /// `self` with the live-reloadable parts (limits, timeouts, log level, services' settings) taken from
-    /// `new`.
+    /// `self` with the live-reloadable parts (limits, timeouts, log level, services' settings and TLS) taken
+    /// from `new`.
     pub fn with_live_settings_of(&self, new: &Config) -> Config {
         let mut merged = self.clone();
         merged.limits = new.limits.clone();
@@ -534,6 +556,7 @@ impl Config {
         for (name, service) in new.services.all() {
             if let Some(running) = merged.services.get_mut(name) {
                 running.settings = service.settings.clone();
+                running.tls = service.tls.clone();
             }
         }
         merged
@@ -1006,6 +1029,36 @@ mod tests {
             merged.services.get("g").unwrap().settings,
             new.services.get("g").unwrap().settings
         );
+    }
+
+    #[test]
+    fn tls_changes_live_round_trips_and_refuses_unknown_keys() {
+        let old = Config::from_yaml("services:\n  resp: {listen: 127.0.0.1:6380}\n", "c").unwrap();
+        let text = "services:\n  resp:\n    listen: 127.0.0.1:6380\n    tls: {cert: /c.pem, key: /k.pem, client_ca: /ca.pem}\n";
+        let new = Config::from_yaml(text, "c").unwrap();
+        let tls = new.services.resp.tls.clone().unwrap();
+        assert_eq!(
+            (
+                tls.cert.to_str(),
+                tls.key.to_str(),
+                tls.client_ca.as_deref().and_then(|p| p.to_str())
+            ),
+            (Some("/c.pem"), Some("/k.pem"), Some("/ca.pem"))
+        );
+        assert!(old.needs_restart(&new).is_empty());
+        assert_eq!(old.with_live_settings_of(&new).services.resp.tls, Some(tls));
+        assert_eq!(Config::from_yaml(&new.to_yaml(), "p").unwrap(), new);
+        let err = Config::from_yaml(
+            "services:\n  resp:\n    tls: {cert: /c.pem, key: /k.pem, ca: /ca.pem}\n",
+            "c",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `ca`"), "{err}");
+        let err = Config::from_yaml("services:\n  resp:\n    tls: {cert: /c.pem}\n", "c")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing field `key`"), "{err}");
     }
 
     #[test]

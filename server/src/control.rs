@@ -17,6 +17,7 @@ use crate::error::ServerError;
 use crate::framework::settings::AnySettings;
 use crate::mesh::Op;
 use crate::shard::Shard;
+use crate::tls::{self, Acceptor};
 
 /// Registers the handlers. Called before any shard starts so that no signal is lost during start-up.
 pub fn install_signals() -> std::io::Result<Signals> {
@@ -79,18 +80,21 @@ async fn reload(shard: &Rc<Shard>) {
     let shared = shard.shared.clone();
     let read = glommio::executor()
         .spawn_blocking(move || {
-            // Every registered service's settings are parsed and checked here, before any shard sees them.
-            shared.catalog.read(&path).map(|(mut config, settings)| {
-                if let Some(cpus) = shared.cpus_override.clone() {
-                    config.shards.cpus = cpus;
-                }
-                (config, settings)
-            })
+            // Every registered service's settings and TLS files are read and checked here, before any
+            // shard sees them.
+            let (mut config, settings) = shared.catalog.read(&path)?;
+            if let Some(cpus) = shared.cpus_override.clone() {
+                config.shards.cpus = cpus;
+            }
+            let tls = tls::load_all(&config, &shared.catalog.names())?;
+            Ok::<_, ServerError>((config, settings, tls))
         })
         .await;
     match read {
-        Err(e) => tracing::error!(error = %e, "reload failed; the running configuration is kept"),
-        Ok((new, settings)) => {
+        Err(e) => {
+            tracing::error!(error = %e, "reload failed; the running configuration and certificates are kept")
+        }
+        Ok((new, settings, tls)) => {
             let running = shard.config();
             for key in running.needs_restart(&new) {
                 tracing::warn!(
@@ -98,9 +102,9 @@ async fn reload(shard: &Rc<Shard>) {
                     "changed in the file but needs a restart to apply; the running value is kept"
                 );
             }
-            apply_live(shard, &running, &new, settings).await;
+            apply_live(shard, &running, &new, settings, tls).await;
             tracing::info!(
-                "configuration reloaded: limits, timeouts, log level and services' settings applied on every shard"
+                "configuration reloaded: limits, timeouts, log level, services' settings and TLS certificates applied on every shard"
             );
         }
     }
@@ -108,14 +112,27 @@ async fn reload(shard: &Rc<Shard>) {
 }
 
 /// Applies the live parts of `new` (checked whole, with `settings` parsed from it) on every shard.
-async fn apply_live(shard: &Rc<Shard>, running: &Config, new: &Config, settings: Vec<AnySettings>) {
+async fn apply_live(
+    shard: &Rc<Shard>,
+    running: &Config,
+    new: &Config,
+    settings: Vec<AnySettings>,
+    tls: Vec<Option<Acceptor>>,
+) {
     let merged = running.with_live_settings_of(new);
     shard.shared.log.set(merged.log.level);
     let version = shard.shared.config_version.fetch_add(1, Ordering::Relaxed) + 1;
     // Every shard's acknowledgement is awaited, so that "applied on every shard" (the log line, CONFIG SET's
     // +OK) is true when it is said: a request that follows on any shard sees the change.
     let tickets = shard
-        .broadcast(|| Op::Reconfigure(version, Box::new(merged.clone()), settings.clone()))
+        .broadcast(|| {
+            Op::Reconfigure(
+                version,
+                Box::new(merged.clone()),
+                settings.clone(),
+                tls.clone(),
+            )
+        })
         .await;
     for ticket in tickets {
         ticket.await;
@@ -181,6 +198,13 @@ pub(crate) async fn replace(
     if !restart.is_empty() {
         return Err(Refused::NeedsRestart(restart));
     }
+    // The TLS files are read again (on the blocking pool: they are files), as a SIGHUP would, before
+    // anything is written: a certificate that does not load refuses the whole change.
+    let names = shard.shared.catalog.names();
+    let (new, tls) = glommio::executor()
+        .spawn_blocking(move || tls::load_all(&new, &names).map(|tls| (new, tls)))
+        .await
+        .map_err(|e| Refused::Invalid(e.to_string()))?;
     if persist {
         let shared = shard.shared.clone();
         let to_write = running.with_live_settings_of(&new);
@@ -188,7 +212,7 @@ pub(crate) async fn replace(
             .spawn_blocking(move || persist_config(&shared, to_write))
             .await?;
     }
-    apply_live(shard, &running, &new, settings).await;
+    apply_live(shard, &running, &new, settings, tls).await;
     tracing::info!(
         origin,
         persist,

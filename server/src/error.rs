@@ -21,6 +21,16 @@ pub enum ServerError {
     /// The configuration file could not be read: missing, not a regular file, too large, not UTF-8.
     #[error("cannot read config file {0}")]
     ReadConfig(#[from] pincore_tuner::input::InputError),
+    /// A service's TLS files cannot be used: missing, unreadable, not PEM, or a key that is not the
+    /// certificate's.
+    #[error("services.{service}.tls.{key}: {message}")]
+    Tls {
+        service: String,
+        /// `cert`, `key` or `client_ca`.
+        key: &'static str,
+        /// Starts with the file's path.
+        message: String,
+    },
     /// No CPU is left to run a shard on.
     #[error("no CPU to run a shard on: the process may use CPUs [{allowed}] and the configuration asks for [{requested}]; pick CPUs from the allowed set (`taskset -p $$` shows it)")]
     NoCpus { allowed: String, requested: String },

@@ -22,6 +22,7 @@ pub mod nic;
 pub mod placement;
 pub mod preflight;
 pub mod shard;
+pub mod tls;
 
 pub use builtin::{serve, serve_from, Start};
 pub use config::{Config, ConfigError};

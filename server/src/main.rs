@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use pincore_cli::exit;
-use pincore_server::config::{Config, CpuList, LogFormat, DEFAULT_ORIGIN, DEFAULT_YAML};
+use pincore_server::config::{
+    Config, CpuList, LogFormat, BUILTIN_SERVICES, DEFAULT_ORIGIN, DEFAULT_YAML,
+};
 use pincore_server::{handoff, logging, serve_from, Options, ServerError, Start};
 
 const EXIT_CODES: &str = "\
@@ -14,9 +16,11 @@ Exit codes:
   1  the server could not start (an unusable snapshot or snapshot directory included) or stopped on an
      error, the snapshot at shutdown included (the error says what and how to fix it)
   2  invalid command line or configuration (file:line:col and the problem), or the configuration file
-     cannot be read: missing, not a regular file (a device, a directory, a FIFO) or over 16 MiB
+     cannot be read: missing, not a regular file (a device, a directory, a FIFO) or over 16 MiB; with
+     check-config also a TLS file (services.<name>.tls) that is missing, not PEM or not the key's certificate
 
-Signals: SIGHUP reloads the --config file (limits, timeouts, log level); SIGTERM/SIGINT drain and exit;
+Signals: SIGHUP reloads the --config file (limits, timeouts, log level, services' settings, TLS
+certificates); SIGTERM/SIGINT drain and exit;
 SIGUSR2 (with --handoff-socket) starts a successor with this command line and hands it the listeners.
 
 Upgrades in place: a server started with --handoff-socket PATH hands its listening sockets to a successor
@@ -133,7 +137,9 @@ impl From<ServerError> for Failure {
     fn from(e: ServerError) -> Failure {
         let code = match e {
             // A configuration that cannot be read or is not valid: bad input, as in every pincore tool.
-            ServerError::ReadConfig(_) | ServerError::Config { .. } => exit::USAGE,
+            ServerError::ReadConfig(_) | ServerError::Config { .. } | ServerError::Tls { .. } => {
+                exit::USAGE
+            }
             _ => exit::FAILURE,
         };
         Failure {
@@ -162,7 +168,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
         })?;
     match cli.command.unwrap_or(Mode::Serve) {
         Mode::CheckConfig { file } => {
-            Config::from_file(&file)?;
+            let config = Config::from_file(&file)?;
+            // The certificates and keys named by `tls:` sections must exist and match here, as at start.
+            pincore_server::tls::load_all(&config, &BUILTIN_SERVICES)?;
             println!("{}: valid", file.display());
             Ok(())
         }

@@ -19,6 +19,7 @@ use std::any::Any;
 use crate::config::Config;
 use crate::framework::settings::AnySettings;
 use crate::metrics::ShardSnapshot;
+use crate::tls::Acceptor;
 
 /// A future of any service, as the engine spawns it.
 pub(crate) type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -33,8 +34,9 @@ pub enum Op {
     Snapshot,
     /// Apply a reloaded configuration (only its live parts differ from the running one) and each service's
     /// new settings, by service index, unless this shard already applied a newer one (the first field is
-    /// the change's number, see `Shared::config_version`).
-    Reconfigure(u64, Box<Config>, Vec<AnySettings>),
+    /// the change's number, see `Shared::config_version`), with each service's TLS configuration read from
+    /// the files anew.
+    Reconfigure(u64, Box<Config>, Vec<AnySettings>, Vec<Option<Acceptor>>),
     /// Run a service's job on this shard's instance of service number `service`.
     Run { service: usize, job: Job },
     /// Stop accepting and drain connections.

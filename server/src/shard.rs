@@ -33,6 +33,7 @@ use crate::listener::ShardSockets;
 use crate::logging::LogLevelHandle;
 use crate::mesh::{Envelope, Job, LocalFuture, Op, Outcome, Pending, Reply, Ticket};
 use crate::metrics::{Rejection, ShardMetrics, ShardSnapshot};
+use crate::tls::{Acceptor, Handshakes};
 
 /// Process-wide state, shared by every shard's thread. Nothing in it is touched on the request path.
 pub struct Shared {
@@ -56,6 +57,8 @@ pub struct Shared {
     pub catalog: Catalog,
     /// Each service's settings at start-up, by service index.
     pub settings: Vec<AnySettings>,
+    /// Each service's TLS configuration at start-up, by service index (`None`: plain TCP).
+    pub tls: Vec<Option<Acceptor>>,
     /// Chooses the shard that owns a key: fixed seeds, so every shard agrees.
     pub owners: ahash::RandomState,
     /// The number of the latest change to the running configuration (a SIGHUP reload, or a service's
@@ -236,7 +239,7 @@ pub(crate) trait Erased {
 pub(crate) struct RawConnection {
     pub shard: Rc<Shard>,
     pub index: usize,
-    pub stream: glommio::net::TcpStream,
+    pub stream: crate::framework::Stream,
     pub peer: std::net::IpAddr,
     pub admission: Admission,
 }
@@ -251,6 +254,12 @@ pub struct Shard {
     config: RefCell<Rc<Config>>,
     /// Each service's settings, by service index (replaced on reload).
     settings: RefCell<Vec<AnySettings>>,
+    /// Each service's TLS configuration for connections accepted from now on, by service index (replaced
+    /// on reload; open connections keep theirs).
+    tls: RefCell<Vec<Option<Acceptor>>>,
+    /// Each service's TLS handshake counters, by service index, registered at its first handshake (so a
+    /// service without TLS has no such series).
+    handshakes: RefCell<Vec<Option<Rc<Handshakes>>>>,
     /// The number of the configuration change applied here last (see `Shared::config_version`).
     config_version: Cell<u64>,
     /// This shard's instance of each service, by service index (set once at start).
@@ -323,6 +332,7 @@ impl Shard {
             "Requests this shard sent to other shards over the channel mesh (jobs, metrics, reloads, drain).",
             &[],
         );
+        let handshakes = RefCell::new(vec![None; shared.catalog.specs.len()]);
         Shard {
             id,
             count: shared.shards(),
@@ -330,6 +340,8 @@ impl Shard {
             metrics,
             mesh_sent,
             settings: RefCell::new(shared.settings.clone()),
+            tls: RefCell::new(shared.tls.clone()),
+            handshakes,
             config_version: Cell::new(0),
             instances: RefCell::default(),
             housekeeping,
@@ -360,6 +372,22 @@ impl Shard {
     /// The settings of service number `index`.
     pub fn settings_of(&self, index: usize) -> AnySettings {
         self.settings.borrow()[index].clone()
+    }
+
+    /// The TLS configuration of service number `index` for a connection accepted now (`None`: plain TCP).
+    pub fn tls_of(&self, index: usize) -> Option<Acceptor> {
+        self.tls.borrow().get(index).cloned().flatten()
+    }
+
+    /// The TLS handshake counters of service number `index`.
+    pub fn handshakes_of(&self, index: usize) -> Rc<Handshakes> {
+        let mut all = self.handshakes.borrow_mut();
+        all[index]
+            .get_or_insert_with(|| {
+                let name = self.shared.catalog.specs[index].name;
+                Rc::new(Handshakes::register(&self.metrics, name))
+            })
+            .clone()
     }
 
     /// Admits a new connection from `ip` to service number `service`, or says why not.
@@ -582,7 +610,7 @@ impl Shard {
     pub fn handle(self: &Rc<Self>, op: Op) -> Option<Outcome> {
         let outcome = match op {
             Op::Snapshot => Outcome::Snapshot(Box::new(self.snapshot())),
-            Op::Reconfigure(version, config, settings) => {
+            Op::Reconfigure(version, config, settings, tls) => {
                 if version <= self.config_version.get() {
                     tracing::debug!(
                         shard = self.id,
@@ -594,6 +622,7 @@ impl Shard {
                 self.config_version.set(version);
                 *self.config.borrow_mut() = Rc::new(*config);
                 *self.settings.borrow_mut() = settings.clone();
+                *self.tls.borrow_mut() = tls;
                 let instances = self.instances.borrow().clone();
                 for (instance, settings) in instances.iter().zip(&settings) {
                     instance.reload(settings);

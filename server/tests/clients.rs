@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use pincore_testkit::{command, require, Missing};
-use support::Server;
+use support::{redis_py, Server};
 
 /// SHA-256 of `s3cret` and of `app-pass`, as `printf %s PASSWORD | sha256sum` prints them.
 const S3CRET: &str = "1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0";
@@ -36,17 +36,6 @@ fn script(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/clients")
         .join(name)
-}
-
-/// `python3` can import redis-py (the test command installs it).
-fn redis_py() -> Result<(), Missing> {
-    command("python3")?;
-    let ok = Command::new("python3")
-        .args(["-c", "import redis"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    ok.then_some(())
-        .ok_or_else(|| Missing("redis-py is not installed (pip install redis)".into()))
 }
 
 /// `node` can require ioredis (the test command installs it and sets NODE_PATH).

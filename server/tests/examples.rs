@@ -18,7 +18,17 @@ fn example(name: &str) -> PathBuf {
     // target/<profile>/deps/examples-<hash> → target/<profile>
     let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
     let target = profile_dir.parent().expect("target root");
-    let status = Command::new(env!("CARGO"))
+    // Without the variables cargo set for this test (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, ...): ring's build
+    // script tracks them, so with them ring and everything above it would rebuild on every switch between
+    // this build and the one that built the tests.
+    let mut cargo = Command::new(env!("CARGO"));
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_") && name != "CARGO_HOME" {
+            cargo.env_remove(&*name);
+        }
+    }
+    let status = cargo
         .args([
             "build",
             "--quiet",

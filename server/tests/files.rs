@@ -383,7 +383,13 @@ fn a_large_file_arrives_byte_for_byte_through_sendfile() {
     assert_eq!(fetched.len(), big.len());
     assert!(fetched == big, "the body differs from the file");
 
-    assert_eq!(files_metric(&server, "pincore_files_fallback_total{"), 0.0);
+    assert_eq!(
+        files_metric(
+            &server,
+            "pincore_files_fallback_total{reason=\"sendfile_refused\","
+        ),
+        0.0
+    );
     assert!(files_metric(&server, "pincore_files_responses_total{status=\"200\",") >= 1.0);
 }
 

@@ -15,8 +15,10 @@ use futures_lite::FutureExt;
 use glommio::net::TcpListener;
 
 use super::stall;
+use super::stream::Stream;
 use crate::mesh::LocalFuture;
 use crate::shard::{RawConnection, Shard};
+use crate::tls;
 
 /// Accepts connections for service number `service` until the shard stops accepting (drain), then closes
 /// the listener.
@@ -65,18 +67,45 @@ pub async fn accept_loop(shard: Rc<Shard>, service: usize, listener: TcpListener
         };
         let _ = stream.set_nodelay(true);
         let instance = shard.instances.borrow()[service].clone();
-        let raw = RawConnection {
-            shard: shard.clone(),
-            index: service,
-            stream,
-            peer: ip,
-            admission,
+        let inner = match shard.tls_of(service) {
+            None => instance.serve(RawConnection {
+                shard: shard.clone(),
+                index: service,
+                stream: Stream::Plain(stream),
+                peer: ip,
+                admission,
+            }),
+            Some(acceptor) => {
+                let shard = shard.clone();
+                // The handshake runs in the connection's own task, holding its admission slot: a client that
+                // never finishes one counts against the limits like any other, until the request deadline.
+                Box::pin(async move {
+                    let within = shard.config().timeouts.request();
+                    let counted = shard.handshakes_of(service);
+                    let handshake = tls::handshake(acceptor, stream, within, &counted).await;
+                    match handshake {
+                        Ok(tls) => {
+                            let raw = RawConnection {
+                                shard: shard.clone(),
+                                index: service,
+                                stream: Stream::Tls(Box::new(tls)),
+                                peer: ip,
+                                admission,
+                            };
+                            instance.serve(raw).await
+                        }
+                        Err(why) => {
+                            tracing::debug!(shard = shard.id, service = name, %ip, reason = why.as_str(), "TLS handshake failed; connection closed")
+                        }
+                    }
+                })
+            }
         };
         let shard = shard.clone();
         let serving = Attributed {
             shard: shard.clone(),
             service,
-            inner: instance.serve(raw),
+            inner,
         };
         glommio::spawn_local(async move {
             // The connection (stream and admission slot) lives inside the future: on a panic it is dropped

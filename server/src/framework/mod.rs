@@ -19,6 +19,7 @@ mod server;
 pub(crate) mod service;
 pub(crate) mod settings;
 pub(crate) mod stall;
+mod stream;
 
 pub use buffer::InputBuffer;
 pub use catalog::AdmissionClass;
@@ -28,6 +29,7 @@ pub use service::{
     read_within, write_within, Connection, Context, ReadError, Service, Unavailable,
 };
 pub use settings::Settings;
+pub use stream::Stream;
 
 pub use crate::config::Config;
 pub use crate::control::Refused;

@@ -31,6 +31,7 @@ use crate::nic;
 use crate::placement;
 use crate::preflight::{self, Observed, Severity};
 use crate::shard::{Shard, Shared};
+use crate::tls;
 
 /// A server: the services it runs, registered in order, and the engine that runs them.
 ///
@@ -116,10 +117,12 @@ impl Server {
             };
             *slot = Some(PathBuf::from(value));
         }
+        // The TLS files are checked here too, so `check-config` finds a missing certificate.
         let config = match &path {
             Some(path) => self.read_config(path),
             None => self.check_config("", "<defaults>"),
-        };
+        }
+        .and_then(|config| tls::load_all(&config, &self.services()).map(|_| config));
         let config = match config {
             Ok(config) => config,
             Err(e) => {
@@ -128,9 +131,9 @@ impl Server {
                     handoff::refuse(from, &e.to_string());
                 }
                 return match e {
-                    ServerError::ReadConfig(_) | ServerError::Config { .. } => {
-                        pincore_cli::exit::USAGE.into()
-                    }
+                    ServerError::ReadConfig(_)
+                    | ServerError::Config { .. }
+                    | ServerError::Tls { .. } => pincore_cli::exit::USAGE.into(),
                     _ => pincore_cli::exit::FAILURE.into(),
                 };
             }
@@ -199,6 +202,7 @@ fn serve(
         |p| p.display().to_string(),
     );
     let settings = catalog.settings_of(&config, "", &origin)?;
+    let tls = tls::load_all(&config, &catalog.names())?;
     if let Some(cpus) = &options.cpus_override {
         config.shards.cpus = cpus.clone();
     }
@@ -271,6 +275,7 @@ fn serve(
         sockets: Mutex::new(sockets.into_iter().map(Some).collect()),
         catalog,
         settings,
+        tls,
         // Fixed seeds: every shard must pick the same owner for a key; ownership only spreads work, so a
         // client aiming keys at one shard gains nothing it could not get by connecting there.
         owners: ahash::RandomState::with_seeds(0x7069_6e63, 0x6f72_6500, 0x6b65_7973, 0x6861_7368),

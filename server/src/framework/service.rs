@@ -12,13 +12,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
-use glommio::net::TcpStream;
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt};
 use glommio::GlommioError;
 
 use super::catalog::AdmissionClass;
 use super::deadline::ReadDeadline;
 use super::settings::Settings;
+use super::stream::Stream;
 use crate::config::Config;
 use crate::mesh::{Job, Op, Outcome, Ticket};
 use crate::metrics::{Counter, Histogram, ShardSnapshot};
@@ -379,11 +379,12 @@ pub enum ReadError {
     Io(std::io::Error),
 }
 
-/// One accepted connection: the stream, its peer, and the counters and deadlines the engine keeps for it.
-/// Dropping it closes the socket and releases its admission slot.
+/// One accepted connection: the stream (plain TCP, or TLS when the service's section has `tls:`; the
+/// handshake is done before [`Service::serve`] is called), its peer, and the counters and deadlines the
+/// engine keeps for it. Dropping it closes the socket and releases its admission slot.
 pub struct Connection<S> {
     ctx: Context<S>,
-    stream: TcpStream,
+    stream: Stream,
     peer: IpAddr,
     admission: Admission,
 }
@@ -408,8 +409,9 @@ impl<S: Service> Connection<S> {
     }
 
     /// The stream itself, for protocols that read with their own deadline ([`Connection::read_deadline`]).
-    /// Bytes read or written this way are counted with [`Connection::count_in`] / [`Connection::count_out`].
-    pub fn stream(&mut self) -> &mut TcpStream {
+    /// Bytes read or written this way are counted with [`Connection::count_in`] / [`Connection::count_out`];
+    /// on TLS a write must be followed by a flush.
+    pub fn stream(&mut self) -> &mut Stream {
         &mut self.stream
     }
 
@@ -454,7 +456,7 @@ impl<S: Service> Connection<S> {
 ///
 /// A timer per read: glommio's own `set_read_timeout` misbehaves when a read future is dropped.
 pub async fn read_within(
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncRead + Unpin),
     buf: &mut [u8],
     limit: Duration,
 ) -> Result<usize, ReadError> {
@@ -469,14 +471,16 @@ pub async fn read_within(
     }
 }
 
-/// Writes all of `data`, giving up after `limit` (a client that stops reading its replies).
+/// Writes all of `data` and flushes it (a TLS stream keeps records it could not send yet; on plain TCP the
+/// flush does nothing), giving up after `limit` (a client that stops reading its replies).
 pub async fn write_within(
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncWrite + Unpin),
     data: &[u8],
     limit: Duration,
 ) -> Result<(), ReadError> {
     let write = glommio::timer::timeout(limit, async {
-        stream.write_all(data).await.map_err(GlommioError::from)
+        stream.write_all(data).await.map_err(GlommioError::from)?;
+        stream.flush().await.map_err(GlommioError::from)
     })
     .await;
     match write {

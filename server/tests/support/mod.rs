@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use pincore_resp::{encode_command, skip_reply, Limits};
-use pincore_testkit::{wait_for_tcp, KillOnDrop};
+use pincore_testkit::{command, wait_for_tcp, KillOnDrop, Missing};
 
 pub struct Server {
     pub process: KillOnDrop,
@@ -113,7 +113,8 @@ impl Server {
                 panic!("server did not start: {e}\n{}", server.log());
             }
         }
-        while server.http_get("/readyz").0 != 200 {
+        // What `/readyz` answers, read from the log: the admin port may speak TLS.
+        while !server.log().contains("ready: every shard is listening") {
             assert!(Instant::now() < deadline, "never ready\n{}", server.log());
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -364,4 +365,15 @@ fn listening(log: &str, service: &str) -> Option<SocketAddr> {
     let line = log.lines().find(|l| l.contains(&marker))?;
     let rest = &line[line.find(&marker)? + marker.len()..];
     rest.split_whitespace().next()?.parse().ok()
+}
+
+/// `python3` can import redis-py (the test command installs it).
+pub fn redis_py() -> Result<(), Missing> {
+    command("python3")?;
+    let ok = Command::new("python3")
+        .args(["-c", "import redis"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then_some(())
+        .ok_or_else(|| Missing("redis-py is not installed (pip install redis)".into()))
 }

@@ -123,13 +123,19 @@ const REASONS: [&str; 10] = [
     "headers_too_large",
 ];
 
+const FALLBACK: &str = "pincore_files_fallback_total";
+const FALLBACK_HELP: &str = "Bodies read and written instead of sendfile(2), by reason: the kernel refused it for the file (sendfile_refused), or the connection is TLS (tls).";
+
 /// The service on one shard: the root directory it has open, and its counters.
 pub struct Files {
     shard: usize,
     root: RefCell<Option<Arc<Root>>>,
     responses: Vec<Counter>,
     refused: Vec<Counter>,
+    /// Bodies read and written: the kernel refused `sendfile` for the file.
     fallback: Counter,
+    /// Bodies read, encrypted and written: the connection is TLS.
+    fallback_tls: Counter,
     truncated: Counter,
     uncached_opens: Counter,
 }
@@ -172,10 +178,11 @@ impl Files {
             responses,
             refused,
             fallback: counter(
-                "pincore_files_fallback_total",
-                "Bodies read and written because the kernel refused sendfile(2) for the file.",
-                &[],
+                FALLBACK,
+                FALLBACK_HELP,
+                &[("reason", "sendfile_refused")],
             ),
+            fallback_tls: counter(FALLBACK, FALLBACK_HELP, &[("reason", "tls")]),
             truncated: counter(
                 "pincore_files_truncated_total",
                 "Responses cut short (connection closed) because the file shrank while it was sent.",
@@ -451,6 +458,7 @@ async fn send_file(
         match transfer::send_body(conn, &opened.file, offset, len, within).await {
             Ok(Sent::ZeroCopy) => {}
             Ok(Sent::Fallback) => files.fallback.inc(),
+            Ok(Sent::Encrypted) => files.fallback_tls.inc(),
             Err(stop) => return stopped(files, stop),
         }
     }

@@ -7,8 +7,9 @@
 //! through the reactor (`TcpStream::writable`, see vendor/README.md). A client that stops reading thus
 //! costs a parked task and no memory; after `within` without room it is closed.
 //!
-//! Where the kernel refuses `sendfile` for a file (`EINVAL`, `ENOSYS`: some file systems), the body is read
-//! on the blocking pool in 64 KiB pieces and written; each such response is counted.
+//! Where the kernel refuses `sendfile` for a file (`EINVAL`, `ENOSYS`: some file systems), or the connection
+//! is TLS (the bytes must be encrypted in user space), the body is read on the blocking pool in 64 KiB pieces
+//! and written; each such response is counted, by reason.
 
 use std::fs::File;
 use std::io;
@@ -35,6 +36,16 @@ pub enum Stop {
     Io(io::Error),
 }
 
+impl From<ReadError> for Stop {
+    fn from(e: ReadError) -> Stop {
+        match e {
+            ReadError::TimedOut => Stop::TimedOut,
+            ReadError::Io(e) => Stop::Io(e),
+            ReadError::TooLarge => Stop::Io(io::Error::from(io::ErrorKind::InvalidData)),
+        }
+    }
+}
+
 /// Makes the connection's socket non-blocking, for `sendfile`.
 pub fn make_nonblocking(conn: &mut Connection<Files>) -> io::Result<()> {
     let fd = conn.stream().as_raw_fd();
@@ -56,6 +67,9 @@ pub async fn send_head(
     more: bool,
     within: Duration,
 ) -> Result<(), Stop> {
+    if conn.stream().is_tls() {
+        return conn.write(head, within).await.map_err(Stop::from);
+    }
     let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL | if more { libc::MSG_MORE } else { 0 };
     let mut sent = 0;
     while sent < head.len() {
@@ -78,6 +92,8 @@ pub enum Sent {
     ZeroCopy,
     /// The kernel refused `sendfile`; the body was read and written.
     Fallback,
+    /// The connection is TLS; the body was read, encrypted and written.
+    Encrypted,
 }
 
 /// Sends `len` bytes of `file` from `offset`.
@@ -88,6 +104,10 @@ pub async fn send_body(
     len: u64,
     within: Duration,
 ) -> Result<Sent, Stop> {
+    if conn.stream().is_tls() {
+        copy_body(conn, file, offset, len, within).await?;
+        return Ok(Sent::Encrypted);
+    }
     let end = offset + len;
     let mut at = offset as libc::off_t;
     while (at as u64) < end {
@@ -123,7 +143,10 @@ async fn retry_or_stop(
     match error.kind() {
         io::ErrorKind::Interrupted => Ok(()),
         io::ErrorKind::WouldBlock => {
-            let stream = conn.stream();
+            // Only the zero-copy paths come here, and they run on plain TCP only.
+            let Some(stream) = conn.stream().plain() else {
+                return Err(Stop::Io(error));
+            };
             let waited = glommio::timer::timeout(within, stream.writable()).await;
             match waited {
                 Ok(()) => Ok(()),
@@ -162,11 +185,7 @@ async fn copy_body(
             0 => return Err(Stop::Truncated),
             n => n,
         };
-        conn.write(&piece[..n], within).await.map_err(|e| match e {
-            ReadError::TimedOut => Stop::TimedOut,
-            ReadError::Io(e) => Stop::Io(e),
-            ReadError::TooLarge => Stop::Io(io::Error::from(io::ErrorKind::InvalidData)),
-        })?;
+        conn.write(&piece[..n], within).await?;
         done += n as u64;
     }
     Ok(())
