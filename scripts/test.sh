@@ -24,6 +24,8 @@ packages=(
   binutils        # deploy: strip, to keep test releases small
   python3-pip     # installs the PyPI tools below
   nodejs          # ioredis, a real Node.js client of the RESP service
+  prometheus      # promtool: checks monitoring/'s alert rules and a real /metrics scrape
+  tmux            # runs pincore-top's terminal view in a test and reads its screen
 )
 
 # PyPI tools the tests call. kubernetes-validate ships the Kubernetes JSON schemas, so it works offline.
