@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use pincore_testkit::{command, require};
-use support::{sibling, Server};
+use support::Server;
 
 fn monitoring(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -123,13 +123,7 @@ fn promql_metric_names_are_read_as_prometheus_reads_them() {
 
 #[test]
 fn dashboard_and_rules_query_only_exported_series() {
-    let server = match sibling("pincore-server") {
-        Ok(path) => path,
-        Err(missing) => {
-            require!(Err::<(), _>(missing));
-            return;
-        }
-    };
+    let server = support::server_binary!();
     require!(command("redis-cli"));
     let s = Server::start(&server, &[], "");
     // One command, so every per-command family has samples.
@@ -169,13 +163,7 @@ fn dashboard_and_rules_query_only_exported_series() {
 
 #[test]
 fn promtool_accepts_the_rules_and_a_real_scrape() {
-    let server = match sibling("pincore-server") {
-        Ok(path) => path,
-        Err(missing) => {
-            require!(Err::<(), _>(missing));
-            return;
-        }
-    };
+    let server = support::server_binary!();
     require!(command("promtool"));
     let out = Command::new("promtool")
         .args(["check", "rules"])
