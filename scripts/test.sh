@@ -28,6 +28,8 @@ packages=(
   dpkg-dev        # packaging: dpkg-shlibdeps, which cargo-deb uses for the packages' dependencies
   man-db          # packaging: man -w finds the installed man pages
   bash-completion # packaging: the installed completion is loaded the way an interactive shell loads it
+  prometheus      # promtool: checks monitoring/'s alert rules and a real /metrics scrape
+  tmux            # runs pincore-top's terminal view in a test and reads its screen
 )
 
 # PyPI tools the tests call. kubernetes-validate ships the Kubernetes JSON schemas, so it works offline.

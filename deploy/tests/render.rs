@@ -106,7 +106,7 @@ fn kubernetes_objects_pass_kubernetes_validate() {
     require!(command("kubernetes-validate"));
     let dir = tempfile::tempdir().unwrap();
     let files = render(&example(), "kubernetes", dir.path());
-    assert_eq!(files.len(), 3);
+    assert_eq!(files.len(), 5);
     let daemonset = std::fs::read_to_string(dir.path().join("daemonset.yaml")).unwrap();
     for expected in [
         "hostNetwork: true",
@@ -125,6 +125,14 @@ fn kubernetes_objects_pass_kubernetes_validate() {
         config_map.contains("60-pincore-connections.conf:")
             && config_map.contains("profile: connections")
     );
+    let dashboard = std::fs::read_to_string(dir.path().join("grafana-dashboard.yaml")).unwrap();
+    assert!(
+        dashboard.contains("grafana_dashboard: '1'")
+            && dashboard.contains("pincore_commands_total"),
+        "{dashboard}"
+    );
+    let rules = std::fs::read_to_string(dir.path().join("prometheus-rules.yaml")).unwrap();
+    assert!(rules.contains("PincoreShardStalled"), "{rules}");
     let out = run(Command::new("kubernetes-validate")
         .args(["-k", "1.33.0", "--strict"])
         .args(&files));
@@ -136,7 +144,7 @@ fn kubernetes_objects_pass_kubernetes_validate() {
         String::from_utf8_lossy(&out.stdout)
             .matches("passed")
             .count(),
-        3
+        5
     );
 }
 

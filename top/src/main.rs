@@ -72,8 +72,11 @@ fn main() -> ExitCode {
     let every = cli.interval;
     std::thread::spawn(move || {
         collector.tick();
+        let mut last = std::time::Instant::now();
         loop {
-            std::thread::sleep(every);
+            // Readings start `every` apart; the time a reading takes is not added on top.
+            std::thread::sleep(every.saturating_sub(last.elapsed()));
+            last = std::time::Instant::now();
             if let Some(interval) = collector.tick() {
                 if send.send(interval).is_err() {
                     return;

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use pincore_testkit::{command, free_port, require};
 use serde_json::Value;
-use support::{load, once_json, sibling, top, Server};
+use support::{load, once_json, top, Server};
 
 /// The field names README's "`--once --json`" list documents, by object: `interval`, `server`, `shard`,
 /// `host`, `cpu`, `queue`.
@@ -42,19 +42,21 @@ fn keys(v: &Value) -> BTreeSet<String> {
 
 #[test]
 fn once_json_shows_a_loaded_server_with_the_documented_fields() {
-    let server = match sibling("pincore-server") {
-        Ok(path) => path,
-        Err(missing) => {
-            require!(Err::<(), _>(missing));
-            return;
-        }
-    };
+    let server = support::server_binary!();
     require!(command("redis-benchmark"), command("timeout"));
     let s = Server::start(&server, &[], "");
     let _load = load(s.resp, 2_000_000);
     std::thread::sleep(std::time::Duration::from_millis(500));
     let out = top(
-        &["--once", "--json", "--interval", "1s", &s.admin.to_string()],
+        &[
+            "--once",
+            "--json",
+            "--timeout",
+            "5s",
+            "--interval",
+            "1s",
+            &s.admin.to_string(),
+        ],
         20,
     );
     assert!(

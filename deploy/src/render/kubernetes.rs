@@ -1,5 +1,7 @@
 //! `render --format kubernetes`: a Namespace, a ConfigMap (server config and profile) and a DaemonSet, built as
-//! typed `k8s-openapi` objects.
+//! typed `k8s-openapi` objects, and two ConfigMaps for monitoring: the Grafana dashboard (labelled
+//! `grafana_dashboard: "1"`, which Grafana's dashboard sidecar loads) and the Prometheus alert rules (mount it
+//! where `rule_files:` points).
 //!
 //! Node tuning cannot go through `securityContext.sysctls` for a host-network pod, so a privileged init
 //! container runs `pincore-tuner apply --persist` on the node. The server container uses the host network,
@@ -30,7 +32,7 @@ use crate::manifest::{Kubernetes, Manifest, Tuning};
 
 const NAME: &str = "pincore-server";
 
-/// `namespace.yaml`, `configmap.yaml` and `daemonset.yaml`.
+/// `namespace.yaml`, `configmap.yaml`, `daemonset.yaml`, `grafana-dashboard.yaml` and `prometheus-rules.yaml`.
 pub fn render(manifest: &Manifest) -> Result<Vec<(String, Vec<u8>)>> {
     let k = manifest.kubernetes.as_ref().ok_or_else(|| Error::Render {
         format: "kubernetes".into(),
@@ -43,6 +45,8 @@ pub fn render(manifest: &Manifest) -> Result<Vec<(String, Vec<u8>)>> {
         ("namespace.yaml".into(), yaml(&namespace(k))?),
         ("configmap.yaml".into(), yaml(&config_map(manifest, k))?),
         ("daemonset.yaml".into(), yaml(&daemon_set(manifest, k))?),
+        ("grafana-dashboard.yaml".into(), yaml(&dashboard_map(k))?),
+        ("prometheus-rules.yaml".into(), yaml(&rules_map(k))?),
     ])
 }
 
@@ -95,6 +99,34 @@ pub fn config_map(manifest: &Manifest, k: &Kubernetes) -> ConfigMap {
     ConfigMap {
         metadata: meta(NAME, k),
         data: Some(data),
+        ..Default::default()
+    }
+}
+
+/// The Grafana dashboard as a ConfigMap Grafana's sidecar picks up by its `grafana_dashboard` label.
+pub fn dashboard_map(k: &Kubernetes) -> ConfigMap {
+    let mut metadata = meta("pincore-grafana-dashboard", k);
+    if let Some(labels) = metadata.labels.as_mut() {
+        labels.insert("grafana_dashboard".into(), "1".into());
+    }
+    ConfigMap {
+        metadata,
+        data: Some(BTreeMap::from([(
+            "pincore-dashboard.json".to_string(),
+            super::monitoring::DASHBOARD.to_string(),
+        )])),
+        ..Default::default()
+    }
+}
+
+/// The Prometheus alert rules as a ConfigMap to mount into Prometheus (`rule_files:`).
+pub fn rules_map(k: &Kubernetes) -> ConfigMap {
+    ConfigMap {
+        metadata: meta("pincore-prometheus-rules", k),
+        data: Some(BTreeMap::from([(
+            "pincore-alerts.yaml".to_string(),
+            super::monitoring::ALERT_RULES.to_string(),
+        )])),
         ..Default::default()
     }
 }

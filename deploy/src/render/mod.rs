@@ -4,6 +4,7 @@
 
 pub mod ansible;
 pub mod kubernetes;
+pub mod monitoring;
 pub mod sysctl;
 pub mod systemd;
 

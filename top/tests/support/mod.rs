@@ -13,6 +13,21 @@ pub fn sibling(name: &str) -> Result<PathBuf, Missing> {
     pincore_testkit::sibling(env!("CARGO_BIN_EXE_pincore-top"), name)
 }
 
+/// The pincore-server binary of this build; without it the test returns through `require!` (a skip, or a
+/// failure in CI).
+macro_rules! server_binary {
+    () => {
+        match support::sibling("pincore-server") {
+            Ok(path) => path,
+            Err(missing) => {
+                pincore_testkit::require!(Err::<(), _>(missing));
+                return;
+            }
+        }
+    };
+}
+pub(crate) use server_binary;
+
 pub struct Server {
     pub process: KillOnDrop,
     pub resp: SocketAddr,
