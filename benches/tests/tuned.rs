@@ -207,7 +207,7 @@ fn tuned_quick_runs_every_scenario_over_veth_and_cleans_up() {
 }
 
 #[test]
-fn a_tiny_receive_buffer_slows_bulk_transfer_and_is_called_worse() {
+fn a_tiny_receive_buffer_is_applied_and_judged_by_what_it_measured() {
     require!(netns(), support::sibling("pincore-tuner"));
     let dir = tempfile::tempdir().unwrap();
     // A user's own profile file: a receive buffer of one page, against the kernel's 6 MiB maximum.
@@ -238,15 +238,23 @@ fn a_tiny_receive_buffer_slows_bulk_transfer_and_is_called_worse() {
         metric(bulk, "before", "1 stream Mbit/s"),
         metric(bulk, "after", "1 stream Mbit/s"),
     );
-    // At most a page in flight per round trip: slower than the bottleneck allows, whatever the load.
-    assert!(after < 0.9 * before, "{before} → {after} Mbit/s\n{bulk:#}");
-    assert!(
-        bulk["verdict"]
-            .as_str()
-            .unwrap()
-            .contains("worse with the profile"),
-        "{bulk:#}"
-    );
+    // A page in flight per round trip bounds one stream at 4 KiB / RTT. Over a veth pair the round trip is
+    // tens of microseconds, so that bound is near the 1 Gbit/s bottleneck and the physics alone does not say
+    // which side wins (a loaded machine stretches the round trip and the page starts to bite; an idle one
+    // does not): what must hold is that the verdict says what was measured, a loss past the noise margin
+    // as "worse" and anything within it as no change.
+    let verdict = bulk["verdict"].as_str().unwrap();
+    if after < 0.8 * before {
+        assert!(
+            verdict.contains("worse with the profile"),
+            "{before} → {after}: {bulk:#}"
+        );
+    } else {
+        assert!(
+            verdict.contains("no change beyond noise"),
+            "{before} → {after}: {bulk:#}"
+        );
+    }
     assert_cleaned_up(pid, &out_dir);
 }
 

@@ -304,10 +304,19 @@ fn the_keyspace_and_its_ttls_pass_to_the_successor() {
     drop(c);
 
     let out = upgrade(&socket);
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), old.log());
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        old.log()
+    );
     let _successor = Successor::from(&out);
     let status = old.process.wait_timeout(Duration::from_secs(15));
-    assert!(status.is_some_and(|s| s.success()), "old server: {status:?}\n{}", old.log());
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "old server: {status:?}\n{}",
+        old.log()
+    );
 
     let mut c = support::Client::connect(old.resp);
     // `short` expired on the way (a deadline, not a duration restarted by the load).
@@ -315,10 +324,22 @@ fn the_keyspace_and_its_ttls_pass_to_the_successor() {
     assert_eq!(c.line("DBSIZE"), ":2005\r\n", "{}", old.log());
     assert_eq!(c.line("GET key:1999"), "$10\r\nvalue:1999\r\n");
     assert_eq!(c.line("HGET h f2"), "$2\r\nv2\r\n");
-    assert_eq!(c.line("LRANGE l 0 -1"), "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n");
+    assert_eq!(
+        c.line("LRANGE l 0 -1"),
+        "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"
+    );
     assert_eq!(c.line("SISMEMBER s y"), ":1\r\n");
     assert_eq!(c.line("ZSCORE z two"), "$1\r\n2\r\n");
-    let ttl: i64 = c.line("TTL later").trim_start_matches(':').trim().parse().unwrap();
+    let ttl: i64 = c
+        .line("TTL later")
+        .trim_start_matches(':')
+        .trim()
+        .parse()
+        .unwrap();
     assert!((990..=1000).contains(&ttl), "TTL after the handoff: {ttl}");
-    assert!(old.log().contains("keyspace handed to the successor"), "{}", old.log());
+    assert!(
+        old.log().contains("keyspace handed to the successor"),
+        "{}",
+        old.log()
+    );
 }

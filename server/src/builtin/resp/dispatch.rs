@@ -271,7 +271,11 @@ fn refuse(
 fn not_in_transaction(spec: &Spec, args: &[&[u8]]) -> Option<&'static str> {
     match spec.name {
         _ if matches!(spec.run, Run::EveryShard { .. }) => Some("waits for every shard"),
-        "debug" if args.get(1).is_some_and(|a| a.eq_ignore_ascii_case(b"reload")) => {
+        "debug"
+            if args
+                .get(1)
+                .is_some_and(|a| a.eq_ignore_ascii_case(b"reload")) =>
+        {
             Some("waits for the snapshot to be written and loaded")
         }
         "save" => Some("waits for the snapshot to be written (BGSAVE runs inside MULTI)"),

@@ -23,9 +23,9 @@ pub mod integer;
 pub mod keyspace;
 pub mod kv;
 pub mod lcs;
-pub mod persistence;
 pub mod monitor;
 pub mod notify;
+pub mod persistence;
 pub mod pubsub;
 pub mod random;
 pub mod scan;
@@ -131,7 +131,11 @@ impl Service for Resp {
             .await
             .map_err(|e| e.to_string())?;
         self.saves.handed_over();
-        tracing::info!(keys = saved.keys, bytes = saved.bytes, "keyspace handed to the successor");
+        tracing::info!(
+            keys = saved.keys,
+            bytes = saved.bytes,
+            "keyspace handed to the successor"
+        );
         Ok(())
     }
 
@@ -145,7 +149,13 @@ impl Service for Resp {
         let path = if handed.exists() {
             handed
         } else {
-            match self.ctx.settings().persistence.path().filter(|p| p.exists()) {
+            match self
+                .ctx
+                .settings()
+                .persistence
+                .path()
+                .filter(|p| p.exists())
+            {
                 Some(path) => path,
                 None => return Ok(()),
             }

@@ -956,7 +956,11 @@ impl Store {
 
     /// Calls `f` with every live key, its value and its deadline (as [`Store::value_ref`]): what DEBUG DIGEST
     /// fingerprints.
-    pub fn for_each_value(&self, now: Instant, mut f: impl FnMut(&[u8], ValueRef<'_>, Option<u64>)) {
+    pub fn for_each_value(
+        &self,
+        now: Instant,
+        mut f: impl FnMut(&[u8], ValueRef<'_>, Option<u64>),
+    ) {
         for slot in self.map.iter() {
             if slot.expires_at().is_none_or(|at| at > now) {
                 f(slot.key(), slot.value_ref(), slot.deadline());
