@@ -2,7 +2,7 @@
 # Builds pincore's Debian packages from this workspace:
 #   pincore-server  the server, its man pages and completions, the hardened systemd unit, /etc/pincore/server.yaml
 #   pincore-tuner   the tuner, pincore-tuner-apply@.service (a profile and its NIC settings at boot)
-#   pincore-tools   pincore-deploy and pincore-bench
+#   pincore-tools   pincore-deploy, pincore-bench and pincore-top
 # Man pages and completions are generated from each binary's own command line (`BINARY generate-dist-files DIR`),
 # so they never drift from --help.
 #
@@ -35,11 +35,11 @@ esac
 cargo deb --version >/dev/null 2>&1 \
   || { echo "build-debs.sh: cargo-deb is not installed (cargo install cargo-deb --locked)" >&2; exit 1; }
 
-[ "$build" = no ] || cargo build --profile "$profile" --bins -p pincore-server -p pincore-tuner -p pincore-deploy -p pincore-bench
+[ "$build" = no ] || cargo build --profile "$profile" --bins -p pincore-server -p pincore-tuner -p pincore-deploy -p pincore-bench -p pincore-top
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 bin_dir=$target_dir/$profile_dir
 
-for binary in pincore-server pincore-tuner pincore-deploy pincore-bench pincore-bench-tokio-echo; do
+for binary in pincore-server pincore-tuner pincore-deploy pincore-bench pincore-bench-tokio-echo pincore-top; do
   [ -x "$bin_dir/$binary" ] || { echo "build-debs.sh: $bin_dir/$binary is not built" >&2; exit 1; }
   rm -rf "$bin_dir/dist/$binary"
   "$bin_dir/$binary" generate-dist-files "$bin_dir/dist/$binary" >/dev/null

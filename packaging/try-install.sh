@@ -64,6 +64,7 @@ check system-user sh -c 'id pincore && [ "$(stat -c %U /var/lib/pincore)" = pinc
 check profile-dir test -d /etc/pincore/profiles
 check man-tuner sh -c 'man -w pincore-tuner | grep -q /usr/share/man/man1/pincore-tuner.1.gz'
 check man-subcommand sh -c 'man -w pincore-tuner-apply | grep -q pincore-tuner-apply.1.gz'
+check man-top sh -c 'man -w pincore-top | grep -q pincore-top.1.gz'
 check man-renders sh -c 'MANWIDTH=80 man -l /usr/share/man/man1/pincore-server.1.gz 2>/dev/null | grep -q check-config'
 check bash-completion bash -c '
   source /usr/share/bash-completion/bash_completion
@@ -82,7 +83,7 @@ exposure=$(systemd-analyze security --offline=true /lib/systemd/system/pincore-s
 echo "exposure ${exposure:-unknown}"
 check unit-enabled test -L /etc/systemd/system/multi-user.target.wants/pincore-server.service
 check purge apt-get purge -y -q pincore-server pincore-tuner pincore-tools
-check gone sh -c '! command -v pincore-server && ! command -v pincore-tuner && ! command -v pincore-deploy'
+check gone sh -c '! command -v pincore-server && ! command -v pincore-tuner && ! command -v pincore-deploy && ! command -v pincore-top'
 exit $failed
 INSIDE
 

@@ -8,16 +8,17 @@ use std::process::Command;
 
 use pincore_testkit::{command, require, root};
 
-const BINARIES: [&str; 5] = [
+const BINARIES: [&str; 6] = [
     "pincore-server",
     "pincore-tuner",
     "pincore-deploy",
     "pincore-bench",
     "pincore-bench-tokio-echo",
+    "pincore-top",
 ];
 
 /// What try-install.sh checks inside the overlay; each must be reported, and reported ok.
-const CHECKS: [&str; 17] = [
+const CHECKS: [&str; 18] = [
     "install",
     "check-config",
     "conffile",
@@ -26,6 +27,7 @@ const CHECKS: [&str; 17] = [
     "profile-dir",
     "man-tuner",
     "man-subcommand",
+    "man-top",
     "man-renders",
     "bash-completion",
     "zsh-completion",

@@ -116,7 +116,23 @@ fn cpu_seconds(pid: u32) -> f64 {
 fn idle_blocked_clients_cost_no_cpu_and_a_push_wakes_one_at_once() {
     let s = Server::start();
     let mut blocked: Vec<TcpStream> = (0..100).map(|_| s.connect()).collect();
-    for stream in &mut blocked {
+    // The first client blocks alone first, so that it is the first in arrival order whichever shard each
+    // connection landed on (the others' BLPOPs could otherwise reach their shard before its own).
+    send(&mut blocked[0], "BLPOP idle 0");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let blocked_now = || {
+        s.cli(&["INFO", "clients"]).lines().find_map(|l| {
+            l.trim()
+                .strip_prefix("blocked_clients:")?
+                .parse::<u32>()
+                .ok()
+        })
+    };
+    while blocked_now() != Some(1) {
+        assert!(Instant::now() < deadline, "the first client never blocked");
+        sleep(SETTLE);
+    }
+    for stream in &mut blocked[1..] {
         send(stream, "BLPOP idle 0");
     }
     sleep(SETTLE * 4);

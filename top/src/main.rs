@@ -20,7 +20,7 @@ Exit codes:
 /// Live per-shard rates, latency, connections and rejections of pincore servers (from their admin
 /// `/metrics`), with the host's softirq, NIC queue interrupts, TCP counters and the doctor's findings.
 #[derive(Parser)]
-#[command(name = "pincore-top", version, after_help = EXIT_CODES)]
+#[command(name = "pincore-top", version = pincore_cli::dist::VERSION, after_help = EXIT_CODES)]
 struct Cli {
     /// Admin addresses (host:port) of the servers to watch.
     #[arg(default_value = "127.0.0.1:9180")]
@@ -49,6 +49,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    pincore_cli::dist::generate_if_asked::<Cli>();
     let cli = Cli::parse();
     let watch = Watch {
         servers: cli.servers.clone(),
