@@ -256,6 +256,72 @@ pub fn setrange(
     Ok(new.len() as i64)
 }
 
+/// A bit offset as Redis reads one for SETBIT and GETBIT: an integer from 0 below 2^32 (a 512 MiB value).
+fn bit_offset(arg: &[u8]) -> Result<u64, &'static [u8]> {
+    parse_i64(arg)
+        .and_then(|n| u64::try_from(n).ok())
+        .filter(|&n| n < 1 << 32)
+        .ok_or(&b"ERR bit offset is not an integer or out of range"[..])
+}
+
+/// The byte of a value holding bit `offset`, and the bit's mask there: bit 0 is the most significant bit
+/// of the first byte, as in Redis.
+fn bit_at(offset: u64) -> (usize, u8) {
+    ((offset >> 3) as usize, 0x80 >> (offset & 7))
+}
+
+/// SETBIT key offset 0|1: sets or clears one bit, growing the value with zero bytes (within `max` bytes);
+/// answers the bit it replaced.
+pub fn setbit(
+    store: &mut Store,
+    key: &[u8],
+    offset: &[u8],
+    bit: &[u8],
+    max: usize,
+    now: Instant,
+) -> Result<i64, &'static [u8]> {
+    let offset = bit_offset(offset)?;
+    let on = match bit {
+        b"0" => false,
+        b"1" => true,
+        _ => return Err(b"ERR bit is not an integer or out of range"),
+    };
+    let old = store.get(key, now).map_err(|_| WrongType::MESSAGE)?;
+    let (byte, mask) = bit_at(offset);
+    if too_long(byte as u64, 1, max) {
+        return Err(TOO_LONG);
+    }
+    let mut new = old.map(<[u8]>::to_vec).unwrap_or_default();
+    if new.len() <= byte {
+        new.resize(byte + 1, 0);
+    }
+    let was = new[byte] & mask != 0;
+    if on {
+        new[byte] |= mask;
+    } else {
+        new[byte] &= !mask;
+    }
+    store.set(key, &new, Default::default(), SetTtl::Keep, now, false);
+    store.mark_raw(key);
+    Ok(i64::from(was))
+}
+
+/// GETBIT key offset: the bit, 0 past the end of the value or for a missing key.
+pub fn getbit(
+    store: &mut Store,
+    key: &[u8],
+    offset: &[u8],
+    now: Instant,
+) -> Result<i64, &'static [u8]> {
+    let offset = bit_offset(offset)?;
+    let value = store
+        .get(key, now)
+        .map_err(|_| WrongType::MESSAGE)?
+        .unwrap_or_default();
+    let (byte, mask) = bit_at(offset);
+    Ok(value.get(byte).map_or(0, |b| i64::from(b & mask != 0)))
+}
+
 /// GETRANGE key start end (and SUBSTR): negative indexes count from the end, both ends included, clamped
 /// to the value as Redis 7.0's `getrangeCommand` does; a missing key is the empty string.
 pub fn getrange(store: &mut Store, args: &[&[u8]], now: Instant, out: &mut Vec<u8>) {

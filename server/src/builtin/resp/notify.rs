@@ -117,6 +117,7 @@ fn event_of(name: &str) -> Option<(u32, &'static str, Done, Keys)> {
         "mset" => (STRING, "set", Ran, Pairs),
         "append" => (STRING, "append", Ran, First),
         "setrange" => (STRING, "setrange", Ran, First),
+        "setbit" => (STRING, "setbit", Ran, First),
         "incr" | "incrby" | "decr" | "decrby" => (STRING, "incrby", Ran, First),
         "incrbyfloat" => (STRING, "incrbyfloat", Ran, First),
         "getdel" => (GENERIC, "del", Changed, First),

@@ -270,7 +270,7 @@ const fn declined_row(
 }
 
 /// The commands, in the order of their metric series.
-pub static COMMANDS: [Spec; 179] = [
+pub static COMMANDS: [Spec; 181] = [
     row(
         "ping",
         -1,
@@ -490,6 +490,26 @@ pub static COMMANDS: [Spec; 179] = [
         "string",
         "Overwrites part of a key's value from an offset, padding with zero bytes.",
         strings::setrange,
+    ),
+    row(
+        "setbit",
+        4,
+        WRITE | DENYOOM,
+        (1, 1, 1),
+        Keys,
+        "bitmap",
+        "Sets or clears the bit at an offset of a key's value, growing it with zero bytes.",
+        strings::setbit,
+    ),
+    row(
+        "getbit",
+        3,
+        READONLY | FAST,
+        (1, 1, 1),
+        Keys,
+        "bitmap",
+        "Returns the bit at an offset of a key's value.",
+        strings::getbit,
     ),
     row(
         "incrbyfloat",

@@ -172,6 +172,18 @@ pub fn setrange(c: &mut Call<'_>) -> Flow {
     integer_or_error(c, written)
 }
 
+pub fn setbit(c: &mut Call<'_>) -> Flow {
+    let max = max_value(c);
+    let (key, offset, bit) = (c.args[1], c.args[2], c.args[3]);
+    let replaced = kv::setbit(&mut c.parts.lock(key), key, offset, bit, max, c.now);
+    integer_or_error(c, replaced)
+}
+
+pub fn getbit(c: &mut Call<'_>) -> Flow {
+    let bit = kv::getbit(&mut c.parts.lock(c.args[1]), c.args[1], c.args[2], c.now);
+    integer_or_error(c, bit)
+}
+
 pub fn incr(c: &mut Call<'_>) -> Flow {
     kv::incr_by(&mut c.parts.lock(c.args[1]), c.args[1], Ok(1), c.now, c.out);
     Flow::Reply
