@@ -342,6 +342,24 @@ enum By {
     Lex,
 }
 
+/// The range `low high` reads as for `by` (a rank for `Auto` and `Rank`), or Redis's error for it.
+fn bounds(by: By, low: &[u8], high: &[u8]) -> Result<Range, &'static [u8]> {
+    match by {
+        By::Score => match (score_bound(low), score_bound(high)) {
+            (Some(min), Some(max)) => Ok(Range::Score { min, max }),
+            _ => Err(b"ERR min or max is not a float"),
+        },
+        By::Lex => match (lex_bound(low), lex_bound(high)) {
+            (Some(min), Some(max)) => Ok(Range::Lex { min, max }),
+            _ => Err(b"ERR min or max not valid string range item"),
+        },
+        By::Auto | By::Rank => match (parse_i64(low), parse_i64(high)) {
+            (Some(start), Some(end)) => Ok(Range::Rank(start, end)),
+            _ => Err(NOT_AN_INTEGER),
+        },
+    }
+}
+
 /// ZRANGE and its older forms (`by` and `reverse` fixed by the command; `By::Auto` lets BYSCORE, BYLEX and
 /// REV choose), and ZRANGESTORE (`store`: the destination is argument 1), as Redis 7.0's
 /// `zrangeGenericCommand`: options first, then the range, then the key.
@@ -396,28 +414,12 @@ fn range(c: &mut Call<'_>, store: bool, mut by: By, reverse: Option<bool>) -> Fl
     if rev && by != By::Rank {
         std::mem::swap(&mut low, &mut high);
     }
-    let range = match by {
-        By::Score => match (score_bound(low), score_bound(high)) {
-            (Some(min), Some(max)) => Range::Score { min, max },
-            _ => {
-                reply::error(c.out, b"ERR min or max is not a float");
-                return Flow::Reply;
-            }
-        },
-        By::Lex => match (lex_bound(low), lex_bound(high)) {
-            (Some(min), Some(max)) => Range::Lex { min, max },
-            _ => {
-                reply::error(c.out, b"ERR min or max not valid string range item");
-                return Flow::Reply;
-            }
-        },
-        _ => match (parse_i64(low), parse_i64(high)) {
-            (Some(start), Some(end)) => Range::Rank(start, end),
-            _ => {
-                reply::error(c.out, NOT_AN_INTEGER);
-                return Flow::Reply;
-            }
-        },
+    let range = match bounds(by, low, high) {
+        Ok(range) => range,
+        Err(message) => {
+            reply::error(c.out, message);
+            return Flow::Reply;
+        }
     };
     let key = c.args[source];
     if !store {
@@ -495,20 +497,24 @@ pub fn zrevrangebylex(c: &mut Call<'_>) -> Flow {
 
 /// ZCOUNT key min max
 pub fn zcount(c: &mut Call<'_>) -> Flow {
-    let (Some(min), Some(max)) = (score_bound(c.args[2]), score_bound(c.args[3])) else {
-        reply::error(c.out, b"ERR min or max is not a float");
-        return Flow::Reply;
-    };
-    count_in(c, Range::Score { min, max })
+    match bounds(By::Score, c.args[2], c.args[3]) {
+        Ok(range) => count_in(c, range),
+        Err(message) => {
+            reply::error(c.out, message);
+            Flow::Reply
+        }
+    }
 }
 
 /// ZLEXCOUNT key min max
 pub fn zlexcount(c: &mut Call<'_>) -> Flow {
-    let (Some(min), Some(max)) = (lex_bound(c.args[2]), lex_bound(c.args[3])) else {
-        reply::error(c.out, b"ERR min or max not valid string range item");
-        return Flow::Reply;
-    };
-    count_in(c, Range::Lex { min, max })
+    match bounds(By::Lex, c.args[2], c.args[3]) {
+        Ok(range) => count_in(c, range),
+        Err(message) => {
+            reply::error(c.out, message);
+            Flow::Reply
+        }
+    }
 }
 
 fn count_in(c: &mut Call<'_>, range: Range) -> Flow {
@@ -912,19 +918,23 @@ pub fn zremrangebyrank(c: &mut Call<'_>) -> Flow {
 }
 
 pub fn zremrangebyscore(c: &mut Call<'_>) -> Flow {
-    let (Some(min), Some(max)) = (score_bound(c.args[2]), score_bound(c.args[3])) else {
-        reply::error(c.out, b"ERR min or max is not a float");
-        return Flow::Reply;
-    };
-    remove_range(c, Range::Score { min, max })
+    match bounds(By::Score, c.args[2], c.args[3]) {
+        Ok(range) => remove_range(c, range),
+        Err(message) => {
+            reply::error(c.out, message);
+            Flow::Reply
+        }
+    }
 }
 
 pub fn zremrangebylex(c: &mut Call<'_>) -> Flow {
-    let (Some(min), Some(max)) = (lex_bound(c.args[2]), lex_bound(c.args[3])) else {
-        reply::error(c.out, b"ERR min or max not valid string range item");
-        return Flow::Reply;
-    };
-    remove_range(c, Range::Lex { min, max })
+    match bounds(By::Lex, c.args[2], c.args[3]) {
+        Ok(range) => remove_range(c, range),
+        Err(message) => {
+            reply::error(c.out, message);
+            Flow::Reply
+        }
+    }
 }
 
 #[cfg(test)]
