@@ -1,5 +1,7 @@
 //! A real network path for the tuned benchmark: two throwaway network namespaces, the client's and the
 //! server's, joined by a veth pair, the server's side shaped by `tc` when a scenario needs a bottleneck.
+//! A path with delay uses `netem` where the kernel has it; without it the two namespaces are joined through
+//! a third, middle one, where a user-space delay line (`host::delay_line`) forwards between two veth pairs.
 //!
 //! Over loopback inside one namespace the kernel shortcuts what tuning is for (TIME_WAIT reuse is on for
 //! loopback only, and there is no queue to fill); over veth between namespaces each side has its own sysctls,
@@ -13,6 +15,7 @@ use std::process::{Command, Stdio};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BenchError, Result};
+use crate::host::delay_line::{DelayLine, LineCounters, LineSpec};
 use crate::host::netns::Namespace;
 
 /// The client's address on the path.
@@ -22,6 +25,9 @@ pub const SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 
 const CLIENT_DEV: &str = "pcb-client";
 const SERVER_DEV: &str = "pcb-server";
+/// The middle namespace's ends of the two pairs of a delayed path.
+const MIDDLE_CLIENT_DEV: &str = "pcb-mid-c";
+const MIDDLE_SERVER_DEV: &str = "pcb-mid-s";
 
 /// How the server-to-client direction is shaped: the direction bulk downloads and replies take.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -31,8 +37,13 @@ pub enum Shaping {
     Unshaped,
     /// A token bucket (`tbf`): `mbit` per second, `queue_bytes` waiting before drops (the bottleneck's buffer).
     Rate { mbit: u32, queue_bytes: u32 },
-    /// One-way delay (`netem`) on top of a rate: a long fat path.
-    Delay { ms: u32, mbit: u32 },
+    /// A long fat path: `rtt_ms` of round trip (half each way) behind a bottleneck of `mbit` per second
+    /// that holds `queue_bytes` waiting. `netem` where the kernel has it, else the user-space delay line.
+    Delay {
+        rtt_ms: u32,
+        mbit: u32,
+        queue_bytes: u32,
+    },
 }
 
 impl Shaping {
@@ -43,7 +54,31 @@ impl Shaping {
             Shaping::Rate { mbit, queue_bytes } => {
                 format!("tbf {mbit} Mbit/s, {queue_bytes} B queue")
             }
-            Shaping::Delay { ms, mbit } => format!("netem {ms} ms one way, {mbit} Mbit/s"),
+            Shaping::Delay {
+                rtt_ms,
+                mbit,
+                queue_bytes,
+            } => format!("{rtt_ms} ms round trip, {mbit} Mbit/s, {queue_bytes} B queue"),
+        }
+    }
+}
+
+/// What puts the delay on a delayed path (reports say which one ran).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DelayBy {
+    Netem,
+    /// This kernel has no netem: the user-space delay line in a middle namespace.
+    DelayLine,
+}
+
+impl DelayBy {
+    pub fn describe(self) -> &'static str {
+        match self {
+            DelayBy::Netem => "netem",
+            DelayBy::DelayLine => {
+                "pincore-bench's user-space delay line (this kernel has no netem)"
+            }
         }
     }
 }
@@ -52,30 +87,112 @@ impl Shaping {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unsupported(pub String);
 
-/// Two namespaces and the veth pair between them; both namespaces are deleted on drop.
+/// Two namespaces and the veth pair between them, or two pairs through a middle namespace with the delay
+/// line; every namespace is deleted on drop.
 pub struct VethPath {
+    /// Dropped first (fields drop in order): its threads stop and its sockets close before the namespaces go.
+    line: Option<DelayLine>,
+    middle: Option<Namespace>,
     client: Namespace,
     server: Namespace,
+    delay_by: Option<DelayBy>,
 }
 
 impl VethPath {
+    /// The path `shaping` asks for: a direct pair shaped by `tc`, or for a delay on a kernel without netem
+    /// the path through the delay line. `Ok(Err(_))` when this kernel cannot shape it at all.
+    pub fn build(
+        base: &str,
+        shaping: &Shaping,
+    ) -> Result<std::result::Result<VethPath, Unsupported>> {
+        let mut path = VethPath::create(base)?;
+        match path.shape(shaping) {
+            Ok(()) => {
+                if let Shaping::Delay { .. } = shaping {
+                    path.delay_by = Some(DelayBy::Netem);
+                }
+                Ok(Ok(path))
+            }
+            Err(Shaped::Missing(why)) => match *shaping {
+                Shaping::Delay {
+                    rtt_ms,
+                    mbit,
+                    queue_bytes,
+                } => {
+                    drop(path);
+                    let spec = LineSpec {
+                        one_way: std::time::Duration::from_micros(u64::from(rtt_ms) * 500),
+                        bits_per_s: Some(f64::from(mbit) * 1e6),
+                        queue_bytes: u64::from(queue_bytes),
+                    };
+                    Ok(Ok(VethPath::create_delayed(base, spec)?))
+                }
+                _ => Ok(Err(why)),
+            },
+            Err(Shaped::Failed(e)) => Err(e),
+        }
+    }
+
     /// Creates `BASE-c` (client, CLIENT_ADDR) and `BASE-s` (server, SERVER_ADDR) joined by a veth pair.
     pub fn create(base: &str) -> Result<VethPath> {
         // Both namespaces are guarded before the pair is made: a failure below deletes them again.
         let path = VethPath {
+            line: None,
+            middle: None,
             client: Namespace::create(&format!("{base}-c"))?,
             server: Namespace::create(&format!("{base}-s"))?,
+            delay_by: None,
         };
         let (c, s) = (path.client.name(), path.server.name());
-        ip(&[
-            "-n", c, "link", "add", CLIENT_DEV, "type", "veth", "peer", "name", SERVER_DEV,
-            "netns", s,
-        ])?;
+        veth_pair((c, CLIENT_DEV), (s, SERVER_DEV))?;
+        path.address_ends()?;
+        Ok(path)
+    }
+
+    /// Creates `BASE-c` and `BASE-s` as [`VethPath::create`] does, each joined by its own veth pair to
+    /// `BASE-m`, where the delay line forwards between the two pairs. The middle has no addresses: to the
+    /// client and the server it is a wire, and ARP crosses it like everything else.
+    pub fn create_delayed(base: &str, spec: LineSpec) -> Result<VethPath> {
+        let mut path = VethPath {
+            line: None,
+            middle: Some(Namespace::create(&format!("{base}-m"))?),
+            client: Namespace::create(&format!("{base}-c"))?,
+            server: Namespace::create(&format!("{base}-s"))?,
+            delay_by: Some(DelayBy::DelayLine),
+        };
+        let m = path.middle.as_ref().map_or("", |m| m.name()).to_string();
+        veth_pair((path.client.name(), CLIENT_DEV), (&m, MIDDLE_CLIENT_DEV))?;
+        veth_pair((path.server.name(), SERVER_DEV), (&m, MIDDLE_SERVER_DEV))?;
+        for dev in [MIDDLE_CLIENT_DEV, MIDDLE_SERVER_DEV] {
+            ip(&["-n", &m, "link", "set", dev, "up"])?;
+        }
+        path.address_ends()?;
+        path.line = Some(DelayLine::start(
+            &m,
+            [MIDDLE_CLIENT_DEV, MIDDLE_SERVER_DEV],
+            spec,
+        )?);
+        Ok(path)
+    }
+
+    /// Gives the client's and the server's device their address and brings them up.
+    fn address_ends(&self) -> Result<()> {
+        let (c, s) = (self.client.name(), self.server.name());
         for (ns, dev, addr) in [(c, CLIENT_DEV, CLIENT_ADDR), (s, SERVER_DEV, SERVER_ADDR)] {
             ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev])?;
             ip(&["-n", ns, "link", "set", dev, "up"])?;
         }
-        Ok(path)
+        Ok(())
+    }
+
+    /// What delays this path, if anything does.
+    pub fn delay_by(&self) -> Option<DelayBy> {
+        self.delay_by
+    }
+
+    /// What the delay line forwarded and dropped so far (`None` without one).
+    pub fn line_counters(&self) -> Option<LineCounters> {
+        self.line.as_ref().map(DelayLine::counters)
     }
 
     pub fn client(&self) -> &str {
@@ -86,12 +203,11 @@ impl VethPath {
         self.server.name()
     }
 
-    /// Puts `shaping` on the server's side of the veth. `Err(Ok(Unsupported))` when this kernel lacks the
-    /// qdisc the shaping needs; `Err(Err(_))` for any other failure.
-    pub fn shape(&self, shaping: &Shaping) -> std::result::Result<(), Shaped> {
-        let s = self.server.name();
-        let qdisc = |kind: &str, args: Vec<String>| -> std::result::Result<(), Shaped> {
-            let mut all: Vec<String> = ["-n", s, "qdisc", "replace", "dev", SERVER_DEV, "root"]
+    /// Puts `shaping` on the server's side of the veth (a delay on both sides, half each).
+    /// `Err(Shaped::Missing)` when this kernel lacks the qdisc the shaping needs.
+    fn shape(&self, shaping: &Shaping) -> std::result::Result<(), Shaped> {
+        let qdisc = |ns: &str, dev: &str, kind: &str, args: Vec<String>| {
+            let mut all: Vec<String> = ["-n", ns, "qdisc", "replace", "dev", dev, "root"]
                 .map(String::from)
                 .to_vec();
             all.push(kind.to_string());
@@ -107,9 +223,12 @@ impl VethPath {
                 ))),
             }
         };
+        let server = (self.server.name(), SERVER_DEV);
         match *shaping {
             Shaping::Unshaped => Ok(()),
             Shaping::Rate { mbit, queue_bytes } => qdisc(
+                server.0,
+                server.1,
                 "tbf",
                 vec![
                     "rate".into(),
@@ -124,24 +243,48 @@ impl VethPath {
                     queue_bytes.to_string(),
                 ],
             ),
-            Shaping::Delay { ms, mbit } => qdisc(
-                "netem",
-                vec![
-                    "delay".into(),
-                    format!("{ms}ms"),
-                    "rate".into(),
-                    format!("{mbit}mbit"),
-                    "limit".into(),
-                    "100000".into(),
-                ],
-            ),
+            Shaping::Delay {
+                rtt_ms,
+                mbit,
+                queue_bytes,
+            } => {
+                let one_way = format!("{}us", u64::from(rtt_ms) * 500);
+                // netem's limit counts packets: the queue in full-sized segments.
+                let limit = (queue_bytes / 1500).max(100).to_string();
+                qdisc(
+                    self.client.name(),
+                    CLIENT_DEV,
+                    "netem",
+                    vec!["delay".into(), one_way.clone()],
+                )?;
+                qdisc(
+                    server.0,
+                    server.1,
+                    "netem",
+                    vec![
+                        "delay".into(),
+                        one_way,
+                        "rate".into(),
+                        format!("{mbit}mbit"),
+                        "limit".into(),
+                        limit,
+                    ],
+                )
+            }
         }
     }
 }
 
+/// A veth pair with one end in each namespace.
+fn veth_pair(a: (&str, &str), b: (&str, &str)) -> Result<()> {
+    ip(&[
+        "-n", a.0, "link", "add", a.1, "type", "veth", "peer", "name", b.1, "netns", b.0,
+    ])
+}
+
 /// Why [`VethPath::shape`] failed.
 #[derive(Debug)]
-pub enum Shaped {
+enum Shaped {
     /// The kernel lacks the qdisc: the scenario is reported as not run.
     Missing(Unsupported),
     Failed(BenchError),
@@ -189,8 +332,13 @@ mod tests {
             "tbf 20 Mbit/s, 1000000 B queue"
         );
         assert_eq!(
-            Shaping::Delay { ms: 25, mbit: 100 }.describe(),
-            "netem 25 ms one way, 100 Mbit/s"
+            Shaping::Delay {
+                rtt_ms: 50,
+                mbit: 100,
+                queue_bytes: 625_000
+            }
+            .describe(),
+            "50 ms round trip, 100 Mbit/s, 625000 B queue"
         );
     }
 }

@@ -9,7 +9,9 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use pincore_cli::output::Human;
@@ -47,6 +49,10 @@ pub struct BulkReport {
     pub receiver_tcp_rmem: Option<String>,
     pub sender_tcp_wmem: Option<String>,
     pub sender_congestion_control: Option<String>,
+    /// The senders' smoothed round-trip time at the end (TCP_INFO), the mean over streams, in ms: the
+    /// path's delay plus what waits in its queues.
+    #[serde(default)]
+    pub sender_rtt_ms: Option<f64>,
 }
 
 /// Runs `spec.streams` streams for warm-up plus duration and measures what arrives after the warm-up.
@@ -73,9 +79,11 @@ pub fn run(spec: &BulkSpec, stop: &AtomicBool) -> Result<BulkReport> {
         .map_err(|e| BenchError::io("reading the bulk sender's address", e))?;
     let started = Instant::now();
     let end = spec.warmup + spec.duration;
+    let rtts = Mutex::new(Vec::new());
     let counted: Vec<io::Result<u64>> = std::thread::scope(|scope| {
-        let listener = &listener;
-        let sender = scope.spawn(move || send_all(listener, spec.streams, started, end, stop));
+        let (listener, rtts) = (&listener, &rtts);
+        let sender =
+            scope.spawn(move || send_all(listener, spec.streams, started, end, stop, rtts));
         let receivers: Vec<_> = (0..spec.streams)
             .map(|_| scope.spawn(move || receive(target, started, spec.warmup, end, stop)))
             .collect();
@@ -108,6 +116,7 @@ pub fn run(spec: &BulkSpec, stop: &AtomicBool) -> Result<BulkReport> {
         receiver_tcp_rmem: sysctl_text("net.ipv4.tcp_rmem"),
         sender_tcp_wmem: wmem,
         sender_congestion_control: cc,
+        sender_rtt_ms: mean(&rtts.into_inner().unwrap_or_else(|p| p.into_inner())),
     })
 }
 
@@ -119,6 +128,7 @@ fn send_all(
     started: Instant,
     end: Duration,
     stop: &AtomicBool,
+    rtts: &Mutex<Vec<f64>>,
 ) {
     if listener.set_nonblocking(true).is_err() {
         return;
@@ -149,6 +159,9 @@ fn send_all(
                         Err(e) if timed_out(&e) => {}
                         Err(_) => return,
                     }
+                }
+                if let Some(rtt) = smoothed_rtt_ms(&socket) {
+                    rtts.lock().unwrap_or_else(|p| p.into_inner()).push(rtt);
                 }
             });
         }
@@ -181,6 +194,28 @@ fn receive(
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The kernel's smoothed round-trip time of a connection, in ms (`tcpi_rtt`).
+fn smoothed_rtt_ms(socket: &TcpStream) -> Option<f64> {
+    // SAFETY: tcp_info is plain data; all-zero is a valid value for the kernel to fill.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` is a tcp_info and `len` its size; the kernel writes at most `len` bytes.
+    let r = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            &mut info as *mut libc::tcp_info as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    (r == 0).then(|| f64::from(info.tcpi_rtt) / 1000.0)
+}
+
+fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
 /// A blocking read or write that waited its timeout out: the loop looks at the clock and goes on.
 fn timed_out(e: &io::Error) -> bool {
     matches!(
@@ -194,12 +229,14 @@ impl Human for BulkReport {
     fn human(&self, _colour: bool) -> String {
         let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
         format!(
-            "{} streams for {:.1} s: {:.1} Mbit/s in all, slowest stream {:.1} Mbit/s\n  receiver tcp_rmem {}, \
-             sender tcp_wmem {}, congestion control {}\n",
+            "{} streams for {:.1} s: {:.1} Mbit/s in all, slowest stream {:.1} Mbit/s, round trip {}\n  receiver \
+             tcp_rmem {}, sender tcp_wmem {}, congestion control {}\n",
             self.streams,
             self.duration_s,
             self.mbit_s,
             self.slowest_mbit_s,
+            self.sender_rtt_ms
+                .map_or("?".into(), |ms| format!("{ms:.1} ms")),
             opt(&self.receiver_tcp_rmem),
             opt(&self.sender_tcp_wmem),
             opt(&self.sender_congestion_control)

@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{BenchError, Result};
 use crate::host::netns;
-use crate::host::path::{Shaped, VethPath, SERVER_ADDR};
+use crate::host::path::{VethPath, SERVER_ADDR};
 use crate::load::report::RunReport;
 use crate::scenarios::bulk::BulkReport;
 use crate::scenarios::churn::ChurnReport;
@@ -227,12 +227,11 @@ fn pass(
     } else {
         "defaults"
     };
-    let path = VethPath::create(&format!("{}-{}", cx.base, short(name, label)))?;
-    match path.shape(&cx.settings.shaping(name)) {
-        Ok(()) => {}
-        Err(Shaped::Missing(why)) => return Ok(Err(why.0)),
-        Err(Shaped::Failed(e)) => return Err(e),
-    }
+    let base = format!("{}-{}", cx.base, short(name, label));
+    let path = match VethPath::build(&base, &cx.settings.shaping(name))? {
+        Ok(path) => path,
+        Err(why) => return Ok(Err(why.0)),
+    };
     for (key, values) in cx.settings.baseline(name) {
         for ns in [path.client(), path.server()] {
             write_first_accepted(ns, key, values)?;
@@ -257,7 +256,11 @@ fn pass(
             true => Some(start_server(cx, path.server(), label)?),
             false => None,
         };
-        measure(cx, name, &path)?
+        let mut measured = measure(cx, name, &path)?;
+        if let Some(by) = path.delay_by() {
+            measured.note_delay(by, path.line_counters());
+        }
+        measured
     };
     if let Some(a) = applied {
         a.rollback()?;

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::host::path::{Shaping, SERVER_ADDR};
+use crate::host::delay_line::LineCounters;
+use crate::host::path::{DelayBy, Shaping, SERVER_ADDR};
 use crate::load::latency::Percentiles;
 use crate::load::report::RunReport;
 use crate::load::spec::LoadSpec;
@@ -106,7 +107,11 @@ impl Settings {
                 mbit: 1000,
                 queue_bytes: 1_000_000,
             },
-            long_fat_path: Shaping::Delay { ms: 25, mbit: 1000 },
+            long_fat_path: Shaping::Delay {
+                rtt_ms: 50,
+                mbit: 1000,
+                queue_bytes: 6_250_000,
+            },
             // 1 MB waiting at 20 Mbit/s is 400 ms of queue: a bloated buffer a bulk flow can fill.
             bottleneck: Shaping::Rate {
                 mbit: 20,
@@ -306,6 +311,26 @@ pub struct Measured {
     pub raw: serde_json::Value,
 }
 
+impl Measured {
+    /// Records what delayed the path (and what the delay line forwarded and dropped) with the settings.
+    pub fn note_delay(&mut self, by: DelayBy, line: Option<LineCounters>) {
+        self.settings
+            .push(("path delayed by".into(), by.describe().into()));
+        if let Some(c) = line {
+            self.settings.push((
+                "delay line frames / dropped at its queue / not read in time".into(),
+                format!("{} / {} / {}", c.frames, c.queue_drops, c.socket_drops),
+            ));
+            if let serde_json::Value::Object(raw) = &mut self.raw {
+                raw.insert("delay_line".into(), self::raw(&c));
+            }
+        }
+        if let serde_json::Value::Object(raw) = &mut self.raw {
+            raw.insert("delay_by".into(), self::raw(&by));
+        }
+    }
+}
+
 fn raw(value: &impl Serialize) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }
@@ -408,6 +433,16 @@ pub fn from_storm(r: &StormReport) -> Measured {
     }
 }
 
+/// The bulk sender's smoothed round trip: the path's delay plus the queue the flow keeps filled.
+fn round_trip(name: &str, bulk: &BulkReport) -> Metric {
+    metric(
+        name,
+        bulk.sender_rtt_ms.map_or(f64::NAN, |ms| ms * 1000.0),
+        Unit::Micros,
+        Better::Lower,
+    )
+}
+
 pub fn from_bulk(one: &BulkReport, many: &BulkReport) -> Measured {
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
     Measured {
@@ -430,6 +465,7 @@ pub fn from_bulk(one: &BulkReport, many: &BulkReport) -> Measured {
                 Unit::Mbit,
                 Better::Higher,
             ),
+            round_trip("1 stream round trip", one),
         ],
         settings: vec![
             ("receiver tcp_rmem".into(), opt(&one.receiver_tcp_rmem)),
@@ -479,6 +515,7 @@ pub fn from_latency(load: &RunReport, bulk: &BulkReport) -> Measured {
                 Unit::Mbit,
                 Better::Higher,
             ),
+            round_trip("bulk download round trip", bulk),
         ],
         settings: vec![(
             "sender congestion control".into(),
