@@ -146,31 +146,55 @@ fn read_into(
     stop: &AtomicBool,
 ) {
     let mut buf = vec![0u8; FRAME_BUF];
-    // When the bottleneck finishes sending what it has accepted so far.
-    let mut busy_until = Instant::now();
+    let mut bottleneck = Bottleneck::new(&spec, Instant::now());
     while !stop.load(Ordering::Relaxed) {
         let n = match input.recv(&mut buf) {
             Ok(n) => n,
             Err(_) => continue, // the receive timeout: look at the flag again
         };
-        let now = Instant::now();
-        let mut leaves = now;
-        if let Some(rate) = spec.bits_per_s {
-            let start = busy_until.max(now);
-            let waiting_bytes = (start - now).as_secs_f64() * rate / 8.0;
-            if waiting_bytes + n as f64 > spec.queue_bytes as f64 {
-                counters.queue_drops.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            busy_until = start + Duration::from_secs_f64(n as f64 * 8.0 / rate);
-            leaves = busy_until;
-        }
+        let Some(leaves) = bottleneck.admit(Instant::now(), n) else {
+            counters.queue_drops.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
         counters.frames.fetch_add(1, Ordering::Relaxed);
         counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
         let mut frames = link.frames.lock().unwrap_or_else(|p| p.into_inner());
         frames.push_back((leaves + spec.one_way, buf[..n].to_vec()));
         drop(frames);
         link.arrived.notify_one();
+    }
+}
+
+/// A link's bottleneck: a rate at which frames leave and a buffer for those waiting their turn.
+struct Bottleneck {
+    bits_per_s: Option<f64>,
+    queue_bytes: f64,
+    /// When the bottleneck finishes sending what it has accepted so far.
+    busy_until: Instant,
+}
+
+impl Bottleneck {
+    fn new(spec: &LineSpec, now: Instant) -> Bottleneck {
+        Bottleneck {
+            bits_per_s: spec.bits_per_s,
+            queue_bytes: spec.queue_bytes as f64,
+            busy_until: now,
+        }
+    }
+
+    /// When a frame of `len` bytes arriving at `now` has left the bottleneck, or `None` when the bytes
+    /// already waiting and this frame do not fit in the buffer (the frame is dropped).
+    fn admit(&mut self, now: Instant, len: usize) -> Option<Instant> {
+        let Some(rate) = self.bits_per_s else {
+            return Some(now);
+        };
+        let start = self.busy_until.max(now);
+        let waiting_bytes = (start - now).as_secs_f64() * rate / 8.0;
+        if waiting_bytes + len as f64 > self.queue_bytes {
+            return None;
+        }
+        self.busy_until = start + Duration::from_secs_f64(len as f64 * 8.0 / rate);
+        Some(self.busy_until)
     }
 }
 
@@ -209,6 +233,8 @@ fn send_when_due(output: &PacketSocket, link: &Link, stop: &AtomicBool) {
 /// An `AF_PACKET` socket bound to one device, with the virtio-net header on every frame.
 struct PacketSocket {
     fd: OwnedFd,
+    /// The kernel's drops summed over reads of its counter (each read resets it).
+    drops: AtomicU64,
 }
 
 impl PacketSocket {
@@ -223,6 +249,7 @@ impl PacketSocket {
         // SAFETY: `raw` is a descriptor this function just opened and owns alone.
         let socket = PacketSocket {
             fd: unsafe { OwnedFd::from_raw_fd(raw) },
+            drops: AtomicU64::new(0),
         };
         socket.set(libc::SOL_PACKET, libc::PACKET_VNET_HDR, 1)?;
         // Frames this socket sends would otherwise come back to its own reader.
@@ -317,8 +344,7 @@ impl PacketSocket {
         Ok(())
     }
 
-    /// Frames the kernel dropped because this socket's buffer was full, since the last call (the kernel
-    /// resets its count when it is read).
+    /// Frames the kernel dropped because this socket's buffer was full.
     fn kernel_drops(&self) -> u64 {
         let mut stats = libc::tpacket_stats {
             tp_packets: 0,
@@ -335,9 +361,44 @@ impl PacketSocket {
                 &mut len,
             )
         };
-        if r < 0 {
-            return 0;
+        let since_last = if r < 0 { 0 } else { u64::from(stats.tp_drops) };
+        self.drops.fetch_add(since_last, Ordering::Relaxed) + since_last
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bottleneck(bits_per_s: Option<f64>, queue_bytes: u64, now: Instant) -> Bottleneck {
+        let spec = LineSpec {
+            one_way: Duration::from_millis(25),
+            bits_per_s,
+            queue_bytes,
+        };
+        Bottleneck::new(&spec, now)
+    }
+
+    #[test]
+    fn frames_leave_at_the_rate_and_what_does_not_fit_is_dropped() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        // 8 Mbit/s: a byte a microsecond, so 1000 bytes take a millisecond.
+        let mut b = bottleneck(Some(8e6), 2500, t0);
+        assert_eq!(b.admit(t0, 1000), Some(ms(1)));
+        assert_eq!(b.admit(t0, 1000), Some(ms(2)), "waits behind the first");
+        assert_eq!(b.admit(t0, 1000), None, "2000 waiting + 1000 > 2500");
+        assert_eq!(b.admit(t0, 400), Some(ms(2) + Duration::from_micros(400)));
+        // Once the queue has drained the bottleneck starts from the arrival, not from its past.
+        assert_eq!(b.admit(ms(10), 1000), Some(ms(11)));
+    }
+
+    #[test]
+    fn without_a_rate_every_frame_leaves_at_once() {
+        let t0 = Instant::now();
+        let mut b = bottleneck(None, 0, t0);
+        for _ in 0..3 {
+            assert_eq!(b.admit(t0, 65_000), Some(t0));
         }
-        u64::from(stats.tp_drops)
     }
 }

@@ -253,7 +253,7 @@ pub fn verdict(name: ScenarioName, b: &Measured, a: &Measured) -> String {
         Judged::Same => format!(
             "{scenario}: {numbers} — no change beyond noise ({:.0} %): {}",
             VERDICT_NOISE * 100.0,
-            why_unchanged(name)
+            why_unchanged(name, b, a)
         ),
     };
     // Other numbers that moved beyond noise are named too, whichever way they moved.
@@ -278,8 +278,16 @@ pub fn verdict(name: ScenarioName, b: &Measured, a: &Measured) -> String {
     }
 }
 
-/// What an unchanged scenario means.
-fn why_unchanged(name: ScenarioName) -> &'static str {
+/// What an unchanged scenario means: a profile that left this scenario's settings alone, or the physics of
+/// why the ones it changed did not matter here.
+fn why_unchanged(name: ScenarioName, b: &Measured, a: &Measured) -> String {
+    if b.tunables().next().is_some() && b.tunables().eq(a.tunables()) {
+        let keys: Vec<&str> = b.tunables().map(|(k, _)| k.as_str()).collect();
+        return format!(
+            "the profile changes none of the settings this scenario depends on ({})",
+            keys.join(", ")
+        );
+    }
     match name {
         ScenarioName::PortExhaustion => "the client did not run out of ports with the defaults either",
         ScenarioName::ConnectionStorm => "the defaults' accept queues held this storm",
@@ -290,6 +298,7 @@ fn why_unchanged(name: ScenarioName) -> &'static str {
             "the requests still wait behind what the bulk flow keeps queued at the bottleneck"
         }
     }
+    .to_string()
 }
 
 /// The report printed for people.
@@ -430,12 +439,23 @@ mod tests {
             more_failures.ends_with("worse with the profile"),
             "{more_failures}"
         );
-        let same = v(measured(0.0, 100.0), measured(0.0, 110.0));
+        let mut raised = measured(0.0, 110.0);
+        raised.settings[0].1 = "16384".into();
+        let same = v(measured(0.0, 100.0), raised);
         assert!(
             same.contains("no change beyond noise (20 %): the defaults' accept queues"),
             "{same}"
         );
         assert!(!same.contains("also"), "{same}");
+        // A profile that left the scenario's settings alone is said to, whatever the physics.
+        let untouched = v(measured(0.0, 100.0), measured(0.0, 110.0));
+        assert!(
+            untouched.ends_with(
+                "no change beyond noise (20 %): the profile changes none of the settings this scenario \
+                 depends on (somaxconn)"
+            ),
+            "{untouched}"
+        );
 
         // A headline that held still does not hide another number that moved.
         let mut p50_moved = measured(0.0, 110.0);

@@ -311,14 +311,26 @@ pub struct Measured {
     pub raw: serde_json::Value,
 }
 
+/// Rows of [`Measured::settings`] that observe the run rather than read a setting a profile could change.
+const ERRORS: &str = "errors";
+const DELAYED_BY: &str = "path delayed by";
+const LINE_COUNTERS: &str = "delay line frames / dropped at its queue / not read in time";
+
 impl Measured {
+    /// The settings a profile could have changed, without the rows that observe the run.
+    pub fn tunables(&self) -> impl Iterator<Item = &(String, String)> {
+        self.settings
+            .iter()
+            .filter(|(k, _)| ![ERRORS, DELAYED_BY, LINE_COUNTERS].contains(&k.as_str()))
+    }
+
     /// Records what delayed the path (and what the delay line forwarded and dropped) with the settings.
     pub fn note_delay(&mut self, by: DelayBy, line: Option<LineCounters>) {
         self.settings
-            .push(("path delayed by".into(), by.describe().into()));
+            .push((DELAYED_BY.into(), by.describe().into()));
         if let Some(c) = line {
             self.settings.push((
-                "delay line frames / dropped at its queue / not read in time".into(),
+                LINE_COUNTERS.into(),
                 format!("{} / {} / {}", c.frames, c.queue_drops, c.socket_drops),
             ));
             if let serde_json::Value::Object(raw) = &mut self.raw {
@@ -368,7 +380,7 @@ pub fn from_churn(r: &ChurnReport, port_range: Option<String>) -> Measured {
                 port_range.unwrap_or_else(|| "?".into()),
             ),
             (
-                "errors".into(),
+                ERRORS.into(),
                 if errors.is_empty() {
                     "none".into()
                 } else {
