@@ -331,6 +331,9 @@ fn interrupted_on_the_delayed_path_removes_everything() {
     // netem, the delay line's threads forward in the middle one. Then Ctrl-C (SIGINT).
     let bulk_children = std::cell::RefCell::new(Vec::new());
     interrupt_when("bulk-long-fat-path", |pid, _| {
+        if !namespaces().contains(&format!("pincore-bench-{pid}-blfp-defaults-c")) {
+            return false;
+        }
         // `pincore-bench child` (the bulk run; `ip netns exec` before it execs) has started.
         let children: Vec<u32> = children_of(pid)
             .into_iter()
