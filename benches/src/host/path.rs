@@ -29,7 +29,8 @@ const SERVER_DEV: &str = "pcb-server";
 const MIDDLE_CLIENT_DEV: &str = "pcb-mid-c";
 const MIDDLE_SERVER_DEV: &str = "pcb-mid-s";
 
-/// How the server-to-client direction is shaped: the direction bulk downloads and replies take.
+/// How the path is shaped: a rate on the server-to-client direction (the one bulk downloads and replies
+/// take), and for a long fat path a delay both ways.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "qdisc", rename_all = "kebab-case")]
 pub enum Shaping {
