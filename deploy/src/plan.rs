@@ -190,6 +190,39 @@ fn restart_needed(desired: &Desired, observed: &Facts, definition_changed: bool)
     }
 }
 
+/// What a revert does with the Debian packages a failed release installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackagesBack {
+    /// Nothing: the release installed none, or the host goes back to a release of binaries (the packages stay,
+    /// unused).
+    Keep,
+    /// Reinstall the previous release's packages.
+    Reinstall,
+    /// Remove these: the failed release installed them on a host that had no previous release nor them.
+    Remove(Vec<String>),
+}
+
+/// How a host's packages go back when a release of `packages` (names) fails on it after `plan`'s steps began:
+/// to the packages of the release it goes back to (`back`), or, with none, to the packages it had (`observed`).
+pub fn packages_back(
+    packages: &[String],
+    plan: &HostPlan,
+    back: Option<&str>,
+    observed: &Facts,
+) -> PackagesBack {
+    match back {
+        Some(b) if observed.packaged.iter().any(|r| r == b) => PackagesBack::Reinstall,
+        None if plan.steps.contains(&Step::InstallPackages) => PackagesBack::Remove(
+            packages
+                .iter()
+                .filter(|name| !observed.packages.contains_key(*name))
+                .cloned()
+                .collect(),
+        ),
+        _ => PackagesBack::Keep,
+    }
+}
+
 /// Each package's installed version → the release's, e.g. `pincore-server 0.1.0-1 → 0.1.0-2, pincore-tuner
 /// 0.1.0-1 (installed)`.
 fn package_versions(desired: &Desired, observed: &Facts) -> String {
@@ -619,5 +652,36 @@ mod tests {
                 Undo::Retune("r1".into())
             ]
         );
+    }
+
+    #[test]
+    fn a_failed_release_of_packages_goes_back_to_the_packages_the_host_had() {
+        let want = deb("r2", "1.1-1", false);
+        let names: Vec<String> = want.packages.iter().map(|(n, _)| n.clone()).collect();
+        let mut f = deployed_twice("r1", "r0");
+        let p = decide("h", &want, &f);
+        // Back to a release of binaries: the packages stay (unused), nothing to reinstall.
+        assert_eq!(
+            packages_back(&names, &p, Some("r1"), &f),
+            PackagesBack::Keep
+        );
+        f.packaged.push("r1".into());
+        assert_eq!(
+            packages_back(&names, &p, Some("r1"), &f),
+            PackagesBack::Reinstall
+        );
+        // A first release: only what it installed is removed, not a package the operator had installed.
+        let mut fresh = facts(None, false, false, Tuned::Unknown);
+        fresh
+            .packages
+            .insert("pincore-tuner".into(), "0.9-1".into());
+        let p = decide("h", &want, &fresh);
+        assert_eq!(
+            packages_back(&names, &p, None, &fresh),
+            PackagesBack::Remove(vec!["pincore-server".into()])
+        );
+        let binaries = desired("r2");
+        let p = decide("h", &binaries, &fresh);
+        assert_eq!(packages_back(&[], &p, None, &fresh), PackagesBack::Keep);
     }
 }

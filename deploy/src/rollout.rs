@@ -17,7 +17,7 @@ use crate::release::{sha256, Release};
 use crate::service;
 use crate::steps::{
     back_to_current, health_gate, install_packages, record, retune, revert, switch, tune, upload,
-    with_server_log, write_record, Packages, Target,
+    with_server_log, write_record, Target,
 };
 use crate::transport;
 
@@ -471,20 +471,11 @@ fn apply_host(
                 .from
                 .as_deref()
                 .filter(|f| *f != release.id && facts.releases.iter().any(|r| r == f));
-            // Back to the packages the host had: the previous release's, or none that this one added.
-            let packages = match back {
-                Some(b) if facts.packaged.iter().any(|r| r == b) => Packages::Reinstall,
-                _ if plan.steps.contains(&Step::InstallPackages) => Packages::Remove(
-                    release
-                        .packages
-                        .iter()
-                        .flat_map(|p| p.both())
-                        .map(|d| d.package.clone())
-                        .filter(|name| !facts.packages.contains_key(name))
-                        .collect(),
-                ),
-                _ => Packages::Keep,
-            };
+            let names: Vec<String> = (release.packages.iter())
+                .flat_map(|p| p.both())
+                .map(|d| d.package.clone())
+                .collect();
+            let packages = plan::packages_back(&names, plan, back, facts);
             match revert(target, back, &packages, &dir, health_url, rollout) {
                 Ok(()) => Err((e, true)),
                 Err(revert_error) => Err((

@@ -8,6 +8,7 @@ use crate::commands;
 use crate::error::{Error, Result};
 use crate::facts::Deployed;
 use crate::manifest::{Host, Rollout, Tuning};
+use crate::plan::PackagesBack;
 use crate::release::{open_binary, Binary, Release};
 use crate::service::Service;
 use crate::transport::Transport;
@@ -39,22 +40,12 @@ pub(crate) fn with_server_log(error: Error, target: &Target) -> Error {
     }
 }
 
-/// What a revert does with the Debian packages a failed release installed.
-pub(crate) enum Packages {
-    /// Nothing: no packages were installed (a release of binaries).
-    Keep,
-    /// Reinstall the previous release's packages.
-    Reinstall,
-    /// Remove these: the failed release installed them and the host had none before.
-    Remove(Vec<String>),
-}
-
 /// Puts a host back on `previous` (or, with none, stops the server and undoes the tuning), with its packages
 /// as `packages` says.
 pub(crate) fn revert(
     target: &Target,
     previous: Option<&str>,
-    packages: &Packages,
+    packages: &PackagesBack,
     failed_dir: &str,
     url: &str,
     rollout: &Rollout,
@@ -65,7 +56,7 @@ pub(crate) fn revert(
         Some(prev) => {
             let dir = commands::release_dir(host, prev);
             switch(t, host, prev)?;
-            if let Packages::Reinstall = packages {
+            if let PackagesBack::Reinstall = packages {
                 install_packages(t, &dir)?;
             }
             retune(t, host, &dir)?;
@@ -81,7 +72,7 @@ pub(crate) fn revert(
                 b"",
             )?;
             match packages {
-                Packages::Remove(names) if !names.is_empty() => t
+                PackagesBack::Remove(names) if !names.is_empty() => t
                     .check("remove the packages", &commands::deb::remove(names), b"")
                     .map(drop),
                 _ => Ok(()),

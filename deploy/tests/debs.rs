@@ -124,44 +124,15 @@ fn with_version(deb: &Path, version: &str, dir: &Path) -> PathBuf {
     out
 }
 
-/// A manifest rolling `server_deb` and `tuner_deb` to the lab's hosts, the RESP service on `resp_port`.
+/// A manifest rolling `server_deb` and `tuner_deb` to the lab's hosts (one at a time after the canary), the
+/// RESP service on `resp_port`.
 fn manifest(lab: &Lab, server_deb: &Path, tuner_deb: &Path, resp_port: u16) -> PathBuf {
-    let text = format!(
-        "release:
-  deb: {server}
-  tuner_deb: {tuner}
-server:
-  config:
-    shards:
-      cpus: \"0\"
-      io_memory_bytes: 65536
-    services:
-      resp:
-        listen: 127.0.0.1:{resp_port}
-      echo:
-        enabled: false
-        listen: 127.0.0.1:7007
-      admin:
-        listen: 127.0.0.1:9180
-tuning:
-  profile: connections
-rollout:
-  canary: 1
-  max_parallel: 1
-  max_fail: 0
-  healthy_deadline: 20s
-  min_healthy_time: 300ms
-defaults:
-  nic: lo
-{defaults}groups:
-  edge:
-    hosts:
-{hosts}",
-        server = server_deb.display(),
-        tuner = tuner_deb.display(),
-        defaults = lab.ssh_defaults(),
-        hosts = lab.host_lines("      "),
+    let release = format!(
+        "  deb: {}\n  tuner_deb: {}\n",
+        server_deb.display(),
+        tuner_deb.display()
     );
+    let text = lab.manifest_text(&release, "info", resp_port, 1, "");
     let name = server_deb.file_stem().unwrap().to_string_lossy();
     let path = lab
         .dir

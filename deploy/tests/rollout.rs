@@ -19,45 +19,12 @@ fn manifest(
     resp_port: u16,
     extra_hosts: &str,
 ) -> PathBuf {
-    let text = format!(
-        "release:
-  server: {server}
-  tuner: {tuner}
-server:
-  config:
-    shards:
-      cpus: \"0\"
-      io_memory_bytes: 65536
-    services:
-      resp:
-        listen: 127.0.0.1:{resp_port}
-      echo:
-        enabled: false
-        listen: 127.0.0.1:7007
-      admin:
-        listen: 127.0.0.1:9180
-    log:
-      level: {log_level}
-tuning:
-  profile: connections
-rollout:
-  canary: 1
-  max_parallel: 2
-  max_fail: 0
-  healthy_deadline: 20s
-  min_healthy_time: 300ms
-  auto_revert: true
-defaults:
-  nic: lo
-{defaults}groups:
-  edge:
-    hosts:
-{hosts}{extra_hosts}",
-        server = server.display(),
-        tuner = tuner.display(),
-        defaults = lab.ssh_defaults(),
-        hosts = lab.host_lines("      "),
+    let release = format!(
+        "  server: {}\n  tuner: {}\n",
+        server.display(),
+        tuner.display()
     );
+    let text = lab.manifest_text(&release, log_level, resp_port, 2, extra_hosts);
     let path = lab
         .dir
         .path()

@@ -181,6 +181,54 @@ impl Lab {
         )
     }
 
+    /// A manifest for the lab's hosts: `release` is the `release:` block's lines; the RESP service listens on
+    /// `resp_port` (the admin endpoint on 127.0.0.1:9180), the server logs at `log_level`, batches after the
+    /// canary have `max_parallel` hosts, and `extra_hosts` adds lines under the hosts.
+    pub fn manifest_text(
+        &self,
+        release: &str,
+        log_level: &str,
+        resp_port: u16,
+        max_parallel: usize,
+        extra_hosts: &str,
+    ) -> String {
+        format!(
+            "release:
+{release}server:
+  config:
+    shards:
+      cpus: \"0\"
+      io_memory_bytes: 65536
+    services:
+      resp:
+        listen: 127.0.0.1:{resp_port}
+      echo:
+        enabled: false
+        listen: 127.0.0.1:7007
+      admin:
+        listen: 127.0.0.1:9180
+    log:
+      level: {log_level}
+tuning:
+  profile: connections
+rollout:
+  canary: 1
+  max_parallel: {max_parallel}
+  max_fail: 0
+  healthy_deadline: 20s
+  min_healthy_time: 300ms
+  auto_revert: true
+defaults:
+  nic: lo
+{defaults}groups:
+  edge:
+    hosts:
+{hosts}{extra_hosts}",
+            defaults = self.ssh_defaults(),
+            hosts = self.host_lines("      "),
+        )
+    }
+
     pub fn host_lines(&self, indent: &str) -> String {
         self.hosts
             .iter()
