@@ -348,7 +348,7 @@ pub fn control_only_deb(dir: &Path, name: &str, version: &str, arch: &str) -> io
             "Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: pincore tests <tests@pincore.dev>\nDescription: test package\n"
         ),
     )?;
-    let deb = tree.with_extension("deb");
+    let deb = dir.join(format!("{name}_{version}_{arch}.deb"));
     run_checked(
         Command::new("dpkg-deb")
             .args(["--root-owner-group", "-b"])
