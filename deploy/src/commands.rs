@@ -67,12 +67,24 @@ if [ -n \"$src\" ] && ln -f \"$(dirname \"$src\")/{name}\" {p}/{name}; then echo
 /// Writes `files` (name, content) into `partial`, checks the config with the release's own server binary, and
 /// only then marks the release complete and moves it to `dir`.
 pub fn complete_release(partial: &str, dir: &str, files: &[(&str, String)]) -> String {
+    let p = quote(partial);
+    complete_checked(
+        partial,
+        dir,
+        files,
+        &format!("{p}/pincore-server check-config {p}/server.yaml\n"),
+    )
+}
+
+/// Writes `files` into `partial`, runs `check` (which must succeed), and only then marks the release complete
+/// and moves it to `dir`.
+fn complete_checked(partial: &str, dir: &str, files: &[(&str, String)], check: &str) -> String {
     let writes: String = files
         .iter()
         .map(|(name, text)| format!("printf '%s' {} > {}/{name}\n", quote(text), quote(partial)))
         .collect();
     format!(
-        "set -e\n{writes}{p}/pincore-server check-config {p}/server.yaml\ntouch {p}/.complete && rm -rf {d} && mv {p} {d}",
+        "set -e\n{writes}{check}touch {p}/.complete && rm -rf {d} && mv {p} {d}",
         p = quote(partial),
         d = quote(dir)
     )
@@ -139,7 +151,8 @@ pub struct ServiceScripts {
 
 /// Reads everything `facts::parse` knows in one read-only script, one `@section` each: the recorded deployment,
 /// the complete releases (and the profile argument each recorded), `current`, the service, health, the
-/// tuner's verify result, the installed service definition, the online CPUs, the NIC and io_uring.
+/// tuner's verify result, the installed service definition, the online CPUs, the NIC, io_uring, and for releases
+/// of Debian packages the host's architecture and installed pincore packages ([`deb::facts`]).
 pub fn read_facts(host: &Host, service: &ServiceScripts, health_url: &str) -> String {
     let install = quote(&host.paths.install);
     let current = format!("{install}/current");
@@ -156,6 +169,7 @@ echo @online; cat /sys/devices/system/cpu/online 2>/dev/null
 echo @nic; {nic}
 echo @io_uring; cat /proc/sys/kernel/io_uring_disabled 2>/dev/null
 echo @profiles; for d in {install}/releases/*; do [ -f \"$d/.complete\" ] && [ -r \"$d/profile.arg\" ] && printf '%s %s\\n' \"$(basename \"$d\")\" \"$(head -n 1 \"$d/profile.arg\")\"; done; true
+{packages}
 echo @end",
         state = quote(&host.paths.state),
         running = service.running,
@@ -166,11 +180,63 @@ echo @end",
             Some(p) => format!("sha256sum {} 2>/dev/null | cut -d' ' -f1", quote(p)),
             None => "true".into(),
         },
+        packages = deb::facts(&install),
         nic = match &host.nic {
             Some(nic) => format!("[ -e /sys/class/net/{} ] && echo yes || echo no", quote(nic)),
             None => "true".into(),
         },
     )
+}
+
+/// Releases of Debian packages: a release directory holds `pincore-server.deb` and `pincore-tuner.deb`, and links
+/// `pincore-server` and `pincore-tuner` to the `/usr/bin` binaries the packages install, so that `current`, the
+/// tuner, the service scripts, the unit and upgrades in place work as for a release of binaries.
+pub mod deb {
+    use super::quote;
+
+    /// The read-only facts a deb release needs, one `@section` each: the host's dpkg architecture, the pincore
+    /// packages installed (`STATUS NAME VERSION`), and the complete releases that hold packages.
+    pub fn facts(install: &str) -> String {
+        format!(
+            "echo @arch; dpkg --print-architecture 2>/dev/null; true
+echo @packages; dpkg-query -W -f='${{db:Status-Abbrev}} ${{Package}} ${{Version}}\\n' pincore-server pincore-tuner 2>/dev/null; true
+echo @packaged; for d in {install}/releases/*; do [ -f \"$d/.complete\" ] && [ -f \"$d/pincore-server.deb\" ] && basename \"$d\"; done; true"
+        )
+    }
+
+    /// As [`complete_release`](super::complete_release), with the configuration checked by the server binary
+    /// unpacked from the release's own package (nothing is installed yet), and the links to `/usr/bin` made.
+    pub fn complete_release(partial: &str, dir: &str, files: &[(&str, String)]) -> String {
+        let p = quote(partial);
+        let check = format!(
+            "rm -rf {p}/.unpacked
+dpkg-deb -x {p}/pincore-server.deb {p}/.unpacked
+{p}/.unpacked/usr/bin/pincore-server check-config {p}/server.yaml
+rm -rf {p}/.unpacked
+ln -sfn /usr/bin/pincore-server {p}/pincore-server
+ln -sfn /usr/bin/pincore-tuner {p}/pincore-tuner
+"
+        );
+        super::complete_checked(partial, dir, files, &check)
+    }
+
+    /// Installs the packages of the release in `dir` (quoted) with `dpkg -i`: upgrades, and downgrades when
+    /// going back. The configuration file the packages ship is not used by a deployed server (it reads its
+    /// release's), and an operator's edit of it is kept (`--force-confold`) rather than prompted about.
+    pub fn install(dir: &str) -> String {
+        format!(
+            "DEBIAN_FRONTEND=noninteractive dpkg -i --force-confdef --force-confold {dir}/pincore-server.deb {dir}/pincore-tuner.deb"
+        )
+    }
+
+    /// Removes (not purges: the state directory and its log stay) the pincore packages named.
+    pub fn remove(packages: &[String]) -> String {
+        let names: Vec<String> = packages.iter().map(|p| quote(p)).collect();
+        format!(
+            "DEBIAN_FRONTEND=noninteractive dpkg --remove {}",
+            names.join(" ")
+        )
+    }
 }
 
 /// systemd with the unit from [`unit::render`](crate::unit::render).

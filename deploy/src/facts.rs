@@ -10,7 +10,7 @@ pub use pincore_tuner::preflight::{Finding, Severity};
 
 use crate::commands;
 use crate::error::Result;
-use crate::manifest::Host;
+use crate::manifest::{Host, Packages};
 use crate::release::Hashes;
 use crate::service::Service;
 use crate::transport::Transport;
@@ -80,6 +80,12 @@ pub struct Facts {
     pub io_uring_disabled: Option<String>,
     /// Release id → the tuner's profile argument recorded in it (`profile.arg`), for the complete releases.
     pub profiles: BTreeMap<String, String>,
+    /// The host's dpkg architecture (`None`: no dpkg there).
+    pub architecture: Option<String>,
+    /// Installed pincore packages: name → version.
+    pub packages: BTreeMap<String, String>,
+    /// The complete releases made of Debian packages.
+    pub packaged: Vec<String>,
 }
 
 /// Reads the facts of `host` in one script.
@@ -150,6 +156,41 @@ pub fn parse(out: &str) -> Facts {
             .filter_map(|l| l.trim().split_once(' '))
             .map(|(id, argument)| (id.to_string(), argument.trim().to_string()))
             .collect(),
+        architecture: first("arch"),
+        // `ii NAME VERSION`: installed and configured; anything else (removed, half-installed) is not.
+        packages: get("packages")
+            .iter()
+            .filter_map(|l| {
+                let mut parts = l.split_whitespace();
+                (parts.next() == Some("ii")).then_some(())?;
+                Some((parts.next()?.to_string(), parts.next()?.to_string()))
+            })
+            .collect(),
+        packaged: get("packaged")
+            .iter()
+            .map(|s| s.trim().to_string())
+            .collect(),
+    }
+}
+
+/// What would stop a release of Debian packages from installing on this host: no dpkg, or packages built for
+/// another architecture.
+pub fn package_preflight(packages: &Packages, facts: &Facts) -> Vec<Finding> {
+    let fatal = |what: String, fix: &str| Finding {
+        severity: Severity::Fatal,
+        what,
+        fix: fix.into(),
+    };
+    match (&facts.architecture, packages.architecture()) {
+        (None, _) => vec![fatal(
+            "no dpkg on the host, and the release is Debian packages (release.deb)".into(),
+            "deploy binaries to it (release: {server, tuner}) or use a Debian host",
+        )],
+        (Some(host), Some(built)) if host != built => vec![fatal(
+            format!("the packages are built for {built} but the host is {host}"),
+            "build the packages for the host's architecture",
+        )],
+        _ => Vec::new(),
     }
 }
 
@@ -293,5 +334,43 @@ no
         assert_eq!(f.deployed, None);
         assert!(f.releases.is_empty() && !f.running && f.pid.is_none());
         assert_eq!(f.tuning, Tuned::Unknown);
+    }
+
+    #[test]
+    fn installed_packages_and_packaged_releases_are_read() {
+        let f = parse(
+            "@arch\namd64\n@packages\nii  pincore-server 1.0-1\nrc  pincore-tuner 0.9-1\n@packaged\naaaa\n@end\n",
+        );
+        assert_eq!(f.architecture.as_deref(), Some("amd64"));
+        assert_eq!(
+            f.packages.into_iter().collect::<Vec<_>>(),
+            [("pincore-server".to_string(), "1.0-1".to_string())],
+            "a removed package (rc) is not installed"
+        );
+        assert_eq!(f.packaged, ["aaaa"]);
+    }
+
+    #[test]
+    fn packages_for_another_architecture_or_a_host_without_dpkg_are_fatal() {
+        let deb = |arch: &str| crate::manifest::DebInfo {
+            package: "p".into(),
+            version: "1".into(),
+            architecture: arch.into(),
+        };
+        let packages = Packages {
+            server: deb("arm64"),
+            tuner: deb("all"),
+        };
+        let found = package_preflight(&packages, &parse("@arch\namd64\n@end\n"));
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0]
+                .what
+                .contains("built for arm64 but the host is amd64"),
+            "{found:?}"
+        );
+        assert!(package_preflight(&packages, &parse("@arch\narm64\n@end\n")).is_empty());
+        let found = package_preflight(&packages, &parse("@arch\n@end\n"));
+        assert!(found[0].what.contains("no dpkg on the host"), "{found:?}");
     }
 }

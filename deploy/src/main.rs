@@ -117,14 +117,27 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
                     path.display()
                 );
             }
+            let parts =
+                |path: &std::path::Path, deb: Option<&pincore_deploy::manifest::DebInfo>| match deb
+                {
+                    Some(d) => format!(
+                        "{} ({} {} {})",
+                        path.display(),
+                        d.package,
+                        d.version,
+                        d.architecture
+                    ),
+                    None => path.display().to_string(),
+                };
+            let packages = m.release.packages.as_ref();
             println!(
                 "{}: valid: {} host(s) in {} group(s), profile {}, release from {} and {}",
                 manifest.display(),
                 m.hosts.len(),
                 m.groups.len(),
                 m.profile.name,
-                m.release.server.display(),
-                m.release.tuner.display(),
+                parts(&m.release.server, packages.map(|p| &p.server)),
+                parts(&m.release.tuner, packages.map(|p| &p.tuner)),
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -132,7 +145,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
             let m = Manifest::load(manifest)?;
             let (release, fleet) = rollout::prepare(&m, hosts, m.health_url())?;
             let planned = fleet.plan(&release)?;
-            let preflight = fleet.preflight(&planned);
+            let preflight = fleet.preflight(&release, &planned);
             for (host, severity, line) in preflight.findings() {
                 let kind = match severity {
                     Severity::Fatal => "preflight",

@@ -16,6 +16,11 @@ pub struct Desired {
     pub definition_sha256: Option<String>,
     /// What the release's listening sockets depend on (`Release::listeners`).
     pub listeners: Option<String>,
+    /// For a release of Debian packages: each package's name and version (empty for binaries).
+    pub packages: Vec<(String, String)>,
+    /// Installing the packages restarts the server (the package's own unit restarts on upgrade under
+    /// systemd), so there is no upgrade in place.
+    pub package_restarts: bool,
 }
 
 /// One thing done to a host, in this order.
@@ -28,6 +33,8 @@ pub enum Step {
     Switch,
     /// Install or update the service definition.
     InstallService,
+    /// `dpkg -i` the release's Debian packages (a deb release only).
+    InstallPackages,
     /// `pincore-tuner apply --persist` with the release's profile.
     Tune,
     /// Restart the server, then gate on `/healthz`.
@@ -43,6 +50,7 @@ impl Step {
             Step::Upload => "upload",
             Step::Switch => "switch",
             Step::InstallService => "install-service",
+            Step::InstallPackages => "install-packages",
             Step::Tune => "tune",
             Step::Restart => "restart",
             Step::Upgrade => "upgrade",
@@ -95,6 +103,10 @@ pub fn decide(host: &str, desired: &Desired, observed: &Facts) -> HostPlan {
         if definition_changed {
             steps.push(Step::InstallService);
         }
+        if !desired.packages.is_empty() {
+            reasons.push(format!("packages {}", package_versions(desired, observed)));
+            steps.push(Step::InstallPackages);
+        }
         steps.push(Step::Tune);
         match restart_needed(desired, observed, definition_changed) {
             None => {
@@ -116,6 +128,17 @@ pub fn decide(host: &str, desired: &Desired, observed: &Facts) -> HostPlan {
             reasons.push("service definition changed".into());
             steps.push(Step::InstallService);
         }
+        let packages_drifted = desired
+            .packages
+            .iter()
+            .any(|(name, version)| observed.packages.get(name) != Some(version));
+        if packages_drifted {
+            reasons.push(format!(
+                "packages not as released: {}",
+                package_versions(desired, observed)
+            ));
+            steps.push(Step::InstallPackages);
+        }
         if observed.tuning != Tuned::Match {
             reasons.push(format!("tuning {}", observed.tuning.as_str()));
             steps.push(Step::Tune);
@@ -125,7 +148,7 @@ pub fn decide(host: &str, desired: &Desired, observed: &Facts) -> HostPlan {
         } else if !observed.healthy {
             reasons.push("server unhealthy".into());
         }
-        if definition_changed || !observed.running || !observed.healthy {
+        if definition_changed || packages_drifted || !observed.running || !observed.healthy {
             steps.push(Step::Restart);
         }
     }
@@ -151,6 +174,11 @@ fn restart_needed(desired: &Desired, observed: &Facts, definition_changed: bool)
         Some("the server is unhealthy".into())
     } else if definition_changed {
         Some("the service definition changes".into())
+    } else if desired.package_restarts {
+        Some(
+            "installing the package restarts pincore-server.service (its unit restarts on upgrade)"
+                .into(),
+        )
     } else if recorded.is_none() {
         Some("no listeners are recorded for the running release (deployed before upgrades in place, or rolled back to)".into())
     } else if recorded != desired.listeners.as_ref() {
@@ -162,12 +190,62 @@ fn restart_needed(desired: &Desired, observed: &Facts, definition_changed: bool)
     }
 }
 
+/// What a revert does with the Debian packages a failed release installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackagesBack {
+    /// Nothing: the release installed none, or the host goes back to a release of binaries (the packages stay,
+    /// unused).
+    Keep,
+    /// Reinstall the previous release's packages.
+    Reinstall,
+    /// Remove these: the failed release installed them on a host that had no previous release nor them.
+    Remove(Vec<String>),
+}
+
+/// How a host's packages go back when a release of `packages` (names) fails on it after `plan`'s steps began:
+/// to the packages of the release it goes back to (`back`), or, with none, to the packages it had (`observed`).
+pub fn packages_back(
+    packages: &[String],
+    plan: &HostPlan,
+    back: Option<&str>,
+    observed: &Facts,
+) -> PackagesBack {
+    match back {
+        Some(b) if observed.packaged.iter().any(|r| r == b) => PackagesBack::Reinstall,
+        None if plan.steps.contains(&Step::InstallPackages) => PackagesBack::Remove(
+            packages
+                .iter()
+                .filter(|name| !observed.packages.contains_key(*name))
+                .cloned()
+                .collect(),
+        ),
+        _ => PackagesBack::Keep,
+    }
+}
+
+/// Each package's installed version → the release's, e.g. `pincore-server 0.1.0-1 → 0.1.0-2, pincore-tuner
+/// 0.1.0-1 (installed)`.
+fn package_versions(desired: &Desired, observed: &Facts) -> String {
+    let each: Vec<String> = desired
+        .packages
+        .iter()
+        .map(|(name, version)| match observed.packages.get(name) {
+            None => format!("{name} (not installed) → {version}"),
+            Some(old) if old == version => format!("{name} {version} (installed)"),
+            Some(old) => format!("{name} {old} → {version}"),
+        })
+        .collect();
+    each.join(", ")
+}
+
 /// One thing done to put a host back on its previous release, in this order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Undo {
     /// Point `current` at the release.
     Switch(String),
+    /// Reinstall the release's Debian packages (a release of packages only).
+    Reinstall(String),
     /// `pincore-tuner rollback` (back to the values before pincore's first apply), then the release's profile.
     Retune(String),
     /// Upgrade in place back to the release (a handoff), or restart when the running server cannot hand
@@ -204,8 +282,11 @@ pub fn rollback(observed: &Facts) -> Result<Vec<Undo>, String> {
             "previous release {previous} has no readable profile.arg: its tuning is unknown, so it is not switched to"
         ));
     };
-    Ok(vec![
-        Undo::Switch(previous.clone()),
+    let mut undo = vec![Undo::Switch(previous.clone())];
+    if observed.packaged.contains(&previous) {
+        undo.push(Undo::Reinstall(previous.clone()));
+    }
+    undo.extend([
         Undo::Retune(previous.clone()),
         Undo::Restart,
         Undo::Record {
@@ -214,7 +295,8 @@ pub fn rollback(observed: &Facts) -> Result<Vec<Undo>, String> {
             profile: profile.clone(),
             hashes: deployed.hashes.clone(),
         },
-    ])
+    ]);
+    Ok(undo)
 }
 
 /// Splits `hosts` host indices into the canary batch and then batches of `max_parallel`.
@@ -265,6 +347,9 @@ mod tests {
             nic_present: None,
             io_uring_disabled: None,
             profiles: Default::default(),
+            architecture: None,
+            packages: Default::default(),
+            packaged: Vec::new(),
         }
     }
 
@@ -273,6 +358,8 @@ mod tests {
             release: release.into(),
             definition_sha256: None,
             listeners: None,
+            packages: Vec::new(),
+            package_restarts: false,
         }
     }
 
@@ -380,6 +467,8 @@ mod tests {
             release: "r1".into(),
             definition_sha256: Some("new".into()),
             listeners: None,
+            packages: Vec::new(),
+            package_restarts: false,
         };
         let p = decide("h", &want, &facts(Some("r1"), true, true, Tuned::Match));
         assert_eq!(p.steps, [Step::InstallService, Step::Restart]);
@@ -468,5 +557,131 @@ mod tests {
                 .contains("r1 has no readable profile.arg"),
             "{unknown:?}"
         );
+    }
+
+    fn deb(release: &str, version: &str, restarts: bool) -> Desired {
+        let mut d = desired(release);
+        d.listeners = Some("resp=127.0.0.1:6380".into());
+        d.packages = vec![
+            ("pincore-server".into(), version.into()),
+            ("pincore-tuner".into(), "1.0-1".into()),
+        ];
+        d.package_restarts = restarts;
+        d
+    }
+
+    #[test]
+    fn a_deb_release_installs_its_packages_and_says_from_which_versions() {
+        let mut running = facts(Some("r1"), true, true, Tuned::Match);
+        running
+            .packages
+            .insert("pincore-server".into(), "1.0-1".into());
+        running
+            .packages
+            .insert("pincore-tuner".into(), "1.0-1".into());
+        let p = decide("h", &deb("r2", "1.1-1", false), &running);
+        assert_eq!(
+            p.steps,
+            [
+                Step::Upload,
+                Step::Switch,
+                Step::InstallPackages,
+                Step::Tune,
+                Step::Upgrade
+            ]
+        );
+        assert!(
+            p.reasons.contains(
+                &"packages pincore-server 1.0-1 → 1.1-1, pincore-tuner 1.0-1 (installed)"
+                    .to_string()
+            ),
+            "{:?}",
+            p.reasons
+        );
+        // Under systemd the package restarts its own unit when it is installed: named, and no handoff.
+        let p = decide("h", &deb("r2", "1.1-1", true), &running);
+        assert_eq!(p.steps.last(), Some(&Step::Restart));
+        assert!(
+            p.reasons
+                .iter()
+                .any(|r| r.contains("installing the package restarts")),
+            "{:?}",
+            p.reasons
+        );
+        let fresh = decide(
+            "h",
+            &deb("r1", "1.0-1", false),
+            &facts(None, false, false, Tuned::Unknown),
+        );
+        assert!(
+            fresh.reasons[1].starts_with("packages pincore-server (not installed) → 1.0-1"),
+            "{:?}",
+            fresh.reasons
+        );
+    }
+
+    #[test]
+    fn a_package_changed_under_the_current_release_is_reinstalled() {
+        let mut f = facts(Some("r1"), true, true, Tuned::Match);
+        f.packages.insert("pincore-server".into(), "9.9-1".into());
+        f.packages.insert("pincore-tuner".into(), "1.0-1".into());
+        let p = decide("h", &deb("r1", "1.0-1", false), &f);
+        assert_eq!(p.steps, [Step::InstallPackages, Step::Restart]);
+        assert!(
+            p.reasons[0].contains("pincore-server 9.9-1 → 1.0-1"),
+            "{:?}",
+            p.reasons
+        );
+        f.packages.insert("pincore-server".into(), "1.0-1".into());
+        assert!(decide("h", &deb("r1", "1.0-1", false), &f).in_sync());
+    }
+
+    #[test]
+    fn rollback_to_a_release_of_packages_reinstalls_them_before_tuning() {
+        let mut f = deployed_twice("r2", "r1");
+        assert!(!rollback(&f)
+            .unwrap()
+            .contains(&Undo::Reinstall("r1".into())));
+        f.packaged.push("r1".into());
+        let undo = rollback(&f).unwrap();
+        assert_eq!(
+            &undo[..3],
+            [
+                Undo::Switch("r1".into()),
+                Undo::Reinstall("r1".into()),
+                Undo::Retune("r1".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_release_of_packages_goes_back_to_the_packages_the_host_had() {
+        let want = deb("r2", "1.1-1", false);
+        let names: Vec<String> = want.packages.iter().map(|(n, _)| n.clone()).collect();
+        let mut f = deployed_twice("r1", "r0");
+        let p = decide("h", &want, &f);
+        // Back to a release of binaries: the packages stay (unused), nothing to reinstall.
+        assert_eq!(
+            packages_back(&names, &p, Some("r1"), &f),
+            PackagesBack::Keep
+        );
+        f.packaged.push("r1".into());
+        assert_eq!(
+            packages_back(&names, &p, Some("r1"), &f),
+            PackagesBack::Reinstall
+        );
+        // A first release: only what it installed is removed, not a package the operator had installed.
+        let mut fresh = facts(None, false, false, Tuned::Unknown);
+        fresh
+            .packages
+            .insert("pincore-tuner".into(), "0.9-1".into());
+        let p = decide("h", &want, &fresh);
+        assert_eq!(
+            packages_back(&names, &p, None, &fresh),
+            PackagesBack::Remove(vec!["pincore-server".into()])
+        );
+        let binaries = desired("r2");
+        let p = decide("h", &binaries, &fresh);
+        assert_eq!(packages_back(&[], &p, None, &fresh), PackagesBack::Keep);
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::manifest::{Manifest, Tuning};
+use crate::manifest::{Manifest, Packages, Tuning};
 
 /// Release binaries larger than this are refused (a debug build of the server is about 100 MiB).
 pub const BINARY_LIMIT: u64 = 4 * 1024 * 1024 * 1024;
@@ -24,6 +24,8 @@ pub struct Release {
     pub config: String,
     pub tuning: Tuning,
     pub hashes: Hashes,
+    /// Set when `server` and `tuner` are Debian packages (installed with dpkg on each host).
+    pub packages: Option<Packages>,
 }
 
 /// A release binary: hashed as a stream when the release is read, and streamed again from `path` when it is
@@ -143,6 +145,18 @@ pub fn check_paths(manifest: &Manifest) -> Result<Vec<PathBuf>> {
 }
 
 fn binaries(manifest: &Manifest) -> [(&Path, &'static str); 2] {
+    if manifest.release.packages.is_some() {
+        return [
+            (
+                &manifest.release.server,
+                "the pincore-server package (release.deb; build it with packaging/build-debs.sh)",
+            ),
+            (
+                &manifest.release.tuner,
+                "the pincore-tuner package (release.tuner_deb; build it with packaging/build-debs.sh)",
+            ),
+        ];
+    }
     [
         (
             &manifest.release.server,
@@ -182,12 +196,14 @@ impl Release {
     pub fn read(manifest: &Manifest) -> Result<Release> {
         let [(server, s), (tuner, t)] = binaries(manifest);
         let (server, tuner) = (Binary::read(server, s)?, Binary::read(tuner, t)?);
-        Ok(Release::from_parts(
+        let mut release = Release::from_parts(
             server,
             tuner,
             manifest.server.text.clone(),
             manifest.tuning.clone(),
-        ))
+        );
+        release.packages = manifest.release.packages.clone();
+        Ok(release)
     }
 
     /// A release from its parts (the id is derived from their content).
@@ -213,6 +229,17 @@ impl Release {
             config,
             tuning,
             hashes,
+            packages: None,
+        }
+    }
+
+    /// The names the release's two files have in its directory on a host: the binaries themselves, or the
+    /// packages (`pincore-server.deb`), beside links to the binaries they install.
+    pub fn file_names(&self) -> [&'static str; 2] {
+        if self.packages.is_some() {
+            ["pincore-server.deb", "pincore-tuner.deb"]
+        } else {
+            ["pincore-server", "pincore-tuner"]
         }
     }
 }

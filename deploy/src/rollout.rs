@@ -11,13 +11,13 @@ use serde::Serialize;
 use crate::commands::release_dir;
 use crate::error::{Error, Result};
 use crate::facts::{self, Deployed, Facts, Severity};
-use crate::manifest::{Host, Manifest, Rollout};
+use crate::manifest::{Host, Manifest, Rollout, ServiceKind};
 use crate::plan::{self, Desired, HostPlan, Step, Undo};
 use crate::release::{sha256, Release};
 use crate::service;
 use crate::steps::{
-    back_to_current, health_gate, record, retune, revert, switch, tune, upload, with_server_log,
-    write_record, Target,
+    back_to_current, health_gate, install_packages, record, retune, revert, switch, tune, upload,
+    with_server_log, write_record, Target,
 };
 use crate::transport;
 
@@ -127,6 +127,14 @@ impl Fleet {
                 release: release.id.clone(),
                 definition_sha256: t.service.definition().map(|d| sha256(d.as_bytes())),
                 listeners: release.listeners(),
+                packages: release
+                    .packages
+                    .iter()
+                    .flat_map(|p| p.both())
+                    .map(|d| (d.package.clone(), d.version.clone()))
+                    .collect(),
+                package_restarts: release.packages.is_some()
+                    && t.host.service == ServiceKind::Systemd,
             })
             .collect()
     }
@@ -143,8 +151,9 @@ impl Fleet {
             .collect())
     }
 
-    /// Every host's preflight, judged once from the facts in `plans` (what [`Fleet::plan`] returned).
-    pub fn preflight(&self, plans: &[(HostPlan, Facts)]) -> Preflight {
+    /// Every host's preflight for `release`, judged once from the facts in `plans` (what [`Fleet::plan`]
+    /// returned).
+    pub fn preflight(&self, release: &Release, plans: &[(HostPlan, Facts)]) -> Preflight {
         Preflight {
             hosts: self
                 .targets
@@ -153,6 +162,12 @@ impl Fleet {
                 .map(|(t, (_, f))| {
                     let findings = facts::preflight(&t.host, f)
                         .into_iter()
+                        .chain(
+                            release
+                                .packages
+                                .iter()
+                                .flat_map(|p| facts::package_preflight(p, f)),
+                        )
                         .map(|p| (p.severity, format!("{}; fix: {}", p.what, p.fix)))
                         .collect();
                     (t.host.name.clone(), findings)
@@ -349,7 +364,7 @@ pub fn apply(
     progress: Progress,
 ) -> Result<Summary> {
     let plans = fleet.plan(release)?;
-    let preflight = fleet.preflight(&plans);
+    let preflight = fleet.preflight(release, &plans);
     for (host, severity, line) in preflight.findings() {
         if severity == Severity::Warning {
             progress(host, &format!("preflight warning: {line}"));
@@ -426,6 +441,7 @@ fn apply_host(
                     *switched = true;
                 }
                 Step::InstallService => target.service.install(t)?,
+                Step::InstallPackages => install_packages(t, &dir)?,
                 Step::Tune => tune(t, host, &dir)?,
                 Step::Restart | Step::Upgrade => {
                     if *step == Step::Upgrade {
@@ -455,7 +471,12 @@ fn apply_host(
                 .from
                 .as_deref()
                 .filter(|f| *f != release.id && facts.releases.iter().any(|r| r == f));
-            match revert(target, back, &dir, health_url, rollout) {
+            let names: Vec<String> = (release.packages.iter())
+                .flat_map(|p| p.both())
+                .map(|d| d.package.clone())
+                .collect();
+            let packages = plan::packages_back(&names, plan, back, facts);
+            match revert(target, back, &packages, &dir, health_url, rollout) {
                 Ok(()) => Err((e, true)),
                 Err(revert_error) => Err((
                     Error::step(&host.name, "revert", format!("{revert_error} (after: {e})")),
@@ -520,6 +541,10 @@ fn roll_back(
                 progress(&host.name, &format!("switch to {id}"));
                 switch(t, host, id)?;
             }
+            Undo::Reinstall(id) => {
+                progress(&host.name, &format!("reinstall the packages of {id}"));
+                install_packages(t, &release_dir(host, id))?;
+            }
             Undo::Retune(id) => {
                 progress(&host.name, "tune");
                 retune(t, host, &release_dir(host, id))?;
@@ -572,7 +597,7 @@ pub struct HostStatus {
 /// Per host: release, health, tuning verify result and drift from the manifest.
 pub fn status(fleet: &Fleet, release: &Release) -> Result<Vec<HostStatus>> {
     let plans = fleet.plan(release)?;
-    let preflight = fleet.preflight(&plans);
+    let preflight = fleet.preflight(release, &plans);
     Ok(plans
         .into_iter()
         .enumerate()

@@ -8,6 +8,7 @@ use crate::commands;
 use crate::error::{Error, Result};
 use crate::facts::Deployed;
 use crate::manifest::{Host, Rollout, Tuning};
+use crate::plan::PackagesBack;
 use crate::release::{open_binary, Binary, Release};
 use crate::service::Service;
 use crate::transport::Transport;
@@ -39,10 +40,12 @@ pub(crate) fn with_server_log(error: Error, target: &Target) -> Error {
     }
 }
 
-/// Puts a host back on `previous` (or, with none, stops the server and undoes the tuning).
+/// Puts a host back on `previous` (or, with none, stops the server and undoes the tuning), with its packages
+/// as `packages` says.
 pub(crate) fn revert(
     target: &Target,
     previous: Option<&str>,
+    packages: &PackagesBack,
     failed_dir: &str,
     url: &str,
     rollout: &Rollout,
@@ -51,8 +54,12 @@ pub(crate) fn revert(
     let host = &target.host;
     match previous {
         Some(prev) => {
+            let dir = commands::release_dir(host, prev);
             switch(t, host, prev)?;
-            retune(t, host, &commands::release_dir(host, prev))?;
+            if let PackagesBack::Reinstall = packages {
+                install_packages(t, &dir)?;
+            }
+            retune(t, host, &dir)?;
             back_to_current(target)?;
             health_gate(t, &*target.service, url, rollout)
         }
@@ -63,10 +70,25 @@ pub(crate) fn revert(
                 "tuner rollback",
                 &commands::tuner_rollback(host, failed_dir),
                 b"",
-            )
-            .map(drop)
+            )?;
+            match packages {
+                PackagesBack::Remove(names) if !names.is_empty() => t
+                    .check("remove the packages", &commands::deb::remove(names), b"")
+                    .map(drop),
+                _ => Ok(()),
+            }
         }
     }
+}
+
+/// `dpkg -i` the packages of the release in `dir` (quoted).
+pub(crate) fn install_packages(t: &dyn Transport, dir: &str) -> Result<()> {
+    t.check(
+        "install the packages (dpkg -i)",
+        &commands::deb::install(dir),
+        b"",
+    )
+    .map(drop)
 }
 
 /// Puts the release `current` points at back in service after `current` was switched back: by a handoff
@@ -84,9 +106,9 @@ pub(crate) fn back_to_current(target: &Target) -> Result<()> {
 
 /// Streams a release binary to `dest` and checks that what was sent is what the release was hashed from:
 /// a binary rebuilt since then would otherwise be installed under the old release's id.
-fn upload_binary(t: &dyn Transport, binary: &Binary, dest: &str) -> Result<()> {
+fn upload_binary(t: &dyn Transport, binary: &Binary, dest: &str, mode: u32) -> Result<()> {
     let mut stream = open_binary(&binary.path, "a release binary")?;
-    t.upload_from(&mut stream, dest, 0o755)?;
+    t.upload_from(&mut stream, dest, mode)?;
     let (size, sha256) = stream.finish();
     if sha256 != binary.sha256 {
         return Err(Error::step(
@@ -107,10 +129,16 @@ fn upload_binary(t: &dyn Transport, binary: &Binary, dest: &str) -> Result<()> {
 pub(crate) fn upload(t: &dyn Transport, host: &Host, release: &Release) -> Result<()> {
     let dir = format!("{}/releases/{}", host.paths.install, release.id);
     let partial = format!("{}/releases/.{}.partial", host.paths.install, release.id);
+    let [server_name, tuner_name] = release.file_names();
     let binaries = [
-        ("pincore-server", &release.server, &release.hashes.server),
-        ("pincore-tuner", &release.tuner, &release.hashes.tuner),
+        (server_name, &release.server, &release.hashes.server),
+        (tuner_name, &release.tuner, &release.hashes.tuner),
     ];
+    let mode = if release.packages.is_some() {
+        0o644
+    } else {
+        0o755
+    };
     // Binaries already on the host in an earlier release (same SHA-256) are hard-linked instead of uploaded.
     let hashes: Vec<(&str, &str)> = binaries
         .iter()
@@ -123,11 +151,11 @@ pub(crate) fn upload(t: &dyn Transport, host: &Host, release: &Release) -> Resul
     )?;
     for (name, binary, _) in binaries {
         if !linked.lines().any(|l| l == name) {
-            upload_binary(t, binary, &format!("{partial}/{name}"))?;
+            upload_binary(t, binary, &format!("{partial}/{name}"), mode)?;
         }
     }
     let sums = format!(
-        "{}  pincore-server\n{}  pincore-tuner\n",
+        "{}  {server_name}\n{}  {tuner_name}\n",
         release.hashes.server, release.hashes.tuner
     );
     let argument = match &release.tuning {
@@ -143,12 +171,13 @@ pub(crate) fn upload(t: &dyn Transport, host: &Host, release: &Release) -> Resul
         files.push(("profile.yaml", text.clone()));
     }
     // The config is checked by the very binary that will run it, on the host, before anything switches.
-    t.check(
-        "config check (pincore-server check-config)",
-        &commands::complete_release(&partial, &dir, &files),
-        b"",
-    )
-    .map(drop)
+    let complete = if release.packages.is_some() {
+        commands::deb::complete_release(&partial, &dir, &files)
+    } else {
+        commands::complete_release(&partial, &dir, &files)
+    };
+    t.check("config check (pincore-server check-config)", &complete, b"")
+        .map(drop)
 }
 
 /// Points `INSTALL/current` at release `id` (a rename, so it is never missing or half-written).
@@ -261,11 +290,11 @@ mod tests {
         let binary = Binary::read(&src, "a binary").unwrap();
         let dest = dir.path().join("installed");
         let local = Local::new("here");
-        upload_binary(&local, &binary, dest.to_str().unwrap()).unwrap();
+        upload_binary(&local, &binary, dest.to_str().unwrap(), 0o755).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), vec![1u8; 200_000]);
 
         std::fs::write(&src, b"rebuilt").unwrap();
-        let e = upload_binary(&local, &binary, dest.to_str().unwrap())
+        let e = upload_binary(&local, &binary, dest.to_str().unwrap(), 0o755)
             .unwrap_err()
             .to_string();
         assert!(

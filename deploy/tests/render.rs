@@ -266,3 +266,111 @@ defaults:
     );
     assert!(String::from_utf8_lossy(&status.stdout).contains("healthy  verified  in sync"));
 }
+
+/// The example manifest with its release made of (control-only) Debian packages, in `dir`.
+fn deb_example(dir: &Path) -> PathBuf {
+    let deb = |name: &str| {
+        pincore_testkit::control_only_deb(dir, name, "0.1.0-1", "amd64").expect("dpkg-deb -b")
+    };
+    let (server, tuner) = (deb("pincore-server"), deb("pincore-tuner"));
+    let text = std::fs::read_to_string(example()).unwrap();
+    let release_at = text.find("release:\n").unwrap();
+    let server_line = text[release_at..].find("  server: ").unwrap() + release_at;
+    let tuner_end = text[server_line..].find("\nserver:").unwrap() + server_line;
+    let text = format!(
+        "{}  deb: {}\n  tuner_deb: {}{}",
+        &text[..server_line],
+        server.display(),
+        tuner.display(),
+        &text[tuner_end..]
+    );
+    let path = dir.join("cluster-debs.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn deb_release_renders_apt_tasks_that_pass_the_syntax_check_and_a_systemd_mapping() {
+    require!(command("dpkg-deb"), command("ansible-playbook"));
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = deb_example(dir.path());
+    let out_dir = dir.path().join("ansible");
+    render(&manifest, "ansible", &out_dir);
+    let playbook = std::fs::read_to_string(out_dir.join("playbook.yml")).unwrap();
+    let plays: serde_yaml::Value = serde_yaml::from_str(&playbook).unwrap();
+    let tasks = &plays[0]["tasks"][0];
+    let named = |list: &serde_yaml::Value, name: &str| -> serde_yaml::Value {
+        list.as_sequence()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"].as_str().is_some_and(|n| n.starts_with(name)))
+            .unwrap_or_else(|| panic!("no task `{name}` in:\n{playbook}"))
+            .clone()
+    };
+    let install = named(&tasks["block"], "Install the packages");
+    assert_eq!(
+        install["ansible.builtin.apt"]["deb"].as_str(),
+        Some("{{ release_dir }}/{{ item }}")
+    );
+    assert_eq!(
+        serde_yaml::to_string(&install["loop"]).unwrap(),
+        "- pincore-tuner.deb\n- pincore-server.deb\n"
+    );
+    let copied = named(&tasks["block"], "Server package pincore-server 0.1.0-1");
+    assert!(copied["ansible.builtin.copy"]["src"]
+        .as_str()
+        .unwrap()
+        .ends_with("pincore-server_0.1.0-1_amd64.deb"));
+    let back = named(
+        &tasks["rescue"],
+        "Reinstall the previous release's packages",
+    );
+    assert!(back["when"]
+        .as_str()
+        .unwrap()
+        .contains("previous_deb.stat.exists"));
+    let rescue = tasks["rescue"].as_sequence().unwrap();
+    let position = |name: &str| {
+        rescue
+            .iter()
+            .position(|t| t["name"].as_str().is_some_and(|n| n.starts_with(name)))
+            .unwrap()
+    };
+    // The previous packages come back before the previous release's tuner runs; removal comes after the
+    // tuning is undone with the installed tuner.
+    assert!(position("Reinstall") < position("Back to the previous release's tuning"));
+    assert!(position("No previous release: remove") > position("No previous release: undo"));
+    let check = run(Command::new("ansible-playbook")
+        .current_dir(&out_dir)
+        .env("ANSIBLE_HOME", dir.path().join("ansible-home"))
+        .env("ANSIBLE_LOCAL_TEMP", dir.path().join("ansible-tmp"))
+        .args(["-i", "inventory.yml", "--syntax-check", "playbook.yml"]));
+    assert!(check.status.success(), "syntax check failed");
+
+    // systemd: the package brings the unit; the render is what goes beside it.
+    let files = render(&manifest, "systemd", &dir.path().join("systemd"));
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| {
+            p.strip_prefix(dir.path().join("systemd"))
+                .unwrap()
+                .display()
+                .to_string()
+        })
+        .collect();
+    assert!(names.contains(&"server.yaml".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"hosts/edge-1/pincore-server.service.d/cpus.conf".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.ends_with("/pincore-server.service")),
+        "{names:?}"
+    );
+    let dropin = std::fs::read_to_string(
+        dir.path()
+            .join("systemd/hosts/edge-1/pincore-server.service.d/cpus.conf"),
+    )
+    .unwrap();
+    assert!(dropin.contains("[Service]\nCPUAffinity=4-7\n"), "{dropin}");
+}

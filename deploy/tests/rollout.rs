@@ -4,47 +4,11 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use pincore_testkit::require;
-use support::{Lab, TestHost};
+use support::{deploy, stderr, stdout, Lab, TestHost};
 
-const DEPLOY: &str = env!("CARGO_BIN_EXE_pincore-deploy");
 const HEALTHZ: &str = "http://127.0.0.1:9180/healthz";
-
-fn deploy(args: &[&str], manifest: &Path) -> Output {
-    // stderr goes to a file beside the manifest as it happens, so a slow step can be watched live.
-    static RUN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let log = manifest.with_file_name(format!("deploy-{n}.log"));
-    let mut out = Command::new(DEPLOY)
-        .args(args)
-        .arg(manifest)
-        .env(
-            "RUST_LOG",
-            std::env::var("PINCORE_DEPLOY_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stderr(std::fs::File::create(&log).expect("create log"))
-        .output()
-        .expect("run pincore-deploy");
-    out.stderr = std::fs::read(&log).unwrap_or_default();
-    eprintln!(
-        "$ pincore-deploy {} {}\n{}{}",
-        args.join(" "),
-        manifest.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 /// A manifest for the lab's hosts; `log_level` and `resp_port` vary the release, `extra_hosts` adds lines.
 fn manifest(
@@ -55,45 +19,12 @@ fn manifest(
     resp_port: u16,
     extra_hosts: &str,
 ) -> PathBuf {
-    let text = format!(
-        "release:
-  server: {server}
-  tuner: {tuner}
-server:
-  config:
-    shards:
-      cpus: \"0\"
-      io_memory_bytes: 65536
-    services:
-      resp:
-        listen: 127.0.0.1:{resp_port}
-      echo:
-        enabled: false
-        listen: 127.0.0.1:7007
-      admin:
-        listen: 127.0.0.1:9180
-    log:
-      level: {log_level}
-tuning:
-  profile: connections
-rollout:
-  canary: 1
-  max_parallel: 2
-  max_fail: 0
-  healthy_deadline: 20s
-  min_healthy_time: 300ms
-  auto_revert: true
-defaults:
-  nic: lo
-{defaults}groups:
-  edge:
-    hosts:
-{hosts}{extra_hosts}",
-        server = server.display(),
-        tuner = tuner.display(),
-        defaults = lab.ssh_defaults(),
-        hosts = lab.host_lines("      "),
+    let release = format!(
+        "  server: {}\n  tuner: {}\n",
+        server.display(),
+        tuner.display()
     );
+    let text = lab.manifest_text(&release, log_level, resp_port, 2, extra_hosts);
     let path = lab
         .dir
         .path()

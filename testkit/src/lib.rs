@@ -9,7 +9,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -335,4 +335,25 @@ pub fn run_bounded(
         timed_out,
         elapsed: start.elapsed(),
     })
+}
+
+/// An empty Debian package `name` of `version` for `arch` (control file only), built with `dpkg-deb` in `dir`:
+/// what a test needs to exercise code that reads packages, without building pincore's.
+pub fn control_only_deb(dir: &Path, name: &str, version: &str, arch: &str) -> io::Result<PathBuf> {
+    let tree = dir.join(format!("{name}_{version}_{arch}"));
+    std::fs::create_dir_all(tree.join("DEBIAN"))?;
+    std::fs::write(
+        tree.join("DEBIAN/control"),
+        format!(
+            "Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: pincore tests <tests@pincore.dev>\nDescription: test package\n"
+        ),
+    )?;
+    let deb = dir.join(format!("{name}_{version}_{arch}.deb"));
+    run_checked(
+        Command::new("dpkg-deb")
+            .args(["--root-owner-group", "-b"])
+            .arg(&tree)
+            .arg(&deb),
+    )?;
+    Ok(deb)
 }

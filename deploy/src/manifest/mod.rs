@@ -9,6 +9,7 @@
 //! [`locate`] (key → line and column) at the bottom; `raw` (serde's view of the file); `validate` (raw → model,
 //! with the profile and server config checked by [`checks`](crate::checks)); this module ties them together.
 
+mod deb;
 pub mod locate;
 pub mod model;
 mod raw;
@@ -24,8 +25,8 @@ use crate::error::Result;
 
 pub use locate::Locator;
 pub use model::{
-    health_url, Group, Host, HostSettings, Kubernetes, Manifest, PathSettings, Paths, Release,
-    Rollout, ServerConfig, ServiceKind, SshSettings, TransportKind, Tuning,
+    health_url, DebInfo, Group, Host, HostSettings, Kubernetes, Manifest, Packages, PathSettings,
+    Paths, Release, Rollout, ServerConfig, ServiceKind, SshSettings, TransportKind, Tuning,
 };
 
 impl Manifest {

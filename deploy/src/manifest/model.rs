@@ -31,11 +31,46 @@ pub struct Manifest {
     pub hosts: Vec<Host>,
 }
 
-/// The built binaries that make up a release (local paths, resolved against the manifest's directory).
+/// The files that make up a release (local paths, resolved against the manifest's directory): the built
+/// binaries (`release: {server, tuner}`), or Debian packages of them (`release: {deb, tuner_deb}`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Release {
+    /// The pincore-server binary, or with `packages` the pincore-server `.deb`.
     pub server: PathBuf,
+    /// The pincore-tuner binary, or with `packages` the pincore-tuner `.deb`.
     pub tuner: PathBuf,
+    /// Set for a release of Debian packages: what each package says it is.
+    pub packages: Option<Packages>,
+}
+
+/// The two Debian packages of a `deb` release, as `dpkg-deb --field` read them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packages {
+    pub server: DebInfo,
+    pub tuner: DebInfo,
+}
+
+impl Packages {
+    /// Both packages, server first.
+    pub fn both(&self) -> [&DebInfo; 2] {
+        [&self.server, &self.tuner]
+    }
+
+    /// The architecture a host must have (`None`: both are `all`).
+    pub fn architecture(&self) -> Option<&str> {
+        self.both()
+            .into_iter()
+            .map(|d| d.architecture.as_str())
+            .find(|a| *a != "all")
+    }
+}
+
+/// A Debian package's name, version and architecture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebInfo {
+    pub package: String,
+    pub version: String,
+    pub architecture: String,
 }
 
 /// The server's configuration file, as the server reads it.

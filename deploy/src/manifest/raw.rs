@@ -49,8 +49,12 @@ pub(super) struct RawManifest {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRelease {
-    pub(super) server: PathBuf,
-    pub(super) tuner: PathBuf,
+    pub(super) server: Option<PathBuf>,
+    pub(super) tuner: Option<PathBuf>,
+    /// A pincore-server Debian package, instead of `server`.
+    pub(super) deb: Option<PathBuf>,
+    /// The pincore-tuner Debian package that goes with `deb`.
+    pub(super) tuner_deb: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]

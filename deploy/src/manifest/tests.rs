@@ -286,3 +286,89 @@ fn durations_use_the_grammar_of_every_pincore_tool() {
     let (_, _, message) = error_of(&GOOD.replace("500ms", "1h"));
     assert!(message.contains("unknown unit `h`"), "{message}");
 }
+
+/// A control-only Debian package named `name` for `arch`.
+fn tiny_deb(dir: &Path, name: &str, arch: &str) -> std::path::PathBuf {
+    pincore_testkit::control_only_deb(dir, name, "1.2-3", arch).expect("dpkg-deb -b")
+}
+
+fn with_release(release: &str) -> String {
+    GOOD.replace(
+        "  server: bin/pincore-server\n  tuner: bin/pincore-tuner\n",
+        release,
+    )
+}
+
+#[test]
+fn a_deb_release_is_read_with_dpkg_deb() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = tiny_deb(dir.path(), "pincore-server", "amd64");
+    let tuner = tiny_deb(dir.path(), "pincore-tuner", "amd64");
+    let text = with_release(&format!(
+        "  deb: {}\n  tuner_deb: {}\n",
+        server.display(),
+        tuner.display()
+    ));
+    let m = parse(&text).unwrap();
+    let packages = m.release.packages.as_ref().expect("a deb release");
+    assert_eq!(
+        (
+            packages.server.package.as_str(),
+            packages.server.version.as_str()
+        ),
+        ("pincore-server", "1.2-3")
+    );
+    assert_eq!(packages.architecture(), Some("amd64"));
+    assert_eq!(m.release.server, server);
+    assert!(parse(GOOD).unwrap().release.packages.is_none());
+}
+
+#[test]
+fn a_deb_release_names_what_is_wrong_with_each_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = tiny_deb(dir.path(), "pincore-server", "amd64");
+    let tuner = tiny_deb(dir.path(), "pincore-tuner", "amd64");
+    let tuner_arm = tiny_deb(dir.path(), "pincore-tuner", "arm64");
+    let not_deb = dir.path().join("pincore-server");
+    std::fs::write(&not_deb, "#!/bin/sh\n").unwrap();
+    let release = |deb: &Path, tuner_deb: &Path| {
+        with_release(&format!(
+            "  deb: {}\n  tuner_deb: {}\n",
+            deb.display(),
+            tuner_deb.display()
+        ))
+    };
+    let (line, column, message) = error_of(&release(&not_deb, &tuner));
+    assert_eq!((line, column), (2, 3), "{message}");
+    assert!(
+        message.starts_with("release.deb: ") && message.contains("not a Debian package"),
+        "{message}"
+    );
+    let (line, _, message) = error_of(&release(&tuner, &tuner));
+    assert_eq!(line, 2);
+    assert!(
+        message.contains("is the package `pincore-tuner`, not pincore-server"),
+        "{message}"
+    );
+    let (line, _, message) = error_of(&release(&server, &dir.path().join("missing.deb")));
+    assert_eq!(line, 3);
+    assert!(
+        message.starts_with("release.tuner_deb: ") && message.contains("missing.deb"),
+        "{message}"
+    );
+    let (_, _, message) = error_of(&release(&server, &tuner_arm));
+    assert!(
+        message.contains("pincore-tuner is built for arm64 but pincore-server for amd64"),
+        "{message}"
+    );
+    let (_, _, message) = error_of(&with_release(&format!("  deb: {}\n", server.display())));
+    assert!(message.contains("needs `tuner_deb` too"), "{message}");
+    let (_, _, message) = error_of(&with_release(&format!(
+        "  deb: {}\n  tuner_deb: {}\n  server: bin/pincore-server\n",
+        server.display(),
+        tuner.display()
+    )));
+    assert!(message.contains("not parts of both"), "{message}");
+    let (_, _, message) = error_of(&with_release("  tuner: bin/pincore-tuner\n"));
+    assert!(message.contains("`server` is missing"), "{message}");
+}

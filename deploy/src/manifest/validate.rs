@@ -29,9 +29,18 @@ pub(super) fn manifest(raw: RawManifest, path: &Path, locator: &Locator) -> Resu
         }
     };
 
+    let r = raw.release;
+    let (server, tuner, debs) = super::deb::form(r.server, r.tuner, r.deb, r.tuner_deb, locator)?;
+    let (server, tuner) = (resolve(&server), resolve(&tuner));
+    let packages = if debs {
+        Some(super::deb::packages(&server, &tuner, locator)?)
+    } else {
+        None
+    };
     let release = Release {
-        server: resolve(&raw.release.server),
-        tuner: resolve(&raw.release.tuner),
+        server,
+        tuner,
+        packages,
     };
 
     let server = match (raw.server.config, raw.server.config_file) {

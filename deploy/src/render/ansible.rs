@@ -136,6 +136,81 @@ pub fn inventory(manifest: &Manifest) -> Value {
     json!({ "all": { "vars": { "ansible_python_interpreter": "auto_silent" }, "children": children } })
 }
 
+/// The tasks that put the release's two files into its directory: the binaries, or for a release of Debian
+/// packages the `.deb` files, installed with `ansible.builtin.apt: deb:` (dpkg underneath, as `apply` does), and
+/// links to the binaries they install (so `current`, the tuner, the config check and the unit work as for
+/// binaries). Which pincore packages were installed before is read first, for the rescue.
+fn release_files(manifest: &Manifest, release: &Release) -> Vec<Value> {
+    let [server, tuner] = release.file_names();
+    let files = [
+        ("Server", &manifest.release.server, server),
+        ("Tuner", &manifest.release.tuner, tuner),
+    ];
+    let Some(packages) = &release.packages else {
+        return files
+            .into_iter()
+            .map(|(what, src, name)| {
+                json!({
+                    "name": format!("{what} binary"),
+                    "ansible.builtin.copy": { "src": src.display().to_string(), "dest": format!("{{{{ release_dir }}}}/{name}"), "mode": "0755" }
+                })
+            })
+            .collect();
+    };
+    let mut tasks = vec![json!({
+        "name": "Read which pincore packages are installed",
+        "ansible.builtin.command": "dpkg-query -W -f='${db:Status-Abbrev}' pincore-server",
+        "register": "packages_before", "failed_when": false, "changed_when": false
+    })];
+    tasks.extend(files.into_iter().zip(packages.both()).map(|((what, src, name), deb)| {
+        json!({
+            "name": format!("{what} package {} {}", deb.package, deb.version),
+            "ansible.builtin.copy": { "src": src.display().to_string(), "dest": format!("{{{{ release_dir }}}}/{name}"), "mode": "0644" }
+        })
+    }));
+    tasks.extend([
+        json!({
+            "name": "Install the packages (the package restarts its unit under systemd)",
+            "ansible.builtin.apt": { "deb": "{{ release_dir }}/{{ item }}" },
+            "loop": [tuner, server],
+            "notify": "restart pincore-server"
+        }),
+        json!({
+            "name": "Links to the installed binaries",
+            "ansible.builtin.file": { "src": "/usr/bin/{{ item }}", "dest": "{{ release_dir }}/{{ item }}", "state": "link", "force": true },
+            "loop": ["pincore-server", "pincore-tuner"]
+        }),
+    ]);
+    tasks
+}
+
+/// The rescue's parts for a release of Debian packages: the previous release's packages reinstalled (dpkg
+/// downgrades) right after `current` goes back, and — last, after the tuning is undone with the installed
+/// tuner — with no previous release on a host that had no pincore package before, the packages removed.
+fn packages_back() -> (Vec<Value>, Value) {
+    let previous = "{{ pincore_install }}/releases/{{ previous_release }}";
+    let reinstall = vec![
+        json!({
+            "name": "Does the previous release have packages",
+            "ansible.builtin.stat": { "path": format!("{previous}/pincore-server.deb") },
+            "register": "previous_deb",
+            "when": "previous_release | length > 0"
+        }),
+        json!({
+            "name": "Reinstall the previous release's packages",
+            "ansible.builtin.apt": { "deb": format!("{previous}/{{{{ item }}}}") },
+            "loop": ["pincore-tuner.deb", "pincore-server.deb"],
+            "when": "previous_release | length > 0 and previous_deb.stat.exists"
+        }),
+    ];
+    let remove = json!({
+        "name": "No previous release: remove the packages this one installed",
+        "ansible.builtin.apt": { "name": ["pincore-server", "pincore-tuner"], "state": "absent" },
+        "when": "previous_release | length == 0 and (packages_before.stdout | default('')) != 'ii '"
+    });
+    (reinstall, remove)
+}
+
 /// The playbook: one play over every group, in batches.
 pub fn playbook(manifest: &Manifest, release: &Release, dropin_name: &str) -> Value {
     let r = &manifest.rollout;
@@ -189,22 +264,15 @@ pub fn playbook(manifest: &Manifest, release: &Release, dropin_name: &str) -> Va
             "name": "Release directory",
             "ansible.builtin.file": { "path": "{{ release_dir }}", "state": "directory", "mode": "0755" }
         }),
-        json!({
-            "name": "Server binary",
-            "ansible.builtin.copy": { "src": manifest.release.server.display().to_string(), "dest": "{{ release_dir }}/pincore-server", "mode": "0755" }
-        }),
-        json!({
-            "name": "Tuner binary",
-            "ansible.builtin.copy": { "src": manifest.release.tuner.display().to_string(), "dest": "{{ release_dir }}/pincore-tuner", "mode": "0755" }
-        }),
-        json!({
-            "name": "Server config, checked by the release's own binary before it is installed",
-            "ansible.builtin.copy": {
-                "src": "files/server.yaml", "dest": "{{ release_dir }}/server.yaml", "mode": "0644",
-                "validate": "{{ release_dir }}/pincore-server check-config %s"
-            }
-        }),
     ];
+    block.extend(release_files(manifest, release));
+    block.extend([json!({
+        "name": "Server config, checked by the release's own binary before it is installed",
+        "ansible.builtin.copy": {
+            "src": "files/server.yaml", "dest": "{{ release_dir }}/server.yaml", "mode": "0644",
+            "validate": "{{ release_dir }}/pincore-server check-config %s"
+        }
+    })]);
     block.extend(copy_profile);
     block.extend([
         json!({
@@ -214,7 +282,7 @@ pub fn playbook(manifest: &Manifest, release: &Release, dropin_name: &str) -> Va
             },
             "loop": [
                 { "name": "profile.arg", "content": format!("{argument}\n") },
-                { "name": "SHA256SUMS", "content": format!("{}  pincore-server\n{}  pincore-tuner\n", release.hashes.server, release.hashes.tuner) },
+                { "name": "SHA256SUMS", "content": format!("{}  {}\n{}  {}\n", release.hashes.server, release.file_names()[0], release.hashes.tuner, release.file_names()[1]) },
                 { "name": ".complete", "content": "" }
             ],
             "loop_control": { "label": "{{ item.name }}" }
@@ -277,12 +345,16 @@ pub fn playbook(manifest: &Manifest, release: &Release, dropin_name: &str) -> Va
             }
         }),
     ]);
-    let rescue = vec![
-        json!({
-            "name": "Back to the previous release",
-            "ansible.builtin.file": { "src": "releases/{{ previous_release }}", "dest": "{{ pincore_install }}/current", "state": "link", "force": true },
-            "when": "previous_release | length > 0"
-        }),
+    let mut rescue = vec![json!({
+        "name": "Back to the previous release",
+        "ansible.builtin.file": { "src": "releases/{{ previous_release }}", "dest": "{{ pincore_install }}/current", "state": "link", "force": true },
+        "when": "previous_release | length > 0"
+    })];
+    let (reinstall, remove) = packages_back();
+    if release.packages.is_some() {
+        rescue.extend(reinstall);
+    }
+    rescue.extend([
         json!({
             "name": "Back to the previous release's tuning",
             "ansible.builtin.shell": format!("{prev_tuner} rollback && {prev_tuner} apply \"$(cat {{{{ pincore_install }}}}/releases/{{{{ previous_release }}}}/profile.arg)\" --persist"),
@@ -317,7 +389,10 @@ pub fn playbook(manifest: &Manifest, release: &Release, dropin_name: &str) -> Va
             "name": "Report the failure",
             "ansible.builtin.fail": { "msg": "{{ inventory_hostname }} failed and was reverted: {{ ansible_failed_result.msg | default('see the task above') }}" }
         }),
-    ];
+    ]);
+    if release.packages.is_some() {
+        rescue.insert(rescue.len() - 1, remove);
+    }
     let handlers = json!([
         {
             "name": "Restart (systemd)",

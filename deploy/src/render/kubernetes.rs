@@ -9,7 +9,9 @@
 //! kubelet's static CPU manager gives it exclusive cores; the server reads its own affinity mask. The rollout
 //! block becomes the DaemonSet's rolling update (`maxUnavailable` = `max_parallel`, `minReadySeconds` =
 //! `min_healthy_time`); Kubernetes has no canary batch (use `kubectl rollout` to watch and undo). The
-//! manifest's host names restrict the DaemonSet to those nodes.
+//! manifest's host names restrict the DaemonSet to those nodes. The release itself (binaries or Debian packages)
+//! is not shipped: `kubernetes.image` is what runs, so for a `deb` release build that image from the same
+//! packages (`apt-get install ./pincore-server_*.deb ./pincore-tuner_*.deb` in its Dockerfile).
 
 use std::collections::BTreeMap;
 

@@ -3,15 +3,53 @@
 //! whose writes land in the test's temp dir and /root is an empty tmpfs. ssh reaches each host through a
 //! ProxyCommand into its namespace, exactly as users reach hosts behind a bastion. Nothing outside the temp dir
 //! and the namespaces is written, and dropping a host kills every process in its namespace and deletes it.
+//! [`Lab::with_packages`] makes hosts where dpkg may run: /etc, /usr, /var/log and /var/cache are overlays too.
 
 #![allow(dead_code)] // Each test binary uses its own part of the harness.
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use pincore_testkit::{run_checked, KillOnDrop, Missing, NetNs};
+
+const DEPLOY: &str = env!("CARGO_BIN_EXE_pincore-deploy");
+
+/// Runs `pincore-deploy ARGS MANIFEST` as a user would, and echoes what it printed.
+pub fn deploy(args: &[&str], manifest: &Path) -> Output {
+    // stderr goes to a file beside the manifest as it happens, so a slow step can be watched live.
+    static RUN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let log = manifest.with_file_name(format!("deploy-{n}.log"));
+    let mut out = Command::new(DEPLOY)
+        .args(args)
+        .arg(manifest)
+        .env(
+            "RUST_LOG",
+            std::env::var("PINCORE_DEPLOY_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stderr(std::fs::File::create(&log).expect("create log"))
+        .output()
+        .expect("run pincore-deploy");
+    out.stderr = std::fs::read(&log).unwrap_or_default();
+    eprintln!(
+        "$ pincore-deploy {} {}\n{}{}",
+        args.join(" "),
+        manifest.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
 
 /// What the harness needs from the machine (checked with `pincore_testkit::require!`).
 pub fn prerequisites() -> Result<(), Missing> {
@@ -63,13 +101,23 @@ pub struct Lab {
 impl Lab {
     /// Makes `count` hosts named `h1`, `h2`, … in parallel.
     pub fn new(count: usize) -> io::Result<Lab> {
+        Lab::make(count, Overlays::Deploy)
+    }
+
+    /// As [`Lab::new`], with hosts where dpkg may install packages: /usr, /etc, /var/log and /var/cache are
+    /// overlays too, and systemd's runtime directory is hidden (maintainer scripts find no systemd to talk to).
+    pub fn with_packages(count: usize) -> io::Result<Lab> {
+        Lab::make(count, Overlays::Packages)
+    }
+
+    fn make(count: usize, overlays: Overlays) -> io::Result<Lab> {
         let dir = tempfile::Builder::new().prefix("pcdlab").tempdir()?;
         keygen(&dir.path().join("client_key"))?;
         let names: Vec<String> = (1..=count).map(|i| format!("h{i}")).collect();
         let hosts: Vec<io::Result<TestHost>> = std::thread::scope(|s| {
             let handles: Vec<_> = names
                 .iter()
-                .map(|n| s.spawn(|| TestHost::new(n, dir.path())))
+                .map(|n| s.spawn(|| TestHost::new(n, dir.path(), overlays)))
                 .collect();
             handles
                 .into_iter()
@@ -133,6 +181,54 @@ impl Lab {
         )
     }
 
+    /// A manifest for the lab's hosts: `release` is the `release:` block's lines; the RESP service listens on
+    /// `resp_port` (the admin endpoint on 127.0.0.1:9180), the server logs at `log_level`, batches after the
+    /// canary have `max_parallel` hosts, and `extra_hosts` adds lines under the hosts.
+    pub fn manifest_text(
+        &self,
+        release: &str,
+        log_level: &str,
+        resp_port: u16,
+        max_parallel: usize,
+        extra_hosts: &str,
+    ) -> String {
+        format!(
+            "release:
+{release}server:
+  config:
+    shards:
+      cpus: \"0\"
+      io_memory_bytes: 65536
+    services:
+      resp:
+        listen: 127.0.0.1:{resp_port}
+      echo:
+        enabled: false
+        listen: 127.0.0.1:7007
+      admin:
+        listen: 127.0.0.1:9180
+    log:
+      level: {log_level}
+tuning:
+  profile: connections
+rollout:
+  canary: 1
+  max_parallel: {max_parallel}
+  max_fail: 0
+  healthy_deadline: 20s
+  min_healthy_time: 300ms
+  auto_revert: true
+defaults:
+  nic: lo
+{defaults}groups:
+  edge:
+    hosts:
+{hosts}{extra_hosts}",
+            defaults = self.ssh_defaults(),
+            hosts = self.host_lines("      "),
+        )
+    }
+
     pub fn host_lines(&self, indent: &str) -> String {
         self.hosts
             .iter()
@@ -147,12 +243,46 @@ impl Lab {
     }
 }
 
+/// Which of the machine's directories a test host overlays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Overlays {
+    /// What a deploy writes: /etc/sysctl.d, /opt, /var/lib, /run.
+    Deploy,
+    /// And what dpkg writes: all of /etc (with sysctl.d in it), /usr, /var/log, /var/cache.
+    Packages,
+}
+
+impl Overlays {
+    /// `(path, name)`: each overlaid directory and the name of its upper dir under `ovl/`. Never one inside
+    /// another (the kernel stacks overlays only two deep, and the machine's root may be one).
+    fn dirs(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Overlays::Deploy => &[
+                ("etc/sysctl.d", "sysctl"),
+                ("opt", "opt"),
+                ("var/lib", "varlib"),
+                ("run", "run"),
+            ],
+            Overlays::Packages => &[
+                ("etc", "etc"),
+                ("usr", "usr"),
+                ("opt", "opt"),
+                ("var/lib", "varlib"),
+                ("var/log", "varlog"),
+                ("var/cache", "varcache"),
+                ("run", "run"),
+            ],
+        }
+    }
+}
+
 /// One test host.
 pub struct TestHost {
     pub name: String,
     pub ns: NetNs,
     /// The host's temp dir: keys, sshd config, and the overlays' upper dirs under `ovl/`.
     pub dir: PathBuf,
+    overlays: Overlays,
     sshd: Option<KillOnDrop>,
 }
 
@@ -166,7 +296,7 @@ fn keygen(path: &Path) -> io::Result<()> {
 }
 
 impl TestHost {
-    fn new(name: &str, lab: &Path) -> io::Result<TestHost> {
+    fn new(name: &str, lab: &Path, overlays: Overlays) -> io::Result<TestHost> {
         let dir = lab.join(name);
         std::fs::create_dir_all(&dir)?;
         keygen(&dir.join("host_key"))?;
@@ -182,20 +312,33 @@ impl TestHost {
             ),
         )?;
         // Overlays keep the machine's files visible inside the host and send every write to ovl/*/up.
+        let pairs: Vec<String> = overlays
+            .dirs()
+            .iter()
+            .map(|(path, name)| format!("{path}:{name}"))
+            .collect();
+        // Package hosts: no systemd to talk to, and no man-db index rebuilt on every install (as in minimal
+        // images; it took most of each dpkg run).
+        let hide_systemd = if overlays == Overlays::Packages {
+            "[ -d /run/systemd ] && mount -t tmpfs tmpfs /run/systemd\nrm -f /var/lib/man-db/auto-update\n"
+        } else {
+            ""
+        };
         std::fs::write(
             dir.join("start.sh"),
             format!(
                 "set -e
-for pair in etc/sysctl.d:sysctl opt:opt var/lib:varlib run:run; do
+for pair in {pairs}; do
   path=${{pair%%:*}}; name=${{pair#*:}}
   mkdir -p {d}/ovl/$name/up {d}/ovl/$name/work
   mount -t overlay overlay -o lowerdir=/$path,upperdir={d}/ovl/$name/up,workdir={d}/ovl/$name/work /$path
 done
 mkdir -p /run/sshd
-# A home of its own: root's dotfiles on this machine (shell init) are not the host's, and writes stay inside.
+{hide_systemd}# A home of its own: root's dotfiles on this machine (shell init) are not the host's, and writes stay inside.
 mount -t tmpfs -o mode=0700 tmpfs /root
 exec /usr/sbin/sshd -D -e -f {d}/sshd_config
-"
+",
+                pairs = pairs.join(" ")
             ),
         )?;
         let ns = NetNs::new(name)?;
@@ -212,6 +355,7 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
             name: name.to_string(),
             ns,
             dir,
+            overlays,
             sshd: Some(sshd),
         };
         host.wait_ready()?;
@@ -250,39 +394,28 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
         format!("ip netns exec {} socat - TCP:127.0.0.1:22", self.ns.name())
     }
 
+    /// Where a path inside the host was written, in its overlay's upper dir (`None`: not overlaid).
+    pub fn written(&self, path: &str) -> Option<PathBuf> {
+        self.overlays.dirs().iter().find_map(|(prefix, name)| {
+            let rest = path.strip_prefix(prefix)?;
+            (rest.is_empty() || rest.starts_with('/')).then(|| {
+                self.dir
+                    .join("ovl")
+                    .join(name)
+                    .join("up")
+                    .join(rest.trim_start_matches('/'))
+            })
+        })
+    }
+
     /// A file written inside the host, read from its overlay (e.g. `var/lib/pincore/deployed.json`).
     pub fn file(&self, path: &str) -> Option<String> {
-        let (top, rest) = [
-            ("etc/sysctl.d/", "sysctl"),
-            ("opt/", "opt"),
-            ("var/lib/", "varlib"),
-            ("run/", "run"),
-        ]
-        .into_iter()
-        .find_map(|(prefix, name)| path.strip_prefix(prefix).map(|rest| (name, rest)))?;
-        std::fs::read_to_string(self.dir.join("ovl").join(top).join("up").join(rest)).ok()
+        std::fs::read_to_string(self.written(path)?).ok()
     }
 
     /// Whether anything was written under a path inside the host.
     pub fn exists(&self, path: &str) -> bool {
-        let Some((top, rest)) = [
-            ("etc/sysctl.d", "sysctl"),
-            ("opt", "opt"),
-            ("var/lib", "varlib"),
-        ]
-        .into_iter()
-        .find_map(|(prefix, name)| {
-            path.strip_prefix(prefix)
-                .map(|rest| (name, rest.trim_start_matches('/')))
-        }) else {
-            return false;
-        };
-        self.dir
-            .join("ovl")
-            .join(top)
-            .join("up")
-            .join(rest)
-            .exists()
+        self.written(path).is_some_and(|p| p.exists())
     }
 
     /// `GET url` from inside the host's network namespace; true on a 2xx answer.
