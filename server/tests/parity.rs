@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use pincore_resp::{skip_reply, Limits};
-use pincore_testkit::{command, free_port, require, wait_for_tcp, KillOnDrop};
-use support::{Client, Server};
+use pincore_testkit::{command, require};
+use support::{redis_server, Client, Server};
 
 /// How two replies must agree.
 #[derive(Clone, Copy)]
@@ -26,23 +26,6 @@ enum Check {
     /// The same aggregate in any order (KEYS, whose order is each server's table order; members of a set,
     /// or of a hash past its compact size, which come in hash-table order).
     Unordered,
-}
-
-/// redis-server 7 on a free loopback port, persisting nothing.
-fn redis_server() -> (KillOnDrop, SocketAddr) {
-    let port = free_port();
-    let process = KillOnDrop::spawn(
-        Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .args(["--enable-debug-command", "yes"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    )
-    .expect("spawn redis-server");
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    wait_for_tcp(addr, Duration::from_secs(10)).expect("redis-server listening");
-    (process, addr)
 }
 
 fn integer(reply: &[u8]) -> Option<i64> {

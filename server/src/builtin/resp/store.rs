@@ -982,6 +982,20 @@ impl Store {
         }
     }
 
+    /// Sets `key`'s access record as RESTORE's IDLETIME (seconds since the last access) or FREQ (the LFU
+    /// counter) give it.
+    pub fn set_access(
+        &mut self,
+        key: &[u8],
+        idle: Option<u64>,
+        frequency: Option<u8>,
+        now: Instant,
+    ) {
+        if let Some(slot) = self.slot_mut(key) {
+            slot.set_access(slot.access().restored(now, idle, frequency));
+        }
+    }
+
     /// Remaining time to live in milliseconds: `None` if the key is missing, `Some(None)` if it has no TTL.
     pub fn ttl(&mut self, key: &[u8], now: Instant) -> Option<Option<u128>> {
         if !self.live(key, now) {
