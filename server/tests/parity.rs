@@ -1968,6 +1968,37 @@ const PUBSUB_RESP3: &[Step] = &[
     (1, "PUNSUBSCRIBE", 1),
 ];
 
+/// The keyspace's own notifications: keys made anew (not overwritten), a key the sweep expired, one evicted
+/// at once when `maxmemory` is lowered below what the keys take.
+const KEYSPACE_EVENTS: &[Step] = &[
+    (1, "CONFIG SET notify-keyspace-events En", 1),
+    (0, "PSUBSCRIBE *", 1),
+    (1, "SET foo bar", 1),
+    (1, "SET foo baz", 1),
+    (1, "SET bar bar", 1),
+    (1, "RPUSH list a", 1),
+    (1, "RPUSH list b", 1),
+    (0, "", 3),
+    (1, "CONFIG SET notify-keyspace-events Ex", 1),
+    (1, "PSETEX gone 100 1", 1),
+    (0, "", 1),
+    (1, "CONFIG SET notify-keyspace-events Ee", 1),
+    (1, "CONFIG SET maxmemory-policy allkeys-lru", 1),
+    (1, "FLUSHALL", 1),
+    (1, "SET foo bar", 1),
+    (1, "CONFIG SET maxmemory 1", 1),
+    (0, "", 1),
+    (1, "CONFIG SET maxmemory 0", 1),
+    (1, "CONFIG SET maxmemory-policy noeviction", 1),
+    (1, "CONFIG SET notify-keyspace-events \"\"", 1),
+    (0, "PUNSUBSCRIBE", 1),
+];
+
+#[test]
+fn keyspace_notifications_of_new_expired_and_evicted_keys_are_redis_s() {
+    run_pubsub(KEYSPACE_EVENTS, 2, false);
+}
+
 #[test]
 fn pubsub_replies_and_messages_are_redis_s_in_resp2() {
     run_pubsub(PUBSUB, 3, false);
