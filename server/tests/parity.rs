@@ -273,6 +273,12 @@ const STRINGS: &[(Check, &str)] = &[
     // where f64's is hidden; values of up to 15 significant digits agree.
     (Same, "INCRBYFLOAT f2 5.0e3"),
     (Same, "INCRBYFLOAT f2 -0.25"),
+    // A value written with 17 decimals reads back whole: adding its opposite comes back to 0, never -0.
+    (Same, "INCRBYFLOAT nz 0.024390243902439025"),
+    (Same, "INCRBYFLOAT nz -0.024390243902439025"),
+    (Same, "GET nz"),
+    (Same, "INCRBYFLOAT nz -0.1"),
+    (Same, "INCRBYFLOAT nz 0.1"),
     (Same, "INCRBYFLOAT f abc"),
     (Same, "INCRBYFLOAT f \"\""),
     (Same, "INCRBYFLOAT f inf"),
@@ -531,6 +537,8 @@ const HASHES: &[(Check, &str)] = &[
     (Same, "HINCRBYFLOAT h f 10.5"),
     (Same, "HINCRBYFLOAT h f 0.1"),
     (Same, "HINCRBYFLOAT h f -5"),
+    (Same, "HINCRBYFLOAT h nz 0.024390243902439025"),
+    (Same, "HINCRBYFLOAT h nz -0.024390243902439025"),
     (Same, "HINCRBYFLOAT h f abc"),
     (Same, "HINCRBYFLOAT h word 1"),
     (Same, "HINCRBYFLOAT h f inf"),
