@@ -137,3 +137,35 @@ fn systemd_is_told_ready_reloading_and_stopping() {
     s.process.signal(libc::SIGTERM);
     assert_eq!(next(), "STOPPING=1");
 }
+
+/// SHUTDOWN stops the server as SIGTERM does (exit 0), closing its own connection without a reply; inside
+/// MULTI it is refused and aborts the transaction (Redis's `no-multi`), and options that contradict the
+/// configuration are refused rather than ignored.
+#[test]
+fn shutdown_stops_the_server_and_is_refused_inside_multi() {
+    let mut s = Server::start_with(DEFAULT_LIMITS, DEFAULT_TIMEOUTS);
+    let mut c = support::Client::connect(s.resp);
+    assert_eq!(c.line("MULTI"), "+OK\r\n");
+    assert_eq!(c.line("SET foo bar"), "+QUEUED\r\n");
+    assert!(c
+        .line("SHUTDOWN")
+        .starts_with("-ERR Command not allowed inside a transaction: SHUTDOWN"));
+    assert!(c.line("EXEC").starts_with("-EXECABORT"));
+    assert_eq!(c.line("EXISTS foo"), ":0\r\n");
+    // No persistence directory: nothing is saved on shutdown, so SAVE cannot be honoured.
+    assert!(c.line("SHUTDOWN SAVE").starts_with("-ERR SHUTDOWN SAVE"));
+    assert_eq!(c.line("SHUTDOWN BOGUS"), "-ERR syntax error\r\n");
+    assert_eq!(c.line("PING"), "+PONG\r\n");
+    let mut stream = s.connect();
+    stream.write_all(b"SHUTDOWN NOSAVE NOW\r\n").unwrap();
+    assert!(
+        closed_by_peer(&mut stream, Duration::from_secs(5)),
+        "SHUTDOWN closes its connection"
+    );
+    let status = s
+        .process
+        .wait_timeout(Duration::from_secs(10))
+        .expect("exited after SHUTDOWN");
+    assert_eq!(status.code(), Some(0), "{}", s.log());
+    assert!(s.log().contains("SHUTDOWN received"), "{}", s.log());
+}

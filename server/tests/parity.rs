@@ -7,12 +7,11 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use pincore_resp::{skip_reply, Limits};
-use pincore_testkit::{command, free_port, require, wait_for_tcp, KillOnDrop};
-use support::{Client, Server};
+use pincore_testkit::{command, require};
+use support::{redis_server, Client, Server};
 
 /// How two replies must agree.
 #[derive(Clone, Copy)]
@@ -26,23 +25,6 @@ enum Check {
     /// The same aggregate in any order (KEYS, whose order is each server's table order; members of a set,
     /// or of a hash past its compact size, which come in hash-table order).
     Unordered,
-}
-
-/// redis-server 7 on a free loopback port, persisting nothing.
-fn redis_server() -> (KillOnDrop, SocketAddr) {
-    let port = free_port();
-    let process = KillOnDrop::spawn(
-        Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .args(["--enable-debug-command", "yes"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    )
-    .expect("spawn redis-server");
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    wait_for_tcp(addr, Duration::from_secs(10)).expect("redis-server listening");
-    (process, addr)
 }
 
 fn integer(reply: &[u8]) -> Option<i64> {
@@ -290,6 +272,12 @@ const STRINGS: &[(Check, &str)] = &[
     // where f64's is hidden; values of up to 15 significant digits agree.
     (Same, "INCRBYFLOAT f2 5.0e3"),
     (Same, "INCRBYFLOAT f2 -0.25"),
+    // A value written with 17 decimals reads back whole: adding its opposite comes back to 0, never -0.
+    (Same, "INCRBYFLOAT nz 0.024390243902439025"),
+    (Same, "INCRBYFLOAT nz -0.024390243902439025"),
+    (Same, "GET nz"),
+    (Same, "INCRBYFLOAT nz -0.1"),
+    (Same, "INCRBYFLOAT nz 0.1"),
     (Same, "INCRBYFLOAT f abc"),
     (Same, "INCRBYFLOAT f \"\""),
     (Same, "INCRBYFLOAT f inf"),
@@ -548,6 +536,8 @@ const HASHES: &[(Check, &str)] = &[
     (Same, "HINCRBYFLOAT h f 10.5"),
     (Same, "HINCRBYFLOAT h f 0.1"),
     (Same, "HINCRBYFLOAT h f -5"),
+    (Same, "HINCRBYFLOAT h nz 0.024390243902439025"),
+    (Same, "HINCRBYFLOAT h nz -0.024390243902439025"),
     (Same, "HINCRBYFLOAT h f abc"),
     (Same, "HINCRBYFLOAT h word 1"),
     (Same, "HINCRBYFLOAT h f inf"),
@@ -1480,6 +1470,30 @@ const INTROSPECTION: &[(Check, &str)] = &[
     (Same, "CONFIG GET notify-keyspace-events"),
     (Same, "CONFIG SET notify-keyspace-events \"\""),
     (Same, "CONFIG GET notify-keyspace-events"),
+    // Several parameters at once, all or nothing; Redis's parameters for what pincore lacks.
+    (
+        Same,
+        "CONFIG SET maxmemory 10000001 repl-backlog-size 10000002",
+    ),
+    (Same, "CONFIG GET repl-backlog-size"),
+    (Same, "CONFIG GET maxmemory"),
+    (Same, "CONFIG SET maxmemory 0 repl-backlog-size 1mb"),
+    (Same, "CONFIG GET repl-backlog-size"),
+    (
+        Same,
+        "CONFIG SET maxmemory 10000001 maxmemory-clients 200% client-query-buffer-limit invalid",
+    ),
+    (Same, "CONFIG GET maxmemory"),
+    (Same, "CONFIG SET maxmemory-clients 10%"),
+    (Same, "CONFIG GET maxmemory-clients"),
+    (Same, "CONFIG SET maxmemory-clients 0"),
+    (Same, "CONFIG SET daemonize yes"),
+    (Same, "CONFIG GET daemonize"),
+    (Same, "CONFIG GET key-load-delay"),
+    (Same, "CONFIG GET *load-delay"),
+    (Unordered, "CONFIG GET *of"),
+    (Same, "CONFIG GET maxmemory-samples"),
+    (Same, "CONFIG SET maxmemory-samples 5"),
     (Same, "CONFIG RESETSTAT"),
     (Same, "CONFIG RESETSTAT x"),
     (Same, "CONFIG FOO"),
@@ -1984,6 +1998,37 @@ const PUBSUB_RESP3: &[Step] = &[
     (1, "CLIENT REPLY ON", 1),
     (1, "PUNSUBSCRIBE", 1),
 ];
+
+/// The keyspace's own notifications: keys made anew (not overwritten), a key the sweep expired, one evicted
+/// at once when `maxmemory` is lowered below what the keys take.
+const KEYSPACE_EVENTS: &[Step] = &[
+    (1, "CONFIG SET notify-keyspace-events En", 1),
+    (0, "PSUBSCRIBE *", 1),
+    (1, "SET foo bar", 1),
+    (1, "SET foo baz", 1),
+    (1, "SET bar bar", 1),
+    (1, "RPUSH list a", 1),
+    (1, "RPUSH list b", 1),
+    (0, "", 3),
+    (1, "CONFIG SET notify-keyspace-events Ex", 1),
+    (1, "PSETEX gone 100 1", 1),
+    (0, "", 1),
+    (1, "CONFIG SET notify-keyspace-events Ee", 1),
+    (1, "CONFIG SET maxmemory-policy allkeys-lru", 1),
+    (1, "FLUSHALL", 1),
+    (1, "SET foo bar", 1),
+    (1, "CONFIG SET maxmemory 1", 1),
+    (0, "", 1),
+    (1, "CONFIG SET maxmemory 0", 1),
+    (1, "CONFIG SET maxmemory-policy noeviction", 1),
+    (1, "CONFIG SET notify-keyspace-events \"\"", 1),
+    (0, "PUNSUBSCRIBE", 1),
+];
+
+#[test]
+fn keyspace_notifications_of_new_expired_and_evicted_keys_are_redis_s() {
+    run_pubsub(KEYSPACE_EVENTS, 2, false);
+}
 
 #[test]
 fn pubsub_replies_and_messages_are_redis_s_in_resp2() {

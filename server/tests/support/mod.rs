@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use pincore_resp::{encode_command, skip_reply, Limits};
-use pincore_testkit::{command, wait_for_tcp, KillOnDrop, Missing};
+use pincore_testkit::{command, free_port, wait_for_tcp, KillOnDrop, Missing};
 
 pub struct Server {
     pub process: KillOnDrop,
@@ -376,4 +376,21 @@ pub fn redis_py() -> Result<(), Missing> {
         .is_ok_and(|o| o.status.success());
     ok.then_some(())
         .ok_or_else(|| Missing("redis-py is not installed (pip install redis)".into()))
+}
+
+/// redis-server 7 on a free loopback port, persisting nothing.
+pub fn redis_server() -> (KillOnDrop, SocketAddr) {
+    let port = free_port();
+    let process = KillOnDrop::spawn(
+        Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(["--enable-debug-command", "yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .expect("spawn redis-server");
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    wait_for_tcp(addr, Duration::from_secs(10)).expect("redis-server listening");
+    (process, addr)
 }

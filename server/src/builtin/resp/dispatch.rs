@@ -281,6 +281,7 @@ fn not_in_transaction(spec: &Spec, args: &[&[u8]]) -> Option<&'static str> {
         "save" => Some("waits for the snapshot to be written (BGSAVE runs inside MULTI)"),
         "blpop" | "brpop" | "blmove" | "brpoplpush" | "bzpopmin" | "bzpopmax" => Some("blocks"),
         "monitor" => Some("streams every command to this connection"),
+        "shutdown" => Some("stops the server"),
         _ => None,
     }
 }

@@ -50,6 +50,19 @@ impl Access {
         ((self.0 >> 24) as u8).saturating_sub(periods.min(255) as u8)
     }
 
+    /// The record RESTORE gives a key: idle for `idle` seconds (at most what the 24-bit clock holds), or
+    /// with the LFU counter `frequency`; each part not given stays as it is.
+    pub(super) fn restored(self, now: Instant, idle: Option<u64>, frequency: Option<u8>) -> Access {
+        let counter = frequency.unwrap_or((self.0 >> 24) as u8);
+        let at = match idle {
+            Some(seconds) => {
+                clock(now).wrapping_sub(seconds.min(u64::from(CLOCK_MASK)) as u32) & CLOCK_MASK
+            }
+            None => clock(now),
+        };
+        Access(at | u32::from(counter) << 24)
+    }
+
     /// The record after an access at `now`; `random` is a uniform u32 for the counter's logarithmic
     /// increment (Redis's `LFULogIncr`: the higher the counter, the less likely it grows).
     pub(super) fn touched(self, now: Instant, random: u32) -> Access {

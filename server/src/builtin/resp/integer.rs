@@ -1,4 +1,4 @@
-//! Integers as Redis reads them from clients.
+//! Integers, and sizes with units, as Redis reads them from clients.
 
 /// A Redis integer, as Redis's `string2ll` reads one: `0`, or an optional `-` then a digit 1-9 and more
 /// digits, fitting i64. No `+`, spaces, leading zeros or `-0`: `INCR` on "007" is an error in Redis too.
@@ -28,6 +28,28 @@ pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
     }
 }
 
+/// A size as Redis's `memtoull` reads one: digits and an optional unit, `k`/`m`/`g` (powers of 1000) or
+/// `kb`/`mb`/`gb` (powers of 1024), `b`, any case.
+pub fn memory(text: &[u8]) -> Option<usize> {
+    let digits = text.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 {
+        return None;
+    }
+    let number: usize = std::str::from_utf8(&text[..digits]).ok()?.parse().ok()?;
+    let unit = String::from_utf8_lossy(&text[digits..]).to_ascii_lowercase();
+    let multiplier: usize = match unit.as_str() {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1 << 10,
+        "m" => 1_000_000,
+        "mb" => 1 << 20,
+        "g" => 1_000_000_000,
+        "gb" => 1 << 30,
+        _ => return None,
+    };
+    number.checked_mul(multiplier)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,6 +76,19 @@ mod tests {
             ("", None),
         ] {
             assert_eq!(parse_i64(text.as_bytes()), value, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn memory_values_read_as_redis_reads_them() {
+        assert_eq!(memory(b"100"), Some(100));
+        assert_eq!(memory(b"1k"), Some(1000));
+        assert_eq!(memory(b"1KB"), Some(1024));
+        assert_eq!(memory(b"2mb"), Some(2 << 20));
+        assert_eq!(memory(b"1g"), Some(1_000_000_000));
+        assert_eq!(memory(b"1gb"), Some(1 << 30));
+        for bad in [&b""[..], b"-1", b"1x", b"mb", b"1.5mb"] {
+            assert_eq!(memory(bad), None, "{bad:?}");
         }
     }
 }

@@ -26,6 +26,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::eviction::Policy;
+use super::pubsub::{class, PubSub};
 use super::random::random_u64;
 use super::scan::Cursor;
 use super::store::{Store, Taken};
@@ -55,10 +56,20 @@ pub struct Keyspace {
     pub waiters: Waiters,
     /// Whether the background sweep deletes expired keys (DEBUG SET-ACTIVE-EXPIRE).
     active_expire: AtomicBool,
+    /// Where the keyspace's own notifications go: keys that expired, were evicted or were made (a part
+    /// records them while locked and publishes them when released, see [`Part`]).
+    pubsub: std::sync::Arc<PubSub>,
 }
 
 impl Default for Keyspace {
     fn default() -> Keyspace {
+        Keyspace::with_pubsub(Default::default())
+    }
+}
+
+impl Keyspace {
+    /// An empty keyspace publishing its keyspace notifications through `pubsub`.
+    pub fn with_pubsub(pubsub: std::sync::Arc<PubSub>) -> Keyspace {
         Keyspace {
             parts: (0..PARTS).map(|_| Mutex::default()).collect(),
             chooser: ahash::RandomState::new(),
@@ -67,6 +78,7 @@ impl Default for Keyspace {
             policy: AtomicU8::new(0),
             waiters: Waiters::default(),
             active_expire: AtomicBool::new(true),
+            pubsub,
         }
     }
 }
@@ -83,11 +95,13 @@ pub struct Room {
 /// Redis's reply to a write refused by `maxmemory`, word for word.
 pub const OOM: &[u8] = b"OOM command not allowed when used memory > 'maxmemory'.";
 
-/// One part, locked; when released, the change in its bytes goes to the keyspace's total.
+/// One part, locked; when released, the change in its bytes goes to the keyspace's total and the keyspace
+/// notifications its store recorded are published.
 pub struct Part<'a> {
     store: MutexGuard<'a, Store>,
     used: &'a AtomicUsize,
     bytes_before: usize,
+    pubsub: &'a PubSub,
 }
 
 impl Deref for Part<'_> {
@@ -105,6 +119,17 @@ impl DerefMut for Part<'_> {
 
 impl Drop for Part<'_> {
     fn drop(&mut self) {
+        if !self.store.notices.is_empty() {
+            let flags = self.pubsub.events();
+            for (class, key) in self.store.notices.take() {
+                let event = match class {
+                    class::EXPIRED => "expired",
+                    class::EVICTED => "evicted",
+                    _ => "new",
+                };
+                self.pubsub.notify_key(flags, class, event, &key);
+            }
+        }
         let now = self.store.bytes();
         if now > self.bytes_before {
             self.used
@@ -201,13 +226,15 @@ impl Keyspace {
     /// Part `index`, locked. A panic while a part was held (a bug, never input) leaves its data as it was: the
     /// lock is taken anyway rather than failing every later command on that part.
     pub fn lock_part(&self, index: usize) -> Part<'_> {
-        let store = self.parts[index]
+        let mut store = self.parts[index]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        store.notices.want(self.pubsub.events());
         Part {
             bytes_before: store.bytes(),
             store,
             used: &self.used,
+            pubsub: &self.pubsub,
         }
     }
 

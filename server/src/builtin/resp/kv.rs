@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use pincore_resp::reply::{self, Protocol};
 
+use super::decimal;
 use super::expiry::{
     string_deadline, string_options, Clock, ExpireCondition, StringOptions, Ttl, NOT_AN_INTEGER,
 };
@@ -384,23 +385,26 @@ pub fn format_float(value: f64) -> String {
     text
 }
 
-/// INCRBYFLOAT key increment: the new value as text, keeping the key's TTL.
+/// INCRBYFLOAT key increment: the new value as text, keeping the key's TTL. The sum is exact when both
+/// numbers are plain decimals (see [`decimal`]), as Redis's wider `long double` makes it; f64 otherwise.
 pub fn incr_by_float(
     store: &mut Store,
     key: &[u8],
     increment: &[u8],
     now: Instant,
 ) -> Result<String, &'static [u8]> {
-    let current = match store.get(key, now).map_err(|_| WrongType::MESSAGE)? {
-        None => 0.0,
-        Some(value) => parse_float(value).ok_or(NOT_A_FLOAT)?,
+    let (current, exact) = match store.get(key, now).map_err(|_| WrongType::MESSAGE)? {
+        None => (0.0, decimal::sum(b"0", increment)),
+        Some(value) => (
+            parse_float(value).ok_or(NOT_A_FLOAT)?,
+            decimal::sum(value, increment),
+        ),
     };
-    let increment = parse_float(increment).ok_or(NOT_A_FLOAT)?;
-    let value = current + increment;
+    let value = current + parse_float(increment).ok_or(NOT_A_FLOAT)?;
     if !value.is_finite() {
         return Err(b"ERR increment would produce NaN or Infinity");
     }
-    let text = format_float(value);
+    let text = exact.unwrap_or_else(|| format_float(value));
     store.set(
         key,
         text.as_bytes(),

@@ -12,8 +12,10 @@ pub mod auth;
 pub mod blocking;
 pub mod clients;
 pub mod commands;
+mod decimal;
 mod digest;
 mod dispatch;
+pub mod dump;
 pub mod eviction;
 pub mod expiry;
 pub mod glob;
@@ -60,7 +62,7 @@ const KEYSPACE_MISSES: &str = "pincore_keyspace_misses_total";
 
 /// What every shard's instance of the service shares: the keyspace, the subscriptions, INFO's baseline and
 /// the state of saves. Made once per process; cloning shares it.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Shared {
     pub keyspace: Arc<Keyspace>,
     /// Channel and pattern subscriptions.
@@ -69,6 +71,20 @@ pub struct Shared {
     pub stats: Arc<stats::Baseline>,
     /// Whether a snapshot is being saved, the last one's outcome, writes since.
     pub saves: Arc<persistence::Saves>,
+}
+
+impl Default for Shared {
+    /// The keyspace publishes its own keyspace notifications (expired, evicted and new keys) through the
+    /// subscriptions the commands use.
+    fn default() -> Shared {
+        let pubsub = Arc::new(PubSub::default());
+        Shared {
+            keyspace: Arc::new(Keyspace::with_pubsub(pubsub.clone())),
+            pubsub,
+            stats: Default::default(),
+            saves: Default::default(),
+        }
+    }
 }
 
 /// One shard's instance of the key-value service.

@@ -10,26 +10,7 @@
 use super::commands::Spec;
 use super::pubsub::PubSub;
 
-/// Redis's event classes, as the flag letters of `notify-keyspace-events` name them.
-pub mod class {
-    pub const KEYSPACE: u32 = 1 << 0; // K
-    pub const KEYEVENT: u32 = 1 << 1; // E
-    pub const GENERIC: u32 = 1 << 2; // g
-    pub const STRING: u32 = 1 << 3; // $
-    pub const LIST: u32 = 1 << 4; // l
-    pub const SET: u32 = 1 << 5; // s
-    pub const HASH: u32 = 1 << 6; // h
-    pub const ZSET: u32 = 1 << 7; // z
-    pub const EXPIRED: u32 = 1 << 8; // x
-    pub const EVICTED: u32 = 1 << 9; // e
-    pub const STREAM: u32 = 1 << 10; // t
-    pub const KEY_MISS: u32 = 1 << 11; // m
-    pub const MODULE: u32 = 1 << 12; // d
-    pub const NEW: u32 = 1 << 13; // n
-    /// `A`: every class but `m` and `n`.
-    pub const ALL: u32 =
-        GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
-}
+pub use super::pubsub::class;
 
 /// The letters in the order Redis writes them back (`keyspaceEventsFlagsToString`).
 const LETTERS: [(char, u32); 11] = [
@@ -194,17 +175,7 @@ pub fn key(pubsub: &PubSub, class: u32, event: &str, key: &[u8]) {
 
 /// One key's notification: on `__keyspace@0__:key` and `__keyevent@0__:event`, as `flags` allow.
 pub fn publish(pubsub: &PubSub, flags: u32, class: u32, event: &str, key: &[u8]) {
-    if flags & class == 0 {
-        return;
-    }
-    if flags & class::KEYSPACE != 0 {
-        let channel = [&b"__keyspace@0__:"[..], key].concat();
-        pubsub.publish(&channel, event.as_bytes());
-    }
-    if flags & class::KEYEVENT != 0 {
-        let channel = format!("__keyevent@0__:{event}");
-        pubsub.publish(channel.as_bytes(), key);
-    }
+    pubsub.notify_key(flags, class, event, key);
 }
 
 #[cfg(test)]

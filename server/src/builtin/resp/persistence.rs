@@ -28,6 +28,9 @@ pub struct PersistenceSettings {
     /// How often a snapshot is written when keys changed since the last one ("30s", "5m", "1h"); none: only
     /// SAVE, BGSAVE and shutdown write one.
     pub interval: Option<String>,
+    /// How many key changes since the last snapshot the interval's save waits for (Redis's `save <seconds>
+    /// <changes>`); none: 1.
+    pub min_changes: Option<u64>,
     /// Whether a drain (SIGTERM, SIGINT) ends with a snapshot; by default it does when `dir` is set.
     pub save_on_shutdown: Option<bool>,
     /// Microseconds each key adds to a save (Redis's `rdb-key-save-delay`): slows saves down on purpose, for
@@ -46,6 +49,11 @@ impl PersistenceSettings {
         self.interval
             .as_deref()
             .and_then(|text| humantime::parse_duration(text).ok())
+    }
+
+    /// The key changes an interval's save waits for.
+    pub fn min_changes(&self) -> u64 {
+        self.min_changes.unwrap_or(1)
     }
 
     pub fn save_on_shutdown(&self) -> bool {
@@ -77,6 +85,11 @@ impl PersistenceSettings {
                     "persistence.interval {text:?} needs persistence.dir, the directory to write snapshots in"
                 ));
             }
+        }
+        if self.min_changes.is_some() && self.interval.is_none() {
+            return Err(
+                "persistence.min_changes needs persistence.interval, how often a save is considered".into(),
+            );
         }
         if self.save_on_shutdown == Some(true) && self.dir.is_none() {
             return Err(
@@ -339,7 +352,8 @@ pub async fn save_periodically(ctx: Context<Resp>, keyspace: Arc<Keyspace>, save
         let Some(path) = settings.persistence.path().filter(|_| interval.is_some()) else {
             continue;
         };
-        if ctx.draining() || saves.status().changes_since_last_save == 0 || !saves.begin() {
+        let changes = saves.status().changes_since_last_save;
+        if ctx.draining() || changes < settings.persistence.min_changes() || !saves.begin() {
             continue;
         }
         // The outcome is logged and shown by INFO; the next interval tries again.

@@ -33,6 +33,27 @@ use super::glob;
 /// The default of `services.resp.settings.pubsub_max_pending_bytes`: Redis's hard pub/sub limit.
 pub const DEFAULT_MAX_PENDING: usize = 32 * 1024 * 1024;
 
+/// Redis's event classes, as the flag letters of `notify-keyspace-events` name them.
+pub mod class {
+    pub const KEYSPACE: u32 = 1 << 0; // K
+    pub const KEYEVENT: u32 = 1 << 1; // E
+    pub const GENERIC: u32 = 1 << 2; // g
+    pub const STRING: u32 = 1 << 3; // $
+    pub const LIST: u32 = 1 << 4; // l
+    pub const SET: u32 = 1 << 5; // s
+    pub const HASH: u32 = 1 << 6; // h
+    pub const ZSET: u32 = 1 << 7; // z
+    pub const EXPIRED: u32 = 1 << 8; // x
+    pub const EVICTED: u32 = 1 << 9; // e
+    pub const STREAM: u32 = 1 << 10; // t
+    pub const KEY_MISS: u32 = 1 << 11; // m
+    pub const MODULE: u32 = 1 << 12; // d
+    pub const NEW: u32 = 1 << 13; // n
+    /// `A`: every class but `m` and `n`.
+    pub const ALL: u32 =
+        GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+}
+
 /// The registry of subscriptions, shared by every shard.
 pub struct PubSub {
     registry: RwLock<Registry>,
@@ -121,6 +142,22 @@ impl PubSub {
 
     pub fn set_events(&self, flags: u32) {
         self.events.store(flags, Ordering::Relaxed);
+    }
+
+    /// One key's keyspace notification (see [`super::notify`]): on `__keyspace@0__:key` and
+    /// `__keyevent@0__:event`, as `flags` (the enabled classes) allow for an event of `class`.
+    pub fn notify_key(&self, flags: u32, class: u32, event: &str, key: &[u8]) {
+        if flags & class == 0 {
+            return;
+        }
+        if flags & class::KEYSPACE != 0 {
+            let channel = [&b"__keyspace@0__:"[..], key].concat();
+            self.publish(&channel, event.as_bytes());
+        }
+        if flags & class::KEYEVENT != 0 {
+            let channel = format!("__keyevent@0__:{event}");
+            self.publish(channel.as_bytes(), key);
+        }
     }
 
     /// Whether any connection runs MONITOR: one relaxed load, so that commands pay nothing more when none

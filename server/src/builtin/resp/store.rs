@@ -22,6 +22,7 @@ pub use super::integer::parse_i64;
 
 use super::eviction::{Access, Policy};
 pub use super::heap::chunk;
+use super::pubsub::class;
 use super::scan;
 use super::types::{Collection, Kind, Typed, WrongType};
 use super::watchers::Watchers;
@@ -333,6 +334,46 @@ pub struct Store {
     pub watchers: Watchers,
     /// Keys deleted because their deadline passed, lazily or by the sweep (INFO's expired_keys).
     expired: u64,
+    /// The keyspace notifications the store itself causes, kept until the part is released.
+    pub notices: Notices,
+}
+
+/// Keyspace notifications of what the store does on its own account, which no command's reply tells:
+/// a key expired (lazily or by the sweep), was evicted, or was made anew (Redis's `expired`, `evicted` and
+/// `new` events). Recorded only for the classes enabled when the part was locked, so with notifications
+/// off nothing is kept; [`super::keyspace::Part`] publishes them when it releases the part.
+#[derive(Default)]
+pub struct Notices {
+    wanted: u32,
+    pending: Vec<(u32, Box<[u8]>)>,
+}
+
+impl Notices {
+    /// Records the classes among `flags` (`notify-keyspace-events`) that the store causes; none unless
+    /// keyspace or keyevent notifications are on.
+    pub fn want(&mut self, flags: u32) {
+        let on = flags & (class::KEYSPACE | class::KEYEVENT) != 0;
+        self.wanted = if on {
+            flags & (class::EXPIRED | class::EVICTED | class::NEW)
+        } else {
+            0
+        };
+    }
+
+    fn record(&mut self, class: u32, key: &[u8]) {
+        if self.wanted & class != 0 {
+            self.pending.push((class, key.into()));
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// The recorded (class, key) pairs, in the order they happened.
+    pub fn take(&mut self) -> Vec<(u32, Box<[u8]>)> {
+        std::mem::take(&mut self.pending)
+    }
 }
 
 impl Default for Store {
@@ -348,6 +389,7 @@ impl Default for Store {
             random,
             watchers: Watchers::default(),
             expired: 0,
+            notices: Notices::default(),
         }
     }
 }
@@ -467,6 +509,7 @@ impl Store {
     }
 
     fn insert_new(&mut self, key: &[u8], value: &[u8], now: Instant) {
+        self.notices.record(class::NEW, key);
         let slot = Slot::new(key, value, None, Access::new(now));
         self.bytes += footprint(&slot);
         let hasher = &self.hasher;
@@ -516,6 +559,7 @@ impl Store {
         if expired {
             self.remove(key);
             self.expired += 1;
+            self.notices.record(class::EXPIRED, key);
             return false;
         }
         true
@@ -645,7 +689,22 @@ impl Store {
         deadline: Option<Instant>,
         now: Instant,
     ) {
-        self.remove(key);
+        let replaced = self.remove(key).is_some();
+        self.add_collection(key, collection, deadline, now, replaced);
+    }
+
+    /// Adds `key`, which is not in the table, holding `collection`; a `new` key unless it `replaced` one.
+    fn add_collection(
+        &mut self,
+        key: &[u8],
+        collection: Box<Collection>,
+        deadline: Option<Instant>,
+        now: Instant,
+        replaced: bool,
+    ) {
+        if !replaced {
+            self.notices.record(class::NEW, key);
+        }
         let slot = Slot::with_collection(key, collection, deadline.map(to_nanos), Access::new(now));
         self.bytes += footprint(&slot);
         if let Some(nanos) = slot.deadline() {
@@ -659,9 +718,9 @@ impl Store {
 
     /// Replaces whatever `key` holds with `collection` (SINTERSTORE and the like), without a TTL.
     pub fn store_collection(&mut self, key: &[u8], collection: Collection, now: Instant) {
-        self.remove(key);
+        let replaced = self.remove(key).is_some();
         if !collection.is_empty() {
-            self.insert_collection(key, Box::new(collection), None, now);
+            self.add_collection(key, Box::new(collection), None, now, replaced);
         }
     }
 
@@ -832,6 +891,8 @@ impl Store {
     /// Writes `key` anew with `value` and `deadline`, replacing any key of that name (RENAME's and COPY's
     /// destination).
     pub fn put(&mut self, key: &[u8], value: Value, deadline: Option<Instant>, now: Instant) {
+        // Deleted and added, as Redis's RENAME, COPY and RESTORE do: a `new` key either way.
+        self.remove(key);
         match value {
             Value::String(bytes) => {
                 let ttl = deadline.map_or(SetTtl::Clear, SetTtl::At);
@@ -982,6 +1043,20 @@ impl Store {
         }
     }
 
+    /// Sets `key`'s access record as RESTORE's IDLETIME (seconds since the last access) or FREQ (the LFU
+    /// counter) give it.
+    pub fn set_access(
+        &mut self,
+        key: &[u8],
+        idle: Option<u64>,
+        frequency: Option<u8>,
+        now: Instant,
+    ) {
+        if let Some(slot) = self.slot_mut(key) {
+            slot.set_access(slot.access().restored(now, idle, frequency));
+        }
+    }
+
     /// Remaining time to live in milliseconds: `None` if the key is missing, `Some(None)` if it has no TTL.
     pub fn ttl(&mut self, key: &[u8], now: Instant) -> Option<Option<u128>> {
         if !self.live(key, now) {
@@ -1032,6 +1107,7 @@ impl Store {
                 self.bytes -= footprint(&slot);
                 self.signal(&key, false);
                 self.expired += 1;
+                self.notices.record(class::EXPIRED, &key);
             }
             removed += 1;
         }
@@ -1066,7 +1142,13 @@ impl Store {
                 None => None,
             }
         };
-        victim.is_some_and(|key| self.remove(&key).is_some())
+        victim.is_some_and(|key| {
+            let removed = self.remove(&key).is_some();
+            if removed {
+                self.notices.record(class::EVICTED, &key);
+            }
+            removed
+        })
     }
 
     /// Up to [`SAMPLES`] keys near a random place of the table (`start` chooses it); with `volatile`, only

@@ -8,9 +8,11 @@
 
 use pincore_resp::reply;
 
+use super::inert::{self, INERT};
 use super::{help, printable, subcommand, Call, Flow};
 use crate::builtin::resp::auth::RespSettings;
 use crate::builtin::resp::eviction::Policy;
+use crate::builtin::resp::integer::memory;
 use crate::builtin::resp::{glob, info, notify};
 use crate::config::Config;
 
@@ -38,6 +40,8 @@ enum Parameter {
     ZSetValue,
     ListSize,
     ListDepth,
+    /// One of Redis's parameters for what pincore-server does not have: an index in [`INERT`].
+    Inert(usize),
 }
 
 /// Redis's names, in the order CONFIG GET lists matches; the `ziplist` names Redis 7.0 still accepts come
@@ -72,10 +76,26 @@ const PARAMETERS: [(&str, Parameter); 26] = [
 ];
 
 fn lookup(name: &[u8]) -> Option<Parameter> {
-    PARAMETERS
+    let own = PARAMETERS
         .iter()
         .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
-        .map(|(_, p)| *p)
+        .map(|(_, p)| *p);
+    own.or_else(|| {
+        INERT
+            .iter()
+            .position(|p| p.name.as_bytes().eq_ignore_ascii_case(name))
+            .map(Parameter::Inert)
+    })
+}
+
+/// Every parameter a pattern can find: pincore's own, then the inert ones that are not hidden.
+fn listed() -> impl Iterator<Item = (&'static str, Parameter)> {
+    let inert = INERT
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !p.hidden)
+        .map(|(i, p)| (p.name, Parameter::Inert(i)));
+    PARAMETERS.into_iter().chain(inert)
 }
 
 /// A parameter's value now, as Redis writes it.
@@ -89,11 +109,13 @@ fn value(p: Parameter, config: &Config, settings: &RespSettings, shards: usize) 
         Parameter::ProtoMaxBulkLen => config.limits.max_bulk_len.to_string(),
         Parameter::QueryBufferLimit => config.limits.max_request_bytes.to_string(),
         Parameter::ProtectedMode => yes_no(settings.protected_mode),
-        // Redis's `save <seconds> <changes>`: the interval saves when at least one key changed.
+        // Redis's `save <seconds> <changes>`: the interval saves when at least that many keys changed.
         Parameter::Save => settings
             .persistence
             .interval()
-            .map_or_else(String::new, |i| format!("{} 1", i.as_secs())),
+            .map_or_else(String::new, |i| {
+                format!("{} {}", i.as_secs(), settings.persistence.min_changes())
+            }),
         Parameter::AppendOnly => "no".to_string(),
         Parameter::Databases => "1".to_string(),
         Parameter::Port => config.services.resp.listen.port().to_string(),
@@ -109,29 +131,8 @@ fn value(p: Parameter, config: &Config, settings: &RespSettings, shards: usize) 
         Parameter::ZSetValue => settings.encodings.zset_max_listpack_value.to_string(),
         Parameter::ListSize => settings.encodings.list_max_listpack_size.to_string(),
         Parameter::ListDepth => settings.encodings.list_compress_depth.to_string(),
+        Parameter::Inert(i) => INERT[i].value(),
     }
-}
-
-/// A size as Redis's `memtoull` reads one: digits and an optional unit, `k`/`m`/`g` (powers of 1000) or
-/// `kb`/`mb`/`gb` (powers of 1024), `b`, any case.
-pub(super) fn memory(text: &[u8]) -> Option<usize> {
-    let digits = text.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 {
-        return None;
-    }
-    let number: usize = std::str::from_utf8(&text[..digits]).ok()?.parse().ok()?;
-    let unit = String::from_utf8_lossy(&text[digits..]).to_ascii_lowercase();
-    let multiplier: usize = match unit.as_str() {
-        "" | "b" => 1,
-        "k" => 1000,
-        "kb" => 1 << 10,
-        "m" => 1_000_000,
-        "mb" => 1 << 20,
-        "g" => 1_000_000_000,
-        "gb" => 1 << 30,
-        _ => return None,
-    };
-    number.checked_mul(multiplier)
 }
 
 fn integer(text: &[u8]) -> Option<u64> {
@@ -200,14 +201,27 @@ fn set(
             notify::parse(&text).ok_or(notify::INVALID)?;
             settings.notify_keyspace_events = text.into_owned();
         }
-        Parameter::Save | Parameter::AppendOnly => {
-            let current = value(p, config, settings, shards);
-            if !text.eq_ignore_ascii_case(current.as_bytes()) {
-                return Err(match p {
-                    Parameter::Save => "set services.resp.settings.persistence.interval in the configuration file, then send SIGHUP",
-                    _ => "pincore-server does not support append-only files: it persists by snapshots (SAVE, BGSAVE, services.resp.settings.persistence)",
+        Parameter::Save => {
+            let text = String::from_utf8_lossy(text);
+            let persistence = &mut settings.persistence;
+            match text.split_whitespace().collect::<Vec<_>>().as_slice() {
+                [] => {
+                    persistence.interval = None;
+                    persistence.min_changes = None;
                 }
-                .into());
+                [seconds, changes] => {
+                    let (Ok(seconds), Ok(changes)) = (seconds.parse::<u64>(), changes.parse::<u64>()) else {
+                        return Err("Invalid save parameters".into());
+                    };
+                    persistence.interval = Some(format!("{seconds}s"));
+                    persistence.min_changes = Some(changes);
+                }
+                _ => return Err("pincore-server keeps one save rule: give \"<seconds> <changes>\", or \"\" for none".into()),
+            }
+        }
+        Parameter::AppendOnly => {
+            if !text.eq_ignore_ascii_case(b"no") {
+                return Err("pincore-server does not support append-only files: it persists by snapshots (SAVE, BGSAVE, services.resp.settings.persistence)".into());
             }
         }
         Parameter::HashEntries => {
@@ -236,10 +250,18 @@ fn set(
                 .try_into()
                 .map_err(|_| "argument must be between 0 and 2147483647 inclusive")?;
         }
-        Parameter::Databases
-        | Parameter::Port
-        | Parameter::Bind
-        | Parameter::EnableDebugCommand => return Err("can't set immutable config".into()),
+        Parameter::Port | Parameter::Bind => {
+            // The listener changes only with a restart; its own value is accepted, as Redis accepts it.
+            if text != value(p, config, settings, shards).as_bytes() {
+                return Err("the listener changes only with a restart: change services.resp.listen in the configuration file and restart".into());
+            }
+        }
+        Parameter::Databases | Parameter::EnableDebugCommand => {
+            return Err("can't set immutable config".into())
+        }
+        Parameter::Inert(i) => {
+            INERT[i].check(text)?;
+        }
     }
     Ok(())
 }
@@ -308,7 +330,7 @@ fn get(c: &mut Call<'_>) {
             }
             continue;
         }
-        for (name, p) in PARAMETERS {
+        for (name, p) in listed() {
             if glob::matches(pattern, name.as_bytes(), true) && !found.iter().any(|(_, q)| *q == p)
             {
                 found.push((name.as_bytes().to_vec(), p));
@@ -351,13 +373,12 @@ fn set_all(c: &mut Call<'_>) -> Flow {
     let mut changes: Vec<(Parameter, Vec<u8>)> = Vec::new();
     for (name, text) in &pairs {
         let p = lookup(name).unwrap_or(Parameter::Databases);
-        if matches!(
-            p,
-            Parameter::Databases
-                | Parameter::Port
-                | Parameter::Bind
-                | Parameter::EnableDebugCommand
-        ) {
+        let immutable = match p {
+            Parameter::Databases | Parameter::EnableDebugCommand => true,
+            Parameter::Inert(i) => matches!(INERT[i].kind, inert::Kind::Immutable(_)),
+            _ => false,
+        };
+        if immutable {
             return failed(c.out, name, "can't set immutable config");
         }
         if changes.iter().any(|(q, _)| *q == p) {
@@ -378,6 +399,8 @@ fn set_all(c: &mut Call<'_>) -> Flow {
     }
     let ctx = c.resp.ctx.clone();
     let first = pairs[0].0.to_vec();
+    let (keyspace, evicted) = (c.resp.keyspace.clone(), c.resp.evicted.clone());
+    let limits_memory = changes.iter().any(|(p, _)| *p == Parameter::MaxMemory);
     c.later = Some(Box::pin(async move {
         let applied = ctx
             .reconfigure(|config, settings| {
@@ -389,7 +412,23 @@ fn set_all(c: &mut Call<'_>) -> Flow {
             .await;
         let mut out = Vec::new();
         match applied {
-            Ok(()) => reply::simple(&mut out, b"OK"),
+            Ok(()) => {
+                for (p, text) in &changes {
+                    if let Parameter::Inert(i) = p {
+                        // Checked above; only kept parameters give a value to remember.
+                        if let Ok(Some(value)) = INERT[*i].check(text) {
+                            INERT[*i].keep(value);
+                        }
+                    }
+                }
+                if limits_memory {
+                    // A lower bound evicts at once, as Redis's does, not at the next write (bounded as a
+                    // write's evictions are).
+                    let room = keyspace.make_room(std::time::Instant::now());
+                    evicted.add(room.evicted as u64);
+                }
+                reply::simple(&mut out, b"OK")
+            }
             Err(why) => {
                 failed(&mut out, &first, &why);
             }
@@ -397,22 +436,4 @@ fn set_all(c: &mut Call<'_>) -> Flow {
         out
     }));
     Flow::Reply
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn memory_values_read_as_redis_reads_them() {
-        assert_eq!(memory(b"100"), Some(100));
-        assert_eq!(memory(b"1k"), Some(1000));
-        assert_eq!(memory(b"1KB"), Some(1024));
-        assert_eq!(memory(b"2mb"), Some(2 << 20));
-        assert_eq!(memory(b"1g"), Some(1_000_000_000));
-        assert_eq!(memory(b"1gb"), Some(1 << 30));
-        for bad in [&b""[..], b"-1", b"1x", b"mb", b"1.5mb"] {
-            assert_eq!(memory(bad), None, "{bad:?}");
-        }
-    }
 }

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use pincore_resp::reply::{self, Protocol};
 
-use super::config::memory;
 use super::persistence::claim;
 use super::{help, printable, Call, Flow};
 use crate::builtin::resp::digest::{self, Digest};
+use crate::builtin::resp::integer::memory;
 use crate::builtin::resp::keyspace::Parts;
 use crate::builtin::resp::snapshot::load_snapshot;
 use crate::builtin::resp::store::{Object, ValueRef};

@@ -5,6 +5,7 @@ use pincore_resp::reply;
 
 use super::collections::{integer, integer_arg, outcome, part, read_or_reply, size_of, ReplyBound};
 use super::{wrong_arity, Call, Flow};
+use crate::builtin::resp::decimal;
 use crate::builtin::resp::kv::{format_float, parse_float, NOT_A_FLOAT};
 use crate::builtin::resp::store::parse_i64;
 use crate::builtin::resp::types::{random_below, Hash, WrongType};
@@ -177,17 +178,20 @@ pub fn hincrbyfloat(c: &mut Call<'_>) -> Flow {
         reply::error(c.out, b"ERR value is NaN or Infinity");
         return Flow::Reply;
     }
-    let field = c.args[2];
+    let (field, increment) = (c.args[2], c.args[3]);
     let result = part!(c).change(c.args[1], c.now, true, |h: &mut Hash| {
-        let current = match h.get(field) {
-            None => 0.0,
-            Some(v) => parse_float(v).ok_or(&b"ERR hash value is not a float"[..])?,
+        let (current, exact) = match h.get(field) {
+            None => (0.0, decimal::sum(b"0", increment)),
+            Some(v) => (
+                parse_float(v).ok_or(&b"ERR hash value is not a float"[..])?,
+                decimal::sum(v, increment),
+            ),
         };
         let next = current + delta;
         if !next.is_finite() {
             return Err(&b"ERR increment would produce NaN or Infinity"[..]);
         }
-        let text = format_float(next);
+        let text = exact.unwrap_or_else(|| format_float(next));
         h.insert(field, text.as_bytes());
         Ok(text)
     });

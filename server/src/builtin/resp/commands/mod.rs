@@ -15,10 +15,12 @@ mod connection;
 mod debug;
 mod declined;
 mod hashes;
+mod inert;
 mod keys;
 mod lists;
 mod persistence;
 mod pubsub;
+mod restore;
 mod scans;
 mod server;
 mod sets;
@@ -270,7 +272,7 @@ const fn declined_row(
 }
 
 /// The commands, in the order of their metric series.
-pub static COMMANDS: [Spec; 181] = [
+pub static COMMANDS: [Spec; 184] = [
     row(
         "ping",
         -1,
@@ -732,6 +734,16 @@ pub static COMMANDS: [Spec; 181] = [
         server::flushall,
     ),
     row(
+        "shutdown",
+        -1,
+        ADMIN,
+        (0, 0, 0),
+        Conn,
+        "server",
+        "Stops the server as SIGTERM does: drains, then saves if persistence.save_on_shutdown says so.",
+        server::shutdown,
+    ),
+    row(
         "time",
         1,
         FAST,
@@ -993,6 +1005,26 @@ pub static COMMANDS: [Spec; 181] = [
         "server",
         "MEMORY USAGE key, HELP: the bytes a key costs, as maxmemory counts them.",
         keys::memory,
+    ),
+    row(
+        "dump",
+        2,
+        READONLY,
+        (1, 1, 1),
+        Keys,
+        "generic",
+        "Returns a key's value serialized as Redis's DUMP does (RDB format, version and CRC-64).",
+        restore::dump,
+    ),
+    row(
+        "restore",
+        -4,
+        WRITE | DENYOOM,
+        (1, 1, 1),
+        Keys,
+        "generic",
+        "Makes a key from a DUMP payload, with REPLACE, ABSTTL, IDLETIME and FREQ.",
+        restore::restore,
     ),
     row(
         "lcs",

@@ -1,4 +1,4 @@
-//! Server commands: DBSIZE, FLUSHALL, FLUSHDB, MONITOR, TIME, COMMAND (CONFIG has a file of its own, `config.rs`;
+//! Server commands: DBSIZE, FLUSHALL, FLUSHDB, MONITOR, TIME, SHUTDOWN, COMMAND (CONFIG has a file of its own, `config.rs`;
 //! INFO, which waits for every shard, is in [`crate::builtin::resp::info`]).
 
 use pincore_resp::reply;
@@ -34,6 +34,39 @@ pub fn monitor(c: &mut Call<'_>) -> Flow {
         reply::simple(c.out, b"OK");
     }
     Flow::Reply
+}
+
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]: stops the server as SIGTERM does (see README "Signals"): no new
+/// connections, the requests in flight answered, then the snapshot on exit when
+/// `persistence.save_on_shutdown` says so. NOSAVE or SAVE that contradict that setting are refused rather
+/// than ignored; NOW and FORCE change nothing (there is no replica to wait for and the snapshot's failure
+/// is reported by the exit code). The connection closes without a reply, as Redis's does; ABORT has no
+/// shutdown to cancel (once begun, a drain is not called off).
+pub fn shutdown(c: &mut Call<'_>) -> Flow {
+    let saves = c.resp.ctx.settings().persistence.save_on_shutdown();
+    for option in &c.args[1..] {
+        let upper = option.to_ascii_uppercase();
+        let refusal: Option<&[u8]> = match upper.as_slice() {
+            b"NOW" | b"FORCE" => None,
+            b"SAVE" if !saves => Some(b"ERR SHUTDOWN SAVE: this server does not save on shutdown (set services.resp.settings.persistence.dir, and save_on_shutdown: true)"),
+            b"NOSAVE" if saves => Some(b"ERR SHUTDOWN NOSAVE: this server saves a snapshot on shutdown (set services.resp.settings.persistence.save_on_shutdown: false, then send SIGHUP)"),
+            b"SAVE" | b"NOSAVE" => None,
+            b"ABORT" => Some(b"ERR No shutdown in progress."),
+            _ => Some(b"ERR syntax error"),
+        };
+        if let Some(message) = refusal {
+            reply::error(c.out, message);
+            return Flow::Reply;
+        }
+    }
+    tracing::info!(client = c.session.id, "SHUTDOWN received");
+    if let Err(e) =
+        nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGTERM)
+    {
+        reply::error(c.out, format!("ERR SHUTDOWN failed: {e}").as_bytes());
+        return Flow::Reply;
+    }
+    Flow::Close
 }
 
 /// TIME: Unix seconds and microseconds, as two bulk strings.
