@@ -80,6 +80,8 @@ pub struct Facts {
     pub io_uring_disabled: Option<String>,
     /// Release id → the tuner's profile argument recorded in it (`profile.arg`), for the complete releases.
     pub profiles: BTreeMap<String, String>,
+    /// Installed TLS file name → `SHA256 MODE` (octal), for the files in the manifest's `server.tls.dir`.
+    pub tls: BTreeMap<String, String>,
 }
 
 /// Reads the facts of `host` in one script.
@@ -149,6 +151,11 @@ pub fn parse(out: &str) -> Facts {
             .iter()
             .filter_map(|l| l.trim().split_once(' '))
             .map(|(id, argument)| (id.to_string(), argument.trim().to_string()))
+            .collect(),
+        tls: get("tls")
+            .iter()
+            .filter_map(|l| l.trim().split_once(' '))
+            .map(|(name, state)| (name.to_string(), state.trim().to_string()))
             .collect(),
     }
 }

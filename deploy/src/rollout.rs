@@ -16,8 +16,8 @@ use crate::plan::{self, Desired, HostPlan, Step, Undo};
 use crate::release::{sha256, Release};
 use crate::service;
 use crate::steps::{
-    back_to_current, health_gate, record, retune, revert, switch, tune, upload, with_server_log,
-    write_record, Target,
+    back_to_current, health_gate, install_tls, record, retune, revert, switch, tune, upload,
+    with_server_log, write_record, Target,
 };
 use crate::transport;
 
@@ -127,6 +127,18 @@ impl Fleet {
                 release: release.id.clone(),
                 definition_sha256: t.service.definition().map(|d| sha256(d.as_bytes())),
                 listeners: release.listeners(),
+                tls: t
+                    .host
+                    .tls
+                    .iter()
+                    .flat_map(|tls| tls.files())
+                    .map(|(name, pem)| {
+                        (
+                            name.to_string(),
+                            format!("{} 600", sha256(pem.text.as_bytes())),
+                        )
+                    })
+                    .collect(),
             })
             .collect()
     }
@@ -420,6 +432,13 @@ fn apply_host(
         for step in &plan.steps {
             progress(&host.name, step.as_str());
             match step {
+                Step::InstallTls => install_tls(t, host, &*target.service)?,
+                Step::Reload => {
+                    target.service.reload(t)?;
+                    progress(&host.name, "health gate");
+                    health_gate(t, &*target.service, health_url, rollout)
+                        .map_err(|e| with_server_log(e, target))?;
+                }
                 Step::Upload => upload(t, host, release)?,
                 Step::Switch => {
                     switch(t, host, &release.id)?;

@@ -24,8 +24,9 @@ use crate::error::Result;
 
 pub use locate::Locator;
 pub use model::{
-    health_url, Group, Host, HostSettings, Kubernetes, Manifest, PathSettings, Paths, Release,
-    Rollout, ServerConfig, ServiceKind, SshSettings, TransportKind, Tuning,
+    health_url, Group, Host, HostSettings, HostTls, Kubernetes, Manifest, PathSettings, Paths, Pem,
+    Release, Rollout, ServerConfig, ServiceKind, SshSettings, Tls, TlsSettings, TransportKind,
+    Tuning, TLS_CERT, TLS_CLIENT_CA, TLS_KEY,
 };
 
 impl Manifest {

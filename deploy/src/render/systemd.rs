@@ -1,5 +1,6 @@
 //! `render --format systemd`: each host's unit (they differ only in `CPUAffinity=`) and the profile's sysctl.d
-//! drop-in, for hosts managed by other means.
+//! drop-in, for hosts managed by other means; with `server.tls`, also the server config whose `tls:` sections
+//! point at the files in `server.tls.dir` (install them there, mode 0600, owned by the service user).
 
 use crate::manifest::Manifest;
 use crate::unit;
@@ -18,5 +19,11 @@ pub fn render(manifest: &Manifest) -> Vec<(String, Vec<u8>)> {
         .collect();
     let (name, text) = super::sysctl::dropin(manifest);
     files.push((name, text.into_bytes()));
+    if manifest.tls.is_some() {
+        files.push((
+            "server.yaml".into(),
+            manifest.server.text.clone().into_bytes(),
+        ));
+    }
     files
 }

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod pki;
+
 use pincore_testkit::{run_checked, KillOnDrop, Missing, NetNs};
 
 /// What the harness needs from the machine (checked with `pincore_testkit::require!`).
