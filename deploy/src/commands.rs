@@ -32,6 +32,41 @@ pub fn upload(path: &str, mode: u32) -> String {
     format!("set -e; cat > {q}.tmp.$$; chmod {mode:o} {q}.tmp.$$; mv -f {q}.tmp.$$ {q}")
 }
 
+/// Writes standard input to `path` atomically with mode 0600 and, when given, `owner` (user and group): the
+/// temp file is private from its first byte (umask 077) and has its owner before it takes the name.
+pub fn install_secret(path: &str, owner: Option<&str>) -> String {
+    let q = quote(path);
+    let chown = owner
+        .map(|o| format!("chown {}: {q}.tmp.$$; ", quote(o)))
+        .unwrap_or_default();
+    format!(
+        "set -e; umask 077; cat > {q}.tmp.$$; chmod 600 {q}.tmp.$$; {chown}mv -f {q}.tmp.$$ {q}"
+    )
+}
+
+/// Creates the TLS directory, mode 0700 and, when given, `owner`'s.
+pub fn make_tls_dir(dir: &str, owner: Option<&str>) -> String {
+    let q = quote(dir);
+    let chown = owner
+        .map(|o| format!(" && chown {}: {q}", quote(o)))
+        .unwrap_or_default();
+    format!("mkdir -p {q} && chmod 700 {q}{chown}")
+}
+
+/// Prints `NAME SHA256 MODE` for each installed TLS file in `dir` (what [`crate::facts`] reads as `@tls`).
+fn installed_tls(dir: &str) -> String {
+    let names = [
+        crate::manifest::TLS_CERT,
+        crate::manifest::TLS_KEY,
+        crate::manifest::TLS_CLIENT_CA,
+    ]
+    .join(" ");
+    format!(
+        "for f in {names}; do p={dir}/$f; [ -f \"$p\" ] && printf '%s %s %s\\n' \"$f\" \"$(sha256sum < \"$p\" | cut -d' ' -f1)\" \"$(stat -c %a \"$p\")\"; done; true",
+        dir = quote(dir)
+    )
+}
+
 /// Creates the state directory (`deployed.json`, the supervisor's pidfile and log).
 pub fn make_state_dir(host: &Host) -> String {
     format!("mkdir -p {}", quote(&host.paths.state))
@@ -168,6 +203,7 @@ echo @definition; {definition}
 echo @online; cat /sys/devices/system/cpu/online 2>/dev/null
 echo @nic; {nic}
 echo @io_uring; cat /proc/sys/kernel/io_uring_disabled 2>/dev/null
+echo @tls; {tls}
 echo @profiles; for d in {install}/releases/*; do [ -f \"$d/.complete\" ] && [ -r \"$d/profile.arg\" ] && printf '%s %s\\n' \"$(basename \"$d\")\" \"$(head -n 1 \"$d/profile.arg\")\"; done; true
 {packages}
 echo @end",
@@ -181,6 +217,10 @@ echo @end",
             None => "true".into(),
         },
         packages = deb::facts(&install),
+        tls = match &host.tls {
+            Some(tls) => installed_tls(&tls.dir),
+            None => "true".into(),
+        },
         nic = match &host.nic {
             Some(nic) => format!("[ -e /sys/class/net/{} ] && echo yes || echo no", quote(nic)),
             None => "true".into(),
@@ -267,6 +307,21 @@ pub mod systemd {
 
     pub fn restart() -> String {
         format!("systemctl restart {UNIT_NAME}")
+    }
+
+    /// `ExecReload=`: SIGHUP, which re-reads the config and the TLS files without dropping a connection.
+    pub fn reload() -> String {
+        format!("systemctl reload {UNIT_NAME}")
+    }
+
+    /// The TLS directory, the service user's (created first: a first deployment installs the files before
+    /// the unit).
+    pub fn make_tls_dir(dir: &str) -> String {
+        format!(
+            "{} && {}",
+            create_user(),
+            super::make_tls_dir(dir, Some(SERVICE_USER))
+        )
     }
 
     /// The running server starts its successor inside the unit (its own command line: the binary and
@@ -378,6 +433,14 @@ echo $! > {pidfile}",
         )
     }
 
+    /// SIGHUP to the running server: it re-reads the config and the TLS files, keeping every connection.
+    pub fn reload(host: &Host) -> String {
+        format!(
+            "{} || {{ echo 'the server is not running' >&2; exit 1; }}\nkill -HUP \"$pid\"",
+            running(host)
+        )
+    }
+
     /// As systemd's, and the successor's pid replaces the old one in the pidfile.
     pub fn upgrade(host: &Host) -> String {
         format!(
@@ -425,6 +488,43 @@ mod tests {
                 .unwrap();
             assert_eq!(out.stdout, text);
         }
+    }
+
+    #[test]
+    fn tls_files_are_private_and_replaced_whole() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let tls = dir.path().join("pin core tls");
+        let local = Local::new("here");
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        local
+            .check("dir", &make_tls_dir(tls.to_str().unwrap(), None), b"")
+            .unwrap();
+        assert_eq!(mode(&tls), 0o700);
+        let key = tls.join("key.pem");
+        for content in ["first key", "second key"] {
+            local
+                .check(
+                    "key",
+                    &install_secret(key.to_str().unwrap(), None),
+                    content.as_bytes(),
+                )
+                .unwrap();
+            assert_eq!(std::fs::read_to_string(&key).unwrap(), content);
+            assert_eq!(mode(&key), 0o600);
+        }
+        assert_eq!(
+            std::fs::read_dir(&tls).unwrap().count(),
+            1,
+            "no temp file left"
+        );
+        let listed = local
+            .run(&installed_tls(tls.to_str().unwrap()), b"")
+            .unwrap();
+        assert_eq!(
+            listed.stdout,
+            format!("key.pem {} 600\n", crate::release::sha256(b"second key"))
+        );
     }
 
     fn host(install: &str, state: &str) -> Host {

@@ -86,6 +86,8 @@ pub struct Facts {
     pub packages: BTreeMap<String, String>,
     /// The complete releases made of Debian packages.
     pub packaged: Vec<String>,
+    /// Installed TLS file name → `SHA256 MODE` (octal), for the files in the manifest's `server.tls.dir`.
+    pub tls: BTreeMap<String, String>,
 }
 
 /// Reads the facts of `host` in one script.
@@ -169,6 +171,11 @@ pub fn parse(out: &str) -> Facts {
         packaged: get("packaged")
             .iter()
             .map(|s| s.trim().to_string())
+            .collect(),
+        tls: get("tls")
+            .iter()
+            .filter_map(|l| l.trim().split_once(' '))
+            .map(|(name, state)| (name.to_string(), state.trim().to_string()))
             .collect(),
     }
 }

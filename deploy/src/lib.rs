@@ -18,6 +18,7 @@ pub mod report;
 pub mod rollout;
 pub mod service;
 pub mod steps;
+pub mod tls;
 pub mod transport;
 pub mod unit;
 

@@ -32,8 +32,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check the manifest, its profile, its server config and that the release binaries (once built) are
-    /// regular files, without touching any host.
+    /// Check the manifest, its profile, its server config, its TLS files (PEM, key matches the certificate,
+    /// not expired; a warning when one expires soon) and that the release binaries (once built) are regular
+    /// files, without touching any host.
     Validate { manifest: PathBuf },
     /// Read every host (in parallel, read-only) and show what apply would change; exit 1 if preflight finds a
     /// host the server cannot run on (CPUs not online, missing NIC, io_uring disabled).
@@ -110,7 +111,7 @@ fn progress(host: &str, message: &str) {
 fn run(cli: &Cli) -> Result<ExitCode, Error> {
     match &cli.command {
         Command::Validate { manifest } => {
-            let m = Manifest::load(manifest)?;
+            let m = load(manifest)?;
             for path in pincore_deploy::release::check_paths(&m)? {
                 eprintln!(
                     "note: {} does not exist yet: build it before plan or apply",
@@ -142,7 +143,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan { manifest, hosts } => {
-            let m = Manifest::load(manifest)?;
+            let m = load(manifest)?;
             let (release, fleet) = rollout::prepare(&m, hosts, m.health_url())?;
             let planned = fleet.plan(&release)?;
             let preflight = fleet.preflight(&release, &planned);
@@ -167,14 +168,14 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
             })
         }
         Command::Apply { manifest, hosts } => {
-            let m = Manifest::load(manifest)?;
+            let m = load(manifest)?;
             let (release, fleet) = rollout::prepare(&m, hosts, m.health_url())?;
             eprintln!("release {} to {} host(s)", release.id, fleet.targets.len());
             let summary = rollout::apply(&fleet, &release, &m.rollout, &progress)?;
             finish(cli, &summary)
         }
         Command::Rollback { manifest, hosts } => {
-            let m = Manifest::load(manifest)?;
+            let m = load(manifest)?;
             let (_, fleet) = rollout::prepare(&m, hosts, m.health_url())?;
             let summary = rollout::rollback(&fleet, &m.rollout, &progress)?;
             finish(cli, &summary)
@@ -184,14 +185,14 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
             format,
             out,
         } => {
-            let m = Manifest::load(manifest)?;
+            let m = load(manifest)?;
             for path in render::render(&m, *format, out)? {
                 println!("{}", path.display());
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { manifest, hosts } => {
-            let m = Manifest::load(manifest)?;
+            let m = load(manifest)?;
             let (release, fleet) = rollout::prepare(&m, hosts, m.health_url())?;
             let status = rollout::status(&fleet, &release)?;
             if cli.json {
@@ -207,6 +208,15 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
             })
         }
     }
+}
+
+/// Loads the manifest, and says on stderr which certificates expire soon (`server.tls.expiry_warning_days`).
+fn load(path: &std::path::Path) -> Result<Manifest, Error> {
+    let m = Manifest::load(path)?;
+    for warning in m.tls.iter().flat_map(|t| &t.warnings) {
+        eprintln!("warning: {warning}");
+    }
+    Ok(m)
 }
 
 fn finish(cli: &Cli, summary: &rollout::Summary) -> Result<ExitCode, Error> {

@@ -2,6 +2,8 @@
 //! previous release, and how hosts are split into a canary and batches. Nothing here touches a host, so every
 //! rule is unit tested.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::facts::{Facts, Tuned};
@@ -21,12 +23,17 @@ pub struct Desired {
     /// Installing the packages restarts the server (the package's own unit restarts on upgrade under
     /// systemd), so there is no upgrade in place.
     pub package_restarts: bool,
+    /// The TLS files the host should have: name → `SHA256 MODE`, as [`Facts::tls`] reads them (empty: none).
+    pub tls: BTreeMap<String, String>,
 }
 
 /// One thing done to a host, in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
+    /// Install the host's TLS files (mode 0600, the service user's); first, since the release's config check
+    /// on the host reads them.
+    InstallTls,
     /// Upload the release into `releases/ID/` and check its config there with `pincore-server check-config`.
     Upload,
     /// Point `current` at the release.
@@ -42,11 +49,16 @@ pub enum Step {
     /// Upgrade in place: the running server hands its listeners to the new release's server (no connection
     /// refused, the old one drains), then gate on `/healthz`.
     Upgrade,
+    /// SIGHUP: the running server re-reads its TLS files (a renewed certificate) without a restart, then gate
+    /// on `/healthz`.
+    Reload,
 }
 
 impl Step {
     pub fn as_str(self) -> &'static str {
         match self {
+            Step::InstallTls => "install-tls",
+            Step::Reload => "reload",
             Step::Upload => "upload",
             Step::Switch => "switch",
             Step::InstallService => "install-service",
@@ -88,6 +100,16 @@ pub fn decide(host: &str, desired: &Desired, observed: &Facts) -> HostPlan {
         .or_else(|| recorded.map(str::to_string));
     let definition_changed = desired.definition_sha256.is_some()
         && desired.definition_sha256 != observed.definition_sha256;
+    let tls_changed: Vec<&str> = desired
+        .tls
+        .iter()
+        .filter(|(name, state)| observed.tls.get(*name) != Some(*state))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if !tls_changed.is_empty() {
+        reasons.push(format!("TLS files to install: {}", tls_changed.join(", ")));
+        steps.push(Step::InstallTls);
+    }
 
     if recorded != Some(desired.release.as_str())
         || observed.current.as_deref() != Some(desired.release.as_str())
@@ -150,6 +172,9 @@ pub fn decide(host: &str, desired: &Desired, observed: &Facts) -> HostPlan {
         }
         if definition_changed || packages_drifted || !observed.running || !observed.healthy {
             steps.push(Step::Restart);
+        } else if !tls_changed.is_empty() {
+            reasons.push("reload (SIGHUP) for the new TLS files: no restart".into());
+            steps.push(Step::Reload);
         }
     }
     HostPlan {
@@ -350,6 +375,7 @@ mod tests {
             architecture: None,
             packages: Default::default(),
             packaged: Vec::new(),
+            tls: Default::default(),
         }
     }
 
@@ -360,6 +386,7 @@ mod tests {
             listeners: None,
             packages: Vec::new(),
             package_restarts: false,
+            tls: Default::default(),
         }
     }
 
@@ -469,9 +496,55 @@ mod tests {
             listeners: None,
             packages: Vec::new(),
             package_restarts: false,
+            tls: Default::default(),
         };
         let p = decide("h", &want, &facts(Some("r1"), true, true, Tuned::Match));
         assert_eq!(p.steps, [Step::InstallService, Step::Restart]);
+    }
+
+    #[test]
+    fn new_tls_files_are_installed_first_and_reloaded_into_a_running_server() {
+        let mut want = desired("r1");
+        want.tls = BTreeMap::from([
+            ("cert.pem".to_string(), "c1 600".to_string()),
+            ("key.pem".to_string(), "k1 600".to_string()),
+        ]);
+        let mut f = facts(Some("r1"), true, true, Tuned::Match);
+        f.tls = want.tls.clone();
+        assert!(decide("h", &want, &f).in_sync());
+
+        f.tls.insert("cert.pem".into(), "c0 600".into());
+        let p = decide("h", &want, &f);
+        assert_eq!(p.steps, [Step::InstallTls, Step::Reload]);
+        assert_eq!(p.reasons[0], "TLS files to install: cert.pem");
+        assert!(p.reasons[1].contains("no restart"), "{:?}", p.reasons);
+
+        // A file with the right content but the wrong mode is installed again.
+        f.tls = want.tls.clone();
+        f.tls.insert("key.pem".into(), "k1 644".into());
+        assert_eq!(
+            decide("h", &want, &f).steps,
+            [Step::InstallTls, Step::Reload]
+        );
+
+        // A stopped server reads them when it starts; a new release's server when it starts or takes over.
+        let mut stopped = facts(Some("r1"), false, false, Tuned::Match);
+        stopped.tls.clear();
+        assert_eq!(
+            decide("h", &want, &stopped).steps,
+            [Step::InstallTls, Step::Restart]
+        );
+        let fresh = decide("h", &want, &facts(None, false, false, Tuned::Unknown));
+        assert_eq!(
+            fresh.steps,
+            [
+                Step::InstallTls,
+                Step::Upload,
+                Step::Switch,
+                Step::Tune,
+                Step::Restart
+            ]
+        );
     }
 
     #[test]

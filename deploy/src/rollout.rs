@@ -16,7 +16,8 @@ use crate::plan::{self, Desired, HostPlan, Step, Undo};
 use crate::release::{sha256, Release};
 use crate::service;
 use crate::steps::{
-    back_to_current, health_gate, install_packages, record, retune, revert, switch, tune, upload,
+    back_to_current, health_gate, install_packages, install_tls, record, retune, revert, switch, tune,
+    upload,
     with_server_log, write_record, Target,
 };
 use crate::transport;
@@ -135,6 +136,18 @@ impl Fleet {
                     .collect(),
                 package_restarts: release.packages.is_some()
                     && t.host.service == ServiceKind::Systemd,
+                tls: t
+                    .host
+                    .tls
+                    .iter()
+                    .flat_map(|tls| tls.files())
+                    .map(|(name, pem)| {
+                        (
+                            name.to_string(),
+                            format!("{} 600", sha256(pem.text.as_bytes())),
+                        )
+                    })
+                    .collect(),
             })
             .collect()
     }
@@ -435,6 +448,13 @@ fn apply_host(
         for step in &plan.steps {
             progress(&host.name, step.as_str());
             match step {
+                Step::InstallTls => install_tls(t, host, &*target.service)?,
+                Step::Reload => {
+                    target.service.reload(t)?;
+                    progress(&host.name, "health gate");
+                    health_gate(t, &*target.service, health_url, rollout)
+                        .map_err(|e| with_server_log(e, target))?;
+                }
                 Step::Upload => upload(t, host, release)?,
                 Step::Switch => {
                     switch(t, host, &release.id)?;

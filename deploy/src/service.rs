@@ -37,6 +37,22 @@ pub trait Service: Send + Sync {
             .map(drop)
     }
 
+    /// The script that makes the running server re-read its config and TLS files (SIGHUP), keeping its
+    /// connections.
+    fn reload_script(&self) -> String;
+
+    /// Makes the running server re-read its config and TLS files, without a restart.
+    fn reload(&self, t: &dyn Transport) -> Result<()> {
+        t.check("reload the server (SIGHUP)", &self.reload_script(), b"")
+            .map(drop)
+    }
+
+    /// Who owns the TLS files (the service user), or `None` for the user the deploy connects as.
+    fn tls_owner(&self) -> Option<&'static str>;
+
+    /// The script that creates the TLS directory `dir`, private to [`Service::tls_owner`].
+    fn tls_dir_script(&self, dir: &str) -> String;
+
     /// (Re)starts the server from `current`.
     fn restart(&self, t: &dyn Transport) -> Result<()> {
         t.check("restart the server", &self.restart_script(), b"")
@@ -104,6 +120,18 @@ impl Service for Systemd {
         systemd::upgrade(&self.host)
     }
 
+    fn reload_script(&self) -> String {
+        systemd::reload()
+    }
+
+    fn tls_owner(&self) -> Option<&'static str> {
+        Some(unit::SERVICE_USER)
+    }
+
+    fn tls_dir_script(&self, dir: &str) -> String {
+        systemd::make_tls_dir(dir)
+    }
+
     fn stop_script(&self) -> String {
         systemd::stop()
     }
@@ -155,6 +183,19 @@ impl Service for Supervisor {
 
     fn upgrade_script(&self) -> String {
         supervisor::upgrade(&self.host)
+    }
+
+    fn reload_script(&self) -> String {
+        supervisor::reload(&self.host)
+    }
+
+    /// The supervised server runs as the user the deploy connects as, who then owns the files.
+    fn tls_owner(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn tls_dir_script(&self, dir: &str) -> String {
+        crate::commands::make_tls_dir(dir, None)
     }
 
     fn stop_script(&self) -> String {
@@ -217,6 +258,7 @@ mod tests {
             },
             cpus: None,
             nic: None,
+            tls: None,
         };
         let t = Local::new("h");
         let s = for_host(&host);

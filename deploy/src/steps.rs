@@ -180,6 +180,27 @@ pub(crate) fn upload(t: &dyn Transport, host: &Host, release: &Release) -> Resul
         .map(drop)
 }
 
+/// Installs the host's TLS files into the manifest's directory: private to the service user (directory 0700,
+/// files 0600), each replaced atomically. The running server reads them on its next reload or start.
+pub(crate) fn install_tls(t: &dyn Transport, host: &Host, service: &dyn Service) -> Result<()> {
+    let Some(tls) = &host.tls else {
+        return Ok(());
+    };
+    t.check(
+        "prepare the TLS directory",
+        &service.tls_dir_script(&tls.dir),
+        b"",
+    )?;
+    for (name, pem) in tls.files() {
+        t.check(
+            &format!("install {name}"),
+            &commands::install_secret(&format!("{}/{name}", tls.dir), service.tls_owner()),
+            pem.text.as_bytes(),
+        )?;
+    }
+    Ok(())
+}
+
 /// Points `INSTALL/current` at release `id` (a rename, so it is never missing or half-written).
 pub(crate) fn switch(t: &dyn Transport, host: &Host, id: &str) -> Result<()> {
     t.check("switch current", &commands::switch(host, id), b"")

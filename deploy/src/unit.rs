@@ -23,6 +23,8 @@ pub struct Layout {
     pub config: String,
     pub state: String,
     pub cpus: Option<String>,
+    /// The directory of the TLS files the server reads (`server.tls.dir`), when the manifest turns TLS on.
+    pub tls_dir: Option<String>,
 }
 
 impl Layout {
@@ -38,6 +40,7 @@ impl Layout {
             config: format!("{install}/current/server.yaml"),
             state: host.paths.state.clone(),
             cpus: host.cpus.clone(),
+            tls_dir: host.tls.as_ref().map(|t| t.dir.clone()),
         }
     }
 
@@ -50,6 +53,7 @@ impl Layout {
             config: "/etc/pincore/server.yaml".to_owned(),
             state: "/var/lib/pincore".to_owned(),
             cpus: None,
+            tls_dir: None,
         }
     }
 }
@@ -67,7 +71,14 @@ pub fn render_layout(layout: &Layout) -> String {
         config,
         state,
         cpus,
+        tls_dir,
     } = layout;
+    // Read-only and readable under ProtectSystem=strict anyway; named so the unit says what the server reads
+    // there. `-`: a missing directory is check-config's to report, with the file's path.
+    let tls = tls_dir
+        .as_deref()
+        .map(|d| format!("ReadOnlyPaths=-{d}\n"))
+        .unwrap_or_default();
     let affinity = cpus
         .as_deref()
         .map(|c| format!("CPUAffinity={}\n", c.replace(',', " ")))
@@ -101,7 +112,7 @@ NoNewPrivileges=yes
 ProtectSystem=strict
 ProtectHome=yes
 ReadWritePaths={state}
-PrivateTmp=yes
+{tls}PrivateTmp=yes
 PrivateDevices=yes
 ProtectKernelTunables=yes
 ProtectKernelModules=yes
@@ -146,6 +157,7 @@ pub(crate) mod tests {
             paths: Paths::default(),
             cpus: cpus.map(str::to_string),
             nic: None,
+            tls: None,
         }
     }
 
@@ -157,6 +169,23 @@ pub(crate) mod tests {
         assert!(unit.contains("Type=notify\n"));
         assert!(unit.contains("ExecReload=/bin/kill -HUP $MAINPID\n"));
         assert!(!render(&host(None)).contains("CPUAffinity"));
+        assert!(!render(&host(None)).contains("ReadOnlyPaths"));
+        let mut tls = host(None);
+        tls.tls = Some(crate::manifest::HostTls {
+            dir: "/etc/pincore-tls".into(),
+            cert: pem("c"),
+            key: pem("k"),
+            client_ca: None,
+        });
+        assert!(render(&tls)
+            .contains("ReadWritePaths=/var/lib/pincore\nReadOnlyPaths=-/etc/pincore-tls\n"));
+    }
+
+    fn pem(text: &str) -> crate::manifest::Pem {
+        crate::manifest::Pem {
+            path: "/x".into(),
+            text: text.into(),
+        }
     }
 
     /// The package ships a file, not this function's output: the file must be what the function renders now.

@@ -7,7 +7,7 @@
 # usage: server/scripts/ab-cpu.sh ROUNDS REQUESTS "SERVER..." [redis-benchmark arguments...]
 #   SERVER is the path of a pincore-server binary, or `redis` for redis-server.
 #   SHARDS=all runs pincore with a shard per CPU (default: one shard, --cpus 0).
-#   TLS=1 puts every server behind TLS (a throwaway CA and certificate made with the openssl CLI; pincore's
+#   TLS=1 puts every server behind TLS (a throwaway CA and certificate from make-test-ca.sh; pincore's
 #   services.resp.tls, redis-server's --tls-port) and drives them with redis-benchmark --tls.
 #   Every run picks free loopback ports for its servers, so two runs on one machine never share one.
 # example: server/scripts/ab-cpu.sh 6 200000 "/tmp/old/pincore-server target/release/pincore-server redis" -t get,set
@@ -33,17 +33,7 @@ tls_dir=$(mktemp -d)
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$config" "$tls_dir"; true' EXIT INT TERM
 resp_tls="" redis_tls=() client_tls=()
 if [ "${TLS:-0}" = 1 ]; then
-  command -v openssl >/dev/null || { echo "TLS=1 needs the openssl CLI" >&2; exit 1; }
-  (
-    cd "$tls_dir"
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 \
-      -subj "/CN=ab-cpu test authority" 2>/dev/null
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr \
-      -subj "/CN=localhost" 2>/dev/null
-    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >ext
-    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 \
-      -extfile ext 2>/dev/null
-  )
+  "$(dirname "$0")/make-test-ca.sh" "$tls_dir"
   resp_tls=", tls: {cert: $tls_dir/server.pem, key: $tls_dir/server.key}"
   redis_tls=(--tls-cert-file "$tls_dir/server.pem" --tls-key-file "$tls_dir/server.key"
     --tls-ca-cert-file "$tls_dir/ca.pem" --tls-auth-clients no)

@@ -2,12 +2,16 @@
 # The engine-efficiency benchmark: pincore-server against redis-server under the same client, side by side in
 # one run, on loopback. Prints one markdown table per section and keeps every raw redis-benchmark CSV.
 #
-# Sections (SECTIONS, default "throughput percore memory echo"):
+# Sections (SECTIONS, default "throughput percore tls memory echo"):
 #   throughput  redis-benchmark -c CLIENTS -t set, then -t get, with pipeline 1 and 16 (PIPELINES), one hot key
 #               and -r 1000000 random keys (KEYSPACES="hot random"), against every server in SERVERS; servers
 #               alternate within each cell and the whole sweep repeats ROUNDS times.
 #   percore     the same cells with the server pinned to CPU 0 (`taskset -c 0`, pincore with --cpus 0) and
 #               redis-benchmark pinned to CPU 1: pincore1, redis (and baseline1).
+#   tls         the percore cells with TLS on both sides: pincore1-tls (services.resp.tls, one shard on CPU 0)
+#               against redis-tls (redis-server --port 0 --tls-port, on CPU 0), redis-benchmark --tls --cacert
+#               on CPU 1 (and baseline1-tls with BASELINE); a throwaway CA and certificate from make-test-ca.sh.
+#               Each client connection's handshake is in the run's CPU (50 per run).
 #   memory      each server started fresh, VmRSS before and after loading MEM_KEYS distinct keys with 64-byte
 #               values through `redis-cli --pipe` (DBSIZE checked): bytes of RSS per key.
 #   echo        `pincore-bench compare --only echo`: pincore-server's echo service against the tokio echo
@@ -31,7 +35,7 @@
 # N_STRACE_PIPELINED (160000), MEM_KEYS (1000000), ECHO_DURATION (5s), EXTRA (more redis-benchmark arguments,
 # e.g. '-d 64'), SERVERS, SECTIONS, KEYSPACES, PIPELINES, BASELINE, OUT (raw CSV directory, default a new
 # /tmp/pincore-bench.XXXXXX), RUN_TIMEOUT (seconds for any one client run, 600).
-# Needs redis-server and redis-tools (redis-benchmark, redis-cli), strace, python3, taskset. Everything runs on
+# Needs redis-server and redis-tools (redis-benchmark, redis-cli), strace, python3, taskset, and openssl for tls. Everything runs on
 # loopback on this machine; nothing is changed on the host.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -60,7 +64,7 @@ n_strace_pipelined=${N_STRACE_PIPELINED:-$d_strace_pipelined}
 mem_keys=${MEM_KEYS:-$d_keys}
 echo_duration=${ECHO_DURATION:-$d_echo}
 extra=${EXTRA:-}
-sections=${SECTIONS:-throughput percore memory echo}
+sections=${SECTIONS:-throughput percore tls memory echo}
 keyspaces=${KEYSPACES:-hot random}
 pipelines=${PIPELINES:-1 16}
 baseline=${BASELINE:-}
@@ -80,13 +84,14 @@ for s in $servers; do
   esac
 done
 for s in $sections; do
-  [[ $s =~ ^(throughput|percore|memory|echo)$ ]] || fail "unknown section '$s' (throughput percore memory echo)"
+  [[ $s =~ ^(throughput|percore|tls|memory|echo)$ ]] || fail "unknown section '$s' (throughput percore tls memory echo)"
 done
 for k in $keyspaces; do [[ $k =~ ^(hot|random)$ ]] || fail "unknown keyspace '$k' in KEYSPACES (hot random)"; done
 for p in $pipelines; do [[ $p =~ ^[1-9][0-9]*$ ]] || fail "PIPELINES must be whole numbers, not '$p'"; done
 [[ -z $baseline || -x $baseline ]] || fail "BASELINE=$baseline is not an executable file"
 needs=(redis-benchmark redis-cli python3)
-[[ " $sections " == *" throughput "* || " $sections " == *" percore "* ]] && needs+=(strace taskset)
+[[ " $sections " == *" throughput "* || " $sections " == *" percore "* || " $sections " == *" tls "* ]] && needs+=(strace taskset)
+[[ " $sections " == *" tls "* ]] && needs+=(openssl redis-server)
 [[ $servers == *redis* ]] && needs+=(redis-server)
 for program in "${needs[@]}"; do
   command -v "$program" >/dev/null || fail "$program is not installed (Debian: apt-get install redis-server redis-tools strace util-linux python3)"
@@ -114,6 +119,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# redis-cli and redis-benchmark arguments that reach server NAME: TLS with the run's CA for the *-tls servers.
+client_tls() { [[ $1 == *-tls ]] && echo "--tls --cacert $out/tls/ca.pem"; true; }
+tls_files="cert: \"$out/tls/server.pem\", key: \"$out/tls/server.key\""
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # Starts server NAME on PORT (PIN: a CPU list for taskset, or empty) and sets $server_pid once it answers PING.
@@ -125,17 +134,24 @@ start_server() {
     baseline*) pincore_bin=$baseline ;;
   esac
   case $name in
-    pincore1 | baseline1) one_shard=(--cpus "${pin:-0}") ;;
+    pincore1* | baseline1*) one_shard=(--cpus "${pin:-0}") ;;
   esac
+  local resp_tls=""
+  [[ $name == *-tls ]] && resp_tls=", tls: {$tls_files}"
   case $name in
     pincore* | baseline*)
-      printf 'services:\n  resp: {listen: "127.0.0.1:%s"}\n  echo: {enabled: false, listen: "127.0.0.1:0"}\n  admin: {enabled: false, listen: "127.0.0.1:0"}\nlog: {level: warn}\n' \
-        "$port" > "$out/$name-$port.yaml"
+      printf 'services:\n  resp: {listen: "127.0.0.1:%s"%s}\n  echo: {enabled: false, listen: "127.0.0.1:0"}\n  admin: {enabled: false, listen: "127.0.0.1:0"}\nlog: {level: warn}\n' \
+        "$port" "$resp_tls" > "$out/$name-$port.yaml"
       "${prefix[@]}" "$pincore_bin" --config "$out/$name-$port.yaml" "${one_shard[@]}" > "$log" 2>&1 &
       ;;
     redis)
       "${prefix[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
         > "$log" 2>&1 &
+      ;;
+    redis-tls)
+      "${prefix[@]}" redis-server --port 0 --tls-port "$port" --tls-cert-file "$out/tls/server.pem" \
+        --tls-key-file "$out/tls/server.key" --tls-ca-cert-file "$out/tls/ca.pem" --tls-auth-clients no \
+        --bind 127.0.0.1 --save '' --appendonly no --daemonize no > "$log" 2>&1 &
       ;;
     redis-io)
       "${prefix[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
@@ -146,7 +162,8 @@ start_server() {
   started+=("$server_pid")
   local _
   for _ in $(seq 200); do
-    [[ $(redis-cli -p "$port" ping 2>/dev/null) == PONG ]] && return 0
+    # shellcheck disable=SC2046 # client_tls is a list of arguments
+    [[ $(redis-cli $(client_tls "$name") -p "$port" ping 2>/dev/null) == PONG ]] && return 0
     kill -0 "$server_pid" 2>/dev/null || fail "$name exited at start-up; its log ($log) ends with: $(tail -5 "$log")"
     sleep 0.05
   done
@@ -197,8 +214,8 @@ measure() { # section name pid port pipeline keys test round client_pin
   [[ -n $pin ]] && prefix=(taskset -c "$pin")
   raw="raw/$section-$name-P$pipeline-$keys-$test-r$round.csv"
   before=$(cpu_ticks "$pid")
-  # shellcheck disable=SC2046 # bench_args is a list of arguments
-  timeout "$run_timeout" "${prefix[@]}" redis-benchmark -p "$port" $(bench_args "$pipeline" "$keys" "$test" "$n") \
+  # shellcheck disable=SC2046 # bench_args and client_tls are lists of arguments
+  timeout "$run_timeout" "${prefix[@]}" redis-benchmark $(client_tls "$name") -p "$port" $(bench_args "$pipeline" "$keys" "$test" "$n") \
     > "$out/$raw" 2> "$out/$raw.stderr" || fail "redis-benchmark against $name failed or timed out; see $out/$raw.stderr"
   after=$(cpu_ticks "$pid")
   alive "$name" "$pid"
@@ -225,8 +242,8 @@ count_syscalls() { # section name pid port pipeline keys test client_pin
     sleep 0.02
   done
   [[ $attached == 1 ]] || fail "strace could not attach to $name (pid $pid); see $out/$file.stderr"
-  # shellcheck disable=SC2046 # bench_args is a list of arguments
-  timeout "$run_timeout" "${prefix[@]}" redis-benchmark -p "$port" $(bench_args "$pipeline" "$keys" "$test" "$n") \
+  # shellcheck disable=SC2046 # bench_args and client_tls are lists of arguments
+  timeout "$run_timeout" "${prefix[@]}" redis-benchmark $(client_tls "$name") -p "$port" $(bench_args "$pipeline" "$keys" "$test" "$n") \
     > "$out/$file.redis-benchmark.csv" 2>&1 \
     || fail "redis-benchmark under strace against $name failed; see $out/$file.redis-benchmark.csv"
   kill -INT "$spid"
@@ -243,7 +260,8 @@ sweep() { # section client_pin
     for keys in $keyspaces; do
       for pipeline in $pipelines; do
         for i in "${!names[@]}"; do
-          redis-cli -p "${ports[$i]}" flushall > /dev/null
+          # shellcheck disable=SC2046 # client_tls is a list of arguments
+          redis-cli $(client_tls "${names[$i]}") -p "${ports[$i]}" flushall > /dev/null
           for test in set get; do
             measure "$section" "${names[$i]}" "${pids[$i]}" "${ports[$i]}" "$pipeline" "$keys" "$test" "$round" "$pin"
           done
@@ -255,7 +273,8 @@ sweep() { # section client_pin
   for keys in $keyspaces; do
     for pipeline in $pipelines; do
       for i in "${!names[@]}"; do
-        redis-cli -p "${ports[$i]}" flushall > /dev/null
+        # shellcheck disable=SC2046 # client_tls is a list of arguments
+        redis-cli $(client_tls "${names[$i]}") -p "${ports[$i]}" flushall > /dev/null
         for test in set get; do
           count_syscalls "$section" "${names[$i]}" "${pids[$i]}" "${ports[$i]}" "$pipeline" "$keys" "$test" "$pin"
         done
@@ -301,6 +320,19 @@ if has "$sections" percore; then
   elif [[ ${#chosen[@]} -gt 0 ]]; then
     start_all 0 "${chosen[@]}"
     sweep percore 1
+    stop_all
+  fi
+fi
+
+if has "$sections" tls; then
+  chosen=(pincore1-tls redis-tls)
+  [[ -n $baseline ]] && chosen=(pincore1-tls baseline1-tls redis-tls)
+  "$(dirname "$0")/make-test-ca.sh" "$out/tls"
+  if [[ $(nproc) -lt 2 ]]; then
+    notes+=("tls: skipped, it needs two CPUs (server on 0, client on 1) and this process may use $(nproc)")
+  else
+    start_all 0 "${chosen[@]}"
+    sweep tls 1
     stop_all
   fi
 fi
@@ -380,7 +412,7 @@ for line in open(os.path.join(out, "meta.txt")):
     else:
         meta[key] = value
 clk_tck = int(meta["clk_tck"])
-ORDER = ["pincore", "pincore1", "baseline", "baseline1", "redis", "redis-io"]
+ORDER = ["pincore", "pincore1", "baseline", "baseline1", "redis", "redis-io", "pincore1-tls", "baseline1-tls", "redis-tls"]
 
 
 def table(header, rows, right=()):
@@ -438,8 +470,11 @@ for note in notes:
 TITLES = {
     "throughput": "Throughput and cost per request (client and servers unpinned, sharing all CPUs)",
     "percore": "Per core: server pinned to CPU 0 (`taskset -c 0`; pincore with `--cpus 0`), redis-benchmark to CPU 1",
+    "tls": "TLS, per core: server pinned to CPU 0 with TLS on its RESP port (pincore `services.resp.tls`, one shard;"
+           " redis-server `--tls-port`), `redis-benchmark --tls` pinned to CPU 1",
 }
-for section in ("throughput", "percore"):
+REFERENCE = {"tls": "redis-tls"}
+for section in ("throughput", "percore", "tls"):
     cells = sorted({k[1:4] for k in runs if k[0] == section}, key=lambda c: (c[1] != "hot", c[0], c[2] != "SET"))
     if not cells:
         continue
@@ -447,7 +482,7 @@ for section in ("throughput", "percore"):
     rounds = max(len(v) for k, v in runs.items() if k[0] == section)
     rows = []
     for pipeline, keys, test in cells:
-        ref = runs.get((section, pipeline, keys, test, "redis"))
+        ref = runs.get((section, pipeline, keys, test, REFERENCE.get(section, "redis")))
         for name in names:
             v = runs.get((section, pipeline, keys, test, name))
             if not v:

@@ -25,8 +25,9 @@ use crate::error::Result;
 
 pub use locate::Locator;
 pub use model::{
-    health_url, DebInfo, Group, Host, HostSettings, Kubernetes, Manifest, Packages, PathSettings,
-    Paths, Release, Rollout, ServerConfig, ServiceKind, SshSettings, TransportKind, Tuning,
+    health_url, DebInfo, Group, Host, HostSettings, HostTls, Kubernetes, Manifest, Packages,
+    PathSettings, Paths, Pem, Release, Rollout, ServerConfig, ServiceKind, SshSettings, Tls,
+    TlsSettings, TransportKind, Tuning, TLS_CERT, TLS_CLIENT_CA, TLS_KEY,
 };
 
 impl Manifest {

@@ -23,6 +23,8 @@ pub struct Manifest {
     /// The profile as pincore-tuner flattened it.
     pub profile: pincore_tuner::FlatProfile,
     pub rollout: Rollout,
+    /// TLS on the server's services (`server.tls`), with each host's files in [`Host::tls`].
+    pub tls: Option<Tls>,
     /// Settings only the Kubernetes render uses (image, namespace, resources).
     pub kubernetes: Option<Kubernetes>,
     /// Groups in manifest order, each with its hosts' names.
@@ -202,7 +204,65 @@ pub struct Host {
     pub cpus: Option<String>,
     /// The NIC the server serves on.
     pub nic: Option<String>,
+    /// The host's certificate, key and client authorities, when the manifest turns TLS on (`server.tls`).
+    pub tls: Option<HostTls>,
 }
+
+/// `server.tls`: which services serve TLS, and where every host keeps its files. The server config is the
+/// same on every host, so the directory and whether clients must present a certificate are the manifest's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tls {
+    /// The services whose config gets a `tls:` section pointing at the installed files.
+    pub services: Vec<String>,
+    /// The directory on each host (default `/etc/pincore-tls`).
+    pub dir: String,
+    /// Whether clients must present a certificate (every host gives `tls.client_ca`).
+    pub client_ca: bool,
+    /// `validate` warns when a certificate expires within this many days.
+    pub expiry_warning_days: u32,
+    /// Certificates that expire within `expiry_warning_days`, in words (`validate` and `plan` print them).
+    pub warnings: Vec<String>,
+}
+
+/// One PEM file of a host's TLS: where it came from on this machine, and its text.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pem {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl std::fmt::Debug for Pem {
+    // A private key's text is never printed, not even in a test's failure message.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pem({}, {} bytes)", self.path.display(), self.text.len())
+    }
+}
+
+/// A host's TLS files, read and checked (PEM, key matches, not expired) when the manifest is loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostTls {
+    /// The directory they are installed in on the host (`server.tls.dir`).
+    pub dir: String,
+    pub cert: Pem,
+    pub key: Pem,
+    pub client_ca: Option<Pem>,
+}
+
+impl HostTls {
+    /// File name on the host → content, in installation order.
+    pub fn files(&self) -> Vec<(&'static str, &Pem)> {
+        let mut files = vec![(TLS_CERT, &self.cert), (TLS_KEY, &self.key)];
+        if let Some(ca) = &self.client_ca {
+            files.push((TLS_CLIENT_CA, ca));
+        }
+        files
+    }
+}
+
+/// The names of the TLS files in `server.tls.dir` on a host, as the rendered server config names them.
+pub const TLS_CERT: &str = "cert.pem";
+pub const TLS_KEY: &str = "key.pem";
+pub const TLS_CLIENT_CA: &str = "client_ca.pem";
 
 /// Where a deploy writes on a host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -256,6 +316,27 @@ pub struct HostSettings {
     pub paths: PathSettings,
     pub cpus: Option<String>,
     pub nic: Option<String>,
+    #[serde(default)]
+    pub tls: TlsSettings,
+}
+
+/// A host's TLS files as written (local paths, relative to the manifest): all optional, merged field by field.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// The certificate chain, leaf first (PEM).
+    pub cert: Option<PathBuf>,
+    /// The leaf certificate's private key (PEM).
+    pub key: Option<PathBuf>,
+    /// The authorities client certificates must chain to (PEM); clients must then present one.
+    pub client_ca: Option<PathBuf>,
+}
+
+impl TlsSettings {
+    /// Whether no TLS file is named.
+    pub fn is_empty(&self) -> bool {
+        self.cert.is_none() && self.key.is_none() && self.client_ca.is_none()
+    }
 }
 
 /// Optional path settings.
@@ -321,6 +402,15 @@ impl HostSettings {
             },
             cpus: self.cpus.clone().or_else(|| base.cpus.clone()),
             nic: self.nic.clone().or_else(|| base.nic.clone()),
+            tls: TlsSettings {
+                cert: self.tls.cert.clone().or_else(|| base.tls.cert.clone()),
+                key: self.tls.key.clone().or_else(|| base.tls.key.clone()),
+                client_ca: self
+                    .tls
+                    .client_ca
+                    .clone()
+                    .or_else(|| base.tls.client_ca.clone()),
+            },
         }
     }
 }

@@ -62,6 +62,16 @@ pub(super) struct RawRelease {
 pub(super) struct RawServer {
     pub(super) config: Option<serde_yaml::Value>,
     pub(super) config_file: Option<PathBuf>,
+    pub(super) tls: Option<RawTls>,
+}
+
+/// `server.tls`: the services that serve TLS and where hosts keep the files.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTls {
+    pub(super) services: Vec<String>,
+    pub(super) dir: Option<String>,
+    pub(super) expiry_warning_days: Option<u32>,
 }
 
 #[derive(Deserialize)]

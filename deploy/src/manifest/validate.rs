@@ -13,10 +13,10 @@ use pincore_tuner::input::{self, Expected};
 use crate::error::Result;
 use crate::manifest::locate::Locator;
 use crate::manifest::model::{
-    Group, Host, HostSettings, Manifest, Paths, Release, Rollout, ServerConfig, ServiceKind,
-    TransportKind, Tuning,
+    Group, Host, HostSettings, Manifest, Paths, Release, Rollout, ServerConfig, ServiceKind, Tls,
+    TlsSettings, TransportKind, Tuning,
 };
-use crate::manifest::raw::{RawManifest, RawRollout};
+use crate::manifest::raw::{RawManifest, RawRollout, RawTls};
 
 /// The manifest `raw` describes, read from `path` (which anchors relative paths); `locator` places errors.
 pub(super) fn manifest(raw: RawManifest, path: &Path, locator: &Locator) -> Result<Manifest> {
@@ -85,6 +85,9 @@ pub(super) fn manifest(raw: RawManifest, path: &Path, locator: &Locator) -> Resu
 
     let mut groups = Vec::new();
     let mut hosts: Vec<Host> = Vec::new();
+    // Per host: its merged TLS files (resolved) and where each field was written, for errors; `None` for a
+    // host without any (most manifests: nothing is allocated for them).
+    let mut host_tls: Vec<Option<(TlsSettings, TlsOrigin)>> = Vec::new();
     let mut seen = BTreeSet::new();
     // (address, ssh port) → the host that has it: two hosts are one machine when both match.
     let mut addresses: HashMap<(String, Option<u16>), String> = HashMap::new();
@@ -99,6 +102,15 @@ pub(super) fn manifest(raw: RawManifest, path: &Path, locator: &Locator) -> Resu
                 ));
             }
             let merged = settings.over(&group.vars.over(&raw.defaults));
+            host_tls.push((!merged.tls.is_empty()).then(|| {
+                let tls = TlsSettings {
+                    cert: merged.tls.cert.as_deref().map(resolve),
+                    key: merged.tls.key.as_deref().map(resolve),
+                    client_ca: merged.tls.client_ca.as_deref().map(resolve),
+                };
+                let origin = TlsOrigin::of(&at, &settings, &group.vars, &group_name, &raw.defaults);
+                (tls, origin)
+            }));
             let h = host(name.clone(), group_name.clone(), merged, locator, &at)?;
             let address_at = [&at[..], &["address"]].concat();
             if h.address.trim().is_empty() {
@@ -146,6 +158,31 @@ pub(super) fn manifest(raw: RawManifest, path: &Path, locator: &Locator) -> Resu
     }
 
     let server_config = crate::checks::server_config(&server, locator)?;
+    let (server, server_config, tls) = match raw.server.tls {
+        None => {
+            if let Some((_, origin)) = host_tls.iter().flatten().next() {
+                return Err(locator.error(
+                    &origin.any(),
+                    "TLS files are given but server.tls is not set: add `tls: {services: [resp]}` under `server` to say which services serve TLS",
+                ));
+            }
+            (server, server_config, None)
+        }
+        Some(raw_tls) => {
+            let tls = tls(raw_tls, &host_tls, &mut hosts, locator)?;
+            let text = crate::tls::config_with_tls(
+                &server.text,
+                &server_config,
+                &tls.services,
+                &tls.dir,
+                tls.client_ca,
+            )
+            .map_err(|e| locator.error(&["server", "tls", "services"], e))?;
+            let server = ServerConfig { text, ..server };
+            let server_config = crate::checks::server_config(&server, locator)?;
+            (server, server_config, Some(tls))
+        }
+    };
     let profile = crate::checks::profile(&tuning, locator)?;
     let manifest = Manifest {
         path: path.to_path_buf(),
@@ -155,6 +192,7 @@ pub(super) fn manifest(raw: RawManifest, path: &Path, locator: &Locator) -> Resu
         tuning,
         profile,
         rollout,
+        tls,
         kubernetes: raw.kubernetes,
         groups,
         hosts,
@@ -265,6 +303,146 @@ fn host(
         paths,
         cpus: s.cpus,
         nic: s.nic,
+        tls: None,
+    })
+}
+
+/// Where each of a host's TLS fields was written (host, group `vars` or `defaults`), as key paths.
+struct TlsOrigin {
+    cert: Option<Vec<String>>,
+    key: Option<Vec<String>>,
+    client_ca: Option<Vec<String>>,
+}
+
+impl TlsOrigin {
+    fn of(
+        at: &[&str],
+        host: &HostSettings,
+        vars: &HostSettings,
+        group: &str,
+        defaults: &HostSettings,
+    ) -> TlsOrigin {
+        let layers: [(&TlsSettings, Vec<String>); 3] = [
+            (&host.tls, at.iter().map(|s| s.to_string()).collect()),
+            (
+                &vars.tls,
+                ["groups", group, "vars"].map(String::from).to_vec(),
+            ),
+            (&defaults.tls, vec!["defaults".to_string()]),
+        ];
+        let find = |field: &str, set: fn(&TlsSettings) -> bool| {
+            layers.iter().find(|(t, _)| set(t)).map(|(_, base)| {
+                let mut path = base.clone();
+                path.extend(["tls".to_string(), field.to_string()]);
+                path
+            })
+        };
+        TlsOrigin {
+            cert: find("cert", |t| t.cert.is_some()),
+            key: find("key", |t| t.key.is_some()),
+            client_ca: find("client_ca", |t| t.client_ca.is_some()),
+        }
+    }
+
+    /// The key path of `field` (`cert`, `key`, `client_ca`), or the host's (`host`) when no layer sets it.
+    fn field<'a>(&'a self, field: &str, host: &[&'a str]) -> Vec<&'a str> {
+        let path = match field {
+            "cert" => &self.cert,
+            "key" => &self.key,
+            _ => &self.client_ca,
+        };
+        match path {
+            Some(path) => path.iter().map(String::as_str).collect(),
+            None => host.to_vec(),
+        }
+    }
+
+    /// The key path of the first TLS field set (there is one: an origin is only made for such a host).
+    fn any(&self) -> Vec<&str> {
+        let path = self
+            .cert
+            .iter()
+            .chain(&self.key)
+            .chain(&self.client_ca)
+            .next();
+        path.into_iter().flatten().map(String::as_str).collect()
+    }
+}
+
+/// `server.tls` checked, and each host's files read and checked into `hosts[i].tls` (files shared by many
+/// hosts are checked once).
+fn tls(
+    raw: RawTls,
+    settings: &[Option<(TlsSettings, TlsOrigin)>],
+    hosts: &mut [Host],
+    locator: &Locator,
+) -> Result<Tls> {
+    let dir = raw
+        .dir
+        .unwrap_or_else(|| crate::tls::DEFAULT_DIR.to_string());
+    if let Err(why) = check_host_path(&dir).and_then(|()| crate::tls::check_dir(&dir)) {
+        return Err(locator.error(
+            &["server", "tls", "dir"],
+            format!("server.tls.dir `{dir}` {why}"),
+        ));
+    }
+    if raw.services.is_empty() {
+        return Err(locator.error(
+            &["server", "tls", "services"],
+            "no services: list the services that serve TLS, e.g. [resp]",
+        ));
+    }
+    let warning_days = raw
+        .expiry_warning_days
+        .unwrap_or(crate::tls::DEFAULT_EXPIRY_WARNING_DAYS);
+    let client_ca = settings
+        .iter()
+        .flatten()
+        .any(|(t, _)| t.client_ca.is_some());
+    let mut checked: HashMap<TlsSettings, Result<crate::tls::Checked, crate::tls::Problem>> =
+        HashMap::new();
+    let mut warnings = Vec::new();
+    let none = TlsSettings::default();
+    for (entry, host) in settings.iter().zip(hosts.iter_mut()) {
+        let at = ["groups", host.group.as_str(), "hosts", host.name.as_str()];
+        let origin = entry.as_ref().map(|(_, o)| o);
+        let files = entry.as_ref().map_or(&none, |(t, _)| t);
+        let place = |field: &str| origin.map_or(at.to_vec(), |o| o.field(field, &at));
+        if client_ca && files.client_ca.is_none() {
+            return Err(locator.error(
+                &at,
+                format!(
+                    "host `{}` has no tls.client_ca while other hosts have one: the server config is the same on every host, so give client_ca to every host or to none",
+                    host.name
+                ),
+            ));
+        }
+        let result = checked
+            .entry(files.clone())
+            .or_insert_with(|| crate::tls::check_files(files, &dir, warning_days));
+        match result {
+            Ok(c) => {
+                if let Some(w) = &c.warning {
+                    if !warnings.contains(w) {
+                        warnings.push(w.clone());
+                    }
+                }
+                host.tls = Some(c.tls.clone());
+            }
+            Err(p) => {
+                return Err(locator.error(
+                    &place(p.field),
+                    format!("host `{}`: {}", host.name, p.message),
+                ))
+            }
+        }
+    }
+    Ok(Tls {
+        services: raw.services,
+        dir,
+        client_ca,
+        expiry_warning_days: warning_days,
+        warnings,
     })
 }
 

@@ -68,6 +68,34 @@ pub fn render(manifest: &Manifest) -> Result<Vec<(String, Vec<u8>)>> {
     Ok(files)
 }
 
+/// With `server.tls`: the TLS directory (0700) and each host's files (0600), owned by the service user under
+/// systemd; a changed file notifies the reload handler (SIGHUP, no restart).
+fn tls_tasks(manifest: &Manifest) -> Vec<Value> {
+    if manifest.tls.is_none() {
+        return Vec::new();
+    }
+    let owner = format!(
+        "{{{{ '{}' if pincore_service == 'systemd' else omit }}}}",
+        unit::SERVICE_USER
+    );
+    vec![
+        json!({
+            "name": "TLS directory",
+            "ansible.builtin.file": { "path": "{{ pincore_tls_dir }}", "state": "directory", "mode": "0700", "owner": owner, "group": owner }
+        }),
+        json!({
+            "name": "TLS files",
+            "ansible.builtin.copy": {
+                "src": "{{ item.src }}", "dest": "{{ pincore_tls_dir }}/{{ item.name }}",
+                "mode": "0600", "owner": owner, "group": owner
+            },
+            "loop": "{{ pincore_tls_files }}",
+            "loop_control": { "label": "{{ item.name }}" },
+            "notify": "reload pincore-server"
+        }),
+    ]
+}
+
 fn yaml(value: &Value) -> Result<Vec<u8>> {
     serde_yaml::to_string(value)
         .map(String::into_bytes)
@@ -111,6 +139,15 @@ fn host_vars(host: &Host) -> Value {
     vars.insert("pincore_state".into(), json!(host.paths.state));
     vars.insert("pincore_tuner_state".into(), json!(host.paths.tuner));
     vars.insert("pincore_sysctl_dir".into(), json!(host.paths.sysctl));
+    if let Some(tls) = &host.tls {
+        vars.insert("pincore_tls_dir".into(), json!(tls.dir));
+        let files: Vec<Value> = tls
+            .files()
+            .into_iter()
+            .map(|(name, pem)| json!({ "name": name, "src": pem.path.display().to_string() }))
+            .collect();
+        vars.insert("pincore_tls_files".into(), json!(files));
+    }
     vars.insert(
         "pincore_service".into(),
         json!(match host.service {
@@ -264,7 +301,14 @@ pub fn playbook(manifest: &Manifest, release: &Release, dropin_name: &str) -> Va
             "name": "Release directory",
             "ansible.builtin.file": { "path": "{{ release_dir }}", "state": "directory", "mode": "0755" }
         }),
+        json!({
+            "name": "Service user",
+            "ansible.builtin.user": { "name": unit::SERVICE_USER, "system": true, "create_home": false, "shell": "/usr/sbin/nologin" },
+            "when": "pincore_service == 'systemd'"
+        }),
     ];
+    // The TLS files go in before the config, whose check reads them; a changed one reloads the server.
+    block.extend(tls_tasks(manifest));
     block.extend(release_files(manifest, release));
     block.extend([json!({
         "name": "Server config, checked by the release's own binary before it is installed",
@@ -306,11 +350,6 @@ pub fn playbook(manifest: &Manifest, release: &Release, dropin_name: &str) -> Va
             "name": "Apply the tuning",
             "ansible.builtin.command": format!("{tuner} apply {argument}"),
             "when": "verify.rc != 0"
-        }),
-        json!({
-            "name": "Service user",
-            "ansible.builtin.user": { "name": unit::SERVICE_USER, "system": true, "create_home": false, "shell": "/usr/sbin/nologin" },
-            "when": "pincore_service == 'systemd'"
         }),
         json!({
             "name": "Unit",
@@ -405,6 +444,19 @@ pub fn playbook(manifest: &Manifest, release: &Release, dropin_name: &str) -> Va
             "ansible.builtin.script": "files/hosts/{{ inventory_hostname }}/restart.sh",
             "when": "pincore_service == 'supervisor'",
             "listen": "restart pincore-server"
+        },
+        // After a restart in the same run this is a no-op for the new process (it read the files at start).
+        {
+            "name": "Reload (systemd)",
+            "ansible.builtin.systemd_service": { "name": unit::UNIT_NAME, "state": "reloaded" },
+            "when": "pincore_service == 'systemd'",
+            "listen": "reload pincore-server"
+        },
+        {
+            "name": "Reload (supervisor)",
+            "ansible.builtin.shell": "kill -HUP \"$(cat {{ pincore_state }}/server.pid)\"",
+            "when": "pincore_service == 'supervisor'",
+            "listen": "reload pincore-server"
         }
     ]);
     let groups: Vec<&str> = manifest.groups.iter().map(|g| g.name.as_str()).collect();

@@ -6,7 +6,10 @@
 //! Node tuning cannot go through `securityContext.sysctls` for a host-network pod, so a privileged init
 //! container runs `pincore-tuner apply --persist` on the node. The server container uses the host network,
 //! `seccompProfile: Unconfined` (io_uring), and Guaranteed resources (integer CPUs, requests = limits) so the
-//! kubelet's static CPU manager gives it exclusive cores; the server reads its own affinity mask. The rollout
+//! kubelet's static CPU manager gives it exclusive cores; the server reads its own affinity mask. With
+//! `server.tls`, a Secret holds the PEM files (one set for every node: a DaemonSet has one pod template), mounted
+//! at `server.tls.dir` (mode 0600) where the config's `tls:` sections point; the pod template carries their hash,
+//! so new files roll the pods. The rollout
 //! block becomes the DaemonSet's rolling update (`maxUnavailable` = `max_parallel`, `minReadySeconds` =
 //! `min_healthy_time`); Kubernetes has no canary batch (use `kubectl rollout` to watch and undo). The
 //! manifest's host names restrict the DaemonSet to those nodes. The release itself (binaries or Debian packages)
@@ -22,17 +25,22 @@ use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, HTTPGetAction,
     HostPathVolumeSource, Namespace, NodeAffinity, NodeSelector, NodeSelectorRequirement,
     NodeSelectorTerm, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
-    SecurityContext, Volume, VolumeMount,
+    Secret, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::ByteString;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::manifest::{Kubernetes, Manifest, Tuning};
+use crate::manifest::{HostTls, Kubernetes, Manifest, Tuning};
+use crate::release::sha256;
 
 const NAME: &str = "pincore-server";
+
+/// The Secret with the TLS files.
+const TLS_SECRET: &str = "pincore-server-tls";
 
 /// `namespace.yaml`, `configmap.yaml`, `daemonset.yaml`, `grafana-dashboard.yaml` and `prometheus-rules.yaml`.
 pub fn render(manifest: &Manifest) -> Result<Vec<(String, Vec<u8>)>> {
@@ -43,13 +51,63 @@ pub fn render(manifest: &Manifest) -> Result<Vec<(String, Vec<u8>)>> {
             manifest.path.display()
         ),
     })?;
-    Ok(vec![
+    let tls = shared_tls(manifest)?;
+    let mut files = vec![
         ("namespace.yaml".into(), yaml(&namespace(k))?),
         ("configmap.yaml".into(), yaml(&config_map(manifest, k))?),
-        ("daemonset.yaml".into(), yaml(&daemon_set(manifest, k))?),
+        (
+            "daemonset.yaml".into(),
+            yaml(&daemon_set(manifest, k, tls))?,
+        ),
         ("grafana-dashboard.yaml".into(), yaml(&dashboard_map(k))?),
         ("prometheus-rules.yaml".into(), yaml(&rules_map(k))?),
-    ])
+    ];
+    if let Some(tls) = tls {
+        files.push(("tls-secret.yaml".into(), yaml(&tls_secret(tls, k))?));
+    }
+    Ok(files)
+}
+
+/// The one set of TLS files every node gets, or why the hosts' differ.
+fn shared_tls(manifest: &Manifest) -> Result<Option<&HostTls>> {
+    let mut hosts = manifest
+        .hosts
+        .iter()
+        .filter_map(|h| Some((h, h.tls.as_ref()?)));
+    let Some((first_host, first)) = hosts.next() else {
+        return Ok(None);
+    };
+    let same = |a: &HostTls, b: &HostTls| {
+        let texts = |t: &HostTls| -> Vec<String> {
+            t.files().iter().map(|(_, p)| p.text.clone()).collect()
+        };
+        texts(a) == texts(b)
+    };
+    match hosts.find(|(_, t)| !same(first, t)) {
+        None => Ok(Some(first)),
+        Some((other, _)) => Err(Error::Render {
+            format: "kubernetes".into(),
+            detail: format!(
+                "hosts {} and {} have different TLS files, but a DaemonSet has one pod template and so one Secret: give every host the same tls files (e.g. under defaults), or deploy with pincore-deploy or Ansible",
+                first_host.name, other.name
+            ),
+        }),
+    }
+}
+
+/// The TLS files as a Secret, keyed by the names the server config uses.
+pub fn tls_secret(tls: &HostTls, k: &Kubernetes) -> Secret {
+    Secret {
+        metadata: meta(TLS_SECRET, k),
+        type_: Some("Opaque".into()),
+        data: Some(
+            tls.files()
+                .into_iter()
+                .map(|(name, pem)| (name.to_string(), ByteString(pem.text.clone().into_bytes())))
+                .collect(),
+        ),
+        ..Default::default()
+    }
 }
 
 fn yaml(value: &impl Serialize) -> Result<Vec<u8>> {
@@ -165,7 +223,7 @@ fn host_path(name: &str, path: &str) -> Volume {
     }
 }
 
-pub fn daemon_set(manifest: &Manifest, k: &Kubernetes) -> DaemonSet {
+pub fn daemon_set(manifest: &Manifest, k: &Kubernetes, tls: Option<&HostTls>) -> DaemonSet {
     let admin = manifest.server_config.services.admin.listen;
     let profile = match &manifest.tuning {
         Tuning::Builtin(name) => name.clone(),
@@ -246,12 +304,47 @@ pub fn daemon_set(manifest: &Manifest, k: &Kubernetes) -> DaemonSet {
             allow_privilege_escalation: Some(false),
             ..Default::default()
         }),
-        volume_mounts: Some(vec![VolumeMount {
-            read_only: Some(true),
-            ..mount("config", "/etc/pincore")
-        }]),
+        volume_mounts: Some(
+            std::iter::once(VolumeMount {
+                read_only: Some(true),
+                ..mount("config", "/etc/pincore")
+            })
+            .chain(tls.map(|t| VolumeMount {
+                read_only: Some(true),
+                ..mount("tls", &t.dir)
+            }))
+            .collect(),
+        ),
         ..Default::default()
     };
+    let mut volumes = vec![
+        Volume {
+            name: "config".into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: NAME.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        host_path("sysctl-d", "/etc/sysctl.d"),
+        host_path("tuner-state", "/var/lib/pincore-tuner"),
+    ];
+    // A changed certificate changes the template, so the pods roll (a pod's files change under it otherwise,
+    // unread until a SIGHUP nobody sends).
+    let mut annotations = BTreeMap::new();
+    if let Some(t) = tls {
+        volumes.push(Volume {
+            name: "tls".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(TLS_SECRET.into()),
+                default_mode: Some(0o600),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let all: String = t.files().iter().map(|(_, p)| p.text.as_str()).collect();
+        annotations.insert("pincore.dev/tls-sha256".to_string(), sha256(all.as_bytes()));
+    }
     let nodes: Vec<String> = manifest.hosts.iter().map(|h| h.name.clone()).collect();
     let r = &manifest.rollout;
     DaemonSet {
@@ -276,6 +369,7 @@ pub fn daemon_set(manifest: &Manifest, k: &Kubernetes) -> DaemonSet {
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels()),
+                    annotations: (!annotations.is_empty()).then_some(annotations),
                     ..Default::default()
                 }),
                 spec: Some(PodSpec {
@@ -302,18 +396,7 @@ pub fn daemon_set(manifest: &Manifest, k: &Kubernetes) -> DaemonSet {
                     init_containers: Some(vec![tuner]),
                     containers: vec![server],
                     termination_grace_period_seconds: Some(30),
-                    volumes: Some(vec![
-                        Volume {
-                            name: "config".into(),
-                            config_map: Some(ConfigMapVolumeSource {
-                                name: NAME.into(),
-                                ..Default::default()
-                            }),
-                            ..Default::default()
-                        },
-                        host_path("sysctl-d", "/etc/sysctl.d"),
-                        host_path("tuner-state", "/var/lib/pincore-tuner"),
-                    ]),
+                    volumes: Some(volumes),
                     ..Default::default()
                 }),
             },

@@ -1,7 +1,9 @@
 //! `render --format systemd`: each host's unit (they differ only in `CPUAffinity=`) and the profile's sysctl.d
-//! drop-in, for hosts managed by other means. For a release of Debian packages the package installs the unit
-//! itself (`/usr/bin` paths, `/etc/pincore/server.yaml`), so the render is what goes beside it instead: the
-//! server config for `/etc/pincore/server.yaml` and, for hosts with `cpus`, a drop-in with their `CPUAffinity=`.
+//! drop-in, for hosts managed by other means; with `server.tls`, also the server config whose `tls:` sections
+//! point at the files in `server.tls.dir` (install them there, mode 0600, owned by the service user). For a
+//! release of Debian packages the package installs the unit itself (`/usr/bin` paths, `/etc/pincore/server.yaml`),
+//! so the render is what goes beside it instead: the server config for `/etc/pincore/server.yaml` and, for hosts
+//! with `cpus`, a drop-in with their `CPUAffinity=`.
 
 use crate::manifest::Manifest;
 use crate::unit;
@@ -24,6 +26,12 @@ pub fn render(manifest: &Manifest) -> Vec<(String, Vec<u8>)> {
     };
     let (name, text) = super::sysctl::dropin(manifest);
     files.push((name, text.into_bytes()));
+    if manifest.tls.is_some() && manifest.release.packages.is_none() {
+        files.push((
+            "server.yaml".into(),
+            manifest.server.text.clone().into_bytes(),
+        ));
+    }
     files
 }
 

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod pki;
+
 use pincore_testkit::{run_checked, KillOnDrop, Missing, NetNs};
 
 const DEPLOY: &str = env!("CARGO_BIN_EXE_pincore-deploy");
