@@ -31,7 +31,7 @@ fn echo_server() -> SocketAddr {
 }
 
 /// The fields README documents for `run --json`.
-const FIELDS: [&str; 21] = [
+const FIELDS: [&str; 22] = [
     "target",
     "protocol",
     "mode",
@@ -50,6 +50,7 @@ const FIELDS: [&str; 21] = [
     "connect_errors",
     "io_errors",
     "lost",
+    "resent",
     "all_replies",
     "latency_us",
     "latency_us.p99_us",
@@ -291,4 +292,93 @@ fn a_run_where_every_connect_fails_exits_non_zero_and_names_the_error() {
         "no table of zeros: {}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// A RESP server that ends every connection the way a draining server does: it answers five requests
+/// (`+OK` to anything), reads a sixth and, with `cut`, writes half a reply and closes; without, it answers
+/// nothing more, shuts its write side and reads until the client closes.
+fn draining_server(cut: bool) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let limits = pincore_resp::Limits::default();
+                let (mut input, mut buf, mut read) = (Vec::new(), [0u8; 4096], 0);
+                loop {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => input.extend_from_slice(&buf[..n]),
+                    }
+                    while let Ok(Some((len, _))) = pincore_resp::skip_reply(&input, &limits) {
+                        input.drain(..len);
+                        read += 1;
+                        if read <= 5 {
+                            if stream.write_all(b"+OK\r\n").is_err() {
+                                return;
+                            }
+                            continue;
+                        }
+                        if cut {
+                            let _ = stream.write_all(b"$10\r\nabc");
+                            return;
+                        }
+                        let _ = stream.shutdown(std::net::Shutdown::Write);
+                        while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn run_against(target: SocketAddr) -> serde_json::Value {
+    let out = bench()
+        .args(["run", "--target", &target.to_string(), "--json"])
+        .args([
+            "-c",
+            "2",
+            "-d",
+            "1s",
+            "--warmup",
+            "100ms",
+            "--set-ratio",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_clean_close_between_replies_resends_the_unanswered_request_and_loses_nothing() {
+    let json = run_against(draining_server(false));
+    assert!(json["resent"].as_u64().unwrap() > 0, "{json:#}");
+    for f in [
+        "error_replies",
+        "timeouts",
+        "connect_errors",
+        "io_errors",
+        "lost",
+    ] {
+        assert_eq!(json[f], 0, "{f} in {json:#}");
+    }
+    // Five answers per connection: the run went through many closes, each costing nothing.
+    assert!(json["requests"].as_u64().unwrap() > 50, "{json:#}");
+}
+
+#[test]
+fn a_close_in_the_middle_of_a_reply_is_an_error_and_its_request_lost() {
+    let json = run_against(draining_server(true));
+    assert_eq!(json["resent"], 0, "{json:#}");
+    assert!(json["io_errors"].as_u64().unwrap() > 0, "{json:#}");
+    assert!(json["lost"].as_u64().unwrap() > 0, "{json:#}");
 }

@@ -14,6 +14,7 @@ mod control;
 pub mod error;
 pub mod framework;
 pub mod handoff;
+mod linger;
 pub mod listener;
 pub mod logging;
 pub mod mesh;

@@ -29,6 +29,7 @@ use crate::config::Config;
 use crate::framework::catalog::AdmissionClass;
 use crate::framework::catalog::Catalog;
 use crate::framework::settings::AnySettings;
+use crate::linger::Lingering;
 use crate::listener::ShardSockets;
 use crate::logging::LogLevelHandle;
 use crate::mesh::{Envelope, Job, LocalFuture, Op, Outcome, Pending, Reply, Ticket};
@@ -279,6 +280,10 @@ pub struct Shard {
     pub exit: Latch,
     /// On shard 0 during a handoff: set when every shard has drained (instead of exiting).
     pub all_drained: Latch,
+    /// Connections' sockets a drain holds until their clients close (see `crate::linger`).
+    lingering: RefCell<Lingering>,
+    /// Set once a drain has let go of every socket it held (or its deadline passed).
+    lingered: Latch,
     drained_peers: Cell<usize>,
     /// glommio task queue index → name, for metrics.
     pub queue_names: RefCell<Vec<(usize, &'static str)>>,
@@ -355,6 +360,8 @@ impl Shard {
             stop_accepting: Latch::default(),
             exit: Latch::default(),
             all_drained: Latch::default(),
+            lingering: RefCell::default(),
+            lingered: Latch::default(),
             drained_peers: Cell::new(0),
             queue_names: RefCell::default(),
         }
@@ -735,15 +742,18 @@ impl Shard {
         self.shared.draining.store(true, Ordering::Relaxed);
         self.stop_accepting.set();
         // Shutting the read side makes every connection see end-of-input after the requests it already has:
-        // idle ones close at once, busy ones finish their batch, write the replies, then close.
-        for fd in self.connections.borrow().open.values() {
+        // idle ones close at once, busy ones finish their batch, write the replies, then close. Each socket
+        // is held past its task and half-closed there, so a request still on the wire is not reset.
+        for (&id, &fd) in &self.connections.borrow().open {
             // SAFETY: the descriptor belongs to a connection still registered here, so it is open; shutdown(2)
             // does not close or invalidate it.
-            unsafe { libc::shutdown(*fd, libc::SHUT_RD) };
+            unsafe { libc::shutdown(fd, libc::SHUT_RD) };
+            self.lingering.borrow_mut().hold(id, fd);
         }
         let deadline = Instant::now() + self.config().timeouts.drain();
         while self.metrics.open_connections() > 0 && Instant::now() < deadline {
-            glommio::timer::sleep(Duration::from_millis(5)).await;
+            self.sweep_lingering();
+            glommio::timer::sleep(Duration::from_millis(2)).await;
         }
         let left = self.metrics.open_connections();
         if left > 0 {
@@ -756,6 +766,29 @@ impl Shard {
             tracing::debug!(shard = self.id, "drained");
         }
         self.tell(0, Op::Drained).await;
+        // The successor may accept now; the sockets held wait for their clients until the deadline, and
+        // the process exits after them (`Shard::lingered`).
+        self.sweep_lingering();
+        while !self.lingering.borrow().is_empty() && Instant::now() < deadline {
+            glommio::timer::sleep(Duration::from_millis(2)).await;
+            self.sweep_lingering();
+        }
+        *self.lingering.borrow_mut() = Lingering::default();
+        self.lingered.set();
+    }
+
+    fn sweep_lingering(&self) {
+        let table = self.connections.borrow();
+        self.lingering
+            .borrow_mut()
+            .sweep(|id| table.open.contains_key(&id));
+    }
+
+    /// Resolves once a drain started here has let go of the sockets it held; at once without a drain.
+    pub async fn lingered(&self) {
+        if self.draining.get() {
+            self.lingered.wait().await;
+        }
     }
 
     /// On shard 0: counts drained shards and, when all are, tells every shard to exit.

@@ -66,8 +66,9 @@ struct Tally {
 }
 
 /// One client: a pipelined SET and GET of its own key per round, on one connection for as long as the
-/// server keeps it. A connection closed before any byte of the answer is a connection the draining server
-/// closed between requests: the round is sent again on a new connection. Anything else counts as wrong.
+/// server keeps it. A connection closed cleanly before any byte of the answer is a connection the draining
+/// server closed between requests: the round is sent again on a new connection. Anything else counts as
+/// wrong, a reset too: a draining server half-closes and never resets a request on the wire.
 fn client(addr: SocketAddr, id: usize, stop: Arc<AtomicBool>, tally: Arc<Tally>) {
     let mut conn: Option<TcpStream> = None;
     let mut round = 0u64;
@@ -105,11 +106,20 @@ fn client(addr: SocketAddr, id: usize, stop: Arc<AtomicBool>, tally: Arc<Tally>)
             };
             let mut reply = vec![0u8; expected.len()];
             let mut got = 0;
-            let sent = stream.write_all(request.as_bytes());
-            while sent.is_ok() && got < reply.len() {
+            if let Err(e) = stream.write_all(request.as_bytes()) {
+                eprintln!("client {id}: send: {e}");
+                tally.wrong.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            while got < reply.len() {
                 match stream.read(&mut reply[got..]) {
-                    Ok(0) | Err(_) => break,
+                    Ok(0) => break,
                     Ok(n) => got += n,
+                    Err(e) => {
+                        eprintln!("client {id}: {e} after {got} bytes of the answer");
+                        tally.wrong.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
                 }
             }
             if got == reply.len() {

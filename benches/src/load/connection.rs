@@ -1,5 +1,9 @@
 //! One client connection of the load generator: non-blocking socket, output and input buffers, and the
 //! send (or intended send) time of every request still waiting for its reply.
+//!
+//! A request's bytes stay in the output buffer until its reply has arrived, so when the server closes the
+//! connection cleanly between replies (a server draining for an upgrade does) the requests it did not
+//! answer are sent again on the next connection ([`Connection::reopen`]).
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -26,15 +30,21 @@ pub enum State {
 pub enum ReadOutcome {
     /// Bytes are buffered (possibly zero new ones).
     Open,
-    /// The peer closed the connection (EOF) or reset it.
+    /// The peer closed the connection cleanly (end of input); replies may be buffered before it.
+    Ended,
+    /// The read failed (a reset, say).
     Closed(io::Error),
 }
 
 pub struct Connection {
     pub stream: Option<TcpStream>,
     pub state: State,
+    /// Requests not yet answered (from `out_answered`), written up to `out_pos`.
     out: Vec<u8>,
     out_pos: usize,
+    out_answered: usize,
+    /// Per request in flight (oldest first): its length in `out`.
+    out_lens: VecDeque<usize>,
     input: Vec<u8>,
     in_start: usize,
     in_end: usize,
@@ -51,6 +61,8 @@ impl Connection {
             state: State::Closed { retry_at: 0 },
             out: Vec::with_capacity(16 * 1024),
             out_pos: 0,
+            out_answered: 0,
+            out_lens: VecDeque::new(),
             input: vec![0; 64 * 1024],
             in_start: 0,
             in_end: 0,
@@ -101,6 +113,8 @@ impl Connection {
         self.state = State::Closed { retry_at };
         self.out.clear();
         self.out_pos = 0;
+        self.out_answered = 0;
+        self.out_lens.clear();
         self.in_start = 0;
         self.in_end = 0;
         let lost = self.in_flight.len();
@@ -108,9 +122,46 @@ impl Connection {
         lost
     }
 
-    /// The output buffer to append requests to (then call [`Connection::flush`]).
-    pub fn output(&mut self) -> &mut Vec<u8> {
-        &mut self.out
+    /// After the server closed the connection cleanly with no part of a reply pending: closes the socket,
+    /// keeps every request in flight with its time, to be sent again on a new connection made right away.
+    /// Returns how many requests will be sent again.
+    pub fn reopen(&mut self, registry: &Registry) -> usize {
+        if let Some(mut stream) = self.stream.take() {
+            let _ = registry.deregister(&mut stream);
+        }
+        self.state = State::Closed { retry_at: 0 };
+        self.out_pos = self.out_answered;
+        self.in_start = 0;
+        self.in_end = 0;
+        self.in_flight.len()
+    }
+
+    /// Appends one request, measured from `since`, with `encode` writing its bytes (then call
+    /// [`Connection::flush`]).
+    pub fn queue(&mut self, since: u64, encode: impl FnOnce(&mut Vec<u8>)) {
+        let before = self.out.len();
+        encode(&mut self.out);
+        self.out_lens.push_back(self.out.len() - before);
+        self.in_flight.push_back(since);
+    }
+
+    /// The oldest request got its reply: returns the time its latency counts from, `None` if no request
+    /// was in flight.
+    pub fn answered(&mut self) -> Option<u64> {
+        let since = self.in_flight.pop_front()?;
+        self.out_answered += self.out_lens.pop_front().unwrap_or(0);
+        if self.out_answered == self.out.len() {
+            // Everything sent was answered: start the buffer over.
+            self.out.clear();
+            self.out_pos = 0;
+            self.out_answered = 0;
+        } else if self.out_answered >= 16 * 1024 && self.out_answered * 2 >= self.out.len() {
+            // Requests keep coming before the last is answered (open loop): drop the answered front.
+            self.out.drain(..self.out_answered);
+            self.out_pos = self.out_pos.saturating_sub(self.out_answered);
+            self.out_answered = 0;
+        }
+        Some(since)
     }
 
     /// Writes buffered requests until done or the socket would block.
@@ -127,8 +178,6 @@ impl Connection {
                 Err(e) => return Err(e),
             }
         }
-        self.out.clear();
-        self.out_pos = 0;
         Ok(())
     }
 
@@ -152,12 +201,7 @@ impl Connection {
                 }
             }
             match stream.read(&mut self.input[self.in_end..]) {
-                Ok(0) => {
-                    return ReadOutcome::Closed(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the server closed the connection",
-                    ))
-                }
+                Ok(0) => return ReadOutcome::Ended,
                 Ok(n) => self.in_end += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::Open,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -207,7 +207,10 @@ fn client_thread(
             next_housekeeping = now + HOUSEKEEPING_NS;
             for (token, conn) in conns.iter_mut().enumerate() {
                 match conn.state {
-                    State::Closed { retry_at } if sending && now >= retry_at => {
+                    // Requests to send again after a clean close go out even after the sending window.
+                    State::Closed { retry_at }
+                        if (sending || !conn.in_flight.is_empty()) && now >= retry_at =>
+                    {
                         if let Err(e) =
                             conn.connect(spec.target, poll.registry(), Token(token), now)
                         {
@@ -262,8 +265,8 @@ fn client_thread(
                         && conn.next_due < end
                         && conn.in_flight.len() < OPEN_LOOP_MAX_IN_FLIGHT
                     {
-                        spec.workload.encode(&mut rng, &value, conn.output());
-                        conn.in_flight.push_back(conn.next_due);
+                        let due = conn.next_due;
+                        conn.queue(due, |out| spec.workload.encode(&mut rng, &value, out));
                         conn.next_due += interval;
                         queued = true;
                     }
@@ -309,10 +312,10 @@ fn client_thread(
             if let State::Connecting { .. } = conn.state {
                 match conn.finish_connect() {
                     Ok(true) => {
+                        // Requests sent again after a clean close count towards the pipeline.
                         if interval.is_none() && sending {
-                            for _ in 0..spec.pipeline {
-                                spec.workload.encode(&mut rng, &value, conn.output());
-                                conn.in_flight.push_back(now);
+                            for _ in conn.in_flight.len()..spec.pipeline {
+                                conn.queue(now, |out| spec.workload.encode(&mut rng, &value, out));
                             }
                         }
                     }
@@ -329,7 +332,8 @@ fn client_thread(
                 continue;
             }
             if event.is_readable() || event.is_read_closed() || event.is_error() {
-                if let ReadOutcome::Closed(e) = conn.read() {
+                let read = conn.read();
+                if !matches!(read, ReadOutcome::Open) {
                     // Replies that did arrive before the close still count.
                     let replies = take_replies(
                         conn,
@@ -341,8 +345,27 @@ fn client_thread(
                         &mut interval_histogram,
                         &mut counters,
                     );
-                    completed_total += replies.map_or(0, |n| n as u64);
-                    fail(conn, &mut counters, &poll, now, &e, in_window);
+                    completed_total += replies.as_ref().map_or(0, |&n| n as u64);
+                    match (read, replies) {
+                        // A clean close between replies (a server draining for an upgrade): the requests
+                        // it did not answer were not run, so they go out again on a new connection.
+                        (ReadOutcome::Ended, Ok(_)) if conn.received().is_empty() => {
+                            counters.resent +=
+                                conn.in_flight.iter().filter(|&&t| in_window(t)).count() as u64;
+                            conn.reopen(poll.registry());
+                            next_housekeeping = now;
+                        }
+                        (_, Err(e)) | (ReadOutcome::Closed(e), _) => {
+                            fail(conn, &mut counters, &poll, now, &e, in_window)
+                        }
+                        _ => {
+                            let e = std::io::Error::new(
+                                std::io::ErrorKind::UnexpectedEof,
+                                "the server closed the connection in the middle of a reply",
+                            );
+                            fail(conn, &mut counters, &poll, now, &e, in_window);
+                        }
+                    }
                     continue;
                 }
                 match take_replies(
@@ -359,8 +382,7 @@ fn client_thread(
                         completed_total += n as u64;
                         if interval.is_none() && sending {
                             for _ in 0..n {
-                                spec.workload.encode(&mut rng, &value, conn.output());
-                                conn.in_flight.push_back(now);
+                                conn.queue(now, |out| spec.workload.encode(&mut rng, &value, out));
                             }
                         }
                     }
@@ -409,7 +431,7 @@ fn take_replies(
         let Some((len, is_error)) = framed else {
             return Ok(n);
         };
-        let Some(sent) = conn.in_flight.pop_front() else {
+        let Some(sent) = conn.answered() else {
             return Err(std::io::Error::other("a reply to no request"));
         };
         conn.consume(len);

@@ -25,6 +25,10 @@ pub struct Counters {
     pub io_errors: u64,
     /// Requests in flight on a connection that failed.
     pub lost: u64,
+    /// Requests sent again on a new connection because the server closed theirs cleanly between replies
+    /// before answering them (a drain); not failures. Absent from reports older than this field: 0.
+    #[serde(default)]
+    pub resent: u64,
 }
 
 impl Counters {
@@ -35,6 +39,7 @@ impl Counters {
         self.connect_errors += other.connect_errors;
         self.io_errors += other.io_errors;
         self.lost += other.lost;
+        self.resent += other.resent;
     }
 
     /// Every failure counted: error replies, timeouts, connect and I/O errors, lost requests.
@@ -135,6 +140,11 @@ impl Human for RunReport {
             s,
             "  errors      {} error replies, {} timeouts, {} connect errors, {} I/O errors ({} requests lost)",
             c.error_replies, c.timeouts, c.connect_errors, c.io_errors, c.lost
+        );
+        let _ = writeln!(
+            s,
+            "  resent      {} (unanswered when the server closed between replies)",
+            c.resent
         );
         let _ = writeln!(
             s,

@@ -419,6 +419,7 @@ async fn run_shard(
             .detach();
     }
     shard.exit.wait().await;
+    shard.lingered().await;
     tracing::debug!(shard = id, "exiting");
     Ok(())
 }
