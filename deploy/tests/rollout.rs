@@ -6,7 +6,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use pincore_testkit::require;
-use support::{deploy, stderr, stdout, Lab, TestHost};
+use support::{deploy, stderr, stdout, Lab, TestHost, DEPLOY};
 
 const HEALTHZ: &str = "http://127.0.0.1:9180/healthz";
 

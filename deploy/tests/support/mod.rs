@@ -16,7 +16,7 @@ pub mod pki;
 
 use pincore_testkit::{run_checked, KillOnDrop, Missing, NetNs};
 
-const DEPLOY: &str = env!("CARGO_BIN_EXE_pincore-deploy");
+pub const DEPLOY: &str = env!("CARGO_BIN_EXE_pincore-deploy");
 
 /// Runs `pincore-deploy ARGS MANIFEST` as a user would, and echoes what it printed.
 pub fn deploy(args: &[&str], manifest: &Path) -> Output {
