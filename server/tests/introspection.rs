@@ -298,6 +298,37 @@ fn connections_on_every_shard(s: &Server) -> Vec<TcpStream> {
     conns
 }
 
+/// Writes on every shard count in INFO's `rdb_changes_since_last_save` (each shard counts its own; INFO sums
+/// them), asked on any shard; reads and refused writes do not count.
+#[test]
+fn writes_on_every_shard_count_as_changes_since_the_last_save() {
+    let s = two_shards("");
+    let mut conns = connections_on_every_shard(&s);
+    let changes = |c: &mut TcpStream| {
+        let info = text(&call(c, &[b"INFO", b"persistence"]));
+        info.lines()
+            .find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"))
+            .unwrap_or_else(|| panic!("no rdb_changes_since_last_save in {info}"))
+            .parse::<u64>()
+            .unwrap()
+    };
+    let before = changes(&mut conns[0]);
+    let mut writes = 0;
+    for (i, c) in conns.iter_mut().enumerate() {
+        for j in 0..25 {
+            let key = format!("changes:{i}:{j}");
+            assert_eq!(call(c, &[b"SET", key.as_bytes(), b"v"]), b"+OK\r\n");
+            assert_eq!(call(c, &[b"GET", key.as_bytes()]), b"$1\r\nv\r\n");
+            writes += 1;
+        }
+        // Refused before it ran (wrong arity): not a change.
+        assert!(call(c, &[b"SET", b"k"]).starts_with(b"-ERR"));
+    }
+    for c in &mut conns {
+        assert_eq!(changes(c) - before, writes, "asked on every connection");
+    }
+}
+
 /// CONFIG SETs racing from connections on different shards end with one value on every shard (each change
 /// is numbered; a shard never applies an older one over a newer). Every connection sends its CONFIG SET
 /// before any reply is read, so the changes are in flight together, round after round.

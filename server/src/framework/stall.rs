@@ -27,8 +27,10 @@ fn now_ns() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
-/// One shard's poll state, written by the shard and read by the watchdog.
+/// One shard's poll state, written by the shard and read by the watchdog. Alone on its cache line: every
+/// poll writes it, and a line shared with another shard's watch would move between their CPUs per poll.
 #[derive(Default)]
+#[repr(align(128))]
 pub struct Watch {
     /// Incremented at every poll entry; 0 before the first.
     seq: AtomicU64,

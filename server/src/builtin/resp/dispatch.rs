@@ -184,7 +184,7 @@ pub fn dispatch(
                 };
                 let flow = run(&mut call);
                 if spec.flags & flag::WRITE != 0 {
-                    resp.saves.changed();
+                    resp.saves.changed(resp.ctx.shard_id());
                 }
                 super::monitor::feed(&resp.pubsub, &call.session.client, spec, args);
                 super::notify::after(&resp.pubsub, spec, args, &call.out[mark..]);

@@ -148,7 +148,7 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
         // Counted as calls; their time is EXEC's (one clock read per transaction, not per command).
         resp.count(command);
         if COMMANDS[command].flags & super::flag::WRITE != 0 {
-            resp.saves.changed();
+            resp.saves.changed(resp.ctx.shard_id());
         }
         let mut call = Call {
             resp,
