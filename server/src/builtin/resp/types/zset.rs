@@ -43,7 +43,7 @@ impl Ord for Score {
 enum Entries {
     Small(Vec<(f64, Bytes)>),
     Large {
-        order: OSBTreeSet<(Score, Arc<[u8]>)>,
+        order: Box<OSBTreeSet<(Score, Arc<[u8]>)>>,
         scores: Box<HashMap<Arc<[u8]>, f64, ahash::RandomState>>,
     },
 }
@@ -169,7 +169,7 @@ impl ZSet {
                 scores.insert(member, score);
             }
             self.entries = Entries::Large {
-                order,
+                order: Box::new(order),
                 scores: Box::new(scores),
             };
             self.heap = heap;
