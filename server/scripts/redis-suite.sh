@@ -59,6 +59,10 @@ needs_replication=(
   'unit/multi|MULTI propagation of EVAL'
   'unit/multi|MULTI propagation of SCRIPT FLUSH'
   'unit/multi|MULTI propagation of XREADGROUP'
+  'unit/type/list|BLMPOP propagate as pop with count command to replica'
+  'unit/type/list|LMPOP propagate as pop with count command to replica'
+  'unit/type/zset|ZMPOP propagate as pop with count command to replica'
+  'unit/type/zset|BZMPOP propagate as pop with count command to replica'
 )
 # Scripting (EVAL, FUNCTION) and streams (XADD, XGROUP, ...), which pincore-server does not implement.
 needs_unsupported=(

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use support::{read_at_least, Server};
+use support::{read_at_least, Client, Server};
 
 fn send(stream: &mut TcpStream, line: &str) {
     stream.write_all(format!("{line}\r\n").as_bytes()).unwrap();
@@ -166,5 +166,68 @@ fn idle_blocked_clients_cost_no_cpu_and_a_push_wakes_one_at_once() {
         unblocked,
         "clients that hung up are no longer counted as blocked"
     );
+    s.assert_healthy();
+}
+
+/// A blocked pop, once served, notifies as Redis's do: the pop's event, then `del` when it emptied the key,
+/// for BLPOP, BLMOVE (its push too), BLMPOP and BZMPOP alike. A subscriber may see them before or after the
+/// waking push's own, as the served client runs on its own shard.
+#[test]
+fn served_blocked_pops_notify_their_pops() {
+    let s = Server::start();
+    let mut subscriber = Client::connect(s.resp);
+    subscriber.call(&[b"PSUBSCRIBE", b"__keyevent@0__:*"]);
+    assert_eq!(
+        s.cli(&["CONFIG", "SET", "notify-keyspace-events", "Elgz"]),
+        "OK"
+    );
+    let cases: [(&str, &[&str], &[&str]); 4] = [
+        (
+            "BLPOP q 5",
+            &["RPUSH", "q", "a"],
+            &["rpush q", "lpop q", "del q"],
+        ),
+        (
+            "BLMOVE q dst RIGHT LEFT 5",
+            &["RPUSH", "q", "a", "b"],
+            &["rpush q", "rpop q", "lpush dst"],
+        ),
+        (
+            "BLMPOP 5 2 none q2 RIGHT COUNT 3",
+            &["LPUSH", "q2", "a", "b"],
+            &["lpush q2", "rpop q2", "del q2"],
+        ),
+        (
+            "BZMPOP 5 1 z MAX COUNT 1",
+            &["ZADD", "z", "1", "a", "2", "b"],
+            &["zadd z", "zpopmax z"],
+        ),
+    ];
+    for (blocking, push, events) in cases {
+        let mut waiter = s.connect();
+        send(&mut waiter, blocking);
+        sleep(SETTLE);
+        s.cli(push);
+        let reply = read_at_least(&mut waiter, 1);
+        assert!(
+            matches!(reply.first(), Some(b'*' | b'$')) && !reply.starts_with(b"*-1"),
+            "{blocking} was served: {:?}",
+            String::from_utf8_lossy(&reply)
+        );
+        let mut got: Vec<String> = (0..events.len())
+            .map(|_| {
+                let message = subscriber.receive(1, &[b"(a notification)"]);
+                // *4 pmessage pattern channel key: the event is the channel's tail, the key the payload.
+                let text = String::from_utf8_lossy(&message).into_owned();
+                let parts: Vec<&str> = text.split("\r\n").collect();
+                let event = parts[6].trim_start_matches("__keyevent@0__:");
+                format!("{event} {}", parts[8])
+            })
+            .collect();
+        got.sort();
+        let mut want: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+        want.sort();
+        assert_eq!(got, want, "{blocking}");
+    }
     s.assert_healthy();
 }

@@ -1019,6 +1019,85 @@ const BLOCKING: &[(Check, &str)] = &[
     (Same, "EXISTS dst"),
 ];
 
+/// LMPOP, ZMPOP and their blocking BLMPOP, BZMPOP that find something at once or time out: replies, every
+/// error in the order Redis judges the arguments, and inside MULTI, where nothing blocks.
+const MPOP: &[(Check, &str)] = &[
+    (Same, "RPUSH l a b c d e"),
+    (Same, "LMPOP 1 l LEFT"),
+    (Same, "LMPOP 1 l right COUNT 2"),
+    (Same, "LMPOP 2 missing l LEFT COUNT 10"),
+    (Same, "EXISTS l"),
+    (Same, "LMPOP 1 l LEFT"),
+    (Same, "LMPOP 2 missing1 missing2 RIGHT COUNT 3"),
+    (Same, "SET str v"),
+    (Same, "LMPOP 2 missing str LEFT"),
+    (Same, "RPUSH l2 x y"),
+    (Same, "LMPOP 2 l2 str LEFT"),
+    (Same, "LMPOP 1 l2"),
+    (Same, "LMPOP 0 l2 LEFT"),
+    (Same, "LMPOP -1 l2 LEFT"),
+    (Same, "LMPOP x l2 LEFT"),
+    (Same, "LMPOP 99999999999999999999 l2 LEFT"),
+    (Same, "LMPOP 2 l2 LEFT"),
+    (Same, "LMPOP 1 l2 UP"),
+    (Same, "LMPOP 1 l2 LEFT COUNT 0"),
+    (Same, "LMPOP 1 l2 LEFT COUNT -1"),
+    (Same, "LMPOP 1 l2 LEFT COUNT x"),
+    (Same, "LMPOP 1 l2 LEFT COUNT"),
+    (Same, "LMPOP 1 l2 LEFT COUNT 1 COUNT 1"),
+    (Same, "LMPOP 1 l2 LEFT extra"),
+    (Same, "LMPOP 0 l2 UP COUNT 0"),
+    (Same, "LMPOP 1 l2 UP COUNT 0"),
+    (Same, "LRANGE l2 0 -1"),
+    (Same, "BLMPOP 0.01 1 missing LEFT"),
+    (Same, "BLMPOP 0.01 2 missing str RIGHT COUNT 2"),
+    (Same, "RPUSH l3 p q r"),
+    (Same, "BLMPOP 1 2 missing l3 RIGHT COUNT 2"),
+    (Same, "BLMPOP 0 1 l3 LEFT COUNT 9"),
+    (Same, "EXISTS l3"),
+    (Same, "BLMPOP x 1 l3 LEFT"),
+    (Same, "BLMPOP -1 1 l3 LEFT"),
+    (Same, "BLMPOP x 0 l3 LEFT"),
+    (Same, "BLMPOP x 1 l3 UP"),
+    (Same, "BLMPOP 1 1 l3"),
+    (Same, "BLMPOP 1 2 l3 LEFT"),
+    (Same, "ZADD z 1 a 2 b 3.5 c 4 d -inf e"),
+    (Same, "ZMPOP 1 z MIN"),
+    (Same, "ZMPOP 1 z max COUNT 2"),
+    (Same, "ZMPOP 2 missing z MIN COUNT 5"),
+    (Same, "EXISTS z"),
+    (Same, "ZMPOP 1 z MIN"),
+    (Same, "ZMPOP 1 str MIN"),
+    (Same, "ZMPOP 1 l2 MAX"),
+    (Same, "ZMPOP 0 z MIN"),
+    (Same, "ZMPOP 2 z MIN"),
+    (Same, "ZMPOP 1 z LEFT"),
+    (Same, "ZMPOP 1 z MIN COUNT 0"),
+    (Same, "ZMPOP 1 z MIN COUNT 1 extra"),
+    (Same, "BZMPOP 0.01 1 missing MAX"),
+    (Same, "ZADD z2 1 a 2 b"),
+    (Same, "BZMPOP 1 2 missing z2 MAX COUNT 5"),
+    (Same, "BZMPOP 1 1 str MIN"),
+    (Same, "BZMPOP x 1 z2 MIN"),
+    (Same, "BZMPOP 0 0 z2 MIN"),
+    (Same, "BZMPOP 0 1 z2 RIGHT"),
+    (Same, "RPUSH l4 a"),
+    (Same, "ZADD z3 1 a"),
+    (Same, "MULTI"),
+    (Same, "BLMPOP 0 1 missing LEFT"),
+    (Same, "BZMPOP 0 1 missing MIN"),
+    (Same, "BLPOP missing 0"),
+    (Same, "BZPOPMAX missing 0"),
+    (Same, "BLMOVE missing l4 LEFT LEFT 0"),
+    (Same, "BRPOPLPUSH missing l4 0"),
+    (Same, "LMPOP 1 missing LEFT"),
+    (Same, "BLMPOP 0 2 missing l4 RIGHT"),
+    (Same, "BZMPOP 0 2 missing z3 MAX COUNT 2"),
+    (Same, "BLMPOP 0 1 str LEFT"),
+    (Same, "EXEC"),
+    (Same, "EXISTS l4 z3"),
+];
+
 /// Nulls and the replies whose encoding RESP3 changes.
 const RESP3: &[(Check, &str)] = &[
     (Same, "GETDEL missing"),
@@ -1834,6 +1913,16 @@ fn blocking_pops_reply_as_redis_does() {
 }
 
 #[test]
+fn multi_key_pops_reply_as_redis_does() {
+    run(MPOP, false);
+}
+
+#[test]
+fn multi_key_pops_reply_as_redis_does_in_resp3() {
+    run(MPOP, true);
+}
+
+#[test]
 fn resp3_replies_are_encoded_as_redis_encodes_them() {
     run(RESP3, true);
 }
@@ -1872,7 +1961,7 @@ fn values_cannot_outgrow_the_bulk_limit() {
 }
 
 /// One step of a pub/sub script on connection `.0`: send the command `.1` (none when empty) and read `.2`
-/// replies, confirmations and messages alike.
+/// replies, confirmations and messages alike. A command `!sleep MS` waits, for both servers.
 type Step = (usize, &'static str, usize);
 
 /// Runs a pub/sub `script` with `connections` connections per server and compares what each step read.
@@ -1893,6 +1982,10 @@ fn run_pubsub(script: &[Step], connections: usize, protocol3: bool) {
     }
     let mut differences = Vec::new();
     for &(connection, line, replies) in script {
+        if let Some(ms) = line.strip_prefix("!sleep ") {
+            std::thread::sleep(Duration::from_millis(ms.parse().expect("!sleep MS")));
+            continue;
+        }
         let words = if line.is_empty() {
             Vec::new()
         } else {
@@ -2028,6 +2121,43 @@ const KEYSPACE_EVENTS: &[Step] = &[
 #[test]
 fn keyspace_notifications_of_new_expired_and_evicted_keys_are_redis_s() {
     run_pubsub(KEYSPACE_EVENTS, 2, false);
+/// Clients blocked in BLMPOP and BZMPOP (connections 1 and 2) woken by pushes from connection 0, in the order
+/// they blocked, and the keyspace notifications of LMPOP and ZMPOP (connection 3 subscribed to them all; a
+/// served client's notifications may come before or after the push's here, so `tests/blocking.rs` reads those).
+const MULTI_KEY_POPS_WOKEN: &[Step] = &[
+    (1, "BLMPOP 0 2 q1 q2 RIGHT COUNT 2", 0),
+    (2, "BZMPOP 5 2 zq1 zq2 MAX COUNT 2", 0),
+    (0, "!sleep 150", 0),
+    (0, "RPUSH q2 a b c", 1),
+    (1, "", 1),
+    (0, "ZADD zq2 1 a 2 b 3 c", 1),
+    (2, "", 1),
+    (0, "LRANGE q2 0 -1", 1),
+    (0, "ZRANGE zq2 0 -1 WITHSCORES", 1),
+    (1, "BLMPOP 0 1 q3 LEFT", 0),
+    (0, "!sleep 150", 0),
+    (2, "BLMPOP 0 1 q3 LEFT COUNT 5", 0),
+    (0, "!sleep 150", 0),
+    (0, "RPUSH q3 x", 1),
+    (1, "", 1),
+    (0, "RPUSH q3 y z", 1),
+    (2, "", 1),
+    (1, "BZMPOP 0.05 1 nothing MIN", 1),
+    (3, "PSUBSCRIBE __key*__:*", 1),
+    (0, "CONFIG SET notify-keyspace-events KEA", 1),
+    (0, "RPUSH n1 a b c", 1),
+    (0, "LMPOP 2 missing n1 LEFT COUNT 2", 1),
+    (0, "LMPOP 1 n1 RIGHT COUNT 2", 1),
+    (0, "ZADD n2 1 a 2 b", 1),
+    (0, "ZMPOP 1 n2 MAX", 1),
+    (0, "ZMPOP 1 n2 MIN COUNT 9", 1),
+    (0, "LMPOP 1 n1 LEFT", 1),
+    (3, "", 16),
+];
+
+#[test]
+fn multi_key_pops_wake_and_notify_as_redis_s() {
+    run_pubsub(MULTI_KEY_POPS_WOKEN, 4, false);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 """pincore-server driven by redis-py with its default settings (RESP3 since redis-py 6). Usage:
 redis_py.py PORT [PASSWORD]. Prints one line per check; exits non-zero on the first failure."""
 import sys
+import threading
 import time
 
 import redis
@@ -184,4 +185,30 @@ check("info cpu", "used_cpu_user" in r.info("cpu"), True)
 check("config resetstat", r.config_resetstat(), True)
 check("object encoding", r.object("encoding", "p:1") in ("int", b"int"), True)
 check("lcs", r.lcs("greeting", "greeting"), b"again")
+# BLMPOP blocked on one connection is woken by a push from another (keys spread over every shard).
+woken = {}
+
+
+def wait_in_blmpop():
+    waiter = redis.Redis(port=port, password=password, socket_timeout=10)
+    woken["reply"] = waiter.blmpop(5, 2, "jobs:a", "jobs:b", direction="LEFT", count=2)
+
+
+waiting = threading.Thread(target=wait_in_blmpop)
+waiting.start()
+deadline = time.time() + 5
+while r.info("clients")["blocked_clients"] == 0 and time.time() < deadline:
+    time.sleep(0.02)
+check("blmpop blocks", (waiting.is_alive(), r.info("clients")["blocked_clients"]), (True, 1))
+check("rpush to a blocked key", r.rpush("jobs:b", "j1", "j2", "j3"), 3)
+waiting.join(10)
+check("blmpop woken", woken.get("reply"), [b"jobs:b", [b"j1", b"j2"]])
+check("lmpop", r.lmpop(2, "jobs:a", "jobs:b", direction="RIGHT", count=5), [b"jobs:b", [b"j3"]])
+check("lmpop nothing", r.lmpop(1, "jobs:b", direction="LEFT"), None)
+check("zadd leaders", r.zadd("leaders", {"ada": 3, "bob": 1.5, "cy": 2}), 3)
+popped = r.zmpop(1, ["leaders"], min=True, count=2)
+check("zmpop", [popped[0], [(m, float(s)) for m, s in popped[1]]], [b"leaders", [(b"bob", 1.5), (b"cy", 2.0)]])
+popped = r.bzmpop(1, 2, ["none", "leaders"], max=True)
+check("bzmpop", [popped[0], [(m, float(s)) for m, s in popped[1]]], [b"leaders", [(b"ada", 3.0)]])
+check("bzmpop timeout", r.bzmpop(0.05, 1, ["leaders"], min=True), None)
 print("all checks passed")

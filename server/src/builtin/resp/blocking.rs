@@ -1,4 +1,4 @@
-//! Blocking pops (BLPOP, BRPOP, BLMOVE, BZPOPMIN, BZPOPMAX): a client whose keys are all empty waits in its
+//! Blocking pops (BLPOP, BRPOP, BLMOVE, BZPOPMIN, BZPOPMAX, BLMPOP, BZMPOP): a client whose keys are all empty waits in its
 //! connection's task, never holding a part lock or its shard, and is served in the order clients began to
 //! wait, whichever shard pushes.
 //!
@@ -16,10 +16,12 @@ use std::time::Instant;
 
 use pincore_resp::reply::{self, Protocol};
 
-use super::keyspace::Keyspace;
+use super::keyspace::{Keyspace, Parts};
+use super::notify::{self, class};
+use super::pubsub::PubSub;
 use super::types::list::End;
 use super::types::zset::score_reply;
-use super::types::{List, ZSet};
+use super::types::{List, Typed, WrongType, ZSet};
 use super::watchers::Bell;
 
 /// What a blocked command takes once one of its keys has something.
@@ -35,6 +37,10 @@ pub enum Take {
     },
     /// BZPOPMIN (`max` false), BZPOPMAX: the reply is `[key, member, score]`.
     ZPop { max: bool },
+    /// LMPOP, BLMPOP: up to `count` elements from that end; the reply is `[key, [element ...]]`.
+    PopMany { end: End, count: usize },
+    /// ZMPOP, BZMPOP: up to `count` members; the reply is `[key, [[member, score] ...]]`.
+    ZPopMany { max: bool, count: usize },
 }
 
 /// A command waiting for one of its keys.
@@ -84,13 +90,16 @@ impl Blocked {
     pub fn try_serve(
         &self,
         keyspace: &Keyspace,
+        pubsub: &PubSub,
         protocol: Protocol,
         now: Instant,
         out: &mut Vec<u8>,
     ) -> bool {
         let waiters = &keyspace.waiters;
+        let mut parts = Parts::Lock(keyspace);
         self.keys.iter().any(|key| {
-            waiters.first(self.id, key) && take(keyspace, &self.take, key, protocol, now, out)
+            waiters.first(self.id, key)
+                && take(&mut parts, pubsub, &self.take, key, protocol, now, out)
         })
     }
 
@@ -100,47 +109,65 @@ impl Blocked {
     }
 }
 
-/// Takes from `key` as `take` says, if it holds something of the right kind; true when the reply is written.
-/// A key of another kind is passed over, as Redis passes it over for a blocked client.
+/// Takes from `key` as `take` says, if it holds something of the right kind; true when the reply is written
+/// and the pop notified (as Redis's pops notify: the pop's event, then `del` when it emptied the key). A key
+/// of another kind is passed over, as Redis passes it over for a blocked client.
 pub fn take(
-    keyspace: &Keyspace,
+    parts: &mut Parts<'_>,
+    pubsub: &PubSub,
     take: &Take,
     key: &[u8],
     protocol: Protocol,
     now: Instant,
     out: &mut Vec<u8>,
 ) -> bool {
-    match take {
+    let emptied = match take {
         Take::Pop(end) => {
-            let popped = keyspace
-                .lock(key)
-                .change(key, now, false, |l: &mut List| l.pop(*end));
-            let Ok(Some(Some(value))) = popped else {
+            let Some((values, emptied)) = pop_list(parts, key, *end, 1, now) else {
                 return false;
             };
             reply::array(out, 2);
             reply::bulk(out, key);
-            reply::bulk(out, &value);
-            true
+            reply::bulk(out, &values[0]);
+            notify::key(pubsub, class::LIST, end.pop_event(), key);
+            emptied
+        }
+        Take::PopMany { end, count } => {
+            let Some((values, emptied)) = pop_list(parts, key, *end, *count, now) else {
+                return false;
+            };
+            reply::array(out, 2);
+            reply::bulk(out, key);
+            reply::array(out, values.len());
+            for value in &values {
+                reply::bulk(out, value);
+            }
+            notify::key(pubsub, class::LIST, end.pop_event(), key);
+            emptied
         }
         Take::Move {
             destination,
             from,
             to,
         } => {
-            let mut locked = keyspace.lock_keys([key, destination.as_slice()]);
-            if !matches!(locked.store(key).read::<List>(key, now), Ok(Some(_)))
-                || locked
-                    .store(destination)
-                    .read::<List>(destination, now)
-                    .is_err()
-            {
+            let mut locked = parts.lock_keys([key, destination.as_slice()]);
+            if !matches!(locked.store(key).read::<List>(key, now), Ok(Some(_))) {
                 return false;
+            }
+            if locked
+                .store(destination)
+                .read::<List>(destination, now)
+                .is_err()
+            {
+                // As Redis serves a waiting BLMOVE whose destination became another kind: WRONGTYPE, and
+                // the element stays in the source.
+                reply::error(out, WrongType::MESSAGE);
+                return true;
             }
             let popped = locked
                 .store(key)
-                .change(key, now, false, |l: &mut List| l.pop(*from));
-            let Ok(Some(Some(value))) = popped else {
+                .change(key, now, false, |l: &mut List| (l.pop(*from), l.is_empty()));
+            let Ok(Some((Some(value), emptied))) = popped else {
                 return false;
             };
             // Checked above: the destination is a list or missing.
@@ -148,21 +175,94 @@ pub fn take(
                 .store(destination)
                 .change(destination, now, true, |l: &mut List| l.push(*to, &value));
             reply::bulk(out, &value);
-            true
+            notify::key(pubsub, class::LIST, from.pop_event(), key);
+            notify::key(pubsub, class::LIST, to.push_event(), destination);
+            emptied && key != destination.as_slice()
         }
         Take::ZPop { max } => {
-            let popped = keyspace
-                .lock(key)
-                .change(key, now, false, |z: &mut ZSet| z.pop(*max));
-            let Ok(Some(Some((member, value)))) = popped else {
+            let Some((popped, emptied)) = pop_zset(parts, key, *max, 1, now) else {
                 return false;
             };
+            let (member, value) = &popped[0];
             reply::array(out, 3);
             reply::bulk(out, key);
-            reply::bulk(out, &member);
-            score_reply(out, protocol, value);
-            true
+            reply::bulk(out, member);
+            score_reply(out, protocol, *value);
+            notify::key(pubsub, class::ZSET, zpop_event(*max), key);
+            emptied
         }
+        Take::ZPopMany { max, count } => {
+            let Some((popped, emptied)) = pop_zset(parts, key, *max, *count, now) else {
+                return false;
+            };
+            reply::array(out, 2);
+            reply::bulk(out, key);
+            reply::array(out, popped.len());
+            for (member, value) in &popped {
+                reply::array(out, 2);
+                reply::bulk(out, member);
+                score_reply(out, protocol, *value);
+            }
+            notify::key(pubsub, class::ZSET, zpop_event(*max), key);
+            emptied
+        }
+    };
+    if emptied {
+        notify::key(pubsub, class::GENERIC, "del", key);
+    }
+    true
+}
+
+/// What a pop took (at least one element or member), and whether that emptied its key.
+type Popped<V> = Option<(Vec<V>, bool)>;
+
+/// Up to `count` of what `pop_one` takes, one at a time, from the collection of kind `T` at `key`; `None` when
+/// there is none of that kind there (missing, or another kind).
+fn pop_from<T: Typed, V>(
+    parts: &mut Parts<'_>,
+    key: &[u8],
+    count: usize,
+    now: Instant,
+    mut pop_one: impl FnMut(&mut T) -> Option<V>,
+) -> Popped<V> {
+    let popped = parts.lock(key).change(key, now, false, |c: &mut T| {
+        let taken: Vec<V> = (0..count).map_while(|_| pop_one(c)).collect();
+        (taken, c.is_empty())
+    });
+    match popped {
+        Ok(Some((taken, emptied))) if !taken.is_empty() => Some((taken, emptied)),
+        _ => None,
+    }
+}
+
+/// Up to `count` elements from `end` of the list at `key`.
+fn pop_list(
+    parts: &mut Parts<'_>,
+    key: &[u8],
+    end: End,
+    count: usize,
+    now: Instant,
+) -> Popped<Box<[u8]>> {
+    pop_from(parts, key, count, now, |l: &mut List| l.pop(end))
+}
+
+/// Up to `count` of the lowest (or with `max` highest) scored members of the sorted set at `key`.
+fn pop_zset(
+    parts: &mut Parts<'_>,
+    key: &[u8],
+    max: bool,
+    count: usize,
+    now: Instant,
+) -> Popped<(Vec<u8>, f64)> {
+    pop_from(parts, key, count, now, |z: &mut ZSet| z.pop(max))
+}
+
+/// The event ZPOPMIN (`max` false) and ZPOPMAX notify.
+fn zpop_event(max: bool) -> &'static str {
+    if max {
+        "zpopmax"
+    } else {
+        "zpopmin"
     }
 }
 
@@ -173,6 +273,7 @@ mod tests {
     #[test]
     fn waiters_are_served_in_arrival_order_and_leave_no_trace() {
         let keyspace = Keyspace::default();
+        let pubsub = PubSub::default();
         let now = Instant::now();
         let first = Blocked::new(&keyspace, Take::Pop(End::Left), vec![b"q".to_vec()], None);
         let second = Blocked::new(&keyspace, Take::Pop(End::Left), vec![b"q".to_vec()], None);
@@ -186,10 +287,10 @@ mod tests {
         assert!(second.bell.rung_now());
         let mut out = Vec::new();
         assert!(
-            !second.try_serve(&keyspace, Protocol::Resp2, now, &mut out),
+            !second.try_serve(&keyspace, &pubsub, Protocol::Resp2, now, &mut out),
             "not first in line"
         );
-        assert!(first.try_serve(&keyspace, Protocol::Resp2, now, &mut out));
+        assert!(first.try_serve(&keyspace, &pubsub, Protocol::Resp2, now, &mut out));
         assert_eq!(out, b"*2\r\n$1\r\nq\r\n$1\r\nx\r\n");
         assert!(
             !second.bell.rung_now(),
@@ -198,7 +299,7 @@ mod tests {
         first.finish(&keyspace);
         assert!(second.bell.rung_now(), "the next in line is woken");
         assert!(
-            !second.try_serve(&keyspace, Protocol::Resp2, now, &mut out),
+            !second.try_serve(&keyspace, &pubsub, Protocol::Resp2, now, &mut out),
             "nothing left"
         );
         second.finish(&keyspace);

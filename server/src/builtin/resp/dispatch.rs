@@ -187,7 +187,7 @@ pub fn dispatch(
                     resp.saves.changed(resp.ctx.shard_id());
                 }
                 super::monitor::feed(&resp.pubsub, &call.session.client, spec, args);
-                super::notify::after(&resp.pubsub, spec, args, &call.out[mark..]);
+                super::notify::after(&resp.pubsub, spec.name, args, &call.out[mark..]);
                 match (call.later, flow) {
                     (Some(later), _) => Dispatched::Later(Pending::Deferred(later)),
                     (None, Flow::Reply) => Dispatched::Written,
@@ -264,8 +264,8 @@ fn refuse(
 }
 
 /// Why a command cannot be queued, if it cannot: EXEC runs its queue under keyspace locks, which are never
-/// held across an await, so INFO (which waits for every shard's metrics) and the blocking pops cannot run
-/// there. Commands that defer their reply (CONFIG SET and RESETSTAT, CLIENT LIST and KILL, KEYS, DEBUG SLEEP)
+/// held across an await, so INFO (which waits for every shard's metrics) cannot run there. The blocking pops
+/// are queued and run there without blocking, as in Redis (see `commands/blocking.rs`). Commands that defer their reply (CONFIG SET and RESETSTAT, CLIENT LIST and KILL, KEYS, DEBUG SLEEP)
 /// are queued: EXEC finishes them once it has released its locks. SAVE and DEBUG RELOAD, which wait for a whole
 /// snapshot, are refused as well.
 fn not_in_transaction(spec: &Spec, args: &[&[u8]]) -> Option<&'static str> {
@@ -279,7 +279,6 @@ fn not_in_transaction(spec: &Spec, args: &[&[u8]]) -> Option<&'static str> {
             Some("waits for the snapshot to be written and loaded")
         }
         "save" => Some("waits for the snapshot to be written (BGSAVE runs inside MULTI)"),
-        "blpop" | "brpop" | "blmove" | "brpoplpush" | "bzpopmin" | "bzpopmax" => Some("blocks"),
         "monitor" => Some("streams every command to this connection"),
         "shutdown" => Some("stops the server"),
         _ => None,

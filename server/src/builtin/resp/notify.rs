@@ -7,7 +7,6 @@
 //! counts or returns what changed, not nil and not 0), which is when Redis's commands call
 //! `notifyKeyspaceEvent`. With notifications off (the default) a command pays one relaxed atomic load.
 
-use super::commands::Spec;
 use super::pubsub::PubSub;
 
 pub use super::pubsub::class;
@@ -128,21 +127,22 @@ fn event_of(name: &str) -> Option<(u32, &'static str, Done, Keys)> {
     })
 }
 
-/// After `spec` ran with `args` and answered `reply`: its notifications, if their class is on.
+/// After the command named `name` (its table row's name) ran with `args` and answered `reply`: its
+/// notifications, if their class is on.
 #[inline]
-pub fn after(pubsub: &PubSub, spec: &Spec, args: &[&[u8]], reply: &[u8]) {
+pub fn after(pubsub: &PubSub, name: &str, args: &[&[u8]], reply: &[u8]) {
     let flags = pubsub.events();
     if flags != 0 {
-        notify_command(pubsub, flags, spec, args, reply);
+        notify_command(pubsub, flags, name, args, reply);
     }
 }
 
 #[cold]
-fn notify_command(pubsub: &PubSub, flags: u32, spec: &Spec, args: &[&[u8]], reply: &[u8]) {
-    let Some((class, event, done, keys)) = event_of(spec.name) else {
+fn notify_command(pubsub: &PubSub, flags: u32, name: &str, args: &[&[u8]], reply: &[u8]) {
+    let Some((class, event, done, keys)) = event_of(name) else {
         return;
     };
-    if spec.name == "sort" && !args.iter().any(|a| a.eq_ignore_ascii_case(b"store")) {
+    if name == "sort" && !args.iter().any(|a| a.eq_ignore_ascii_case(b"store")) {
         return;
     }
     let failed = reply.first() == Some(&b'-');

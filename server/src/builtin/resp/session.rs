@@ -102,7 +102,7 @@ async fn wait_blocked(
     let mut watch_socket = true;
     loop {
         let now = Instant::now();
-        if blocked.try_serve(&resp.keyspace, protocol, now, out) {
+        if blocked.try_serve(&resp.keyspace, &resp.pubsub, protocol, now, out) {
             break;
         }
         // A draining server answers as if the timeout passed, so the client is not cut off mid-command.

@@ -272,7 +272,7 @@ const fn declined_row(
 }
 
 /// The commands, in the order of their metric series.
-pub static COMMANDS: [Spec; 184] = [
+pub static COMMANDS: [Spec; 188] = [
     row(
         "ping",
         -1,
@@ -2025,6 +2025,46 @@ pub static COMMANDS: [Spec; 184] = [
         "sorted-set",
         "Removes and returns the highest-scored member of the first non-empty sorted set, waiting up to a timeout.",
         blocking::bzpopmax,
+    ),
+    row(
+        "lmpop",
+        -4,
+        WRITE,
+        (2, -2, 1),
+        Keys,
+        "list",
+        "Removes and returns up to COUNT elements from either end of the first non-empty list.",
+        blocking::lmpop,
+    ),
+    row(
+        "blmpop",
+        -5,
+        WRITE,
+        (3, -2, 1),
+        Keys,
+        "list",
+        "LMPOP, waiting up to a timeout for one of the lists to have an element.",
+        blocking::blmpop,
+    ),
+    row(
+        "zmpop",
+        -4,
+        WRITE,
+        (2, -2, 1),
+        Keys,
+        "sorted-set",
+        "Removes and returns up to COUNT of the lowest- or highest-scored members of the first non-empty sorted set.",
+        blocking::zmpop,
+    ),
+    row(
+        "bzmpop",
+        -5,
+        WRITE,
+        (3, -2, 1),
+        Keys,
+        "sorted-set",
+        "ZMPOP, waiting up to a timeout for one of the sorted sets to have a member.",
+        blocking::bzmpop,
     ),
     row(
         "monitor",

@@ -168,7 +168,7 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
         crate::builtin::resp::monitor::feed(&resp.pubsub, client, &COMMANDS[command], args);
         crate::builtin::resp::notify::after(
             &resp.pubsub,
-            &COMMANDS[command],
+            COMMANDS[command].name,
             args,
             &call.out[mark..],
         );

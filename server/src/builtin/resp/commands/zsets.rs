@@ -295,12 +295,7 @@ impl Range {
         let chosen: Box<dyn Iterator<Item = (&'z [u8], f64)> + 'z> = match self {
             Range::Rank(start, end) => match index_range(*start, *end, zset.len()) {
                 None => return Vec::new(),
-                Some((from, to)) => {
-                    let all = zset.iter();
-                    let all: Box<dyn Iterator<Item = _>> =
-                        if reverse { Box::new(all.rev()) } else { all };
-                    Box::new(all.skip(from).take(to - from + 1))
-                }
+                Some((from, to)) => Box::new(zset.from_rank(from, reverse).take(to - from + 1)),
             },
             &Range::Score { min, max } if reverse => Box::new(
                 zset.to_score_rev(max.0)

@@ -31,6 +31,22 @@ impl End {
             None
         }
     }
+
+    /// The keyspace event of a pop from this end (LPOP's, RPOP's).
+    pub fn pop_event(self) -> &'static str {
+        match self {
+            End::Left => "lpop",
+            End::Right => "rpop",
+        }
+    }
+
+    /// The keyspace event of a push at this end (LPUSH's, RPUSH's).
+    pub fn push_event(self) -> &'static str {
+        match self {
+            End::Left => "lpush",
+            End::Right => "rpush",
+        }
+    }
 }
 
 impl List {

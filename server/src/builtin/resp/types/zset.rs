@@ -1,12 +1,15 @@
 //! A sorted set: members ordered by (score, member bytes). Up to `zset-max-listpack-entries` members of at
 //! most `zset-max-listpack-value` bytes (see [`super::encodings`]) it is one sorted vector (Redis's listpack: a binary search finds a score's place,
-//! ranks are indexes); past either bound it becomes a B-tree ordered by (score, member) and a hash table from
-//! member to score, sharing each member's one allocation (`Arc<[u8]>`), for good. Ranks in the large form
-//! are counted by walking the tree (O(rank)), where Redis's skiplist keeps spans.
+//! ranks are indexes); past either bound it becomes an order-statistic B-tree ordered by (score, member) and a
+//! hash table from member to score, sharing each member's one allocation (`Arc<[u8]>`), for good. The tree's
+//! nodes count the members beneath them, as Redis's skiplist keeps spans, so a rank (ZRANK) and the member at
+//! a rank (ZRANGE by index) are found in O(log n).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::ops::Bound;
 use std::sync::Arc;
+
+use wabi_tree::OSBTreeSet;
 
 use super::{element, encodings};
 use pincore_resp::reply::{self, Protocol};
@@ -40,7 +43,7 @@ impl Ord for Score {
 enum Entries {
     Small(Vec<(f64, Bytes)>),
     Large {
-        order: BTreeSet<(Score, Arc<[u8]>)>,
+        order: Box<OSBTreeSet<(Score, Arc<[u8]>)>>,
         scores: Box<HashMap<Arc<[u8]>, f64, ahash::RandomState>>,
     },
 }
@@ -156,7 +159,7 @@ impl ZSet {
 
     fn grow(&mut self) {
         if let Entries::Small(v) = &mut self.entries {
-            let mut order = BTreeSet::new();
+            let mut order = OSBTreeSet::new();
             let mut scores = HashMap::with_capacity_and_hasher(v.len() + 1, Default::default());
             let mut heap = 0;
             for (score, member) in v.drain(..) {
@@ -166,7 +169,7 @@ impl ZSet {
                 scores.insert(member, score);
             }
             self.entries = Entries::Large {
-                order,
+                order: Box::new(order),
                 scores: Box::new(scores),
             };
             self.heap = heap;
@@ -196,9 +199,38 @@ impl ZSet {
         match &self.entries {
             Entries::Small(v) => v.iter().position(|(_, m)| &**m == member),
             Entries::Large { order, scores } => {
-                let score = *scores.get(member)?;
-                let member: Arc<[u8]> = member.into();
-                Some(order.range(..(Score(score), member)).count())
+                let (member, score) = scores.get_key_value(member)?;
+                order.rank_of(&(Score(*score), member.clone()))
+            }
+        }
+    }
+
+    /// The members from rank `rank` on, ascending, or with `reverse` from rank `rank` counted from the highest,
+    /// descending: found in O(log n), not by walking past the ranks before it.
+    pub fn from_rank(
+        &self,
+        rank: usize,
+        reverse: bool,
+    ) -> Box<dyn Iterator<Item = (&[u8], f64)> + '_> {
+        let len = self.len();
+        if rank >= len {
+            return Box::new(std::iter::empty());
+        }
+        match &self.entries {
+            Entries::Small(v) if reverse => {
+                Box::new(v[..len - rank].iter().rev().map(|(s, m)| (&**m, *s)))
+            }
+            Entries::Small(v) => Box::new(v[rank..].iter().map(|(s, m)| (&**m, *s))),
+            Entries::Large { order, .. } => {
+                let at = if reverse { len - 1 - rank } else { rank };
+                let Some(at) = order.get_by_rank(at) else {
+                    return Box::new(std::iter::empty());
+                };
+                if reverse {
+                    Box::new(order.range(..=at).rev().map(|(s, m)| (&**m, s.0)))
+                } else {
+                    Box::new(order.range(at..).map(|(s, m)| (&**m, s.0)))
+                }
             }
         }
     }
@@ -371,6 +403,46 @@ mod tests {
         assert_eq!(small.score(b"m2"), Some(f64::INFINITY));
         assert_eq!(small.pop(false), Some((b"m4".to_vec(), -1.0)));
         assert_eq!(small.pop(true), Some((b"m2".to_vec(), f64::INFINITY)));
+    }
+
+    #[test]
+    fn ranks_and_members_from_a_rank_agree_with_the_order_in_both_forms() {
+        let mut small = ZSet::default();
+        let mut large = ZSet::default();
+        large.grow();
+        // Scores repeat, so ties are ordered by member bytes; removals leave holes in the counts.
+        for i in 0..100u32 {
+            for z in [&mut small, &mut large] {
+                z.insert(format!("m{i}").as_bytes(), f64::from(i % 7));
+            }
+        }
+        for i in (0..100u32).step_by(3) {
+            small.remove(format!("m{i}").as_bytes());
+            large.remove(format!("m{i}").as_bytes());
+        }
+        assert!(!small.is_large() && large.is_large());
+        let all = members(&small);
+        assert_eq!(all, members(&large));
+        for z in [&small, &large] {
+            for (rank, (member, _)) in all.iter().enumerate() {
+                assert_eq!(z.rank(member), Some(rank));
+            }
+            assert_eq!(z.rank(b"m0"), None);
+            for rank in [0, 1, 30, all.len() - 1, all.len(), all.len() + 5] {
+                let up: Vec<_> = z
+                    .from_rank(rank, false)
+                    .map(|(m, s)| (m.to_vec(), s))
+                    .collect();
+                assert_eq!(up, all[rank.min(all.len())..], "from rank {rank}");
+                let down: Vec<_> = z
+                    .from_rank(rank, true)
+                    .map(|(m, s)| (m.to_vec(), s))
+                    .collect();
+                let mut want = all[..all.len().saturating_sub(rank)].to_vec();
+                want.reverse();
+                assert_eq!(down, want, "from rank {rank} down");
+            }
+        }
     }
 
     #[test]
