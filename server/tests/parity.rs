@@ -2121,6 +2121,8 @@ const KEYSPACE_EVENTS: &[Step] = &[
 #[test]
 fn keyspace_notifications_of_new_expired_and_evicted_keys_are_redis_s() {
     run_pubsub(KEYSPACE_EVENTS, 2, false);
+}
+
 /// Clients blocked in BLMPOP and BZMPOP (connections 1 and 2) woken by pushes from connection 0, in the order
 /// they blocked, and the keyspace notifications of LMPOP and ZMPOP (connection 3 subscribed to them all; a
 /// served client's notifications may come before or after the push's here, so `tests/blocking.rs` reads those).
