@@ -229,7 +229,7 @@ fn config_set_applies_on_every_shard_and_an_invalid_change_changes_nothing() {
         ),
         (&[b"maxmemory", b"lots"], "must be a memory value"),
         (&[b"timeout", b"0"], "above 0"),
-        (&[b"port", b"1"], "can't set immutable config"),
+        (&[b"port", b"1"], "the listener changes only with a restart"),
         (
             &[b"appendonly", b"yes"],
             "does not support append-only files",

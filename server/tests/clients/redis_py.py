@@ -169,7 +169,7 @@ try:
 except (redis.exceptions.ConnectionError, OSError):
     print("ok killed connection closed")
 check("config set", r.config_set("maxmemory", "100mb"), True)
-check("config get pattern", r.config_get("maxmemory*"), {"maxmemory": str(100 << 20), "maxmemory-policy": "noeviction"})
+check("config get pattern", r.config_get("maxmemory*"), {"maxmemory": str(100 << 20), "maxmemory-policy": "noeviction", "maxmemory-clients": "0", "maxmemory-samples": "5"})
 check("info memory", r.info("memory")["maxmemory"], 100 << 20)
 check("config set back", r.config_set("maxmemory", 0), True)
 try:
