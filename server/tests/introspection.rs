@@ -193,6 +193,57 @@ fn client_list_and_kill_reach_connections_on_every_shard() {
     s.assert_healthy();
 }
 
+/// Reads until the peer closes (or `within` passes) and returns everything it sent.
+fn read_to_close(stream: &mut TcpStream, within: Duration) -> (Vec<u8>, bool) {
+    use std::io::Read;
+    stream.set_read_timeout(Some(within)).unwrap();
+    let deadline = Instant::now() + within;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match stream.read(&mut buf) {
+            Ok(0) => return (out, true),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return (out, true),
+            Err(_) => break,
+        }
+    }
+    (out, false)
+}
+
+#[test]
+fn a_connection_that_kills_itself_answers_nothing_after_the_kill() {
+    let s = two_shards("");
+    // The kill and a PING in one write: the PING is never run.
+    let mut killer = s.connect();
+    let mut other = s.connect();
+    let mut request = Vec::new();
+    encode_command(&mut request, &[b"CLIENT", b"KILL", b"SKIPME", b"no"]);
+    encode_command(&mut request, &[b"PING"]);
+    killer.write_all(&request).unwrap();
+    let (got, closed) = read_to_close(&mut killer, Duration::from_secs(5));
+    assert!(closed, "the killer's connection stayed open; got {:?}", text(&got));
+    assert!(
+        got.starts_with(b":") && !text(&got).contains("PONG"),
+        "expected only the kill's count, got {:?}",
+        text(&got)
+    );
+    assert!(closed_by_peer(&mut other, Duration::from_secs(5)));
+
+    // The next command sent as soon as the reply is read (Redis's own test does this) is not answered either.
+    let mut killer = s.connect();
+    assert!(text(&call(&mut killer, &[b"CLIENT", b"KILL", b"SKIPME", b"no"])).starts_with(':'));
+    let mut ping = Vec::new();
+    encode_command(&mut ping, &[b"PING"]);
+    let _ = killer.write_all(&ping);
+    let (got, closed) = read_to_close(&mut killer, Duration::from_secs(5));
+    assert!(closed && got.is_empty(), "after killing itself the connection answered {:?}", text(&got));
+
+    // A new connection is served.
+    assert_eq!(call(&mut s.connect(), &[b"PING"]), b"+PONG\r\n");
+    s.assert_healthy();
+}
+
 #[test]
 fn config_set_applies_on_every_shard_and_an_invalid_change_changes_nothing() {
     let s = two_shards("");

@@ -38,6 +38,9 @@ pub struct Client {
     /// when a read completes and again once its commands ran, so the commands of a read see their own
     /// bytes, as in Redis.
     pub query_buffer: Cell<(usize, usize)>,
+    /// CLIENT KILL (SKIPME no) matched the connection that sent it: it closes once the replies of its
+    /// current read are sent, as Redis closes after the reply.
+    pub close_after_reply: Cell<bool>,
 }
 
 impl Client {
@@ -55,6 +58,7 @@ impl Client {
             protocol: Cell::new(2),
             no_evict: Cell::new(false),
             query_buffer: Cell::new((0, 0)),
+            close_after_reply: Cell::new(false),
         }
     }
 
@@ -132,7 +136,7 @@ pub struct KillFilter {
 }
 
 impl KillFilter {
-    fn matches(&self, client: &Client) -> bool {
+    pub fn matches(&self, client: &Client) -> bool {
         let address = |a: Option<SocketAddr>| a.map(|a| a.to_string().into_bytes());
         self.id.is_none_or(|id| id == client.id)
             && self
@@ -174,20 +178,20 @@ impl Clients {
     }
 
     /// Shuts every connection `filter` matches, and returns how many. The asking connection (SKIPME no)
-    /// has only its read side shut, so it still gets this command's reply, and then closes.
+    /// is only marked: it still gets this command's reply, then closes before it reads again (shutting its
+    /// read side would not do: Linux still returns data that arrives after `SHUT_RD`).
     pub fn kill(&self, filter: &KillFilter) -> usize {
         let open = self.open.borrow();
         let mut killed = 0;
         for client in open.values().filter(|c| filter.matches(c)) {
-            let how = if client.id == filter.asking {
-                libc::SHUT_RD
+            if client.id == filter.asking {
+                client.close_after_reply.set(true);
             } else {
-                libc::SHUT_RDWR
-            };
-            // SAFETY: shutdown(2) on a descriptor the connection's task still owns (it closes it only
-            // after unregistering, on this same thread), changing no memory.
-            unsafe {
-                libc::shutdown(client.fd, how);
+                // SAFETY: shutdown(2) on a descriptor the connection's task still owns (it closes it only
+                // after unregistering, on this same thread), changing no memory.
+                unsafe {
+                    libc::shutdown(client.fd, libc::SHUT_RDWR);
+                }
             }
             killed += 1;
         }

@@ -282,7 +282,8 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
         let mut close = false;
         let mut queue: VecDeque<Queued> = VecDeque::new();
         let mut argv: Vec<&[u8]> = Vec::new();
-        while pos < filled && !close {
+        // A connection that killed itself (CLIENT KILL ... SKIPME no) runs nothing after that command.
+        while pos < filled && !close && !session.client.close_after_reply.get() {
             match parser.parse(&buf[pos..filled], &limits) {
                 Ok(None) => break,
                 Ok(Some(consumed)) => {
@@ -396,6 +397,7 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
             }
         }
         dispatch::resolve(resp, &mut queue, &mut out).await;
+        close |= session.client.close_after_reply.get();
         let took = read_at.elapsed();
         for command in served.drain(..) {
             resp.record(command, took);

@@ -433,6 +433,10 @@ fn client_kill(c: &mut Call<'_>) -> Flow {
             }
         }
     }
+    // Marked here, not when the shards answer, so that the commands after it in the same read do not run.
+    if !filter.skip_me && filter.matches(&c.session.client) {
+        c.session.client.close_after_reply.set(true);
+    }
     let ctx = c.resp.ctx.clone();
     c.later = Some(Box::pin(async move {
         let killed: usize = ctx
