@@ -47,7 +47,7 @@ fn from_nanos(nanos: u64) -> Instant {
 /// `[flags][access: 4 bytes LE][key length, LEB128][deadline: 8 bytes LE, if flags say so][key][value]`.
 ///
 /// The flags say the value's [`Kind`]. A string's bytes are the value itself, so GET and SET read and
-/// write one block as before; a collection's value is the 8-byte address of its boxed [`Collection`],
+/// write one block as before; a collection's value is the address (six bytes, or eight) of its boxed [`Collection`],
 /// which the slot owns and frees when dropped.
 ///
 /// The access record is what LRU and LFU eviction judge by, in the 24 + 8 bits Redis gives them: the low 24
@@ -91,8 +91,11 @@ impl Slot {
         access: Access,
     ) -> Slot {
         let kind = collection.kind();
-        let address = Box::into_raw(collection) as usize as u64;
-        Slot::build(key, &address.to_le_bytes(), deadline, access, kind)
+        let address = (Box::into_raw(collection) as usize as u64).to_le_bytes();
+        // A user-space address fits in 48 bits on the 64-bit machines this runs on: six bytes keep a
+        // slot with a key of up to 13 bytes in a 32-byte block (eight when an address ever needs them).
+        let len = if address[6..] == [0, 0] { 6 } else { 8 };
+        Slot::build(key, &address[..len], deadline, access, kind)
     }
 
     fn build(key: &[u8], value: &[u8], deadline: Option<u64>, access: Access, kind: Kind) -> Slot {
@@ -148,7 +151,9 @@ impl Slot {
         if self.kind() == Kind::String {
             return None;
         }
-        let bytes: [u8; 8] = self.value().try_into().ok()?;
+        let value = self.value();
+        let mut bytes = [0; 8];
+        bytes.get_mut(..value.len())?.copy_from_slice(value);
         Some(u64::from_le_bytes(bytes) as usize as *mut Collection)
     }
 

@@ -16,7 +16,7 @@ use crate::builtin::resp::expiry::{NOT_AN_INTEGER, SYNTAX};
 use crate::builtin::resp::kv::{parse_float, NOT_A_FLOAT};
 use crate::builtin::resp::store::parse_i64;
 use crate::builtin::resp::types::zset::score_reply;
-use crate::builtin::resp::types::{Collection, Kind, Set, WrongType, ZSet};
+use crate::builtin::resp::types::{Kind, Set, WrongType, ZSet};
 use crate::builtin::resp::Resp;
 
 /// Members with their scores as Redis replies with them: RESP2 a flat array, RESP3 an array of pairs; or
@@ -455,7 +455,7 @@ fn range(c: &mut Call<'_>, store: bool, mut by: By, reverse: Option<bool>) -> Fl
     store_result(
         &mut locked,
         destination,
-        Collection::ZSet(result),
+        result.into(),
         c.now,
         c.out,
     );
@@ -840,7 +840,7 @@ fn combine(c: &mut Call<'_>, operation: Operation, output: Output) -> Flow {
         Some(destination) => store_result(
             &mut locked,
             destination,
-            Collection::ZSet(result),
+            result.into(),
             c.now,
             c.out,
         ),
