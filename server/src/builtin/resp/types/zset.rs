@@ -393,8 +393,8 @@ mod tests {
         z.insert(b"bb", 1.0);
         let full = z.bytes();
         assert_eq!(z.remove(b"a"), Some(2.0));
-        assert_eq!(z.bytes(), full - element(8 + 1) - large::TREE_ENTRY);
+        assert_eq!(z.bytes(), full - element(1 + 8 + 1) - large::TREE_ENTRY);
         assert_eq!(z.remove(b"bb"), Some(1.0));
-        assert_eq!(z.bytes(), full - element(8 + 1) - element(8 + 2) - 2 * large::TREE_ENTRY);
+        assert_eq!(z.bytes(), full - element(1 + 8 + 1) - element(1 + 8 + 2) - 2 * large::TREE_ENTRY);
     }
 }

@@ -1,8 +1,8 @@
 //! A sorted set's large form: an order-statistic B-tree of members ordered by (score, member bytes) and a
-//! hash table finding a member, both on one block per member (`[score: f64, little-endian][member]`). The
-//! tree owns the blocks; the table keeps their addresses. Against a tree of (score, `Arc<[u8]>`) and a
-//! map of `Arc<[u8]>` → score, a member is one block without the `Arc`'s counters (48 bytes less a
-//! 14-byte member), the tree's entries are 16 bytes instead of 24, and the table's 16 instead of 24.
+//! hash table finding a member, both on one block per member (`[score: f64, little-endian][member]`, a
+//! [`ThinBytes`]). The tree owns the blocks; the table keeps their addresses. Against a tree of (score,
+//! `Arc<[u8]>`) and a map of `Arc<[u8]>` → score, a 14-byte member is a 32-byte block instead of 48 (no
+//! counters), the tree's entries are 8 bytes instead of 24, and the table's 8 instead of 24.
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;
@@ -14,10 +14,11 @@ use hashbrown::HashTable;
 use wabi_tree::OSBTreeSet;
 
 use crate::builtin::resp::heap::chunk;
+use crate::builtin::resp::thin::ThinBytes;
 
-/// What a member's entry costs in the tree: 16 bytes in nodes about two thirds full, and the tree's own
+/// What a member's entry costs in the tree: 8 bytes in nodes about two thirds full, and the tree's own
 /// index of it.
-pub const TREE_ENTRY: usize = 32;
+pub const TREE_ENTRY: usize = 20;
 
 /// A member's block as the tree compares it (unsized, so a probe made on the stack compares alike).
 #[repr(transparent)]
@@ -64,16 +65,16 @@ impl PartialEq for Key {
 impl Eq for Key {}
 
 /// The block `[score][member]`.
-fn block(score: f64, member: &[u8]) -> Box<[u8]> {
-    let mut bytes = Vec::with_capacity(8 + member.len());
-    bytes.extend_from_slice(&score.to_le_bytes());
-    bytes.extend_from_slice(member);
-    bytes.into_boxed_slice()
+fn block(score: f64, member: &[u8]) -> ThinBytes {
+    ThinBytes::build(8 + member.len(), |out| {
+        out[..8].copy_from_slice(&score.to_le_bytes());
+        out[8..].copy_from_slice(member);
+    })
 }
 
 /// A member in the tree, which owns its block.
 #[derive(Debug, Clone)]
-struct Entry(Box<[u8]>);
+struct Entry(ThinBytes);
 
 impl Borrow<Key> for Entry {
     fn borrow(&self) -> &Key {
@@ -103,14 +104,15 @@ impl Eq for Entry {}
 
 /// The table's reference to a block the tree owns.
 #[derive(Debug)]
-struct Shared(NonNull<[u8]>);
+struct Shared(NonNull<u8>);
 
 impl Shared {
     fn key(&self) -> &Key {
-        // SAFETY: every `Shared` in the table points at the block of an entry in the same `Large`'s tree:
-        // both are added together (`insert`) and the table's is removed before the tree's (`remove`), and
-        // a block never moves while its entry lives (the tree moves the `Box`, not what it points to).
-        Key::of(unsafe { self.0.as_ref() })
+        // SAFETY: every `Shared` in the table is the address of the block of an entry in the same `Large`'s
+        // tree: both are added together (`insert`) and the table's is removed before the tree's
+        // (`remove`); a block never moves while its entry lives (the tree moves the pointer, not the
+        // block), and the tree never changes one.
+        Key::of(unsafe { ThinBytes::at(&self.0) })
     }
 }
 
@@ -152,13 +154,13 @@ impl Large {
         self.members.len()
     }
 
-    /// The blocks, a tree entry ([`TREE_ENTRY`]) and a table bucket (16 bytes and a control byte, at
+    /// The blocks, a tree entry ([`TREE_ENTRY`]) and a table bucket (8 bytes and a control byte, at
     /// seven eighths of the buckets at most) per member.
     pub fn bytes(&self) -> usize {
         chunk(std::mem::size_of::<Large>())
             + self.heap
             + self.order.len() * TREE_ENTRY
-            + self.members.capacity() * 18
+            + self.members.capacity() * 10
     }
 
     fn find(&self, member: &[u8]) -> Option<&Key> {
@@ -173,8 +175,8 @@ impl Large {
     /// Adds `member` (not in the set).
     pub fn insert(&mut self, member: &[u8], score: f64) {
         let entry = Entry(block(score, member));
-        let shared = Shared(NonNull::from(&*entry.0));
-        self.heap += chunk(entry.0.len());
+        let shared = Shared(entry.0.address());
+        self.heap += chunk(entry.0.block_len());
         let hasher = &self.hasher;
         self.members.insert_unique(hasher.hash_one(member), shared, |s| {
             hasher.hash_one(s.key().member())
@@ -191,7 +193,7 @@ impl Large {
         let probe = shared.key().0.to_vec();
         let key = Key::of(&probe);
         self.order.remove(key);
-        self.heap -= chunk(probe.len());
+        self.heap -= chunk(crate::builtin::resp::thin::varint_len(probe.len()) + probe.len());
         Some(key.score())
     }
 
