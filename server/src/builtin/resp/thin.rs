@@ -23,7 +23,8 @@ impl ThinBytes {
     /// A block of `len` bytes, which `fill` writes (it is zeroed before).
     pub fn build(len: usize, fill: impl FnOnce(&mut [u8])) -> ThinBytes {
         let header = varint_len(len);
-        let layout = Layout::array::<u8>(header + len).expect("a key's block is far below isize::MAX");
+        let layout =
+            Layout::array::<u8>(header + len).expect("a key's block is far below isize::MAX");
         // SAFETY: the layout is at least one byte long (the header).
         let Some(at) = NonNull::new(unsafe { alloc(layout) }) else {
             handle_alloc_error(layout)
@@ -67,7 +68,7 @@ impl ThinBytes {
     ///
     /// # Safety
     /// The `ThinBytes` whose block this is must outlive the borrow and not be changed meanwhile.
-    pub unsafe fn at<'a>(address: &'a NonNull<u8>) -> &'a [u8] {
+    pub unsafe fn at(address: &NonNull<u8>) -> &[u8] {
         // SAFETY: `ThinBytes` is a transparent `NonNull<u8>`, and the caller vouches for the block; the
         // view is never dropped (it is a reference).
         unsafe { &*(address as *const NonNull<u8> as *const ThinBytes) }

@@ -452,13 +452,7 @@ fn range(c: &mut Call<'_>, store: bool, mut by: By, reverse: Option<bool>) -> Fl
             result
         }
     };
-    store_result(
-        &mut locked,
-        destination,
-        result.into(),
-        c.now,
-        c.out,
-    );
+    store_result(&mut locked, destination, result.into(), c.now, c.out);
     Flow::Reply
 }
 
@@ -837,13 +831,7 @@ fn combine(c: &mut Call<'_>, operation: Operation, output: Output) -> Flow {
         result
     };
     match destination {
-        Some(destination) => store_result(
-            &mut locked,
-            destination,
-            result.into(),
-            c.now,
-            c.out,
-        ),
+        Some(destination) => store_result(&mut locked, destination, result.into(), c.now, c.out),
         None if output == Output::Count => reply::integer(c.out, result.len().min(limit) as i64),
         None => reply_members(
             c.resp,

@@ -135,7 +135,10 @@ impl Hash {
                 }
                 len += 1;
             }
-            if field.len() <= max_len && value.len() <= max_len && (found.is_some() || len < max_entries) {
+            if field.len() <= max_len
+                && value.len() <= max_len
+                && (found.is_some() || len < max_entries)
+            {
                 let mut pair = Vec::with_capacity(6 + field.len() + value.len());
                 push_pair(&mut pair, field, value);
                 let mut bytes = Vec::from(std::mem::take(packed));

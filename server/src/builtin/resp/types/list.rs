@@ -156,7 +156,9 @@ impl Node {
         if index <= count / 2 {
             (0..index).fold(0, |at, _| entry_after(&self.packed, at).1)
         } else {
-            (index..count).fold(self.packed.len(), |end, _| entry_before(&self.packed, end).1)
+            (index..count).fold(self.packed.len(), |end, _| {
+                entry_before(&self.packed, end).1
+            })
         }
     }
 
@@ -174,7 +176,8 @@ impl Node {
                 encodings::ListNode::Bytes(max) => max.saturating_sub(self.packed.len()),
                 encodings::ListNode::Entries(_) => usize::MAX,
             };
-            self.packed.reserve_exact((self.packed.len() / 8).min(room).max(add));
+            self.packed
+                .reserve_exact((self.packed.len() / 8).min(room).max(add));
         }
         let old = self.packed.len();
         self.packed.resize(old + add, 0);
@@ -337,13 +340,21 @@ impl List {
         let at = match self.nodes.get(at) {
             Some(node) if node.has_room(value.len()) => at,
             _ => {
-                let at = if end == End::Left { 0 } else { self.nodes.len() };
+                let at = if end == End::Left {
+                    0
+                } else {
+                    self.nodes.len()
+                };
                 self.add_node(at);
                 at
             }
         };
         self.edit(at, |node| {
-            let offset = if end == End::Left { 0 } else { node.packed.len() };
+            let offset = if end == End::Left {
+                0
+            } else {
+                node.packed.len()
+            };
             node.insert_at(offset, value)
         });
         self.len += 1;
@@ -609,7 +620,11 @@ mod tests {
                     let count = next(5) as i64 - 2;
                     let target = vec![b'a' + next(3) as u8; 12];
                     let mut expected = model.clone();
-                    let limit = if count == 0 { usize::MAX } else { count.unsigned_abs() as usize };
+                    let limit = if count == 0 {
+                        usize::MAX
+                    } else {
+                        count.unsigned_abs() as usize
+                    };
                     let mut gone = 0;
                     let order: Vec<usize> = if count < 0 {
                         (0..model.len()).rev().collect()
@@ -644,7 +659,9 @@ mod tests {
                 _ if !model.is_empty() => {
                     let start = next(model.len());
                     let end = start + next(model.len() - start);
-                    assert!(l.range(start, end).eq(model.range(start..=end).map(|v| &v[..])));
+                    assert!(l
+                        .range(start, end)
+                        .eq(model.range(start..=end).map(|v| &v[..])));
                 }
                 _ => {}
             }
@@ -659,8 +676,16 @@ mod tests {
         let values: Vec<&[u8]> = vec![&b"element00042"[..]; 100];
         l.push_all(End::Right, &values);
         assert_eq!(l.nodes.len(), 1);
-        assert_eq!(l.nodes[0].packed.len(), 100 * 14, "a varint before and after each element");
-        assert_eq!(l.bytes(), chunk(1400) + chunk(std::mem::size_of::<Node>()), "sized exactly");
+        assert_eq!(
+            l.nodes[0].packed.len(),
+            100 * 14,
+            "a varint before and after each element"
+        );
+        assert_eq!(
+            l.bytes(),
+            chunk(1400) + chunk(std::mem::size_of::<Node>()),
+            "sized exactly"
+        );
         l.keep_range(1, 0);
         assert!(l.is_empty() && l.bytes() == 0);
     }

@@ -12,7 +12,6 @@ use large::Large;
 use super::{element, encodings};
 use pincore_resp::reply::{self, Protocol};
 
-
 type Bytes = Box<[u8]>;
 
 /// A score with a total order (scores are never NaN, and zero is kept as +0).
@@ -182,7 +181,7 @@ impl ZSet {
             }
             Entries::Small(v) => Box::new(v[rank..].iter().map(|(s, m)| (&**m, *s))),
             Entries::Large(large) => {
-                large.from_rank(if reverse { len - 1 - rank } else { rank }, reverse)
+                large.at_rank(if reverse { len - 1 - rank } else { rank }, reverse)
             }
         }
     }
@@ -203,7 +202,7 @@ impl ZSet {
                 Box::new(v[at..].iter().map(|(s, m)| (&**m, *s)))
             }
             Entries::Large(large) if min == f64::NEG_INFINITY => Box::new(large.iter()),
-            Entries::Large(large) => large.from_score(normal(min)),
+            Entries::Large(large) => large.at_least(normal(min)),
         }
     }
 
@@ -395,6 +394,9 @@ mod tests {
         assert_eq!(z.remove(b"a"), Some(2.0));
         assert_eq!(z.bytes(), full - element(1 + 8 + 1) - large::TREE_ENTRY);
         assert_eq!(z.remove(b"bb"), Some(1.0));
-        assert_eq!(z.bytes(), full - element(1 + 8 + 1) - element(1 + 8 + 2) - 2 * large::TREE_ENTRY);
+        assert_eq!(
+            z.bytes(),
+            full - element(1 + 8 + 1) - element(1 + 8 + 2) - 2 * large::TREE_ENTRY
+        );
     }
 }

@@ -165,7 +165,9 @@ impl Large {
 
     fn find(&self, member: &[u8]) -> Option<&Key> {
         let hash = self.hasher.hash_one(member);
-        self.members.find(hash, |s| s.key().member() == member).map(Shared::key)
+        self.members
+            .find(hash, |s| s.key().member() == member)
+            .map(Shared::key)
     }
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
@@ -178,16 +180,20 @@ impl Large {
         let shared = Shared(entry.0.address());
         self.heap += chunk(entry.0.block_len());
         let hasher = &self.hasher;
-        self.members.insert_unique(hasher.hash_one(member), shared, |s| {
-            hasher.hash_one(s.key().member())
-        });
+        self.members
+            .insert_unique(hasher.hash_one(member), shared, |s| {
+                hasher.hash_one(s.key().member())
+            });
         self.order.insert(entry);
     }
 
     /// Removes `member`; its score if it was there.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         let hash = self.hasher.hash_one(member);
-        let found = self.members.find_entry(hash, |s| s.key().member() == member).ok()?;
+        let found = self
+            .members
+            .find_entry(hash, |s| s.key().member() == member)
+            .ok()?;
         let (shared, _) = found.remove();
         // A copy to find the entry by: the tree frees the block itself.
         let probe = shared.key().0.to_vec();
@@ -202,7 +208,7 @@ impl Large {
     }
 
     /// From rank `rank` (< len) up, or with `reverse` down.
-    pub fn from_rank(
+    pub fn at_rank(
         &self,
         rank: usize,
         reverse: bool,
@@ -222,7 +228,7 @@ impl Large {
     }
 
     /// The members with a score of at least `min`, ascending.
-    pub fn from_score(&self, min: f64) -> Box<dyn Iterator<Item = (&[u8], f64)> + '_> {
+    pub fn at_least(&self, min: f64) -> Box<dyn Iterator<Item = (&[u8], f64)> + '_> {
         let probe = block(min, b"");
         let from: (Bound<&Key>, Bound<&Key>) = (Bound::Included(Key::of(&probe)), Bound::Unbounded);
         Box::new(self.order.range::<Key, _>(from).map(pair))
