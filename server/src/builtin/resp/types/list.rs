@@ -114,6 +114,10 @@ fn entry_before(packed: &[u8], end: usize) -> (std::ops::Range<usize>, usize) {
     (i - len..i, i - len - n)
 }
 
+/// The most a node bounded by a count of elements packs (Redis's `SIZE_SAFETY_LIMIT`), as with a byte
+/// bound an element larger than this has a node of its own.
+const SAFETY_LIMIT: usize = 8192;
+
 /// A packed node of elements.
 #[derive(Debug, Clone, Default)]
 struct Node {
@@ -138,7 +142,9 @@ impl Node {
         }
         match encodings::list_node() {
             encodings::ListNode::Bytes(max) => self.packed.len() + entry_len(len) <= max,
-            encodings::ListNode::Entries(max) => (self.count as usize) < max,
+            encodings::ListNode::Entries(max) => {
+                (self.count as usize) < max && self.packed.len() + entry_len(len) <= SAFETY_LIMIT
+            }
         }
     }
 
@@ -146,7 +152,9 @@ impl Node {
         self.count > 1
             && match encodings::list_node() {
                 encodings::ListNode::Bytes(max) => self.packed.len() > max,
-                encodings::ListNode::Entries(max) => self.count as usize > max,
+                encodings::ListNode::Entries(max) => {
+                    self.count as usize > max || self.packed.len() > SAFETY_LIMIT
+                }
             }
     }
 
@@ -174,7 +182,7 @@ impl Node {
         if self.packed.capacity() - self.packed.len() < add {
             let room = match encodings::list_node() {
                 encodings::ListNode::Bytes(max) => max.saturating_sub(self.packed.len()),
-                encodings::ListNode::Entries(_) => usize::MAX,
+                encodings::ListNode::Entries(_) => SAFETY_LIMIT.saturating_sub(self.packed.len()),
             };
             self.packed
                 .reserve_exact((self.packed.len() / 8).min(room).max(add));
@@ -376,7 +384,10 @@ impl List {
         } {
             let fits = match encodings::list_node() {
                 encodings::ListNode::Bytes(max) => node.packed.len() + add <= max,
-                encodings::ListNode::Entries(max) => node.count as usize + values.len() <= max,
+                encodings::ListNode::Entries(max) => {
+                    node.count as usize + values.len() <= max
+                        && node.packed.len() + add <= SAFETY_LIMIT
+                }
             };
             if fits && node.packed.capacity() - node.packed.len() < add {
                 let before = node.cost();
