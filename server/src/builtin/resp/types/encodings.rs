@@ -25,7 +25,7 @@ pub struct Encodings {
     /// A sorted set with a member longer than this (bytes) is a skip list (`zset-max-listpack-value`, 64).
     pub zset_max_listpack_value: usize,
     /// How much a list's node packs (`list-max-listpack-size`, -2): -1 to -5 bound it to 4, 8, 16, 32 or
-    /// 64 KiB, a positive number to that many elements.
+    /// 64 KiB, a positive number to that many elements (within 8 KiB).
     pub list_max_listpack_size: i64,
     /// Redis's `list-compress-depth` (0). Accepted and reported; lists are never compressed here.
     pub list_compress_depth: usize,
