@@ -231,3 +231,50 @@ fn served_blocked_pops_notify_their_pops() {
     }
     s.assert_healthy();
 }
+
+/// The connection's id, asked on the connection itself.
+fn client_id(stream: &mut TcpStream) -> String {
+    send(stream, "CLIENT ID");
+    let reply = String::from_utf8_lossy(&read_at_least(stream, 4)).into_owned();
+    reply.trim_start_matches(':').trim_end().to_string()
+}
+
+#[test]
+fn client_unblock_ends_a_wait_with_the_timeout_reply_or_an_error() {
+    let s = Server::start();
+    let mut list_pop = s.connect();
+    let mut zset_pop = s.connect();
+    let (list_id, zset_id) = (client_id(&mut list_pop), client_id(&mut zset_pop));
+    send(&mut list_pop, "BLPOP jobs 0");
+    send(&mut zset_pop, "BZPOPMIN board 0");
+    sleep(SETTLE);
+    assert_eq!(s.cli(&["CLIENT", "UNBLOCK", &list_id]), "1");
+    assert_eq!(
+        String::from_utf8_lossy(&read_at_least(&mut list_pop, 5)),
+        "*-1\r\n"
+    );
+    assert_eq!(s.cli(&["CLIENT", "UNBLOCK", &zset_id, "ERROR"]), "1");
+    let expected = "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n";
+    let reply = read_at_least(&mut zset_pop, expected.len());
+    assert_eq!(String::from_utf8_lossy(&reply), expected);
+    // No longer waiting: nothing to end, and a push is left for whoever asks.
+    assert_eq!(s.cli(&["CLIENT", "UNBLOCK", &list_id, "TIMEOUT"]), "0");
+    assert_eq!(s.cli(&["CLIENT", "UNBLOCK", "999999"]), "0");
+    assert_eq!(s.cli(&["LPUSH", "jobs", "j1"]), "1");
+    sleep(SETTLE);
+    assert_eq!(s.cli(&["LLEN", "jobs"]), "1");
+    send(&mut list_pop, "PING");
+    assert_eq!(
+        String::from_utf8_lossy(&read_at_least(&mut list_pop, 7)),
+        "+PONG\r\n"
+    );
+    assert_eq!(
+        s.cli(&["CLIENT", "UNBLOCK", &list_id, "LATER"]),
+        "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
+    );
+    assert_eq!(
+        s.cli(&["CLIENT", "UNBLOCK", "x"]),
+        "ERR value is not an integer or out of range"
+    );
+    s.assert_healthy();
+}

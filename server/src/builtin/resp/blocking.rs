@@ -52,6 +52,8 @@ pub struct Blocked {
     /// Rung when one of the keys changes or the command's turn comes.
     pub bell: Arc<Bell>,
     id: u64,
+    /// The connection's id (CLIENT UNBLOCK finds the bell by it).
+    client: u64,
 }
 
 impl Blocked {
@@ -62,24 +64,28 @@ impl Blocked {
         take: Take,
         keys: Vec<Vec<u8>>,
         deadline: Option<Instant>,
+        client: u64,
     ) -> Blocked {
         let bell = Arc::new(Bell::default());
         for key in &keys {
             keyspace.lock(key).watchers.hang(key, &bell);
         }
-        let id = keyspace.waiters.register(&keys, &bell);
+        let id = keyspace.waiters.register(&keys, &bell, client);
         Blocked {
             take,
             keys,
             deadline,
             bell,
             id,
+            client,
         }
     }
 
     /// Gives up the command's places (served, timed out, or the client is gone).
     pub fn finish(self, keyspace: &Keyspace) {
-        keyspace.waiters.unregister(self.id, &self.keys);
+        keyspace
+            .waiters
+            .unregister(self.id, &self.keys, self.client);
         for key in &self.keys {
             keyspace.lock(key).watchers.unhang(key, &self.bell);
         }
@@ -275,8 +281,20 @@ mod tests {
         let keyspace = Keyspace::default();
         let pubsub = PubSub::default();
         let now = Instant::now();
-        let first = Blocked::new(&keyspace, Take::Pop(End::Left), vec![b"q".to_vec()], None);
-        let second = Blocked::new(&keyspace, Take::Pop(End::Left), vec![b"q".to_vec()], None);
+        let first = Blocked::new(
+            &keyspace,
+            Take::Pop(End::Left),
+            vec![b"q".to_vec()],
+            None,
+            1,
+        );
+        let second = Blocked::new(
+            &keyspace,
+            Take::Pop(End::Left),
+            vec![b"q".to_vec()],
+            None,
+            2,
+        );
         assert!(!keyspace.waiters.none_on(b"q"));
         assert!(!first.bell.rung_now() && !second.bell.rung_now());
         keyspace

@@ -105,7 +105,7 @@ mod tests {
         for m in ["x", "2", "1"] {
             b.insert(m.as_bytes());
         }
-        let digest = |s: &Set| of_value(ValueRef::Collection(&Collection::Set(s.clone())));
+        let digest = |s: &Set| of_value(ValueRef::Collection(&s.clone().into()));
         assert_eq!(digest(&a), digest(&b));
         b.remove(b"x");
         assert_ne!(digest(&a), digest(&b));

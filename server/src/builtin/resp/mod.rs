@@ -35,6 +35,7 @@ mod session;
 pub mod snapshot;
 pub mod stats;
 pub mod store;
+mod thin;
 mod transaction;
 pub mod types;
 pub mod waiters;

@@ -17,6 +17,7 @@ use super::commands::{self, Session};
 use super::dispatch::{self, Dispatched, Queued};
 use super::keyspace::Parts;
 use super::pubsub::Mailbox;
+use super::watchers::Unblock;
 use super::Resp;
 use crate::framework::Connection;
 
@@ -102,6 +103,17 @@ async fn wait_blocked(
     let mut watch_socket = true;
     loop {
         let now = Instant::now();
+        match blocked.bell.unblocked() {
+            Some(Unblock::Timeout) => {
+                blocked.timed_out(protocol, out);
+                break;
+            }
+            Some(Unblock::Error) => {
+                reply::error(out, b"UNBLOCKED client unblocked via CLIENT UNBLOCK");
+                break;
+            }
+            None => {}
+        }
         if blocked.try_serve(&resp.keyspace, &resp.pubsub, protocol, now, out) {
             break;
         }

@@ -4,7 +4,7 @@
 //! deadline, so memory held by expired keys that nobody reads is bounded by the sweep interval.
 //!
 //! Each key is one heap block holding its key, value, deadline and access record ([`Slot`]), and the table
-//! holds a 16-byte pointer to it: per key that is one allocation and the table's share, where a map of `Vec`
+//! holds an 8-byte pointer to it ([`super::thin::ThinBytes`]): per key that is one allocation and the table's share, where a map of `Vec`
 //! key to `Vec` value costs two allocations and a 64-byte bucket. Memory per key is what a cache is sized by.
 //!
 //! A store counts the bytes it holds ([`Store::bytes`], see [`footprint`]) exactly as keys come and go, so
@@ -24,6 +24,7 @@ use super::eviction::{Access, Policy};
 pub use super::heap::chunk;
 use super::pubsub::class;
 use super::scan;
+use super::thin::{varint_len, ThinBytes};
 use super::types::{Collection, Kind, Typed, WrongType};
 use super::watchers::Watchers;
 
@@ -47,14 +48,14 @@ fn from_nanos(nanos: u64) -> Instant {
 /// `[flags][access: 4 bytes LE][key length, LEB128][deadline: 8 bytes LE, if flags say so][key][value]`.
 ///
 /// The flags say the value's [`Kind`]. A string's bytes are the value itself, so GET and SET read and
-/// write one block as before; a collection's value is the 8-byte address of its boxed [`Collection`],
+/// write one block as before; a collection's value is the address (six bytes, or eight) of its boxed [`Collection`],
 /// which the slot owns and frees when dropped.
 ///
 /// The access record is what LRU and LFU eviction judge by, in the 24 + 8 bits Redis gives them: the low 24
 /// bits are the clock at the last write or read ([`clock`], seconds; it wraps after 194 days, as Redis's
 /// does), the high 8 bits a logarithmic access counter ([`Access`]). Four bytes more per key (one glibc chunk
 /// step of 16 bytes in four keys) buys eviction that keeps what is read.
-struct Slot(Box<[u8]>);
+struct Slot(ThinBytes);
 
 const HAS_DEADLINE: u8 = 1;
 /// The flag bits holding the value's [`Kind`] (0 is a string).
@@ -91,31 +92,41 @@ impl Slot {
         access: Access,
     ) -> Slot {
         let kind = collection.kind();
-        let address = Box::into_raw(collection) as usize as u64;
-        Slot::build(key, &address.to_le_bytes(), deadline, access, kind)
+        let address = (Box::into_raw(collection) as usize as u64).to_le_bytes();
+        // A user-space address fits in 48 bits on the 64-bit machines this runs on: six bytes keep a
+        // slot with a key of up to 13 bytes in a 32-byte block (eight when an address ever needs them).
+        let len = if address[6..] == [0, 0] { 6 } else { 8 };
+        Slot::build(key, &address[..len], deadline, access, kind)
     }
 
     fn build(key: &[u8], value: &[u8], deadline: Option<u64>, access: Access, kind: Kind) -> Slot {
-        let mut bytes = Vec::with_capacity(HEADER + 5 + 8 + key.len() + value.len());
+        let deadline_bytes = if deadline.is_some() { 8 } else { 0 };
+        let len = HEADER + varint_len(key.len()) + deadline_bytes + key.len() + value.len();
         let flags = if deadline.is_some() { HAS_DEADLINE } else { 0 };
-        bytes.push(flags | (kind as u8) << KIND_SHIFT);
-        bytes.extend_from_slice(&access.0.to_le_bytes());
-        let mut len = key.len();
-        loop {
-            let low = (len & 0x7f) as u8;
-            len >>= 7;
-            if len == 0 {
-                bytes.push(low);
-                break;
+        Slot(ThinBytes::build(len, |out| {
+            let mut at = 0;
+            let mut put = |bytes: &[u8]| {
+                out[at..at + bytes.len()].copy_from_slice(bytes);
+                at += bytes.len();
+            };
+            put(&[flags | (kind as u8) << KIND_SHIFT]);
+            put(&access.0.to_le_bytes());
+            let mut len = key.len();
+            loop {
+                let low = (len & 0x7f) as u8;
+                len >>= 7;
+                if len == 0 {
+                    put(&[low]);
+                    break;
+                }
+                put(&[low | 0x80]);
             }
-            bytes.push(low | 0x80);
-        }
-        if let Some(nanos) = deadline {
-            bytes.extend_from_slice(&nanos.to_le_bytes());
-        }
-        bytes.extend_from_slice(key);
-        bytes.extend_from_slice(value);
-        Slot(bytes.into_boxed_slice())
+            if let Some(nanos) = deadline {
+                put(&nanos.to_le_bytes());
+            }
+            put(key);
+            put(value);
+        }))
     }
 
     /// (where the key starts, its length): after the flags, the length and the deadline.
@@ -148,7 +159,9 @@ impl Slot {
         if self.kind() == Kind::String {
             return None;
         }
-        let bytes: [u8; 8] = self.value().try_into().ok()?;
+        let value = self.value();
+        let mut bytes = [0; 8];
+        bytes.get_mut(..value.len())?.copy_from_slice(value);
         Some(u64::from_le_bytes(bytes) as usize as *mut Collection)
     }
 
@@ -300,9 +313,9 @@ impl Encoding {
 /// Keys a policy compares before evicting one (Redis's `maxmemory-samples` default).
 pub const SAMPLES: usize = 5;
 
-/// The table's share of one key: a 16-byte pointer and a control byte per bucket, with buckets between 8/7
-/// and 16/7 times the keys (hashbrown grows at 7/8 full and doubles): 19 to 39 bytes, 32 taken as typical.
-const TABLE_SHARE: usize = 32;
+/// The table's share of one key: an 8-byte pointer and a control byte per bucket, with buckets between 8/7
+/// and 16/7 times the keys (hashbrown grows at 7/8 full and doubles): 10 to 21 bytes, 16 taken as typical.
+const TABLE_SHARE: usize = 16;
 
 /// A (deadline, key) entry of the expiry index: 40 bytes in a B-tree node of eleven, nodes about two
 /// thirds full, so about 64 bytes, and the key's own copy.
@@ -317,7 +330,7 @@ fn footprint(slot: &Slot) -> usize {
         None => 0,
     };
     let collection = slot.collection().map_or(0, Collection::bytes);
-    chunk(slot.0.len()) + TABLE_SHARE + expiry + collection
+    chunk(slot.0.block_len()) + TABLE_SHARE + expiry + collection
 }
 
 /// The keys of one keyspace part. Whoever holds the part's lock touches it.

@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::watchers::Bell;
+use super::watchers::{Bell, Unblock};
 
 type Queues = HashMap<Vec<u8>, VecDeque<(u64, Arc<Bell>)>>;
 
@@ -17,6 +17,8 @@ pub struct Waiters {
     next: AtomicU64,
     /// Clients waiting now (INFO's blocked_clients).
     waiting: AtomicUsize,
+    /// The bell of each waiting client, by client id (CLIENT UNBLOCK).
+    clients: Mutex<HashMap<u64, Arc<Bell>>>,
 }
 
 impl Waiters {
@@ -24,10 +26,21 @@ impl Waiters {
         self.queues.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues a new waiter on every key; its ticket.
-    pub(super) fn register(&self, keys: &[Vec<u8>], bell: &Arc<Bell>) -> u64 {
+    fn bells(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Bell>>> {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ends client `client`'s wait as `how` says, if it waits: whether it did (CLIENT UNBLOCK).
+    pub fn unblock(&self, client: u64, how: Unblock) -> bool {
+        let bell = self.bells().get(&client).cloned();
+        bell.inspect(|bell| bell.unblock(how)).is_some()
+    }
+
+    /// Queues a new waiter (connection `client`) on every key; its ticket.
+    pub(super) fn register(&self, keys: &[Vec<u8>], bell: &Arc<Bell>, client: u64) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         self.waiting.fetch_add(1, Ordering::Relaxed);
+        self.bells().insert(client, bell.clone());
         let mut queues = self.lock();
         for key in keys {
             queues
@@ -64,8 +77,9 @@ impl Waiters {
 
     /// Takes waiter `id` out of its keys' queues. Where it was first, the next one's turn has come: its
     /// bell rings, so that it looks at the key (which may still hold something) without waiting for a change.
-    pub(super) fn unregister(&self, id: u64, keys: &[Vec<u8>]) {
+    pub(super) fn unregister(&self, id: u64, keys: &[Vec<u8>], client: u64) {
         self.waiting.fetch_sub(1, Ordering::Relaxed);
+        self.bells().remove(&client);
         let mut queues = self.lock();
         for key in keys {
             if let Some(queue) = queues.get_mut(key.as_slice()) {

@@ -10,18 +10,45 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-/// Wakes one waiting task from any thread: rung by a change of a key it waits for, or by its turn coming.
+/// Wakes one waiting task from any thread: rung by a change of a key it waits for, by its turn coming, or
+/// by CLIENT UNBLOCK (which the bell then carries).
 #[derive(Debug, Default)]
 pub struct Bell {
     rung: AtomicBool,
     waker: Mutex<Option<Waker>>,
+    /// CLIENT UNBLOCK's request: 0 none, [`Unblock`] + 1 otherwise.
+    unblock: AtomicU8,
+}
+
+/// How CLIENT UNBLOCK ends a wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unblock {
+    /// As if the timeout had passed.
+    Timeout = 0,
+    /// With the `-UNBLOCKED` error.
+    Error = 1,
 }
 
 impl Bell {
+    /// Ends the wait as `how` says (CLIENT UNBLOCK), and rings.
+    pub fn unblock(&self, how: Unblock) {
+        self.unblock.store(how as u8 + 1, Ordering::Release);
+        self.ring();
+    }
+
+    /// Whether CLIENT UNBLOCK ended the wait, and how.
+    pub fn unblocked(&self) -> Option<Unblock> {
+        match self.unblock.load(Ordering::Acquire) {
+            1 => Some(Unblock::Timeout),
+            2 => Some(Unblock::Error),
+            _ => None,
+        }
+    }
+
     pub fn ring(&self) {
         self.rung.store(true, Ordering::Release);
         let waker = self.waker.lock().unwrap_or_else(|p| p.into_inner()).take();

@@ -103,7 +103,8 @@ fn pop_or_block(c: &mut Call<'_>, take_what: Take, keys: &[&[u8]], wait: Wait, k
     let keys = keys.iter().map(|k| k.to_vec()).collect();
     // From now, not from the read the command came in: commands before it in a pipeline may have waited.
     let deadline = wait.map(|w| std::time::Instant::now() + w);
-    c.session.blocked = Some(Blocked::new(keyspace, take_what, keys, deadline));
+    let client = c.session.id;
+    c.session.blocked = Some(Blocked::new(keyspace, take_what, keys, deadline, client));
     Flow::Reply
 }
 

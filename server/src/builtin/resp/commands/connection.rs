@@ -10,6 +10,7 @@ use crate::builtin::resp::clients::KillFilter;
 use crate::builtin::resp::expiry::SYNTAX;
 use crate::builtin::resp::info::REDIS_VERSION;
 use crate::builtin::resp::store::parse_i64;
+use crate::builtin::resp::watchers::Unblock;
 use crate::builtin::resp::Resp;
 
 /// HELLO [protover [AUTH username password] [SETNAME clientname]]: switches the connection to RESP2 or RESP3
@@ -208,7 +209,7 @@ pub fn select(c: &mut Call<'_>) -> Flow {
     Flow::Reply
 }
 
-const CLIENT_HELP: [&str; 18] = [
+const CLIENT_HELP: [&str; 20] = [
     "GETNAME",
     "    Return the name of the current connection.",
     "ID",
@@ -227,6 +228,8 @@ const CLIENT_HELP: [&str; 18] = [
     "SETNAME <name>",
     "    Assign the name <name> to the current connection.",
     "NO-EVICT (ON|OFF)",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
 ];
 
 /// CLIENT ID, INFO, LIST, KILL, REPLY, NO-EVICT, SETNAME, GETNAME, SETINFO, HELP. LIST and KILL reach every
@@ -243,6 +246,7 @@ pub fn client(c: &mut Call<'_>) -> Flow {
         ("setname", 3),
         ("getname", 2),
         ("setinfo", 4),
+        ("unblock", -3),
     ];
     let Some(sub) = subcommand(c, "client", &table) else {
         return Flow::Reply;
@@ -259,6 +263,7 @@ pub fn client(c: &mut Call<'_>) -> Flow {
         }
         "list" => return client_list(c),
         "kill" => return client_kill(c),
+        "unblock" => return client_unblock(c),
         "reply" => {
             let mode = args[2];
             if mode.eq_ignore_ascii_case(b"ON") {
@@ -298,6 +303,37 @@ pub fn client(c: &mut Call<'_>) -> Flow {
         // Redis 7.2's library name and version: accepted (clients send it on connect), not kept.
         _ => reply::simple(out, b"OK"),
     }
+    Flow::Reply
+}
+
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends a blocking pop of connection `id` on any shard, with the timeout's
+/// reply or the `-UNBLOCKED` error; 1 if it was waiting, else 0 (Redis 7.0's checks, in its order).
+fn client_unblock(c: &mut Call<'_>) -> Flow {
+    let how = match c.args.get(3) {
+        _ if c.args.len() > 4 => {
+            reply::error(
+                c.out,
+                b"ERR unknown subcommand or wrong number of arguments for 'UNBLOCK'. Try CLIENT HELP.",
+            );
+            return Flow::Reply;
+        }
+        None => Unblock::Timeout,
+        Some(word) if word.eq_ignore_ascii_case(b"TIMEOUT") => Unblock::Timeout,
+        Some(word) if word.eq_ignore_ascii_case(b"ERROR") => Unblock::Error,
+        Some(_) => {
+            reply::error(
+                c.out,
+                b"ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            );
+            return Flow::Reply;
+        }
+    };
+    let Some(id) = parse_i64(c.args[2]) else {
+        reply::error(c.out, crate::builtin::resp::expiry::NOT_AN_INTEGER);
+        return Flow::Reply;
+    };
+    let unblocked = u64::try_from(id).is_ok_and(|id| c.resp.keyspace.waiters.unblock(id, how));
+    reply::integer(c.out, i64::from(unblocked));
     Flow::Reply
 }
 

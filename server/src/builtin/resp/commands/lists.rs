@@ -18,9 +18,7 @@ use crate::builtin::resp::types::{List, WrongType};
 fn push(c: &mut Call<'_>, end: End, only_existing: bool) -> Flow {
     let values = &c.args[2..];
     let len = part!(c).change(c.args[1], c.now, !only_existing, |l: &mut List| {
-        for v in values {
-            l.push(end, v);
-        }
+        l.push_all(end, values);
         l.len() as i64
     });
     integer(c, len.map(Option::unwrap_or_default));
@@ -290,14 +288,16 @@ pub fn lpos(c: &mut Call<'_>) -> Flow {
         Some(n) => n as u64,
         None => 1,
     };
-    let indexes: Box<dyn Iterator<Item = usize>> = if from_tail {
-        Box::new((0..len).rev())
+    // One walk over the packed nodes from the chosen end (an index is a walk of its own).
+    let elements: Box<dyn Iterator<Item = (usize, &[u8])>> = if from_tail {
+        Box::new(list.iter().rev().enumerate().map(|(i, v)| (len - 1 - i, v)))
     } else {
-        Box::new(0..len)
+        Box::new(list.iter().enumerate())
     };
-    let found: Vec<usize> = indexes
+    let found: Vec<usize> = elements
         .take(scan_limit)
-        .filter(|&at| list.get(at) == Some(element))
+        .filter(|&(_, v)| v == element)
+        .map(|(at, _)| at)
         .skip(usize::try_from(skip).unwrap_or(usize::MAX))
         .take(usize::try_from(wanted).unwrap_or(usize::MAX))
         .collect();

@@ -12,7 +12,7 @@ use super::{Call, Flow};
 use crate::builtin::resp::expiry::SYNTAX;
 use crate::builtin::resp::keyspace::KeyParts;
 use crate::builtin::resp::store::parse_i64;
-use crate::builtin::resp::types::{random_below, Collection, Kind, Set, WrongType};
+use crate::builtin::resp::types::{random_below, Kind, Set, WrongType};
 use crate::builtin::resp::Resp;
 use pincore_resp::reply::Protocol;
 
@@ -258,7 +258,7 @@ fn operate(c: &mut Call<'_>, operation: Operation, store: bool) -> Flow {
     };
     let result = combine(operation, &sets, usize::MAX);
     match destination {
-        Some(to) => store_result(&mut locked, to, Collection::Set(result), c.now, c.out),
+        Some(to) => store_result(&mut locked, to, result.into(), c.now, c.out),
         None => reply_set(c.resp, c.session.protocol, c.out, Some(&result)),
     }
     Flow::Reply

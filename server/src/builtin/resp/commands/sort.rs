@@ -25,7 +25,7 @@ use crate::builtin::resp::expiry::{NOT_AN_INTEGER, SYNTAX};
 use crate::builtin::resp::keyspace::{KeyParts, Parts, PARTS};
 use crate::builtin::resp::store::{parse_i64, Store};
 use crate::builtin::resp::types::list::End;
-use crate::builtin::resp::types::{Collection, Hash, Kind, List, Set, WrongType, ZSet};
+use crate::builtin::resp::types::{Hash, Kind, List, Set, WrongType, ZSet};
 
 const NOT_A_DOUBLE: &[u8] = b"ERR One or more scores can't be converted into double";
 const TOO_LARGE: &[u8] =
@@ -211,7 +211,7 @@ impl Work<'_> {
         // Replaces the destination whatever it held; an empty result deletes it, as in Redis.
         parts
             .store(destination)
-            .store_collection(destination, Collection::List(list), self.now);
+            .store_collection(destination, list.into(), self.now);
         reply::integer(out, len as i64);
     }
 

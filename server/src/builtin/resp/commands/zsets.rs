@@ -16,7 +16,7 @@ use crate::builtin::resp::expiry::{NOT_AN_INTEGER, SYNTAX};
 use crate::builtin::resp::kv::{parse_float, NOT_A_FLOAT};
 use crate::builtin::resp::store::parse_i64;
 use crate::builtin::resp::types::zset::score_reply;
-use crate::builtin::resp::types::{Collection, Kind, Set, WrongType, ZSet};
+use crate::builtin::resp::types::{Kind, Set, WrongType, ZSet};
 use crate::builtin::resp::Resp;
 
 /// Members with their scores as Redis replies with them: RESP2 a flat array, RESP3 an array of pairs; or
@@ -452,13 +452,7 @@ fn range(c: &mut Call<'_>, store: bool, mut by: By, reverse: Option<bool>) -> Fl
             result
         }
     };
-    store_result(
-        &mut locked,
-        destination,
-        Collection::ZSet(result),
-        c.now,
-        c.out,
-    );
+    store_result(&mut locked, destination, result.into(), c.now, c.out);
     Flow::Reply
 }
 
@@ -837,13 +831,7 @@ fn combine(c: &mut Call<'_>, operation: Operation, output: Output) -> Flow {
         result
     };
     match destination {
-        Some(destination) => store_result(
-            &mut locked,
-            destination,
-            Collection::ZSet(result),
-            c.now,
-            c.out,
-        ),
+        Some(destination) => store_result(&mut locked, destination, result.into(), c.now, c.out),
         None if output == Output::Count => reply::integer(c.out, result.len().min(limit) as i64),
         None => reply_members(
             c.resp,

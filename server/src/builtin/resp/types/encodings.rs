@@ -24,8 +24,8 @@ pub struct Encodings {
     pub zset_max_listpack_entries: usize,
     /// A sorted set with a member longer than this (bytes) is a skip list (`zset-max-listpack-value`, 64).
     pub zset_max_listpack_value: usize,
-    /// Redis's `list-max-listpack-size` (-2). Accepted and reported; a list here is one ring of elements,
-    /// so it changes nothing.
+    /// How much a list's node packs (`list-max-listpack-size`, -2): -1 to -5 bound it to 4, 8, 16, 32 or
+    /// 64 KiB, a positive number to that many elements (within 8 KiB).
     pub list_max_listpack_size: i64,
     /// Redis's `list-compress-depth` (0). Accepted and reported; lists are never compressed here.
     pub list_compress_depth: usize,
@@ -124,4 +124,19 @@ pub fn zset() -> (usize, usize) {
         ZSET_ENTRIES.load(Ordering::Relaxed),
         ZSET_VALUE.load(Ordering::Relaxed),
     )
+}
+
+/// A list node's bound, from `list-max-listpack-size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListNode {
+    Bytes(usize),
+    Entries(usize),
+}
+
+pub fn list_node() -> ListNode {
+    match LIST_SIZE.load(Ordering::Relaxed) {
+        // As Redis: -1 is 4 KiB, each step down doubles it, and past -5 it stays 64 KiB.
+        size if size < 0 => ListNode::Bytes(4096 << (size.unsigned_abs().min(5) - 1)),
+        size => ListNode::Entries(usize::try_from(size).unwrap_or(usize::MAX).max(1)),
+    }
 }

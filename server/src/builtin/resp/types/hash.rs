@@ -10,33 +10,27 @@ use crate::builtin::resp::heap::chunk;
 
 type Bytes = Box<[u8]>;
 
+/// A hash is 16 bytes, so the collection box every key owns stays a 32-byte block (see the size test in
+/// `types`).
 #[derive(Debug, Clone)]
-enum Pairs {
+pub enum Hash {
     /// `[field length][field][value length][value]...`, each length a little-endian base-128 varint (one
-    /// byte below 128).
-    Small {
-        packed: Vec<u8>,
-        len: usize,
-    },
-    Large(Box<IndexMap<Bytes, Bytes, ahash::RandomState>>),
+    /// byte below 128), in a block of exactly that size (as a listpack is resized on every change: most
+    /// hashes are written once and read many times). Its pairs are counted by walking them.
+    Small(Box<[u8]>),
+    Large(Box<Large>),
 }
 
 #[derive(Debug, Clone)]
-pub struct Hash {
-    pairs: Pairs,
-    /// The blocks of every field and value of the large form.
+pub struct Large {
+    map: IndexMap<Bytes, Bytes, ahash::RandomState>,
+    /// The blocks of every field and value.
     heap: usize,
 }
 
 impl Default for Hash {
     fn default() -> Hash {
-        Hash {
-            pairs: Pairs::Small {
-                packed: Vec::new(),
-                len: 0,
-            },
-            heap: 0,
-        }
+        Hash::Small(Box::default())
     }
 }
 
@@ -87,126 +81,129 @@ fn push_pair(packed: &mut Vec<u8>, field: &[u8], value: &[u8]) {
 impl Hash {
     /// Still in its compact form (see the module's documentation).
     pub fn is_compact(&self) -> bool {
-        matches!(self.pairs, Pairs::Small { .. })
+        matches!(self, Hash::Small(_))
     }
 
     pub fn len(&self) -> usize {
-        match &self.pairs {
-            Pairs::Small { len, .. } => *len,
-            Pairs::Large(m) => m.len(),
+        match self {
+            Hash::Small(packed) => packed_pairs(packed).count(),
+            Hash::Large(large) => large.map.len(),
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        match self {
+            Hash::Small(packed) => packed.is_empty(),
+            Hash::Large(large) => large.map.is_empty(),
+        }
     }
 
     /// Whether it has outgrown the compact encoding.
     pub fn is_large(&self) -> bool {
-        matches!(self.pairs, Pairs::Large(_))
+        matches!(self, Hash::Large(_))
     }
 
     pub fn bytes(&self) -> usize {
-        self.heap
-            + match &self.pairs {
-                Pairs::Small { packed, .. } if packed.capacity() == 0 => 0,
-                Pairs::Small { packed, .. } => chunk(packed.capacity()),
-                // The map itself, an entry (hash and two boxes) and an index slot with its control byte.
-                Pairs::Large(m) => {
-                    chunk(std::mem::size_of::<IndexMap<Bytes, Bytes>>()) + m.capacity() * (40 + 9)
-                }
+        match self {
+            Hash::Small(packed) => element(packed.len()),
+            // The map itself, an entry (hash and two boxes) and an index slot with its control byte.
+            Hash::Large(large) => {
+                large.heap + chunk(std::mem::size_of::<Large>()) + large.map.capacity() * (40 + 9)
             }
+        }
     }
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        match &self.pairs {
-            Pairs::Small { packed, .. } => packed_pairs(packed)
+        match self {
+            Hash::Small(packed) => packed_pairs(packed)
                 .find(|(_, f, _, _)| *f == field)
                 .map(|(_, _, v, _)| v),
-            Pairs::Large(m) => m.get(field).map(|v| &**v),
+            Hash::Large(large) => large.map.get(field).map(|v| &**v),
         }
     }
 
     /// Sets `field` to `value`; true if the field is new.
     pub fn insert(&mut self, field: &[u8], value: &[u8]) -> bool {
-        if let Pairs::Small { len, .. } = &self.pairs {
+        if let Hash::Small(packed) = self {
             let (max_entries, max_len) = encodings::hash();
-            if field.len() > max_len
-                || value.len() > max_len
-                || (*len >= max_entries && self.get(field).is_none())
-            {
-                self.grow();
+            let mut found = None;
+            let mut len = 0;
+            for (start, f, _, end) in packed_pairs(packed) {
+                if f == field {
+                    found = Some((start, end));
+                    break;
+                }
+                len += 1;
             }
-        }
-        match &mut self.pairs {
-            Pairs::Small { packed, len } => {
-                let found = packed_pairs(packed)
-                    .find(|(_, f, _, _)| *f == field)
-                    .map(|(start, _, _, end)| (start, end));
+            if field.len() <= max_len
+                && value.len() <= max_len
+                && (found.is_some() || len < max_entries)
+            {
                 let mut pair = Vec::with_capacity(6 + field.len() + value.len());
                 push_pair(&mut pair, field, value);
+                let mut bytes = Vec::from(std::mem::take(packed));
                 match found {
-                    Some((start, end)) => {
-                        packed.splice(start..end, pair);
-                        false
-                    }
+                    Some((start, end)) => drop(bytes.splice(start..end, pair)),
                     None => {
-                        packed.extend_from_slice(&pair);
-                        *len += 1;
-                        true
+                        bytes.reserve_exact(pair.len());
+                        bytes.extend_from_slice(&pair);
                     }
                 }
+                *packed = bytes.into_boxed_slice();
+                return found.is_none();
             }
-            Pairs::Large(m) => {
-                self.heap += element(value.len());
-                match m.insert(field.into(), value.into()) {
-                    Some(old) => {
-                        self.heap -= element(old.len());
-                        false
-                    }
-                    None => {
-                        self.heap += element(field.len());
-                        true
-                    }
-                }
+            self.grow();
+        }
+        let Hash::Large(large) = self else {
+            unreachable!("a hash past the compact bounds was made large just above")
+        };
+        large.heap += element(value.len());
+        match large.map.insert(field.into(), value.into()) {
+            Some(old) => {
+                large.heap -= element(old.len());
+                false
+            }
+            None => {
+                large.heap += element(field.len());
+                true
             }
         }
     }
 
     fn grow(&mut self) {
-        if let Pairs::Small { packed, len } = &self.pairs {
-            let mut map = IndexMap::with_capacity_and_hasher(len + 1, Default::default());
+        if let Hash::Small(packed) = self {
+            let mut map = IndexMap::with_capacity_and_hasher(
+                packed_pairs(packed).count() + 1,
+                Default::default(),
+            );
             let mut heap = 0;
             for (_, field, value, _) in packed_pairs(packed) {
                 heap += element(field.len()) + element(value.len());
                 map.insert(Bytes::from(field), Bytes::from(value));
             }
-            self.pairs = Pairs::Large(Box::new(map));
-            self.heap = heap;
+            *self = Hash::Large(Box::new(Large { map, heap }));
         }
     }
 
     /// Removes `field`; true if it was there.
     pub fn remove(&mut self, field: &[u8]) -> bool {
-        match &mut self.pairs {
-            Pairs::Small { packed, len } => {
+        match self {
+            Hash::Small(packed) => {
                 let found = packed_pairs(packed)
                     .find(|(_, f, _, _)| *f == field)
                     .map(|(start, _, _, end)| (start, end));
                 let Some((start, end)) = found else {
                     return false;
                 };
-                packed.drain(start..end);
-                *len -= 1;
-                if packed.capacity() > 2 * packed.len() + 64 {
-                    packed.shrink_to_fit();
-                }
+                let mut bytes = Vec::from(std::mem::take(packed));
+                bytes.drain(start..end);
+                *packed = bytes.into_boxed_slice();
                 true
             }
             // Order is no promise of a large hash (Redis's is a hash table's): the last entry fills the gap.
-            Pairs::Large(m) => match m.swap_remove_entry(field) {
+            Hash::Large(large) => match large.map.swap_remove_entry(field) {
                 Some((f, v)) => {
-                    self.heap -= element(f.len()) + element(v.len());
+                    large.heap -= element(f.len()) + element(v.len());
                     true
                 }
                 None => false,
@@ -216,20 +213,16 @@ impl Hash {
 
     /// The pair at `index` (< len), for HRANDFIELD.
     pub fn nth(&self, index: usize) -> Option<(&[u8], &[u8])> {
-        match &self.pairs {
-            Pairs::Small { packed, .. } => {
-                packed_pairs(packed).nth(index).map(|(_, f, v, _)| (f, v))
-            }
-            Pairs::Large(m) => m.get_index(index).map(|(f, v)| (&**f, &**v)),
+        match self {
+            Hash::Small(packed) => packed_pairs(packed).nth(index).map(|(_, f, v, _)| (f, v)),
+            Hash::Large(large) => large.map.get_index(index).map(|(f, v)| (&**f, &**v)),
         }
     }
 
     pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
-        match &self.pairs {
-            Pairs::Small { packed, .. } => {
-                Box::new(packed_pairs(packed).map(|(_, f, v, _)| (f, v)))
-            }
-            Pairs::Large(m) => Box::new(m.iter().map(|(f, v)| (&**f, &**v))),
+        match self {
+            Hash::Small(packed) => Box::new(packed_pairs(packed).map(|(_, f, v, _)| (f, v))),
+            Hash::Large(large) => Box::new(large.map.iter().map(|(f, v)| (&**f, &**v))),
         }
     }
 }
@@ -286,18 +279,22 @@ mod tests {
     fn heap_bytes_follow_every_change() {
         let mut h = Hash::default();
         h.insert(b"field", b"value");
-        assert_eq!((h.heap, h.bytes()), (0, chunk(12)), "one packed block");
+        assert_eq!(h.bytes(), chunk(12), "one packed block of exactly its size");
         h.insert(b"field", b"other value");
         assert_eq!(h.get(b"field"), Some(&b"other value"[..]));
         assert!(h.remove(b"field") && h.is_empty());
         h.insert(b"field", &[b'v'; 100]);
-        assert_eq!(h.heap, element(5) + element(100));
+        let heap = |h: &Hash| match h {
+            Hash::Large(large) => large.heap,
+            Hash::Small(_) => 0,
+        };
+        assert_eq!(heap(&h), element(5) + element(100));
         h.insert(b"", b"");
-        assert_eq!(h.heap, element(5) + element(100));
+        assert_eq!(heap(&h), element(5) + element(100));
         assert_eq!(h.get(b""), Some(&b""[..]));
         assert!(h.remove(b"field"));
         assert!(!h.remove(b"field"));
-        assert_eq!(h.heap, 0);
+        assert_eq!(heap(&h), 0);
         assert!(h.bytes() > 0, "the table's capacity is counted");
     }
 

@@ -1,20 +1,16 @@
 //! A sorted set: members ordered by (score, member bytes). Up to `zset-max-listpack-entries` members of at
 //! most `zset-max-listpack-value` bytes (see [`super::encodings`]) it is one sorted vector (Redis's listpack: a binary search finds a score's place,
 //! ranks are indexes); past either bound it becomes an order-statistic B-tree ordered by (score, member) and a
-//! hash table from member to score, sharing each member's one allocation (`Arc<[u8]>`), for good. The tree's
+//! hash table of members, sharing each member's one block of score and bytes ([`large`]), for good. The tree's
 //! nodes count the members beneath them, as Redis's skiplist keeps spans, so a rank (ZRANK) and the member at
 //! a rank (ZRANGE by index) are found in O(log n).
 
-use std::collections::HashMap;
-use std::ops::Bound;
-use std::sync::Arc;
+mod large;
 
-use wabi_tree::OSBTreeSet;
+use large::Large;
 
 use super::{element, encodings};
 use pincore_resp::reply::{self, Protocol};
-
-use crate::builtin::resp::heap::chunk;
 
 type Bytes = Box<[u8]>;
 
@@ -36,22 +32,18 @@ impl Ord for Score {
     }
 }
 
-// The table is boxed so that the enum, and so every collection key's box, stays small (see the size test
-// in `types`); the large form is for big sets, where one more pointer hop is nothing.
-#[allow(clippy::box_collection)]
 #[derive(Debug, Clone)]
 enum Entries {
     Small(Vec<(f64, Bytes)>),
-    Large {
-        order: Box<OSBTreeSet<(Score, Arc<[u8]>)>>,
-        scores: Box<HashMap<Arc<[u8]>, f64, ahash::RandomState>>,
-    },
+    // Boxed so that the set stays small (see the size test in `types`); the large form is for big sets,
+    // where one more pointer hop is nothing.
+    Large(Box<Large>),
 }
 
 #[derive(Debug, Clone)]
 pub struct ZSet {
     entries: Entries,
-    /// The blocks of every member.
+    /// The blocks of every member of the small form.
     heap: usize,
 }
 
@@ -62,11 +54,6 @@ impl Default for ZSet {
             heap: 0,
         }
     }
-}
-
-/// A member's block in the large form: the `Arc`'s two counters and the bytes.
-fn shared(len: usize) -> usize {
-    chunk(16 + len)
 }
 
 /// The next larger f64 (`f64::next_up`, which the supported Rust lacks); for finite, non-NaN `x`.
@@ -96,7 +83,7 @@ impl ZSet {
     pub fn len(&self) -> usize {
         match &self.entries {
             Entries::Small(v) => v.len(),
-            Entries::Large { scores, .. } => scores.len(),
+            Entries::Large(large) => large.len(),
         }
     }
 
@@ -105,27 +92,20 @@ impl ZSet {
     }
 
     pub fn is_large(&self) -> bool {
-        matches!(self.entries, Entries::Large { .. })
+        matches!(self.entries, Entries::Large(_))
     }
 
     pub fn bytes(&self) -> usize {
-        self.heap
-            + match &self.entries {
-                Entries::Small(v) => v.capacity() * std::mem::size_of::<(f64, Bytes)>(),
-                // A tree entry (24 bytes) in nodes about two thirds full, and a table entry (24 bytes) with
-                // its control byte per bucket.
-                Entries::Large { order, scores } => {
-                    chunk(std::mem::size_of::<HashMap<Arc<[u8]>, f64>>())
-                        + order.len() * 40
-                        + scores.capacity() * 25
-                }
-            }
+        match &self.entries {
+            Entries::Small(v) => self.heap + v.capacity() * std::mem::size_of::<(f64, Bytes)>(),
+            Entries::Large(large) => large.bytes(),
+        }
     }
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match &self.entries {
             Entries::Small(v) => v.iter().find(|(_, m)| &**m == member).map(|(s, _)| *s),
-            Entries::Large { scores, .. } => scores.get(member).copied(),
+            Entries::Large(large) => large.score(member),
         }
     }
 
@@ -147,32 +127,19 @@ impl ZSet {
                 v.insert(at, (score, member.into()));
                 self.heap += element(member.len());
             }
-            Entries::Large { order, scores } => {
-                let member: Arc<[u8]> = member.into();
-                order.insert((Score(score), member.clone()));
-                scores.insert(member.clone(), score);
-                self.heap += shared(member.len());
-            }
+            Entries::Large(large) => large.insert(member, score),
         }
         new
     }
 
     fn grow(&mut self) {
         if let Entries::Small(v) = &mut self.entries {
-            let mut order = OSBTreeSet::new();
-            let mut scores = HashMap::with_capacity_and_hasher(v.len() + 1, Default::default());
-            let mut heap = 0;
+            let mut large = Large::with_capacity(v.len() + 1);
             for (score, member) in v.drain(..) {
-                let member: Arc<[u8]> = member.into();
-                heap += shared(member.len());
-                order.insert((Score(score), member.clone()));
-                scores.insert(member, score);
+                large.insert(&member, score);
             }
-            self.entries = Entries::Large {
-                order: Box::new(order),
-                scores: Box::new(scores),
-            };
-            self.heap = heap;
+            self.entries = Entries::Large(Box::new(large));
+            self.heap = 0;
         }
     }
 
@@ -185,12 +152,7 @@ impl ZSet {
                 self.heap -= element(member.len());
                 Some(score)
             }
-            Entries::Large { order, scores } => {
-                let (key, score) = scores.remove_entry(member)?;
-                order.remove(&(Score(score), key));
-                self.heap -= shared(member.len());
-                Some(score)
-            }
+            Entries::Large(large) => large.remove(member),
         }
     }
 
@@ -198,10 +160,7 @@ impl ZSet {
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         match &self.entries {
             Entries::Small(v) => v.iter().position(|(_, m)| &**m == member),
-            Entries::Large { order, scores } => {
-                let (member, score) = scores.get_key_value(member)?;
-                order.rank_of(&(Score(*score), member.clone()))
-            }
+            Entries::Large(large) => large.rank(member),
         }
     }
 
@@ -221,16 +180,8 @@ impl ZSet {
                 Box::new(v[..len - rank].iter().rev().map(|(s, m)| (&**m, *s)))
             }
             Entries::Small(v) => Box::new(v[rank..].iter().map(|(s, m)| (&**m, *s))),
-            Entries::Large { order, .. } => {
-                let at = if reverse { len - 1 - rank } else { rank };
-                let Some(at) = order.get_by_rank(at) else {
-                    return Box::new(std::iter::empty());
-                };
-                if reverse {
-                    Box::new(order.range(..=at).rev().map(|(s, m)| (&**m, s.0)))
-                } else {
-                    Box::new(order.range(at..).map(|(s, m)| (&**m, s.0)))
-                }
+            Entries::Large(large) => {
+                large.at_rank(if reverse { len - 1 - rank } else { rank }, reverse)
             }
         }
     }
@@ -239,7 +190,7 @@ impl ZSet {
     pub fn iter(&self) -> Box<dyn DoubleEndedIterator<Item = (&[u8], f64)> + '_> {
         match &self.entries {
             Entries::Small(v) => Box::new(v.iter().map(|(s, m)| (&**m, *s))),
-            Entries::Large { order, .. } => Box::new(order.iter().map(|(s, m)| (&**m, s.0))),
+            Entries::Large(large) => Box::new(large.iter()),
         }
     }
 
@@ -250,17 +201,8 @@ impl ZSet {
                 let at = v.partition_point(|(s, _)| *s < min);
                 Box::new(v[at..].iter().map(|(s, m)| (&**m, *s)))
             }
-            Entries::Large { order, .. } if min == f64::NEG_INFINITY => {
-                Box::new(order.iter().map(|(s, m)| (&**m, s.0)))
-            }
-            Entries::Large { order, .. } => {
-                let start: Arc<[u8]> = Arc::from(&b""[..]);
-                Box::new(
-                    order
-                        .range((Score(normal(min)), start)..)
-                        .map(|(s, m)| (&**m, s.0)),
-                )
-            }
+            Entries::Large(large) if min == f64::NEG_INFINITY => Box::new(large.iter()),
+            Entries::Large(large) => large.at_least(normal(min)),
         }
     }
 
@@ -271,21 +213,8 @@ impl ZSet {
                 let at = v.partition_point(|(s, _)| *s <= max);
                 Box::new(v[..at].iter().rev().map(|(s, m)| (&**m, *s)))
             }
-            Entries::Large { order, .. } if max == f64::INFINITY => {
-                Box::new(order.iter().rev().map(|(s, m)| (&**m, s.0)))
-            }
-            Entries::Large { order, .. } => {
-                let end: Arc<[u8]> = Arc::from(&b""[..]);
-                Box::new(
-                    order
-                        .range((
-                            Bound::Unbounded,
-                            Bound::Excluded((Score(next_up(max)), end)),
-                        ))
-                        .rev()
-                        .map(|(s, m)| (&**m, s.0)),
-                )
-            }
+            Entries::Large(large) if max == f64::INFINITY => Box::new(large.iter().rev()),
+            Entries::Large(large) => large.below_score_rev(next_up(max)),
         }
     }
 
@@ -447,19 +376,27 @@ mod tests {
 
     #[test]
     fn heap_bytes_follow_every_change() {
-        for mut z in [ZSet::default(), {
-            let mut z = ZSet::default();
-            z.grow();
-            z
-        }] {
-            z.insert(b"a", 1.0);
-            z.insert(b"a", 2.0);
-            z.insert(b"bb", 1.0);
-            let each = if z.is_large() { shared(1) } else { element(1) };
-            assert_eq!(z.heap, 2 * each);
-            assert_eq!(z.remove(b"a"), Some(2.0));
-            assert_eq!(z.remove(b"bb"), Some(1.0));
-            assert_eq!(z.heap, 0);
-        }
+        let mut z = ZSet::default();
+        z.insert(b"a", 1.0);
+        z.insert(b"a", 2.0);
+        z.insert(b"bb", 1.0);
+        assert_eq!(z.heap, 2 * element(1));
+        assert_eq!(z.remove(b"a"), Some(2.0));
+        assert_eq!(z.remove(b"bb"), Some(1.0));
+        assert_eq!(z.heap, 0);
+
+        // The large form: one block of score and member each.
+        z.grow();
+        z.insert(b"a", 1.0);
+        z.insert(b"a", 2.0);
+        z.insert(b"bb", 1.0);
+        let full = z.bytes();
+        assert_eq!(z.remove(b"a"), Some(2.0));
+        assert_eq!(z.bytes(), full - element(1 + 8 + 1) - large::TREE_ENTRY);
+        assert_eq!(z.remove(b"bb"), Some(1.0));
+        assert_eq!(
+            z.bytes(),
+            full - element(1 + 8 + 1) - element(1 + 8 + 2) - 2 * large::TREE_ENTRY
+        );
     }
 }
