@@ -94,19 +94,26 @@ pub enum Sent {
     Fallback,
     /// The connection is TLS; the body was read, encrypted and written.
     Encrypted,
+    /// `settings.sendfile` is false; the body was read and written.
+    Configured,
 }
 
-/// Sends `len` bytes of `file` from `offset`.
+/// Sends `len` bytes of `file` from `offset`, with `sendfile` when `zero_copy` allows it.
 pub async fn send_body(
     conn: &mut Connection<Files>,
     file: &File,
     offset: u64,
     len: u64,
+    zero_copy: bool,
     within: Duration,
 ) -> Result<Sent, Stop> {
     if conn.stream().is_tls() {
         copy_body(conn, file, offset, len, within).await?;
         return Ok(Sent::Encrypted);
+    }
+    if !zero_copy {
+        copy_body(conn, file, offset, len, within).await?;
+        return Ok(Sent::Configured);
     }
     let end = offset + len;
     let mut at = offset as libc::off_t;
