@@ -3,7 +3,8 @@
 # same directory, same wrk client, side by side in one run, on loopback. Prints one markdown table.
 #
 # Servers: pincore (sendfile), pincore-rw (the same binary with `settings.sendfile: false`: bodies read and
-# written, the fallback's cost), baseline (BASELINE=/path/to/an older pincore-server, sendfile) and nginx.
+# written, the fallback's cost), baseline and baseline-rw (the same two for BASELINE=/path/to/an older
+# pincore-server; `sendfile: false` needs a build that knows the setting) and nginx.
 # For each file size (SIZES, default "1k 64k 10m") the servers alternate, ROUNDS times (default 1): one
 # `wrk -t THREADS -c CONNS -d DURATION --latency` run each. Columns: requests/s, bytes/s and p99 as wrk
 # reports them, wrk's timeouts and errors, and server CPU seconds per GB sent: utime + stime (/proc/PID/stat
@@ -35,7 +36,7 @@ for tool in nginx wrk python3; do
     command -v "$tool" >/dev/null || { echo "$tool is not installed (Debian: apt-get install nginx wrk python3)" >&2; exit 2; }
 done
 [ -x "$PINCORE" ] || { echo "$PINCORE is not built: cargo build --release -p pincore-server" >&2; exit 2; }
-[[ " $SERVERS " != *" baseline "* ]] || [ -x "$BASELINE" ] || { echo "BASELINE=$BASELINE is not an executable" >&2; exit 2; }
+[[ " $SERVERS " != *" baseline"* ]] || [ -x "$BASELINE" ] || { echo "BASELINE=$BASELINE is not an executable" >&2; exit 2; }
 
 root="$OUT/root"
 mkdir -p "$root" "$OUT/nginx"
@@ -48,7 +49,7 @@ done
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 declare -A port pid
 for server in $SERVERS; do
-    case $server in pincore | pincore-rw | baseline | nginx) ;; *) echo "unknown server $server" >&2; exit 2 ;; esac
+    case $server in pincore | pincore-rw | baseline | baseline-rw | nginx) ;; *) echo "unknown server $server" >&2; exit 2 ;; esac
     port[$server]=$(free_port)
 done
 cpus=$(nproc)
@@ -76,10 +77,10 @@ http {
     server { listen 127.0.0.1:${port[nginx]:-$(free_port)}; root $root; }
 }
 EOF
-# pincore's configuration for server $1: sendfile unless pincore-rw.
+# pincore's configuration for server $1: sendfile unless it is a -rw one.
 pincore_config() {
     local sendfile=true
-    [ "$1" = pincore-rw ] && sendfile=false
+    [[ $1 == *-rw ]] && sendfile=false
     cat > "$OUT/$1.yaml" <<EOF
 services:
   resp: {enabled: false}
@@ -100,7 +101,7 @@ trap stop EXIT
 for server in $SERVERS; do
     case $server in
         nginx) nginx -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" -g 'daemon off;' 2>>"$OUT/nginx/error.log" & ;;
-        baseline) pincore_config "$server"; "$BASELINE" --config "$OUT/$server.yaml" 2>"$OUT/$server.log" & ;;
+        baseline*) pincore_config "$server"; "$BASELINE" --config "$OUT/$server.yaml" 2>"$OUT/$server.log" & ;;
         *) pincore_config "$server"; "$PINCORE" --config "$OUT/$server.yaml" 2>"$OUT/$server.log" & ;;
     esac
     pids+=($!)
@@ -154,7 +155,7 @@ for line in open(rows):
     m = re.search(r"(\d+) requests in ([\d.]+m?s), ([\d.]+)(\w+) read", text)
     read = float(m.group(3)) * units[m.group(4)]
     elapsed = seconds(m.group(2))
-    p99 = re.search(r"99%\s+(\S+)", text).group(1)
+    p99 = re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1)
     errors = "; ".join(re.findall(r"Non-2xx or 3xx responses: \d+|Socket errors: .*", text)) or "none"
     cpu = int(ticks) / hz
     per_gb = cpu / (read / 1e9)
