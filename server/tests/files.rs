@@ -406,7 +406,9 @@ fn with_sendfile_off_bodies_are_read_and_written_and_counted() {
     let (server, addr) = start_with(&dir.path().join("root"), ", sendfile: false");
 
     let mut wire = Wire::connect(addr);
-    wire.send(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\nGET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+    wire.send(
+        b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\nGET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
     let r = wire.response(false);
     assert_eq!(r.status, 200);
     assert!(r.body == big, "the body differs from the file");

@@ -124,8 +124,9 @@ impl Identity {
 /// The identity of what `path` names beneath `dir` now (not following a final symlink).
 fn identity_at(dir: RawFd, path: &[u8]) -> Option<Identity> {
     let name = CString::new(path).ok()?;
-    // SAFETY: `stat` is plain data, written by the call; the pointers are valid for it.
+    // SAFETY: `stat` is plain data; all-zero is a valid value.
     let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `name` is NUL-terminated and `stat` writable, both valid for the call; the result is checked.
     let rc = unsafe {
         libc::fstatat(
             dir,
@@ -134,7 +135,7 @@ fn identity_at(dir: RawFd, path: &[u8]) -> Option<Identity> {
             libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT,
         )
     };
-    (rc == 0).then(|| Identity {
+    (rc == 0).then_some(Identity {
         dev: stat.st_dev,
         ino: stat.st_ino,
         size: stat.st_size as u64,

@@ -227,7 +227,15 @@ fn read_cached(file: &File, buf: &mut [u8], at: u64) -> Option<io::Result<usize>
         iov_len: buf.len(),
     };
     // SAFETY: `iov` describes `buf`, valid and writable for the call; the result is checked.
-    let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, at as libc::off_t, libc::RWF_NOWAIT) };
+    let n = unsafe {
+        libc::preadv2(
+            file.as_raw_fd(),
+            &iov,
+            1,
+            at as libc::off_t,
+            libc::RWF_NOWAIT,
+        )
+    };
     if n >= 0 {
         return Some(Ok(n as usize));
     }
