@@ -194,6 +194,19 @@ cpu_ticks() {
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
+# Waits (at most 10 s) until process $1 uses at most one clock tick in 200 ms. After FLUSHALL: redis-server
+# frees the keys inside the command, pincore-server on a thread of its own after replying, and without this
+# wait that freeing would be charged to the next cell's CPU (the first SET of each round).
+settle() {
+  local before after
+  for _ in $(seq 50); do
+    before=$(cpu_ticks "$1")
+    sleep 0.2
+    after=$(cpu_ticks "$1")
+    [[ $((after - before)) -le 1 ]] && return 0
+  done
+}
+
 # redis-benchmark arguments of one cell: pipeline, keyspace, test, requests.
 bench_args() {
   local args=(-h 127.0.0.1 -c "$clients" -t "$3" -n "$4" --csv)
@@ -262,6 +275,7 @@ sweep() { # section client_pin
         for i in "${!names[@]}"; do
           # shellcheck disable=SC2046 # client_tls is a list of arguments
           redis-cli $(client_tls "${names[$i]}") -p "${ports[$i]}" flushall > /dev/null
+          settle "${pids[$i]}"
           for test in set get; do
             measure "$section" "${names[$i]}" "${pids[$i]}" "${ports[$i]}" "$pipeline" "$keys" "$test" "$round" "$pin"
           done
@@ -275,6 +289,7 @@ sweep() { # section client_pin
       for i in "${!names[@]}"; do
         # shellcheck disable=SC2046 # client_tls is a list of arguments
         redis-cli $(client_tls "${names[$i]}") -p "${ports[$i]}" flushall > /dev/null
+        settle "${pids[$i]}"
         for test in set get; do
           count_syscalls "$section" "${names[$i]}" "${pids[$i]}" "${ports[$i]}" "$pipeline" "$keys" "$test" "$pin"
         done

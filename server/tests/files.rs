@@ -1,5 +1,6 @@
 //! The files service over real sockets: headers, keep-alive and pipelining, validators, ranges, refusals,
-//! directories, a 1 MiB body byte for byte, and a file truncated while it is sent.
+//! directories, a 1 MiB body byte for byte (sendfile, and read and written with `sendfile: false`), a file
+//! truncated while it is sent, and files replaced, rewritten or removed between requests on one connection.
 
 mod support;
 
@@ -153,9 +154,14 @@ fn make_root(dir: &Path) -> Vec<u8> {
 }
 
 fn start(root: &Path) -> (Server, SocketAddr) {
+    start_with(root, "")
+}
+
+/// Starts a server whose files settings are `root` and `more` (`, key: value` pairs).
+fn start_with(root: &Path, more: &str) -> (Server, SocketAddr) {
     let config = format!(
         "services:\n  resp: {{listen: 127.0.0.1:0}}\n  echo: {{listen: 127.0.0.1:0}}\n  admin: {{listen: 127.0.0.1:0}}\n  \
-         files: {{listen: 127.0.0.1:0, settings: {{root: {}}}}}\n\
+         files: {{listen: 127.0.0.1:0, settings: {{root: {}{more}}}}}\n\
          timeouts:\n  idle_ms: 10000\n  request_ms: 2000\nlog:\n  level: debug\n",
         root.display()
     );
@@ -391,6 +397,68 @@ fn a_large_file_arrives_byte_for_byte_through_sendfile() {
         0.0
     );
     assert!(files_metric(&server, "pincore_files_responses_total{status=\"200\",") >= 1.0);
+}
+
+#[test]
+fn with_sendfile_off_bodies_are_read_and_written_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = make_root(dir.path());
+    let (server, addr) = start_with(&dir.path().join("root"), ", sendfile: false");
+
+    let mut wire = Wire::connect(addr);
+    wire.send(
+        b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\nGET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
+    let r = wire.response(false);
+    assert_eq!(r.status, 200);
+    assert!(r.body == big, "the body differs from the file");
+    assert_eq!(wire.response(false).body, b"hello, files\n");
+    assert_eq!(
+        files_metric(
+            &server,
+            "pincore_files_fallback_total{reason=\"configured\","
+        ),
+        2.0
+    );
+}
+
+/// Every request on one connection (one shard, so the shard's cache of open files answers the repeats)
+/// sees the file as it is now: replaced by a rename, rewritten in place, replaced by a symlink, removed.
+#[test]
+fn a_changed_file_is_served_as_it_is_now_on_the_next_request() {
+    let dir = tempfile::tempdir().unwrap();
+    make_root(dir.path());
+    let root = dir.path().join("root");
+    let (_server, addr) = start(&root);
+    let mut wire = Wire::connect(addr);
+    let mut fetch = |path: &str| {
+        wire.send(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+        wire.response(false)
+    };
+    let first = fetch("/small.txt");
+    assert_eq!(fetch("/small.txt").header("etag"), first.header("etag"));
+
+    std::fs::write(root.join("next.txt"), b"renamed over it\n").unwrap();
+    std::fs::rename(root.join("next.txt"), root.join("small.txt")).unwrap();
+    let renamed = fetch("/small.txt");
+    assert_eq!(renamed.body, b"renamed over it\n");
+    assert_eq!(renamed.header("content-length"), "16");
+    assert_ne!(renamed.header("etag"), first.header("etag"));
+
+    // Same inode, new length and content.
+    std::fs::write(root.join("small.txt"), b"rewritten in place, longer\n").unwrap();
+    let rewritten = fetch("/small.txt");
+    assert_eq!(rewritten.body, b"rewritten in place, longer\n");
+    assert_ne!(rewritten.header("etag"), renamed.header("etag"));
+
+    std::fs::remove_file(root.join("small.txt")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("secret.txt"), root.join("small.txt")).unwrap();
+    assert_eq!(fetch("/small.txt").status, 403);
+
+    std::fs::remove_file(root.join("small.txt")).unwrap();
+    assert_eq!(fetch("/small.txt").status, 404);
+    std::fs::write(root.join("small.txt"), b"back\n").unwrap();
+    assert_eq!(fetch("/small.txt").body, b"back\n");
 }
 
 #[test]

@@ -6,13 +6,17 @@
 //! (`open.rs`); what the response says and which bytes it carries is decided purely
 //! (`representation.rs`); `transfer.rs` moves it. Off unless `services.files` is configured; see README.
 
+mod cache;
 mod open;
 mod representation;
 mod target;
 mod transfer;
 
 use std::cell::RefCell;
+use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -20,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{self, HeadError, Request};
 use crate::framework::{Connection, Context, Counter, Service, Settings};
+use cache::{Entry, FileCache};
 use open::{Missed, Opened, Root};
 use representation::{Meta, Selection};
 use transfer::{Sent, Stop};
@@ -39,6 +44,14 @@ pub struct FilesSettings {
     /// The file a directory's URL serves; empty: directories are 404 (there are never listings).
     #[serde(default = "index_default")]
     pub index: String,
+    /// Bodies go with `sendfile(2)` (the default); `false` reads and writes them instead, as where the
+    /// kernel refuses `sendfile` (nginx's `sendfile off`), to measure or to work around a file system.
+    #[serde(default = "sendfile_default")]
+    pub sendfile: bool,
+}
+
+fn sendfile_default() -> bool {
+    true
 }
 
 fn index_default() -> String {
@@ -50,6 +63,7 @@ impl Default for FilesSettings {
         FilesSettings {
             root: PathBuf::new(),
             index: index_default(),
+            sendfile: sendfile_default(),
         }
     }
 }
@@ -124,7 +138,7 @@ const REASONS: [&str; 10] = [
 ];
 
 const FALLBACK: &str = "pincore_files_fallback_total";
-const FALLBACK_HELP: &str = "Bodies read and written instead of sendfile(2), by reason: the kernel refused it for the file (sendfile_refused), or the connection is TLS (tls).";
+const FALLBACK_HELP: &str = "Bodies read and written instead of sendfile(2), by reason: the kernel refused it for the file (sendfile_refused), the connection is TLS (tls), or settings.sendfile is false (configured).";
 
 /// The service on one shard: the root directory it has open, and its counters.
 pub struct Files {
@@ -136,8 +150,14 @@ pub struct Files {
     fallback: Counter,
     /// Bodies read, encrypted and written: the connection is TLS.
     fallback_tls: Counter,
+    /// Bodies read and written: `settings.sendfile` is false.
+    fallback_configured: Counter,
     truncated: Counter,
     uncached_opens: Counter,
+    /// Files opened recently, revalidated on each use.
+    cache: RefCell<FileCache>,
+    /// The `Date` header's value and the second it was formatted for.
+    date: RefCell<(i64, String)>,
 }
 
 impl Files {
@@ -183,6 +203,7 @@ impl Files {
                 &[("reason", "sendfile_refused")],
             ),
             fallback_tls: counter(FALLBACK, FALLBACK_HELP, &[("reason", "tls")]),
+            fallback_configured: counter(FALLBACK, FALLBACK_HELP, &[("reason", "configured")]),
             truncated: counter(
                 "pincore_files_truncated_total",
                 "Responses cut short (connection closed) because the file shrank while it was sent.",
@@ -193,6 +214,8 @@ impl Files {
                 "Path lookups not in the dentry cache, done on the blocking pool.",
                 &[],
             ),
+            cache: RefCell::new(FileCache::default()),
+            date: RefCell::new((i64::MIN, String::new())),
         };
         files.open_root(&ctx.settings());
         files
@@ -204,7 +227,10 @@ impl Files {
             return;
         }
         match Root::open(&settings.root) {
-            Ok(root) => *self.root.borrow_mut() = Some(Arc::new(root)),
+            Ok(root) => {
+                *self.root.borrow_mut() = Some(Arc::new(root));
+                self.cache.borrow_mut().clear();
+            }
             Err(e) => tracing::error!(
                 shard = self.shard,
                 root = %settings.root.display(),
@@ -224,6 +250,18 @@ impl Files {
         if let Some(i) = STATUSES.iter().position(|s| *s == status) {
             self.responses[i].inc();
         }
+    }
+
+    /// Appends `Date: <now>\r\n`, the date formatted once per second.
+    fn write_date(&self, out: &mut Vec<u8>) {
+        let now = now_secs();
+        let mut date = self.date.borrow_mut();
+        if date.0 != now {
+            *date = (now, representation::http_date(now));
+        }
+        out.extend_from_slice(b"Date: ");
+        out.extend_from_slice(date.1.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
 }
 
@@ -257,6 +295,7 @@ enum Next {
 async fn serve(files: &Files, mut conn: Connection<Files>) {
     let ctx = conn.context().clone();
     let mut input = http::HeadReader::new();
+    let mut out = Vec::with_capacity(512);
     loop {
         let config = ctx.config();
         let end = http::head_end(&input.buf);
@@ -267,7 +306,7 @@ async fn serve(files: &Files, mut conn: Connection<Files>) {
         }
         if let Some(end) = end {
             let head = input.take_head(end);
-            let next = respond(files, &mut conn, &head, config.timeouts.idle()).await;
+            let next = respond(files, &mut conn, &head, &mut out, config.timeouts.idle()).await;
             if matches!(next, Next::Close) || ctx.draining() {
                 break;
             }
@@ -302,6 +341,7 @@ async fn respond(
     files: &Files,
     conn: &mut Connection<Files>,
     head: &[u8],
+    out: &mut Vec<u8>,
     within: Duration,
 ) -> Next {
     let request = match http::parse_head(head, MAX_HEADERS) {
@@ -335,48 +375,62 @@ async fn respond(
             return error_response(files, conn, status, keep_alive, within).await;
         }
     };
-    let opened = match lookup(files, conn.context(), beneath.path).await {
-        Ok(opened) => opened,
+    let entry = match lookup(files, conn.context(), beneath.path).await {
+        Ok(entry) => entry,
         Err(status) => return error_response(files, conn, status, keep_alive, within).await,
     };
-    send_file(files, conn, &request, opened, within).await
+    send_file(files, conn, &request, &entry, out, within).await
 }
 
-/// Opens the file for `path`: on the shard when the dentry cache answers, else on the blocking pool.
-/// Returns it with the name its type is read from (the index file's, for a directory).
+/// The file for `path`: from the shard's cache when the name still leads to the cached file, else opened
+/// (on the shard when the dentry cache answers, else on the blocking pool) and, unless it is a directory's
+/// index file, cached.
 async fn lookup(
     files: &Files,
     ctx: &Context<Files>,
     path: Vec<u8>,
-) -> Result<(Opened, Vec<u8>), &'static str> {
+) -> Result<Rc<Entry>, &'static str> {
     let Some(root) = files.root.borrow().clone() else {
         return Err("503 Service Unavailable");
     };
+    let now = now_secs();
+    if !path.is_empty() {
+        if let Some(entry) = files.cache.borrow_mut().get(root.as_raw_fd(), &path, now) {
+            return Ok(entry);
+        }
+    }
     let settings = ctx.settings();
     let index = (!settings.index.is_empty()).then_some(settings.index.as_str());
-    let named = |opened: Opened, path: Vec<u8>| {
-        let name = match index {
-            Some(index) if opened.is_index => index.as_bytes().to_vec(),
-            _ => path,
-        };
-        (opened, name)
-    };
-    match open::open(&root, &path, index, true) {
-        Ok(opened) => Ok(named(opened, path)),
+    let opened = match open::open(&root, &path, index, true) {
+        Ok(opened) => opened,
         Err(Missed::NotCached) => {
             files.uncached_opens.inc();
-            let index = index.map(str::to_string);
-            let (path, opened) = ctx
+            let owned = index.map(str::to_string);
+            let (back, opened) = ctx
                 .spawn_blocking(move || {
-                    let opened = open::open(&root, &path, index.as_deref(), false);
+                    let opened = open::open(&root, &path, owned.as_deref(), false);
                     (path, opened)
                 })
                 .await;
-            opened
-                .map(|opened| named(opened, path))
-                .map_err(|missed| missed_status(files, missed))
+            return opened
+                .map(|opened| keep(files, opened, back, index, now))
+                .map_err(|missed| missed_status(files, missed));
         }
-        Err(missed) => Err(missed_status(files, missed)),
+        Err(missed) => return Err(missed_status(files, missed)),
+    };
+    Ok(keep(files, opened, path, index, now))
+}
+
+/// The entry for a file just opened for `path`, its type read from the index file's name for a directory;
+/// cached unless it is one.
+fn keep(files: &Files, opened: Opened, path: Vec<u8>, index: Option<&str>, now: i64) -> Rc<Entry> {
+    match index {
+        Some(index) if opened.is_index => Rc::new(Entry::new(opened, index.as_bytes())),
+        _ => {
+            let entry = Rc::new(Entry::new(opened, &path));
+            files.cache.borrow_mut().insert(path, entry.clone(), now);
+            entry
+        }
     }
 }
 
@@ -403,12 +457,12 @@ async fn send_file(
     files: &Files,
     conn: &mut Connection<Files>,
     request: &Request<'_>,
-    (opened, name): (Opened, Vec<u8>),
+    entry: &Entry,
+    head: &mut Vec<u8>,
     within: Duration,
 ) -> Next {
-    let meta: Meta = opened.meta;
-    let etag = meta.etag();
-    let selection = representation::select(request, &meta, &etag);
+    let meta: Meta = entry.opened.meta;
+    let selection = representation::select(request, &meta, &entry.etag);
     let (status, range) = match selection {
         Selection::NotModified => ("304 Not Modified", None),
         Selection::Whole => ("200 OK", Some((0, meta.size))),
@@ -416,48 +470,53 @@ async fn send_file(
         Selection::Unsatisfiable => ("416 Range Not Satisfiable", None),
     };
     files.count(status);
-    let mut head = format!("HTTP/1.1 {status}\r\n");
-    let mut length = 0;
+    // Writes into a Vec cannot fail.
+    head.clear();
+    let _ = write!(head, "HTTP/1.1 {status}\r\n");
     match selection {
         Selection::Unsatisfiable => {
-            head += &format!("Content-Range: bytes */{}\r\n", meta.size);
+            let _ = write!(head, "Content-Range: bytes */{}\r\n", meta.size);
         }
         Selection::Part { start, end } => {
-            head += &format!("Content-Range: bytes {start}-{end}/{}\r\n", meta.size);
+            let _ = write!(head, "Content-Range: bytes {start}-{end}/{}\r\n", meta.size);
         }
         _ => {}
     }
-    if let Some((_, len)) = range {
-        length = len;
-        head += &format!(
-            "Content-Type: {}\r\nAccept-Ranges: bytes\r\n",
-            representation::content_type(&name)
-        );
+    if range.is_some() {
+        head.extend_from_slice(b"Content-Type: ");
+        head.extend_from_slice(entry.content_type.as_bytes());
+        head.extend_from_slice(b"\r\nAccept-Ranges: bytes\r\n");
     }
     if !matches!(selection, Selection::NotModified) {
-        head += &format!("Content-Length: {length}\r\n");
+        let length = range.map_or(0, |(_, len)| len);
+        head.extend_from_slice(b"Content-Length: ");
+        head.extend_from_slice(itoa::Buffer::new().format(length).as_bytes());
+        head.extend_from_slice(b"\r\n");
     }
-    head += &format!(
-        "ETag: {etag}\r\nLast-Modified: {}\r\nDate: {}\r\nConnection: {}\r\n\r\n",
-        representation::http_date(meta.mtime),
-        now_http_date(),
-        if request.keep_alive {
-            "keep-alive"
-        } else {
-            "close"
-        }
-    );
+    head.extend_from_slice(b"ETag: ");
+    head.extend_from_slice(entry.etag.as_bytes());
+    head.extend_from_slice(b"\r\nLast-Modified: ");
+    head.extend_from_slice(entry.last_modified.as_bytes());
+    head.extend_from_slice(b"\r\n");
+    files.write_date(head);
+    head.extend_from_slice(if request.keep_alive {
+        b"Connection: keep-alive\r\n\r\n"
+    } else {
+        b"Connection: close\r\n\r\n"
+    });
     let body = match range {
         Some((offset, len)) if request.method == "GET" && len > 0 => Some((offset, len)),
         _ => None,
     };
-    if let Err(stop) = transfer::send_head(conn, head.as_bytes(), body.is_some(), within).await {
+    if let Err(stop) = transfer::send_head(conn, head, body.is_some(), within).await {
         return stopped(files, stop);
     }
     if let Some((offset, len)) = body {
-        match transfer::send_body(conn, &opened.file, offset, len, within).await {
+        let zero_copy = conn.context().settings().sendfile;
+        match transfer::send_body(conn, &entry.opened.file, offset, len, zero_copy, within).await {
             Ok(Sent::ZeroCopy) => {}
             Ok(Sent::Fallback) => files.fallback.inc(),
+            Ok(Sent::Configured) => files.fallback_configured.inc(),
             Ok(Sent::Encrypted) => files.fallback_tls.inc(),
             Err(stop) => return stopped(files, stop),
         }
@@ -496,24 +555,29 @@ async fn error_response(
     } else {
         ""
     };
-    let text = format!(
-        "HTTP/1.1 {status}\r\n{allow}Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nDate: {}\r\nConnection: {}\r\n\r\n{body}",
+    let mut text = format!(
+        "HTTP/1.1 {status}\r\n{allow}Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n",
         body.len(),
-        now_http_date(),
+    )
+    .into_bytes();
+    files.write_date(&mut text);
+    let _ = write!(
+        text,
+        "Connection: {}\r\n\r\n{body}",
         if keep_alive { "keep-alive" } else { "close" }
     );
-    match transfer::send_head(conn, text.as_bytes(), false, within).await {
+    match transfer::send_head(conn, &text, false, within).await {
         Ok(()) if keep_alive => Next::KeepAlive,
         Ok(()) => Next::Close,
         Err(stop) => stopped(files, stop),
     }
 }
 
-fn now_http_date() -> String {
-    let secs = SystemTime::now()
+/// Seconds since the Unix epoch.
+fn now_secs() -> i64 {
+    SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    representation::http_date(secs)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[cfg(test)]

@@ -22,6 +22,12 @@ pub struct Root {
     fd: OwnedFd,
 }
 
+impl AsRawFd for Root {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
 impl Root {
     /// Opens `path` as the root (it must be a directory).
     pub fn open(path: &Path) -> io::Result<Root> {
@@ -88,9 +94,13 @@ pub fn open(root: &Root, path: &[u8], index: Option<&str>, cached: bool) -> Resu
     }
     let meta = Meta {
         size: metadata.len(),
+        dev: metadata.dev(),
         ino: metadata.ino(),
         mtime: metadata.mtime(),
         mtime_nsec: metadata.mtime_nsec(),
+        ctime: metadata.ctime(),
+        ctime_nsec: metadata.ctime_nsec(),
+        mode: metadata.mode(),
     };
     Ok(Opened {
         file,

@@ -8,9 +8,13 @@ use super::super::http::Request;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Meta {
     pub size: u64,
+    pub dev: u64,
     pub ino: u64,
     pub mtime: i64,
     pub mtime_nsec: i64,
+    pub ctime: i64,
+    pub ctime_nsec: i64,
+    pub mode: u32,
 }
 
 impl Meta {
@@ -231,9 +235,13 @@ mod tests {
 
     const META: Meta = Meta {
         size: 1000,
+        dev: 1,
         ino: 7,
         mtime: 784_111_777,
         mtime_nsec: 5,
+        ctime: 784_111_777,
+        ctime_nsec: 5,
+        mode: 0o100644,
     };
 
     fn pick(headers: &str) -> Selection {

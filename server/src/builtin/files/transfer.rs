@@ -7,9 +7,10 @@
 //! through the reactor (`TcpStream::writable`, see vendor/README.md). A client that stops reading thus
 //! costs a parked task and no memory; after `within` without room it is closed.
 //!
-//! Where the kernel refuses `sendfile` for a file (`EINVAL`, `ENOSYS`: some file systems), or the connection
-//! is TLS (the bytes must be encrypted in user space), the body is read on the blocking pool in 64 KiB pieces
-//! and written; each such response is counted, by reason.
+//! Where the kernel refuses `sendfile` for a file (`EINVAL`, `ENOSYS`: some file systems), the connection
+//! is TLS (the bytes must be encrypted in user space), or `settings.sendfile` is false, the body is read in
+//! 64 KiB pieces — on the shard from the page cache (`RWF_NOWAIT`), on the blocking pool when a piece would
+//! wait for the disk — and written; each such response is counted, by reason.
 
 use std::fs::File;
 use std::io;
@@ -21,7 +22,7 @@ use glommio::GlommioError;
 use super::Files;
 use crate::framework::{Connection, ReadError};
 
-/// One `sendfile` call moves at most this much before the task offers the shard to others.
+/// One `sendfile` call moves at most this much; the task then goes to the back of the shard's queue.
 const CHUNK: usize = 1 << 20;
 /// The read-and-write fallback's piece.
 const FALLBACK_PIECE: usize = 64 << 10;
@@ -94,19 +95,26 @@ pub enum Sent {
     Fallback,
     /// The connection is TLS; the body was read, encrypted and written.
     Encrypted,
+    /// `settings.sendfile` is false; the body was read and written.
+    Configured,
 }
 
-/// Sends `len` bytes of `file` from `offset`.
+/// Sends `len` bytes of `file` from `offset`, with `sendfile` when `zero_copy` allows it.
 pub async fn send_body(
     conn: &mut Connection<Files>,
     file: &File,
     offset: u64,
     len: u64,
+    zero_copy: bool,
     within: Duration,
 ) -> Result<Sent, Stop> {
     if conn.stream().is_tls() {
         copy_body(conn, file, offset, len, within).await?;
         return Ok(Sent::Encrypted);
+    }
+    if !zero_copy {
+        copy_body(conn, file, offset, len, within).await?;
+        return Ok(Sent::Configured);
     }
     let end = offset + len;
     let mut at = offset as libc::off_t;
@@ -117,7 +125,11 @@ pub async fn send_body(
         let n = unsafe { libc::sendfile(fd, file.as_raw_fd(), &mut at, count) };
         if n > 0 {
             conn.count_out(n as usize);
-            glommio::yield_if_needed().await;
+            if (at as u64) < end {
+                // To the back of the shard's queue after each call, so that a fast reader of a large
+                // file does not keep the shard from the other connections until the preemption timer.
+                futures_lite::future::yield_now().await;
+            }
             continue;
         }
         if n == 0 {
@@ -158,7 +170,8 @@ async fn retry_or_stop(
     }
 }
 
-/// The fallback: pieces read on the blocking pool (a read may wait for the disk) and written.
+/// The fallback: each piece read on the shard when the page cache holds it (`preadv2` with `RWF_NOWAIT`,
+/// which never waits for the disk), else on the blocking pool; then written.
 async fn copy_body(
     conn: &mut Connection<Files>,
     file: &File,
@@ -166,27 +179,69 @@ async fn copy_body(
     len: u64,
     within: Duration,
 ) -> Result<(), Stop> {
-    let mut file = file.try_clone().map_err(Stop::Io)?;
-    let mut piece = vec![0u8; FALLBACK_PIECE];
+    let mut owned: Option<File> = None;
+    let mut piece = vec![0u8; (len as usize).min(FALLBACK_PIECE)];
     let mut done = 0u64;
     while done < len {
         let want = (len - done).min(FALLBACK_PIECE as u64) as usize;
         let at = offset + done;
-        let (back, buf, read) = conn
-            .context()
-            .spawn_blocking(move || {
-                use std::os::unix::fs::FileExt;
-                let read = file.read_at(&mut piece[..want], at);
-                (file, piece, read)
-            })
-            .await;
-        (file, piece) = (back, buf);
+        let read = match read_cached(file, &mut piece[..want], at) {
+            Some(read) => read,
+            None => {
+                let mut off_shard = match owned.take() {
+                    Some(file) => file,
+                    None => file.try_clone().map_err(Stop::Io)?,
+                };
+                let (back, buf, read) = conn
+                    .context()
+                    .spawn_blocking(move || {
+                        use std::os::unix::fs::FileExt;
+                        let read = off_shard.read_at(&mut piece[..want], at);
+                        (off_shard, piece, read)
+                    })
+                    .await;
+                (off_shard, piece) = (back, buf);
+                owned = Some(off_shard);
+                read
+            }
+        };
         let n = match read.map_err(Stop::Io)? {
             0 => return Err(Stop::Truncated),
             n => n,
         };
         conn.write(&piece[..n], within).await?;
         done += n as u64;
+        // Pieces read from the page cache never wait: the other connections get their turn after each.
+        if done < len {
+            futures_lite::future::yield_now().await;
+        }
     }
     Ok(())
+}
+
+/// Reads from the page cache only: `None` when that would wait for the disk (`EAGAIN`) or the file
+/// system cannot say (`EOPNOTSUPP`, or a kernel without `RWF_NOWAIT` for reads: `EINVAL`).
+fn read_cached(file: &File, buf: &mut [u8], at: u64) -> Option<io::Result<usize>> {
+    let iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: `iov` describes `buf`, valid and writable for the call; the result is checked.
+    let n = unsafe {
+        libc::preadv2(
+            file.as_raw_fd(),
+            &iov,
+            1,
+            at as libc::off_t,
+            libc::RWF_NOWAIT,
+        )
+    };
+    if n >= 0 {
+        return Some(Ok(n as usize));
+    }
+    let error = io::Error::last_os_error();
+    match error.raw_os_error() {
+        Some(libc::EAGAIN | libc::EOPNOTSUPP | libc::EINVAL) => None,
+        _ => Some(Err(error)),
+    }
 }
