@@ -55,6 +55,8 @@ fn ioredis() -> Result<(), Missing> {
 fn run_client(program: &str, file: &str, server: &Server, password: Option<&str>) {
     let mut cmd = Command::new(program);
     cmd.arg(script(file)).arg(server.resp.port().to_string());
+    // ioredis.js asks the admin endpoint which shard serves each of its connections.
+    cmd.env("PINCORE_ADMIN_PORT", server.admin.port().to_string());
     if let Some(p) = password {
         cmd.arg(p);
     }

@@ -1,9 +1,11 @@
 // pincore-server driven by ioredis. Usage: node ioredis.js PORT [PASSWORD]. Prints one line per check and
 // exits non-zero on the first failure.
+const http = require("http");
 const Redis = require("ioredis");
 
 const port = Number(process.argv[2]);
 const password = process.argv[3];
+const adminPort = Number(process.env.PINCORE_ADMIN_PORT);
 
 function check(name, got, want) {
   const [g, w] = [JSON.stringify(got), JSON.stringify(want)];
@@ -12,6 +14,68 @@ function check(name, got, want) {
     process.exit(1);
   }
   console.log(`ok ${name}`);
+}
+
+// Each shard's open RESP connections, from the admin endpoint's /metrics (PINCORE_ADMIN_PORT).
+function openByShard() {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: "127.0.0.1", port: adminPort, path: "/metrics", timeout: 5000 }, (res) => {
+      let body = "";
+      res.on("data", (chunk) => { body += chunk; });
+      res.on("end", () => {
+        const open = {};
+        for (const m of body.matchAll(/^pincore_connections_open\{service="resp",shard="(\d+)"\} (\d+)$/gm)) {
+          open[m[1]] = Number(m[2]);
+        }
+        resolve(open);
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error("/metrics timed out")));
+    req.on("error", reject);
+  });
+}
+
+// Opens a connection and returns it with the shard serving it: the shard whose open count rose.
+async function connectAndLocate() {
+  const before = await openByShard();
+  const c = new Redis({ port, password, maxRetriesPerRequest: 1 });
+  await c.ping();
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    const after = await openByShard();
+    const rose = Object.keys(after).filter((s) => after[s] > (before[s] || 0));
+    if (rose.length === 1) return [c, rose[0], Object.keys(after).length];
+    await new Promise((done) => setTimeout(done, 20));
+  }
+  throw new Error("could not tell which shard serves a new connection");
+}
+
+// BLPOP waiting on one connection is woken by RPUSH from a connection served by another shard (when the
+// server has more than one), and a timed-out BLPOP answers null.
+async function blockedPopWokenFromAnotherShard(r) {
+  const [waiter, waiterShard, shards] = await connectAndLocate();
+  let pusher, pusherShard;
+  for (let tries = 0; tries < 40; tries++) {
+    [pusher, pusherShard] = await connectAndLocate();
+    if (pusherShard !== waiterShard || shards < 2) break;
+    pusher.disconnect();
+  }
+  check("pusher on another shard", shards < 2 || pusherShard !== waiterShard, true);
+  check("blpop timeout", await waiter.blpop("jobs:none", 0.05), null);
+  const popped = waiter.blpop("jobs:js", 5);
+  const deadline = Date.now() + 5000;
+  while (!(await r.info("clients")).includes("blocked_clients:1\r\n") && Date.now() < deadline) {
+    await new Promise((done) => setTimeout(done, 20));
+  }
+  check("blpop blocks", (await r.info("clients")).includes("blocked_clients:1\r\n"), true);
+  check("rpush to the blocked key", await pusher.rpush("jobs:js", "j1", "j2"), 2);
+  check("blpop woken", await popped, ["jobs:js", "j1"]);
+  check("the rest stays", await r.lrange("jobs:js", 0, -1), ["j2"]);
+  let wrong = "";
+  try { await waiter.blpop("user", 1); } catch (e) { wrong = String(e.message); }
+  check("blpop wrongtype", wrong.startsWith("WRONGTYPE"), true);
+  waiter.disconnect();
+  pusher.disconnect();
 }
 
 (async () => {
@@ -105,6 +169,7 @@ function check(name, got, want) {
   try { await r.config("SET", "timeout", "soon"); } catch (e) { refused = String(e.message); }
   check("invalid config refused", refused.includes("CONFIG SET failed"), true);
   check("info stats", (await r.info("stats")).includes("keyspace_hits:"), true);
+  await blockedPopWokenFromAnotherShard(r);
   r.disconnect();
   console.log("all checks passed");
 })().catch((e) => {
