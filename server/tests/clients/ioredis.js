@@ -54,11 +54,14 @@ async function connectAndLocate() {
 // server has more than one), and a timed-out BLPOP answers null.
 async function blockedPopWokenFromAnotherShard(r) {
   const [waiter, waiterShard, shards] = await connectAndLocate();
+  // Connections that landed on the waiter's shard stay open until the end: closing one while the next opens
+  // could leave that shard's count unchanged, and the new connection unlocated.
   let pusher, pusherShard;
+  const spare = [];
   for (let tries = 0; tries < 40; tries++) {
     [pusher, pusherShard] = await connectAndLocate();
     if (pusherShard !== waiterShard || shards < 2) break;
-    pusher.disconnect();
+    spare.push(pusher);
   }
   check("pusher on another shard", shards < 2 || pusherShard !== waiterShard, true);
   check("blpop timeout", await waiter.blpop("jobs:none", 0.05), null);
@@ -76,6 +79,7 @@ async function blockedPopWokenFromAnotherShard(r) {
   check("blpop wrongtype", wrong.startsWith("WRONGTYPE"), true);
   waiter.disconnect();
   pusher.disconnect();
+  spare.forEach((c) => c.disconnect());
 }
 
 (async () => {
