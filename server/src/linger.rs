@@ -6,19 +6,27 @@
 //! reset, which also throws away replies not yet sent. So the drain keeps each socket open past its task
 //! through a duplicate of its descriptor, and once the task has ended half-closes it (`SHUT_WR`: the
 //! client reads every reply, then end of input, and knows a request without a reply was never run), throws
-//! away whatever arrives after, and closes once the client has closed too or has acknowledged everything
-//! sent, end of input included (a client keeping an idle connection open does not hold the process until
-//! the drain deadline; a request it sends later meets a reset only after it has read the end of input).
+//! away whatever arrives after, and closes once the client has closed too, or [`GRACE`] after the client
+//! acknowledged everything sent, end of input included. The acknowledgement comes from the client's kernel,
+//! not from the client: one that writes its next request before reading (most do) sends it after that
+//! acknowledgement, and a socket closed then would answer the request with a reset instead of the end of
+//! input the client is about to read. The grace covers that window; a client keeping an idle connection
+//! open holds the process [`GRACE`] longer at most, not until the drain deadline.
 
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// How long a half-closed socket whose client has acknowledged the end of input, but not closed, is still
+/// held (and what it receives thrown away) before it is closed.
+pub const GRACE: Duration = Duration::from_secs(1);
 
 /// One connection's socket held by the drain.
 struct Held {
     /// The connection's id in the shard's connection table (its task has ended once it is not there).
     id: u64,
     fd: OwnedFd,
-    /// Whether its write side is shut.
-    half_closed: bool,
+    /// When its write side was shut.
+    half_closed: Option<Instant>,
 }
 
 /// The sockets a draining shard holds until their clients close.
@@ -38,7 +46,7 @@ impl Lingering {
             Ok(fd) => self.held.push(Held {
                 id,
                 fd,
-                half_closed: false,
+                half_closed: None,
             }),
             Err(e) => {
                 tracing::debug!(error = %e, "a connection's socket cannot be held through the drain")
@@ -54,16 +62,19 @@ impl Lingering {
     /// what their clients sent since, and lets go of those whose client has closed.
     pub fn sweep(&mut self, open: impl Fn(u64) -> bool) {
         self.held.retain_mut(|held| {
-            if !held.half_closed {
-                if open(held.id) {
-                    return true;
+            let since = match held.half_closed {
+                Some(since) => since,
+                None => {
+                    if open(held.id) {
+                        return true;
+                    }
+                    // SAFETY: shutdown(2) on a descriptor this value owns.
+                    unsafe { libc::shutdown(held.fd.as_raw_fd(), libc::SHUT_WR) };
+                    *held.half_closed.insert(Instant::now())
                 }
-                // SAFETY: shutdown(2) on a descriptor this value owns.
-                unsafe { libc::shutdown(held.fd.as_raw_fd(), libc::SHUT_WR) };
-                held.half_closed = true;
-            }
+            };
             discard_input(held.fd.as_raw_fd());
-            !settled(held.fd.as_raw_fd())
+            !settled(held.fd.as_raw_fd(), since.elapsed() >= GRACE)
         });
     }
 }
@@ -88,10 +99,10 @@ fn discard_input(fd: RawFd) {
     }
 }
 
-/// Whether the client has closed, or has acknowledged everything sent to it, end of input included: any
-/// TCP state but established or waiting for that acknowledgement. A socket whose state cannot be read is
-/// let go.
-fn settled(fd: RawFd) -> bool {
+/// Whether the socket can be closed: the client has closed (any TCP state but established or waiting for
+/// the acknowledgement of our end of input, or for the client's own), or it has acknowledged everything
+/// sent to it, end of input included, and `grace_over`. A socket whose state cannot be read is let go.
+fn settled(fd: RawFd, grace_over: bool) -> bool {
     // SAFETY: tcp_info is plain data, all zeroes is a valid value of it.
     let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
@@ -107,7 +118,12 @@ fn settled(fd: RawFd) -> bool {
     } == 0;
     const ESTABLISHED: u8 = 1;
     const FIN_WAIT1: u8 = 4;
-    !ok || !matches!(info.tcpi_state, ESTABLISHED | FIN_WAIT1)
+    const FIN_WAIT2: u8 = 5;
+    !ok || match info.tcpi_state {
+        ESTABLISHED | FIN_WAIT1 => false,
+        FIN_WAIT2 => grace_over,
+        _ => true,
+    }
 }
 
 #[cfg(test)]
@@ -151,6 +167,36 @@ mod tests {
         let mut got = Vec::new();
         client.read_to_end(&mut got).expect("a clean end of input");
         assert_eq!(got, b"+OK\r\n");
+    }
+
+    #[test]
+    fn a_request_sent_after_the_end_of_input_was_acknowledged_meets_the_end_of_input_not_a_reset() {
+        let (mut client, server) = pair();
+        let mut lingering = Lingering::default();
+        lingering.hold(7, server.as_raw_fd());
+        (&server).write_all(b"+OK\r\n").unwrap();
+        drop(server);
+        lingering.sweep(|_| false); // half-closed: the end of input is on its way
+        // The client's kernel acknowledges it (FIN_WAIT2 here) before the client has read anything.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        lingering.sweep(|_| false);
+        assert!(!lingering.is_empty(), "let go before the grace was over");
+        // The client sends its next request without having read: it is thrown away, not reset.
+        client.write_all(b"*1\r\n$4\r\nPING\r\n").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        lingering.sweep(|_| false);
+        let mut got = Vec::new();
+        client
+            .read_to_end(&mut got)
+            .expect("the reply, then a clean end of input");
+        assert_eq!(got, b"+OK\r\n");
+        // After the grace the socket is let go even though the client never closed.
+        let deadline = std::time::Instant::now() + GRACE + std::time::Duration::from_secs(5);
+        while !lingering.is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            lingering.sweep(|_| false);
+        }
+        assert!(lingering.is_empty());
     }
 
     #[test]

@@ -166,17 +166,22 @@ impl TcpListener {
     pub async fn shared_accept(&self) -> Result<AcceptedTcpStream> {
         let reactor = self.reactor.upgrade().unwrap();
         let raw_fd = self.listener.as_raw_fd();
-        if let Some(r) = yolo_accept(raw_fd) {
-            match r {
-                Ok(fd) => {
-                    return Ok(AcceptedTcpStream { fd });
+        loop {
+            if let Some(r) = yolo_accept(raw_fd) {
+                match r {
+                    Ok(fd) => {
+                        return Ok(AcceptedTcpStream { fd });
+                    }
+                    Err(err) => return Err(GlommioError::IoError(err)),
                 }
-                Err(err) => return Err(GlommioError::IoError(err)),
             }
+            // Wait for a connection with a readiness poll and take it with accept4(2) above, rather than
+            // with an IORING_OP_ACCEPT: dropping this future while it waits (a server that stops accepting
+            // and hands its listener to another process) must leave every connection in the listen queue,
+            // and an accept operation that completed as it was cancelled would have taken one and closed it.
+            let source = reactor.poll_read_ready(raw_fd);
+            source.collect_rw().await?;
         }
-        let source = reactor.accept(self.listener.as_raw_fd());
-        let fd = source.collect_rw().await?;
-        Ok(AcceptedTcpStream { fd: fd as RawFd })
     }
 
     /// Accepts a new incoming TCP connection in this executor
