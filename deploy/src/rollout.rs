@@ -16,9 +16,8 @@ use crate::plan::{self, Desired, HostPlan, Step, Undo};
 use crate::release::{sha256, Release};
 use crate::service;
 use crate::steps::{
-    back_to_current, health_gate, install_packages, install_tls, record, retune, revert, switch, tune,
-    upload,
-    with_server_log, write_record, Target,
+    back_to_current, health_gate, install_packages, install_tls, record, retune, revert, switch,
+    tune, upload, with_server_log, write_record, Target,
 };
 use crate::transport;
 

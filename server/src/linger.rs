@@ -177,7 +177,7 @@ mod tests {
         (&server).write_all(b"+OK\r\n").unwrap();
         drop(server);
         lingering.sweep(|_| false); // half-closed: the end of input is on its way
-        // The client's kernel acknowledges it (FIN_WAIT2 here) before the client has read anything.
+                                    // The client's kernel acknowledges it (FIN_WAIT2 here) before the client has read anything.
         std::thread::sleep(std::time::Duration::from_millis(50));
         lingering.sweep(|_| false);
         assert!(!lingering.is_empty(), "let go before the grace was over");

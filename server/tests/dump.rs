@@ -26,7 +26,9 @@ fn fill(c: &mut Client) {
     call(c, vec![w("SET"), w("int"), w("-12345")]);
     call(c, vec![w("SET"), w("long"), vec![b'a'; 500]]);
     call(c, vec![w("SET"), w("binary"), (0..=255u8).collect()]);
-    let many = |prefix: &'static str, n: usize| (0..n).map(move |i| format!("{prefix}{i:05}").into_bytes());
+    let many = |prefix: &'static str, n: usize| {
+        (0..n).map(move |i| format!("{prefix}{i:05}").into_bytes())
+    };
     let ints = |n: i64| (0..n).map(|i| (i * 7919 - 100_000).to_string().into_bytes());
     call(
         c,

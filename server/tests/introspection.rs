@@ -222,7 +222,11 @@ fn a_connection_that_kills_itself_answers_nothing_after_the_kill() {
     encode_command(&mut request, &[b"PING"]);
     killer.write_all(&request).unwrap();
     let (got, closed) = read_to_close(&mut killer, Duration::from_secs(5));
-    assert!(closed, "the killer's connection stayed open; got {:?}", text(&got));
+    assert!(
+        closed,
+        "the killer's connection stayed open; got {:?}",
+        text(&got)
+    );
     assert!(
         got.starts_with(b":") && !text(&got).contains("PONG"),
         "expected only the kill's count, got {:?}",
@@ -237,7 +241,11 @@ fn a_connection_that_kills_itself_answers_nothing_after_the_kill() {
     encode_command(&mut ping, &[b"PING"]);
     let _ = killer.write_all(&ping);
     let (got, closed) = read_to_close(&mut killer, Duration::from_secs(5));
-    assert!(closed && got.is_empty(), "after killing itself the connection answered {:?}", text(&got));
+    assert!(
+        closed && got.is_empty(),
+        "after killing itself the connection answered {:?}",
+        text(&got)
+    );
 
     // A new connection is served.
     assert_eq!(call(&mut s.connect(), &[b"PING"]), b"+PONG\r\n");
