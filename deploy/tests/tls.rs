@@ -6,34 +6,11 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use pincore_testkit::{command, require};
 use support::pki::{Ca, Until};
-use support::Lab;
-
-const DEPLOY: &str = env!("CARGO_BIN_EXE_pincore-deploy");
-
-fn deploy(args: &[&str], manifest: &Path) -> Output {
-    let out = Command::new(DEPLOY)
-        .args(args)
-        .arg(manifest)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run pincore-deploy");
-    eprintln!(
-        "$ pincore-deploy {} {}\n{}{}",
-        args.join(" "),
-        manifest.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use support::{deploy, stderr, Lab};
 
 /// A manifest with `server.tls` on `resp`; `tls_extra` adds keys to `server.tls`, `defaults` and `hosts` are
 /// the manifest's blocks (the hosts' lines indented for `groups.edge.hosts`).
