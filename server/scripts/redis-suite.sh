@@ -44,7 +44,6 @@ needs_replication=(
   'unit/expire|GETEX propagate as to replica as PERSIST, DEL, or nothing'
   'unit/expire|SCAN: Lazy-expire should not be wrapped in MULTI/EXEC'
   'unit/expire|RANDOMKEY: Lazy-expire should not be wrapped in MULTI/EXEC'
-  'unit/introspection|MONITOR supports redacting command arguments'
   'unit/multi|MULTI / EXEC is not propagated (single write command)'
   'unit/multi|MULTI / EXEC is propagated correctly (multiple commands)'
   'unit/multi|MULTI / EXEC is propagated correctly (multiple commands with SELECT)'

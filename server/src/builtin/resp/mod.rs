@@ -25,6 +25,7 @@ pub mod integer;
 pub mod keyspace;
 pub mod kv;
 pub mod lcs;
+pub mod migrate;
 pub mod monitor;
 pub mod notify;
 pub mod persistence;

@@ -272,7 +272,7 @@ const fn declined_row(
 }
 
 /// The commands, in the order of their metric series.
-pub static COMMANDS: [Spec; 188] = [
+pub static COMMANDS: [Spec; 189] = [
     row(
         "ping",
         -1,
@@ -1025,6 +1025,16 @@ pub static COMMANDS: [Spec; 188] = [
         "generic",
         "Makes a key from a DUMP payload, with REPLACE, ABSTTL, IDLETIME and FREQ.",
         restore::restore,
+    ),
+    row(
+        "migrate",
+        -6,
+        WRITE,
+        (3, 3, 1),
+        Keys,
+        "generic",
+        "Moves keys to another server (RESTORE there, DEL here), with COPY, REPLACE, AUTH, AUTH2 and KEYS.",
+        restore::migrate,
     ),
     row(
         "lcs",
