@@ -173,6 +173,8 @@ pub fn dispatch(
         session.client.last_command.set(spec.name);
         match spec.run {
             Run::Here(run) => {
+                // Only a tracking connection's writes need to know who wrote (NOLOOP).
+                let writer = session.tracking.as_ref().map(|_| session.id);
                 let mut call = Call {
                     resp,
                     session: &mut *session,
@@ -182,7 +184,13 @@ pub fn dispatch(
                     parts: Parts::Lock(&resp.keyspace),
                     later: None,
                 };
-                let flow = run(&mut call);
+                let flow = match writer {
+                    None => run(&mut call),
+                    Some(id) => super::tracking::as_writer(id, || run(&mut call)),
+                };
+                if call.session.tracking.is_some() {
+                    tracked(resp, call.session, spec, args);
+                }
                 if spec.flags & flag::WRITE != 0 {
                     resp.saves.changed(resp.ctx.shard_id());
                 }
@@ -228,6 +236,38 @@ pub fn dispatch(
     match dispatched {
         Dispatched::Later(pending) => Dispatched::Later(Pending::Silent(Box::new(pending))),
         other => other,
+    }
+}
+
+/// After a tracking connection's command: the keys of a read-only one are remembered (as CLIENT CACHING
+/// and the OPTIN/OPTOUT mode say), and CLIENT CACHING's answer is used up unless a transaction is open or
+/// the command was CLIENT itself, as in Redis.
+fn tracked(resp: &Resp, session: &mut Session, spec: &Spec, args: &[&[u8]]) {
+    remember_read(resp, session, spec, args);
+    if session.transaction.is_none() && spec.name != "client" {
+        session.caching = false;
+    }
+}
+
+/// Remembers the keys of a read-only command run by a tracking connection (also for each command EXEC runs).
+fn remember_read(resp: &Resp, session: &Session, spec: &Spec, args: &[&[u8]]) {
+    let keys: Vec<&[u8]> = spec.keys_of(args).collect();
+    remember_keys(resp, session, spec, &keys);
+}
+
+/// Remembers `keys` (of a command at table row `spec`) for a tracking connection, if the command reads
+/// and the connection's mode and CLIENT CACHING say so (also for the commands EXEC ran, after it).
+pub fn remember_keys(resp: &Resp, session: &Session, spec: &Spec, keys: &[&[u8]]) {
+    let Some(tracking) = &session.tracking else {
+        return;
+    };
+    if spec.flags & flag::READONLY != 0
+        && spec.flags & flag::PUBSUB == 0
+        && tracking.remembers(session.caching)
+    {
+        resp.pubsub
+            .tracking
+            .remember(session.id, keys.iter().copied(), resp.pubsub.limit());
     }
 }
 
@@ -359,7 +399,13 @@ async fn gather(resp: &Resp, pending: Pending, out: &mut Vec<u8>) {
                 }
             }
         }
-        Pending::Deferred(later) => out.extend_from_slice(&later.await),
+        Pending::Deferred(later) => {
+            out.extend_from_slice(&later.await);
+            // Keys a deferred command wrote (MIGRATE's deletions) reach BCAST connections now.
+            if resp.pubsub.raw_events() & super::tracking::TRACKING != 0 {
+                resp.pubsub.tracking.broadcast(resp.pubsub.limit());
+            }
+        }
         Pending::Silent(pending) => {
             let mut dropped = Vec::new();
             Box::pin(gather(resp, *pending, &mut dropped)).await;

@@ -14,7 +14,7 @@ pub mod clients;
 pub mod commands;
 mod decimal;
 mod digest;
-mod dispatch;
+pub mod dispatch;
 pub mod dump;
 pub mod eviction;
 pub mod expiry;
@@ -37,6 +37,7 @@ pub mod snapshot;
 pub mod stats;
 pub mod store;
 mod thin;
+pub mod tracking;
 mod transaction;
 pub mod types;
 pub mod waiters;
@@ -133,6 +134,10 @@ impl Service for Resp {
         self.pubsub
             .set_events(notify::parse(&settings.notify_keyspace_events).unwrap_or(0));
         types::encodings::apply(&settings.encodings);
+        self.pubsub.tracking.set_max_keys(
+            settings.tracking_table_max_keys,
+            settings.pubsub_max_pending_bytes,
+        );
     }
 
     /// The keyspace passes to a successor as a snapshot (the format of SAVE) in the handoff's state
@@ -413,6 +418,9 @@ async fn sweep_expired(ctx: Context<Resp>, keyspace: Arc<Keyspace>) {
         for part in Keyspace::parts_of(ctx.shard_id(), ctx.shards()) {
             loop {
                 let removed = keyspace.lock_part(part).sweep(Instant::now(), BATCH);
+                if removed > 0 {
+                    keyspace.broadcast_invalidations();
+                }
                 if removed < BATCH {
                     break;
                 }

@@ -187,6 +187,10 @@ pub fn quit(c: &mut Call<'_>) -> Flow {
 pub fn reset(c: &mut Call<'_>) -> Flow {
     c.session.end_transaction(&mut c.parts);
     c.session.pubsub = None;
+    c.resp.pubsub.tracking.mailbox_of(c.session.id, None);
+    c.session.tracking = None;
+    c.session.caching = false;
+    *c.session.client.tracking.borrow_mut() = None;
     c.session.protocol = Protocol::Resp2;
     c.session
         .client
@@ -247,6 +251,10 @@ pub fn client(c: &mut Call<'_>) -> Flow {
         ("getname", 2),
         ("setinfo", 4),
         ("unblock", -3),
+        ("tracking", -3),
+        ("caching", 3),
+        ("getredir", 2),
+        ("trackinginfo", 2),
     ];
     let Some(sub) = subcommand(c, "client", &table) else {
         return Flow::Reply;
@@ -264,6 +272,10 @@ pub fn client(c: &mut Call<'_>) -> Flow {
         "list" => return client_list(c),
         "kill" => return client_kill(c),
         "unblock" => return client_unblock(c),
+        "tracking" => return super::tracking::tracking(c),
+        "caching" => return super::tracking::caching(c),
+        "getredir" => return super::tracking::getredir(c),
+        "trackinginfo" => return super::tracking::trackinginfo(c),
         "reply" => {
             let mode = args[2];
             if mode.eq_ignore_ascii_case(b"ON") {

@@ -26,6 +26,7 @@ mod server;
 mod sets;
 pub mod sort;
 mod strings;
+mod tracking;
 mod transactions;
 pub mod zsets;
 
@@ -115,6 +116,10 @@ pub struct Session {
     pub pubsub: Option<super::pubsub::Subscriptions>,
     /// A blocking pop that found nothing: the connection waits for it before anything else.
     pub blocked: Option<super::blocking::Blocked>,
+    /// CLIENT TRACKING on: the options (see [`super::tracking`]).
+    pub tracking: Option<super::tracking::Tracked>,
+    /// CLIENT CACHING yes|no, for the next command (or transaction).
+    pub caching: bool,
 }
 
 /// Which replies a connection gets (CLIENT REPLY).
@@ -143,6 +148,8 @@ impl Session {
             watching: Watching::default(),
             pubsub: None,
             blocked: None,
+            tracking: None,
+            caching: false,
         }
     }
 
@@ -164,9 +171,14 @@ impl Session {
         &mut self,
         pubsub: &std::sync::Arc<super::pubsub::PubSub>,
     ) -> &mut super::pubsub::Subscriptions {
-        let protocol = self.protocol;
-        self.pubsub
-            .get_or_insert_with(|| super::pubsub::Subscriptions::new(pubsub.clone(), protocol))
+        let (protocol, id) = (self.protocol, self.id);
+        self.pubsub.get_or_insert_with(|| {
+            let subscriptions = super::pubsub::Subscriptions::new(pubsub.clone(), protocol);
+            pubsub
+                .tracking
+                .mailbox_of(id, Some(subscriptions.mailbox()));
+            subscriptions
+        })
     }
 
     /// The mailbox of a connection that has subscribed or run MONITOR at some point.
