@@ -9,14 +9,10 @@ import time
 
 import redis
 
+from checks import check
+
 port = int(sys.argv[1])
 
-
-def check(name, got, want):
-    if got != want:
-        print(f"FAIL {name}: got {got!r}, want {want!r}")
-        sys.exit(1)
-    print(f"ok {name}")
 
 
 def eventually(name, probe, want):

@@ -269,6 +269,11 @@ impl Client {
         Client(stream, Vec::new())
     }
 
+    /// The connection's socket (to write raw bytes or watch it close).
+    pub fn stream(&self) -> &TcpStream {
+        &self.0
+    }
+
     /// Sends one command written as space-separated words and returns its reply as text.
     pub fn line(&mut self, line: &str) -> String {
         let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();

@@ -149,6 +149,17 @@ pub fn dispatch(
             refuse(resp, session, spec, command, out, text.as_bytes());
             break 'run Dispatched::Written;
         }
+        if session.authenticated {
+            if let Err(denied) = permitted(resp, session, spec, command, args) {
+                let Some(denied) = denied else {
+                    // The user was deleted (ACL DELUSER): the connection closes, as Redis closes it.
+                    break 'run Dispatched::Close;
+                };
+                resp.ctx.error("noperm");
+                refuse(resp, session, spec, command, out, &denied.message());
+                break 'run Dispatched::Written;
+            }
+        }
         if session.protocol == reply::Protocol::Resp2
             && session.subscribed()
             && !subscribed_may_run(spec)
@@ -268,6 +279,31 @@ pub fn remember_keys(resp: &Resp, session: &Session, spec: &Spec, keys: &[&[u8]]
         resp.pubsub
             .tracking
             .remember(session.id, keys.iter().copied(), resp.pubsub.limit());
+    }
+}
+
+/// Whether the connection's user may run this command (see [`super::acl`]): its cached rules are read
+/// again when the users' table changed; a user with every right checks nothing more. `Err(None)`: the user
+/// no longer exists.
+#[inline]
+fn permitted(
+    resp: &Resp,
+    session: &mut Session,
+    spec: &Spec,
+    command: usize,
+    args: &[&[u8]],
+) -> Result<(), Option<super::acl::Denied>> {
+    let version = resp.acl.version();
+    if version != session.acl_version {
+        let user = resp.acl.user(&session.client.user_name()).ok_or(None)?;
+        session.acl = (!user.unrestricted()).then_some(user);
+        session.acl_version = version;
+    }
+    match &session.acl {
+        None => Ok(()),
+        Some(user) => user
+            .check(command, spec, &full_name(spec, args), args)
+            .map_err(Some),
     }
 }
 

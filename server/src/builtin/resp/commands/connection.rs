@@ -51,6 +51,7 @@ pub fn hello(c: &mut Call<'_>) -> Flow {
                 }
                 c.session.authenticated = true;
                 *c.session.client.user.borrow_mut() = Some(user.to_vec());
+                c.session.acl_version = 0;
                 rest = tail;
             }
             [client_name, tail @ ..] if option.eq_ignore_ascii_case(b"SETNAME") => {
@@ -112,7 +113,7 @@ pub fn auth(c: &mut Call<'_>) -> Flow {
             return Flow::Reply;
         }
     };
-    if c.args.len() == 2 && !c.resp.needs_auth() {
+    if c.args.len() == 2 && c.resp.acl.user(b"default").is_some_and(|u| u.nopass) {
         reply::error(
             c.out,
             b"ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
@@ -123,23 +124,10 @@ pub fn auth(c: &mut Call<'_>) -> Flow {
         Ok(()) => {
             c.session.authenticated = true;
             *c.session.client.user.borrow_mut() = Some(user.to_vec());
+            c.session.acl_version = 0;
             reply::simple(c.out, b"OK");
         }
         Err(message) => reply::error(c.out, message),
-    }
-    Flow::Reply
-}
-
-/// ACL WHOAMI (the one ACL subcommand: users and their rights live in the configuration file).
-pub fn acl(c: &mut Call<'_>) -> Flow {
-    if c.args.len() == 2 && c.args[1].eq_ignore_ascii_case(b"WHOAMI") {
-        reply::bulk(c.out, &c.session.client.user_name());
-    } else {
-        let text = format!(
-            "ERR unknown subcommand '{}'. pincore-server supports ACL WHOAMI only: users are configured in services.resp.settings.users.",
-            printable(c.args[1])
-        );
-        reply::error(c.out, text.as_bytes());
     }
     Flow::Reply
 }
@@ -200,6 +188,7 @@ pub fn reset(c: &mut Call<'_>) -> Flow {
     *c.session.client.user.borrow_mut() = None;
     c.session.reply = super::ReplyMode::On;
     c.session.authenticated = !c.resp.needs_auth();
+    c.session.acl_version = 0;
     reply::simple(c.out, b"RESET");
     Flow::Reply
 }

@@ -8,6 +8,7 @@
 //! Every shard serves the keyspace directly (see [`super::keyspace`]), so `Route` describes what a command
 //! touches rather than where it is sent: only [`Run::EveryShard`] commands (INFO) wait on other shards.
 
+mod acl;
 mod blocking;
 mod collections;
 mod config;
@@ -120,6 +121,10 @@ pub struct Session {
     pub tracking: Option<super::tracking::Tracked>,
     /// CLIENT CACHING yes|no, for the next command (or transaction).
     pub caching: bool,
+    /// The user's rules when they restrict anything (`None`: everything allowed, nothing to check), as of
+    /// the users' table version `acl_version` (0: to be read before the next command).
+    pub acl: Option<std::sync::Arc<super::acl::User>>,
+    pub acl_version: u64,
 }
 
 /// Which replies a connection gets (CLIENT REPLY).
@@ -150,6 +155,8 @@ impl Session {
             blocked: None,
             tracking: None,
             caching: false,
+            acl: None,
+            acl_version: 0,
         }
     }
 
@@ -861,12 +868,12 @@ pub static COMMANDS: [Spec; 189] = [
     row(
         "acl",
         -2,
-        0,
+        ADMIN,
         (0, 0, 0),
         Conn,
         "server",
-        "ACL WHOAMI: the user this connection is authenticated as.",
-        connection::acl,
+        "Users and their rights: SETUSER, DELUSER, GETUSER, LIST, USERS, CAT, WHOAMI, GENPASS, DRYRUN.",
+        acl::acl,
     ),
     row(
         "multi",
