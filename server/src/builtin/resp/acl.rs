@@ -94,6 +94,21 @@ pub fn in_category(spec: &Spec, category: &str) -> bool {
     }
 }
 
+/// Every key a command names: the table's key positions, the sources ZUNIONSTORE and the like count, and
+/// MIGRATE's keys after KEYS (its key argument is then empty and is not one), as Redis's key specs find them.
+fn command_keys<'a>(spec: &'a Spec, args: &'a [&'a [u8]]) -> impl Iterator<Item = &'a [u8]> + 'a {
+    let migrate = spec.name == "migrate";
+    let migrate_keys = if migrate {
+        super::migrate::keys_start(args).map_or(&args[..0], |at| &args[at..])
+    } else {
+        &args[..0]
+    };
+    spec.keys_of(args)
+        .filter(move |key| !(migrate && key.is_empty()))
+        .chain(super::commands::counted_keys(spec.name, args))
+        .chain(migrate_keys.iter().copied())
+}
+
 /// A set of table rows, one bit each.
 type Rows = [u64; 4];
 
@@ -384,8 +399,7 @@ impl User {
         }
         if !self.all_keys {
             let key_ok = |key: &[u8]| self.keys.iter().any(|p| glob::matches(p, key, false));
-            let mut keys = spec.keys_of(args);
-            if !keys.all(key_ok) {
+            if !command_keys(spec, args).all(key_ok) {
                 return Err(Denied::Key);
             }
         }
@@ -634,6 +648,21 @@ mod tests {
         assert!(user.describe().starts_with("user u on #2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b ~app:* &news -@all +@read"));
         assert_eq!(may(&user, &["get", "app:1"]), Ok(()));
         assert_eq!(may(&user, &["get", "other"]), Err(Denied::Key));
+        let all_commands = user.apply_all(&[b"+@all"]).unwrap();
+        let migrate = |keys: &[&str]| {
+            let mut args = vec!["migrate", "h", "1", "", "0", "5000", "AUTH", "KEYS", "KEYS"];
+            args.extend(keys);
+            may(&all_commands, &args)
+        };
+        assert_eq!(migrate(&["app:1", "app:2"]), Ok(()));
+        assert_eq!(migrate(&["app:1", "other"]), Err(Denied::Key));
+        assert_eq!(
+            may(
+                &all_commands,
+                &["zunionstore", "app:d", "2", "app:1", "other"]
+            ),
+            Err(Denied::Key)
+        );
         assert_eq!(
             may(&user, &["strlen", "app:1"]),
             Err(Denied::Command("strlen".into()))

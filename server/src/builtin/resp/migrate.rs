@@ -100,6 +100,25 @@ pub fn secret_positions(args: &[&[u8]]) -> Vec<usize> {
     secret
 }
 
+/// Where the keys after KEYS start, if MIGRATE has that option (AUTH's and AUTH2's values are skipped, so a
+/// password spelt `KEYS` is not taken for the option), as Redis's `migrateGetKeys` reads it.
+pub fn keys_start(args: &[&[u8]]) -> Option<usize> {
+    let mut j = 6;
+    while j < args.len() {
+        let option = args[j];
+        if option.eq_ignore_ascii_case(b"AUTH") {
+            j += 2;
+        } else if option.eq_ignore_ascii_case(b"AUTH2") {
+            j += 3;
+        } else if option.eq_ignore_ascii_case(b"KEYS") {
+            return Some(j + 1);
+        } else {
+            j += 1;
+        }
+    }
+    None
+}
+
 /// One key to send: its name, remaining TTL in milliseconds (0: none) and DUMP payload.
 #[derive(Debug, Clone)]
 pub struct Item {

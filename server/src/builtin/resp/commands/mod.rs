@@ -40,6 +40,7 @@ use super::transaction::Transaction;
 use super::watch::Watching;
 use super::Resp;
 use crate::framework::ShardSnapshot;
+pub use transactions::counted_keys;
 
 /// Flags, as Redis names them in `COMMAND INFO`.
 pub mod flag {

@@ -219,7 +219,7 @@ fn finish_after_locks(written: Vec<u8>, deferred: Vec<(usize, Deferred)>) -> Def
 /// The source keys of the commands whose table row names only the destination, because a count argument
 /// says how many follow (ZUNIONSTORE and ZINTERSTORE: `destination numkeys key [key ...]`), as Redis's key
 /// specs find them. EXEC must hold their parts too.
-fn counted_keys<'a>(name: &str, args: &'a [&'a [u8]]) -> impl Iterator<Item = &'a [u8]> + 'a {
+pub fn counted_keys<'a>(name: &str, args: &'a [&'a [u8]]) -> impl Iterator<Item = &'a [u8]> + 'a {
     let count = match name {
         "zunionstore" | "zinterstore" | "zdiffstore" => args
             .get(2)
