@@ -202,7 +202,7 @@ pub fn select(c: &mut Call<'_>) -> Flow {
     Flow::Reply
 }
 
-const CLIENT_HELP: [&str; 20] = [
+const CLIENT_HELP: [&str; 28] = [
     "GETNAME",
     "    Return the name of the current connection.",
     "ID",
@@ -223,10 +223,18 @@ const CLIENT_HELP: [&str; 20] = [
     "NO-EVICT (ON|OFF)",
     "UNBLOCK <clientid> [TIMEOUT|ERROR]",
     "    Unblock the specified blocked client.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]] [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
 ];
 
-/// CLIENT ID, INFO, LIST, KILL, REPLY, NO-EVICT, SETNAME, GETNAME, SETINFO, HELP. LIST and KILL reach every
-/// shard's connections (see [`crate::builtin::resp::clients`]).
+/// CLIENT ID, INFO, LIST, KILL, REPLY, NO-EVICT, SETNAME, GETNAME, SETINFO, UNBLOCK, HELP, and the tracking
+/// subcommands (in `tracking.rs`). LIST and KILL reach every shard's connections (see [`crate::builtin::resp::clients`]).
 pub fn client(c: &mut Call<'_>) -> Flow {
     let table = [
         ("help", 2),
