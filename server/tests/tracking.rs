@@ -1,6 +1,6 @@
 //! CLIENT TRACKING (client-side caching) on the wire: RESP2 invalidations on `__redis__:invalidate` of
 //! the connection a tracker redirects to, RESP3 pushes on the tracker itself, for keys written from other
-//! connections (so, with two shards, from other shards), expired and flushed; BCAST prefixes; NOLOOP; the
+//! connections (so, with two shards, from other shards), expired, evicted and flushed; BCAST prefixes; NOLOOP; the
 //! table bound; CLIENT LIST's flags; RESET and tracking off.
 
 mod support;
@@ -198,5 +198,24 @@ fn tracking_options_are_refused_as_redis_refuses_them() {
     }
     let info = c.line("CLIENT TRACKINGINFO");
     assert!(info.contains("$2\r\non\r\n$5\r\noptin\r\n"), "{info}");
+    server.assert_healthy();
+}
+
+#[test]
+fn an_evicted_key_is_invalidated() {
+    let server = Server::start();
+    let (mut target, _, mut tracker) = redirected(&server, "");
+    let mut writer = Client::connect(server.resp);
+    writer.line("SET evictable v");
+    tracker.line("GET evictable");
+    assert_eq!(
+        writer.line("CONFIG SET maxmemory-policy allkeys-random"),
+        "+OK\r\n"
+    );
+    // Below what the one key costs: lowering maxmemory evicts at once.
+    assert_eq!(writer.line("CONFIG SET maxmemory 1"), "+OK\r\n");
+    assert_eq!(next(&mut target), message(&["evictable"]));
+    assert_eq!(writer.line("EXISTS evictable"), ":0\r\n");
+    writer.line("CONFIG SET maxmemory 0");
     server.assert_healthy();
 }
