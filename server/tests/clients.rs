@@ -86,6 +86,31 @@ fn redis_py_authenticates_and_is_refused_without_the_password() {
     assert!(server.metric("pincore_auth_failures_total{shard=\"total\"}") >= 1.0);
 }
 
+/// redis-py's client-side cache (RESP3 and CLIENT TRACKING) serves reads from memory and drops what
+/// another connection writes or FLUSHALL empties.
+#[test]
+fn redis_py_client_side_cache_is_invalidated() {
+    require!(redis_py());
+    let server = open_server();
+    run_client("python3", "redis_py_tracking.py", &server, None);
+}
+
+/// Users made with ACL SETUSER, authenticated and refused through redis-py.
+#[test]
+fn redis_py_runtime_acl_users() {
+    require!(redis_py());
+    let server = open_server();
+    run_client("python3", "redis_py_acl.py", &server, None);
+}
+
+/// Users made with ACL SETUSER, authenticated and refused through ioredis.
+#[test]
+fn ioredis_runtime_acl_users() {
+    require!(ioredis());
+    let server = open_server();
+    run_client("node", "ioredis_acl.js", &server, None);
+}
+
 #[test]
 fn ioredis_works() {
     require!(ioredis());

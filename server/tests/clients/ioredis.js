@@ -2,19 +2,11 @@
 // exits non-zero on the first failure.
 const http = require("http");
 const Redis = require("ioredis");
+const { check } = require("./checks");
 
 const port = Number(process.argv[2]);
 const password = process.argv[3];
 const adminPort = Number(process.env.PINCORE_ADMIN_PORT);
-
-function check(name, got, want) {
-  const [g, w] = [JSON.stringify(got), JSON.stringify(want)];
-  if (g !== w) {
-    console.log(`FAIL ${name}: got ${g}, want ${w}`);
-    process.exit(1);
-  }
-  console.log(`ok ${name}`);
-}
 
 // Each shard's open RESP connections, from the admin endpoint's /metrics (PINCORE_ADMIN_PORT).
 function openByShard() {

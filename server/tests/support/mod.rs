@@ -1,6 +1,8 @@
 //! Starting the real `pincore-server` binary on free loopback ports with a test configuration.
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod values;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -265,6 +267,11 @@ impl Client {
             .set_read_timeout(Some(Duration::from_secs(15)))
             .unwrap();
         Client(stream, Vec::new())
+    }
+
+    /// The connection's socket (to write raw bytes or watch it close).
+    pub fn stream(&self) -> &TcpStream {
+        &self.0
     }
 
     /// Sends one command written as space-separated words and returns its reply as text.

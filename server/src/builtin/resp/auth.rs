@@ -39,6 +39,9 @@ pub struct RespSettings {
     pub notify_keyspace_events: String,
     /// The sizes at which collections leave their compact encodings (Redis's `*-max-listpack-*` settings).
     pub encodings: Encodings,
+    /// Redis's `tracking-table-max-keys`: the keys CLIENT TRACKING remembers for all connections together
+    /// before it forgets some (telling their connections, see `tracking`); 0 is no bound.
+    pub tracking_table_max_keys: usize,
 }
 
 impl Default for RespSettings {
@@ -53,6 +56,7 @@ impl Default for RespSettings {
             persistence: PersistenceSettings::default(),
             notify_keyspace_events: String::new(),
             encodings: Encodings::default(),
+            tracking_table_max_keys: super::tracking::DEFAULT_MAX_KEYS,
         }
     }
 }

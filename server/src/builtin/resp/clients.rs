@@ -41,6 +41,15 @@ pub struct Client {
     /// CLIENT KILL (SKIPME no) matched the connection that sent it: it closes once the replies of its
     /// current read are sent, as Redis closes after the reply.
     pub close_after_reply: Cell<bool>,
+    /// CLIENT TRACKING on: what CLIENT LIST shows of it (flags `t`, `R`, `B` and `redir=`).
+    pub tracking: RefCell<Option<Tracking>>,
+}
+
+/// A tracking connection as CLIENT LIST shows it.
+pub struct Tracking {
+    pub redirect: u64,
+    pub bcast: bool,
+    pub broken: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Client {
@@ -59,6 +68,7 @@ impl Client {
             no_evict: Cell::new(false),
             query_buffer: Cell::new((0, 0)),
             close_after_reply: Cell::new(false),
+            tracking: RefCell::new(None),
         }
     }
 
@@ -101,7 +111,7 @@ impl Client {
         let mut line = String::with_capacity(256);
         let _ = write!(
             line,
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir={} resp={}",
             self.id,
             address(self.addr()),
             address(self.laddr()),
@@ -109,14 +119,40 @@ impl Client {
             String::from_utf8_lossy(self.name.borrow().as_deref().unwrap_or_default()),
             now.saturating_duration_since(self.created).as_secs(),
             now.saturating_duration_since(self.last_active.get()).as_secs(),
-            if self.no_evict.get() { "e" } else { "N" },
+            self.flags(),
             self.query_buffer.get().0,
             self.query_buffer.get().1,
             self.last_command.get(),
             String::from_utf8_lossy(&self.user_name()),
+            self.tracking
+                .borrow()
+                .as_ref()
+                .map_or(-1, |t| t.redirect as i64),
             self.protocol.get(),
         );
         line
+    }
+
+    /// CLIENT LIST's `flags`, in Redis's order: `t` tracking, `R` its redirect is gone, `B` broadcast,
+    /// `e` no-evict; `N` for none.
+    fn flags(&self) -> String {
+        let mut flags = String::new();
+        if let Some(tracking) = &*self.tracking.borrow() {
+            flags.push('t');
+            if tracking.broken.load(std::sync::atomic::Ordering::Relaxed) {
+                flags.push('R');
+            }
+            if tracking.bcast {
+                flags.push('B');
+            }
+        }
+        if self.no_evict.get() {
+            flags.push('e');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        flags
     }
 }
 

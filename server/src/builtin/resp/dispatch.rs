@@ -149,6 +149,17 @@ pub fn dispatch(
             refuse(resp, session, spec, command, out, text.as_bytes());
             break 'run Dispatched::Written;
         }
+        if session.authenticated {
+            if let Err(denied) = permitted(resp, session, spec, command, args) {
+                let Some(denied) = denied else {
+                    // The user was deleted (ACL DELUSER): the connection closes, as Redis closes it.
+                    break 'run Dispatched::Close;
+                };
+                resp.ctx.error("noperm");
+                refuse(resp, session, spec, command, out, &denied.message());
+                break 'run Dispatched::Written;
+            }
+        }
         if session.protocol == reply::Protocol::Resp2
             && session.subscribed()
             && !subscribed_may_run(spec)
@@ -173,6 +184,8 @@ pub fn dispatch(
         session.client.last_command.set(spec.name);
         match spec.run {
             Run::Here(run) => {
+                // Only a tracking connection's writes need to know who wrote (NOLOOP).
+                let writer = session.tracking.as_ref().map(|_| session.id);
                 let mut call = Call {
                     resp,
                     session: &mut *session,
@@ -182,7 +195,13 @@ pub fn dispatch(
                     parts: Parts::Lock(&resp.keyspace),
                     later: None,
                 };
-                let flow = run(&mut call);
+                let flow = match writer {
+                    None => run(&mut call),
+                    Some(id) => super::tracking::as_writer(id, || run(&mut call)),
+                };
+                if call.session.tracking.is_some() {
+                    tracked(resp, call.session, spec, args);
+                }
                 if spec.flags & flag::WRITE != 0 {
                     resp.saves.changed(resp.ctx.shard_id());
                 }
@@ -228,6 +247,63 @@ pub fn dispatch(
     match dispatched {
         Dispatched::Later(pending) => Dispatched::Later(Pending::Silent(Box::new(pending))),
         other => other,
+    }
+}
+
+/// After a tracking connection's command: the keys of a read-only one are remembered (as CLIENT CACHING
+/// and the OPTIN/OPTOUT mode say), and CLIENT CACHING's answer is used up unless a transaction is open or
+/// the command was CLIENT itself, as in Redis.
+fn tracked(resp: &Resp, session: &mut Session, spec: &Spec, args: &[&[u8]]) {
+    remember_read(resp, session, spec, args);
+    if session.transaction.is_none() && spec.name != "client" {
+        session.caching = false;
+    }
+}
+
+/// Remembers the keys of a read-only command run by a tracking connection (also for each command EXEC runs).
+fn remember_read(resp: &Resp, session: &Session, spec: &Spec, args: &[&[u8]]) {
+    let keys: Vec<&[u8]> = spec.keys_of(args).collect();
+    remember_keys(resp, session, spec, &keys);
+}
+
+/// Remembers `keys` (of a command at table row `spec`) for a tracking connection, if the command reads
+/// and the connection's mode and CLIENT CACHING say so (also for the commands EXEC ran, after it).
+pub fn remember_keys(resp: &Resp, session: &Session, spec: &Spec, keys: &[&[u8]]) {
+    let Some(tracking) = &session.tracking else {
+        return;
+    };
+    if spec.flags & flag::READONLY != 0
+        && spec.flags & flag::PUBSUB == 0
+        && tracking.remembers(session.caching)
+    {
+        resp.pubsub
+            .tracking
+            .remember(session.id, keys.iter().copied(), resp.pubsub.limit());
+    }
+}
+
+/// Whether the connection's user may run this command (see [`super::acl`]): its cached rules are read
+/// again when the users' table changed; a user with every right checks nothing more. `Err(None)`: the user
+/// no longer exists.
+#[inline]
+fn permitted(
+    resp: &Resp,
+    session: &mut Session,
+    spec: &Spec,
+    command: usize,
+    args: &[&[u8]],
+) -> Result<(), Option<super::acl::Denied>> {
+    let version = resp.acl.version();
+    if version != session.acl_version {
+        let user = resp.acl.user(&session.client.user_name()).ok_or(None)?;
+        session.acl = (!user.unrestricted()).then_some(user);
+        session.acl_version = version;
+    }
+    match &session.acl {
+        None => Ok(()),
+        Some(user) => user
+            .check(command, spec, &full_name(spec, args), args)
+            .map_err(Some),
     }
 }
 
@@ -359,7 +435,13 @@ async fn gather(resp: &Resp, pending: Pending, out: &mut Vec<u8>) {
                 }
             }
         }
-        Pending::Deferred(later) => out.extend_from_slice(&later.await),
+        Pending::Deferred(later) => {
+            out.extend_from_slice(&later.await);
+            // Keys a deferred command wrote (MIGRATE's deletions) reach BCAST connections now.
+            if resp.pubsub.raw_events() & super::tracking::TRACKING != 0 {
+                resp.pubsub.tracking.broadcast(resp.pubsub.limit());
+            }
+        }
         Pending::Silent(pending) => {
             let mut dropped = Vec::new();
             Box::pin(gather(resp, *pending, &mut dropped)).await;

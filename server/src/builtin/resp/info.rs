@@ -185,10 +185,11 @@ pub fn render(resp: &Resp, requested: &[String], snapshots: &[ShardSnapshot]) ->
             "clients" => {
                 let _ = write!(
                     out,
-                    "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\n",
+                    "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\ntracking_clients:{}\r\n",
                     resp_total(snapshots, |s| s.open),
                     config.limits.max_connections_per_shard * ctx.shards(),
                     resp.keyspace.waiters.clients(),
+                    resp.pubsub.tracking.counts().clients,
                 );
             }
             "memory" => {
@@ -225,9 +226,11 @@ pub fn render(resp: &Resp, requested: &[String], snapshots: &[ShardSnapshot]) ->
                 }
                 // Gauges, not counters: CONFIG RESETSTAT leaves them.
                 let (channels, patterns) = resp.pubsub.counts();
+                let tracking = resp.pubsub.tracking.counts();
                 let _ = write!(
                     out,
-                    "pubsub_channels:{channels}\r\npubsub_patterns:{patterns}\r\n"
+                    "pubsub_channels:{channels}\r\npubsub_patterns:{patterns}\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\n",
+                    tracking.keys, tracking.items, tracking.prefixes,
                 );
             }
             "cpu" => {

@@ -119,6 +119,10 @@ impl DerefMut for Part<'_> {
 
 impl Drop for Part<'_> {
     fn drop(&mut self) {
+        if !self.store.notices.invalidated.is_empty() {
+            let keys = std::mem::take(&mut self.store.notices.invalidated);
+            self.pubsub.tracking.invalidate(keys, self.pubsub.limit());
+        }
         if !self.store.notices.is_empty() {
             let flags = self.pubsub.events();
             for (class, key) in self.store.notices.take() {
@@ -218,6 +222,14 @@ impl Keyspace {
         (self.chooser.hash_one(key) >> (64 - PARTS.trailing_zeros())) as usize
     }
 
+    /// Sends BCAST tracking connections the keys written on this thread outside a command (the expiry
+    /// sweep), as the end of a command does for its own (see [`super::tracking`]).
+    pub fn broadcast_invalidations(&self) {
+        if self.pubsub.raw_events() & super::tracking::TRACKING != 0 {
+            self.pubsub.tracking.broadcast(self.pubsub.limit());
+        }
+    }
+
     /// The part holding `key`, locked.
     pub fn lock(&self, key: &[u8]) -> Part<'_> {
         self.lock_part(self.part_of(key))
@@ -229,7 +241,7 @@ impl Keyspace {
         let mut store = self.parts[index]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        store.notices.want(self.pubsub.events());
+        store.notices.want(self.pubsub.raw_events());
         Part {
             bytes_before: store.bytes(),
             store,

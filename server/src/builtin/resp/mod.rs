@@ -8,13 +8,14 @@
 //! queue and `watch.rs` WATCH's registrations. It is written against
 //! the public framework API only.
 
+pub mod acl;
 pub mod auth;
 pub mod blocking;
 pub mod clients;
 pub mod commands;
 mod decimal;
 mod digest;
-mod dispatch;
+pub mod dispatch;
 pub mod dump;
 pub mod eviction;
 pub mod expiry;
@@ -25,6 +26,7 @@ pub mod integer;
 pub mod keyspace;
 pub mod kv;
 pub mod lcs;
+pub mod migrate;
 pub mod monitor;
 pub mod notify;
 pub mod persistence;
@@ -36,6 +38,7 @@ pub mod snapshot;
 pub mod stats;
 pub mod store;
 mod thin;
+pub mod tracking;
 mod transaction;
 pub mod types;
 pub mod waiters;
@@ -72,6 +75,8 @@ pub struct Shared {
     pub stats: Arc<stats::Baseline>,
     /// Whether a snapshot is being saved, the last one's outcome, writes since.
     pub saves: Arc<persistence::Saves>,
+    /// Users and their rights: the configured ones and ACL SETUSER's.
+    pub acl: Arc<acl::Acl>,
 }
 
 impl Default for Shared {
@@ -84,6 +89,7 @@ impl Default for Shared {
             pubsub,
             stats: Default::default(),
             saves: Default::default(),
+            acl: Default::default(),
         }
     }
 }
@@ -115,6 +121,8 @@ pub struct Resp {
     /// Bytes this shard's connections hold in read buffers beyond their first 16 KiB each
     /// (`limits.max_read_buffer_bytes_per_shard`).
     read_buffers: std::cell::Cell<usize>,
+    /// Users and their rights, shared by every shard (see [`acl`]).
+    acl: Arc<acl::Acl>,
 }
 
 impl Service for Resp {
@@ -132,6 +140,11 @@ impl Service for Resp {
         self.pubsub
             .set_events(notify::parse(&settings.notify_keyspace_events).unwrap_or(0));
         types::encodings::apply(&settings.encodings);
+        self.acl.configure(&settings.users);
+        self.pubsub.tracking.set_max_keys(
+            settings.tracking_table_max_keys,
+            settings.pubsub_max_pending_bytes,
+        );
     }
 
     /// The keyspace passes to a successor as a snapshot (the format of SAVE) in the handoff's state
@@ -205,7 +218,9 @@ impl Resp {
             pubsub,
             stats,
             saves,
+            acl,
         } = shared.clone();
+        acl.configure(&ctx.settings().users);
         let labels: Vec<&str> = (0..=commands::UNKNOWN).map(commands::label).collect();
         let calls = labels
             .iter()
@@ -329,32 +344,28 @@ impl Resp {
             transactions: transaction::Outcomes::register(ctx),
             read_buffers: std::cell::Cell::new(0),
             clients: clients::Clients::default(),
+            acl,
         }
     }
 
-    /// Whether clients must authenticate before running commands (read per call: SIGHUP can change it).
+    /// Whether clients must authenticate before running commands: unless `default` is on and needs no
+    /// password (see [`acl`]; SIGHUP and ACL SETUSER default can change it).
     fn needs_auth(&self) -> bool {
-        self.ctx.settings().required()
+        !self.acl.default_is_open()
     }
 
-    /// Whether `user` names a configured user (`default` always exists).
+    /// Whether `user` names a user, configured or made at run time.
     fn user_exists(&self, user: &[u8]) -> bool {
-        user == b"default"
-            || self
-                .ctx
-                .settings()
-                .users
-                .iter()
-                .any(|u| u.name.as_bytes() == user)
+        self.acl.user(user).is_some()
     }
 
-    /// Checks a username and password (see [`auth`]); a failure is counted.
+    /// Checks a username and password (see [`acl`]); a failure is counted.
     fn authenticate(&self, user: &[u8], password: &[u8]) -> Result<(), &'static [u8]> {
-        let checked = self.ctx.settings().check(user, password);
-        if checked.is_err() {
-            self.auth_failures.inc();
+        if self.acl.authenticate(user, password) {
+            return Ok(());
         }
-        checked
+        self.auth_failures.inc();
+        Err(auth::WRONGPASS)
     }
 
     /// Before a command that may grow memory: makes room under `maxmemory` (see
@@ -412,6 +423,9 @@ async fn sweep_expired(ctx: Context<Resp>, keyspace: Arc<Keyspace>) {
         for part in Keyspace::parts_of(ctx.shard_id(), ctx.shards()) {
             loop {
                 let removed = keyspace.lock_part(part).sweep(Instant::now(), BATCH);
+                if removed > 0 {
+                    keyspace.broadcast_invalidations();
+                }
                 if removed < BATCH {
                     break;
                 }

@@ -3,7 +3,7 @@
 //!
 //! A command is fed once it has run (so EXEC comes after the commands it ran, as in Redis 7.0); commands
 //! refused before running (unknown, wrong arity, NOAUTH, `-OOM`) and admin commands (CONFIG, DEBUG, MONITOR)
-//! are not. AUTH's arguments, and HELLO's after AUTH, are shown as `(redacted)`. The lines travel through the
+//! are not. AUTH's arguments, HELLO's after AUTH and MIGRATE's AUTH and AUTH2 ones are shown as `(redacted)`. The lines travel through the
 //! monitoring connections' pub/sub mailboxes ([`super::pubsub`]), bounded like a subscriber's; with no
 //! monitor, feeding costs one relaxed atomic load.
 
@@ -52,19 +52,22 @@ fn line(since_epoch: std::time::Duration, peer: &str, args: &[&[u8]]) -> Vec<u8>
     text.into_bytes()
 }
 
-/// The positions of the arguments Redis hides from monitors: AUTH's, and the user and password after
-/// HELLO's AUTH.
-fn redacted_from(args: &[&[u8]]) -> std::ops::Range<usize> {
+/// The positions of the arguments Redis hides from monitors: AUTH's, the user and password after
+/// HELLO's AUTH, and MIGRATE's AUTH password and AUTH2 user and password.
+fn redacted_from(args: &[&[u8]]) -> Vec<usize> {
     let name = args[0];
     if name.eq_ignore_ascii_case(b"auth") {
-        return 1..args.len();
+        return (1..args.len()).collect();
     }
     if name.eq_ignore_ascii_case(b"hello") {
         if let Some(at) = args.iter().position(|a| a.eq_ignore_ascii_case(b"auth")) {
-            return at + 1..(at + 3).min(args.len());
+            return (at + 1..(at + 3).min(args.len())).collect();
         }
     }
-    0..0
+    if name.eq_ignore_ascii_case(b"migrate") {
+        return super::migrate::secret_positions(args);
+    }
+    Vec::new()
 }
 
 /// Redis's `sdscatrepr`: in double quotes, with `\\`, `\"`, `\n`, `\r`, `\t`, `\a`, `\b` and `\xHH` for
@@ -127,5 +130,9 @@ mod tests {
         );
         assert!(text(&[b"hello", b"3"]).ends_with("\"hello\" \"3\"\r\n"));
         assert!(text(&[b"get", b"auth"]).ends_with("\"get\" \"auth\"\r\n"));
+        assert!(
+            text(&[b"migrate", b"h", b"1", b"k", b"9", b"5000", b"AUTH2", b"u", b"p"])
+                .ends_with("\"5000\" \"AUTH2\" \"(redacted)\" \"(redacted)\"\r\n")
+        );
     }
 }

@@ -8,6 +8,7 @@
 //! `notifyKeyspaceEvent`. With notifications off (the default) a command pays one relaxed atomic load.
 
 use super::pubsub::PubSub;
+use super::tracking::TRACKING;
 
 pub use super::pubsub::class;
 
@@ -131,7 +132,20 @@ fn event_of(name: &str) -> Option<(u32, &'static str, Done, Keys)> {
 /// notifications, if their class is on.
 #[inline]
 pub fn after(pubsub: &PubSub, name: &str, args: &[&[u8]], reply: &[u8]) {
-    let flags = pubsub.events();
+    let flags = pubsub.raw_events();
+    if flags != 0 {
+        after_cold(pubsub, flags, name, args, reply);
+    }
+}
+
+/// Notifications are on, or some connection tracks keys: the command's notifications, and the BCAST
+/// invalidations of the keys it wrote (see [`super::tracking`]).
+#[cold]
+fn after_cold(pubsub: &PubSub, flags: u32, name: &str, args: &[&[u8]], reply: &[u8]) {
+    if flags & TRACKING != 0 {
+        pubsub.tracking.broadcast(pubsub.limit());
+    }
+    let flags = flags & !TRACKING;
     if flags != 0 {
         notify_command(pubsub, flags, name, args, reply);
     }

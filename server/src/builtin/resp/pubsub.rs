@@ -29,6 +29,7 @@ use std::task::{Context, Poll, Waker};
 use pincore_resp::reply::{self, Protocol};
 
 use super::glob;
+use super::tracking::{Count, Tracking, TRACKING};
 
 /// The default of `services.resp.settings.pubsub_max_pending_bytes`: Redis's hard pub/sub limit.
 pub const DEFAULT_MAX_PENDING: usize = 32 * 1024 * 1024;
@@ -63,8 +64,11 @@ pub struct PubSub {
     monitors: RwLock<Vec<Arc<Mailbox>>>,
     /// How many there are, read without the lock on every command.
     monitoring: AtomicUsize,
-    /// `notify-keyspace-events`: the enabled classes (see [`super::notify`]), 0 when off.
+    /// `notify-keyspace-events`: the enabled classes (see [`super::notify`]), 0 when off; and
+    /// [`super::tracking::TRACKING`] while some connection tracks keys.
     events: AtomicU32,
+    /// Client-side caching: who tracks which keys (see [`super::tracking`]).
+    pub tracking: Tracking,
 }
 
 #[derive(Default)]
@@ -88,6 +92,7 @@ impl Default for PubSub {
             monitors: RwLock::default(),
             monitoring: AtomicUsize::new(0),
             events: AtomicU32::new(0),
+            tracking: Tracking::default(),
         }
     }
 }
@@ -137,11 +142,36 @@ impl PubSub {
     /// The keyspace notification classes enabled (`notify-keyspace-events`), 0 when off.
     #[inline]
     pub fn events(&self) -> u32 {
+        self.events.load(Ordering::Relaxed) & !TRACKING
+    }
+
+    /// The notification classes and the [`TRACKING`] bit, in one relaxed load: what a part lock and the end
+    /// of a command read to learn whether they have anything to do.
+    #[inline]
+    pub fn raw_events(&self) -> u32 {
         self.events.load(Ordering::Relaxed)
     }
 
     pub fn set_events(&self, flags: u32) {
-        self.events.store(flags, Ordering::Relaxed);
+        let _ = self
+            .events
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                Some((old & TRACKING) | (flags & !TRACKING))
+            });
+    }
+
+    /// Sets or clears the [`TRACKING`] bit as a change of tracking state says.
+    pub fn tracking_changed(&self, count: Count) {
+        match count {
+            Count::First => self.events.fetch_or(TRACKING, Ordering::Relaxed),
+            Count::Last => self.events.fetch_and(!TRACKING, Ordering::Relaxed),
+            Count::Unchanged => return,
+        };
+    }
+
+    /// The bound of each subscriber's pending messages, in bytes (invalidations are bounded by it too).
+    pub fn limit(&self) -> usize {
+        self.limit.load(Ordering::Relaxed)
     }
 
     /// One key's keyspace notification (see [`super::notify`]): on `__keyspace@0__:key` and
@@ -279,6 +309,9 @@ impl Registry {
 pub struct Mailbox {
     /// The connection speaks RESP3: messages go out as push messages (`>`), else as arrays (`*`).
     resp3: AtomicBool,
+    /// The connection subscribes to a channel or pattern: a RESP2 redirect target of CLIENT TRACKING
+    /// gets invalidations only then, as in Redis.
+    subscribed: AtomicBool,
     pending: Mutex<Pending>,
 }
 
@@ -299,11 +332,34 @@ struct Pending {
 pub struct Overflowed;
 
 impl Mailbox {
-    fn new(protocol: Protocol) -> Mailbox {
+    pub fn new(protocol: Protocol) -> Mailbox {
         Mailbox {
             resp3: AtomicBool::new(protocol == Protocol::Resp3),
+            subscribed: AtomicBool::new(false),
             pending: Mutex::default(),
         }
+    }
+
+    /// The protocol the connection speaks.
+    pub fn protocol(&self) -> Protocol {
+        if self.resp3.load(Ordering::Relaxed) {
+            Protocol::Resp3
+        } else {
+            Protocol::Resp2
+        }
+    }
+
+    pub fn subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::Relaxed)
+    }
+
+    pub fn set_subscribed(&self, on: bool) {
+        self.subscribed.store(on, Ordering::Relaxed);
+    }
+
+    /// Appends one message already encoded for this connection (an invalidation), bounded as any.
+    pub fn deliver_raw(&self, encoded: &[u8], limit: usize) {
+        self.deliver(encoded, limit, false);
     }
 
     fn lock(&self) -> MutexGuard<'_, Pending> {
@@ -448,6 +504,7 @@ impl Subscriptions {
     pub fn subscribe(&mut self, kind: Kind, name: &[u8]) {
         if self.set(kind).insert(name.into()) {
             self.pubsub.add(kind, name, &self.mailbox);
+            self.mailbox.set_subscribed(true);
         }
     }
 
@@ -455,6 +512,7 @@ impl Subscriptions {
     pub fn unsubscribe(&mut self, kind: Kind, name: &[u8]) {
         if self.set(kind).remove(name) {
             self.pubsub.remove(kind, &[name], &self.mailbox);
+            self.mailbox.set_subscribed(self.count() > 0);
         }
     }
 

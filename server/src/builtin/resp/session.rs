@@ -179,6 +179,7 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
     };
     let session = &mut ending.session;
     let _registered = resp.clients.register(session.client.clone());
+    let _listed = super::tracking::Listed::new(&resp.pubsub.tracking, session.id);
     // Decided once per connection, so the check costs nothing per command. As in Redis, a connection made
     // while the service was open stays authenticated when SIGHUP adds users.
     session.authenticated = !resp.needs_auth();

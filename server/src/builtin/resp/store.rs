@@ -359,12 +359,17 @@ pub struct Store {
 pub struct Notices {
     wanted: u32,
     pending: Vec<(u32, Box<[u8]>)>,
+    /// Some connection tracks keys (CLIENT TRACKING): every changed key is kept in `invalidated`.
+    tracking: bool,
+    /// Keys changed while the part was locked, for CLIENT TRACKING's invalidations.
+    pub invalidated: Vec<Box<[u8]>>,
 }
 
 impl Notices {
     /// Records the classes among `flags` (`notify-keyspace-events`) that the store causes; none unless
     /// keyspace or keyevent notifications are on.
     pub fn want(&mut self, flags: u32) {
+        self.tracking = flags & super::tracking::TRACKING != 0;
         let on = flags & (class::KEYSPACE | class::KEYEVENT) != 0;
         self.wanted = if on {
             flags & (class::EXPIRED | class::EVICTED | class::NEW)
@@ -536,6 +541,9 @@ impl Store {
     fn signal(&mut self, key: &[u8], present: bool) {
         if !self.watchers.is_empty() {
             self.watchers.touch(key, present);
+        }
+        if self.notices.tracking {
+            self.notices.invalidated.push(key.into());
         }
     }
 

@@ -40,13 +40,14 @@ enum Parameter {
     ZSetValue,
     ListSize,
     ListDepth,
+    TrackingTableMaxKeys,
     /// One of Redis's parameters for what pincore-server does not have: an index in [`INERT`].
     Inert(usize),
 }
 
 /// Redis's names, in the order CONFIG GET lists matches; the `ziplist` names Redis 7.0 still accepts come
 /// after the names they stand for, so a pattern lists each parameter once.
-const PARAMETERS: [(&str, Parameter); 26] = [
+const PARAMETERS: [(&str, Parameter); 27] = [
     ("maxmemory", Parameter::MaxMemory),
     ("maxmemory-policy", Parameter::MaxMemoryPolicy),
     ("timeout", Parameter::Timeout),
@@ -73,6 +74,7 @@ const PARAMETERS: [(&str, Parameter); 26] = [
     ("zset-max-ziplist-entries", Parameter::ZSetEntries),
     ("zset-max-ziplist-value", Parameter::ZSetValue),
     ("list-max-ziplist-size", Parameter::ListSize),
+    ("tracking-table-max-keys", Parameter::TrackingTableMaxKeys),
 ];
 
 fn lookup(name: &[u8]) -> Option<Parameter> {
@@ -131,6 +133,7 @@ fn value(p: Parameter, config: &Config, settings: &RespSettings, shards: usize) 
         Parameter::ZSetValue => settings.encodings.zset_max_listpack_value.to_string(),
         Parameter::ListSize => settings.encodings.list_max_listpack_size.to_string(),
         Parameter::ListDepth => settings.encodings.list_compress_depth.to_string(),
+        Parameter::TrackingTableMaxKeys => settings.tracking_table_max_keys.to_string(),
         Parameter::Inert(i) => INERT[i].value(),
     }
 }
@@ -250,6 +253,7 @@ fn set(
                 .try_into()
                 .map_err(|_| "argument must be between 0 and 2147483647 inclusive")?;
         }
+        Parameter::TrackingTableMaxKeys => settings.tracking_table_max_keys = count(text)?,
         Parameter::Port | Parameter::Bind => {
             // The listener changes only with a restart; its own value is accepted, as Redis accepts it.
             if text != value(p, config, settings, shards).as_bytes() {

@@ -51,6 +51,7 @@ pub fn hello(c: &mut Call<'_>) -> Flow {
                 }
                 c.session.authenticated = true;
                 *c.session.client.user.borrow_mut() = Some(user.to_vec());
+                c.session.acl_version = 0;
                 rest = tail;
             }
             [client_name, tail @ ..] if option.eq_ignore_ascii_case(b"SETNAME") => {
@@ -112,7 +113,7 @@ pub fn auth(c: &mut Call<'_>) -> Flow {
             return Flow::Reply;
         }
     };
-    if c.args.len() == 2 && !c.resp.needs_auth() {
+    if c.args.len() == 2 && c.resp.acl.user(b"default").is_some_and(|u| u.nopass) {
         reply::error(
             c.out,
             b"ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
@@ -123,23 +124,10 @@ pub fn auth(c: &mut Call<'_>) -> Flow {
         Ok(()) => {
             c.session.authenticated = true;
             *c.session.client.user.borrow_mut() = Some(user.to_vec());
+            c.session.acl_version = 0;
             reply::simple(c.out, b"OK");
         }
         Err(message) => reply::error(c.out, message),
-    }
-    Flow::Reply
-}
-
-/// ACL WHOAMI (the one ACL subcommand: users and their rights live in the configuration file).
-pub fn acl(c: &mut Call<'_>) -> Flow {
-    if c.args.len() == 2 && c.args[1].eq_ignore_ascii_case(b"WHOAMI") {
-        reply::bulk(c.out, &c.session.client.user_name());
-    } else {
-        let text = format!(
-            "ERR unknown subcommand '{}'. pincore-server supports ACL WHOAMI only: users are configured in services.resp.settings.users.",
-            printable(c.args[1])
-        );
-        reply::error(c.out, text.as_bytes());
     }
     Flow::Reply
 }
@@ -187,6 +175,10 @@ pub fn quit(c: &mut Call<'_>) -> Flow {
 pub fn reset(c: &mut Call<'_>) -> Flow {
     c.session.end_transaction(&mut c.parts);
     c.session.pubsub = None;
+    c.resp.pubsub.tracking.mailbox_of(c.session.id, None);
+    c.session.tracking = None;
+    c.session.caching = false;
+    *c.session.client.tracking.borrow_mut() = None;
     c.session.protocol = Protocol::Resp2;
     c.session
         .client
@@ -196,6 +188,7 @@ pub fn reset(c: &mut Call<'_>) -> Flow {
     *c.session.client.user.borrow_mut() = None;
     c.session.reply = super::ReplyMode::On;
     c.session.authenticated = !c.resp.needs_auth();
+    c.session.acl_version = 0;
     reply::simple(c.out, b"RESET");
     Flow::Reply
 }
@@ -209,7 +202,7 @@ pub fn select(c: &mut Call<'_>) -> Flow {
     Flow::Reply
 }
 
-const CLIENT_HELP: [&str; 20] = [
+const CLIENT_HELP: [&str; 28] = [
     "GETNAME",
     "    Return the name of the current connection.",
     "ID",
@@ -230,10 +223,18 @@ const CLIENT_HELP: [&str; 20] = [
     "NO-EVICT (ON|OFF)",
     "UNBLOCK <clientid> [TIMEOUT|ERROR]",
     "    Unblock the specified blocked client.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]] [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
 ];
 
-/// CLIENT ID, INFO, LIST, KILL, REPLY, NO-EVICT, SETNAME, GETNAME, SETINFO, HELP. LIST and KILL reach every
-/// shard's connections (see [`crate::builtin::resp::clients`]).
+/// CLIENT ID, INFO, LIST, KILL, REPLY, NO-EVICT, SETNAME, GETNAME, SETINFO, UNBLOCK, HELP, and the tracking
+/// subcommands (in `tracking.rs`). LIST and KILL reach every shard's connections (see [`crate::builtin::resp::clients`]).
 pub fn client(c: &mut Call<'_>) -> Flow {
     let table = [
         ("help", 2),
@@ -247,6 +248,10 @@ pub fn client(c: &mut Call<'_>) -> Flow {
         ("getname", 2),
         ("setinfo", 4),
         ("unblock", -3),
+        ("tracking", -3),
+        ("caching", 3),
+        ("getredir", 2),
+        ("trackinginfo", 2),
     ];
     let Some(sub) = subcommand(c, "client", &table) else {
         return Flow::Reply;
@@ -264,6 +269,10 @@ pub fn client(c: &mut Call<'_>) -> Flow {
         "list" => return client_list(c),
         "kill" => return client_kill(c),
         "unblock" => return client_unblock(c),
+        "tracking" => return super::tracking::tracking(c),
+        "caching" => return super::tracking::caching(c),
+        "getredir" => return super::tracking::getredir(c),
+        "trackinginfo" => return super::tracking::trackinginfo(c),
         "reply" => {
             let mode = args[2];
             if mode.eq_ignore_ascii_case(b"ON") {

@@ -8,6 +8,7 @@
 //! Every shard serves the keyspace directly (see [`super::keyspace`]), so `Route` describes what a command
 //! touches rather than where it is sent: only [`Run::EveryShard`] commands (INFO) wait on other shards.
 
+mod acl;
 mod blocking;
 mod collections;
 mod config;
@@ -26,6 +27,7 @@ mod server;
 mod sets;
 pub mod sort;
 mod strings;
+mod tracking;
 mod transactions;
 pub mod zsets;
 
@@ -38,6 +40,7 @@ use super::transaction::Transaction;
 use super::watch::Watching;
 use super::Resp;
 use crate::framework::ShardSnapshot;
+pub use transactions::counted_keys;
 
 /// Flags, as Redis names them in `COMMAND INFO`.
 pub mod flag {
@@ -115,6 +118,14 @@ pub struct Session {
     pub pubsub: Option<super::pubsub::Subscriptions>,
     /// A blocking pop that found nothing: the connection waits for it before anything else.
     pub blocked: Option<super::blocking::Blocked>,
+    /// CLIENT TRACKING on: the options (see [`super::tracking`]).
+    pub tracking: Option<super::tracking::Tracked>,
+    /// CLIENT CACHING yes|no, for the next command (or transaction).
+    pub caching: bool,
+    /// The user's rules when they restrict anything (`None`: everything allowed, nothing to check), as of
+    /// the users' table version `acl_version` (0: to be read before the next command).
+    pub acl: Option<std::sync::Arc<super::acl::User>>,
+    pub acl_version: u64,
 }
 
 /// Which replies a connection gets (CLIENT REPLY).
@@ -143,6 +154,10 @@ impl Session {
             watching: Watching::default(),
             pubsub: None,
             blocked: None,
+            tracking: None,
+            caching: false,
+            acl: None,
+            acl_version: 0,
         }
     }
 
@@ -164,9 +179,14 @@ impl Session {
         &mut self,
         pubsub: &std::sync::Arc<super::pubsub::PubSub>,
     ) -> &mut super::pubsub::Subscriptions {
-        let protocol = self.protocol;
-        self.pubsub
-            .get_or_insert_with(|| super::pubsub::Subscriptions::new(pubsub.clone(), protocol))
+        let (protocol, id) = (self.protocol, self.id);
+        self.pubsub.get_or_insert_with(|| {
+            let subscriptions = super::pubsub::Subscriptions::new(pubsub.clone(), protocol);
+            pubsub
+                .tracking
+                .mailbox_of(id, Some(subscriptions.mailbox()));
+            subscriptions
+        })
     }
 
     /// The mailbox of a connection that has subscribed or run MONITOR at some point.
@@ -272,7 +292,7 @@ const fn declined_row(
 }
 
 /// The commands, in the order of their metric series.
-pub static COMMANDS: [Spec; 188] = [
+pub static COMMANDS: [Spec; 189] = [
     row(
         "ping",
         -1,
@@ -849,12 +869,12 @@ pub static COMMANDS: [Spec; 188] = [
     row(
         "acl",
         -2,
-        0,
+        ADMIN,
         (0, 0, 0),
         Conn,
         "server",
-        "ACL WHOAMI: the user this connection is authenticated as.",
-        connection::acl,
+        "Users and their rights: SETUSER, DELUSER, GETUSER, LIST, USERS, CAT, WHOAMI, GENPASS, DRYRUN.",
+        acl::acl,
     ),
     row(
         "multi",
@@ -1025,6 +1045,16 @@ pub static COMMANDS: [Spec; 188] = [
         "generic",
         "Makes a key from a DUMP payload, with REPLACE, ABSTTL, IDLETIME and FREQ.",
         restore::restore,
+    ),
+    row(
+        "migrate",
+        -6,
+        WRITE,
+        (3, 3, 1),
+        Keys,
+        "generic",
+        "Moves keys to another server (RESTORE there, DEL here), with COPY, REPLACE, AUTH, AUTH2 and KEYS.",
+        restore::migrate,
     ),
     row(
         "lcs",

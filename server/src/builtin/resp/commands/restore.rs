@@ -7,6 +7,7 @@ use super::{Call, Flow};
 use crate::builtin::resp::dump;
 use crate::builtin::resp::eviction::Policy;
 use crate::builtin::resp::expiry::{Clock, NOT_AN_INTEGER, SYNTAX};
+use crate::builtin::resp::migrate;
 use crate::builtin::resp::notify::{self, class};
 use crate::builtin::resp::store::parse_i64;
 
@@ -129,6 +130,86 @@ pub fn restore(c: &mut Call<'_>) -> Flow {
     }
     notify::key(&c.resp.pubsub, class::GENERIC, "restore", key);
     reply::simple(c.out, b"OK");
+    Flow::Reply
+}
+
+/// MIGRATE host port key|"" destination-db timeout [COPY] [REPLACE] [AUTH password | AUTH2 username
+/// password] [KEYS key ...]: the keys sent to another server as RESTOREs with their remaining TTL, then
+/// deleted here (unless COPY) once the target acknowledged them. `+NOKEY` without connecting when none of
+/// the keys exists.
+///
+/// The keys are serialized under their part locks, sent from the blocking pool (see
+/// [`crate::builtin::resp::migrate`]), and deleted under the locks again afterwards, only if each still
+/// holds the value that was sent: a key written meanwhile stays (Redis, which blocks its whole server
+/// during MIGRATE, has no "meanwhile").
+pub fn migrate(c: &mut Call<'_>) -> Flow {
+    let request = match migrate::parse(c.args) {
+        Ok(request) => request,
+        Err(message) => {
+            reply::error(c.out, message);
+            return Flow::Reply;
+        }
+    };
+    let mut items = Vec::new();
+    {
+        let mut locked = c.parts.lock_keys(request.keys.iter().copied());
+        for key in &request.keys {
+            let store = locked.store(key);
+            let Some(ttl) = store.ttl(key, c.now) else {
+                continue;
+            };
+            if let Some((value, _)) = store.value_ref(key, c.now) {
+                items.push(migrate::Item {
+                    key: key.to_vec(),
+                    // 0 means no TTL to RESTORE: one under a millisecond is sent as 1.
+                    ttl_ms: ttl.map_or(0, |ms| u64::try_from(ms).unwrap_or(u64::MAX).max(1)),
+                    payload: dump::serialize(value),
+                });
+            }
+        }
+    }
+    if items.is_empty() {
+        reply::simple(c.out, b"NOKEY");
+        return Flow::Reply;
+    }
+    let transfer = migrate::Transfer {
+        host: String::from_utf8_lossy(request.host).into_owned(),
+        port: String::from_utf8_lossy(request.port).into_owned(),
+        db: request.db,
+        timeout: request.timeout,
+        replace: request.replace,
+        auth: request
+            .auth
+            .map(|(user, password)| (user.map(<[u8]>::to_vec), password.to_vec())),
+        items,
+    };
+    let copy = request.copy;
+    let ctx = c.resp.ctx.clone();
+    let keyspace = c.resp.keyspace.clone();
+    let pubsub = c.resp.pubsub.clone();
+    c.later = Some(Box::pin(async move {
+        let sent = transfer.clone();
+        let outcome = ctx.spawn_blocking(move || sent.run()).await;
+        if !copy {
+            let now = std::time::Instant::now();
+            for &index in &outcome.acknowledged {
+                let item = &transfer.items[index];
+                let mut store = keyspace.lock(&item.key);
+                let unchanged = store
+                    .value_ref(&item.key, now)
+                    .is_some_and(|(value, _)| dump::serialize(value) == item.payload);
+                if unchanged && store.delete(&item.key, now) {
+                    notify::key(&pubsub, class::GENERIC, "del", &item.key);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        match outcome.error {
+            Some(text) => reply::error(&mut out, &text),
+            None => reply::simple(&mut out, b"OK"),
+        }
+        out
+    }));
     Flow::Reply
 }
 

@@ -21,6 +21,10 @@ pub fn flushall(c: &mut Call<'_>) -> Flow {
         }
     }
     c.parts.flush();
+    // Tracking connections are told that every key changed (a null invalidation), and the tracking
+    // table is emptied, as Redis does.
+    let pubsub = &c.resp.pubsub;
+    pubsub.tracking.flush(pubsub.limit());
     reply::simple(c.out, b"OK");
     Flow::Reply
 }

@@ -139,6 +139,9 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
     reply::array(c.out, transaction.len());
     // Replies still being made (CONFIG SET, CLIENT LIST, KEYS), by where they go in EXEC's reply.
     let mut deferred: Vec<(usize, Deferred)> = Vec::new();
+    // Keys a tracking connection read in the transaction: remembered once its writes were invalidated
+    // (when the locks are released), so that its own writes before a read do not invalidate the read.
+    let mut read: Vec<(usize, Vec<Vec<u8>>)> = Vec::new();
     transaction.each(|command, args| {
         // Only commands that run here are queued (see `dispatch`); the others cannot reach this.
         let Run::Here(run) = COMMANDS[command].run else {
@@ -164,6 +167,13 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
         };
         let mark = call.out.len();
         run(&mut call);
+        if call.session.tracking.is_some() {
+            let keys = COMMANDS[command]
+                .keys_of(args)
+                .map(<[u8]>::to_vec)
+                .collect();
+            read.push((command, keys));
+        }
         let client = &call.session.client;
         crate::builtin::resp::monitor::feed(&resp.pubsub, client, &COMMANDS[command], args);
         crate::builtin::resp::notify::after(
@@ -177,6 +187,11 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
         }
     });
     counted.committed.inc();
+    drop(held);
+    for (command, keys) in read {
+        let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        crate::builtin::resp::dispatch::remember_keys(resp, c.session, &COMMANDS[command], &keys);
+    }
     if !deferred.is_empty() {
         c.later = Some(finish_after_locks(c.out.split_off(start), deferred));
     }
@@ -204,7 +219,7 @@ fn finish_after_locks(written: Vec<u8>, deferred: Vec<(usize, Deferred)>) -> Def
 /// The source keys of the commands whose table row names only the destination, because a count argument
 /// says how many follow (ZUNIONSTORE and ZINTERSTORE: `destination numkeys key [key ...]`), as Redis's key
 /// specs find them. EXEC must hold their parts too.
-fn counted_keys<'a>(name: &str, args: &'a [&'a [u8]]) -> impl Iterator<Item = &'a [u8]> + 'a {
+pub fn counted_keys<'a>(name: &str, args: &'a [&'a [u8]]) -> impl Iterator<Item = &'a [u8]> + 'a {
     let count = match name {
         "zunionstore" | "zinterstore" | "zdiffstore" => args
             .get(2)
