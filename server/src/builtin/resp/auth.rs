@@ -39,6 +39,9 @@ pub struct RespSettings {
     pub notify_keyspace_events: String,
     /// The sizes at which collections leave their compact encodings (Redis's `*-max-listpack-*` settings).
     pub encodings: Encodings,
+    /// Redis's `repl-ping-replica-period`: seconds of a quiet replication stream after which a PING is
+    /// sent down it (see `replication`).
+    pub repl_ping_replica_period_s: u64,
 }
 
 impl Default for RespSettings {
@@ -53,6 +56,7 @@ impl Default for RespSettings {
             persistence: PersistenceSettings::default(),
             notify_keyspace_events: String::new(),
             encodings: Encodings::default(),
+            repl_ping_replica_period_s: 10,
         }
     }
 }
@@ -85,6 +89,9 @@ impl Settings for RespSettings {
 
     fn validate(&self) -> Result<(), String> {
         self.encodings.validate()?;
+        if self.repl_ping_replica_period_s == 0 {
+            return Err("repl_ping_replica_period_s: 0 would ping replicas without pause; give seconds, 1 or more (default 10)".into());
+        }
         if self.pubsub_max_pending_bytes == 0 {
             return Err(format!(
                 "pubsub_max_pending_bytes: 0 would close every subscriber at its first message; give the bytes a subscriber may have pending (default {})",

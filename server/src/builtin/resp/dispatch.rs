@@ -182,7 +182,15 @@ pub fn dispatch(
                     parts: Parts::Lock(&resp.keyspace),
                     later: None,
                 };
-                let flow = run(&mut call);
+                // With a replica attached, a write holds its parts until its propagation is appended.
+                let flow = if spec.flags & flag::WRITE != 0
+                    && resp.keyspace.feed.active()
+                    && !super::blocking::PROPAGATE_THEMSELVES.contains(&spec.name)
+                {
+                    super::commands::transactions::run_propagated(&mut call, run, command)
+                } else {
+                    run(&mut call)
+                };
                 if spec.flags & flag::WRITE != 0 {
                     resp.saves.changed(resp.ctx.shard_id());
                 }

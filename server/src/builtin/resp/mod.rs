@@ -18,6 +18,7 @@ mod dispatch;
 pub mod dump;
 pub mod eviction;
 pub mod expiry;
+pub mod feed;
 pub mod glob;
 pub mod heap;
 mod info;
@@ -28,8 +29,11 @@ pub mod lcs;
 pub mod monitor;
 pub mod notify;
 pub mod persistence;
+pub mod propagate;
 pub mod pubsub;
 pub mod random;
+pub mod rdb;
+mod replication;
 pub mod scan;
 mod session;
 pub mod snapshot;
@@ -132,6 +136,9 @@ impl Service for Resp {
         self.pubsub
             .set_events(notify::parse(&settings.notify_keyspace_events).unwrap_or(0));
         types::encodings::apply(&settings.encodings);
+        self.keyspace
+            .feed
+            .set_ping_period(settings.repl_ping_replica_period_s);
     }
 
     /// The keyspace passes to a successor as a snapshot (the format of SAVE) in the handoff's state

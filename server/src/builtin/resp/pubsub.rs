@@ -299,7 +299,7 @@ struct Pending {
 pub struct Overflowed;
 
 impl Mailbox {
-    fn new(protocol: Protocol) -> Mailbox {
+    pub(super) fn new(protocol: Protocol) -> Mailbox {
         Mailbox {
             resp3: AtomicBool::new(protocol == Protocol::Resp3),
             pending: Mutex::default(),
@@ -316,7 +316,7 @@ impl Mailbox {
     /// Appends one message encoded as a RESP2 array (its first byte becomes `>` for RESP3 when `push`), or,
     /// if that would pass `limit`, drops everything pending and marks the mailbox overflowed. Wakes the
     /// connection.
-    fn deliver(&self, encoded: &[u8], limit: usize, push: bool) {
+    pub(super) fn deliver(&self, encoded: &[u8], limit: usize, push: bool) {
         let waker = {
             let mut pending = self.lock();
             if pending.over {
