@@ -37,36 +37,20 @@ done
 # Tests pincore-server cannot pass by design, skipped by name in its runs only (redis-server runs them all, so
 # its count stays the denominator). Skipping them lets the rest of their file run: an unsupported command is an
 # exception that ends the file. Each entry is `file|test name`.
-# Replication: they read the replication stream (SYNC) or make the server a replica; pincore-server is a
-# standalone master and does not replicate.
+# Replication: pincore-server is a master with a replication stream (SYNC, PSYNC), never a replica: the
+# tests that make it one (REPLICAOF) or that need a replica's stale state or min-replicas-to-write stay out.
 needs_replication=(
-  'unit/type/string|GETDEL propagate as DEL command to replica'
-  'unit/type/string|GETEX without argument does not propagate to replica'
-  'unit/expire|All TTL in commands are propagated as absolute timestamp in replication stream'
-  'unit/expire|GETEX propagate as to replica as PERSIST, DEL, or nothing'
-  'unit/expire|SCAN: Lazy-expire should not be wrapped in MULTI/EXEC'
-  'unit/expire|RANDOMKEY: Lazy-expire should not be wrapped in MULTI/EXEC'
-  'unit/multi|MULTI / EXEC is not propagated (single write command)'
-  'unit/multi|MULTI / EXEC is propagated correctly (multiple commands)'
-  'unit/multi|MULTI / EXEC is propagated correctly (multiple commands with SELECT)'
-  'unit/multi|MULTI / EXEC is propagated correctly (empty transaction)'
-  'unit/multi|MULTI / EXEC is propagated correctly (read-only commands)'
-  'unit/multi|MULTI / EXEC is propagated correctly (write command, no effect)'
   'unit/multi|MULTI / EXEC with REPLICAOF'
-  'unit/multi|exec with write commands and state change'
-  'unit/multi|exec with read commands and stale replica state change'
-  'unit/multi|MULTI propagation of PUBLISH'
-  'unit/multi|MULTI propagation of SCRIPT LOAD'
-  'unit/multi|MULTI propagation of EVAL'
-  'unit/multi|MULTI propagation of SCRIPT FLUSH'
-  'unit/multi|MULTI propagation of XREADGROUP'
-  'unit/type/list|BLMPOP propagate as pop with count command to replica'
-  'unit/type/list|LMPOP propagate as pop with count command to replica'
-  'unit/type/zset|ZMPOP propagate as pop with count command to replica'
-  'unit/type/zset|BZMPOP propagate as pop with count command to replica'
+  'unit/multi|exec with write commands and state change'  # min-replicas-to-write
+  'unit/multi|exec with read commands and stale replica state change'  # REPLICAOF
 )
 # Scripting (EVAL, FUNCTION) and streams (XADD, XGROUP, ...), which pincore-server does not implement.
 needs_unsupported=(
+  'unit/introspection|MONITOR supports redacting command arguments'  # MIGRATE
+  'unit/multi|MULTI propagation of SCRIPT LOAD'  # scripting
+  'unit/multi|MULTI propagation of EVAL'  # scripting
+  'unit/multi|MULTI propagation of SCRIPT FLUSH'  # scripting
+  'unit/multi|MULTI propagation of XREADGROUP'  # streams
   'unit/keyspace|COPY basic usage for stream'  # streams
   'unit/keyspace|COPY basic usage for stream-cgroups'  # streams
   'unit/introspection|MONITOR can log commands issued by the scripting engine'  # scripting
@@ -129,7 +113,7 @@ pids+=($!)
 wait_for "$pincore_port" "$!" pincore-server
 
 # Counts of [ok], [err] and [exception] lines, and the failed tests' names, from one runtest log.
-count() { sed 's/\x1b\[[0-9;]*m//g' "$1" | grep -c "^\[$2\]" || true; }
+count() { sed 's/\x1b\[[0-9;]*m//g' "$1" | grep -a -c "^\[$2\]" || true; }
 
 report=$out/report.md
 {
@@ -160,20 +144,20 @@ for unit in "${units[@]}"; do
   r_ok=$(count "$out/$name.redis.log" ok)
   p_ok=$(count "$out/$name.pincore.log" ok)
   p_err=$(count "$out/$name.pincore.log" err)
-  stopped=$(sed 's/\x1b\[[0-9;]*m//g' "$out/$name.pincore.log" | grep -m1 -A1 '^\[exception\]' | tail -1 | cut -c1-80 || true)
+  stopped=$(sed 's/\x1b\[[0-9;]*m//g' "$out/$name.pincore.log" | grep -a -m1 -A1 '^\[exception\]' | tail -1 | cut -c1-80 || true)
   p_skipped=$(printf '%s\n' "${needs_replication[@]}" "${needs_unsupported[@]}" | grep -c "^$unit|" || true)
   echo "| $unit | $r_ok | $p_ok | $p_err | $p_skipped | ${stopped//|/\\|} |" >>"$report"
   total_redis=$((total_redis + r_ok))
   total_pincore=$((total_pincore + p_ok))
-  sed 's/\x1b\[[0-9;]*m//g' "$out/$name.pincore.log" | grep -E '^\[(err|exception)\]' \
+  sed 's/\x1b\[[0-9;]*m//g' "$out/$name.pincore.log" | grep -a -E '^\[(err|exception)\]' \
     | sed "s|^|$unit |" >>"$out/failures.txt.new" || true
 done
 mv -f "$out/failures.txt.new" "$out/failures.txt" 2>/dev/null || : >"$out/failures.txt"
 {
   echo "| **total** | **$total_redis** | **$total_pincore** | | | |"
   echo
-  echo "Skipped in pincore-server's runs: ${#needs_replication[@]} tests that need replication and" \
-    "${#needs_unsupported[@]} that need scripting or streams (listed in $0)."
+  echo "Skipped in pincore-server's runs: ${#needs_replication[@]} tests that need it to be a replica and" \
+    "${#needs_unsupported[@]} that need scripting, streams or MIGRATE (listed in $0)."
   echo
   echo "pincore-server passes $total_pincore of the $total_redis tests redis-server passes" \
     "($(python3 -c "print(round(100 * $total_pincore / max($total_redis, 1), 1))") %)."

@@ -386,18 +386,47 @@ pub fn redis_py() -> Result<(), Missing> {
 }
 
 /// redis-server 7 on a free loopback port, persisting nothing.
-pub fn redis_server() -> (KillOnDrop, SocketAddr) {
-    let port = free_port();
-    let process = KillOnDrop::spawn(
-        Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .args(["--enable-debug-command", "yes"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    )
-    .expect("spawn redis-server");
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    wait_for_tcp(addr, Duration::from_secs(10)).expect("redis-server listening");
-    (process, addr)
+pub fn redis_server() -> (Redis, SocketAddr) {
+    spawn_redis(&[])
+}
+
+/// A redis-server a test started, killed when dropped, and its own directory: a replica writes the RDB file
+/// it receives there, and nothing there is loaded by another test's server.
+pub struct Redis {
+    _process: KillOnDrop,
+    _dir: tempfile::TempDir,
+}
+
+/// redis-server 7 on a free loopback port, persisting nothing, with `extra` arguments. A free port can be
+/// taken by another test's server between choosing it and binding it (tests run side by side): the answer
+/// is checked to come from this process (INFO's `process_id`), else it starts again on another port.
+pub fn spawn_redis(extra: &[&str]) -> (Redis, SocketAddr) {
+    for _ in 0..5 {
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("a directory for redis-server");
+        let mut process = KillOnDrop::spawn(
+            Command::new("redis-server")
+                .current_dir(dir.path())
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .args(["--enable-debug-command", "yes"])
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .expect("spawn redis-server");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        wait_for_tcp(addr, Duration::from_secs(10)).expect("redis-server listening");
+        let pid = process.0.id();
+        let info = Client::connect(addr).line("INFO server");
+        if info.contains(&format!("process_id:{pid}\r\n")) {
+            let redis = Redis {
+                _process: process,
+                _dir: dir,
+            };
+            return (redis, addr);
+        }
+        let _ = process.0.kill();
+    }
+    panic!("redis-server found its port taken five times in a row");
 }

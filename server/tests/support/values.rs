@@ -3,13 +3,11 @@
 
 use std::net::SocketAddr;
 
-use pincore_testkit::KillOnDrop;
-
-use super::{redis_server, Client, Server};
+use super::{redis_server, Client, Redis, Server};
 
 /// A redis-server and a pincore-server, running while this lives.
 pub struct Pair {
-    pub redis_process: KillOnDrop,
+    pub redis_process: Redis,
     pub redis_addr: SocketAddr,
     pub pincore: Server,
 }

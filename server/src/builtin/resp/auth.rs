@@ -42,6 +42,9 @@ pub struct RespSettings {
     /// Redis's `tracking-table-max-keys`: the keys CLIENT TRACKING remembers for all connections together
     /// before it forgets some (telling their connections, see `tracking`); 0 is no bound.
     pub tracking_table_max_keys: usize,
+    /// Redis's `repl-ping-replica-period`: seconds of a quiet replication stream after which a PING is
+    /// sent down it (see `replication`).
+    pub repl_ping_replica_period_s: u64,
 }
 
 impl Default for RespSettings {
@@ -57,6 +60,7 @@ impl Default for RespSettings {
             notify_keyspace_events: String::new(),
             encodings: Encodings::default(),
             tracking_table_max_keys: super::tracking::DEFAULT_MAX_KEYS,
+            repl_ping_replica_period_s: 10,
         }
     }
 }
@@ -89,6 +93,9 @@ impl Settings for RespSettings {
 
     fn validate(&self) -> Result<(), String> {
         self.encodings.validate()?;
+        if self.repl_ping_replica_period_s == 0 {
+            return Err("repl_ping_replica_period_s: 0 would ping replicas without pause; give seconds, 1 or more (default 10)".into());
+        }
         if self.pubsub_max_pending_bytes == 0 {
             return Err(format!(
                 "pubsub_max_pending_bytes: 0 would close every subscriber at its first message; give the bytes a subscriber may have pending (default {})",

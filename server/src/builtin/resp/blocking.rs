@@ -18,6 +18,7 @@ use pincore_resp::reply::{self, Protocol};
 
 use super::keyspace::{Keyspace, Parts};
 use super::notify::{self, class};
+use super::propagate;
 use super::pubsub::PubSub;
 use super::types::list::End;
 use super::types::zset::score_reply;
@@ -102,6 +103,12 @@ impl Blocked {
         out: &mut Vec<u8>,
     ) -> bool {
         let waiters = &keyspace.waiters;
+        if keyspace.feed.active() {
+            return self.keys.iter().any(|key| {
+                waiters.first(self.id, key)
+                    && take_propagated(keyspace, pubsub, &self.take, key, protocol, now, out)
+            });
+        }
         let mut parts = Parts::Lock(keyspace);
         self.keys.iter().any(|key| {
             waiters.first(self.id, key)
@@ -113,6 +120,76 @@ impl Blocked {
     pub fn timed_out(&self, protocol: Protocol, out: &mut Vec<u8>) {
         reply::nil_array(out, protocol);
     }
+}
+
+/// The commands that serve their pops through [`take`] and, with a replica attached, propagate them
+/// themselves ([`take_propagated`]): they must not run as a transaction of one, since a pop that blocks
+/// registers its wait under its keys' parts.
+pub const PROPAGATE_THEMSELVES: [&str; 10] = [
+    "blpop",
+    "brpop",
+    "blmove",
+    "brpoplpush",
+    "bzpopmin",
+    "bzpopmax",
+    "lmpop",
+    "blmpop",
+    "zmpop",
+    "bzmpop",
+];
+
+/// [`take`] while the feed has a consumer: the parts it touches are held until what it took is propagated as
+/// the pop Redis propagates for a served blocked client (LPOP, LMOVE, ZPOPMIN with the count taken, ...).
+pub fn take_propagated(
+    keyspace: &Keyspace,
+    pubsub: &PubSub,
+    what: &Take,
+    key: &[u8],
+    protocol: Protocol,
+    now: Instant,
+    out: &mut Vec<u8>,
+) -> bool {
+    let mut keys = vec![key];
+    if let Take::Move { destination, .. } = what {
+        keys.push(destination);
+    }
+    let mut held = keyspace.lock_keys(keys);
+    let before = propagate::changes(&mut held);
+    let mark = out.len();
+    let mut parts = Parts::Held {
+        keyspace,
+        held: &mut held,
+    };
+    if !take(&mut parts, pubsub, what, key, protocol, now, out) {
+        return false;
+    }
+    let side = |end: &End| match end {
+        End::Left => &b"LEFT"[..],
+        End::Right => b"RIGHT",
+    };
+    let (name, args): (&str, Vec<&[u8]>) = match what {
+        Take::Pop(End::Left) => ("blpop", vec![b"BLPOP", key, b"0"]),
+        Take::Pop(End::Right) => ("brpop", vec![b"BRPOP", key, b"0"]),
+        Take::PopMany { end, .. } => ("blmpop", vec![b"BLMPOP", b"0", b"1", key, side(end)]),
+        Take::Move {
+            destination,
+            from,
+            to,
+        } => (
+            "blmove",
+            vec![b"BLMOVE", key, destination, side(from), side(to), b"0"],
+        ),
+        Take::ZPop { max: false } => ("bzpopmin", vec![b"BZPOPMIN", key, b"0"]),
+        Take::ZPop { max: true } => ("bzpopmax", vec![b"BZPOPMAX", key, b"0"]),
+        Take::ZPopMany { max, .. } => {
+            let side: &[u8] = if *max { b"MAX" } else { b"MIN" };
+            ("bzmpop", vec![b"BZMPOP", b"0", b"1", key, side])
+        }
+    };
+    let propagated = propagate::of(&mut held, before, name, &args, &out[mark..], now);
+    propagate::dropped(keyspace, &mut held);
+    keyspace.feed.append(&propagated);
+    true
 }
 
 /// Takes from `key` as `take` says, if it holds something of the right kind; true when the reply is written

@@ -195,9 +195,20 @@ pub fn dispatch(
                     parts: Parts::Lock(&resp.keyspace),
                     later: None,
                 };
+                // With a replica attached, a write holds its parts until its propagation is appended.
+                let propagated = spec.flags & flag::WRITE != 0
+                    && resp.keyspace.feed.active()
+                    && !super::blocking::PROPAGATE_THEMSELVES.contains(&spec.name);
+                let mut go = || {
+                    if propagated {
+                        super::commands::transactions::run_propagated(&mut call, run, command)
+                    } else {
+                        run(&mut call)
+                    }
+                };
                 let flow = match writer {
-                    None => run(&mut call),
-                    Some(id) => super::tracking::as_writer(id, || run(&mut call)),
+                    None => go(),
+                    Some(id) => super::tracking::as_writer(id, go),
                 };
                 if call.session.tracking.is_some() {
                     tracked(resp, call.session, spec, args);

@@ -61,42 +61,71 @@ impl Refused {
 /// The payload DUMP answers for `value`.
 pub fn serialize(value: ValueRef<'_>) -> Vec<u8> {
     let mut out = Vec::new();
-    match value {
-        ValueRef::String(bytes) => {
-            out.push(TYPE_STRING);
-            put_string(&mut out, bytes);
-        }
-        ValueRef::Collection(Collection::List(list)) => {
-            out.push(TYPE_LIST);
-            put_len(&mut out, list.len() as u64);
-            list.iter().for_each(|e| put_string(&mut out, e));
-        }
-        ValueRef::Collection(Collection::Set(set)) => {
-            out.push(TYPE_SET);
-            put_len(&mut out, set.len() as u64);
-            set.iter().for_each(|m| put_string(&mut out, &m));
-        }
-        ValueRef::Collection(Collection::Hash(hash)) => {
-            out.push(TYPE_HASH);
-            put_len(&mut out, hash.len() as u64);
-            for (field, value) in hash.iter() {
-                put_string(&mut out, field);
-                put_string(&mut out, value);
-            }
-        }
-        ValueRef::Collection(Collection::ZSet(zset)) => {
-            out.push(TYPE_ZSET_2);
-            put_len(&mut out, zset.len() as u64);
-            for (member, score) in zset.iter() {
-                put_string(&mut out, member);
-                out.extend_from_slice(&score.to_le_bytes());
-            }
-        }
-    }
+    put_object(&mut out, None, value);
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = CRC64.checksum(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
+}
+
+/// One key of an RDB file: its type, its name, its value (see [`super::rdb`]).
+pub fn put_record(out: &mut Vec<u8>, key: &[u8], value: ValueRef<'_>) {
+    put_object(out, Some(key), value);
+}
+
+/// Redis's CRC-64 of `bytes` (the checksum of payloads and RDB files).
+pub fn crc64(bytes: &[u8]) -> u64 {
+    CRC64.checksum(bytes)
+}
+
+/// RDB's length encoding, public for the RDB file's own fields.
+pub fn put_rdb_len(out: &mut Vec<u8>, len: u64) {
+    put_len(out, len);
+}
+
+/// RDB's plain string encoding.
+pub fn put_rdb_string(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_string(out, bytes);
+}
+
+/// The type byte, then the key (in an RDB file; none in a DUMP payload), then the value.
+fn put_object(out: &mut Vec<u8>, key: Option<&[u8]>, value: ValueRef<'_>) {
+    let kind = match value {
+        ValueRef::String(_) => TYPE_STRING,
+        ValueRef::Collection(Collection::List(_)) => TYPE_LIST,
+        ValueRef::Collection(Collection::Set(_)) => TYPE_SET,
+        ValueRef::Collection(Collection::Hash(_)) => TYPE_HASH,
+        ValueRef::Collection(Collection::ZSet(_)) => TYPE_ZSET_2,
+    };
+    out.push(kind);
+    if let Some(key) = key {
+        put_string(out, key);
+    }
+    match value {
+        ValueRef::String(bytes) => put_string(out, bytes),
+        ValueRef::Collection(Collection::List(list)) => {
+            put_len(out, list.len() as u64);
+            list.iter().for_each(|e| put_string(out, e));
+        }
+        ValueRef::Collection(Collection::Set(set)) => {
+            put_len(out, set.len() as u64);
+            set.iter().for_each(|m| put_string(out, &m));
+        }
+        ValueRef::Collection(Collection::Hash(hash)) => {
+            put_len(out, hash.len() as u64);
+            for (field, value) in hash.iter() {
+                put_string(out, field);
+                put_string(out, value);
+            }
+        }
+        ValueRef::Collection(Collection::ZSet(zset)) => {
+            put_len(out, zset.len() as u64);
+            for (member, score) in zset.iter() {
+                put_string(out, member);
+                out.extend_from_slice(&score.to_le_bytes());
+            }
+        }
+    }
 }
 
 /// The value in `payload`, after its version and checksum are checked (Redis's `verifyDumpPayload`).

@@ -241,9 +241,27 @@ pub fn render(resp: &Resp, requested: &[String], snapshots: &[ShardSnapshot]) ->
                 );
             }
             "replication" => {
-                // A standalone server: no replicas, and no replication stream.
-                out.push_str(
-                    "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\nrepl_backlog_active:0\r\n",
+                // A master: its replicas and the feed's offset (see `feed`); there is no backlog, so a
+                // PSYNC is always answered with a full resynchronization.
+                let status = resp.keyspace.feed.status();
+                let _ = write!(
+                    out,
+                    "# Replication\r\nrole:master\r\nconnected_slaves:{}\r\n",
+                    status.replicas.len()
+                );
+                for (i, (addr, port, acked)) in status.replicas.iter().enumerate() {
+                    let ip = addr.rsplit_once(':').map_or(addr.as_str(), |(ip, _)| ip);
+                    let _ = write!(
+                        out,
+                        "slave{i}:ip={ip},port={port},state=online,offset={acked},lag=0\r\n"
+                    );
+                }
+                let _ = write!(
+                    out,
+                    "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:0\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\nslow_replicas_disconnected:{}\r\n",
+                    status.replid,
+                    status.offset,
+                    resp.keyspace.feed.slow_disconnected.load(std::sync::atomic::Ordering::Relaxed),
                 );
             }
             "commandstats" => {

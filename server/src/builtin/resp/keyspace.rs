@@ -26,6 +26,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::eviction::Policy;
+use super::feed::Feed;
 use super::pubsub::{class, PubSub};
 use super::random::random_u64;
 use super::scan::Cursor;
@@ -59,6 +60,8 @@ pub struct Keyspace {
     /// Where the keyspace's own notifications go: keys that expired, were evicted or were made (a part
     /// records them while locked and publishes them when released, see [`Part`]).
     pubsub: std::sync::Arc<PubSub>,
+    /// The replication feed: every effective write, appended under the parts of the keys it touched.
+    pub feed: Feed,
 }
 
 impl Default for Keyspace {
@@ -79,6 +82,7 @@ impl Keyspace {
             waiters: Waiters::default(),
             active_expire: AtomicBool::new(true),
             pubsub,
+            feed: Feed::default(),
         }
     }
 }
@@ -95,13 +99,15 @@ pub struct Room {
 /// Redis's reply to a write refused by `maxmemory`, word for word.
 pub const OOM: &[u8] = b"OOM command not allowed when used memory > 'maxmemory'.";
 
-/// One part, locked; when released, the change in its bytes goes to the keyspace's total and the keyspace
-/// notifications its store recorded are published.
+/// One part, locked; when released, the change in its bytes goes to the keyspace's total, the keyspace
+/// notifications its store recorded are published and the keys it expired or evicted are propagated as DEL
+/// (still under the lock, so they take their place in the feed before any later write of those keys).
 pub struct Part<'a> {
     store: MutexGuard<'a, Store>,
     used: &'a AtomicUsize,
     bytes_before: usize,
     pubsub: &'a PubSub,
+    feed: &'a Feed,
 }
 
 impl Deref for Part<'_> {
@@ -119,6 +125,9 @@ impl DerefMut for Part<'_> {
 
 impl Drop for Part<'_> {
     fn drop(&mut self) {
+        if !self.store.dropped.is_empty() {
+            propagate_dropped(self.feed, &mut self.store);
+        }
         if !self.store.notices.invalidated.is_empty() {
             let keys = std::mem::take(&mut self.store.notices.invalidated);
             self.pubsub.tracking.invalidate(keys, self.pubsub.limit());
@@ -142,6 +151,19 @@ impl Drop for Part<'_> {
             self.used
                 .fetch_sub(self.bytes_before - now, Ordering::Relaxed);
         }
+    }
+}
+
+/// Propagates the keys `store` expired or evicted on its own as DEL each (never in MULTI, as Redis), or
+/// forgets them when nothing consumes the feed.
+pub fn propagate_dropped(feed: &Feed, store: &mut Store) {
+    let dropped = std::mem::take(&mut store.dropped);
+    if feed.active() {
+        feed.append_each(
+            dropped
+                .into_iter()
+                .map(|key| vec![b"DEL".to_vec(), key.into_vec()]),
+        );
     }
 }
 
@@ -247,6 +269,7 @@ impl Keyspace {
             store,
             used: &self.used,
             pubsub: &self.pubsub,
+            feed: &self.feed,
         }
     }
 
@@ -361,6 +384,20 @@ impl Locked<'_> {
     /// The held part that stores `key`, to read from (several at once, as set operations do).
     pub fn peek(&self, key: &[u8]) -> &Store {
         &self.guards[self.position(key)]
+    }
+
+    /// The held part that stores `key`, if it is held.
+    pub fn try_store(&mut self, key: &[u8]) -> Option<&mut Store> {
+        let part = self.keyspace.part_of(key);
+        let at = self.indexes.binary_search(&part).ok()?;
+        Some(&mut self.guards[at])
+    }
+
+    /// Calls `f` with every held part, in ascending order.
+    pub fn for_each_store(&mut self, mut f: impl FnMut(&mut Store)) {
+        for guard in &mut self.guards {
+            f(guard);
+        }
     }
 
     fn position(&self, key: &[u8]) -> usize {

@@ -19,6 +19,7 @@ pub mod dispatch;
 pub mod dump;
 pub mod eviction;
 pub mod expiry;
+pub mod feed;
 pub mod glob;
 pub mod heap;
 mod info;
@@ -30,8 +31,11 @@ pub mod migrate;
 pub mod monitor;
 pub mod notify;
 pub mod persistence;
+pub mod propagate;
 pub mod pubsub;
 pub mod random;
+pub mod rdb;
+mod replication;
 pub mod scan;
 mod session;
 pub mod snapshot;
@@ -145,6 +149,9 @@ impl Service for Resp {
             settings.tracking_table_max_keys,
             settings.pubsub_max_pending_bytes,
         );
+        self.keyspace
+            .feed
+            .set_ping_period(settings.repl_ping_replica_period_s);
     }
 
     /// The keyspace passes to a successor as a snapshot (the format of SAVE) in the handoff's state

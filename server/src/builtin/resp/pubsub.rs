@@ -372,7 +372,7 @@ impl Mailbox {
     /// Appends one message encoded as a RESP2 array (its first byte becomes `>` for RESP3 when `push`), or,
     /// if that would pass `limit`, drops everything pending and marks the mailbox overflowed. Wakes the
     /// connection.
-    fn deliver(&self, encoded: &[u8], limit: usize, push: bool) {
+    pub(super) fn deliver(&self, encoded: &[u8], limit: usize, push: bool) {
         let waker = {
             let mut pending = self.lock();
             if pending.over {

@@ -387,6 +387,20 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
                             return;
                         }
                     }
+                    // SYNC or PSYNC: the replies before it go out, then this is a replica's link.
+                    if let Some(psync) = session.sync.take() {
+                        dispatch::resolve(resp, &mut queue, &mut out).await;
+                        if !out.is_empty()
+                            && conn.write(&out, config.timeouts.idle()).await.is_err()
+                        {
+                            return;
+                        }
+                        out.clear();
+                        let port = session.listening_port;
+                        super::replication::serve_replica(resp, &mut conn, &deadline, psync, port)
+                            .await;
+                        return;
+                    }
                     if queue.len() >= MAX_QUEUED || out.len() >= FLUSH_AT {
                         dispatch::resolve(resp, &mut queue, &mut out).await;
                         if out.len() >= FLUSH_AT {

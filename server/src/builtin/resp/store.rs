@@ -40,7 +40,8 @@ fn to_nanos(at: Instant) -> u64 {
     u64::try_from(at.saturating_duration_since(*EPOCH).as_nanos()).unwrap_or(u64::MAX)
 }
 
-fn from_nanos(nanos: u64) -> Instant {
+/// The instant of a deadline as [`Store::value_ref`] gives it.
+pub fn from_nanos(nanos: u64) -> Instant {
     *EPOCH + Duration::from_nanos(nanos)
 }
 
@@ -349,6 +350,13 @@ pub struct Store {
     expired: u64,
     /// The keyspace notifications the store itself causes, kept until the part is released.
     pub notices: Notices,
+    /// Changes to keys made by commands (every [`Store::signal`], less the deletions the store makes on its
+    /// own account): a write command that leaves it unchanged had no effect and is not propagated.
+    pub changes: u64,
+    /// Keys the store deleted on its own account (expired, lazily or by the sweep, or evicted), kept until
+    /// the part is released, when they are propagated as DEL if the feed has a consumer
+    /// ([`super::keyspace::Part`]). Pushed only on those deletions, so reads and writes pay nothing for it.
+    pub dropped: Vec<Box<[u8]>>,
 }
 
 /// Keyspace notifications of what the store does on its own account, which no command's reply tells:
@@ -408,6 +416,8 @@ impl Default for Store {
             watchers: Watchers::default(),
             expired: 0,
             notices: Notices::default(),
+            changes: 0,
+            dropped: Vec::new(),
         }
     }
 }
@@ -539,12 +549,20 @@ impl Store {
     /// Tells the connections watching `key` that it changed (`present`: it exists afterwards).
     #[inline]
     fn signal(&mut self, key: &[u8], present: bool) {
+        self.changes += 1;
         if !self.watchers.is_empty() {
             self.watchers.touch(key, present);
         }
         if self.notices.tracking {
             self.notices.invalidated.push(key.into());
         }
+    }
+
+    /// A deletion the store made on its own account (expiry, eviction): propagated as a DEL of its own, not
+    /// counted as the effect of the command that happened to cause it.
+    fn dropped_on_own(&mut self, key: &[u8]) {
+        self.changes = self.changes.wrapping_sub(1);
+        self.dropped.push(key.into());
     }
 
     /// Changes the slot of `key` (which exists) with `change`, keeping [`Store::bytes`] in step.
@@ -581,6 +599,7 @@ impl Store {
             self.remove(key);
             self.expired += 1;
             self.notices.record(class::EXPIRED, key);
+            self.dropped_on_own(key);
             return false;
         }
         true
@@ -850,6 +869,16 @@ impl Store {
         Some(self.slot(key)?.expires_at())
     }
 
+    /// When `key` expires, without expiring it: `None` if it is missing (or past its deadline), `Some(None)`
+    /// if it has no TTL (what a write left, for its propagation).
+    pub fn deadline_of(&self, key: &[u8], now: Instant) -> Option<Option<Instant>> {
+        let at = self.slot(key)?.expires_at();
+        if at.is_some_and(|at| at <= now) {
+            return None;
+        }
+        Some(at)
+    }
+
     /// PERSIST: drops the TTL of `key`; true if it had one.
     pub fn persist(&mut self, key: &[u8], now: Instant) -> bool {
         if self.expiry(key, now).flatten().is_none() {
@@ -940,7 +969,7 @@ impl Store {
     /// (see [`super::scan::window`]), about `target` of them, appended to `keys`; where the next window
     /// starts, `None` after the last. Expired keys are left out (and left for the sweep).
     pub fn scan(
-        &self,
+        &mut self,
         from: u64,
         target: usize,
         now: Instant,
@@ -951,12 +980,18 @@ impl Store {
             .iter()
             .map(|slot| (scan::position(self.hasher.hash_one(slot.key())), slot));
         let (chosen, next) = scan::window(items, self.map.len(), from, target);
-        keys.extend(
-            chosen
-                .into_iter()
-                .filter(|(_, slot)| slot.expires_at().is_none_or(|at| at > now))
-                .map(|(_, slot)| slot.key().to_vec()),
-        );
+        // Keys found past their deadline are deleted as they are met, as Redis's SCAN expires them lazily.
+        let mut expired = Vec::new();
+        for (_, slot) in chosen {
+            if slot.expires_at().is_none_or(|at| at > now) {
+                keys.push(slot.key().to_vec());
+            } else {
+                expired.push(slot.key().to_vec());
+            }
+        }
+        for key in expired {
+            self.live(&key, now);
+        }
         next
     }
 
@@ -1129,6 +1164,7 @@ impl Store {
                 self.signal(&key, false);
                 self.expired += 1;
                 self.notices.record(class::EXPIRED, &key);
+                self.dropped_on_own(&key);
             }
             removed += 1;
         }
@@ -1167,6 +1203,7 @@ impl Store {
             let removed = self.remove(&key).is_some();
             if removed {
                 self.notices.record(class::EVICTED, &key);
+                self.dropped_on_own(&key);
             }
             removed
         })

@@ -7,7 +7,7 @@ use std::time::Duration;
 use pincore_resp::reply;
 
 use super::{Call, Flow};
-use crate::builtin::resp::blocking::{take, Blocked, Take};
+use crate::builtin::resp::blocking::{take, take_propagated, Blocked, Take};
 use crate::builtin::resp::expiry::SYNTAX;
 use crate::builtin::resp::keyspace::Parts;
 use crate::builtin::resp::store::parse_i64;
@@ -74,22 +74,30 @@ fn pop_or_block(c: &mut Call<'_>, take_what: Take, keys: &[&[u8]], wait: Wait, k
         }
         // A client already waiting on the key is served first.
         let (pubsub, protocol) = (&c.resp.pubsub, c.session.protocol);
-        if (matches!(wait, Wait::Never) || keyspace.waiters.none_on(key))
-            && take(
-                &mut c.parts,
-                pubsub,
-                &take_what,
-                key,
-                protocol,
-                c.now,
-                c.out,
-            )
+        let free = matches!(wait, Wait::Never) || keyspace.waiters.none_on(key);
+        // With a replica attached, outside EXEC (which propagates its whole queue), the pop holds its parts
+        // until it is propagated.
+        let feeding = matches!(c.parts, Parts::Lock(_)) && keyspace.feed.active();
+        if free
+            && if feeding {
+                take_propagated(keyspace, pubsub, &take_what, key, protocol, c.now, c.out)
+            } else {
+                take(
+                    &mut c.parts,
+                    pubsub,
+                    &take_what,
+                    key,
+                    protocol,
+                    c.now,
+                    c.out,
+                )
+            }
         {
             return Flow::Reply;
         }
     }
     let wait = match wait {
-        Wait::Up(wait) if !matches!(c.parts, Parts::Held { .. }) => wait,
+        Wait::Up(wait) if !c.session.in_exec => wait,
         // BLMOVE that cannot block answers a null, the others a null array.
         _ if matches!(take_what, Take::Move { .. }) => {
             reply::nil(c.out, c.session.protocol);

@@ -41,13 +41,14 @@ enum Parameter {
     ListSize,
     ListDepth,
     TrackingTableMaxKeys,
+    ReplPingPeriod,
     /// One of Redis's parameters for what pincore-server does not have: an index in [`INERT`].
     Inert(usize),
 }
 
 /// Redis's names, in the order CONFIG GET lists matches; the `ziplist` names Redis 7.0 still accepts come
 /// after the names they stand for, so a pattern lists each parameter once.
-const PARAMETERS: [(&str, Parameter); 27] = [
+const PARAMETERS: [(&str, Parameter); 29] = [
     ("maxmemory", Parameter::MaxMemory),
     ("maxmemory-policy", Parameter::MaxMemoryPolicy),
     ("timeout", Parameter::Timeout),
@@ -69,12 +70,14 @@ const PARAMETERS: [(&str, Parameter); 27] = [
     ("zset-max-listpack-value", Parameter::ZSetValue),
     ("list-max-listpack-size", Parameter::ListSize),
     ("list-compress-depth", Parameter::ListDepth),
+    ("repl-ping-replica-period", Parameter::ReplPingPeriod),
     ("hash-max-ziplist-entries", Parameter::HashEntries),
     ("hash-max-ziplist-value", Parameter::HashValue),
     ("zset-max-ziplist-entries", Parameter::ZSetEntries),
     ("zset-max-ziplist-value", Parameter::ZSetValue),
     ("list-max-ziplist-size", Parameter::ListSize),
     ("tracking-table-max-keys", Parameter::TrackingTableMaxKeys),
+    ("repl-ping-slave-period", Parameter::ReplPingPeriod),
 ];
 
 fn lookup(name: &[u8]) -> Option<Parameter> {
@@ -134,6 +137,7 @@ fn value(p: Parameter, config: &Config, settings: &RespSettings, shards: usize) 
         Parameter::ListSize => settings.encodings.list_max_listpack_size.to_string(),
         Parameter::ListDepth => settings.encodings.list_compress_depth.to_string(),
         Parameter::TrackingTableMaxKeys => settings.tracking_table_max_keys.to_string(),
+        Parameter::ReplPingPeriod => settings.repl_ping_replica_period_s.to_string(),
         Parameter::Inert(i) => INERT[i].value(),
     }
 }
@@ -226,6 +230,12 @@ fn set(
             if !text.eq_ignore_ascii_case(b"no") {
                 return Err("pincore-server does not support append-only files: it persists by snapshots (SAVE, BGSAVE, services.resp.settings.persistence)".into());
             }
+        }
+        Parameter::ReplPingPeriod => {
+            settings.repl_ping_replica_period_s = match integer(text) {
+                Some(seconds) if seconds > 0 => seconds,
+                _ => return Err("argument must be between 1 and 2147483647 inclusive".into()),
+            };
         }
         Parameter::HashEntries => {
             settings.encodings.hash_max_listpack_entries = count(text)?;

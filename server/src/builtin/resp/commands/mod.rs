@@ -21,6 +21,7 @@ mod keys;
 mod lists;
 mod persistence;
 mod pubsub;
+mod replication;
 mod restore;
 mod scans;
 mod server;
@@ -28,7 +29,7 @@ mod sets;
 pub mod sort;
 mod strings;
 mod tracking;
-mod transactions;
+pub mod transactions;
 pub mod zsets;
 
 use std::time::Instant;
@@ -126,6 +127,12 @@ pub struct Session {
     /// the users' table version `acl_version` (0: to be read before the next command).
     pub acl: Option<std::sync::Arc<super::acl::User>>,
     pub acl_version: u64,
+    /// SYNC or PSYNC (true) was run: the connection becomes a replica's link once its replies are out.
+    pub sync: Option<bool>,
+    /// REPLCONF listening-port, kept for INFO once the connection is a replica's link.
+    pub listening_port: u16,
+    /// EXEC is running this connection's queued commands: nothing blocks.
+    pub in_exec: bool,
 }
 
 /// Which replies a connection gets (CLIENT REPLY).
@@ -158,6 +165,9 @@ impl Session {
             caching: false,
             acl: None,
             acl_version: 0,
+            sync: None,
+            listening_port: 0,
+            in_exec: false,
         }
     }
 
@@ -292,7 +302,7 @@ const fn declined_row(
 }
 
 /// The commands, in the order of their metric series.
-pub static COMMANDS: [Spec; 189] = [
+pub static COMMANDS: [Spec; 190] = [
     row(
         "ping",
         -1,
@@ -1124,31 +1134,53 @@ pub static COMMANDS: [Spec; 189] = [
         "replicaof",
         3,
         "server",
-        "Not supported: pincore-server has no replication.",
+        "Not supported: pincore-server is a master only (replicas attach with SYNC or PSYNC).",
     ),
     declined_row(
         "slaveof",
         3,
         "server",
-        "Not supported: pincore-server has no replication.",
+        "Not supported: pincore-server is a master only (replicas attach with SYNC or PSYNC).",
     ),
-    declined_row(
+    row(
         "sync",
         1,
+        ADMIN,
+        (0, 0, 0),
+        Conn,
         "server",
-        "Not supported: pincore-server has no replication.",
+        "Makes this connection a replica's link: the dataset as an RDB file, then the replication stream.",
+        replication::sync,
     ),
-    declined_row(
+    row(
         "psync",
         -3,
+        ADMIN,
+        (0, 0, 0),
+        Conn,
         "server",
-        "Not supported: pincore-server has no replication.",
+        "As SYNC, answering +FULLRESYNC <replid> <offset> first (a partial resync is always a full one).",
+        replication::psync,
     ),
-    declined_row(
+    row(
+        "replconf",
+        -1,
+        ADMIN,
+        (0, 0, 0),
+        Conn,
+        "server",
+        "A replica's settings before SYNC (listening-port, capa) and its acknowledged offset (ACK).",
+        replication::replconf,
+    ),
+    row(
         "wait",
         3,
+        0,
+        (0, 0, 0),
+        Conn,
         "generic",
-        "Not supported: pincore-server has no replication.",
+        "Waits until the given number of replicas acknowledged the stream so far, or the timeout (ms).",
+        replication::wait,
     ),
     row(
         "save",

@@ -89,6 +89,11 @@ fn unsubscribe_from(c: &mut Call<'_>, kind: Kind) -> Flow {
 /// PUBLISH channel message: delivered to subscribers on every shard; the reply counts them.
 pub fn publish(c: &mut Call<'_>) -> Flow {
     let receivers = c.resp.pubsub.publish(c.args[1], c.args[2]);
+    // Propagated as Redis 7.0 does, so a replica's subscribers get the message too.
+    c.resp
+        .keyspace
+        .feed
+        .append_each([c.args.iter().map(|a| a.to_vec()).collect()]);
     // A connection publishing to a channel it subscribes to sees the message before the count, as in Redis.
     // Should its mailbox be over the limit, the connection notices when it next looks.
     if let Some(subscriptions) = &c.session.pubsub {

@@ -9,7 +9,9 @@
 use pincore_resp::reply;
 
 use super::{flag, sort, Call, Deferred, Flow, Route, Run, COMMANDS};
-use crate::builtin::resp::keyspace::{Parts, OOM, PARTS};
+use crate::builtin::resp::feed::Command;
+use crate::builtin::resp::keyspace::{Keyspace, Locked, Parts, OOM, PARTS};
+use crate::builtin::resp::propagate;
 use crate::builtin::resp::transaction::Transaction;
 
 const EXEC_ABORT: &[u8] = b"EXECABORT Transaction discarded because of previous errors.";
@@ -104,20 +106,7 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
         .collect();
     let mut everything = false;
     transaction.each(|command, args| {
-        let spec = &COMMANDS[command];
-        match spec.route {
-            Route::AllShards => everything = true,
-            Route::Keys => {
-                indexes.extend(spec.keys_of(args).map(|k| keyspace.part_of(k)));
-                indexes.extend(counted_keys(spec.name, args).map(|k| keyspace.part_of(k)));
-                indexes
-                    .extend(sort::store_destination(spec.name, args).map(|k| keyspace.part_of(k)));
-                // A SORT with BY or GET patterns reads keys known only as it runs.
-                everything |= sort::reaches_every_key(spec.name, args);
-            }
-            // Channels take the subscription registry's own lock, never a keyspace part.
-            Route::Connection | Route::Channels => {}
-        }
+        everything |= lock_set(keyspace, command, args, &mut indexes);
     });
     if everything {
         indexes = (0..PARTS).collect();
@@ -137,11 +126,14 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
     }
     let start = c.out.len();
     reply::array(c.out, transaction.len());
+    let feeding = keyspace.feed.active();
+    let mut propagated: Vec<Command> = Vec::new();
     // Replies still being made (CONFIG SET, CLIENT LIST, KEYS), by where they go in EXEC's reply.
     let mut deferred: Vec<(usize, Deferred)> = Vec::new();
     // Keys a tracking connection read in the transaction: remembered once its writes were invalidated
     // (when the locks are released), so that its own writes before a read do not invalidate the read.
     let mut read: Vec<(usize, Vec<Vec<u8>>)> = Vec::new();
+    c.session.in_exec = true;
     transaction.each(|command, args| {
         // Only commands that run here are queued (see `dispatch`); the others cannot reach this.
         let Run::Here(run) = COMMANDS[command].run else {
@@ -153,39 +145,42 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
         if COMMANDS[command].flags & super::flag::WRITE != 0 {
             resp.saves.changed(resp.ctx.shard_id());
         }
-        let mut call = Call {
-            resp,
-            session: &mut *c.session,
-            args,
-            now: c.now,
-            out: &mut *c.out,
-            parts: Parts::Held {
-                keyspace,
-                held: &mut held,
-            },
-            later: None,
+        let before = if feeding {
+            propagate::changes(&mut held)
+        } else {
+            0
         };
-        let mark = call.out.len();
-        run(&mut call);
-        if call.session.tracking.is_some() {
+        let mark = c.out.len();
+        let later = run_held(c, args, &mut held, run);
+        if feeding {
+            let name = COMMANDS[command].name;
+            let reply = &c.out[mark..];
+            propagated.extend(propagate::of(&mut held, before, name, args, reply, c.now));
+        }
+        if c.session.tracking.is_some() {
             let keys = COMMANDS[command]
                 .keys_of(args)
                 .map(<[u8]>::to_vec)
                 .collect();
             read.push((command, keys));
         }
-        let client = &call.session.client;
+        let client = &c.session.client;
         crate::builtin::resp::monitor::feed(&resp.pubsub, client, &COMMANDS[command], args);
         crate::builtin::resp::notify::after(
             &resp.pubsub,
             COMMANDS[command].name,
             args,
-            &call.out[mark..],
+            &c.out[mark..],
         );
-        if let Some(later) = call.later {
+        if let Some(later) = later {
             deferred.push((c.out.len() - start, later));
         }
     });
+    c.session.in_exec = false;
+    if feeding {
+        propagate::dropped(keyspace, &mut held);
+        keyspace.feed.append(&propagated);
+    }
     counted.committed.inc();
     drop(held);
     for (command, keys) in read {
@@ -196,6 +191,74 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
         c.later = Some(finish_after_locks(c.out.split_off(start), deferred));
     }
     Flow::Reply
+}
+
+/// Adds to `indexes` the parts command `command` with `args` reaches by its keys; true if it may reach any
+/// (a whole-keyspace command, a SORT with BY or GET patterns): then every part must be held.
+pub fn lock_set(
+    keyspace: &Keyspace,
+    command: usize,
+    args: &[&[u8]],
+    indexes: &mut Vec<usize>,
+) -> bool {
+    let spec = &COMMANDS[command];
+    match spec.route {
+        Route::AllShards => true,
+        Route::Keys => {
+            indexes.extend(spec.keys_of(args).map(|k| keyspace.part_of(k)));
+            indexes.extend(counted_keys(spec.name, args).map(|k| keyspace.part_of(k)));
+            indexes.extend(sort::store_destination(spec.name, args).map(|k| keyspace.part_of(k)));
+            // A SORT with BY or GET patterns reads keys known only as it runs.
+            sort::reaches_every_key(spec.name, args)
+        }
+        // Channels take the subscription registry's own lock, never a keyspace part.
+        Route::Connection | Route::Channels => false,
+    }
+}
+
+/// Runs one command with `args` for the connection of `c` on the parts `held` (EXEC's, or a propagated
+/// write's), writing to `c`'s output; what it leaves to finish later.
+fn run_held(
+    c: &mut Call<'_>,
+    args: &[&[u8]],
+    held: &mut Locked<'_>,
+    run: impl FnOnce(&mut Call<'_>) -> Flow,
+) -> Option<Deferred> {
+    let keyspace = c.parts.keyspace();
+    let mut call = Call {
+        resp: c.resp,
+        session: &mut *c.session,
+        args,
+        now: c.now,
+        out: &mut *c.out,
+        parts: Parts::Held { keyspace, held },
+        later: None,
+    };
+    run(&mut call);
+    call.later
+}
+
+/// Runs a write command while the feed has a consumer: as a transaction of one, holding every part it
+/// reaches, so that what it propagates is appended before any other command can change those keys.
+pub fn run_propagated(c: &mut Call<'_>, run: fn(&mut Call<'_>) -> Flow, command: usize) -> Flow {
+    let keyspace = c.parts.keyspace();
+    let mut indexes = Vec::new();
+    if lock_set(keyspace, command, c.args, &mut indexes) {
+        indexes = (0..PARTS).collect();
+    }
+    let mut held = keyspace.lock_parts(indexes);
+    let before = propagate::changes(&mut held);
+    let mark = c.out.len();
+    let mut flow = Flow::Reply;
+    c.later = run_held(c, c.args, &mut held, |call| {
+        flow = run(call);
+        flow
+    });
+    let name = COMMANDS[command].name;
+    let propagated = propagate::of(&mut held, before, name, c.args, &c.out[mark..], c.now);
+    propagate::dropped(keyspace, &mut held);
+    keyspace.feed.append(&propagated);
+    flow
 }
 
 /// EXEC's reply when some of its commands defer theirs (CONFIG SET and RESETSTAT, CLIENT LIST and KILL,

@@ -1,0 +1,261 @@
+//! The replication feed: one ordered stream of every effective write, in the form Redis 7.0 propagates it
+//! (see [`super::propagate`] for the rewrites), delivered to each attached replica's bounded mailbox.
+//!
+//! Ordering: a write is appended while its command still holds the parts of every key it touched (EXEC and
+//! multi-key commands all of theirs), and deletions the store makes on its own (expiry, eviction) while their
+//! part is held. So two writes to one key reach the feed in the order they were applied, whatever shards ran
+//! them; writes to different parts may interleave in any order, which changes nothing a replica can see.
+//! Appending takes the feed's mutex, a leaf lock (nothing is locked under it), for an encode and a copy per
+//! replica.
+//!
+//! Cost: with nothing attached, a write pays one relaxed atomic load ([`Feed::active`]); the store's change
+//! count and its list of expired or evicted keys are plain fields of the part already locked.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use pincore_resp::encode_command;
+use pincore_resp::reply::Protocol;
+
+use super::pubsub::Mailbox;
+use super::random::random_u64;
+
+/// What a replica may have pending (its stream not yet written to it) before it is disconnected: Redis's
+/// default hard `client-output-buffer-limit` for replicas.
+pub const REPLICA_OUTPUT_LIMIT: usize = 256 * 1024 * 1024;
+
+/// One command as propagated: its arguments, the name first.
+pub type Command = Vec<Vec<u8>>;
+
+/// The feed, shared by every shard (it lives in the keyspace).
+pub struct Feed {
+    /// Attached replicas: the one load a write pays when there are none.
+    consumers: AtomicUsize,
+    state: Mutex<State>,
+    /// Replicas disconnected because their pending stream passed [`REPLICA_OUTPUT_LIMIT`].
+    pub slow_disconnected: AtomicU64,
+    /// `repl-ping-replica-period`, in seconds.
+    ping_period_s: AtomicU64,
+}
+
+struct State {
+    /// Redis's `master_replid`: 40 hex digits, new for each process.
+    replid: String,
+    /// Bytes appended since the process started (`master_repl_offset`).
+    offset: u64,
+    /// A SELECT has been sent since the last replica attached (Redis's `slaveseldb`).
+    selected: bool,
+    replicas: Vec<Arc<Replica>>,
+}
+
+/// One attached replica, as the feed sees it.
+pub struct Replica {
+    pub mailbox: Mailbox,
+    /// The offset the replica last acknowledged (REPLCONF ACK).
+    pub acked: AtomicU64,
+    /// Its REPLCONF listening-port, for INFO.
+    pub port: AtomicU64,
+    pub addr: String,
+}
+
+impl Default for Feed {
+    fn default() -> Feed {
+        let replid = (0..3)
+            .map(|_| format!("{:016x}", random_u64()))
+            .collect::<String>()[..40]
+            .to_string();
+        Feed {
+            consumers: AtomicUsize::new(0),
+            state: Mutex::new(State {
+                replid,
+                offset: 0,
+                selected: false,
+                replicas: Vec::new(),
+            }),
+            slow_disconnected: AtomicU64::new(0),
+            ping_period_s: AtomicU64::new(10),
+        }
+    }
+}
+
+/// What INFO replication shows.
+pub struct Status {
+    pub replid: String,
+    pub offset: u64,
+    /// (address, listening port, acknowledged offset) of each replica.
+    pub replicas: Vec<(String, u64, u64)>,
+}
+
+impl Feed {
+    /// Whether anything consumes the feed: the one relaxed load each write pays.
+    #[inline]
+    pub fn active(&self) -> bool {
+        self.consumers.load(Ordering::Relaxed) > 0
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Every critical section leaves `State` whole (an append is encoded before it is delivered).
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Appends the commands one command (or one EXEC) propagates, wrapped in MULTI/EXEC when there are
+    /// several; nothing for none. The caller holds the parts of every key they touch.
+    pub fn append(&self, commands: &[Command]) {
+        if commands.is_empty() || !self.active() {
+            return;
+        }
+        let mut state = self.state();
+        let mut out = Vec::new();
+        if !state.selected {
+            encode_command(&mut out, &[b"SELECT", b"0"]);
+            state.selected = true;
+        }
+        let wrap = commands.len() > 1;
+        if wrap {
+            encode_command(&mut out, &[b"MULTI"]);
+        }
+        for command in commands {
+            let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+            encode_command(&mut out, &args);
+        }
+        if wrap {
+            encode_command(&mut out, &[b"EXEC"]);
+        }
+        state.deliver(&out);
+    }
+
+    /// Appends one command on its own, never wrapped (expiry and eviction DELs, PUBLISH, PING).
+    pub fn append_each(&self, commands: impl IntoIterator<Item = Command>) {
+        for command in commands {
+            self.append(std::slice::from_ref(&command));
+        }
+    }
+
+    /// Registers a replica and answers the replication id and the offset its copy of the dataset must be
+    /// taken at: the caller holds every part, so no write falls between that copy and the stream.
+    pub fn attach(&self, addr: String) -> (Arc<Replica>, String, u64) {
+        let replica = Arc::new(Replica {
+            mailbox: Mailbox::new(Protocol::Resp2),
+            acked: AtomicU64::new(0),
+            port: AtomicU64::new(0),
+            addr,
+        });
+        let mut state = self.state();
+        state.replicas.push(replica.clone());
+        state.selected = false;
+        self.consumers
+            .store(state.replicas.len(), Ordering::Relaxed);
+        (replica, state.replid.clone(), state.offset)
+    }
+
+    /// Removes a replica whose connection ended.
+    pub fn detach(&self, replica: &Arc<Replica>) {
+        let mut state = self.state();
+        state.replicas.retain(|r| !Arc::ptr_eq(r, replica));
+        self.consumers
+            .store(state.replicas.len(), Ordering::Relaxed);
+    }
+
+    pub fn status(&self) -> Status {
+        let state = self.state();
+        Status {
+            replid: state.replid.clone(),
+            offset: state.offset,
+            replicas: state
+                .replicas
+                .iter()
+                .map(|r| {
+                    (
+                        r.addr.clone(),
+                        r.port.load(Ordering::Relaxed),
+                        r.acked.load(Ordering::Relaxed),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Sets how long the stream may be quiet before a PING goes down it.
+    pub fn set_ping_period(&self, seconds: u64) {
+        self.ping_period_s.store(seconds.max(1), Ordering::Relaxed);
+    }
+
+    /// How long the stream may be quiet before a PING goes down it.
+    pub fn ping_period(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.ping_period_s.load(Ordering::Relaxed))
+    }
+
+    /// The current offset (`master_repl_offset`).
+    pub fn offset(&self) -> u64 {
+        self.state().offset
+    }
+
+    /// Replicas that acknowledged at least `offset` (WAIT).
+    pub fn acknowledged(&self, offset: u64) -> usize {
+        self.state()
+            .replicas
+            .iter()
+            .filter(|r| r.acked.load(Ordering::Relaxed) >= offset)
+            .count()
+    }
+}
+
+impl State {
+    fn deliver(&mut self, bytes: &[u8]) {
+        self.offset += bytes.len() as u64;
+        for replica in &self.replicas {
+            replica.mailbox.deliver(bytes, REPLICA_OUTPUT_LIMIT, false);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drained(replica: &Replica) -> Vec<u8> {
+        let mut out = Vec::new();
+        replica.mailbox.drain_into(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn nothing_is_kept_without_a_consumer_and_select_leads_a_new_stream() {
+        let feed = Feed::default();
+        feed.append(&[vec![b"SET".to_vec(), b"a".to_vec(), b"1".to_vec()]]);
+        assert_eq!(feed.offset(), 0);
+        let (replica, replid, offset) = feed.attach("127.0.0.1:1".into());
+        assert_eq!((replid.len(), offset), (40, 0));
+        feed.append(&[vec![b"SET".to_vec(), b"a".to_vec(), b"1".to_vec()]]);
+        feed.append(&[vec![b"DEL".to_vec(), b"a".to_vec()]]);
+        let sent = drained(&replica);
+        assert_eq!(
+            sent,
+            b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n*2\r\n$3\r\nDEL\r\n$1\r\na\r\n"
+        );
+        assert_eq!(feed.offset(), sent.len() as u64);
+        feed.detach(&replica);
+        assert!(!feed.active());
+    }
+
+    #[test]
+    fn several_commands_are_wrapped_in_multi_exec() {
+        let feed = Feed::default();
+        let (replica, _, _) = feed.attach("r".into());
+        feed.append(&[
+            vec![b"SREM".to_vec(), b"s".to_vec(), b"x".to_vec()],
+            vec![b"SREM".to_vec(), b"s".to_vec(), b"y".to_vec()],
+        ]);
+        let sent = String::from_utf8(drained(&replica)).unwrap();
+        let words: Vec<&str> = sent
+            .split("\r\n")
+            .filter(|w| !w.starts_with(['*', '$']))
+            .collect();
+        assert_eq!(
+            words,
+            ["SELECT", "0", "MULTI", "SREM", "s", "x", "SREM", "s", "y", "EXEC", ""]
+        );
+    }
+}

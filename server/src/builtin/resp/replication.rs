@@ -1,0 +1,186 @@
+//! The master side of replication: a connection that sent SYNC or PSYNC becomes a replica's link. It gets a
+//! copy of the dataset as an RDB file taken at a point of the feed ([`super::feed`]), then the feed from that
+//! point, PINGs while the feed is quiet (`repl-ping-replica-period`), and its REPLCONF ACKs are read for WAIT and INFO.
+//!
+//! The copy: every part is held, in ascending order as EXEC holds them, while the replica is registered with
+//! the feed and every key is encoded into memory ([`super::rdb`]); so no write falls between the copy and the
+//! stream, and every shard waits on its next key's lock for that long (the pause, measured in
+//! ARCHITECTURE.md). The checksum is computed on the blocking pool, and the file is sent like any reply,
+//! without holding anything. The stream that arrives meanwhile waits in the replica's mailbox, bounded by
+//! [`super::feed::REPLICA_OUTPUT_LIMIT`]: a replica that falls further behind is disconnected and counted.
+
+use std::time::{Duration, Instant};
+
+use futures_lite::AsyncReadExt;
+use pincore_resp::{CommandParser, Limits};
+
+use super::expiry::Clock;
+use super::keyspace::PARTS;
+use super::rdb;
+use super::Resp;
+use crate::framework::{Connection, ReadDeadline};
+
+/// The RDB file of the dataset as it is now, and the replica registered with the feed at that point.
+fn attach(
+    resp: &Resp,
+    addr: String,
+) -> (std::sync::Arc<super::feed::Replica>, String, u64, Vec<u8>) {
+    let keyspace = &resp.keyspace;
+    let started = Instant::now();
+    let mut held = keyspace.lock_parts((0..PARTS).collect());
+    let (replica, replid, offset) = keyspace.feed.attach(addr);
+    let (mut keys, mut expires) = (0, 0);
+    held.for_each_store(|s| {
+        keys += s.len();
+        expires += s.expiring();
+    });
+    let clock = Clock::now();
+    let origin = rdb::Origin {
+        replid: &replid,
+        offset,
+    };
+    let mut file = rdb::begin(&origin, keys, expires, clock.unix_ms());
+    let now = clock.instant();
+    held.for_each_store(|store| rdb::put_store(&mut file, store, now, &clock));
+    drop(held);
+    tracing::info!(
+        keys,
+        bytes = file.len(),
+        paused_ms = started.elapsed().as_millis() as u64,
+        "replica attached: dataset copied under every part's lock"
+    );
+    (replica, replid, offset, file)
+}
+
+/// Serves the replica link on `conn` after SYNC (`psync` false) or PSYNC, until it closes, falls too far
+/// behind or the server drains. `listening_port` is what the replica's REPLCONF said.
+pub async fn serve_replica(
+    resp: &Resp,
+    conn: &mut Connection<Resp>,
+    deadline: &ReadDeadline,
+    psync: bool,
+    listening_port: u16,
+) {
+    let ctx = conn.context().clone();
+    let addr = conn.peer().to_string();
+    let (replica, replid, offset, file) = attach(resp, addr);
+    replica.port.store(
+        u64::from(listening_port),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    struct Detach<'a>(&'a Resp, std::sync::Arc<super::feed::Replica>);
+    impl Drop for Detach<'_> {
+        fn drop(&mut self) {
+            self.0.keyspace.feed.detach(&self.1);
+        }
+    }
+    let _detach = Detach(resp, replica.clone());
+    // A replica reads at its own pace: no idle deadline on this link.
+    deadline.set(Instant::now() + Duration::from_secs(365 * 24 * 3600));
+    let file = ctx.spawn_blocking(move || rdb::finish(file)).await;
+    let mut head = Vec::new();
+    if psync {
+        head.extend_from_slice(format!("+FULLRESYNC {replid} {offset}\r\n").as_bytes());
+    }
+    head.extend_from_slice(format!("${}\r\n", file.len()).as_bytes());
+    let within = ctx.config().timeouts.idle();
+    if conn.write(&head, within).await.is_err() || conn.write(&file, within).await.is_err() {
+        return;
+    }
+    drop(file);
+    let mut input = vec![0u8; 16 * 1024];
+    let mut filled = 0;
+    let mut parser = CommandParser::new();
+    let limits = Limits {
+        max_bulk_len: 1024,
+        max_array_len: 16,
+        max_inline_len: 1024,
+    };
+    let mut out = Vec::new();
+    let mut last_sent = Instant::now();
+    loop {
+        if ctx.draining() {
+            break;
+        }
+        if replica.mailbox.drain_into(&mut out).is_err() {
+            resp.keyspace
+                .feed
+                .slow_disconnected
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            ctx.error("replica_output_limit");
+            tracing::warn!(
+                "replica {} disconnected: its pending stream passed 256 MiB",
+                conn.peer()
+            );
+            break;
+        }
+        if !out.is_empty() {
+            if conn.write(&out, within).await.is_err() {
+                break;
+            }
+            replica.mailbox.written();
+            out.clear();
+            last_sent = Instant::now();
+            continue;
+        }
+        let quiet_until = last_sent + resp.keyspace.feed.ping_period();
+        let stream = conn.stream();
+        let woke = futures_lite::future::or(
+            async { Some(stream.read(&mut input[filled..]).await) },
+            async {
+                futures_lite::future::or(replica.mailbox.arrival(), async {
+                    glommio::timer::sleep(quiet_until.saturating_duration_since(Instant::now()))
+                        .await
+                })
+                .await;
+                None
+            },
+        );
+        let woke = futures_lite::future::or(woke, async {
+            ctx.drained().await;
+            None
+        })
+        .await;
+        match woke {
+            None => {
+                if Instant::now() >= quiet_until {
+                    resp.keyspace.feed.append_each([vec![b"PING".to_vec()]]);
+                    last_sent = Instant::now();
+                }
+            }
+            Some(Ok(0) | Err(_)) => break,
+            Some(Ok(n)) => {
+                filled += n;
+                let mut pos = 0;
+                loop {
+                    match parser.parse(&input[pos..filled], &limits) {
+                        Ok(Some(consumed)) => {
+                            let args = parser.args();
+                            let command = &input[pos..pos + consumed];
+                            let arg = |i: usize| args.get(i).map(|r| &command[r.clone()]);
+                            if arg(0).is_some_and(|a| a.eq_ignore_ascii_case(b"REPLCONF"))
+                                && arg(1).is_some_and(|a| a.eq_ignore_ascii_case(b"ACK"))
+                            {
+                                let acked = arg(2)
+                                    .and_then(|a| std::str::from_utf8(a).ok()?.parse::<u64>().ok());
+                                if let Some(acked) = acked {
+                                    replica
+                                        .acked
+                                        .store(acked, std::sync::atomic::Ordering::Relaxed);
+                                }
+                            }
+                            pos += consumed;
+                        }
+                        Ok(None) => break,
+                        Err(_) => return,
+                    }
+                }
+                input.copy_within(pos..filled, 0);
+                filled -= pos;
+                if filled == input.len() {
+                    return;
+                }
+            }
+        }
+    }
+}

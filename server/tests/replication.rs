@@ -1,0 +1,246 @@
+//! Replication to a real redis-server: `redis-server --replicaof` pincore-server loads the dataset pincore
+//! sends after SYNC (an RDB file) and then follows its stream, so it ends up holding what pincore holds: every
+//! key, type, value and TTL, whether written before the replica attached or after.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use pincore_resp::{parse_reply, Limits, Reply};
+use pincore_testkit::{command, require};
+use support::{spawn_redis, Client, Redis, Server};
+
+fn call(c: &mut Client, args: &[&str]) -> Vec<u8> {
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    let reply = c.call(&args);
+    assert!(
+        !reply.starts_with(b"-"),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&reply)
+    );
+    reply
+}
+
+/// Strings (some with TTLs), hashes, lists, sets and sorted sets, small and large, under `prefix`.
+fn fill(c: &mut Client, prefix: &str) {
+    for i in 0..50 {
+        let key = format!("{prefix}:s:{i}");
+        call(c, &["SET", &key, &format!("value {i}")]);
+        if i % 3 == 0 {
+            call(c, &["EXPIRE", &key, &(1000 + i).to_string()]);
+        }
+    }
+    call(c, &["SET", &format!("{prefix}:ttl"), "v", "PX", "500000"]);
+    call(c, &["SETEX", &format!("{prefix}:setex"), "700", "v"]);
+    for i in 0..300 {
+        let n = i.to_string();
+        call(
+            c,
+            &["HSET", &format!("{prefix}:hash"), &format!("f{i}"), &n],
+        );
+        call(c, &["RPUSH", &format!("{prefix}:list"), &n]);
+        call(c, &["SADD", &format!("{prefix}:set"), &format!("m{i}")]);
+        call(c, &["SADD", &format!("{prefix}:intset"), &n]);
+        call(
+            c,
+            &[
+                "ZADD",
+                &format!("{prefix}:zset"),
+                &format!("{}.5", i % 17),
+                &format!("m{i}"),
+            ],
+        );
+    }
+    call(c, &["HSET", &format!("{prefix}:small"), "a", "1", "b", "2"]);
+    call(
+        c,
+        &["ZADD", &format!("{prefix}:zsmall"), "1", "a", "2", "b"],
+    );
+}
+
+/// Writes whose propagation Redis rewrites (pops, float increments, relative TTLs, GETDEL).
+fn rewrite(c: &mut Client, prefix: &str) {
+    call(c, &["INCRBYFLOAT", &format!("{prefix}:float"), "1.25"]);
+    call(c, &["HINCRBYFLOAT", &format!("{prefix}:small"), "a", "0.5"]);
+    call(c, &["SPOP", &format!("{prefix}:set")]);
+    call(c, &["SPOP", &format!("{prefix}:set"), "3"]);
+    call(
+        c,
+        &[
+            "LMPOP",
+            "1",
+            &format!("{prefix}:list"),
+            "LEFT",
+            "COUNT",
+            "4",
+        ],
+    );
+    call(c, &["BLPOP", &format!("{prefix}:list"), "1"]);
+    call(
+        c,
+        &["ZMPOP", "1", &format!("{prefix}:zset"), "MAX", "COUNT", "2"],
+    );
+    call(c, &["GETEX", &format!("{prefix}:s:1"), "EX", "900"]);
+    call(c, &["GETDEL", &format!("{prefix}:s:2")]);
+    call(c, &["EXPIRE", &format!("{prefix}:s:4"), "-1"]);
+    call(c, &["MULTI"]);
+    call(c, &["SET", &format!("{prefix}:tx1"), "a"]);
+    call(c, &["INCR", &format!("{prefix}:tx2")]);
+    call(c, &["EXEC"]);
+}
+
+fn parsed(reply: &[u8]) -> Reply<'_> {
+    parse_reply(reply, &Limits::default()).unwrap().unwrap().0
+}
+
+fn strings(reply: &Reply<'_>) -> Vec<Vec<u8>> {
+    match reply {
+        Reply::Array(Some(items)) => items
+            .iter()
+            .map(|i| match i {
+                Reply::Bulk(Some(b)) => b.to_vec(),
+                other => format!("{other:?}").into_bytes(),
+            })
+            .collect(),
+        other => vec![format!("{other:?}").into_bytes()],
+    }
+}
+
+fn info_field(c: &mut Client, field: &str) -> Option<String> {
+    let reply = c.call(&[b"INFO", b"replication"]);
+    let text = String::from_utf8_lossy(&reply).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
+}
+
+/// Everything a server holds, key by key: type, content in a canonical order, and TTL in seconds.
+fn contents(c: &mut Client) -> Vec<(String, String, Vec<Vec<u8>>, i64)> {
+    let mut keys = strings(&parsed(&c.call(&[b"KEYS", b"*"])));
+    keys.sort();
+    keys.into_iter()
+        .map(|key| {
+            let kind = String::from_utf8_lossy(&c.call(&[b"TYPE", &key]))
+                .trim()
+                .to_string();
+            let mut value = match kind.as_str() {
+                "+string" => strings(&parsed(&c.call(&[b"MGET", &key]))),
+                "+hash" => strings(&parsed(&c.call(&[b"HGETALL", &key]))),
+                "+list" => strings(&parsed(&c.call(&[b"LRANGE", &key, b"0", b"-1"]))),
+                "+set" => strings(&parsed(&c.call(&[b"SMEMBERS", &key]))),
+                "+zset" => strings(&parsed(&c.call(&[
+                    b"ZRANGE",
+                    &key,
+                    b"0",
+                    b"-1",
+                    b"WITHSCORES",
+                ]))),
+                other => panic!("unexpected type {other}"),
+            };
+            if kind == "+hash" {
+                let mut pairs: Vec<Vec<u8>> = value.chunks(2).map(|p| p.concat()).collect();
+                pairs.sort();
+                value = pairs;
+            } else if kind == "+set" {
+                value.sort();
+            }
+            let ttl = match parsed(&c.call(&[b"TTL", &key])) {
+                Reply::Integer(n) => n,
+                other => panic!("TTL answered {other:?}"),
+            };
+            (String::from_utf8_lossy(&key).into_owned(), kind, value, ttl)
+        })
+        .collect()
+}
+
+/// Waits (at most `within`) for `done`.
+fn wait_until(within: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A redis-server replicating `pincore`, once its link is up.
+fn replica_of(pincore: &Server) -> (Redis, Client) {
+    let master_port = pincore.resp.port().to_string();
+    let (replica, addr) = spawn_redis(&["--replicaof", "127.0.0.1", &master_port]);
+    let mut client = Client::connect(addr);
+    wait_until(
+        Duration::from_secs(20),
+        "the replica's link to come up",
+        || info_field(&mut client, "master_link_status").as_deref() == Some("up"),
+    );
+    (replica, client)
+}
+
+/// Both servers hold the same keys, types and values, and TTLs within two seconds of each other.
+fn assert_same(ours: &mut Client, replica: &mut Client) {
+    let (mine, theirs) = (contents(ours), contents(replica));
+    assert_eq!(mine.len(), theirs.len(), "key counts differ");
+    for (a, b) in mine.iter().zip(&theirs) {
+        assert_eq!(
+            (&a.0, &a.1, &a.2),
+            (&b.0, &b.1, &b.2),
+            "key {} differs",
+            a.0
+        );
+        assert!(
+            (a.3 - b.3).abs() <= 2,
+            "TTL of {}: {} here, {} on the replica",
+            a.0,
+            a.3,
+            b.3
+        );
+    }
+}
+
+/// A redis-server replica of pincore-server holds what pincore holds, from before and after it attached.
+#[test]
+fn a_redis_replica_holds_what_pincore_holds() {
+    require!(command("redis-server"));
+    let pincore = Server::start();
+    let mut ours = Client::connect(pincore.resp);
+    fill(&mut ours, "before");
+    rewrite(&mut ours, "before");
+    let (_replica, mut replica) = replica_of(&pincore);
+    assert_eq!(
+        info_field(&mut ours, "connected_slaves").as_deref(),
+        Some("1")
+    );
+    fill(&mut ours, "after");
+    rewrite(&mut ours, "after");
+    call(&mut ours, &["DEL", "before:hash"]);
+    call(&mut ours, &["FLUSHALL"]);
+    fill(&mut ours, "again");
+    rewrite(&mut ours, "again");
+    let offset: u64 = info_field(&mut ours, "master_repl_offset")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(offset > 0);
+    wait_until(
+        Duration::from_secs(20),
+        "the replica to reach the master's offset",
+        || {
+            info_field(&mut replica, "master_repl_offset")
+                .and_then(|o| o.parse::<u64>().ok())
+                .is_some_and(|o| o >= offset)
+        },
+    );
+    assert_same(&mut ours, &mut replica);
+    // WAIT counts the replica once it acknowledged everything so far.
+    let waited = ours.call(&[b"WAIT", b"1", b"5000"]);
+    assert_eq!(waited, b":1\r\n");
+}
+
+/// Before the replica attached too: the RDB file alone carries every type and TTL.
+#[test]
+fn the_initial_copy_alone_carries_every_type_and_ttl() {
+    require!(command("redis-server"));
+    let pincore = Server::start();
+    let mut ours = Client::connect(pincore.resp);
+    fill(&mut ours, "only");
+    let (_replica, mut replica) = replica_of(&pincore);
+    assert_same(&mut ours, &mut replica);
+}
