@@ -371,3 +371,33 @@ fn a_raw_sync_gets_an_rdb_file_then_the_rewritten_writes() {
         ]
     );
 }
+
+/// A replica that stops reading is disconnected once `replica_max_pending_bytes` of stream wait for it, and
+/// counted; writers never wait for it.
+#[test]
+fn a_replica_that_does_not_read_is_disconnected_and_counted() {
+    let config = support::config_text(support::DEFAULT_LIMITS, support::DEFAULT_TIMEOUTS).replace(
+        "resp: {listen: 127.0.0.1:0}",
+        "resp: {listen: 127.0.0.1:0, settings: {replica_max_pending_bytes: 1048576}}",
+    );
+    let pincore = Server::start_from(&config, &[]);
+    let _link = raw_sync(&pincore);
+    let mut c = Client::connect(pincore.resp);
+    assert_eq!(info_field(&mut c, "connected_slaves").as_deref(), Some("1"));
+    let value = "x".repeat(100_000);
+    wait_until(
+        Duration::from_secs(20),
+        "the replica to be disconnected",
+        || {
+            for _ in 0..20 {
+                call(&mut c, &["SET", "big", &value]);
+            }
+            info_field(&mut c, "slow_replicas_disconnected").as_deref() == Some("1")
+        },
+    );
+    wait_until(Duration::from_secs(5), "the replica to be gone", || {
+        info_field(&mut c, "connected_slaves").as_deref() == Some("0")
+    });
+    let errors = "pincore_errors_total{reason=\"replica_output_limit\",shard=\"total\"}";
+    assert_eq!(pincore.metric(errors), 1.0);
+}

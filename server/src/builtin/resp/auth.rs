@@ -42,6 +42,9 @@ pub struct RespSettings {
     /// Redis's `repl-ping-replica-period`: seconds of a quiet replication stream after which a PING is
     /// sent down it (see `replication`).
     pub repl_ping_replica_period_s: u64,
+    /// The bytes of replication stream a replica may have pending (appended, not yet written to its socket)
+    /// before it is disconnected: Redis's `client-output-buffer-limit replica` hard limit.
+    pub replica_max_pending_bytes: usize,
 }
 
 impl Default for RespSettings {
@@ -57,6 +60,7 @@ impl Default for RespSettings {
             notify_keyspace_events: String::new(),
             encodings: Encodings::default(),
             repl_ping_replica_period_s: 10,
+            replica_max_pending_bytes: super::feed::DEFAULT_REPLICA_LIMIT,
         }
     }
 }
@@ -91,6 +95,12 @@ impl Settings for RespSettings {
         self.encodings.validate()?;
         if self.repl_ping_replica_period_s == 0 {
             return Err("repl_ping_replica_period_s: 0 would ping replicas without pause; give seconds, 1 or more (default 10)".into());
+        }
+        if self.replica_max_pending_bytes == 0 {
+            return Err(format!(
+                "replica_max_pending_bytes: 0 would disconnect every replica at its first write; give the bytes a replica may have pending (default {})",
+                super::feed::DEFAULT_REPLICA_LIMIT
+            ));
         }
         if self.pubsub_max_pending_bytes == 0 {
             return Err(format!(
