@@ -57,7 +57,7 @@ print(f"{worst * 1000:.1f}")
 PY
   ping=$!
   sleep 1
-  redis-server --port "$replica_port" --bind 127.0.0.1 --save '' --appendonly no \
+  redis-server --port "$replica_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$out" \
     --replicaof 127.0.0.1 "$port" --logfile "$out/replica.$round.log" &
   replica=$!
   pids+=("$replica")

@@ -244,3 +244,160 @@ fn the_initial_copy_alone_carries_every_type_and_ttl() {
     let (_replica, mut replica) = replica_of(&pincore);
     assert_same(&mut ours, &mut replica);
 }
+
+/// A connection that sent SYNC, past the RDB file (checked: its header and its checksum).
+fn raw_sync(pincore: &Server) -> std::net::TcpStream {
+    use std::io::{Read, Write};
+    let mut link = pincore.connect();
+    link.write_all(b"SYNC\r\n").unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n") {
+        link.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let len: usize = String::from_utf8_lossy(&head[1..head.len() - 2])
+        .parse()
+        .unwrap();
+    let mut file = vec![0u8; len];
+    link.read_exact(&mut file).unwrap();
+    assert!(file.starts_with(b"REDIS0010"), "{:?}", &file[..9]);
+    let crc = crc::Crc::<u64>::new(&crc::CRC_64_REDIS).checksum(&file[..len - 8]);
+    assert_eq!(crc.to_le_bytes(), file[len - 8..]);
+    link
+}
+
+/// Reads `link` until the command `until` arrived (at most 10 s): every command so far.
+fn read_stream_until(link: &mut std::net::TcpStream, until: &str) -> Vec<String> {
+    use std::io::Read;
+    let mut stream = Vec::new();
+    link.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !commands_in(&stream).iter().any(|c| c == until) {
+        assert!(
+            Instant::now() < deadline,
+            "stream so far: {:?}",
+            commands_in(&stream)
+        );
+        let mut buf = [0u8; 4096];
+        if let Ok(n) = link.read(&mut buf) {
+            stream.extend_from_slice(&buf[..n]);
+        }
+    }
+    commands_in(&stream)
+}
+
+/// A quiet stream sends PING every `repl-ping-replica-period` seconds, a setting CONFIG SET changes live.
+#[test]
+fn a_quiet_stream_pings_at_the_configured_period() {
+    let pincore = Server::start();
+    let mut c = Client::connect(pincore.resp);
+    call(&mut c, &["CONFIG", "SET", "repl-ping-replica-period", "1"]);
+    let period = c.call(&[b"CONFIG", b"GET", b"repl-ping-replica-period"]);
+    assert!(String::from_utf8_lossy(&period).ends_with("\r\n1\r\n"));
+    let mut link = raw_sync(&pincore);
+    let started = Instant::now();
+    let commands = read_stream_until(&mut link, "PING");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(commands, ["SELECT 0", "PING"]);
+}
+
+/// The complete commands at the front of `stream` (RESP arrays of bulk strings), each as its words.
+fn commands_in(stream: &[u8]) -> Vec<String> {
+    let mut commands = Vec::new();
+    let mut at = 0;
+    while let Ok(Some((reply, used))) = parse_reply(&stream[at..], &Limits::default()) {
+        let words: Vec<String> = strings(&reply)
+            .iter()
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+            .collect();
+        commands.push(words.join(" "));
+        at += used;
+    }
+    commands
+}
+
+/// What a raw SYNC receives: an RDB file with a valid checksum, then the writes as Redis 7.0 propagates
+/// them: `SELECT 0` first, relative TTLs made absolute, EXEC as MULTI/EXEC, nothing for a write that changed
+/// nothing, and a key that expired as a DEL of its own.
+#[test]
+fn a_raw_sync_gets_an_rdb_file_then_the_rewritten_writes() {
+    let pincore = Server::start();
+    let mut link = raw_sync(&pincore);
+
+    let mut c = Client::connect(pincore.resp);
+    call(&mut c, &["SET", "k", "v", "EX", "100"]);
+    call(&mut c, &["DEL", "missing"]);
+    call(&mut c, &["MULTI"]);
+    call(&mut c, &["INCR", "a"]);
+    call(&mut c, &["GET", "a"]);
+    call(&mut c, &["INCR", "b"]);
+    call(&mut c, &["EXEC"]);
+    call(&mut c, &["SET", "x", "1", "PX", "1"]);
+    std::thread::sleep(Duration::from_millis(20));
+    call(&mut c, &["GET", "x"]);
+    call(&mut c, &["SET", "last", "1"]);
+    let commands = read_stream_until(&mut link, "SET last 1");
+    let shapes: Vec<String> = commands
+        .iter()
+        .map(|c| match c.split_once(" PXAT ") {
+            Some((head, ms)) => {
+                assert!(
+                    ms.parse::<u64>().is_ok_and(|ms| ms > 1_700_000_000_000),
+                    "{c}"
+                );
+                format!("{head} PXAT <ms>")
+            }
+            None => c.clone(),
+        })
+        .collect();
+    assert_eq!(
+        shapes,
+        [
+            "SELECT 0",
+            "SET k v PXAT <ms>",
+            "MULTI",
+            "INCR a",
+            "INCR b",
+            "EXEC",
+            "SET x 1 PXAT <ms>",
+            "DEL x",
+            "SET last 1"
+        ]
+    );
+}
+
+/// A replica that stops reading is disconnected once `replica_max_pending_bytes` of stream wait for it, and
+/// counted; writers never wait for it.
+#[test]
+fn a_replica_that_does_not_read_is_disconnected_and_counted() {
+    let config = support::config_text(support::DEFAULT_LIMITS, support::DEFAULT_TIMEOUTS).replace(
+        "resp: {listen: 127.0.0.1:0}",
+        "resp: {listen: 127.0.0.1:0, settings: {replica_max_pending_bytes: 1048576}}",
+    );
+    let pincore = Server::start_from(&config, &[]);
+    let _link = raw_sync(&pincore);
+    let mut c = Client::connect(pincore.resp);
+    assert_eq!(info_field(&mut c, "connected_slaves").as_deref(), Some("1"));
+    let value = "x".repeat(100_000);
+    wait_until(
+        Duration::from_secs(20),
+        "the replica to be disconnected",
+        || {
+            for _ in 0..20 {
+                call(&mut c, &["SET", "big", &value]);
+            }
+            info_field(&mut c, "slow_replicas_disconnected").as_deref() == Some("1")
+        },
+    );
+    wait_until(Duration::from_secs(5), "the replica to be gone", || {
+        info_field(&mut c, "connected_slaves").as_deref() == Some("0")
+    });
+    let errors = "pincore_errors_total{reason=\"replica_output_limit\",shard=\"total\"}";
+    assert_eq!(pincore.metric(errors), 1.0);
+}

@@ -45,6 +45,9 @@ pub struct RespSettings {
     /// Redis's `repl-ping-replica-period`: seconds of a quiet replication stream after which a PING is
     /// sent down it (see `replication`).
     pub repl_ping_replica_period_s: u64,
+    /// The bytes of replication stream a replica may have pending (appended, not yet written to its socket)
+    /// before it is disconnected: Redis's `client-output-buffer-limit replica` hard limit.
+    pub replica_max_pending_bytes: usize,
 }
 
 impl Default for RespSettings {
@@ -61,6 +64,7 @@ impl Default for RespSettings {
             encodings: Encodings::default(),
             tracking_table_max_keys: super::tracking::DEFAULT_MAX_KEYS,
             repl_ping_replica_period_s: 10,
+            replica_max_pending_bytes: super::feed::DEFAULT_REPLICA_LIMIT,
         }
     }
 }
@@ -95,6 +99,12 @@ impl Settings for RespSettings {
         self.encodings.validate()?;
         if self.repl_ping_replica_period_s == 0 {
             return Err("repl_ping_replica_period_s: 0 would ping replicas without pause; give seconds, 1 or more (default 10)".into());
+        }
+        if self.replica_max_pending_bytes == 0 {
+            return Err(format!(
+                "replica_max_pending_bytes: 0 would disconnect every replica at its first write; give the bytes a replica may have pending (default {})",
+                super::feed::DEFAULT_REPLICA_LIMIT
+            ));
         }
         if self.pubsub_max_pending_bytes == 0 {
             return Err(format!(

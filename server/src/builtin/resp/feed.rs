@@ -20,9 +20,9 @@ use pincore_resp::reply::Protocol;
 use super::pubsub::Mailbox;
 use super::random::random_u64;
 
-/// What a replica may have pending (its stream not yet written to it) before it is disconnected: Redis's
-/// default hard `client-output-buffer-limit` for replicas.
-pub const REPLICA_OUTPUT_LIMIT: usize = 256 * 1024 * 1024;
+/// What a replica may have pending (its stream not yet written to it) before it is disconnected, unless
+/// `replica_max_pending_bytes` says otherwise: Redis's default hard `client-output-buffer-limit` for replicas.
+pub const DEFAULT_REPLICA_LIMIT: usize = 256 * 1024 * 1024;
 
 /// One command as propagated: its arguments, the name first.
 pub type Command = Vec<Vec<u8>>;
@@ -32,8 +32,10 @@ pub struct Feed {
     /// Attached replicas: the one load a write pays when there are none.
     consumers: AtomicUsize,
     state: Mutex<State>,
-    /// Replicas disconnected because their pending stream passed [`REPLICA_OUTPUT_LIMIT`].
+    /// Replicas disconnected because their pending stream passed the limit.
     pub slow_disconnected: AtomicU64,
+    /// `replica_max_pending_bytes`.
+    limit: AtomicUsize,
     /// `repl-ping-replica-period`, in seconds.
     ping_period_s: AtomicU64,
 }
@@ -74,6 +76,7 @@ impl Default for Feed {
             }),
             slow_disconnected: AtomicU64::new(0),
             ping_period_s: AtomicU64::new(10),
+            limit: AtomicUsize::new(DEFAULT_REPLICA_LIMIT),
         }
     }
 }
@@ -123,7 +126,7 @@ impl Feed {
         if wrap {
             encode_command(&mut out, &[b"EXEC"]);
         }
-        state.deliver(&out);
+        state.deliver(&out, self.limit.load(Ordering::Relaxed));
     }
 
     /// Appends one command on its own, never wrapped (expiry and eviction DELs, PUBLISH, PING).
@@ -177,6 +180,11 @@ impl Feed {
         }
     }
 
+    /// Sets what a replica may have pending before it is disconnected.
+    pub fn set_limit(&self, bytes: usize) {
+        self.limit.store(bytes, Ordering::Relaxed);
+    }
+
     /// Sets how long the stream may be quiet before a PING goes down it.
     pub fn set_ping_period(&self, seconds: u64) {
         self.ping_period_s.store(seconds.max(1), Ordering::Relaxed);
@@ -203,10 +211,10 @@ impl Feed {
 }
 
 impl State {
-    fn deliver(&mut self, bytes: &[u8]) {
+    fn deliver(&mut self, bytes: &[u8], limit: usize) {
         self.offset += bytes.len() as u64;
         for replica in &self.replicas {
-            replica.mailbox.deliver(bytes, REPLICA_OUTPUT_LIMIT, false);
+            replica.mailbox.deliver(bytes, limit, false);
         }
     }
 }

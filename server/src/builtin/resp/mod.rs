@@ -152,6 +152,9 @@ impl Service for Resp {
         self.keyspace
             .feed
             .set_ping_period(settings.repl_ping_replica_period_s);
+        self.keyspace
+            .feed
+            .set_limit(settings.replica_max_pending_bytes);
     }
 
     /// The keyspace passes to a successor as a snapshot (the format of SAVE) in the handoff's state

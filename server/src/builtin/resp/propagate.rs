@@ -29,7 +29,7 @@ pub fn of(
     reply: &[u8],
     now: Instant,
 ) -> Vec<Command> {
-    let changed = changes(held) != before;
+    let changed = changes(held) != before && !answered_no_change(name, reply);
     if !changed && !effective_all_the_same(name, args, reply) {
         return Vec::new();
     }
@@ -56,6 +56,25 @@ fn effective_all_the_same(name: &str, args: &[&[u8]], reply: &[u8]) -> bool {
         }
         _ => false,
     }
+}
+
+/// Writes whose `:0` says they changed nothing, though the store was touched (a collection is opened for
+/// change before it is known whether the member is there): Redis propagates none of them.
+fn answered_no_change(name: &str, reply: &[u8]) -> bool {
+    reply == b":0\r\n"
+        && matches!(
+            name,
+            "sadd"
+                | "srem"
+                | "smove"
+                | "hsetnx"
+                | "hdel"
+                | "zrem"
+                | "lrem"
+                | "setnx"
+                | "msetnx"
+                | "persist"
+        )
 }
 
 /// Propagates what the held parts expired or evicted on their own, before the commands that found them so.
@@ -500,6 +519,16 @@ mod tests {
             &[b"FLUSHALL"],
             b"+OK\r\n"
         ));
+    }
+
+    #[test]
+    fn a_zero_answer_is_no_change_only_where_it_means_so() {
+        assert!(answered_no_change("sadd", b":0\r\n"));
+        assert!(answered_no_change("hsetnx", b":0\r\n"));
+        assert!(!answered_no_change("sadd", b":1\r\n"));
+        // HSET and ZADD answer the fields or members added; updating existing ones is a change.
+        assert!(!answered_no_change("hset", b":0\r\n"));
+        assert!(!answered_no_change("zadd", b":0\r\n"));
     }
 
     #[test]

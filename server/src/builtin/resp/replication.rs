@@ -7,7 +7,7 @@
 //! stream, and every shard waits on its next key's lock for that long (the pause, measured in
 //! ARCHITECTURE.md). The checksum is computed on the blocking pool, and the file is sent like any reply,
 //! without holding anything. The stream that arrives meanwhile waits in the replica's mailbox, bounded by
-//! [`super::feed::REPLICA_OUTPUT_LIMIT`]: a replica that falls further behind is disconnected and counted.
+//! `replica_max_pending_bytes`: a replica that falls further behind is disconnected and counted.
 
 use std::time::{Duration, Instant};
 
@@ -50,6 +50,20 @@ fn attach(
         "replica attached: dataset copied under every part's lock"
     );
     (replica, replid, offset, file)
+}
+
+/// A replica whose pending stream passed `replica_max_pending_bytes`: counted (INFO's
+/// `slow_replicas_disconnected`, `pincore_errors_total{reason="replica_output_limit"}`) and disconnected.
+fn too_slow(resp: &Resp, conn: &Connection<Resp>) {
+    resp.keyspace
+        .feed
+        .slow_disconnected
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    conn.context().error("replica_output_limit");
+    tracing::warn!(
+        "replica {} disconnected: its pending stream passed services.resp.settings.replica_max_pending_bytes",
+        conn.peer()
+    );
 }
 
 /// Serves the replica link on `conn` after SYNC (`psync` false) or PSYNC, until it closes, falls too far
@@ -103,20 +117,26 @@ pub async fn serve_replica(
             break;
         }
         if replica.mailbox.drain_into(&mut out).is_err() {
-            resp.keyspace
-                .feed
-                .slow_disconnected
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            ctx.error("replica_output_limit");
-            tracing::warn!(
-                "replica {} disconnected: its pending stream passed 256 MiB",
-                conn.peer()
-            );
+            too_slow(resp, conn);
             break;
         }
         if !out.is_empty() {
-            if conn.write(&out, within).await.is_err() {
-                break;
+            // Given up as soon as the replica falls too far behind, not after the write timeout.
+            let written = futures_lite::future::or(
+                async { Some(conn.write(&out, within).await.is_ok()) },
+                async {
+                    replica.mailbox.overflow().await;
+                    None
+                },
+            )
+            .await;
+            match written {
+                Some(true) => {}
+                Some(false) => break,
+                None => {
+                    too_slow(resp, conn);
+                    break;
+                }
             }
             replica.mailbox.written();
             out.clear();
