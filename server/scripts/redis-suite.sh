@@ -41,7 +41,6 @@ done
 # tests that make it one (REPLICAOF) or that need a replica's stale state or min-replicas-to-write stay out.
 needs_replication=(
   'unit/multi|MULTI / EXEC with REPLICAOF'
-  'unit/multi|exec with write commands and state change'  # min-replicas-to-write
   'unit/multi|exec with read commands and stale replica state change'  # REPLICAOF
 )
 # Scripting (EVAL, FUNCTION) and streams (XADD, XGROUP, ...), which pincore-server does not implement.

@@ -401,3 +401,58 @@ fn a_replica_that_does_not_read_is_disconnected_and_counted() {
     let errors = "pincore_errors_total{reason=\"replica_output_limit\",shard=\"total\"}";
     assert_eq!(pincore.metric(errors), 1.0);
 }
+
+/// `min-replicas-to-write`: writes, and transactions that write, are refused while too few replicas
+/// acknowledged within `min-replicas-max-lag`, and run again once a replica follows; reads always run.
+#[test]
+fn writes_wait_for_enough_good_replicas() {
+    require!(command("redis-server"));
+    let pincore = Server::start();
+    let mut ours = Client::connect(pincore.resp);
+    call(&mut ours, &["SET", "counter", "1"]);
+    call(&mut ours, &["CONFIG", "SET", "min-replicas-to-write", "1"]);
+    assert_eq!(
+        ours.call(&[b"CONFIG", b"GET", b"min-slaves-to-write"]),
+        b"*2\r\n$19\r\nmin-slaves-to-write\r\n$1\r\n1\r\n"
+    );
+    assert_eq!(
+        ours.call(&[b"INCR", b"counter"]),
+        b"-NOREPLICAS Not enough good replicas to write.\r\n"
+    );
+    assert_eq!(ours.call(&[b"GET", b"counter"]), b"$1\r\n1\r\n");
+    // A transaction queued before the rule applied is refused whole at EXEC.
+    call(&mut ours, &["CONFIG", "SET", "min-replicas-to-write", "0"]);
+    call(&mut ours, &["MULTI"]);
+    assert_eq!(ours.call(&[b"INCR", b"counter"]), b"+QUEUED\r\n");
+    let mut other = Client::connect(pincore.resp);
+    call(&mut other, &["CONFIG", "SET", "min-replicas-to-write", "1"]);
+    assert_eq!(
+        ours.call(&[b"EXEC"]),
+        b"-EXECABORT Transaction discarded because of: NOREPLICAS Not enough good replicas to write.\r\n"
+    );
+    assert_eq!(ours.call(&[b"GET", b"counter"]), b"$1\r\n1\r\n");
+    // With a replica that acknowledges (redis-server sends REPLCONF ACK every second), writes run.
+    let (_replica, mut replica) = replica_of(&pincore);
+    wait_until(
+        Duration::from_secs(10),
+        "the replica to count as good",
+        || info_field(&mut ours, "min_slaves_good_slaves").as_deref() == Some("1"),
+    );
+    assert_eq!(ours.call(&[b"INCR", b"counter"]), b":2\r\n");
+    wait_until(
+        Duration::from_secs(10),
+        "the replica to apply the INCR",
+        || replica.call(&[b"GET", b"counter"]) == b"$1\r\n2\r\n",
+    );
+    // A bad value is refused with the parameter named, and changes nothing.
+    let refused = ours.call(&[b"CONFIG", b"SET", b"min-replicas-max-lag", b"soon"]);
+    assert!(
+        refused.starts_with(b"-ERR"),
+        "{}",
+        String::from_utf8_lossy(&refused)
+    );
+    assert_eq!(
+        ours.call(&[b"CONFIG", b"GET", b"min-replicas-max-lag"]),
+        b"*2\r\n$20\r\nmin-replicas-max-lag\r\n$2\r\n10\r\n"
+    );
+}

@@ -45,6 +45,11 @@ pub struct RespSettings {
     /// Redis's `repl-ping-replica-period`: seconds of a quiet replication stream after which a PING is
     /// sent down it (see `replication`).
     pub repl_ping_replica_period_s: u64,
+    /// Redis's `min-replicas-to-write`: writes are refused (`-NOREPLICAS`) while fewer replicas acknowledged
+    /// within `min_replicas_max_lag_s`; 0 (the default) never refuses.
+    pub min_replicas_to_write: usize,
+    /// Redis's `min-replicas-max-lag`, in seconds (default 10).
+    pub min_replicas_max_lag_s: u64,
     /// The bytes of replication stream a replica may have pending (appended, not yet written to its socket)
     /// before it is disconnected: Redis's `client-output-buffer-limit replica` hard limit.
     pub replica_max_pending_bytes: usize,
@@ -64,6 +69,8 @@ impl Default for RespSettings {
             encodings: Encodings::default(),
             tracking_table_max_keys: super::tracking::DEFAULT_MAX_KEYS,
             repl_ping_replica_period_s: 10,
+            min_replicas_to_write: 0,
+            min_replicas_max_lag_s: 10,
             replica_max_pending_bytes: super::feed::DEFAULT_REPLICA_LIMIT,
         }
     }

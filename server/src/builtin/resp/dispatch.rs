@@ -176,6 +176,11 @@ pub fn dispatch(
             queue(resp, session, spec, command, args, now, out);
             break 'run Dispatched::Queued;
         }
+        if spec.flags & flag::WRITE != 0 && resp.keyspace.feed.refuses_writes() {
+            resp.count_rejected(command);
+            reply::error(out, super::feed::NOREPLICAS);
+            break 'run Dispatched::Written;
+        }
         if spec.flags & flag::DENYOOM != 0 && !resp.make_room(now) {
             resp.count_rejected(command);
             reply::error(out, OOM);

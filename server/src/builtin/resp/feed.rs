@@ -38,7 +38,16 @@ pub struct Feed {
     limit: AtomicUsize,
     /// `repl-ping-replica-period`, in seconds.
     ping_period_s: AtomicU64,
+    /// `min-replicas-to-write`: writes are refused while fewer replicas are good (0: never refused).
+    min_replicas: AtomicUsize,
+    /// `min-replicas-max-lag`: a replica is good if it acknowledged within this many seconds.
+    max_lag_s: AtomicU64,
+    /// What `acked_at` counts from.
+    epoch: std::time::Instant,
 }
+
+/// The error a write gets while too few replicas are good (`min-replicas-to-write`), as Redis words it.
+pub const NOREPLICAS: &[u8] = b"NOREPLICAS Not enough good replicas to write.";
 
 struct State {
     /// Redis's `master_replid`: 40 hex digits, new for each process.
@@ -57,6 +66,8 @@ pub struct Replica {
     pub acked: AtomicU64,
     /// Its REPLCONF listening-port, for INFO.
     pub port: AtomicU64,
+    /// When it last acknowledged (or attached), in milliseconds from the feed's epoch.
+    acked_at_ms: AtomicU64,
     pub addr: String,
 }
 
@@ -76,6 +87,9 @@ impl Default for Feed {
             }),
             slow_disconnected: AtomicU64::new(0),
             ping_period_s: AtomicU64::new(10),
+            min_replicas: AtomicUsize::new(0),
+            max_lag_s: AtomicU64::new(10),
+            epoch: std::time::Instant::now(),
             limit: AtomicUsize::new(DEFAULT_REPLICA_LIMIT),
         }
     }
@@ -85,8 +99,10 @@ impl Default for Feed {
 pub struct Status {
     pub replid: String,
     pub offset: u64,
-    /// (address, listening port, acknowledged offset) of each replica.
-    pub replicas: Vec<(String, u64, u64)>,
+    /// (address, listening port, acknowledged offset, seconds since it acknowledged) of each replica.
+    pub replicas: Vec<(String, u64, u64, u64)>,
+    /// Replicas that acknowledged within `min-replicas-max-lag` (`min_slaves_good_slaves`).
+    pub good: usize,
 }
 
 impl Feed {
@@ -143,6 +159,7 @@ impl Feed {
             mailbox: Mailbox::new(Protocol::Resp2),
             acked: AtomicU64::new(0),
             port: AtomicU64::new(0),
+            acked_at_ms: AtomicU64::new(self.now_ms()),
             addr,
         });
         let mut state = self.state();
@@ -162,6 +179,7 @@ impl Feed {
     }
 
     pub fn status(&self) -> Status {
+        let now = self.now_ms();
         let state = self.state();
         Status {
             replid: state.replid.clone(),
@@ -174,10 +192,52 @@ impl Feed {
                         r.addr.clone(),
                         r.port.load(Ordering::Relaxed),
                         r.acked.load(Ordering::Relaxed),
+                        now.saturating_sub(r.acked_at_ms.load(Ordering::Relaxed)) / 1000,
                     )
                 })
                 .collect(),
+            good: self.good(&state, now),
         }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Replicas that acknowledged within `min-replicas-max-lag`.
+    fn good(&self, state: &State, now: u64) -> usize {
+        let lag_ms = self.max_lag_s.load(Ordering::Relaxed).saturating_mul(1000);
+        state
+            .replicas
+            .iter()
+            .filter(|r| now.saturating_sub(r.acked_at_ms.load(Ordering::Relaxed)) <= lag_ms)
+            .count()
+    }
+
+    /// Records a replica's REPLCONF ACK.
+    pub fn acknowledge(&self, replica: &Replica, offset: u64) {
+        replica.acked.store(offset, Ordering::Relaxed);
+        replica.acked_at_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// Sets `min-replicas-to-write` and `min-replicas-max-lag`.
+    pub fn set_min_replicas(&self, replicas: usize, max_lag_s: u64) {
+        self.min_replicas.store(replicas, Ordering::Relaxed);
+        self.max_lag_s.store(max_lag_s, Ordering::Relaxed);
+    }
+
+    /// Whether writes are refused now: fewer good replicas than `min-replicas-to-write`. One relaxed load
+    /// when that is 0, the default.
+    #[inline]
+    pub fn refuses_writes(&self) -> bool {
+        let wanted = self.min_replicas.load(Ordering::Relaxed);
+        wanted > 0 && self.refuses_below(wanted)
+    }
+
+    #[cold]
+    fn refuses_below(&self, wanted: usize) -> bool {
+        let now = self.now_ms();
+        self.good(&self.state(), now) < wanted
     }
 
     /// Sets what a replica may have pending before it is disconnected.

@@ -249,12 +249,15 @@ pub fn render(resp: &Resp, requested: &[String], snapshots: &[ShardSnapshot]) ->
                     "# Replication\r\nrole:master\r\nconnected_slaves:{}\r\n",
                     status.replicas.len()
                 );
-                for (i, (addr, port, acked)) in status.replicas.iter().enumerate() {
+                for (i, (addr, port, acked, lag)) in status.replicas.iter().enumerate() {
                     let ip = addr.rsplit_once(':').map_or(addr.as_str(), |(ip, _)| ip);
                     let _ = write!(
                         out,
-                        "slave{i}:ip={ip},port={port},state=online,offset={acked},lag=0\r\n"
+                        "slave{i}:ip={ip},port={port},state=online,offset={acked},lag={lag}\r\n"
                     );
+                }
+                if resp.ctx.settings().min_replicas_to_write > 0 {
+                    let _ = write!(out, "min_slaves_good_slaves:{}\r\n", status.good);
                 }
                 let _ = write!(
                     out,

@@ -152,6 +152,10 @@ impl Service for Resp {
         self.keyspace
             .feed
             .set_ping_period(settings.repl_ping_replica_period_s);
+        self.keyspace.feed.set_min_replicas(
+            settings.min_replicas_to_write,
+            settings.min_replicas_max_lag_s,
+        );
         self.keyspace
             .feed
             .set_limit(settings.replica_max_pending_bytes);

@@ -184,9 +184,7 @@ pub async fn serve_replica(
                                 let acked = arg(2)
                                     .and_then(|a| std::str::from_utf8(a).ok()?.parse::<u64>().ok());
                                 if let Some(acked) = acked {
-                                    replica
-                                        .acked
-                                        .store(acked, std::sync::atomic::Ordering::Relaxed);
+                                    resp.keyspace.feed.acknowledge(&replica, acked);
                                 }
                             }
                             pos += consumed;

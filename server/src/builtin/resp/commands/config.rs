@@ -42,13 +42,15 @@ enum Parameter {
     ListDepth,
     TrackingTableMaxKeys,
     ReplPingPeriod,
+    MinReplicas,
+    MinReplicasLag,
     /// One of Redis's parameters for what pincore-server does not have: an index in [`INERT`].
     Inert(usize),
 }
 
 /// Redis's names, in the order CONFIG GET lists matches; the `ziplist` names Redis 7.0 still accepts come
 /// after the names they stand for, so a pattern lists each parameter once.
-const PARAMETERS: [(&str, Parameter); 29] = [
+const PARAMETERS: [(&str, Parameter); 33] = [
     ("maxmemory", Parameter::MaxMemory),
     ("maxmemory-policy", Parameter::MaxMemoryPolicy),
     ("timeout", Parameter::Timeout),
@@ -71,6 +73,8 @@ const PARAMETERS: [(&str, Parameter); 29] = [
     ("list-max-listpack-size", Parameter::ListSize),
     ("list-compress-depth", Parameter::ListDepth),
     ("repl-ping-replica-period", Parameter::ReplPingPeriod),
+    ("min-replicas-to-write", Parameter::MinReplicas),
+    ("min-replicas-max-lag", Parameter::MinReplicasLag),
     ("hash-max-ziplist-entries", Parameter::HashEntries),
     ("hash-max-ziplist-value", Parameter::HashValue),
     ("zset-max-ziplist-entries", Parameter::ZSetEntries),
@@ -78,6 +82,8 @@ const PARAMETERS: [(&str, Parameter); 29] = [
     ("list-max-ziplist-size", Parameter::ListSize),
     ("tracking-table-max-keys", Parameter::TrackingTableMaxKeys),
     ("repl-ping-slave-period", Parameter::ReplPingPeriod),
+    ("min-slaves-to-write", Parameter::MinReplicas),
+    ("min-slaves-max-lag", Parameter::MinReplicasLag),
 ];
 
 fn lookup(name: &[u8]) -> Option<Parameter> {
@@ -138,6 +144,8 @@ fn value(p: Parameter, config: &Config, settings: &RespSettings, shards: usize) 
         Parameter::ListDepth => settings.encodings.list_compress_depth.to_string(),
         Parameter::TrackingTableMaxKeys => settings.tracking_table_max_keys.to_string(),
         Parameter::ReplPingPeriod => settings.repl_ping_replica_period_s.to_string(),
+        Parameter::MinReplicas => settings.min_replicas_to_write.to_string(),
+        Parameter::MinReplicasLag => settings.min_replicas_max_lag_s.to_string(),
         Parameter::Inert(i) => INERT[i].value(),
     }
 }
@@ -235,6 +243,18 @@ fn set(
             settings.repl_ping_replica_period_s = match integer(text) {
                 Some(seconds) if seconds > 0 => seconds,
                 _ => return Err("argument must be between 1 and 2147483647 inclusive".into()),
+            };
+        }
+        Parameter::MinReplicas => {
+            settings.min_replicas_to_write = match integer(text) {
+                Some(replicas) if replicas <= i32::MAX as u64 => replicas as usize,
+                _ => return Err("argument must be between 0 and 2147483647 inclusive".into()),
+            };
+        }
+        Parameter::MinReplicasLag => {
+            settings.min_replicas_max_lag_s = match integer(text) {
+                Some(seconds) if seconds <= i32::MAX as u64 => seconds,
+                _ => return Err("argument must be between 0 and 2147483647 inclusive".into()),
             };
         }
         Parameter::HashEntries => {

@@ -86,6 +86,21 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
         reply::error(c.out, EXEC_ABORT);
         return Flow::Reply;
     }
+    // As Redis: a transaction that writes is refused whole while too few replicas are good.
+    let writes = transaction
+        .rows()
+        .any(|command| COMMANDS[command].flags & flag::WRITE != 0);
+    if writes && c.parts.keyspace().feed.refuses_writes() {
+        c.session.watching.clear(&mut c.parts);
+        counted.error_aborted.inc();
+        let text = [
+            &b"EXECABORT Transaction discarded because of: "[..],
+            super::super::feed::NOREPLICAS,
+        ]
+        .concat();
+        reply::error(c.out, &text);
+        return Flow::Reply;
+    }
     // As Redis: a transaction that may grow memory is refused whole when there is no room.
     let grows = transaction
         .rows()
