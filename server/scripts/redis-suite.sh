@@ -45,7 +45,6 @@ needs_replication=(
 )
 # Scripting (EVAL, FUNCTION) and streams (XADD, XGROUP, ...), which pincore-server does not implement.
 needs_unsupported=(
-  'unit/introspection|MONITOR supports redacting command arguments'  # MIGRATE
   'unit/multi|MULTI propagation of SCRIPT LOAD'  # scripting
   'unit/multi|MULTI propagation of EVAL'  # scripting
   'unit/multi|MULTI propagation of SCRIPT FLUSH'  # scripting
@@ -156,7 +155,7 @@ mv -f "$out/failures.txt.new" "$out/failures.txt" 2>/dev/null || : >"$out/failur
   echo "| **total** | **$total_redis** | **$total_pincore** | | | |"
   echo
   echo "Skipped in pincore-server's runs: ${#needs_replication[@]} tests that need it to be a replica and" \
-    "${#needs_unsupported[@]} that need scripting, streams or MIGRATE (listed in $0)."
+    "${#needs_unsupported[@]} that need scripting or streams (listed in $0)."
   echo
   echo "pincore-server passes $total_pincore of the $total_redis tests redis-server passes" \
     "($(python3 -c "print(round(100 * $total_pincore / max($total_redis, 1), 1))") %)."
