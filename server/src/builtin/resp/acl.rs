@@ -145,6 +145,18 @@ pub struct User {
     channels: Vec<Vec<u8>>,
 }
 
+impl super::commands::Rules for User {
+    fn check(
+        &self,
+        index: usize,
+        spec: &Spec,
+        full_name: &str,
+        args: &[&[u8]],
+    ) -> Result<(), Vec<u8>> {
+        User::check(self, index, spec, full_name, args).map_err(|denied| denied.message())
+    }
+}
+
 /// Why a command is refused, with Redis's `-NOPERM` text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Denied {

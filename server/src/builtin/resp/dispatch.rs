@@ -156,7 +156,7 @@ pub fn dispatch(
                     break 'run Dispatched::Close;
                 };
                 resp.ctx.error("noperm");
-                refuse(resp, session, spec, command, out, &denied.message());
+                refuse(resp, session, spec, command, out, &denied);
                 break 'run Dispatched::Written;
             }
         }
@@ -279,23 +279,7 @@ fn tracked(resp: &Resp, session: &mut Session, spec: &Spec, args: &[&[u8]]) {
 /// Remembers the keys of a read-only command run by a tracking connection (also for each command EXEC runs).
 fn remember_read(resp: &Resp, session: &Session, spec: &Spec, args: &[&[u8]]) {
     let keys: Vec<&[u8]> = spec.keys_of(args).collect();
-    remember_keys(resp, session, spec, &keys);
-}
-
-/// Remembers `keys` (of a command at table row `spec`) for a tracking connection, if the command reads
-/// and the connection's mode and CLIENT CACHING say so (also for the commands EXEC ran, after it).
-pub fn remember_keys(resp: &Resp, session: &Session, spec: &Spec, keys: &[&[u8]]) {
-    let Some(tracking) = &session.tracking else {
-        return;
-    };
-    if spec.flags & flag::READONLY != 0
-        && spec.flags & flag::PUBSUB == 0
-        && tracking.remembers(session.caching)
-    {
-        resp.pubsub
-            .tracking
-            .remember(session.id, keys.iter().copied(), resp.pubsub.limit());
-    }
+    super::commands::remember_keys(resp, session, spec, &keys);
 }
 
 /// Whether the connection's user may run this command (see [`super::acl`]): its cached rules are read
@@ -308,16 +292,20 @@ fn permitted(
     spec: &Spec,
     command: usize,
     args: &[&[u8]],
-) -> Result<(), Option<super::acl::Denied>> {
+) -> Result<(), Option<Vec<u8>>> {
     let version = resp.acl.version();
     if version != session.acl_version {
         let user = resp.acl.user(&session.client.user_name()).ok_or(None)?;
-        session.acl = (!user.unrestricted()).then_some(user);
+        session.acl = if user.unrestricted() {
+            None
+        } else {
+            Some(user as std::sync::Arc<dyn super::commands::Rules>)
+        };
         session.acl_version = version;
     }
     match &session.acl {
         None => Ok(()),
-        Some(user) => user
+        Some(rules) => rules
             .check(command, spec, &full_name(spec, args), args)
             .map_err(Some),
     }

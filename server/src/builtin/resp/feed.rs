@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use pincore_resp::encode_command;
 use pincore_resp::reply::Protocol;
 
-use super::pubsub::Mailbox;
+use super::mailbox::Mailbox;
 use super::random::random_u64;
 
 /// What a replica may have pending (its stream not yet written to it) before it is disconnected, unless

@@ -27,6 +27,7 @@ pub mod integer;
 pub mod keyspace;
 pub mod kv;
 pub mod lcs;
+pub mod mailbox;
 pub mod migrate;
 pub mod monitor;
 pub mod notify;

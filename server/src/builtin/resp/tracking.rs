@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use pincore_resp::reply::{self, Protocol};
 
-use super::pubsub::Mailbox;
+use super::mailbox::Mailbox;
 
 /// The bit of the keyspace-notification flags ([`super::pubsub::PubSub::raw_events`]) that says some
 /// connection tracks keys.
@@ -332,50 +332,6 @@ impl Tracking {
         for id in ids {
             state.send(id, Message::Everything, limit);
         }
-    }
-}
-
-/// A connection's own side of tracking: its options, read on every command without a lock; dropping it
-/// (tracking off, RESET, the connection closed) turns tracking off in the shared state.
-pub struct Tracked {
-    pubsub: Arc<super::pubsub::PubSub>,
-    id: u64,
-    pub options: Options,
-    /// The redirect connection is gone: shared with the shared state, which finds out.
-    pub broken: Arc<AtomicBool>,
-}
-
-impl Tracked {
-    /// Turns tracking on (or changes it) for connection `id`, whose mailbox `own` is.
-    pub fn enable(
-        pubsub: &Arc<super::pubsub::PubSub>,
-        id: u64,
-        own: &Arc<Mailbox>,
-        options: Options,
-        broken: Arc<AtomicBool>,
-    ) -> Tracked {
-        let count = pubsub.tracking.enable(id, own, options.clone(), &broken);
-        pubsub.tracking_changed(count);
-        Tracked {
-            pubsub: pubsub.clone(),
-            id,
-            options,
-            broken,
-        }
-    }
-
-    /// Whether a read-only command's keys are remembered now, given CLIENT CACHING's answer for it.
-    pub fn remembers(&self, caching: bool) -> bool {
-        let optin_allows = !self.options.optin || caching;
-        let optout_allows = !self.options.optout || !caching;
-        !self.options.bcast && optin_allows && optout_allows
-    }
-}
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        let count = self.pubsub.tracking.disable(self.id);
-        self.pubsub.tracking_changed(count);
     }
 }
 

@@ -120,12 +120,12 @@ pub struct Session {
     /// A blocking pop that found nothing: the connection waits for it before anything else.
     pub blocked: Option<super::blocking::Blocked>,
     /// CLIENT TRACKING on: the options (see [`super::tracking`]).
-    pub tracking: Option<super::tracking::Tracked>,
+    pub tracking: Option<super::pubsub::Tracked>,
     /// CLIENT CACHING yes|no, for the next command (or transaction).
     pub caching: bool,
     /// The user's rules when they restrict anything (`None`: everything allowed, nothing to check), as of
     /// the users' table version `acl_version` (0: to be read before the next command).
-    pub acl: Option<std::sync::Arc<super::acl::User>>,
+    pub acl: Option<std::sync::Arc<dyn Rules>>,
     pub acl_version: u64,
     /// SYNC or PSYNC (true) was run: the connection becomes a replica's link once its replies are out.
     pub sync: Option<bool>,
@@ -2269,6 +2269,36 @@ pub fn help(out: &mut Vec<u8>, command: &str, lines: &[&str]) {
 /// At most 128 bytes of client input, lossily as text (CR/LF are made safe by the encoder).
 pub fn printable(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&bytes[..bytes.len().min(128)]).into_owned()
+}
+
+/// What a connection's user may do, checked before each of its commands (ACL users: `acl::User` is the
+/// one implementation; the session knows it only by this, so the table does not depend on the ACL code).
+pub trait Rules: Send + Sync {
+    /// `Err` with Redis's `-NOPERM` text when the user may not run command `index` (`spec`, called
+    /// `full_name`) with `args`.
+    fn check(
+        &self,
+        index: usize,
+        spec: &Spec,
+        full_name: &str,
+        args: &[&[u8]],
+    ) -> Result<(), Vec<u8>>;
+}
+
+/// Remembers `keys` (of a command at table row `spec`) for a tracking connection, if the command reads
+/// and the connection's mode and CLIENT CACHING say so (also for the commands EXEC ran, after it).
+pub fn remember_keys(resp: &super::Resp, session: &Session, spec: &Spec, keys: &[&[u8]]) {
+    let Some(tracking) = &session.tracking else {
+        return;
+    };
+    if spec.flags & flag::READONLY != 0
+        && spec.flags & flag::PUBSUB == 0
+        && tracking.remembers(session.caching)
+    {
+        resp.pubsub
+            .tracking
+            .remember(session.id, keys.iter().copied(), resp.pubsub.limit());
+    }
 }
 
 #[cfg(test)]

@@ -10,8 +10,9 @@ use pincore_resp::reply;
 use super::{printable, Call, Flow};
 use crate::builtin::resp::clients;
 use crate::builtin::resp::expiry::{NOT_AN_INTEGER, SYNTAX};
+use crate::builtin::resp::pubsub::Tracked;
 use crate::builtin::resp::store::parse_i64;
-use crate::builtin::resp::tracking::{Options, Tracked};
+use crate::builtin::resp::tracking::Options;
 
 /// CLIENT TRACKING on|off [REDIRECT id] [BCAST] [PREFIX p ...] [OPTIN] [OPTOUT] [NOLOOP].
 pub fn tracking(c: &mut Call<'_>) -> Flow {

@@ -200,7 +200,7 @@ pub fn exec(c: &mut Call<'_>) -> Flow {
     drop(held);
     for (command, keys) in read {
         let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
-        crate::builtin::resp::dispatch::remember_keys(resp, c.session, &COMMANDS[command], &keys);
+        super::remember_keys(resp, c.session, &COMMANDS[command], &keys);
     }
     if !deferred.is_empty() {
         c.later = Some(finish_after_locks(c.out.split_off(start), deferred));
