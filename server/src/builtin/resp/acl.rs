@@ -157,6 +157,18 @@ impl super::commands::Rules for User {
     }
 }
 
+/// Key (`~`) or channel (`&`) rules as ACL GETUSER and LIST show them: `~*` for all, else each pattern.
+fn patterns_text(all: bool, patterns: &[Vec<u8>], sigil: char) -> String {
+    if all {
+        return format!("{sigil}*");
+    }
+    let patterns: Vec<String> = patterns
+        .iter()
+        .map(|p| format!("{sigil}{}", String::from_utf8_lossy(p)))
+        .collect();
+    patterns.join(" ")
+}
+
 /// Why a command is refused, with Redis's `-NOPERM` text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Denied {
@@ -450,27 +462,11 @@ impl User {
     }
 
     pub fn keys_text(&self) -> String {
-        if self.all_keys {
-            return "~*".into();
-        }
-        let patterns: Vec<String> = self
-            .keys
-            .iter()
-            .map(|k| format!("~{}", String::from_utf8_lossy(k)))
-            .collect();
-        patterns.join(" ")
+        patterns_text(self.all_keys, &self.keys, '~')
     }
 
     pub fn channels_text(&self) -> String {
-        if self.all_channels {
-            return "&*".into();
-        }
-        let patterns: Vec<String> = self
-            .channels
-            .iter()
-            .map(|c| format!("&{}", String::from_utf8_lossy(c)))
-            .collect();
-        patterns.join(" ")
+        patterns_text(self.all_channels, &self.channels, '&')
     }
 
     /// The password hashes, hex.
