@@ -176,13 +176,27 @@ enum Len {
     Encoded(u8),
 }
 
-struct Reader<'a> {
+/// A cursor over RDB-encoded bytes: a DUMP payload's body here, a whole RDB file in [`super::rdb`].
+pub struct Reader<'a> {
     input: &'a [u8],
     max_bulk_len: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Refused> {
+    /// Reads `input`; strings may not expand past `max_bulk_len`.
+    pub fn new(input: &'a [u8], max_bulk_len: usize) -> Reader<'a> {
+        Reader {
+            input,
+            max_bulk_len,
+        }
+    }
+
+    /// The bytes not read yet.
+    pub fn rest(&self) -> &'a [u8] {
+        self.input
+    }
+
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], Refused> {
         if n > self.input.len() {
             return Err(Refused::BadFormat);
         }
@@ -191,7 +205,7 @@ impl<'a> Reader<'a> {
         Ok(taken)
     }
 
-    fn byte(&mut self) -> Result<u8, Refused> {
+    pub fn byte(&mut self) -> Result<u8, Refused> {
         Ok(self.take(1)?[0])
     }
 
@@ -211,7 +225,7 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn len(&mut self) -> Result<u64, Refused> {
+    pub fn length(&mut self) -> Result<u64, Refused> {
         match self.raw_len()? {
             Len::Plain(n) => Ok(n),
             Len::Encoded(_) => Err(Refused::BadFormat),
@@ -220,7 +234,7 @@ impl<'a> Reader<'a> {
 
     /// A count of things of at least `min_bytes` each, which must fit in what is left.
     fn count(&mut self, min_bytes: usize) -> Result<usize, Refused> {
-        let n = usize::try_from(self.len()?).map_err(|_| Refused::BadFormat)?;
+        let n = usize::try_from(self.length()?).map_err(|_| Refused::BadFormat)?;
         if n == 0 || n.saturating_mul(min_bytes) > self.input.len() {
             // Redis refuses an empty collection too.
             return Err(Refused::BadFormat);
@@ -228,7 +242,7 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
-    fn string(&mut self) -> Result<Vec<u8>, Refused> {
+    pub fn string(&mut self) -> Result<Vec<u8>, Refused> {
         match self.raw_len()? {
             Len::Plain(n) => {
                 let n = usize::try_from(n).map_err(|_| Refused::BadFormat)?;
@@ -244,8 +258,8 @@ impl<'a> Reader<'a> {
                 Ok(i32::from_le_bytes(b).to_string().into_bytes())
             }
             Len::Encoded(3) => {
-                let compressed = usize::try_from(self.len()?).map_err(|_| Refused::BadFormat)?;
-                let expanded = usize::try_from(self.len()?).map_err(|_| Refused::BadFormat)?;
+                let compressed = usize::try_from(self.length()?).map_err(|_| Refused::BadFormat)?;
+                let expanded = usize::try_from(self.length()?).map_err(|_| Refused::BadFormat)?;
                 if expanded > self.max_bulk_len {
                     return Err(Refused::BadFormat);
                 }
@@ -266,7 +280,13 @@ impl<'a> Reader<'a> {
     }
 
     fn value(&mut self) -> Result<Value, Refused> {
-        let collection: Collection = match self.byte()? {
+        let kind = self.byte()?;
+        self.value_of(kind)
+    }
+
+    /// A value of RDB type `kind` (its type byte already read); an unknown type is `BadFormat`.
+    pub fn value_of(&mut self, kind: u8) -> Result<Value, Refused> {
+        let collection: Collection = match kind {
             TYPE_STRING => return Ok(Value::String(self.string()?)),
             TYPE_LIST => {
                 let mut list = List::default();
@@ -337,7 +357,7 @@ impl<'a> Reader<'a> {
             TYPE_LIST_QUICKLIST_2 => {
                 let mut list = List::default();
                 for _ in 0..self.count(2)? {
-                    let container = self.len()?;
+                    let container = self.length()?;
                     let node = self.string()?;
                     match container {
                         QUICKLIST_PLAIN => list.push(End::Right, &node),

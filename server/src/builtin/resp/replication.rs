@@ -38,6 +38,7 @@ fn attach(
     let origin = rdb::Origin {
         replid: &replid,
         offset,
+        aof_base: false,
     };
     let mut file = rdb::begin(&origin, keys, expires, clock.unix_ms());
     let now = clock.instant();
