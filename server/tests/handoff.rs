@@ -353,3 +353,60 @@ fn the_keyspace_and_its_ttls_pass_to_the_successor() {
         old.log()
     );
 }
+
+#[test]
+fn the_append_only_file_goes_on_in_the_successor() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let config = config_text(DEFAULT_LIMITS, DEFAULT_TIMEOUTS).replace(
+        "resp: {listen: 127.0.0.1:0}",
+        &format!(
+            "resp: {{listen: 127.0.0.1:0, settings: {{persistence: {{dir: {}, appendonly: true, save_on_shutdown: false}}}}}}",
+            data.display()
+        ),
+    );
+    let socket = handoff_socket(&dir);
+    let mut old = Server::start_from_args(
+        &config,
+        &[],
+        &[std::ffi::OsStr::new("--handoff-socket"), socket.as_os_str()],
+    );
+    let mut c = support::Client::connect(old.resp);
+    assert_eq!(c.line("SET before-upgrade 1"), "+OK\r\n");
+    assert_eq!(c.line("RPUSH l a b"), ":2\r\n");
+    drop(c);
+    let out = upgrade(&socket);
+    assert!(out.status.success(), "{}", old.log());
+    let successor = Successor::from(&out);
+    let status = old.process.wait_timeout(Duration::from_secs(15));
+    assert!(status.is_some_and(|s| s.success()), "{}", old.log());
+    let mut c = support::Client::connect(old.resp);
+    assert_eq!(c.line("GET before-upgrade"), "$1\r\n1\r\n");
+    assert_eq!(c.line("SET after-upgrade 2"), "+OK\r\n");
+    assert_eq!(c.line("RPUSH l c"), ":3\r\n");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = c.line("INFO persistence");
+        if info.contains("aof_enabled:1") && info.contains("aof_buffer_length:0") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{info}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(c);
+    // The successor dies as a crash would: what comes back is what both servers appended to one file.
+    drop(successor);
+    std::thread::sleep(Duration::from_millis(200));
+    let s = Server::start_from(&config, &[]);
+    let mut c = support::Client::connect(s.resp);
+    assert_eq!(
+        c.line("MGET before-upgrade after-upgrade"),
+        "*2\r\n$1\r\n1\r\n$1\r\n2\r\n"
+    );
+    assert_eq!(
+        c.line("LRANGE l 0 -1"),
+        "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"
+    );
+    assert!(s.log().contains("append-only file replayed"), "{}", s.log());
+}

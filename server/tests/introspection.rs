@@ -289,10 +289,8 @@ fn config_set_applies_on_every_shard_and_an_invalid_change_changes_nothing() {
         (&[b"maxmemory", b"lots"], "must be a memory value"),
         (&[b"timeout", b"0"], "above 0"),
         (&[b"port", b"1"], "the listener changes only with a restart"),
-        (
-            &[b"appendonly", b"yes"],
-            "does not support append-only files",
-        ),
+        // No persistence.dir in this configuration: nowhere to write the file.
+        (&[b"appendonly", b"yes"], "persistence.dir"),
         (
             &[b"maxmemory", b"1mb", b"protected-mode", b"maybe"],
             "'yes' or 'no'",
@@ -510,7 +508,7 @@ fn declined_commands_say_what_is_not_supported() {
         (&[b"REPLICAOF", b"NO", b"ONE"], "-ERR pincore-server does not support becoming a replica: it is a master only (replicas attach to it with SYNC or PSYNC) (REPLICAOF)\r\n"),
         (&[b"WAIT", b"0", b"0"], ":0\r\n"),
         (&[b"WAIT", b"1", b"20"], ":0\r\n"),
-        (&[b"BGREWRITEAOF"], "-ERR pincore-server does not support append-only files: it persists by snapshots (SAVE, BGSAVE) (BGREWRITEAOF)\r\n"),
+        (&[b"BGREWRITEAOF"], "-ERR BGREWRITEAOF needs services.resp.settings.persistence.dir, the directory the append-only file is written in\r\n"),
         (&[b"BGSAVE"], "-ERR persistence is off: set services.resp.settings.persistence.dir to save snapshots\r\n"),
         (&[b"DEBUG", b"SLEEP", b"0"], "-ERR DEBUG command not allowed. Set services.resp.settings.enable_debug_command: true in the configuration file to allow it.\r\n"),
         (&[b"EVAL"], "-ERR wrong number of arguments for 'eval' command\r\n"),

@@ -4,10 +4,9 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pincore_testkit::KillOnDrop;
+use support::persist::{assert_filled, fill, info_field, kill, refused_start};
 use support::{config_text, Client, Server, DEFAULT_LIMITS, DEFAULT_TIMEOUTS};
 
 /// A configuration with `persistence` set to this flow-style body (`dir` is added).
@@ -32,15 +31,6 @@ fn snapshot(dir: &Path) -> PathBuf {
     dir.join("pincore.snapshot")
 }
 
-fn info_field(c: &mut Client, field: &str) -> String {
-    let info = c.line("INFO persistence");
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("no {field} in {info}"))
-        .trim()
-        .to_string()
-}
-
 /// Waits until `done` holds, up to `within`.
 fn wait_until(within: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;
@@ -50,13 +40,6 @@ fn wait_until(within: Duration, what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn kill(mut s: Server) {
-    s.process.signal(libc::SIGKILL);
-    s.process
-        .wait_timeout(Duration::from_secs(10))
-        .expect("killed");
-}
-
 fn drain(mut s: Server) {
     s.process.signal(libc::SIGTERM);
     let status = s
@@ -64,66 +47,6 @@ fn drain(mut s: Server) {
         .wait_timeout(Duration::from_secs(20))
         .expect("drained and exited");
     assert_eq!(status.code(), Some(0), "{}", s.log());
-}
-
-/// Starts the server on `config` expecting it to refuse: (exit code, what it printed).
-fn refused_start(config: &str, args: &[&str]) -> (Option<i32>, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("server.yaml");
-    std::fs::write(&path, config).unwrap();
-    let log = dir.path().join("server.log");
-    let mut process = KillOnDrop::spawn(
-        Command::new(env!("CARGO_BIN_EXE_pincore-server"))
-            .arg("--config")
-            .arg(&path)
-            .args(args)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap()),
-    )
-    .unwrap();
-    let status = process.wait_timeout(Duration::from_secs(20));
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
-    let status =
-        status.unwrap_or_else(|| panic!("the server started instead of refusing:\n{text}"));
-    (status.code(), text)
-}
-
-fn fill(c: &mut Client) {
-    assert_eq!(c.line("SET s hello"), "+OK\r\n");
-    assert_eq!(c.line("EXPIRE s 100"), ":1\r\n");
-    assert_eq!(c.line("HSET h f1 v1 f2 v2"), ":2\r\n");
-    assert_eq!(c.line("PEXPIRE h 200000"), ":1\r\n");
-    assert_eq!(c.line("LPUSH l a b c"), ":3\r\n");
-    assert_eq!(c.line("SADD t 1 2 x"), ":3\r\n");
-    assert_eq!(c.line("ZADD z 1.5 m -2 n"), ":2\r\n");
-    assert_eq!(c.line("SET gone soon PX 300"), "+OK\r\n");
-}
-
-fn assert_filled(c: &mut Client) {
-    assert_eq!(c.line("GET s"), "$5\r\nhello\r\n");
-    let ttl: i64 = c.line("TTL s")[1..].trim().parse().unwrap();
-    assert!((90..=100).contains(&ttl), "TTL s {ttl}");
-    let pttl: i64 = c.line("PTTL h")[1..].trim().parse().unwrap();
-    assert!((190_000..=200_000).contains(&pttl), "PTTL h {pttl}");
-    assert_eq!(
-        c.line("HGETALL h"),
-        "*4\r\n$2\r\nf1\r\n$2\r\nv1\r\n$2\r\nf2\r\n$2\r\nv2\r\n"
-    );
-    assert_eq!(
-        c.line("LRANGE l 0 -1"),
-        "*3\r\n$1\r\nc\r\n$1\r\nb\r\n$1\r\na\r\n"
-    );
-    assert_eq!(c.line("TTL l"), ":-1\r\n");
-    assert_eq!(c.line("SCARD t"), ":3\r\n");
-    assert_eq!(c.line("SISMEMBER t x"), ":1\r\n");
-    assert_eq!(
-        c.line("ZRANGE z 0 -1 WITHSCORES"),
-        "*4\r\n$1\r\nn\r\n$2\r\n-2\r\n$1\r\nm\r\n$3\r\n1.5\r\n"
-    );
-    assert_eq!(c.line("EXISTS gone"), ":0\r\n", "expired before the load");
-    assert_eq!(c.line("DBSIZE"), ":5\r\n");
 }
 
 #[test]
@@ -136,7 +59,7 @@ fn every_type_and_its_ttl_come_back_after_save_and_restart() {
     std::thread::sleep(Duration::from_millis(400));
     // DEBUG RELOAD: saved, emptied and loaded back in the running server.
     assert_eq!(c.line("DEBUG RELOAD"), "+OK\r\n");
-    assert_filled(&mut c);
+    assert_filled(&mut c, 0);
     assert_eq!(c.line("SAVE"), "+OK\r\n");
     assert!(snapshot(dir.path()).exists());
     // No snapshot at this drain: what comes back is SAVE's.
@@ -145,7 +68,7 @@ fn every_type_and_its_ttl_come_back_after_save_and_restart() {
     std::thread::sleep(Duration::from_millis(400));
 
     let (s, mut c) = start(&config);
-    assert_filled(&mut c);
+    assert_filled(&mut c, 0);
     assert_eq!(c.line("EXISTS after-save"), ":0\r\n");
     assert!(s.log().contains("snapshot loaded"), "{}", s.log());
 }

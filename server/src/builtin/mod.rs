@@ -56,10 +56,15 @@ pub fn serve_from(options: Options, log: LogLevelHandle, start: Start) -> Result
     let shared = resp::Shared::default();
     // A successor takes the keyspace over from its predecessor (`Service::take_over`), not from the disk.
     let successor = options.upgrade_from.is_some();
-    if let Some(dir) = persistence.dir.as_ref().filter(|_| !successor) {
-        load_at_start(&shared, dir, start)?;
+    if successor {
+        shared.aof.await_predecessor();
+    } else if let Some(dir) = persistence.dir.as_ref() {
+        load_at_start(&shared, dir, start, persistence.appendonly)?;
     }
-    server_on(&shared).run(options, log)?;
+    let served = server_on(&shared).run(options, log);
+    // Every write appended so far reaches the file, flushed, whatever ended the server.
+    shared.aof.shutdown();
+    served?;
     // The shards have stopped: nothing changes the keyspace any more, so this snapshot is the final state
     // (unless it went to a successor, which saves from now on).
     if let Some(path) = persistence
@@ -85,10 +90,13 @@ fn resp_settings(config: &Config) -> Result<resp::auth::RespSettings, ServerErro
 }
 
 /// Checks the snapshot directory and loads its snapshot into `shared` (unless `start` is [`Start::Empty`]).
+/// With `appendonly` on, the append-only file is loaded instead when there is one (see [`resp::aof`]): its
+/// RDB base here, its command files checked here and replayed by shard 0 before any shard serves.
 fn load_at_start(
     shared: &resp::Shared,
     dir: &std::path::Path,
     start: Start,
+    appendonly: bool,
 ) -> Result<(), ServerError> {
     resp::persistence::check_directory(dir).map_err(ServerError::Persistence)?;
     let stale = resp::snapshot::remove_stale_temporaries(dir);
@@ -99,6 +107,22 @@ fn load_at_start(
     if start == Start::Empty {
         tracing::warn!(path = %path.display(), "starting with an empty keyspace (--start-empty): the snapshot is not loaded, and the next save replaces it");
         return Ok(());
+    }
+    if appendonly {
+        let advice = "restore the directory from a backup, or start with --start-empty to serve an empty keyspace (the next rewrite replaces the file)";
+        let plan = resp::aof::plan(dir, true)
+            .map_err(|e| ServerError::Persistence(format!("{e}; {advice}")))?;
+        if let Some(plan) = plan {
+            if let Some(base) = &plan.rdb_base {
+                let (keys, expired) = resp::aof::load_rdb_base(&shared.keyspace, base)
+                    .map_err(|e| ServerError::Persistence(format!("{e}; {advice}")))?;
+                tracing::info!(path = %base.display(), keys, expired, "append-only base loaded");
+            }
+            let replay = (!plan.command_files.is_empty()).then_some(plan);
+            shared.aof.loaded_from(replay);
+            return Ok(());
+        }
+        tracing::info!(dir = %dir.display(), "no append-only file yet: one is written from the keyspace as it starts");
     }
     if !path.exists() {
         tracing::info!(path = %path.display(), "no snapshot yet: starting with an empty keyspace");

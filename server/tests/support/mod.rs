@@ -1,6 +1,7 @@
 //! Starting the real `pincore-server` binary on free loopback ports with a test configuration.
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod persist;
 pub mod values;
 
 use std::io::{Read, Write};

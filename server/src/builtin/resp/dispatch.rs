@@ -358,6 +358,13 @@ fn not_in_transaction(spec: &Spec, args: &[&[u8]]) -> Option<&'static str> {
         {
             Some("waits for the snapshot to be written and loaded")
         }
+        "debug"
+            if args
+                .get(1)
+                .is_some_and(|a| a.eq_ignore_ascii_case(b"loadaof")) =>
+        {
+            Some("empties the keyspace and loads the append-only file")
+        }
         "save" => Some("waits for the snapshot to be written (BGSAVE runs inside MULTI)"),
         "monitor" => Some("streams every command to this connection"),
         "shutdown" => Some("stops the server"),

@@ -1,5 +1,6 @@
 //! The replication feed: one ordered stream of every effective write, in the form Redis 7.0 propagates it
-//! (see [`super::propagate`] for the rewrites), delivered to each attached replica's bounded mailbox.
+//! (see [`super::propagate`] for the rewrites), delivered to each attached replica's bounded mailbox and,
+//! while `appendonly` is on, to the append-only file's writer ([`super::aof::Sink`]).
 //!
 //! Ordering: a write is appended while its command still holds the parts of every key it touched (EXEC and
 //! multi-key commands all of theirs), and deletions the store makes on its own (expiry, eviction) while their
@@ -17,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use pincore_resp::encode_command;
 use pincore_resp::reply::Protocol;
 
+use super::aof_writer::Sink;
 use super::mailbox::Mailbox;
 use super::random::random_u64;
 
@@ -29,7 +31,7 @@ pub type Command = Vec<Vec<u8>>;
 
 /// The feed, shared by every shard (it lives in the keyspace).
 pub struct Feed {
-    /// Attached replicas: the one load a write pays when there are none.
+    /// Attached replicas and the append-only file: the one load a write pays when there are none.
     consumers: AtomicUsize,
     state: Mutex<State>,
     /// Replicas disconnected because their pending stream passed the limit.
@@ -57,6 +59,8 @@ struct State {
     /// A SELECT has been sent since the last replica attached (Redis's `slaveseldb`).
     selected: bool,
     replicas: Vec<Arc<Replica>>,
+    /// The append-only file's writer, while `appendonly` is on.
+    aof: Option<Arc<Sink>>,
 }
 
 /// One attached replica, as the feed sees it.
@@ -84,6 +88,7 @@ impl Default for Feed {
                 offset: 0,
                 selected: false,
                 replicas: Vec::new(),
+                aof: None,
             }),
             slow_disconnected: AtomicU64::new(0),
             ping_period_s: AtomicU64::new(10),
@@ -145,11 +150,40 @@ impl Feed {
         state.deliver(&out, self.limit.load(Ordering::Relaxed));
     }
 
-    /// Appends one command on its own, never wrapped (expiry and eviction DELs, PUBLISH, PING).
+    /// Appends one command on its own, never wrapped (expiry and eviction DELs).
     pub fn append_each(&self, commands: impl IntoIterator<Item = Command>) {
         for command in commands {
             self.append(std::slice::from_ref(&command));
         }
+    }
+
+    /// Sends a command down the replicas' stream only, not to the append-only file: the PING of a quiet
+    /// stream, WAIT's REPLCONF GETACK.
+    pub fn to_replicas(&self, command: &[&[u8]]) {
+        let mut state = self.state();
+        if state.replicas.is_empty() {
+            return;
+        }
+        let mut out = Vec::new();
+        if !state.selected {
+            encode_command(&mut out, &[b"SELECT", b"0"]);
+            state.selected = true;
+        }
+        encode_command(&mut out, command);
+        state.offset += out.len() as u64;
+        let limit = self.limit.load(Ordering::Relaxed);
+        for replica in &state.replicas {
+            replica.mailbox.deliver(&out, limit, false);
+        }
+    }
+
+    /// Attaches the append-only file's writer, or detaches it (`None`). The caller holds every part, so
+    /// no write is half in the file.
+    pub fn set_aof(&self, sink: Option<Arc<Sink>>) {
+        let mut state = self.state();
+        state.aof = sink;
+        state.selected = false;
+        self.consumers.store(state.consumers(), Ordering::Relaxed);
     }
 
     /// Registers a replica and answers the replication id and the offset its copy of the dataset must be
@@ -165,8 +199,7 @@ impl Feed {
         let mut state = self.state();
         state.replicas.push(replica.clone());
         state.selected = false;
-        self.consumers
-            .store(state.replicas.len(), Ordering::Relaxed);
+        self.consumers.store(state.consumers(), Ordering::Relaxed);
         (replica, state.replid.clone(), state.offset)
     }
 
@@ -174,8 +207,7 @@ impl Feed {
     pub fn detach(&self, replica: &Arc<Replica>) {
         let mut state = self.state();
         state.replicas.retain(|r| !Arc::ptr_eq(r, replica));
-        self.consumers
-            .store(state.replicas.len(), Ordering::Relaxed);
+        self.consumers.store(state.consumers(), Ordering::Relaxed);
     }
 
     pub fn status(&self) -> Status {
@@ -271,10 +303,19 @@ impl Feed {
 }
 
 impl State {
+    fn consumers(&self) -> usize {
+        self.replicas.len() + usize::from(self.aof.is_some())
+    }
+
     fn deliver(&mut self, bytes: &[u8], limit: usize) {
-        self.offset += bytes.len() as u64;
-        for replica in &self.replicas {
-            replica.mailbox.deliver(bytes, limit, false);
+        if !self.replicas.is_empty() {
+            self.offset += bytes.len() as u64;
+            for replica in &self.replicas {
+                replica.mailbox.deliver(bytes, limit, false);
+            }
+        }
+        if let Some(aof) = &self.aof {
+            aof.push(bytes);
         }
     }
 }

@@ -205,19 +205,35 @@ pub fn render(resp: &Resp, requested: &[String], snapshots: &[ShardSnapshot]) ->
                 );
             }
             "persistence" => {
-                // Snapshots only (see `persistence`): the snapshot is loaded before the server listens,
-                // so a client never sees `loading:1`, and there is no append-only file.
+                // The snapshot, or the append-only file's base, is loaded before the server listens and
+                // its commands replayed before any shard serves, so a client never sees `loading:1`.
                 let s = resp.saves.status();
+                let a = resp.aof.status();
                 let _ = write!(
                     out,
-                    "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_saves:{}\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_bgrewrite_status:ok\r\n",
+                    "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_saves:{}\r\naof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:{}\r\naof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\naof_last_bgrewrite_status:{}\r\naof_rewrites:{}\r\naof_last_write_status:{}\r\n",
                     s.changes_since_last_save,
                     u8::from(s.in_progress),
                     s.last_save,
                     if s.last_ok { "ok" } else { "err" },
                     s.last_took,
                     s.saves,
+                    u8::from(a.enabled),
+                    u8::from(a.rewrite_in_progress),
+                    u8::from(a.rewrite_scheduled),
+                    a.last_rewrite_secs,
+                    a.current_rewrite_secs,
+                    if a.last_rewrite_ok { "ok" } else { "err" },
+                    a.rewrites,
+                    if a.last_write_ok { "ok" } else { "err" },
                 );
+                if a.enabled {
+                    let _ = write!(
+                        out,
+                        "aof_current_size:{}\r\naof_base_size:{}\r\naof_pending_rewrite:0\r\naof_buffer_length:{}\r\naof_pending_bio_fsync:0\r\naof_delayed_fsync:0\r\n",
+                        a.current_size, a.base_size, a.buffer_length,
+                    );
+                }
             }
             "stats" => {
                 out.push_str("# Stats\r\n");

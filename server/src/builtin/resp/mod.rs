@@ -9,6 +9,8 @@
 //! the public framework API only.
 
 pub mod acl;
+pub mod aof;
+pub mod aof_writer;
 pub mod auth;
 pub mod blocking;
 pub mod clients;
@@ -82,6 +84,8 @@ pub struct Shared {
     pub saves: Arc<persistence::Saves>,
     /// Users and their rights: the configured ones and ACL SETUSER's.
     pub acl: Arc<acl::Acl>,
+    /// The append-only file of the keyspace.
+    pub aof: Arc<aof::Aof>,
 }
 
 impl Default for Shared {
@@ -89,8 +93,10 @@ impl Default for Shared {
     /// subscriptions the commands use.
     fn default() -> Shared {
         let pubsub = Arc::new(PubSub::default());
+        let keyspace = Arc::new(Keyspace::with_pubsub(pubsub.clone()));
         Shared {
-            keyspace: Arc::new(Keyspace::with_pubsub(pubsub.clone())),
+            aof: Arc::new(aof::Aof::new(keyspace.clone())),
+            keyspace,
             pubsub,
             stats: Default::default(),
             saves: Default::default(),
@@ -128,6 +134,8 @@ pub struct Resp {
     read_buffers: std::cell::Cell<usize>,
     /// Users and their rights, shared by every shard (see [`acl`]).
     acl: Arc<acl::Acl>,
+    /// The append-only file, shared by every shard (see [`aof`]).
+    aof: Arc<aof::Aof>,
 }
 
 impl Service for Resp {
@@ -160,6 +168,7 @@ impl Service for Resp {
         self.keyspace
             .feed
             .set_limit(settings.replica_max_pending_bytes);
+        self.aof.configure(settings.persistence.aof());
     }
 
     /// The keyspace passes to a successor as a snapshot (the format of SAVE) in the handoff's state
@@ -169,6 +178,9 @@ impl Service for Resp {
         if self.ctx.shard_id() != 0 {
             return Ok(());
         }
+        // The append-only file is flushed and closed: the successor appends to it from where it stops.
+        let aof = self.aof.clone();
+        self.ctx.spawn_blocking(move || aof.shutdown()).await;
         let (keyspace, path) = (self.keyspace.clone(), dir.join(HANDOFF_SNAPSHOT));
         let saved = self
             .ctx
@@ -202,7 +214,10 @@ impl Service for Resp {
                 .filter(|p| p.exists())
             {
                 Some(path) => path,
-                None => return Ok(()),
+                None => {
+                    self.aof.taken_over();
+                    return Ok(());
+                }
             }
         };
         let keyspace = self.keyspace.clone();
@@ -217,6 +232,7 @@ impl Service for Resp {
         let (loaded, path) = loaded;
         self.saves.loaded(loaded.saved_at_ms);
         tracing::info!(keys = loaded.keys, expired = loaded.expired, path = %path.display(), "keyspace taken over");
+        self.aof.taken_over();
         Ok(())
     }
 }
@@ -234,6 +250,7 @@ impl Resp {
             stats,
             saves,
             acl,
+            aof,
         } = shared.clone();
         acl.configure(&ctx.settings().users);
         let labels: Vec<&str> = (0..=commands::UNKNOWN).map(commands::label).collect();
@@ -343,7 +360,7 @@ impl Resp {
         pubsub.set_limit(settings.pubsub_max_pending_bytes);
         pubsub.set_events(notify::parse(&settings.notify_keyspace_events).unwrap_or(0));
         types::encodings::apply(&settings.encodings);
-        Resp {
+        let resp = Resp {
             ctx: ctx.clone(),
             keyspace,
             pubsub,
@@ -360,7 +377,12 @@ impl Resp {
             read_buffers: std::cell::Cell::new(0),
             clients: clients::Clients::default(),
             acl,
-        }
+            aof,
+        };
+        // Shard 0 replays the append-only file the start left to it; the others wait for that.
+        resp.aof.replay_at_start(&resp, ctx.shard_id());
+        resp.aof.configure(settings.persistence.aof());
+        resp
     }
 
     /// Whether clients must authenticate before running commands: unless `default` is on and needs no

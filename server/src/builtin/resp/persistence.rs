@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::aof_writer::{AofSettings, Fsync};
 use super::expiry::Clock;
 use super::keyspace::{Keyspace, PARTS};
 use super::snapshot::{self, encode_part, SnapshotError, SnapshotStats, Writer};
@@ -20,7 +21,7 @@ use super::Resp;
 use crate::framework::Context;
 
 /// `services.resp.settings.persistence`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PersistenceSettings {
     /// The directory holding the snapshot (`pincore.snapshot`); none: the keyspace is kept in memory only.
@@ -36,9 +37,50 @@ pub struct PersistenceSettings {
     /// Microseconds each key adds to a save (Redis's `rdb-key-save-delay`): slows saves down on purpose, for
     /// tests of what a crash during a save leaves. 0 in production.
     pub key_save_delay_us: u64,
+    /// Every write is also appended to an append-only file in `dir/appendonlydir` (Redis 7.0's layout, see
+    /// `aof.rs`), which a start then loads instead of the snapshot. Needs `dir`.
+    pub appendonly: bool,
+    /// When appended writes reach the disk: `always` (before their replies go out), `everysec`, `no`.
+    pub appendfsync: Fsync,
+    /// A rewrite writes the new base as an RDB file (true, Redis's default) or as commands.
+    pub aof_use_rdb_preamble: bool,
+    /// The file is rewritten by itself once it grew by this many percent over its size after the last
+    /// rewrite (0: never) ...
+    pub auto_aof_rewrite_percentage: u64,
+    /// ... and is at least this many bytes.
+    pub auto_aof_rewrite_min_size: u64,
+}
+
+impl Default for PersistenceSettings {
+    fn default() -> PersistenceSettings {
+        PersistenceSettings {
+            dir: None,
+            interval: None,
+            min_changes: None,
+            save_on_shutdown: None,
+            key_save_delay_us: 0,
+            appendonly: false,
+            appendfsync: Fsync::Everysec,
+            aof_use_rdb_preamble: true,
+            auto_aof_rewrite_percentage: 100,
+            auto_aof_rewrite_min_size: 64 * 1024 * 1024,
+        }
+    }
 }
 
 impl PersistenceSettings {
+    /// What the append-only file is told.
+    pub fn aof(&self) -> AofSettings {
+        AofSettings {
+            dir: self.dir.clone(),
+            on: self.appendonly && self.dir.is_some(),
+            fsync: self.appendfsync,
+            rdb_preamble: self.aof_use_rdb_preamble,
+            auto_percentage: self.auto_aof_rewrite_percentage,
+            auto_min_size: self.auto_aof_rewrite_min_size,
+        }
+    }
+
     /// The snapshot file, when persistence is on.
     pub fn path(&self) -> Option<PathBuf> {
         self.dir.as_deref().map(snapshot::snapshot_path)
@@ -89,6 +131,12 @@ impl PersistenceSettings {
         if self.min_changes.is_some() && self.interval.is_none() {
             return Err(
                 "persistence.min_changes needs persistence.interval, how often a save is considered".into(),
+            );
+        }
+        if self.appendonly && self.dir.is_none() {
+            return Err(
+                "persistence.appendonly needs persistence.dir, the directory the append-only file is written in"
+                    .into(),
             );
         }
         if self.save_on_shutdown == Some(true) && self.dir.is_none() {

@@ -165,7 +165,7 @@ pub async fn serve_replica(
         match woke {
             None => {
                 if Instant::now() >= quiet_until {
-                    resp.keyspace.feed.append_each([vec![b"PING".to_vec()]]);
+                    resp.keyspace.feed.to_replicas(&[b"PING"]);
                     last_sent = Instant::now();
                 }
             }

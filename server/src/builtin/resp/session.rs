@@ -404,6 +404,10 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
                     if queue.len() >= MAX_QUEUED || out.len() >= FLUSH_AT {
                         dispatch::resolve(resp, &mut queue, &mut out).await;
                         if out.len() >= FLUSH_AT {
+                            resp.aof.flush();
+                            if let Some(durable) = resp.aof.durable() {
+                                durable.await;
+                            }
                             let mailbox = session.mailbox().map(|m| &**m);
                             if send(&mut conn, &mut out, mailbox, config.timeouts.idle())
                                 .await
@@ -433,6 +437,12 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
             break;
         }
         if !out.is_empty() {
+            // The writes before these replies are in the append-only file (with `appendfsync always`,
+            // on the device) before the replies go out.
+            resp.aof.flush();
+            if let Some(durable) = resp.aof.durable() {
+                durable.await;
+            }
             let mailbox = session.mailbox().map(|m| &**m);
             if send(&mut conn, &mut out, mailbox, config.timeouts.idle())
                 .await

@@ -28,6 +28,10 @@ enum Parameter {
     ProtectedMode,
     Save,
     AppendOnly,
+    AppendFsync,
+    AofPreamble,
+    AutoAofPercentage,
+    AutoAofMinSize,
     Databases,
     Port,
     Bind,
@@ -50,7 +54,7 @@ enum Parameter {
 
 /// Redis's names, in the order CONFIG GET lists matches; the `ziplist` names Redis 7.0 still accepts come
 /// after the names they stand for, so a pattern lists each parameter once.
-const PARAMETERS: [(&str, Parameter); 33] = [
+const PARAMETERS: [(&str, Parameter); 37] = [
     ("maxmemory", Parameter::MaxMemory),
     ("maxmemory-policy", Parameter::MaxMemoryPolicy),
     ("timeout", Parameter::Timeout),
@@ -60,6 +64,10 @@ const PARAMETERS: [(&str, Parameter); 33] = [
     ("protected-mode", Parameter::ProtectedMode),
     ("save", Parameter::Save),
     ("appendonly", Parameter::AppendOnly),
+    ("appendfsync", Parameter::AppendFsync),
+    ("aof-use-rdb-preamble", Parameter::AofPreamble),
+    ("auto-aof-rewrite-percentage", Parameter::AutoAofPercentage),
+    ("auto-aof-rewrite-min-size", Parameter::AutoAofMinSize),
     ("databases", Parameter::Databases),
     ("port", Parameter::Port),
     ("bind", Parameter::Bind),
@@ -127,7 +135,13 @@ fn value(p: Parameter, config: &Config, settings: &RespSettings, shards: usize) 
             .map_or_else(String::new, |i| {
                 format!("{} {}", i.as_secs(), settings.persistence.min_changes())
             }),
-        Parameter::AppendOnly => "no".to_string(),
+        Parameter::AppendOnly => yes_no(settings.persistence.appendonly),
+        Parameter::AppendFsync => settings.persistence.appendfsync.name().to_string(),
+        Parameter::AofPreamble => yes_no(settings.persistence.aof_use_rdb_preamble),
+        Parameter::AutoAofPercentage => {
+            settings.persistence.auto_aof_rewrite_percentage.to_string()
+        }
+        Parameter::AutoAofMinSize => settings.persistence.auto_aof_rewrite_min_size.to_string(),
         Parameter::Databases => "1".to_string(),
         Parameter::Port => config.services.resp.listen.port().to_string(),
         Parameter::Bind => config.services.resp.listen.ip().to_string(),
@@ -147,6 +161,14 @@ fn value(p: Parameter, config: &Config, settings: &RespSettings, shards: usize) 
         Parameter::MinReplicas => settings.min_replicas_to_write.to_string(),
         Parameter::MinReplicasLag => settings.min_replicas_max_lag_s.to_string(),
         Parameter::Inert(i) => INERT[i].value(),
+    }
+}
+
+fn yes_or_no(text: &[u8]) -> Result<bool, String> {
+    match &*String::from_utf8_lossy(text).to_ascii_lowercase() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err("argument must be 'yes' or 'no'".into()),
     }
 }
 
@@ -204,13 +226,7 @@ fn set(
         Parameter::QueryBufferLimit => {
             config.limits.max_request_bytes = memory(text).ok_or(NOT_MEMORY)?
         }
-        Parameter::ProtectedMode => {
-            settings.protected_mode = match &*String::from_utf8_lossy(text).to_ascii_lowercase() {
-                "yes" => true,
-                "no" => false,
-                _ => return Err("argument must be 'yes' or 'no'".into()),
-            }
-        }
+        Parameter::ProtectedMode => settings.protected_mode = yes_or_no(text)?,
         Parameter::NotifyKeyspaceEvents => {
             let text = String::from_utf8_lossy(text);
             notify::parse(&text).ok_or(notify::INVALID)?;
@@ -235,9 +251,27 @@ fn set(
             }
         }
         Parameter::AppendOnly => {
-            if !text.eq_ignore_ascii_case(b"no") {
-                return Err("pincore-server does not support append-only files: it persists by snapshots (SAVE, BGSAVE, services.resp.settings.persistence)".into());
+            let on = yes_or_no(text)?;
+            if on && settings.persistence.dir.is_none() {
+                return Err("the append-only file needs services.resp.settings.persistence.dir, the directory it is written in (set in the configuration file)".into());
             }
+            settings.persistence.appendonly = on;
+        }
+        Parameter::AppendFsync => {
+            settings.persistence.appendfsync = crate::builtin::resp::aof_writer::Fsync::parse(text)
+                .ok_or("argument(s) must be one of the following: always, everysec, no")?;
+        }
+        Parameter::AofPreamble => settings.persistence.aof_use_rdb_preamble = yes_or_no(text)?,
+        Parameter::AutoAofPercentage => {
+            settings.persistence.auto_aof_rewrite_percentage = std::str::from_utf8(text)
+                .ok()
+                .and_then(|t| t.parse::<i64>().ok())
+                .ok_or(NOT_INTEGER)?
+                .try_into()
+                .map_err(|_| "argument must be between 0 and 2147483647 inclusive")?;
+        }
+        Parameter::AutoAofMinSize => {
+            settings.persistence.auto_aof_rewrite_min_size = memory(text).ok_or(NOT_MEMORY)? as u64
         }
         Parameter::ReplPingPeriod => {
             settings.repl_ping_replica_period_s = match integer(text) {

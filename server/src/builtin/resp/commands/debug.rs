@@ -4,7 +4,8 @@
 //! shard, PROTOCOL answers a sample of one reply type (for testing clients), OBJECT describes a key in
 //! Redis's shape, DIGEST and DIGEST-VALUE fingerprint the dataset or values (see `digest`),
 //! QUICKLIST-PACKED-THRESHOLD is accepted (a list element is always its own block here), RELOAD saves a
-//! snapshot, empties the keyspace and loads the snapshot back (with persistence on), HELP lists them. Redis's
+//! snapshot, empties the keyspace and loads the snapshot back (with persistence on), LOADAOF empties it and
+//! loads the append-only file (`aof.rs`) as a start would, HELP lists them. Redis's
 //! other subcommands inspect or rewrite its internals (replication, allocator) and answer that pincore-server
 //! does not support them.
 
@@ -14,6 +15,7 @@ use pincore_resp::reply::{self, Protocol};
 
 use super::persistence::claim;
 use super::{help, printable, Call, Flow};
+use crate::builtin::resp::aof;
 use crate::builtin::resp::digest::{self, Digest};
 use crate::builtin::resp::integer::memory;
 use crate::builtin::resp::keyspace::Parts;
@@ -24,11 +26,13 @@ use crate::builtin::resp::types::Collection;
 /// What DEBUG answers while `enable_debug_command` is off: Redis's words, with pincore's setting.
 pub const NOT_ALLOWED: &[u8] = b"ERR DEBUG command not allowed. Set services.resp.settings.enable_debug_command: true in the configuration file to allow it.";
 
-const DEBUG_HELP: [&str; 16] = [
+const DEBUG_HELP: [&str; 18] = [
     "DIGEST",
     "    Output a hex signature representing the current dataset.",
     "DIGEST-VALUE <key> [<key> ...]",
     "    Output a hex signature of the values of all the specified keys.",
+    "LOADAOF",
+    "    Empty the keyspace and load the append-only file back (persistence.dir must be set).",
     "OBJECT <key>",
     "    Show low level info about the key and associated value.",
     "QUICKLIST-PACKED-THRESHOLD <size>",
@@ -44,7 +48,7 @@ const DEBUG_HELP: [&str; 16] = [
 ];
 
 /// The subcommands of Redis's DEBUG that pincore-server leaves out.
-const UNSUPPORTED: [&str; 16] = [
+const UNSUPPORTED: [&str; 15] = [
     "assert",
     "change-repl-id",
     "error",
@@ -52,7 +56,6 @@ const UNSUPPORTED: [&str; 16] = [
     "htstats-key",
     "jmap",
     "listpack",
-    "loadaof",
     "log",
     "mallctl",
     "mallctl-str",
@@ -83,6 +86,7 @@ pub fn debug(c: &mut Call<'_>) -> Flow {
         ("sleep", 3),
         ("protocol", 3),
         ("reload", 2),
+        ("loadaof", 2),
         ("object", 3),
         ("digest", 2),
         ("digest-value", -2),
@@ -115,6 +119,7 @@ pub fn debug(c: &mut Call<'_>) -> Flow {
         }
         "protocol" => sample(c),
         "reload" => reload(c),
+        "loadaof" => loadaof(c),
         "object" | "digest" | "digest-value" if matches!(c.parts, Parts::Held { .. }) => {
             // EXEC holds only the parts its commands named; this would need others.
             let text = format!(
@@ -127,8 +132,15 @@ pub fn debug(c: &mut Call<'_>) -> Flow {
         "digest" => {
             let mut all = Digest::default();
             let now = c.now;
+            // Deadlines as the Unix milliseconds a client sees (PEXPIRETIME), not the monotonic clock's
+            // nanoseconds: a dataset saved and loaded back (or replayed from the append-only file) digests
+            // the same.
+            let clock = crate::builtin::resp::expiry::Clock::now();
             c.resp.keyspace.for_each_part(|_, store| {
                 store.for_each_value(now, |key, value, deadline| {
+                    let deadline = deadline.map(|nanos| {
+                        clock.unix_ms_of(crate::builtin::resp::store::from_nanos(nanos)) as u64
+                    });
                     all.mix(digest::of_key(key, value, deadline));
                 });
             });
@@ -203,6 +215,52 @@ fn reload(c: &mut Call<'_>) {
         }
         out
     }));
+}
+
+/// DEBUG LOADAOF: once every write appended so far is in the append-only file (and no rewrite runs), the
+/// keyspace is emptied and the file loaded back on this shard, which it holds meanwhile (Redis's whole
+/// server waits). Connections on other shards may see the keyspace empty or partly loaded meanwhile.
+fn loadaof(c: &mut Call<'_>) {
+    let Some(dir) = c.resp.ctx.settings().persistence.dir.clone() else {
+        reply::error(
+            c.out,
+            b"ERR DEBUG LOADAOF needs services.resp.settings.persistence.dir, where the append-only file is",
+        );
+        return;
+    };
+    if !c.resp.aof.quiesce(Duration::from_secs(60)) {
+        reply::error(
+            c.out,
+            b"ERR the append-only file is still being written after 60 s; try again",
+        );
+        return;
+    }
+    let plan = match aof::plan(&dir, false) {
+        Ok(Some(plan)) => plan,
+        Ok(None) => {
+            let text = format!(
+                "ERR no append-only file in {} (turn appendonly on, or run BGREWRITEAOF)",
+                dir.join(aof::DIR_NAME).display()
+            );
+            reply::error(c.out, text.as_bytes());
+            return;
+        }
+        Err(e) => {
+            reply::error(c.out, format!("ERR {e}").as_bytes());
+            return;
+        }
+    };
+    c.resp.keyspace.flush();
+    if let Some(base) = &plan.rdb_base {
+        if let Err(e) = aof::load_rdb_base(&c.resp.keyspace, base) {
+            reply::error(c.out, format!("ERR {e}").as_bytes());
+            return;
+        }
+    }
+    match aof::replay(c.resp, &plan) {
+        Ok(_) => reply::simple(c.out, b"OK"),
+        Err(e) => reply::error(c.out, format!("ERR {e}").as_bytes()),
+    }
 }
 
 /// DEBUG OBJECT <key>: Redis's line, with what pincore knows: the value's address, its encoding, the bytes

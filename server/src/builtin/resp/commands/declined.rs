@@ -1,5 +1,5 @@
-//! Commands pincore-server deliberately does not have: scripting, modules, becoming a replica (it is a master:
-//! replicas attach to it with SYNC or PSYNC, see `replication.rs`) and append-only files. Each answers one
+//! Commands pincore-server deliberately does not have: scripting, modules and becoming a replica (it is a
+//! master: replicas attach to it with SYNC or PSYNC, see `replication.rs`). Each answers one
 //! error in one form, `ERR pincore-server does not support <what> (<COMMAND>)`,
 //! so a client or an operator learns at once that the feature is absent rather than misspelt. The one
 //! exception is FUNCTION FLUSH, which answers `+OK`: there is never a function to flush, and Redis's own
@@ -15,10 +15,7 @@ fn feature(name: &str) -> &'static str {
         "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "script" | "function" | "fcall"
         | "fcall_ro" => "scripting",
         "module" => "modules",
-        "replicaof" | "slaveof" => {
-            "becoming a replica: it is a master only (replicas attach to it with SYNC or PSYNC)"
-        }
-        _ => "append-only files: it persists by snapshots (SAVE, BGSAVE)",
+        _ => "becoming a replica: it is a master only (replicas attach to it with SYNC or PSYNC)",
     }
 }
 

@@ -47,7 +47,7 @@ const fn param(name: &'static str, kind: Kind) -> Inert {
 }
 
 /// The parameters, in the order CONFIG GET lists them after pincore's own.
-pub const INERT: [Inert; 7] = [
+pub const INERT: [Inert; 9] = [
     param(
         "repl-backlog-size",
         Kind::Kept {
@@ -66,6 +66,8 @@ pub const INERT: [Inert; 7] = [
     param("replicaof", Kind::Fixed("")),
     param("slaveof", Kind::Fixed("")),
     param("daemonize", Kind::Immutable("no")),
+    param("appendfilename", Kind::Immutable("appendonly.aof")),
+    param("appenddirname", Kind::Immutable("appendonlydir")),
     Inert {
         name: "key-load-delay",
         kind: Kind::Fixed("0"),

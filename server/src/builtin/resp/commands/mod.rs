@@ -1212,11 +1212,15 @@ pub static COMMANDS: [Spec; 190] = [
         "Returns the Unix time of the last successful snapshot.",
         persistence::lastsave,
     ),
-    declined_row(
+    row(
         "bgrewriteaof",
         1,
+        ADMIN,
+        (0, 0, 0),
+        Conn,
         "server",
-        "Not supported: pincore-server persists by snapshots (SAVE, BGSAVE), not append-only files.",
+        "Rewrites the append-only file in the background: a new base of the keyspace as it is now.",
+        persistence::bgrewriteaof,
     ),
     row(
         "debug",
@@ -1225,7 +1229,7 @@ pub static COMMANDS: [Spec; 190] = [
         (0, 0, 0),
         Conn,
         "server",
-        "OBJECT, DIGEST, DIGEST-VALUE, SET-ACTIVE-EXPIRE, SLEEP, PROTOCOL, HELP; only with services.resp.settings.enable_debug_command.",
+        "OBJECT, DIGEST, DIGEST-VALUE, RELOAD, LOADAOF, SET-ACTIVE-EXPIRE, SLEEP, PROTOCOL, HELP; only with services.resp.settings.enable_debug_command.",
         debug::debug,
     ),
     row(

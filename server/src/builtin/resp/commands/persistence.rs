@@ -115,6 +115,17 @@ pub fn bgsave(c: &mut Call<'_>) -> Flow {
     Flow::Reply
 }
 
+/// BGREWRITEAOF: the append-only file's rewrite, on its own thread (see `aof.rs`); INFO persistence shows
+/// its progress and outcome. With `appendonly` off it writes a base and a manifest that list the keyspace
+/// as it is now (DEBUG LOADAOF and a start with `appendonly` on read them), as Redis 7.0 does.
+pub fn bgrewriteaof(c: &mut Call<'_>) -> Flow {
+    match c.resp.aof.request_rewrite() {
+        Ok(()) => reply::simple(c.out, b"Background append only file rewriting started"),
+        Err(why) => reply::error(c.out, why.as_bytes()),
+    }
+    Flow::Reply
+}
+
 /// LASTSAVE: the Unix time of the last successful save (or of the snapshot loaded at start, or of the start).
 pub fn lastsave(c: &mut Call<'_>) -> Flow {
     reply::integer(c.out, c.resp.saves.status().last_save);

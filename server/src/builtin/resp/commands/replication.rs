@@ -83,11 +83,7 @@ pub fn wait(c: &mut Call<'_>) -> Flow {
         reply::integer(c.out, acked as i64);
         return Flow::Reply;
     }
-    keyspace.feed.append_each([vec![
-        b"REPLCONF".to_vec(),
-        b"GETACK".to_vec(),
-        b"*".to_vec(),
-    ]]);
+    keyspace.feed.to_replicas(&[b"REPLCONF", b"GETACK", b"*"]);
     let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));
     let ctx = c.resp.ctx.clone();
     c.later = Some(Box::pin(async move {
