@@ -2172,12 +2172,30 @@ pub fn label(i: usize) -> &'static str {
     COMMANDS.get(i).map_or(info::UNKNOWN_LABEL, |c| c.name)
 }
 
-/// Resolves a command name case-insensitively to its row, or [`UNKNOWN`].
+/// Longest command name in the table, with room to spare: a longer name is unknown without a lookup.
+const LONGEST_NAME: usize = 24;
+
+/// Resolves a command name case-insensitively to its row, or [`UNKNOWN`]: the name lower-cased on the
+/// stack and looked up in a hash table built once (every command pays this, so not a scan of the table).
 pub fn lookup(name: &[u8]) -> usize {
-    COMMANDS
-        .iter()
-        .position(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
-        .unwrap_or(UNKNOWN)
+    static BY_NAME: std::sync::OnceLock<
+        hashbrown::HashMap<&'static [u8], usize, ahash::RandomState>,
+    > = std::sync::OnceLock::new();
+    if name.len() > LONGEST_NAME {
+        return UNKNOWN;
+    }
+    let mut lower = [0u8; LONGEST_NAME];
+    let lower = &mut lower[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    let table = BY_NAME.get_or_init(|| {
+        COMMANDS
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.as_bytes(), i))
+            .collect()
+    });
+    table.get(&*lower).copied().unwrap_or(UNKNOWN)
 }
 
 impl Spec {
@@ -2346,6 +2364,11 @@ mod tests {
     fn rows_are_consistent() {
         for (i, c) in COMMANDS.iter().enumerate() {
             assert_eq!(lookup(c.name.as_bytes()), i, "{} is listed twice", c.name);
+            assert!(
+                c.name.len() <= LONGEST_NAME,
+                "{} is longer than LONGEST_NAME",
+                c.name
+            );
             assert_eq!(c.name, c.name.to_ascii_lowercase());
             assert_eq!(
                 c.route == Route::Keys,
