@@ -967,6 +967,7 @@ impl Aof {
             .sink
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(sink);
+        self.on.store(true, Ordering::Relaxed);
     }
 
     /// Continues appending to the last incr file of the manifest the keyspace was loaded from (a new one if

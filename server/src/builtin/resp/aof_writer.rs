@@ -93,6 +93,8 @@ pub struct Sink {
 struct Pending {
     bytes: Vec<u8>,
     file: File,
+    /// Bumped when `file` changes, so the writer thread knows to duplicate the new one for its flushes.
+    generation: u64,
     /// Continue in this file after the first `.0` bytes of `bytes` (a rewrite began).
     switch: Option<(usize, File)>,
     stop: bool,
@@ -104,6 +106,7 @@ impl Sink {
             pending: Mutex::new(Pending {
                 bytes: Vec::new(),
                 file,
+                generation: 0,
                 switch: None,
                 stop: false,
             }),
@@ -131,8 +134,9 @@ impl Sink {
         pending.bytes.extend_from_slice(bytes);
         self.appended
             .fetch_add(bytes.len() as u64, Ordering::Release);
-        drop(pending);
-        self.ready.notify_one();
+        // No wake-up: the connection that made the write writes it before its reply (`flush`), and the
+        // writer thread's tick catches what no connection writes (expiry's DELs). Waking a thread per
+        // write cost a context switch per request.
     }
 
     pub fn switch_to(&self, file: File) {
@@ -178,6 +182,7 @@ impl Sink {
                 // The old file stays listed until the rewrite's manifest replaces it: whole on disk first.
                 ok &= pending.file.sync_data().is_ok();
                 pending.file = next;
+                pending.generation += 1;
                 self.incr_bytes.store(0, Ordering::Relaxed);
                 let second = write_some(&mut pending.file, &bytes[at..]);
                 self.incr_bytes.fetch_add(second as u64, Ordering::Relaxed);
@@ -274,48 +279,49 @@ impl Future for Durable {
         if self.sink.synced.load(Ordering::Acquire) >= self.target {
             return Poll::Ready(());
         }
+        // The writer thread sleeps until asked: this connection asks for a flush.
+        self.sink.ready.notify_one();
         Poll::Pending
     }
 }
 
-/// The writer thread: writes what no connection wrote (expiry's DELs, a connection that closed), flushes
-/// the file to the device as the policy says (on a duplicate of its descriptor, so writers never wait for
-/// a flush), retries a failing disk once a second, until stopped.
+/// The writer thread: flushes the file to the device as the policy says (`always`: when a connection waits
+/// for it; `everysec`: once a second), on a duplicate of its descriptor so that connections writing to the
+/// file never wait for a flush; writes what no connection wrote (expiry's DELs) at least once a second;
+/// retries a failing disk once a second; until stopped.
 pub fn write_loop(sink: Arc<Sink>) {
     let mut last_sync = Instant::now();
+    let mut flushed: Option<(u64, File)> = None;
     loop {
-        let (stop, file, written, ok) = {
+        let (stop, written, ok) = {
             let mut pending = sink.pending();
-            loop {
-                let unsynced =
-                    sink.synced.load(Ordering::Acquire) < sink.written.load(Ordering::Acquire);
-                let due = unsynced
-                    && match sink.fsync() {
-                        Fsync::Always => true,
-                        Fsync::Everysec => last_sync.elapsed() >= Duration::from_secs(1),
-                        Fsync::No => true,
-                    };
-                if !pending.bytes.is_empty() || pending.switch.is_some() || pending.stop || due {
-                    break;
-                }
-                let wait = if unsynced {
-                    Duration::from_secs(1).saturating_sub(last_sync.elapsed())
-                } else {
-                    Duration::from_secs(1)
-                };
+            let asked = |pending: &Pending| {
+                pending.stop
+                    || pending.switch.is_some()
+                    || sink.fsync() == Fsync::Always
+                        && sink.synced.load(Ordering::Acquire)
+                            < sink.appended.load(Ordering::Acquire)
+            };
+            if !asked(&pending) {
+                let tick = Duration::from_secs(1).saturating_sub(last_sync.elapsed());
                 pending = sink
                     .ready
-                    .wait_timeout(pending, wait.max(Duration::from_millis(1)))
+                    .wait_timeout(pending, tick.max(Duration::from_millis(10)))
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .0;
             }
             let ok = sink.write_pending(&mut pending);
-            (
-                pending.stop,
-                pending.file.try_clone(),
-                sink.written.load(Ordering::Acquire),
-                ok,
-            )
+            if flushed
+                .as_ref()
+                .is_none_or(|(g, _)| *g != pending.generation)
+            {
+                flushed = pending
+                    .file
+                    .try_clone()
+                    .ok()
+                    .map(|f| (pending.generation, f));
+            }
+            (pending.stop, sink.written.load(Ordering::Acquire), ok)
         };
         let policy = sink.fsync();
         let flush = policy == Fsync::Always
@@ -323,7 +329,9 @@ pub fn write_loop(sink: Arc<Sink>) {
             || policy == Fsync::Everysec && last_sync.elapsed() >= Duration::from_secs(1);
         let mut synced_ok = true;
         if flush && sink.synced.load(Ordering::Acquire) < written {
-            synced_ok = file.as_ref().is_ok_and(|f| f.sync_data().is_ok());
+            synced_ok = flushed.as_ref().is_some_and(|(_, f)| f.sync_data().is_ok());
+            last_sync = Instant::now();
+        } else if flush {
             last_sync = Instant::now();
         }
         if synced_ok && (flush || policy == Fsync::No) {
