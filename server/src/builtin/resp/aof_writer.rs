@@ -88,6 +88,9 @@ pub struct Sink {
     pub(super) write_ok: AtomicBool,
     /// Bytes in the incr file being appended to.
     pub(super) incr_bytes: AtomicU64,
+    /// The writer thread waits for work: a connection that needs a flush wakes it only then (a wake-up
+    /// is a system call, and while it works it sees every new write anyway).
+    sleeping: AtomicBool,
 }
 
 struct Pending {
@@ -118,6 +121,7 @@ impl Sink {
             waiters: Mutex::default(),
             write_ok: AtomicBool::new(true),
             incr_bytes: AtomicU64::new(incr_bytes),
+            sleeping: AtomicBool::new(false),
         }
     }
 
@@ -279,8 +283,11 @@ impl Future for Durable {
         if self.sink.synced.load(Ordering::Acquire) >= self.target {
             return Poll::Ready(());
         }
-        // The writer thread sleeps until asked: this connection asks for a flush.
-        self.sink.ready.notify_one();
+        // The writer thread sleeps until asked: this connection asks for a flush. (It set `sleeping` under
+        // the lock this connection's write took after, so a writer about to sleep is seen.)
+        if self.sink.sleeping.load(Ordering::SeqCst) {
+            self.sink.ready.notify_one();
+        }
         Poll::Pending
     }
 }
@@ -304,11 +311,13 @@ pub fn write_loop(sink: Arc<Sink>) {
             };
             if !asked(&pending) {
                 let tick = Duration::from_secs(1).saturating_sub(last_sync.elapsed());
+                sink.sleeping.store(true, Ordering::SeqCst);
                 pending = sink
                     .ready
                     .wait_timeout(pending, tick.max(Duration::from_millis(10)))
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .0;
+                sink.sleeping.store(false, Ordering::SeqCst);
             }
             let ok = sink.write_pending(&mut pending);
             if flushed
