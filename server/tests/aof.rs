@@ -110,12 +110,37 @@ fn with_appendfsync_always_every_answered_write_survives_sigkill() {
     }
     let replies = pipelined(&mut c, &pipeline, 200);
     assert!(String::from_utf8_lossy(&replies).ends_with(":200\r\n"));
+    // Connections waiting together (on both shards) share flushes; each still gets its reply.
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let addr = s.resp;
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr);
+                for i in 0..100 {
+                    assert_eq!(c.line(&format!("SET w{w}:{i} {i}")), "+OK\r\n");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
     kill(s);
     assert!(!dir.path().join("pincore.snapshot").exists());
 
     let (s, mut c) = start(&config);
     assert_eq!(c.line("LLEN big"), ":200\r\n");
     assert_eq!(c.line("DEL big"), ":1\r\n");
+    for w in 0..4 {
+        assert_eq!(c.line(&format!("GET w{w}:99")), "$2\r\n99\r\n");
+    }
+    let mut args = vec!["DEL".to_string()];
+    args.extend((0..4).flat_map(|w| (0..100).map(move |i| format!("w{w}:{i}"))));
+    let deleted: i64 = c.line(&args.join(" "))[1..].trim().parse().unwrap();
+    assert_eq!(
+        deleted, 400,
+        "every write answered before the kill came back"
+    );
     assert_filled_more(&mut c);
     assert!(s.log().contains("append-only file replayed"), "{}", s.log());
     // Appending went on in the same file after the restart.

@@ -638,9 +638,11 @@ impl Aof {
     /// Before a connection sends replies: the writes before them are in the file (not yet flushed to the
     /// device: that is `appendfsync`'s business), so a crash of the process alone loses no answered write.
     /// One relaxed load while the file is off.
+    /// Under `appendfsync always` it does nothing: the writer thread writes everything pending before the
+    /// flush the replies wait for, one write for the whole group.
     #[inline]
     pub fn flush(&self) {
-        if self.on.load(Ordering::Relaxed) {
+        if self.on.load(Ordering::Relaxed) && !self.always.load(Ordering::Relaxed) {
             if let Some(sink) = self.sink() {
                 sink.flush();
             }

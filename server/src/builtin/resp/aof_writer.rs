@@ -88,6 +88,8 @@ pub struct Sink {
     pub(super) write_ok: AtomicBool,
     /// Bytes in the incr file being appended to.
     pub(super) incr_bytes: AtomicU64,
+    /// The furthest point of the file a shard asked to have on the device (`always`).
+    requested: AtomicU64,
     /// The writer thread waits for work: a connection that needs a flush wakes it only then (a wake-up
     /// is a system call, and while it works it sees every new write anyway).
     sleeping: AtomicBool,
@@ -122,6 +124,7 @@ impl Sink {
             write_ok: AtomicBool::new(true),
             incr_bytes: AtomicU64::new(incr_bytes),
             sleeping: AtomicBool::new(false),
+            requested: AtomicU64::new(0),
         }
     }
 
@@ -262,12 +265,85 @@ fn write_some(file: &mut File, bytes: &[u8]) -> usize {
 }
 
 /// A connection waiting for its writes to reach the device before it replies (`appendfsync always`).
+///
+/// Connections wait in groups, one per shard, as Redis's clients wait for the one flush of an event-loop
+/// turn: the first to wait starts the shard's committer task, which runs after the connections made ready
+/// in the same turn (they join the group meanwhile), asks the writer thread for one flush covering them
+/// all, and wakes them when it is done. One request and one cross-thread wake-up per group, not per
+/// connection.
 pub struct Durable {
     sink: Arc<Sink>,
     target: u64,
 }
 
+#[derive(Default)]
+struct Group {
+    waiters: Vec<Waker>,
+    target: u64,
+    committing: bool,
+}
+
+thread_local! {
+    static GROUP: std::cell::RefCell<Group> = std::cell::RefCell::default();
+}
+
 impl Future for Durable {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.sink.synced.load(Ordering::Acquire) >= self.target {
+            return Poll::Ready(());
+        }
+        let start = GROUP.with(|group| {
+            let mut group = group.borrow_mut();
+            group.waiters.push(cx.waker().clone());
+            group.target = group.target.max(self.target);
+            !std::mem::replace(&mut group.committing, true)
+        });
+        if start {
+            glommio::spawn_local(commit(self.sink.clone())).detach();
+        }
+        Poll::Pending
+    }
+}
+
+/// The shard's committer: after the connections of this turn joined, one flush for all of them, until no
+/// connection waits.
+async fn commit(sink: Arc<Sink>) {
+    loop {
+        // Behind the tasks already ready: the connections served in this turn join first.
+        futures_lite::future::yield_now().await;
+        let target = GROUP.with(|group| group.borrow().target);
+        Synced {
+            sink: sink.clone(),
+            target,
+        }
+        .await;
+        let waiters = GROUP.with(|group| {
+            let mut group = group.borrow_mut();
+            let waiters = std::mem::take(&mut group.waiters);
+            if group.target <= target {
+                group.committing = false;
+            }
+            waiters
+        });
+        let done = GROUP.with(|group| !group.borrow().committing);
+        for waker in waiters {
+            waker.wake();
+        }
+        if done {
+            return;
+        }
+    }
+}
+
+/// The committer waiting for the writer thread's flush up to `target`.
+struct Synced {
+    sink: Arc<Sink>,
+    target: u64,
+}
+
+impl Future for Synced {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -279,12 +355,13 @@ impl Future for Durable {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(cx.waker().clone());
+        self.sink.requested.fetch_max(self.target, Ordering::SeqCst);
         // Flushed between the check and the registration: no wake-up would come.
         if self.sink.synced.load(Ordering::Acquire) >= self.target {
             return Poll::Ready(());
         }
-        // The writer thread sleeps until asked: this connection asks for a flush. (It set `sleeping` under
-        // the lock this connection's write took after, so a writer about to sleep is seen.)
+        // The writer thread sleeps until asked. (It set `sleeping` under the lock this shard's writes took
+        // after, so a writer about to sleep is seen.)
         if self.sink.sleeping.load(Ordering::SeqCst) {
             self.sink.ready.notify_one();
         }
@@ -307,7 +384,7 @@ pub fn write_loop(sink: Arc<Sink>) {
                     || pending.switch.is_some()
                     || sink.fsync() == Fsync::Always
                         && sink.synced.load(Ordering::Acquire)
-                            < sink.appended.load(Ordering::Acquire)
+                            < sink.requested.load(Ordering::Acquire)
             };
             if !asked(&pending) {
                 let tick = Duration::from_secs(1).saturating_sub(last_sync.elapsed());
