@@ -85,14 +85,7 @@ done
 echo
 echo "# append-only file: rewrites of $keys keys of 100 bytes ($rewrites each)"
 load() {
-  python3 -c "
-import sys
-value = b'v' * 100
-w = sys.stdout.buffer
-for i in range($keys):
-    k = b'key:%d' % i
-    w.write(b'*3\r\n\$3\r\nSET\r\n\$%d\r\n%s\r\n\$100\r\n%s\r\n' % (len(k), k, value))
-" | redis-cli -p "$1" --pipe >/dev/null
+  python3 "$root/server/scripts/load-keys.py" "$keys" | redis-cli -p "$1" --pipe >/dev/null
 }
 # The longest PING round trip over 12 s, in ms, printed when done.
 pinger() {

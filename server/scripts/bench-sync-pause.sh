@@ -33,14 +33,7 @@ cpus=()
 "$server" --config "$out/pincore.yaml" "${cpus[@]}" >"$out/pincore.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-python3 -c "
-import sys
-value = b'v' * 100
-w = sys.stdout.buffer
-for i in range($keys):
-    k = b'key:%d' % i
-    w.write(b'*3\r\n\$3\r\nSET\r\n\$%d\r\n%s\r\n\$100\r\n%s\r\n' % (len(k), k, value))
-" | redis-cli -p "$port" --pipe >/dev/null
+python3 "$root/server/scripts/load-keys.py" "$keys" | redis-cli -p "$port" --pipe >/dev/null
 echo "loaded $(redis-cli -p "$port" dbsize) keys"
 
 for round in $(seq "$rounds"); do
