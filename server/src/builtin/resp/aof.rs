@@ -1093,6 +1093,8 @@ impl Aof {
         } else {
             None
         };
+        // Room for the copy, its pages touched, before anything is held (see `rdb::buffer_for`).
+        let buffer = rdb::buffer_for(self.keyspace.used_memory());
         // The point in time: every part held while the writer switches files and the dataset is copied.
         let started = Instant::now();
         let (base, keys) = {
@@ -1121,11 +1123,11 @@ impl Aof {
                     offset: 0,
                     aof_base: true,
                 };
-                let mut out = rdb::begin(&origin, keys, expires, clock.unix_ms());
+                let mut out = rdb::begin_in(buffer, &origin, keys, expires, clock.unix_ms());
                 held.for_each_store(|store| rdb::put_store(&mut out, store, now, &clock));
                 out
             } else {
-                let mut out = Vec::new();
+                let mut out = buffer;
                 held.for_each_store(|store| {
                     keys += store.len();
                     put_commands(&mut out, store, now, &clock);

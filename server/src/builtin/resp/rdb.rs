@@ -39,9 +39,44 @@ pub struct Origin<'a> {
     pub aof_base: bool,
 }
 
+/// A buffer for a copy of the dataset of about `bytes` bytes, its pages already touched: taken before the
+/// parts are locked, so that the copy made under their locks neither grows the buffer (copying what it
+/// holds) nor waits for the kernel to supply fresh pages. Costs that much memory until the copy is done.
+pub fn buffer_for(bytes: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes);
+    // Written, not only allocated: a zeroed allocation would be the kernel's shared zero page until the
+    // copy first wrote to it.
+    out.resize(bytes, 1);
+    out.clear();
+    out
+}
+
+/// The header, aux fields, SELECTDB and RESIZEDB for `keys` keys of which `expires` have a deadline, in
+/// `out` (empty, see [`buffer_for`]).
+pub fn begin_in(
+    mut out: Vec<u8>,
+    origin: &Origin<'_>,
+    keys: usize,
+    expires: usize,
+    unix_ms: i64,
+) -> Vec<u8> {
+    out.clear();
+    out.extend_from_slice(b"REDIS0010");
+    begin_fields(out, origin, keys, expires, unix_ms)
+}
+
 /// The header, aux fields, SELECTDB and RESIZEDB for `keys` keys of which `expires` have a deadline.
 pub fn begin(origin: &Origin<'_>, keys: usize, expires: usize, unix_ms: i64) -> Vec<u8> {
-    let mut out = b"REDIS0010".to_vec();
+    begin_in(Vec::new(), origin, keys, expires, unix_ms)
+}
+
+fn begin_fields(
+    mut out: Vec<u8>,
+    origin: &Origin<'_>,
+    keys: usize,
+    expires: usize,
+    unix_ms: i64,
+) -> Vec<u8> {
     let offset = origin.offset.to_string();
     let ctime = (unix_ms / 1000).to_string();
     let aux: [(&str, &str); 7] = [

@@ -24,6 +24,7 @@ use crate::framework::{Connection, ReadDeadline};
 fn attach(
     resp: &Resp,
     addr: String,
+    buffer: Vec<u8>,
 ) -> (std::sync::Arc<super::feed::Replica>, String, u64, Vec<u8>) {
     let keyspace = &resp.keyspace;
     let started = Instant::now();
@@ -40,7 +41,7 @@ fn attach(
         offset,
         aof_base: false,
     };
-    let mut file = rdb::begin(&origin, keys, expires, clock.unix_ms());
+    let mut file = rdb::begin_in(buffer, &origin, keys, expires, clock.unix_ms());
     let now = clock.instant();
     held.for_each_store(|store| rdb::put_store(&mut file, store, now, &clock));
     drop(held);
@@ -78,7 +79,11 @@ pub async fn serve_replica(
 ) {
     let ctx = conn.context().clone();
     let addr = conn.peer().to_string();
-    let (replica, replid, offset, file) = attach(resp, addr);
+    // Room for the copy, its pages touched on the blocking pool, before anything is held (see
+    // `rdb::buffer_for`).
+    let estimate = resp.keyspace.used_memory();
+    let buffer = ctx.spawn_blocking(move || rdb::buffer_for(estimate)).await;
+    let (replica, replid, offset, file) = attach(resp, addr, buffer);
     replica.port.store(
         u64::from(listening_port),
         std::sync::atomic::Ordering::Relaxed,
