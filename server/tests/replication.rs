@@ -456,3 +456,60 @@ fn writes_wait_for_enough_good_replicas() {
         b"*2\r\n$20\r\nmin-replicas-max-lag\r\n$2\r\n10\r\n"
     );
 }
+
+/// A replica whose link broke continues from the backlog: only the bytes it missed, no second copy of the
+/// dataset (which would hold every part); a stream id it does not know gets a whole copy.
+#[test]
+fn a_replica_that_lost_its_link_continues_from_the_backlog() {
+    require!(command("redis-server"));
+    let pincore = Server::start();
+    let mut ours = Client::connect(pincore.resp);
+    fill(&mut ours, "before");
+    let (_replica, mut replica) = replica_of(&pincore);
+    fill(&mut ours, "linked");
+    // The replica drops its link to the master; it reconnects by itself, with PSYNC.
+    assert_eq!(
+        call(&mut replica, &["CLIENT", "KILL", "TYPE", "master"]),
+        b":1\r\n"
+    );
+    fill(&mut ours, "away");
+    rewrite(&mut ours, "away");
+    let offset: u64 = info_field(&mut ours, "master_repl_offset")
+        .unwrap()
+        .parse()
+        .unwrap();
+    wait_until(
+        Duration::from_secs(20),
+        "the replica to come back and reach the master's offset",
+        || {
+            info_field(&mut replica, "master_link_status").as_deref() == Some("up")
+                && info_field(&mut replica, "master_repl_offset")
+                    .and_then(|o| o.parse::<u64>().ok())
+                    .is_some_and(|o| o >= offset)
+        },
+    );
+    assert_same(&mut ours, &mut replica);
+    let log = pincore.log();
+    assert_eq!(
+        log.matches("dataset copied under every part's lock")
+            .count(),
+        1,
+        "{log}"
+    );
+    assert!(log.contains("replica continued from the backlog"), "{log}");
+    assert_eq!(
+        info_field(&mut ours, "repl_backlog_active").as_deref(),
+        Some("1")
+    );
+    // PSYNC with another stream's id: a full resynchronization.
+    let mut other = Client::connect(pincore.resp);
+    let reply = call(
+        &mut other,
+        &["PSYNC", "0123456789012345678901234567890123456789", "5"],
+    );
+    assert!(
+        reply.starts_with(b"+FULLRESYNC "),
+        "{:?}",
+        String::from_utf8_lossy(&reply)
+    );
+}

@@ -11,6 +11,12 @@
 //!
 //! Cost: with nothing attached, a write pays one relaxed atomic load ([`Feed::active`]); the store's change
 //! count and its list of expired or evicted keys are plain fields of the part already locked.
+//!
+//! The backlog: once a replica has attached, the last `repl-backlog-size` bytes of the stream are kept
+//! (Redis's replication backlog), so a replica that lost its link and asks to continue (PSYNC with this
+//! feed's replication id and an offset still in the backlog) gets the bytes it missed instead of a whole
+//! copy of the dataset, which would hold every part. The backlog keeps the feed active (writes keep being
+//! propagated) until no replica has been attached for `repl-backlog-ttl` (3600 s, as Redis).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,6 +31,11 @@ use super::random::random_u64;
 /// What a replica may have pending (its stream not yet written to it) before it is disconnected, unless
 /// `replica_max_pending_bytes` says otherwise: Redis's default hard `client-output-buffer-limit` for replicas.
 pub const DEFAULT_REPLICA_LIMIT: usize = 256 * 1024 * 1024;
+
+/// Redis's default `repl-backlog-size`.
+pub const DEFAULT_BACKLOG: usize = 1024 * 1024;
+/// Redis's default `repl-backlog-ttl`: the backlog is freed after this long without a replica.
+const BACKLOG_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// One command as propagated: its arguments, the name first.
 pub type Command = Vec<Vec<u8>>;
@@ -61,6 +72,12 @@ struct State {
     replicas: Vec<Arc<Replica>>,
     /// The append-only file's writer, while `appendonly` is on.
     aof: Option<Arc<Sink>>,
+    /// The last bytes of the stream, once a replica has attached; its first byte is stream offset
+    /// `offset - backlog.len() + 1` (Redis counts the stream's bytes from 1).
+    backlog: Option<std::collections::VecDeque<u8>>,
+    backlog_size: usize,
+    /// When the last replica detached (the backlog is freed `BACKLOG_TTL` later).
+    alone_since: Option<std::time::Instant>,
 }
 
 /// One attached replica, as the feed sees it.
@@ -89,6 +106,9 @@ impl Default for Feed {
                 selected: false,
                 replicas: Vec::new(),
                 aof: None,
+                backlog: None,
+                backlog_size: DEFAULT_BACKLOG,
+                alone_since: None,
             }),
             slow_disconnected: AtomicU64::new(0),
             ping_period_s: AtomicU64::new(10),
@@ -131,6 +151,13 @@ impl Feed {
             return;
         }
         let mut state = self.state();
+        if state.replicas.is_empty() && state.backlog_expired() {
+            state.backlog = None;
+            self.consumers.store(state.consumers(), Ordering::Relaxed);
+            if !self.active() {
+                return;
+            }
+        }
         let mut out = Vec::new();
         if !state.selected {
             encode_command(&mut out, &[b"SELECT", b"0"]);
@@ -170,11 +197,7 @@ impl Feed {
             state.selected = true;
         }
         encode_command(&mut out, command);
-        state.offset += out.len() as u64;
-        let limit = self.limit.load(Ordering::Relaxed);
-        for replica in &state.replicas {
-            replica.mailbox.deliver(&out, limit, false);
-        }
+        state.stream(&out, self.limit.load(Ordering::Relaxed));
     }
 
     /// Attaches the append-only file's writer, or detaches it (`None`). The caller holds every part, so
@@ -199,14 +222,74 @@ impl Feed {
         let mut state = self.state();
         state.replicas.push(replica.clone());
         state.selected = false;
+        state.alone_since = None;
+        if state.backlog.is_none() {
+            state.backlog = Some(std::collections::VecDeque::new());
+        }
         self.consumers.store(state.consumers(), Ordering::Relaxed);
         (replica, state.replid.clone(), state.offset)
+    }
+
+    /// PSYNC `replid` `from` (the first stream byte the replica lacks): when `replid` is this feed's and
+    /// the backlog still holds byte `from`, registers the replica with the bytes from there already in
+    /// its mailbox (Redis's partial resynchronization, `+CONTINUE`); `None` when it must get a whole copy.
+    pub fn continue_from(&self, addr: String, replid: &[u8], from: u64) -> Option<Arc<Replica>> {
+        let mut state = self.state();
+        let backlog = state.backlog.as_ref()?;
+        let first = state.offset + 1 - backlog.len() as u64;
+        if replid != state.replid.as_bytes() || from < first || from > state.offset + 1 {
+            return None;
+        }
+        let replica = Arc::new(Replica {
+            mailbox: Mailbox::new(Protocol::Resp2),
+            acked: AtomicU64::new(from - 1),
+            port: AtomicU64::new(0),
+            acked_at_ms: AtomicU64::new(self.now_ms()),
+            addr,
+        });
+        let skip = (from - first) as usize;
+        let missed: Vec<u8> = backlog.iter().skip(skip).copied().collect();
+        replica
+            .mailbox
+            .deliver(&missed, self.limit.load(Ordering::Relaxed), false);
+        state.replicas.push(replica.clone());
+        state.alone_since = None;
+        self.consumers.store(state.consumers(), Ordering::Relaxed);
+        Some(replica)
+    }
+
+    /// Sets `repl-backlog-size`; a smaller backlog drops its oldest bytes.
+    pub fn set_backlog_size(&self, bytes: usize) {
+        let mut state = self.state();
+        state.backlog_size = bytes.max(16 * 1024);
+        let size = state.backlog_size;
+        if let Some(backlog) = &mut state.backlog {
+            let excess = backlog.len().saturating_sub(size);
+            backlog.drain(..excess);
+        }
+    }
+
+    /// What INFO's `repl_backlog_*` fields say: (active, size, first byte's offset, bytes held).
+    pub fn backlog_status(&self) -> (bool, usize, u64, usize) {
+        let state = self.state();
+        match &state.backlog {
+            Some(backlog) => (
+                true,
+                state.backlog_size,
+                state.offset + 1 - backlog.len() as u64,
+                backlog.len(),
+            ),
+            None => (false, state.backlog_size, 0, 0),
+        }
     }
 
     /// Removes a replica whose connection ended.
     pub fn detach(&self, replica: &Arc<Replica>) {
         let mut state = self.state();
         state.replicas.retain(|r| !Arc::ptr_eq(r, replica));
+        if state.replicas.is_empty() {
+            state.alone_since = Some(std::time::Instant::now());
+        }
         self.consumers.store(state.consumers(), Ordering::Relaxed);
     }
 
@@ -304,16 +387,38 @@ impl Feed {
 
 impl State {
     fn consumers(&self) -> usize {
-        self.replicas.len() + usize::from(self.aof.is_some())
+        self.replicas.len() + usize::from(self.aof.is_some()) + usize::from(self.backlog.is_some())
+    }
+
+    /// No replica has been attached for `BACKLOG_TTL`.
+    fn backlog_expired(&self) -> bool {
+        self.backlog.is_some() && self.alone_since.is_some_and(|t| t.elapsed() >= BACKLOG_TTL)
+    }
+
+    /// Bytes of the replication stream: counted in the offset, kept in the backlog, sent to every replica.
+    fn stream(&mut self, bytes: &[u8], limit: usize) {
+        if self.replicas.is_empty() && self.backlog.is_none() {
+            return;
+        }
+        self.offset += bytes.len() as u64;
+        let size = self.backlog_size;
+        if let Some(backlog) = &mut self.backlog {
+            if bytes.len() >= size {
+                backlog.clear();
+                backlog.extend(&bytes[bytes.len() - size..]);
+            } else {
+                let excess = (backlog.len() + bytes.len()).saturating_sub(size);
+                backlog.drain(..excess);
+                backlog.extend(bytes);
+            }
+        }
+        for replica in &self.replicas {
+            replica.mailbox.deliver(bytes, limit, false);
+        }
     }
 
     fn deliver(&mut self, bytes: &[u8], limit: usize) {
-        if !self.replicas.is_empty() {
-            self.offset += bytes.len() as u64;
-            for replica in &self.replicas {
-                replica.mailbox.deliver(bytes, limit, false);
-            }
-        }
+        self.stream(bytes, limit);
         if let Some(aof) = &self.aof {
             aof.push(bytes);
         }
@@ -346,7 +451,46 @@ mod tests {
         );
         assert_eq!(feed.offset(), sent.len() as u64);
         feed.detach(&replica);
-        assert!(!feed.active());
+        // The backlog keeps the stream going for a replica that comes back.
+        assert!(feed.active());
+    }
+
+    #[test]
+    fn a_replica_that_comes_back_continues_from_the_backlog_while_it_holds_its_offset() {
+        let feed = Feed::default();
+        let (replica, replid, _) = feed.attach("r".into());
+        feed.append(&[vec![b"SET".to_vec(), b"a".to_vec(), b"1".to_vec()]]);
+        let seen = drained(&replica);
+        feed.detach(&replica);
+        // Written while it was away.
+        feed.append(&[vec![b"SET".to_vec(), b"b".to_vec(), b"2".to_vec()]]);
+        let from = seen.len() as u64 + 1;
+        let back = feed
+            .continue_from("r".into(), replid.as_bytes(), from)
+            .unwrap();
+        assert_eq!(drained(&back), b"*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n");
+        // Another id, an offset ahead of the stream, or one the backlog no longer holds: a whole copy.
+        assert!(feed.continue_from("r".into(), b"0000", from).is_none());
+        assert!(feed
+            .continue_from("r".into(), replid.as_bytes(), feed.offset() + 2)
+            .is_none());
+        feed.set_backlog_size(16 * 1024);
+        for i in 0..2000 {
+            feed.append(&[vec![
+                b"SET".to_vec(),
+                b"k".to_vec(),
+                i.to_string().into_bytes(),
+            ]]);
+        }
+        assert!(feed
+            .continue_from("r".into(), replid.as_bytes(), from)
+            .is_none());
+        let (active, size, first, held) = feed.backlog_status();
+        assert!(active && size == 16 * 1024 && held == size);
+        assert_eq!(first, feed.offset() + 1 - held as u64);
+        assert!(feed
+            .continue_from("r".into(), replid.as_bytes(), first)
+            .is_some());
     }
 
     #[test]

@@ -275,11 +275,16 @@ pub fn render(resp: &Resp, requested: &[String], snapshots: &[ShardSnapshot]) ->
                 if resp.ctx.settings().min_replicas_to_write > 0 {
                     let _ = write!(out, "min_slaves_good_slaves:{}\r\n", status.good);
                 }
+                let backlog = resp.keyspace.feed.backlog_status();
                 let _ = write!(
                     out,
-                    "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:0\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\nslow_replicas_disconnected:{}\r\n",
+                    "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\nslow_replicas_disconnected:{}\r\n",
                     status.replid,
                     status.offset,
+                    u8::from(backlog.0),
+                    backlog.1,
+                    backlog.2,
+                    backlog.3,
                     resp.keyspace.feed.slow_disconnected.load(std::sync::atomic::Ordering::Relaxed),
                 );
             }

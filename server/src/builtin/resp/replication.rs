@@ -69,21 +69,38 @@ fn too_slow(resp: &Resp, conn: &Connection<Resp>) {
 }
 
 /// Serves the replica link on `conn` after SYNC (`psync` false) or PSYNC, until it closes, falls too far
-/// behind or the server drains. `listening_port` is what the replica's REPLCONF said.
+/// behind or the server drains. `listening_port` is what the replica's REPLCONF said; `resume` the
+/// replication id and the first stream offset PSYNC asked to continue from: when the backlog still holds it
+/// the replica continues (`+CONTINUE`, only the bytes it missed), else it gets a whole copy.
 pub async fn serve_replica(
     resp: &Resp,
     conn: &mut Connection<Resp>,
     deadline: &ReadDeadline,
     psync: bool,
     listening_port: u16,
+    resume: Option<(Vec<u8>, u64)>,
 ) {
     let ctx = conn.context().clone();
     let addr = conn.peer().to_string();
-    // Room for the copy, its pages touched on the blocking pool, before anything is held (see
-    // `rdb::buffer_for`).
-    let estimate = resp.keyspace.used_memory();
-    let buffer = ctx.spawn_blocking(move || rdb::buffer_for(estimate)).await;
-    let (replica, replid, offset, file) = attach(resp, addr, buffer);
+    let within = ctx.config().timeouts.idle();
+    let feed = &resp.keyspace.feed;
+    let continued = resume
+        .filter(|_| psync)
+        .and_then(|(replid, from)| feed.continue_from(addr.clone(), &replid, from));
+    let (replica, file) = match continued {
+        Some(replica) => {
+            tracing::info!(replica = %addr, "replica continued from the backlog (partial resynchronization)");
+            (replica, None)
+        }
+        None => {
+            // Room for the copy, its pages touched on the blocking pool, before anything is held (see
+            // `rdb::buffer_for`).
+            let estimate = resp.keyspace.used_memory();
+            let buffer = ctx.spawn_blocking(move || rdb::buffer_for(estimate)).await;
+            let (replica, replid, offset, file) = attach(resp, addr, buffer);
+            (replica, Some((replid, offset, file)))
+        }
+    };
     replica.port.store(
         u64::from(listening_port),
         std::sync::atomic::Ordering::Relaxed,
@@ -97,17 +114,26 @@ pub async fn serve_replica(
     let _detach = Detach(resp, replica.clone());
     // A replica reads at its own pace: no idle deadline on this link.
     deadline.set(Instant::now() + Duration::from_secs(365 * 24 * 3600));
-    let file = ctx.spawn_blocking(move || rdb::finish(file)).await;
-    let mut head = Vec::new();
-    if psync {
-        head.extend_from_slice(format!("+FULLRESYNC {replid} {offset}\r\n").as_bytes());
+    match file {
+        None => {
+            let head = format!("+CONTINUE {}\r\n", feed.status().replid);
+            if conn.write(head.as_bytes(), within).await.is_err() {
+                return;
+            }
+        }
+        Some((replid, offset, file)) => {
+            let file = ctx.spawn_blocking(move || rdb::finish(file)).await;
+            let mut head = Vec::new();
+            if psync {
+                head.extend_from_slice(format!("+FULLRESYNC {replid} {offset}\r\n").as_bytes());
+            }
+            head.extend_from_slice(format!("${}\r\n", file.len()).as_bytes());
+            if conn.write(&head, within).await.is_err() || conn.write(&file, within).await.is_err()
+            {
+                return;
+            }
+        }
     }
-    head.extend_from_slice(format!("${}\r\n", file.len()).as_bytes());
-    let within = ctx.config().timeouts.idle();
-    if conn.write(&head, within).await.is_err() || conn.write(&file, within).await.is_err() {
-        return;
-    }
-    drop(file);
     let mut input = vec![0u8; 16 * 1024];
     let mut filled = 0;
     let mut parser = CommandParser::new();

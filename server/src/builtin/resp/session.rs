@@ -397,8 +397,11 @@ pub async fn serve(resp: &Resp, mut conn: Connection<Resp>) {
                         }
                         out.clear();
                         let port = session.listening_port;
-                        super::replication::serve_replica(resp, &mut conn, &deadline, psync, port)
-                            .await;
+                        let resume = session.psync_from.take();
+                        super::replication::serve_replica(
+                            resp, &mut conn, &deadline, psync, port, resume,
+                        )
+                        .await;
                         return;
                     }
                     if queue.len() >= MAX_QUEUED || out.len() >= FLUSH_AT {

@@ -485,6 +485,12 @@ fn set_all(c: &mut Call<'_>) -> Flow {
                     if let Parameter::Inert(i) = p {
                         // Checked above; only kept parameters give a value to remember.
                         if let Ok(Some(value)) = INERT[*i].check(text) {
+                            // The backlog is real (see `feed.rs`); the value is kept for CONFIG GET too.
+                            if INERT[*i].name == "repl-backlog-size" {
+                                if let Ok(bytes) = value.parse::<usize>() {
+                                    keyspace.feed.set_backlog_size(bytes);
+                                }
+                            }
                             INERT[*i].keep(value);
                         }
                     }

@@ -129,6 +129,8 @@ pub struct Session {
     pub acl_version: u64,
     /// SYNC or PSYNC (true) was run: the connection becomes a replica's link once its replies are out.
     pub sync: Option<bool>,
+    /// PSYNC's replication id and the first stream offset it asked for (`-1`: none).
+    pub psync_from: Option<(Vec<u8>, u64)>,
     /// REPLCONF listening-port, kept for INFO once the connection is a replica's link.
     pub listening_port: u16,
     /// EXEC is running this connection's queued commands: nothing blocks.
@@ -166,6 +168,7 @@ impl Session {
             acl: None,
             acl_version: 0,
             sync: None,
+            psync_from: None,
             listening_port: 0,
             in_exec: false,
         }

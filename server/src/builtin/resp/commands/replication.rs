@@ -13,8 +13,13 @@ pub fn sync(c: &mut Call<'_>) -> Flow {
     start(c, false)
 }
 
-/// PSYNC replid offset: always a full resynchronization (there is no backlog to continue from).
+/// PSYNC replid offset: a partial resynchronization when the backlog still holds `offset` of this
+/// server's stream `replid`, else a full one (see `feed.rs`).
 pub fn psync(c: &mut Call<'_>) -> Flow {
+    let from = std::str::from_utf8(c.args[2])
+        .ok()
+        .and_then(|o| o.parse::<u64>().ok());
+    c.session.psync_from = from.map(|from| (c.args[1].to_vec(), from));
     start(c, true)
 }
 
