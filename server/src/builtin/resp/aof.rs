@@ -676,7 +676,10 @@ impl Aof {
         }
         self.always
             .store(wanted.fsync == Fsync::Always, Ordering::Relaxed);
-        self.kick();
+        // No thread at all for a server that never turns the file on (BGREWRITEAOF starts one too).
+        if wanted.on || self.control.get().is_some() {
+            self.kick();
+        }
     }
 
     /// The keyspace comes from the append-only file in `plan`: its RDB base is loaded already, its command
@@ -699,9 +702,15 @@ impl Aof {
     /// The predecessor handed its keyspace over (after it flushed and closed its file): appending goes on
     /// where it stopped.
     pub fn taken_over(self: &Arc<Aof>) {
-        self.requests().origin = Origin::Aof;
+        let on = {
+            let mut requests = self.requests();
+            requests.origin = Origin::Aof;
+            requests.wanted.on
+        };
         self.resume_now();
-        self.kick();
+        if on {
+            self.kick();
+        }
     }
 
     /// When the keyspace is what the file holds and the file is wanted on: appending resumes here and now,
