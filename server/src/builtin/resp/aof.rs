@@ -752,6 +752,19 @@ impl Aof {
                 unreachable!("checked above");
             };
             drop(start);
+            // The other shards are released however this ends, a panic in a command included.
+            struct Release<'a>(&'a Aof);
+            impl Drop for Release<'_> {
+                fn drop(&mut self) {
+                    *self
+                        .0
+                        .start
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Start::Nothing;
+                    self.0.started.notify_all();
+                }
+            }
+            let _release = Release(self);
             let began = Instant::now();
             let outcome = replay(resp, &plan);
             match outcome {
@@ -766,11 +779,6 @@ impl Aof {
                     tracing::error!(error = %e, "the append-only file could not be replayed whole")
                 }
             }
-            *self
-                .start
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Start::Nothing;
-            self.started.notify_all();
         } else {
             while matches!(*start, Start::Replay(_) | Start::Replaying) {
                 start = self
