@@ -11,13 +11,13 @@
 //!     appendonly.aof.3.incr.aof      every write since, as RESP commands
 //! ```
 //!
-//! Three threads of the process take part, none of them a shard:
+//! How the work is shared (see `aof_writer.rs` for the writing itself):
 //! - **Writes.** A write appends its propagated form to the feed while it holds its keyspace parts, and
-//!   the feed copies it into the [`Sink`]'s pending buffer (a leaf lock). The writer thread takes the
-//!   buffer, writes it to the incr file and calls `fdatasync` as the policy says: `always` before any reply
-//!   goes out (a connection waits for [`Sink::durable`] before it writes its replies, so a reply is only
-//!   seen once its write is on disk, as Redis's `beforeSleep` orders it), `everysec` at most once a second,
-//!   `no` never (the kernel decides).
+//!   the feed copies it into the [`Sink`]'s pending buffer (a leaf lock). The connection writes what is
+//!   pending to the incr file before its replies go out (so a reply is only seen once its write is in the
+//!   file, as Redis's `beforeSleep` orders it); the writer thread calls `fdatasync` as the policy says:
+//!   `always` before any reply goes out (a shard's connections wait for [`Sink::durable`] together, and
+//!   the writer writes and flushes their bytes at once), `everysec` at most once a second, `no` never.
 //! - **Rewrites** (BGREWRITEAOF, turning `appendonly` on, and the automatic rewrite once the file grew by
 //!   `auto_aof_rewrite_percentage` over `auto_aof_rewrite_min_size`) run on the control thread. A new incr
 //!   file is created and listed in the manifest next to the old ones first, so a crash at any point leaves
