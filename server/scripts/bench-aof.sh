@@ -87,18 +87,6 @@ echo "# append-only file: rewrites of $keys keys of 100 bytes ($rewrites each)"
 load() {
   python3 "$root/server/scripts/load-keys.py" "$keys" | redis-cli -p "$1" --pipe >/dev/null
 }
-# The longest PING round trip over 12 s, in ms, printed when done.
-pinger() {
-  python3 - "$1" <<'PY'
-import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-worst, end = 0.0, time.time() + 12
-while time.time() < end:
-    t = time.perf_counter(); s.sendall(b"PING\r\n"); s.recv(16); worst = max(worst, time.perf_counter() - t)
-    time.sleep(0.001)
-print(f"{worst * 1000:.1f}")
-PY
-}
 rewriting() { redis-cli -p "$1" info persistence | grep -Eq 'aof_rewrite_in_progress:1|aof_rewrite_scheduled:1'; }
 for which in pincore redis; do
   dir="$out/rewrite-$which"
@@ -107,7 +95,7 @@ for which in pincore redis; do
   load "$port"
   while rewriting "$port"; do sleep 0.1; done
   for i in $(seq "$rewrites"); do
-    pinger "$port" >"$dir/ping" &
+    python3 "$root/server/scripts/ping-worst.py" "$port" 12 >"$dir/ping" &
     ping=$!
     sleep 1
     started=$(date +%s.%N)

@@ -39,15 +39,7 @@ echo "loaded $(redis-cli -p "$port" dbsize) keys"
 for round in $(seq "$rounds"); do
   replica_port=$(free_port)
   # A client pinging throughout: the longest round trip is what the attach cost a client.
-  python3 - "$port" >"$out/ping.$round" <<'PY' &
-import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-worst, end = 0.0, time.time() + 15
-while time.time() < end:
-    t = time.perf_counter(); s.sendall(b"PING\r\n"); s.recv(16); worst = max(worst, time.perf_counter() - t)
-    time.sleep(0.001)
-print(f"{worst * 1000:.1f}")
-PY
+  python3 "$root/server/scripts/ping-worst.py" "$port" 15 >"$out/ping.$round" &
   ping=$!
   sleep 1
   redis-server --port "$replica_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$out" \

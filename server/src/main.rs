@@ -42,8 +42,9 @@ struct Cli {
     /// CPUs to run shards on, e.g. `0-3,8` (replaces shards.cpus; always within the affinity mask).
     #[arg(long, value_name = "LIST")]
     cpus: Option<String>,
-    /// Start with an empty keyspace instead of loading the snapshot in services.resp.settings.persistence.dir
-    /// (for a snapshot reported unusable); the next save replaces the snapshot.
+    /// Start with an empty keyspace instead of loading the snapshot (or, with appendonly, the append-only
+    /// file) in services.resp.settings.persistence.dir, for one reported unusable; the next save (or
+    /// rewrite) replaces it.
     #[arg(long)]
     start_empty: bool,
     /// Unix socket where a successor can take this server's listeners (upgrade in place).

@@ -1140,7 +1140,7 @@ impl Aof {
                     offset: 0,
                     aof_base: true,
                 };
-                let mut out = rdb::begin_in(buffer, &origin, keys, expires, clock.unix_ms());
+                let mut out = rdb::begin(buffer, &origin, keys, expires, clock.unix_ms());
                 held.for_each_store(|store| rdb::put_store(&mut out, store, now, &clock));
                 out
             } else {

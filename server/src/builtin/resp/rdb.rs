@@ -52,8 +52,8 @@ pub fn buffer_for(bytes: usize) -> Vec<u8> {
 }
 
 /// The header, aux fields, SELECTDB and RESIZEDB for `keys` keys of which `expires` have a deadline, in
-/// `out` (empty, see [`buffer_for`]).
-pub fn begin_in(
+/// `out` (emptied first; see [`buffer_for`]).
+pub fn begin(
     mut out: Vec<u8>,
     origin: &Origin<'_>,
     keys: usize,
@@ -62,21 +62,6 @@ pub fn begin_in(
 ) -> Vec<u8> {
     out.clear();
     out.extend_from_slice(b"REDIS0010");
-    begin_fields(out, origin, keys, expires, unix_ms)
-}
-
-/// The header, aux fields, SELECTDB and RESIZEDB for `keys` keys of which `expires` have a deadline.
-pub fn begin(origin: &Origin<'_>, keys: usize, expires: usize, unix_ms: i64) -> Vec<u8> {
-    begin_in(Vec::new(), origin, keys, expires, unix_ms)
-}
-
-fn begin_fields(
-    mut out: Vec<u8>,
-    origin: &Origin<'_>,
-    keys: usize,
-    expires: usize,
-    unix_ms: i64,
-) -> Vec<u8> {
     let offset = origin.offset.to_string();
     let ctime = (unix_ms / 1000).to_string();
     let aux: [(&str, &str); 7] = [
@@ -233,7 +218,7 @@ mod tests {
             offset: 7,
             aof_base: false,
         };
-        let file = finish(begin(&origin, 0, 0, 1_700_000_000_000));
+        let file = finish(begin(Vec::new(), &origin, 0, 0, 1_700_000_000_000));
         assert!(file.starts_with(b"REDIS0010\xfa\x09redis-ver\x067.0.15"));
         let body = &file[..file.len() - 8];
         assert_eq!(body.last(), Some(&OPCODE_EOF));
@@ -264,7 +249,7 @@ mod tests {
             offset: 0,
             aof_base: true,
         };
-        let mut file = begin(&origin, 2, 1, clock.unix_ms());
+        let mut file = begin(Vec::new(), &origin, 2, 1, clock.unix_ms());
         put_store(&mut file, &store, now, &clock);
         let file = finish(file);
         let mut seen = Vec::new();

@@ -41,7 +41,7 @@ fn attach(
         offset,
         aof_base: false,
     };
-    let mut file = rdb::begin_in(buffer, &origin, keys, expires, clock.unix_ms());
+    let mut file = rdb::begin(buffer, &origin, keys, expires, clock.unix_ms());
     let now = clock.instant();
     held.for_each_store(|store| rdb::put_store(&mut file, store, now, &clock));
     drop(held);
